@@ -1,0 +1,30 @@
+/**
+ * One error class for the whole gateway. The code says which area failed and why;
+ * the message is one sentence an operator can act on.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'CLI_USAGE'
+  | 'BROKER_LISTEN_FAILED'
+  | 'BROKER_PROTOCOL'
+  | 'BROKER_STOPPED'
+  | 'MQTTSN_PROTOCOL'
+  | 'SERIAL_PORT'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_FULL'
+  | 'BRIDGE_UPSTREAM';
+
+export class OutpostError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OutpostError';
+    this.code = code;
+  }
+}
+
+export function isOutpostError(err: unknown, code?: ErrorCode): err is OutpostError {
+  return err instanceof OutpostError && (code === undefined || err.code === code);
+}
