@@ -1,0 +1,139 @@
+/**
+ * Turns zod issues into one operator sentence each. The loader adds FILE:LINE:COL
+ * and the key path; this file only knows what is wrong and what to write instead.
+ */
+import { z } from 'zod';
+
+export type PathKey = string | number;
+
+/** How a value from the YAML file reads in a message. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+const EXPECTED: Record<string, string> = {
+  number: 'a number',
+  int: 'a whole number',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a map of keys',
+  array: 'a list',
+};
+
+/**
+ * One issue (not unrecognized_keys, see unknownKeyMessage) → "what is wrong".
+ * `present` says whether the key exists in the file; `value` is what it holds.
+ */
+export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: unknown): string {
+  const key = issue.path[issue.path.length - 1];
+  if (!present && typeof key === 'string') {
+    const hint = issue.code === 'invalid_value' && issue.values.length === 1 ? `: ${String(issue.values[0])}` : '';
+    return `missing required key "${key}"; add ${key}${hint}`;
+  }
+  const got = `, got ${describeValue(value)}`;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${EXPECTED[issue.expected] ?? issue.expected}${got}`;
+    case 'invalid_value':
+      return issue.values.length === 1
+        ? `must be ${JSON.stringify(issue.values[0])}${got}`
+        : `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}${got}`;
+    case 'too_small':
+      if (issue.origin === 'array') return `must have at least ${entries(issue.minimum)}; add one`;
+      if (issue.origin === 'string') return 'must not be empty';
+      return `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}${got}`;
+    case 'too_big':
+      if (issue.origin === 'array') return `must have at most ${entries(issue.maximum)}`;
+      return `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}${got}`;
+    default:
+      // Our own schema messages (units, custom checks) already say what to write.
+      return `${issue.message}${got}`;
+  }
+}
+
+function entries(n: number | bigint): string {
+  return `${String(n)} ${n === 1 ? 'entry' : 'entries'}`;
+}
+
+/** `unknown key "prot"; did you mean "port"?` or the list of keys allowed there. */
+export function unknownKeyMessage(key: string, allowed: readonly string[]): string {
+  const best = closest(key, allowed);
+  if (best !== undefined) return `unknown key "${key}"; did you mean "${best}"?`;
+  if (allowed.length === 0) return `unknown key "${key}"; remove it`;
+  return `unknown key "${key}"; remove it or use one of: ${allowed.join(', ')}`;
+}
+
+function closest(key: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(key.toLowerCase(), c.toLowerCase());
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  // A third of the word may be wrong: "prot"→"port", "max_packet_sise"→"max_packet_size".
+  return bestDistance <= Math.max(1, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance with adjacent transpositions (typing slips), two rows. */
+export function editDistance(a: string, b: string): number {
+  let prevPrev: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, prevPrev[j - 2]! + 1);
+      }
+      row.push(d);
+    }
+    prevPrev = prev;
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The keys an object schema allows at `path` (through defaults, arrays, pipes, unions). */
+export function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathKey[]): string[] {
+  const found = new Set<string>();
+  const visit = (s: z.core.$ZodType, rest: readonly PathKey[]): void => {
+    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+    switch (def.type) {
+      case 'default':
+      case 'prefault':
+      case 'optional':
+      case 'nullable':
+      case 'readonly':
+        return visit(def['innerType'] as z.core.$ZodType, rest);
+      case 'pipe':
+        return visit(def['in'] as z.core.$ZodType, rest);
+      case 'union':
+        for (const option of def['options'] as z.core.$ZodType[]) visit(option, rest);
+        return;
+      case 'array':
+        if (rest.length > 0) visit(def['element'] as z.core.$ZodType, rest.slice(1));
+        return;
+      case 'object': {
+        const shape = def['shape'] as Record<string, z.core.$ZodType>;
+        if (rest.length === 0) {
+          for (const k of Object.keys(shape)) found.add(k);
+        } else if (typeof rest[0] === 'string' && shape[rest[0]]) {
+          visit(shape[rest[0]]!, rest.slice(1));
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  };
+  visit(schema, path);
+  return [...found];
+}
