@@ -1,0 +1,8 @@
+// Writes config/outpost.schema.json from the zod schema (run: npm run schema).
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { renderJsonSchema, SCHEMA_FILE } from '../src/config/json-schema.js';
+
+const target = fileURLToPath(new URL(`../${SCHEMA_FILE}`, import.meta.url));
+writeFileSync(target, renderJsonSchema());
+console.log(`wrote ${SCHEMA_FILE}`);
