@@ -1,0 +1,81 @@
+/**
+ * The root logger, made once in main and passed down; components derive
+ * `log.child({ component: 'broker' })`. Nothing else in the gateway creates a logger.
+ *
+ * Output is written synchronously in this process (no worker-thread transport), so the
+ * last lines before an exit are never lost: JSON lines for journald and log shippers,
+ * or pino-pretty's formatter on a terminal.
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
+import type { LogConfig } from '../config/schema.js';
+
+export type { Logger };
+
+export interface RootLoggerOptions {
+  level: LogConfig['level'];
+  format: LogConfig['format'];
+  /** Where lines go; default stdout (fd 1), written synchronously. */
+  destination?: DestinationStream;
+  /** Whether the output is a terminal, for format 'auto'; default: stdout's isTTY. */
+  isTty?: boolean;
+}
+
+/** Secrets never reach the log, whatever a component passes in its fields. */
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'config.*.password',
+  'key',
+  '*.key',
+  'passphrase',
+  '*.passphrase',
+  'authorization',
+  '*.authorization',
+  'headers.authorization',
+  'token',
+  '*.token',
+];
+
+/** Resolves once everything logged so far has reached the destination. */
+export function flushLogger(log: Logger): Promise<void> {
+  return new Promise((resolve) => log.flush(() => resolve()));
+}
+
+export function createRootLogger(options: RootLoggerOptions): Logger {
+  const isTty = options.isTty ?? (options.destination === undefined && process.stdout.isTTY === true);
+  const pretty = options.format === 'pretty' || (options.format === 'auto' && isTty);
+  const out = options.destination ?? pino.destination({ dest: 1, sync: true });
+  return pino(
+    {
+      level: options.level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // pid and hostname are noise on a single-process appliance; journald records both.
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pretty ? prettyDestination(out, isTty) : out,
+  );
+}
+
+/**
+ * pino-pretty's formatter used as a plain synchronous destination: each line is
+ * formatted and written before `log.info()` returns, unlike a transport stream.
+ */
+function prettyDestination(out: DestinationStream, colorize: boolean): DestinationStream {
+  const format = pinoPretty.prettyFactory({
+    colorize: colorize && pinoPretty.isColorSupported,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
+  const flushable = out as DestinationStream & { flush?: (cb: (err?: Error) => void) => void };
+  return Object.assign(
+    {
+      write(line: string) {
+        out.write(format(line));
+      },
+    },
+    typeof flushable.flush === 'function' ? { flush: flushable.flush.bind(out) } : {},
+  );
+}
