@@ -1,0 +1,259 @@
+/**
+ * The `outpost` command line, as functions of (argv, io) → exit code so tests drive it
+ * without a process. main.ts only binds it to the real process.
+ *
+ *   argv → parseCommand → help | version | check FILE | run [--config FILE]
+ *   run:  loadConfig → createRootLogger → Gateway.start → wait for a signal → Gateway.stop
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { DestinationStream } from 'pino';
+import { isOutpostError, OutpostError } from './core/errors.js';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
+import { createRootLogger, flushLogger } from './observability/logger.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export const USAGE = `Usage: outpost <command> [options]
+
+Commands:
+  run [--config FILE]   start the gateway; without --config it uses the embedded
+                        default (MQTT on 127.0.0.1:1883, state in ./data)
+  check FILE            validate a config file and list every problem in it
+  help                  show this help
+
+Options:
+  -c, --config FILE     config file for run (YAML, see config/outpost.example.yaml)
+  -h, --help            show this help
+  -V, --version         print the version
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
+`;
+
+/** What `run` needs from the process; main.ts binds it to node's `process`. */
+export interface ProcessHooks {
+  /** Calls fn on SIGTERM/SIGINT; returns the unsubscribe function. */
+  onSignal(fn: (signal: string) => void): () => void;
+  /** Calls fn on uncaughtException/unhandledRejection; returns the unsubscribe function. */
+  onCrash(fn: (err: unknown, origin: string) => void): () => void;
+  /** Leaves at once, without waiting for cleanup (second signal, stop timeout, crash). */
+  exitNow(code: number): void;
+}
+
+export interface GatewayLike {
+  readonly addresses: ListenerAddress[];
+  start(signal: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface CliDeps {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  process: ProcessHooks;
+  /** Log output of `run`; default stdout. */
+  logDestination?: DestinationStream;
+  /** Whether log output is a terminal (log.format auto); default: stdout's isTTY. */
+  isTty?: boolean;
+  /** How long `stop` may take after a signal before we exit 1 anyway. */
+  stopTimeoutMs?: number;
+  /** Injection point for tests; default `new Gateway(config, deps)`. */
+  createGateway?: (config: Config, deps: GatewayDeps) => GatewayLike;
+}
+
+export type Command =
+  | { name: 'help' }
+  | { name: 'version' }
+  | { name: 'check'; file: string }
+  | { name: 'run'; config: string | undefined };
+
+const usageError = (message: string) => new OutpostError('CLI_USAGE', message);
+
+/** argv (without node and script) → Command, or OutpostError('CLI_USAGE'). */
+export function parseCommand(argv: readonly string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'V' },
+      },
+    });
+  } catch (err) {
+    throw usageError(parseArgsMessage(err));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { name: 'help' };
+  if (values.version) return { name: 'version' };
+  const [name, ...rest] = positionals;
+  if (name === undefined) throw usageError('missing command');
+  const noConfig = () => {
+    if (values.config !== undefined) throw usageError(`option --config does not apply to "${name}"`);
+  };
+  const noExtra = (allowed: number) => {
+    if (rest.length > allowed) throw usageError(`unexpected argument "${rest[allowed]}" for "${name}"`);
+  };
+  switch (name) {
+    case 'help':
+      noConfig();
+      return { name: 'help' };
+    case 'run':
+      noExtra(0);
+      return { name: 'run', config: values.config };
+    case 'check':
+      noConfig();
+      if (rest[0] === undefined) throw usageError('check needs the config file: outpost check FILE');
+      noExtra(1);
+      return { name: 'check', file: rest[0] };
+    default:
+      throw usageError(`unknown command "${name}"`);
+  }
+}
+
+function parseArgsMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const option = /'([^']+)'/.exec(e.message ?? '')?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) return `unknown option "${option}"`;
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && option) {
+    // node says "-c, --config <value>"; name the long form only
+    return `option ${/--[\w-]+/.exec(option)?.[0] ?? option} needs a value`;
+  }
+  return String(e.message ?? err);
+}
+
+/** The version in outpost's package.json, found from src/ and from dist/src/ alike. */
+export function packageVersion(): string {
+  let dir = new URL('.', import.meta.url);
+  for (let i = 0; i < 5; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'outpost' && pkg.version) return pkg.version;
+    } catch {
+      // not here; look one directory up
+    }
+    dir = new URL('..', dir);
+  }
+  return 'unknown';
+}
+
+/** Runs one CLI invocation; resolves to the exit code. */
+export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(argv);
+  } catch (err) {
+    if (!isOutpostError(err, 'CLI_USAGE')) throw err;
+    deps.stderr(`outpost: ${err.message}; see "outpost --help"\n`);
+    return EXIT_USAGE;
+  }
+  switch (command.name) {
+    case 'help':
+      deps.stdout(USAGE);
+      return EXIT_OK;
+    case 'version':
+      deps.stdout(`${packageVersion()}\n`);
+      return EXIT_OK;
+    case 'check':
+      return checkCommand(command.file, deps);
+    case 'run':
+      return runCommand(command.config, deps);
+  }
+}
+
+function checkCommand(file: string, deps: CliDeps): number {
+  try {
+    loadConfig(file);
+  } catch (err) {
+    if (isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE')) {
+      deps.stderr(`${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    throw err;
+  }
+  deps.stdout(`${file}: ok\n`);
+  return EXIT_OK;
+}
+
+async function runCommand(configFile: string | undefined, deps: CliDeps): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(configFile);
+  } catch (err) {
+    if (!isOutpostError(err)) throw err;
+    deps.stderr(`${err.message}\n`);
+    return EXIT_USAGE;
+  }
+  const log = createRootLogger({ ...config.log, destination: deps.logDestination, isTty: deps.isTty });
+  const hooks = deps.process;
+  const exitNow = (code: number) => {
+    log.flush();
+    hooks.exitNow(code);
+  };
+  const offCrash = hooks.onCrash((err, origin) => {
+    log.fatal({ err, origin }, 'crashed');
+    exitNow(EXIT_FAILURE);
+  });
+
+  const controller = new AbortController();
+  let stopping = false;
+  let onStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (onStop = resolve));
+  // Subscribed before start, so a signal during a slow start still stops cleanly.
+  const offSignal = hooks.onSignal((signal) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal, exiting now');
+      exitNow(EXIT_FAILURE);
+      return;
+    }
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    controller.abort();
+    onStop();
+  });
+  const cleanup = async () => {
+    offSignal();
+    offCrash();
+    await flushLogger(log);
+  };
+
+  log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
+  const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log });
+  try {
+    await gateway.start(controller.signal);
+  } catch (err) {
+    if (!stopping) {
+      log.fatal({ err }, 'startup failed');
+      await gateway.stop().catch(() => undefined);
+      await cleanup();
+      return EXIT_FAILURE;
+    }
+    // A signal aborted the start: carry on with the normal stop below.
+  }
+  if (!stopping) log.info({ listeners: gateway.addresses }, 'gateway started');
+  await stopRequested;
+
+  const timeoutMs = deps.stopTimeoutMs ?? 30_000;
+  const timer = setTimeout(() => {
+    log.error({ timeoutMs }, 'stop timed out, exiting now');
+    exitNow(EXIT_FAILURE);
+  }, timeoutMs);
+  let code = EXIT_OK;
+  try {
+    await gateway.stop();
+    log.info('stopped');
+  } catch (err) {
+    log.error({ err }, 'stop failed');
+    code = EXIT_FAILURE;
+  } finally {
+    clearTimeout(timer);
+  }
+  await cleanup();
+  return code;
+}
