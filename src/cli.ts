@@ -237,7 +237,11 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
     // A signal aborted the start: carry on with the normal stop below.
   }
   if (!stopping) log.info({ listeners: gateway.addresses }, 'gateway started');
+  // Signal listeners do not keep node's event loop alive; a gateway with nothing to
+  // listen on (or a bug) must still run until it is told to stop.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   await stopRequested;
+  clearInterval(keepAlive);
 
   const timeoutMs = deps.stopTimeoutMs ?? 30_000;
   const timer = setTimeout(() => {
