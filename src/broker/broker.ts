@@ -1,0 +1,376 @@
+/**
+ * The local MQTT broker, which is also the gateway's in-process bus.
+ *
+ *   transport (TCP, TLS, WS, in-memory duplex) ─ handle(stream) ─▶ Connection ─▶ handlers
+ *                                                                       │
+ *   serial / MQTT-SN / bridge ── Bus.publish ──┐                        ▼
+ *                                              ├─▶ route ─▶ SubscriptionTree ─▶ Session / BusSubscriber
+ *   retained store ◀── retain flag ────────────┤
+ *   durable sinks (bridge outbox) ◀── commit ──┘  (acks wait for this)
+ *
+ * The broker never opens a socket: listeners hand it streams.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
+import type { Message, Origin, QoS } from '../core/message.js';
+import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
+import { Connection, type PeerInfo } from './connection.js';
+import type { BrokerContext, OpenedSession } from './context.js';
+import { BrokerMetrics, type DropReason } from './metrics.js';
+import { defaultBrokerOptions, type BrokerOptions } from './options.js';
+import { MemoryRetainedStore, type RetainedStore } from './retained.js';
+import { Session } from './session.js';
+import { SubscriptionTree, type Subscriber, type SubscriptionEntry } from './subscription-tree.js';
+import { BusSubscriber } from './bus-subscriber.js';
+
+export interface BrokerDeps {
+  log: Logger;
+  clock?: Clock;
+  retained?: RetainedStore;
+}
+
+/** setTimeout cannot wait longer than 2^31-1 ms; longer expiries are re-armed. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export class Broker implements Bus, BrokerContext {
+  readonly options: BrokerOptions;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly metrics = new BrokerMetrics();
+  private readonly retained: RetainedStore;
+  private readonly tree = new SubscriptionTree();
+  private readonly sessions = new Map<string, Session>();
+  private readonly connections = new Set<Connection>();
+  private readonly sinks: DurableSink[] = [];
+  private readonly limiter: LogRateLimiter;
+  private flushList: Connection[] = [];
+  private flushScheduled = false;
+  private routeEpoch = 0;
+  private busSeq = 0;
+  private closing = false;
+
+  constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
+    this.options = { ...defaultBrokerOptions, ...options };
+    this.log = deps.log;
+    this.clock = deps.clock ?? systemClock;
+    this.retained = deps.retained ?? new MemoryRetainedStore();
+    this.limiter = new LogRateLimiter(this.clock);
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  /** Serves MQTT on any duplex stream: a TCP or TLS socket, a WebSocket stream, an in-memory pair. */
+  handle(stream: Duplex, peer: PeerInfo = { transport: 'stream', remoteAddress: 'local', remotePort: 0 }): void {
+    if (this.closing || (this.options.maxConnections > 0 && this.connections.size >= this.options.maxConnections)) {
+      this.metrics.connectionsRefused++;
+      stream.destroy();
+      return;
+    }
+    const conn = new Connection(this, stream, peer);
+    this.connections.add(conn);
+    this.metrics.connectionsCurrent = this.connections.size;
+    conn.open();
+  }
+
+  // ---- Bus ---------------------------------------------------------------------
+
+  publish(msg: Message): Promise<void> | undefined {
+    this.metrics.messagesIn++;
+    if (msg.retain && this.options.retainAvailable) {
+      // Stored with its flag; an empty payload removes the retained message [MQTT-3.3.1-10/-11].
+      this.retained.set(msg);
+    }
+    let waits: Promise<void>[] | undefined;
+    for (const sink of this.sinks) {
+      if (sink.selects(msg.topic)) (waits ??= []).push(sink.accept(msg));
+    }
+    this.route(msg);
+    if (waits === undefined) return undefined;
+    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
+  }
+
+  subscribe(filter: string, origin: Origin, opts: BusSubscribeOptions, handler: BusHandler): BusSubscription {
+    const shared = parseSharedFilter(filter);
+    if (typeof shared === 'string') throw new Error(`invalid filter "${filter}": ${shared}`);
+    if (shared === null) {
+      const check = validateTopicFilter(filter);
+      if (!check.ok) throw new Error(`invalid filter "${filter}": ${check.reason}`);
+    }
+    const sub = new BusSubscriber(`\u0000bus:${++this.busSeq}`, origin.id, handler, this.log);
+    const entry: SubscriptionEntry = {
+      subscriber: sub,
+      filter,
+      qos: opts.qos,
+      noLocal: opts.noLocal ?? false,
+      retainAsPublished: opts.retainAsPublished ?? false,
+      retainHandling: 0,
+      subscriptionId: undefined,
+      group: shared === null ? undefined : shared.group,
+    };
+    this.tree.add(shared === null ? filter : shared.filter, entry);
+    if (opts.sendRetained && shared === null) {
+      for (const m of this.retainedFor(filter)) sub.deliver(m, Math.min(m.qos, opts.qos) as QoS, true, undefined);
+    }
+    return {
+      unsubscribe: () => {
+        this.tree.remove(shared === null ? filter : shared.filter, sub.key, entry.group);
+      },
+    };
+  }
+
+  addDurableSink(sink: DurableSink): () => void {
+    this.sinks.push(sink);
+    return () => {
+      const i = this.sinks.indexOf(sink);
+      if (i >= 0) this.sinks.splice(i, 1);
+    };
+  }
+
+  /**
+   * Delivers to every matching subscriber once, at the highest QoS of its matching
+   * subscriptions, carrying all their Subscription Identifiers [MQTT-3.3.4-3..5].
+   */
+  private route(msg: Message): void {
+    if (msg.expiresAt !== undefined && msg.expiresAt <= this.clock.now()) return;
+    const hits = this.tree.match(msg.topic, []);
+    const n = hits.length;
+    if (n === 0) return;
+    const epoch = ++this.routeEpoch;
+    let overlap = false;
+    for (let i = 0; i < n; i++) {
+      const s = hits[i]!.subscriber;
+      if (s.routeMark === epoch) {
+        overlap = true;
+        break;
+      }
+      s.routeMark = epoch;
+    }
+    if (!overlap) {
+      for (let i = 0; i < n; i++) this.deliverOne(msg, hits[i]!);
+      return;
+    }
+    const merged = new Map<Subscriber, { qos: QoS; rap: boolean; ids: number[] | undefined }>();
+    for (const e of hits) {
+      if (e.noLocal && e.subscriber.originId === msg.origin.id) continue;
+      const qos = Math.min(msg.qos, e.qos) as QoS;
+      const m = merged.get(e.subscriber);
+      if (m === undefined) {
+        merged.set(e.subscriber, { qos, rap: e.retainAsPublished, ids: e.subscriptionId !== undefined ? [e.subscriptionId] : undefined });
+      } else {
+        if (qos > m.qos) m.qos = qos;
+        m.rap ||= e.retainAsPublished;
+        if (e.subscriptionId !== undefined) (m.ids ??= []).push(e.subscriptionId);
+      }
+    }
+    for (const [s, m] of merged) s.deliver(msg, m.qos, msg.retain && m.rap, m.ids);
+  }
+
+  private deliverOne(msg: Message, e: SubscriptionEntry): void {
+    // No Local: not back to the client that published it [MQTT-3.8.3-3].
+    if (e.noLocal && e.subscriber.originId === msg.origin.id) return;
+    const qos = (msg.qos < e.qos ? msg.qos : e.qos) as QoS;
+    // Live messages carry RETAIN=0 unless Retain As Published [MQTT-3.3.1-12/-13].
+    e.subscriber.deliver(msg, qos, msg.retain && e.retainAsPublished, e.subscriptionId !== undefined ? [e.subscriptionId] : undefined);
+  }
+
+  // ---- BrokerContext ---------------------------------------------------------------
+
+  warn(conn: Connection, key: string, detail: string): void {
+    const suppressed = this.limiter.take(`${key}:${conn.peer.remoteAddress}`);
+    if (suppressed < 0) return;
+    conn.log.warn({ reason: key, ...(suppressed > 0 ? { suppressed } : {}) }, detail);
+  }
+
+  scheduleFlush(conn: Connection): void {
+    this.flushList.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushAll);
+    }
+  }
+
+  private readonly flushAll = (): void => {
+    const list = this.flushList;
+    this.flushList = [];
+    this.flushScheduled = false;
+    for (const c of list) c.flush();
+  };
+
+  openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession {
+    let session = this.sessions.get(clientId);
+    if (session !== undefined) {
+      const old = session.link as Connection | undefined;
+      if (old !== undefined && old !== conn) {
+        // Session takeover: the existing connection is closed [MQTT-3.1.4-3], with 0x8E for v5.
+        old.log.info('session taken over by a new connection');
+        const oldWill = old.will;
+        old.session = undefined;
+        session.detach();
+        if (old.version === 5) old.sendDisconnect('session-taken-over');
+        old.end();
+        // The old connection ended without DISCONNECT: its Will applies, unless a delay
+        // is pending and the session continues (MQTT 5 §3.1.3.2.2).
+        if (oldWill !== undefined && (oldWill.delay === 0 || cleanStart)) this.publishWill(oldWill);
+      }
+      session.willTimer?.cancel();
+      session.willTimer = undefined;
+      session.expiryTimer?.cancel();
+      session.expiryTimer = undefined;
+      if (session.pendingWill !== undefined) {
+        // A new connection for the session arrived before the Will Delay: no Will [MQTT-3.1.3-9],
+        // unless this connection starts clean, which ends the old session.
+        if (cleanStart) this.publishMessage(session.pendingWill);
+        session.pendingWill = undefined;
+      }
+      if (cleanStart) {
+        this.endSession(session);
+        session = undefined;
+      }
+    }
+    const present = session !== undefined;
+    if (session === undefined) {
+      session = new Session(clientId, this.options, this.metrics, { onDrop: (s, r, m) => this.onDrop(s, r, m) });
+      this.sessions.set(clientId, session);
+    }
+    session.expiryInterval = expiryInterval;
+    return { session, present };
+  }
+
+  addSubscription(session: Session, entry: SubscriptionEntry): boolean {
+    const shared = parseSharedFilter(entry.filter);
+    const inner = shared !== null && typeof shared !== 'string' ? shared.filter : entry.filter;
+    const isNew = this.tree.add(inner, entry);
+    session.subscriptions.set(entry.filter, entry);
+    return isNew;
+  }
+
+  removeSubscription(session: Session, filter: string): boolean {
+    const entry = session.subscriptions.get(filter);
+    if (entry === undefined) return false;
+    session.subscriptions.delete(filter);
+    const shared = parseSharedFilter(filter);
+    const inner = shared !== null && typeof shared !== 'string' ? shared.filter : filter;
+    return this.tree.remove(inner, session.key, entry.group);
+  }
+
+  retainedFor(filter: string): Message[] {
+    return this.retained.match(filter, this.clock.now());
+  }
+
+  newClientId(): string {
+    return `outpost-${randomBytes(8).toString('hex')}`;
+  }
+
+  connectionClosed(conn: Connection): void {
+    this.connections.delete(conn);
+    this.metrics.connectionsClosed++;
+    this.metrics.connectionsCurrent = this.connections.size;
+    const session = conn.session;
+    if (session === undefined || session.link !== conn) return;
+    conn.session = undefined;
+    session.detach();
+    if (conn.state !== 'closed' || !conn.graceful) conn.log.info('client connection lost');
+    else conn.log.info('client disconnected');
+    const will = conn.will;
+    if (will !== undefined && !conn.graceful) {
+      if (will.delay > 0 && session.expiryInterval > 0) {
+        // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
+        session.pendingWill = this.willMessage(will);
+        const delayMs = Math.min(will.delay, session.expiryInterval) * 1000;
+        session.willTimer = this.clock.setTimeout(() => {
+          session.willTimer = undefined;
+          const w = session.pendingWill;
+          session.pendingWill = undefined;
+          if (w !== undefined) this.publishMessage(w);
+        }, Math.min(delayMs, MAX_TIMER_MS));
+      } else {
+        this.publishWill(will);
+      }
+    }
+    if (this.closing) return;
+    if (session.expiryInterval === 0) this.endSession(session);
+    else this.armExpiry(session, session.expiryInterval * 1000);
+  }
+
+  private armExpiry(session: Session, ms: number): void {
+    session.expiryTimer = this.clock.setTimeout(() => {
+      session.expiryTimer = undefined;
+      if (ms > MAX_TIMER_MS) return this.armExpiry(session, ms - MAX_TIMER_MS);
+      this.log.info({ clientId: session.clientId }, 'session expired');
+      this.endSession(session);
+    }, Math.min(ms, MAX_TIMER_MS));
+  }
+
+  /** Ends a session: subscriptions leave the tree, queued messages are dropped (counted). */
+  private endSession(session: Session): void {
+    session.expiryTimer?.cancel();
+    session.expiryTimer = undefined;
+    if (session.pendingWill !== undefined) {
+      session.willTimer?.cancel();
+      session.willTimer = undefined;
+      const w = session.pendingWill;
+      session.pendingWill = undefined;
+      this.publishMessage(w);
+    }
+    for (const filter of [...session.subscriptions.keys()]) this.removeSubscription(session, filter);
+    session.clearState();
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+  }
+
+  private willMessage(will: NonNullable<Connection['will']>): Message {
+    const msg = { ...will.msg };
+    if (will.expiry !== undefined) msg.expiresAt = this.clock.now() + will.expiry * 1000;
+    return msg;
+  }
+
+  private publishWill(will: NonNullable<Connection['will']>): void {
+    this.publishMessage(this.willMessage(will));
+  }
+
+  private publishMessage(msg: Message): void {
+    this.log.debug({ topic: msg.topic, clientId: msg.origin.id }, 'publishing will');
+    const wait = this.publish(msg);
+    wait?.catch((err: unknown) => this.log.error({ err, topic: msg.topic }, 'will message not stored'));
+  }
+
+  private onDrop(session: Session, reason: DropReason, msg: Message): void {
+    const suppressed = this.limiter.take(`drop:${reason}:${session.clientId}`);
+    if (suppressed < 0) return;
+    const level = reason === 'offline-qos0' ? 'debug' : 'warn';
+    this.log[level]({ clientId: session.clientId, reason, topic: msg.topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'message dropped for client');
+  }
+
+  /**
+   * Stops accepting, tells v5 clients the server is shutting down (0x8B), closes every
+   * connection and waits until they are gone.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const closed: Promise<void>[] = [];
+    for (const conn of this.connections) {
+      closed.push(new Promise((resolve) => {
+        if (conn.socket.destroyed) return resolve();
+        conn.socket.once('close', () => resolve());
+      }));
+      if (conn.state === 'connected' && conn.version === 5) conn.sendDisconnect('server-shutting-down');
+      conn.graceful = true; // a server shutdown is not the client's failure: no Wills
+      conn.end();
+    }
+    await Promise.all(closed);
+    for (const s of this.sessions.values()) {
+      s.expiryTimer?.cancel();
+      s.willTimer?.cancel();
+    }
+  }
+}

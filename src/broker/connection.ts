@@ -1,0 +1,343 @@
+/**
+ * One network connection: bytes in → Decoder → dispatcher → handlers; results back to
+ * the wire. It is the SessionLink of the session it carries. Handlers return a Violation
+ * instead of closing anything themselves; `dispatch` is the one place that turns a
+ * violation into a DISCONNECT reason code (v5) or a plain close (3.1.1).
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Message, QoS } from '../core/message.js';
+import type { TimerHandle } from '../core/clock.js';
+import { Decoder, encode, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from './codec.js';
+import type { BrokerContext } from './context.js';
+import type { Session, SessionLink } from './session.js';
+import type { DropReason } from './metrics.js';
+import { V5_REASON, describe, type Outcome } from './reason-codes.js';
+import { handlePacket } from './handlers/index.js';
+
+export interface Violation {
+  outcome: Outcome;
+  detail: string;
+}
+
+export interface PeerInfo {
+  transport: string;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/** Encodings of a message shared by every subscriber that needs the same bytes. */
+const encodings = new WeakMap<Message, (Buffer | undefined)[]>();
+
+export class Connection implements SessionLink {
+  state: 'awaiting-connect' | 'connected' | 'closed' = 'awaiting-connect';
+  version: ProtocolVersion = 4;
+  clientId = '';
+  session: Session | undefined;
+  /** Will from CONNECT; delay and expiry in seconds (MQTT 5 §3.1.3.2). */
+  will: { msg: Message; delay: number; expiry: number | undefined } | undefined;
+  keepalive = 0;
+  /** Set when the client sent DISCONNECT (0x00): the Will is discarded [MQTT-3.14.4-3]. */
+  graceful = false;
+  // Limits the client announced in CONNECT (MQTT 5 §3.1.2.11).
+  clientReceiveMaximum = 65535;
+  clientMaxPacketSize = Number.POSITIVE_INFINITY;
+  clientTopicAliasMax = 0;
+  requestProblemInfo = true;
+  outAliases: Map<string, number> | undefined;
+  inAliases: Map<number, string> | undefined;
+  /** QoS 1 packet ids whose PUBACK waits for a durable commit. */
+  qos1Pending: Set<number> | undefined;
+  /** PUBACK/PUBREC in the order the PUBLISHes arrived [MQTT-4.6.0-2/-3]. */
+  acks: { cmd: 'puback' | 'pubrec'; id: number; code: number | undefined }[] | undefined;
+
+  private readonly decoder: Decoder;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  private drainWaiting = false;
+  private connectTimer: TimerHandle | undefined;
+  private keepaliveTimer: TimerHandle | undefined;
+  private logger: Logger | undefined;
+
+  constructor(
+    readonly ctx: BrokerContext,
+    readonly socket: Duplex,
+    readonly peer: PeerInfo,
+  ) {
+    this.decoder = new Decoder(ctx.options.maxPacketSize, this);
+  }
+
+  get log(): Logger {
+    this.logger ??= this.ctx.log.child(this.clientId ? { clientId: this.clientId, peer: this.peerName } : { peer: this.peerName });
+    return this.logger;
+  }
+
+  get peerName(): string {
+    return `${this.peer.remoteAddress}:${this.peer.remotePort}`;
+  }
+
+  /** Starts reading. Called once by the broker after construction. */
+  open(): void {
+    const s = this.socket;
+    s.on('data', (chunk: Buffer) => this.onData(chunk));
+    s.on('error', (err: Error) => this.onSocketError(err));
+    s.on('close', () => this.onClosed());
+    s.on('end', () => s.end());
+    this.connectTimer = this.ctx.clock.setTimeout(() => {
+      this.ctx.metrics.violation('connect-timeout');
+      this.ctx.warn(this, 'connect-timeout', 'no CONNECT within the connect timeout');
+      this.destroy();
+    }, this.ctx.options.connectTimeoutMs);
+  }
+
+  // ---- inbound ------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    this.ctx.metrics.bytesIn += chunk.length;
+    this.decoder.push(chunk);
+  }
+
+  /** DecoderSink */
+  onPacket(packet: Packet, raw: Buffer): void {
+    if (this.state === 'closed') return;
+    this.ctx.metrics.packetsIn++;
+    this.keepaliveTimer?.refresh();
+    const v = handlePacket(this, packet, raw);
+    if (v !== undefined) this.violate(v);
+  }
+
+  /** DecoderSink */
+  onError(err: DecodeError): void {
+    if (this.state === 'closed') return;
+    if (err.kind === 'too-large') return this.violate({ outcome: 'packet-too-large', detail: err.detail });
+    // An unknown protocol level in CONNECT is answered with CONNACK 0x01 [MQTT-3.1.2-2].
+    if (this.state === 'awaiting-connect' && err.firstByte >> 4 === 1 && /protocol version/i.test(err.detail)) {
+      this.ctx.metrics.connectionsRefused++;
+      this.ctx.warn(this, 'unsupported-protocol', 'unsupported protocol version in CONNECT');
+      this.writeRaw(Buffer.from([0x20, 0x02, 0x00, 0x01]));
+      return this.end();
+    }
+    this.violate({ outcome: 'malformed-packet', detail: err.detail });
+  }
+
+  /**
+   * The dispatcher's verdict: count, log (rate-limited), tell a v5 client why with a
+   * DISCONNECT reason code [MQTT-4.13.1-1], close. Before CONNACK no DISCONNECT is sent.
+   */
+  violate(v: Violation): void {
+    if (this.state === 'closed') return;
+    this.ctx.metrics.violation(v.outcome);
+    this.ctx.warn(this, v.outcome, v.detail);
+    if (this.state === 'connected' && this.version === 5) this.sendDisconnect(v.outcome, v.detail);
+    this.end();
+  }
+
+  sendDisconnect(outcome: Outcome, detail?: string): void {
+    const properties = detail !== undefined ? { reasonString: detail.slice(0, 200) } : undefined;
+    this.send({ cmd: 'disconnect', reasonCode: V5_REASON[outcome], properties });
+  }
+
+  // ---- outbound -----------------------------------------------------------------
+
+  get window(): number {
+    return Math.min(this.clientReceiveMaximum, this.ctx.options.maxInflight);
+  }
+
+  get congested(): boolean {
+    return this.pendingBytes + this.socket.writableLength > this.ctx.options.socketHighWater;
+  }
+
+  send(packet: Packet): void {
+    let buf: Buffer;
+    try {
+      buf = encode(packet, this.version);
+    } catch (err) {
+      this.log.error({ err, cmd: packet.cmd }, 'packet encoding failed');
+      return;
+    }
+    if (buf.length > this.clientMaxPacketSize) {
+      // [MQTT-3.1.2-24]: never send a packet larger than the client's Maximum Packet Size.
+      this.log.debug({ cmd: packet.cmd, size: buf.length }, 'packet over client maximum size not sent');
+      return;
+    }
+    this.writeRaw(buf);
+  }
+
+  sendPublish(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {
+    if (this.state === 'closed') return undefined;
+    let expiry: number | undefined;
+    if (msg.expiresAt !== undefined) {
+      const left = msg.expiresAt - this.ctx.clock.now();
+      if (left <= 0) return 'expired';
+      expiry = Math.ceil(left / 1000); // [MQTT-3.3.2-6] remaining lifetime
+    }
+    const v5 = this.version === 5;
+    let buf: Buffer;
+    if (!v5 || (subIds === undefined && expiry === undefined && this.clientTopicAliasMax === 0)) {
+      buf = this.sharedEncoding(msg, qos, retainFlag);
+      if (buf.length > this.clientMaxPacketSize) return 'too-large-for-client';
+      if (qos > 0) {
+        buf = Buffer.from(buf);
+        buf.writeUInt16BE(packetId, publishPacketIdOffset(buf));
+        if (dup) setDupFlag(buf);
+      }
+    } else {
+      const encoded = this.encodeV5Publish(msg, qos, retainFlag, subIds, packetId, dup, expiry);
+      if (encoded === undefined) return 'too-large-for-client';
+      buf = encoded;
+    }
+    this.ctx.metrics.messagesOut++;
+    this.writeRaw(buf);
+    return undefined;
+  }
+
+  private sharedEncoding(msg: Message, qos: QoS, retainFlag: boolean): Buffer {
+    const slot = (this.version === 5 ? 6 : 0) + qos * 2 + (retainFlag ? 1 : 0);
+    let cache = encodings.get(msg);
+    if (cache === undefined) {
+      cache = [];
+      encodings.set(msg, cache);
+    }
+    let buf = cache[slot];
+    if (buf === undefined) {
+      buf = encode(
+        {
+          cmd: 'publish',
+          topic: msg.topic,
+          payload: msg.payload,
+          qos,
+          retain: retainFlag,
+          dup: false,
+          messageId: qos > 0 ? 1 : undefined,
+          properties: this.version === 5 ? msg.properties : undefined,
+        },
+        this.version,
+      );
+      cache[slot] = buf;
+    }
+    return buf;
+  }
+
+  private encodeV5Publish(
+    msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined,
+    packetId: number, dup: boolean, expiry: number | undefined,
+  ): Buffer | undefined {
+    const properties: NonNullable<import('./codec.js').IPublishPacket['properties']> = { ...msg.properties };
+    if (expiry !== undefined) properties.messageExpiryInterval = expiry;
+    if (subIds !== undefined) properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0]! : [...subIds];
+    let topic = msg.topic;
+    let newAlias: number | undefined;
+    if (this.clientTopicAliasMax > 0) {
+      // Topic aliases towards the client, only up to the maximum it announced [MQTT-3.3.2-9].
+      this.outAliases ??= new Map();
+      const alias = this.outAliases.get(topic);
+      if (alias !== undefined) {
+        properties.topicAlias = alias;
+        topic = '';
+      } else if (this.outAliases.size < this.clientTopicAliasMax) {
+        newAlias = this.outAliases.size + 1;
+        properties.topicAlias = newAlias;
+      }
+    }
+    const buf = encode({ cmd: 'publish', topic, payload: msg.payload, qos, retain: retainFlag, dup, messageId: qos > 0 ? packetId : undefined, properties }, 5);
+    if (buf.length > this.clientMaxPacketSize) return undefined;
+    if (newAlias !== undefined) this.outAliases!.set(msg.topic, newAlias);
+    return buf;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ cmd: 'pubrel', messageId: packetId });
+  }
+
+  /** Queues bytes; all writes of one tick go out as one socket write. */
+  writeRaw(buf: Buffer): void {
+    if (this.state === 'closed') return;
+    this.pending.push(buf);
+    this.pendingBytes += buf.length;
+    this.ctx.metrics.packetsOut++;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.ctx.scheduleFlush(this);
+    }
+  }
+
+  flush(): void {
+    this.flushScheduled = false;
+    const n = this.pending.length;
+    if (n === 0 || this.state === 'closed' && this.socket.destroyed) return;
+    const data = n === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.ctx.metrics.bytesOut += data.length;
+    if (!this.socket.write(data) && !this.drainWaiting) {
+      this.drainWaiting = true;
+      this.socket.once('drain', () => {
+        this.drainWaiting = false;
+        this.session?.pump();
+      });
+    }
+  }
+
+  // ---- timers and close ------------------------------------------------------------
+
+  /** Called by the CONNECT handler once CONNACK 0x00 is queued. */
+  connected(keepalive: number): void {
+    this.state = 'connected';
+    this.connectTimer?.cancel();
+    this.connectTimer = undefined;
+    this.keepalive = keepalive;
+    this.logger = undefined; // re-derive with the client id
+    if (keepalive > 0) {
+      // One and a half times the Keep Alive without a packet → close [MQTT-3.1.2-24].
+      this.keepaliveTimer = this.ctx.clock.setTimeout(() => {
+        this.violate({ outcome: 'keep-alive-timeout', detail: `no packet within ${keepalive * 1.5} s` });
+      }, keepalive * 1500);
+    }
+  }
+
+  /** Flushes what is queued and closes the connection. */
+  end(): void {
+    if (this.state === 'closed') return;
+    this.flush();
+    this.state = 'closed';
+    this.stopTimers();
+    this.socket.end();
+    // A peer that never reads must not keep the socket half-open forever.
+    const t = this.ctx.clock.setTimeout(() => this.socket.destroy(), 2000);
+    this.socket.once('close', () => t.cancel());
+  }
+
+  destroy(): void {
+    this.state = 'closed';
+    this.stopTimers();
+    this.socket.destroy();
+  }
+
+  private stopTimers(): void {
+    this.connectTimer?.cancel();
+    this.keepaliveTimer?.cancel();
+    this.connectTimer = undefined;
+    this.keepaliveTimer = undefined;
+  }
+
+  private onSocketError(err: Error): void {
+    this.log.debug({ err: err.message }, 'socket error');
+  }
+
+  private closedOnce = false;
+
+  private onClosed(): void {
+    if (this.closedOnce) return;
+    this.closedOnce = true;
+    this.state = 'closed';
+    this.stopTimers();
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.ctx.connectionClosed(this);
+  }
+}
+
+export function reasonText(outcome: Outcome): string {
+  return describe(outcome);
+}

@@ -1,0 +1,37 @@
+/**
+ * What connections and handlers may ask of the broker. Defined as an interface so the
+ * handler files depend on a capability, not on the Broker class.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { Message } from '../core/message.js';
+import type { BrokerOptions } from './options.js';
+import type { BrokerMetrics } from './metrics.js';
+import type { Session } from './session.js';
+import type { SubscriptionEntry } from './subscription-tree.js';
+import type { Connection } from './connection.js';
+
+export interface OpenedSession {
+  session: Session;
+  present: boolean;
+}
+
+export interface BrokerContext {
+  readonly options: BrokerOptions;
+  readonly log: Logger;
+  readonly clock: Clock;
+  readonly metrics: BrokerMetrics;
+  /** Rate-limited warning about one client, keyed by what went wrong. */
+  warn(conn: Connection, key: string, detail: string): void;
+  scheduleFlush(conn: Connection): void;
+  connectionClosed(conn: Connection): void;
+  /** Finds, takes over or creates the session for a client id (§3.1.4 steps 3-4). */
+  openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession;
+  /** Routes a client's PUBLISH; a promise means the ack must wait for durable sinks. */
+  publish(msg: Message): Promise<void> | undefined;
+  /** Adds a subscription to the routing tree; true when it did not exist before. */
+  addSubscription(session: Session, entry: SubscriptionEntry): boolean;
+  removeSubscription(session: Session, filter: string): boolean;
+  retainedFor(filter: string): Message[];
+  newClientId(): string;
+}

@@ -1,0 +1,153 @@
+/**
+ * CONNECT → CONNACK (§3.1, §3.2). Validates the request, opens or takes over the
+ * session, answers with the limits the client must respect and starts keepalive.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { IConnectPacket, IConnackPacket } from '../codec.js';
+import type { Connection, Violation } from '../connection.js';
+import { V5_REASON, v3ConnackCode, describe, type Outcome } from '../reason-codes.js';
+import { validateTopicName } from '../../core/topic.js';
+import type { Message, QoS } from '../../core/message.js';
+
+export function handleConnect(conn: Connection, p: IConnectPacket): Violation | undefined {
+  const ctx = conn.ctx;
+  const opts = ctx.options;
+  conn.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
+  const v5 = conn.version === 5;
+  const props = p.properties ?? {};
+
+  // Client identifier rules (§3.1.3.1).
+  let clientId = p.clientId ?? '';
+  let assigned: string | undefined;
+  if (clientId.length === 0) {
+    // 3.1.1: an empty id is only allowed with CleanSession=1 [MQTT-3.1.3-7/-8].
+    if ((!v5 && !p.clean) || !opts.allowEmptyClientId) return refuse(conn, 'client-identifier-not-valid', 'empty client id');
+    clientId = ctx.newClientId();
+    if (v5) assigned = clientId; // Assigned Client Identifier [MQTT-3.2.2-16]
+  }
+  if (clientId.includes('\u0000') || clientId.includes('\ufffd')) return refuse(conn, 'client-identifier-not-valid', 'client id is not well-formed UTF-8');
+
+  // Password without user name is not allowed in 3.1.1 [MQTT-3.1.2-22].
+  if (!v5 && p.password !== undefined && p.username === undefined) {
+    return refuse(conn, 'bad-username-or-password', 'password without user name');
+  }
+
+  // Will (§3.1.2.5, §3.1.3.2).
+  let will: Connection['will'];
+  if (p.will) {
+    const check = validateTopicName(p.will.topic, opts.maxTopicLevels);
+    if (!check.ok) return refuse(conn, 'topic-name-invalid', `will topic: ${check.reason}`);
+    if (p.will.retain && !opts.retainAvailable) return refuse(conn, 'retain-not-supported', 'retained will not available');
+    const wp = p.will.properties ?? {};
+    const payload = typeof p.will.payload === 'string' ? Buffer.from(p.will.payload) : (p.will.payload ?? Buffer.alloc(0));
+    if (wp.payloadFormatIndicator && !isUtf8(payload)) {
+      // The server may check the format it was told (§3.1.3.2.3) and refuse with 0x99.
+      return refuse(conn, 'payload-format-invalid', 'will payload is marked UTF-8 but is not');
+    }
+    const msg: Message = {
+      topic: p.will.topic,
+      payload,
+      qos: (p.will.qos ?? 0) as QoS,
+      retain: p.will.retain ?? false,
+      origin: { kind: 'mqtt', id: clientId },
+    };
+    if (v5) {
+      const mp = pickMessageProps(wp);
+      if (mp !== undefined) msg.properties = mp;
+    }
+    will = { msg, delay: v5 ? (wp.willDelayInterval ?? 0) : 0, expiry: v5 ? wp.messageExpiryInterval : undefined };
+  }
+
+  // Keep Alive, possibly overridden by Server Keep Alive (§3.2.2.3.14).
+  let keepalive = p.keepalive ?? 0;
+  let serverKeepAlive: number | undefined;
+  if (v5 && opts.maxKeepalive > 0 && (keepalive === 0 || keepalive > opts.maxKeepalive)) {
+    keepalive = opts.maxKeepalive;
+    serverKeepAlive = keepalive;
+  }
+
+  // Session expiry: v5 property, or 3.1.1 CleanSession=0 meaning "keep it" (capped).
+  let expiry: number;
+  let expiryAnnounce: number | undefined;
+  if (v5) {
+    const requested = props.sessionExpiryInterval ?? 0;
+    expiry = Math.min(requested, opts.maxSessionExpiry);
+    if (expiry !== requested) expiryAnnounce = expiry;
+  } else {
+    expiry = p.clean ? 0 : opts.maxSessionExpiry;
+  }
+
+  if (v5) {
+    if (props.receiveMaximum === 0) return { outcome: 'protocol-error', detail: 'Receive Maximum of 0 (§3.1.2.11.3)' };
+    if (props.maximumPacketSize === 0) return { outcome: 'protocol-error', detail: 'Maximum Packet Size of 0' };
+    conn.clientReceiveMaximum = props.receiveMaximum ?? 65535;
+    conn.clientMaxPacketSize = props.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+    conn.clientTopicAliasMax = props.topicAliasMaximum ?? 0;
+    conn.requestProblemInfo = props.requestProblemInformation !== false;
+  }
+
+  conn.clientId = clientId;
+  conn.will = will;
+  const { session, present } = ctx.openSession(conn, clientId, p.clean !== false, expiry);
+  session.protocolVersion = conn.version;
+  session.expiryInterval = expiry;
+  conn.session = session;
+
+  const connack: IConnackPacket = { cmd: 'connack', sessionPresent: present };
+  if (v5) {
+    connack.reasonCode = 0;
+    const cp: NonNullable<IConnackPacket['properties']> = {
+      receiveMaximum: opts.receiveMaximum,
+      maximumPacketSize: opts.maxPacketSize,
+      topicAliasMaximum: opts.topicAliasMaximum,
+    };
+    if (!opts.retainAvailable) cp.retainAvailable = false;
+    if (assigned !== undefined) cp.assignedClientIdentifier = assigned;
+    if (expiryAnnounce !== undefined) cp.sessionExpiryInterval = expiryAnnounce;
+    if (serverKeepAlive !== undefined) cp.serverKeepAlive = serverKeepAlive;
+    if (props.requestResponseInformation) cp.responseInformation = `outpost/response/${clientId}`;
+    connack.properties = cp;
+  } else {
+    connack.returnCode = 0;
+  }
+  conn.send(connack);
+  ctx.metrics.connectionsAccepted++;
+  conn.connected(keepalive);
+  conn.log.info({ version: conn.version, clean: p.clean !== false, keepalive, sessionPresent: present }, 'client connected');
+  session.attach(conn);
+  return undefined;
+}
+
+/** Refuses with CONNACK and closes; for v5 the reason code, for 3.1.1 the return code. */
+function refuse(conn: Connection, outcome: Outcome, detail: string): undefined {
+  const ctx = conn.ctx;
+  ctx.metrics.connectionsRefused++;
+  ctx.warn(conn, `connect-${outcome}`, `connection refused: ${detail}`);
+  if (conn.version === 5) {
+    conn.send({ cmd: 'connack', sessionPresent: false, reasonCode: V5_REASON[outcome], properties: { reasonString: describe(outcome) } });
+  } else {
+    conn.send({ cmd: 'connack', sessionPresent: false, returnCode: v3ConnackCode(outcome) });
+  }
+  conn.end();
+  return undefined;
+}
+
+export function pickMessageProps(p: {
+  payloadFormatIndicator?: boolean;
+  contentType?: string;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: Record<string, string | string[]>;
+}): Message['properties'] | undefined {
+  if (
+    p.payloadFormatIndicator === undefined && p.contentType === undefined && p.responseTopic === undefined &&
+    p.correlationData === undefined && p.userProperties === undefined
+  ) return undefined;
+  const out: NonNullable<Message['properties']> = {};
+  if (p.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = p.payloadFormatIndicator;
+  if (p.contentType !== undefined) out.contentType = p.contentType;
+  if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic;
+  if (p.correlationData !== undefined) out.correlationData = p.correlationData;
+  if (p.userProperties !== undefined) out.userProperties = p.userProperties;
+  return out;
+}

@@ -1,0 +1,164 @@
+/**
+ * PUBLISH from a client (§3.3, §4.3). Resolves the topic (alias), validates it, routes
+ * the message, and acknowledges QoS 1/2 only once the broker accepted it, durable
+ * sinks (the bridge outbox) included: persist before you acknowledge.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { IPublishPacket } from '../codec.js';
+import type { Connection, Violation } from '../connection.js';
+import { validateTopicName } from '../../core/topic.js';
+import { isOutpostError } from '../../core/errors.js';
+import type { Message } from '../../core/message.js';
+import { V5_REASON } from '../reason-codes.js';
+import { pickMessageProps } from './connect.js';
+
+export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer): Violation | undefined {
+  const ctx = conn.ctx;
+  const opts = ctx.options;
+  const v5 = conn.version === 5;
+  const props = p.properties;
+  let topic = p.topic;
+
+  if (v5 && props?.topicAlias !== undefined) {
+    const alias = props.topicAlias;
+    // 0 or above our Topic Alias Maximum is an error [MQTT-3.3.2-8/-9].
+    if (alias === 0 || alias > opts.topicAliasMaximum) return { outcome: 'topic-alias-invalid', detail: `topic alias ${alias} out of range` };
+    conn.inAliases ??= new Map();
+    if (topic.length > 0) conn.inAliases.set(alias, topic);
+    else {
+      const known = conn.inAliases.get(alias);
+      if (known === undefined) return { outcome: 'protocol-error', detail: `topic alias ${alias} was never set` };
+      topic = known;
+    }
+  }
+
+  const check = validateTopicName(topic, opts.maxTopicLevels);
+  if (!check.ok) {
+    if (check.reason === 'ill-formed UTF-8 in topic' && topic.includes('\ufffd') && isTopicUtf8(raw)) {
+      // U+FFFD was really sent (well-formed); accept it.
+    } else {
+      // Wildcards in a topic name [MQTT-3.3.2-2], ill-formed UTF-8 [MQTT-1.5.4-1].
+      const outcome = check.reason.includes('UTF-8') ? 'malformed-packet' : 'topic-name-invalid';
+      return { outcome, detail: `PUBLISH topic: ${check.reason}` };
+    }
+  }
+  if (p.retain && !opts.retainAvailable) return { outcome: 'retain-not-supported', detail: 'retain is not available' };
+
+  const qos = p.qos;
+  const id = p.messageId ?? 0;
+  if (qos > 0) {
+    const session = conn.session!;
+    if (qos === 2 && session.qos2In.has(id)) {
+      // Already received, PUBREL not yet: answer again without delivering twice [MQTT-4.3.3-9].
+      if (!p.dup) return { outcome: 'protocol-error', detail: `packet id ${id} reused before PUBCOMP` };
+      queueAck(conn, 'pubrec', id, 0);
+      return undefined;
+    }
+    if (qos === 1 && conn.qos1Pending?.has(id)) {
+      if (!p.dup) return { outcome: 'protocol-error', detail: `packet id ${id} reused before PUBACK` };
+      return undefined; // the PUBACK is on its way
+    }
+    const inflight = (conn.qos1Pending?.size ?? 0) + session.qos2In.size;
+    if (inflight >= opts.receiveMaximum) {
+      return { outcome: 'receive-maximum-exceeded', detail: `more than ${opts.receiveMaximum} unacknowledged QoS 1/2 publishes` };
+    }
+  }
+
+  const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+  if (v5 && props?.payloadFormatIndicator && !isUtf8(payload)) {
+    // The payload is said to be UTF-8 and is not (§3.3.2.3.2): refuse it, keep the client.
+    ctx.metrics.violation('payload-format-invalid');
+    if (qos > 0) queueAck(conn, qos === 1 ? 'puback' : 'pubrec', id, V5_REASON['payload-format-invalid']);
+    return undefined;
+  }
+
+  const msg: Message = { topic, payload, qos, retain: p.retain, origin: { kind: 'mqtt', id: conn.clientId } };
+  if (v5 && props !== undefined) {
+    const mp = pickMessageProps(props);
+    if (mp !== undefined) msg.properties = mp;
+    if (props.messageExpiryInterval !== undefined) msg.expiresAt = ctx.clock.now() + props.messageExpiryInterval * 1000;
+  }
+
+  let wait: Promise<void> | undefined;
+  try {
+    wait = ctx.publish(msg);
+  } catch (err) {
+    conn.log.error({ err, topic }, 'publish failed');
+    if (qos > 0) failAck(conn, qos as 1 | 2, id, err);
+    return undefined;
+  }
+  if (qos === 0) return undefined;
+  const cmd = qos === 1 ? 'puback' : 'pubrec';
+  if (qos === 2) conn.session!.qos2In.add(id);
+  if (wait === undefined) {
+    queueAck(conn, cmd, id, 0);
+    return undefined;
+  }
+  // Acknowledge only after the durable sinks committed the message.
+  if (qos === 1) (conn.qos1Pending ??= new Set()).add(id);
+  const slot: { cmd: 'puback' | 'pubrec'; id: number; code: number | undefined } = { cmd, id, code: undefined };
+  (conn.acks ??= []).push(slot);
+  wait.then(
+    () => {
+      slot.code = 0;
+      conn.qos1Pending?.delete(id);
+      releaseAcks(conn);
+    },
+    (err: unknown) => {
+      conn.qos1Pending?.delete(id);
+      if (qos === 2) conn.session?.qos2In.delete(id);
+      if (!v5) {
+        // 3.1.1 has no negative ack: leave it unacknowledged and close, so the client
+        // resends it after reconnecting.
+        conn.log.warn({ err: String(err), topic }, 'message not accepted by the store; closing so the client resends');
+        conn.end();
+        return;
+      }
+      slot.code = isOutpostError(err, 'STORE_FULL') ? V5_REASON['quota-exceeded'] : V5_REASON['unspecified-error'];
+      releaseAcks(conn);
+    },
+  );
+  return undefined;
+}
+
+function failAck(conn: Connection, qos: 1 | 2, id: number, err: unknown): void {
+  if (conn.version !== 5) {
+    conn.end();
+    return;
+  }
+  const code = isOutpostError(err, 'STORE_FULL') ? V5_REASON['quota-exceeded'] : V5_REASON['unspecified-error'];
+  queueAck(conn, qos === 1 ? 'puback' : 'pubrec', id, code);
+}
+
+/** Sends now, or behind acknowledgements still waiting for a commit. */
+export function queueAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
+  if (conn.acks === undefined || conn.acks.length === 0) return sendAck(conn, cmd, id, code);
+  conn.acks.push({ cmd, id, code });
+}
+
+function releaseAcks(conn: Connection): void {
+  const q = conn.acks;
+  if (q === undefined) return;
+  let n = 0;
+  while (n < q.length && q[n]!.code !== undefined) {
+    const a = q[n]!;
+    sendAck(conn, a.cmd, a.id, a.code!);
+    n++;
+  }
+  if (n > 0) q.splice(0, n);
+}
+
+function sendAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
+  if (code >= 0x80 && cmd === 'pubrec') conn.session?.qos2In.delete(id);
+  if (conn.version === 5 && code !== 0) conn.send({ cmd, messageId: id, reasonCode: code });
+  else conn.send({ cmd, messageId: id });
+}
+
+/** Whether the topic bytes of a raw PUBLISH are well-formed UTF-8. */
+function isTopicUtf8(raw: Buffer): boolean {
+  let i = 1;
+  while ((raw[i]! & 0x80) !== 0) i++;
+  const start = i + 1;
+  const len = raw.readUInt16BE(start);
+  return isUtf8(raw.subarray(start + 2, start + 2 + len));
+}

@@ -1,0 +1,75 @@
+/**
+ * SUBSCRIBE → SUBACK (§3.8, §3.9). Each filter gets its own result; retained messages
+ * follow the SUBACK according to Retain Handling [MQTT-3.3.1-9/-10/-11].
+ */
+import type { ISubscribePacket } from '../codec.js';
+import type { Connection, Violation } from '../connection.js';
+import { parseSharedFilter, validateTopicFilter } from '../../core/topic.js';
+import type { QoS } from '../../core/message.js';
+import type { SubscriptionEntry } from '../subscription-tree.js';
+import { v3SubackCode, v5SubackCode, type Outcome } from '../reason-codes.js';
+
+export function handleSubscribe(conn: Connection, p: ISubscribePacket): Violation | undefined {
+  const ctx = conn.ctx;
+  const session = conn.session!;
+  const v5 = conn.version === 5;
+  const subId = v5 ? p.properties?.subscriptionIdentifier : undefined;
+  // Subscription Identifier 0 is a protocol error (§3.8.2.1.2).
+  if (subId === 0) return { outcome: 'protocol-error', detail: 'Subscription Identifier of 0' };
+  if (p.subscriptions.length === 0) return { outcome: 'protocol-error', detail: 'SUBSCRIBE without filters [MQTT-3.8.3-3]' };
+
+  const granted: number[] = [];
+  const retainedToSend: { entry: SubscriptionEntry; isNew: boolean }[] = [];
+  for (const s of p.subscriptions) {
+    let outcome: Outcome = 'success';
+    const shared = parseSharedFilter(s.topic);
+    let group: string | undefined;
+    let inner = s.topic;
+    if (typeof shared === 'string') outcome = 'topic-filter-invalid';
+    else if (shared !== null) {
+      // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+      if (s.nl) return { outcome: 'protocol-error', detail: 'No Local set on a shared subscription' };
+      group = shared.group;
+      inner = shared.filter;
+    } else {
+      const check = validateTopicFilter(s.topic, ctx.options.maxTopicLevels);
+      if (!check.ok) outcome = check.reason.includes('UTF-8') && v5 ? 'malformed-packet' : 'topic-filter-invalid';
+    }
+    if (outcome === 'malformed-packet') return { outcome, detail: `SUBSCRIBE filter: ill-formed UTF-8` };
+    const qos = s.qos as QoS;
+    if (outcome !== 'success') {
+      ctx.warn(conn, 'subscribe-invalid', `subscription to "${s.topic}" refused: ${outcome}`);
+      granted.push(v5 ? v5SubackCode(outcome, 0) : v3SubackCode(outcome, 0));
+      continue;
+    }
+    const entry: SubscriptionEntry = {
+      subscriber: session,
+      filter: s.topic,
+      qos,
+      noLocal: v5 ? s.nl === true : false,
+      retainAsPublished: v5 ? s.rap === true : false,
+      retainHandling: v5 ? ((s.rh ?? 0) as 0 | 1 | 2) : 0,
+      subscriptionId: subId,
+      group,
+    };
+    void inner;
+    const isNew = ctx.addSubscription(session, entry);
+    granted.push(qos);
+    // Shared subscriptions get no retained messages on subscribe (MQTT 5 §4.8.2).
+    if (group === undefined) retainedToSend.push({ entry, isNew });
+  }
+
+  conn.send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
+
+  for (const { entry, isNew } of retainedToSend) {
+    if (entry.retainHandling === 2 || (entry.retainHandling === 1 && !isNew)) continue;
+    const now = ctx.clock.now();
+    for (const msg of ctx.retainedFor(entry.filter)) {
+      if (msg.expiresAt !== undefined && msg.expiresAt <= now) continue;
+      const qos = Math.min(msg.qos, entry.qos) as QoS;
+      // Retained messages sent because of a new subscription keep RETAIN=1 [MQTT-3.3.1-8].
+      session.deliver(msg, qos, true, entry.subscriptionId !== undefined ? [entry.subscriptionId] : undefined);
+    }
+  }
+  return undefined;
+}

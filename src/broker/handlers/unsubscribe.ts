@@ -1,0 +1,18 @@
+/** UNSUBSCRIBE → UNSUBACK (§3.10, §3.11). */
+import type { IUnsubscribePacket } from '../codec.js';
+import type { Connection, Violation } from '../connection.js';
+import { V5_REASON } from '../reason-codes.js';
+
+export function handleUnsubscribe(conn: Connection, p: IUnsubscribePacket): Violation | undefined {
+  if (p.unsubscriptions.length === 0) return { outcome: 'protocol-error', detail: 'UNSUBSCRIBE without filters [MQTT-3.10.3-2]' };
+  const session = conn.session!;
+  const codes: number[] = [];
+  for (const filter of p.unsubscriptions) {
+    const existed = conn.ctx.removeSubscription(session, filter);
+    codes.push(existed ? V5_REASON.success : V5_REASON['no-subscription-existed']);
+  }
+  // 3.1.1 UNSUBACK has no payload; v5 carries one reason code per filter.
+  if (conn.version === 5) conn.send({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: codes });
+  else conn.send({ cmd: 'unsuback', messageId: p.messageId ?? 0, granted: [] });
+  return undefined;
+}

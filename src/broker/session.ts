@@ -1,0 +1,230 @@
+/**
+ * Session state that outlives a network connection (§4.1): subscriptions, the outgoing
+ * QoS 1/2 flow (inflight window plus a bounded queue) and incoming QoS 2 packet ids.
+ * It is a Subscriber in the routing tree; the live connection, when there is one, is
+ * its SessionLink.
+ */
+import type { Message, QoS } from '../core/message.js';
+import type { TimerHandle } from '../core/clock.js';
+import type { Subscriber, SubscriptionEntry } from './subscription-tree.js';
+import type { BrokerMetrics, DropReason } from './metrics.js';
+
+/** What a session needs from the connection currently carrying it. */
+export interface SessionLink {
+  /** Outgoing QoS 1/2 window: min(client Receive Maximum, broker max_inflight). */
+  readonly window: number;
+  /** True while the socket has more buffered than the high-water mark. */
+  readonly congested: boolean;
+  /** Sends a PUBLISH; returns the drop reason if the message could not be sent to this client. */
+  sendPublish(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined, packetId: number, dup: boolean): DropReason | undefined;
+  sendPubrel(packetId: number): void;
+}
+
+export interface OutFlight {
+  packetId: number;
+  msg: Message;
+  qos: 1 | 2;
+  retainFlag: boolean;
+  subIds: readonly number[] | undefined;
+  /** wait-ack: PUBLISH QoS 1 sent; wait-rec: PUBLISH QoS 2 sent; wait-comp: PUBREL sent. */
+  state: 'wait-ack' | 'wait-rec' | 'wait-comp';
+}
+
+interface Pending {
+  msg: Message;
+  qos: QoS;
+  retainFlag: boolean;
+  subIds: readonly number[] | undefined;
+  size: number;
+}
+
+export interface SessionLimits {
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+}
+
+export interface SessionEvents {
+  onDrop(session: Session, reason: DropReason, msg: Message): void;
+}
+
+export class Session implements Subscriber {
+  readonly key: string;
+  readonly originId: string;
+  /** Full filter (with $share prefix) → entry. */
+  readonly subscriptions = new Map<string, SubscriptionEntry>();
+  readonly inflight = new Map<number, OutFlight>();
+  /** Incoming QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9]. */
+  readonly qos2In = new Set<number>();
+  link: SessionLink | undefined;
+  protocolVersion: 3 | 4 | 5 = 4;
+  /** Seconds; 0 = ends with the connection. 0xFFFFFFFF = never. */
+  expiryInterval = 0;
+  expiryTimer: TimerHandle | undefined;
+  willTimer: TimerHandle | undefined;
+  /** Will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
+  pendingWill: Message | undefined;
+  /** Routing scratch: marks the last publish that reached this subscriber (dedup of overlaps). */
+  routeMark = 0;
+  private queue: Pending[] = [];
+  private head = 0;
+  private queuedBytes = 0;
+  private nextId = 1;
+
+  constructor(
+    readonly clientId: string,
+    private readonly limits: SessionLimits,
+    private readonly metrics: BrokerMetrics,
+    private readonly events: SessionEvents,
+  ) {
+    this.key = clientId;
+    this.originId = clientId;
+  }
+
+  get isOnline(): boolean {
+    return this.link !== undefined;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length - this.head;
+  }
+
+  get queuedSize(): number {
+    return this.queuedBytes;
+  }
+
+  deliver(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void {
+    const link = this.link;
+    if (link === undefined) {
+      // QoS 0 is not kept for offline sessions (§3.1.2.4 leaves it optional; it would only age).
+      if (qos === 0) return this.dropped('offline-qos0', msg);
+      return this.enqueue(msg, qos, retainFlag, subIds);
+    }
+    if (this.queuedCount === 0 && !link.congested && (qos === 0 || this.inflight.size < link.window)) {
+      this.send(link, msg, qos, retainFlag, subIds);
+      return;
+    }
+    this.enqueue(msg, qos, retainFlag, subIds);
+  }
+
+  /** Moves queued messages to the connection while the window and the socket allow, in order. */
+  pump(): void {
+    const link = this.link;
+    if (link === undefined) return;
+    while (this.head < this.queue.length && !link.congested) {
+      const p = this.queue[this.head]!;
+      if (p.qos > 0 && this.inflight.size >= link.window) break;
+      this.queue[this.head] = undefined as unknown as Pending;
+      this.head++;
+      this.queuedBytes -= p.size;
+      this.send(link, p.msg, p.qos, p.retainFlag, p.subIds);
+    }
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private send(link: SessionLink, msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void {
+    if (qos === 0) {
+      const drop = link.sendPublish(msg, 0, retainFlag, subIds, 0, false);
+      if (drop !== undefined) this.dropped(drop, msg);
+      return;
+    }
+    const packetId = this.allocateId();
+    const drop = link.sendPublish(msg, qos, retainFlag, subIds, packetId, false);
+    if (drop !== undefined) return this.dropped(drop, msg);
+    this.inflight.set(packetId, { packetId, msg, qos, retainFlag, subIds, state: qos === 1 ? 'wait-ack' : 'wait-rec' });
+  }
+
+  private enqueue(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void {
+    const size = msg.payload.length + msg.topic.length;
+    if (this.queuedCount >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes) {
+      return this.dropped('queue-full', msg);
+    }
+    this.queue.push({ msg, qos, retainFlag, subIds, size });
+    this.queuedBytes += size;
+  }
+
+  private dropped(reason: DropReason, msg: Message): void {
+    this.metrics.drop(reason);
+    this.events.onDrop(this, reason, msg);
+  }
+
+  private allocateId(): number {
+    // Packet ids in use are never reused until acknowledged [MQTT-2.2.1-3]; the window
+    // (≤ 65535) guarantees a free one exists.
+    for (let i = 0; i < 65536; i++) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    throw new Error('no free packet identifier');
+  }
+
+  /** PUBACK for a QoS 1 message we sent. Returns false for an unknown id. */
+  onPuback(packetId: number): boolean {
+    const f = this.inflight.get(packetId);
+    if (f === undefined || f.state !== 'wait-ack') return false;
+    this.inflight.delete(packetId);
+    this.pump();
+    return true;
+  }
+
+  /** PUBREC for a QoS 2 message we sent [MQTT-4.3.3-3..5]. */
+  onPubrec(packetId: number, reasonCode: number): boolean {
+    const f = this.inflight.get(packetId);
+    if (f === undefined || f.state === 'wait-ack') return false;
+    if (reasonCode >= 0x80) {
+      // A failed PUBREC ends the flow; no PUBREL follows (MQTT 5 §4.3.3).
+      this.inflight.delete(packetId);
+      this.pump();
+      return true;
+    }
+    f.state = 'wait-comp';
+    this.link?.sendPubrel(packetId);
+    return true;
+  }
+
+  onPubcomp(packetId: number): boolean {
+    const f = this.inflight.get(packetId);
+    if (f === undefined || f.state !== 'wait-comp') return false;
+    this.inflight.delete(packetId);
+    this.pump();
+    return true;
+  }
+
+  /**
+   * A connection takes this session over. Unacknowledged PUBLISHes are resent with DUP
+   * and PUBRELs resent, in their original order [MQTT-4.4.0-1], then the queue drains.
+   */
+  attach(link: SessionLink): void {
+    this.link = link;
+    for (const f of this.inflight.values()) {
+      if (f.state === 'wait-comp') {
+        link.sendPubrel(f.packetId);
+      } else {
+        const drop = link.sendPublish(f.msg, f.qos, f.retainFlag, f.subIds, f.packetId, true);
+        if (drop !== undefined) {
+          this.inflight.delete(f.packetId);
+          this.dropped(drop, f.msg);
+        }
+      }
+    }
+    this.pump();
+  }
+
+  detach(): void {
+    this.link = undefined;
+  }
+
+  /** Discards the message state (clean start, or session end). */
+  clearState(): void {
+    const lost = this.inflight.size + this.queuedCount;
+    if (lost > 0) this.metrics.drop('session-ended', lost);
+    this.inflight.clear();
+    this.queue = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    this.qos2In.clear();
+  }
+}

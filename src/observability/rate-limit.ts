@@ -1,0 +1,38 @@
+/**
+ * Logs at most `burst` lines per key per window; the rest are counted and summarised
+ * in the next line that gets through, so a garbage flood cannot flood the journal.
+ */
+import type { Clock } from '../core/clock.js';
+
+export class LogRateLimiter {
+  private readonly windows = new Map<string, { start: number; count: number; suppressed: number }>();
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly windowMs = 10_000,
+    private readonly burst = 5,
+    private readonly maxKeys = 1000,
+  ) {}
+
+  /** Returns the number of suppressed lines to report, or -1 when this line must be skipped. */
+  take(key: string): number {
+    const now = this.clock.now();
+    let w = this.windows.get(key);
+    if (w === undefined || now - w.start >= this.windowMs) {
+      const suppressed = w?.suppressed ?? 0;
+      if (this.windows.size >= this.maxKeys) this.windows.clear();
+      w = { start: now, count: 0, suppressed: 0 };
+      this.windows.set(key, w);
+      w.count = 1;
+      return suppressed;
+    }
+    if (w.count < this.burst) {
+      w.count++;
+      const s = w.suppressed;
+      w.suppressed = 0;
+      return s;
+    }
+    w.suppressed++;
+    return -1;
+  }
+}
