@@ -206,7 +206,10 @@ describe('outpost run', () => {
   });
 
   it('runs as a real process: logs "gateway started" as JSON and exits 0 on SIGTERM', async () => {
-    const file = writeConfig('process.yaml', 'listeners: [{ type: mqtt, port: 0 }]\n');
+    const file = writeConfig(
+      'process.yaml',
+      `listeners: [{ type: mqtt, port: 0 }]\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\n`,
+    );
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', file], {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -228,7 +231,7 @@ describe('outpost run', () => {
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Record<string, unknown>)
         .find((l) => l['msg'] === 'gateway started');
-      expect(started).toMatchObject({ level: 'info' });
+      expect(started).toMatchObject({ level: 'info', listeners: expect.any(Array) });
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       expect(stdout).toContain('"msg":"stopped"');
