@@ -24,7 +24,12 @@ export class RawClient {
     stream.on('data', (b: Buffer) => this.parser.parse(b));
     stream.on('error', () => {});
     stream.on('close', () => this.onClose());
-    stream.on('end', () => this.onClose());
+    stream.on('end', () => {
+      // Like a net.Socket (allowHalfOpen false): when the broker ends, end our side too,
+      // so the broker sees 'close' without waiting for its destroy timer.
+      this.stream.end();
+      this.onClose();
+    });
   }
 
   send(packet: Packet): void {
