@@ -24,6 +24,10 @@ export function startBroker(options: Partial<BrokerOptions> = {}, clock?: Clock)
   let port = 10000;
   const stream = () => {
     const [a, b] = duplexPair();
+    // Like a TCP connection: when either side is destroyed, the peer sees the close too
+    // (node's duplexPair does not propagate destroy by itself).
+    a.once('close', () => b.destroy());
+    b.once('close', () => a.destroy());
     broker.handle(b, { transport: 'memory', remoteAddress: '10.0.0.1', remotePort: port++ });
     return a;
   };
