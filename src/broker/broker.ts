@@ -33,6 +33,15 @@ export interface BrokerDeps {
   retained?: RetainedStore;
 }
 
+/**
+ * What No Local compares: an MQTT session's origin is its client id; any other origin is
+ * its kind and id joined by U+0000, which a client id cannot contain (connect refuses it),
+ * so a client called "boiler" is not mistaken for the serial device "boiler" [MQTT-3.8.3-3].
+ */
+function originKey(origin: Origin): string {
+  return origin.kind === 'mqtt' ? origin.id : `${origin.kind}\u0000${origin.id}`;
+}
+
 /** setTimeout cannot wait longer than 2^31-1 ms; longer expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 
@@ -106,7 +115,7 @@ export class Broker implements Bus, BrokerContext {
       const check = validateTopicFilter(filter);
       if (!check.ok) throw new Error(`invalid filter "${filter}": ${check.reason}`);
     }
-    const sub = new BusSubscriber(`\u0000bus:${++this.busSeq}`, origin.id, handler, this.log);
+    const sub = new BusSubscriber(`\u0000bus:${++this.busSeq}`, originKey(origin), handler, this.log);
     const entry: SubscriptionEntry = {
       subscriber: sub,
       filter,
@@ -161,7 +170,7 @@ export class Broker implements Bus, BrokerContext {
     }
     const merged = new Map<Subscriber, { qos: QoS; rap: boolean; ids: number[] | undefined }>();
     for (const e of hits) {
-      if (e.noLocal && e.subscriber.originId === msg.origin.id) continue;
+      if (e.noLocal && e.subscriber.originId === originKey(msg.origin)) continue;
       const qos = Math.min(msg.qos, e.qos) as QoS;
       const m = merged.get(e.subscriber);
       if (m === undefined) {
@@ -177,7 +186,7 @@ export class Broker implements Bus, BrokerContext {
 
   private deliverOne(msg: Message, e: SubscriptionEntry): void {
     // No Local: not back to the client that published it [MQTT-3.8.3-3].
-    if (e.noLocal && e.subscriber.originId === msg.origin.id) return;
+    if (e.noLocal && e.subscriber.originId === originKey(msg.origin)) return;
     const qos = (msg.qos < e.qos ? msg.qos : e.qos) as QoS;
     // Live messages carry RETAIN=0 unless Retain As Published [MQTT-3.3.1-12/-13].
     e.subscriber.deliver(msg, qos, msg.retain && e.retainAsPublished, e.subscriptionId !== undefined ? [e.subscriptionId] : undefined);

@@ -9,7 +9,7 @@ import type { Message, QoS } from '../core/message.js';
 /** Something that receives routed messages: an MQTT session or an in-process bus subscriber. */
 export interface Subscriber {
   readonly key: string;
-  /** Origin id compared with Message.origin.id for No Local [MQTT-3.8.3-3]. */
+  /** Compared with the publisher's origin for No Local [MQTT-3.8.3-3]: the client id for MQTT sessions, kind and id for bus subscribers (broker.ts originKey). */
   readonly originId: string;
   readonly isOnline: boolean;
   /** Scratch field for the router: id of the last publish that matched this subscriber. */
