@@ -59,6 +59,7 @@ export class Connection implements SessionLink {
   private connectTimer: TimerHandle | undefined;
   private keepaliveTimer: TimerHandle | undefined;
   private logger: Logger | undefined;
+  private firstByte = true;
 
   constructor(
     readonly ctx: BrokerContext,
@@ -95,6 +96,13 @@ export class Connection implements SessionLink {
 
   private onData(chunk: Buffer): void {
     this.ctx.metrics.bytesIn += chunk.length;
+    if (this.state === 'closed') return; // closing: nothing more is read or buffered
+    if (this.firstByte && chunk.length > 0) {
+      this.firstByte = false;
+      // The first packet MUST be CONNECT [MQTT-3.1.0-1]: anything else is refused on its
+      // first byte, not buffered (up to a maximum packet size) until the connect timeout.
+      if (chunk[0] !== 0x10) return this.violate({ outcome: 'protocol-error', detail: `first byte 0x${chunk[0]!.toString(16)} is not CONNECT` });
+    }
     this.decoder.push(chunk);
   }
 

@@ -6,7 +6,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Packet } from 'mqtt-packet';
 import { startBroker, type Harness } from '../helpers/broker-harness.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { linkedClient } from '../helpers/linked-client.js';
 import type { RawClient } from '../helpers/raw-client.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import type { Message, QoS } from '../../src/core/message.js';
@@ -29,9 +28,9 @@ function start(options: Partial<BrokerOptions> = {}, clock?: FakeClock): Harness
   return h;
 }
 
-/** A new connection (not yet connected) whose destroy() is seen by the broker, like a TCP reset. */
+/** A new connection (not yet connected); destroying it is seen by the broker, like a TCP reset. */
 function open(): RawClient {
-  const { client } = linkedClient(h!.broker, 4);
+  const client = h!.client(4);
   clients.push(client);
   return client;
 }
