@@ -35,6 +35,8 @@ export function handleConnect(conn: Connection, p: IConnectPacket): Violation | 
   // Will (§3.1.2.5, §3.1.3.2).
   let will: Connection['will'];
   if (p.will) {
+    // Will QoS 3 is malformed [MQTT-3.1.2-14] (v5 [MQTT-3.1.2-12]).
+    if ((p.will.qos as number) === 3) return { outcome: 'malformed-packet', detail: 'Will QoS 3' };
     const check = validateTopicName(p.will.topic, opts.maxTopicLevels);
     if (!check.ok) return refuse(conn, 'topic-name-invalid', `will topic: ${check.reason}`);
     if (p.will.retain && !opts.retainAvailable) return refuse(conn, 'retain-not-supported', 'retained will not available');
