@@ -29,10 +29,12 @@ export function handlePacket(conn: Connection, packet: Packet, raw: Buffer): Vio
     case 'pubcomp':
       return handlePubcomp(conn, packet);
     case 'subscribe':
-      return handleSubscribe(conn, packet);
+      return handleSubscribe(conn, packet, raw);
     case 'unsubscribe':
-      return handleUnsubscribe(conn, packet);
+      return handleUnsubscribe(conn, packet, raw);
     case 'pingreq':
+      // PINGREQ has no variable header and no payload (§3.12): more bytes are malformed.
+      if (raw.length !== 2) return { outcome: 'malformed-packet', detail: 'PINGREQ with a payload' };
       conn.send({ cmd: 'pingresp' }); // [MQTT-3.12.4-1]
       return undefined;
     case 'disconnect':

@@ -19,6 +19,9 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   const props = p.properties;
   let topic = p.topic;
 
+  // QoS 1/2 PUBLISH needs a non-zero Packet Identifier [MQTT-2.3.1-1] (v5 [MQTT-2.2.1-3]).
+  if (p.qos > 0 && !p.messageId) return { outcome: 'protocol-error', detail: 'PUBLISH with packet id 0' };
+
   if (v5 && props?.topicAlias !== undefined) {
     const alias = props.topicAlias;
     // 0 or above our Topic Alias Maximum is an error [MQTT-3.3.2-8/-9].
@@ -37,8 +40,9 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     if (check.reason === 'ill-formed UTF-8 in topic' && topic.includes('\ufffd') && isTopicUtf8(raw)) {
       // U+FFFD was really sent (well-formed); accept it.
     } else {
-      // Wildcards in a topic name [MQTT-3.3.2-2], ill-formed UTF-8 [MQTT-1.5.4-1].
-      const outcome = check.reason.includes('UTF-8') ? 'malformed-packet' : 'topic-name-invalid';
+      // Wildcards in a topic name [MQTT-3.3.2-2]; ill-formed UTF-8 or U+0000 is a
+      // malformed packet [MQTT-1.5.3-1/-2] (v5 [MQTT-1.5.4-1/-2]).
+      const outcome = /UTF-8|null character/.test(check.reason) ? 'malformed-packet' : 'topic-name-invalid';
       return { outcome, detail: `PUBLISH topic: ${check.reason}` };
     }
   }

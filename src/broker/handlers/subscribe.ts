@@ -9,7 +9,17 @@ import type { QoS } from '../../core/message.js';
 import type { SubscriptionEntry } from '../subscription-tree.js';
 import { v3SubackCode, v5SubackCode, type Outcome } from '../reason-codes.js';
 
-export function handleSubscribe(conn: Connection, p: ISubscribePacket): Violation | undefined {
+/**
+ * Whether a string decoded from `raw` came from ill-formed UTF-8 or holds U+0000, which
+ * close the connection [MQTT-1.5.3-1/-2] (v5 [MQTT-1.5.4-1/-2]). The decoder turns bad
+ * bytes into U+FFFD; a U+FFFD that was really sent re-encodes to bytes found in `raw`.
+ */
+export function badlyEncoded(s: string, raw: Buffer): boolean {
+  if (s.includes('\u0000')) return true;
+  return s.includes('\ufffd') && !raw.includes(Buffer.from(s, 'utf8'));
+}
+
+export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
   const session = conn.session!;
   const v5 = conn.version === 5;
@@ -17,6 +27,12 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket): Violatio
   // Subscription Identifier 0 is a protocol error (§3.8.2.1.2).
   if (subId === 0) return { outcome: 'protocol-error', detail: 'Subscription Identifier of 0' };
   if (p.subscriptions.length === 0) return { outcome: 'protocol-error', detail: 'SUBSCRIBE without filters [MQTT-3.8.3-3]' };
+  // A non-zero Packet Identifier [MQTT-2.3.1-1] (v5 [MQTT-2.2.1-3]).
+  if (!p.messageId) return { outcome: 'protocol-error', detail: 'SUBSCRIBE with packet id 0' };
+  // Checked before any filter is added: a malformed SUBSCRIBE changes nothing.
+  for (const s of p.subscriptions) {
+    if (badlyEncoded(s.topic, raw)) return { outcome: 'malformed-packet', detail: 'SUBSCRIBE filter: ill-formed UTF-8 or U+0000' };
+  }
 
   const granted: number[] = [];
   const retainedToSend: { entry: SubscriptionEntry; isNew: boolean }[] = [];
@@ -33,9 +49,8 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket): Violatio
       inner = shared.filter;
     } else {
       const check = validateTopicFilter(s.topic, ctx.options.maxTopicLevels);
-      if (!check.ok) outcome = check.reason.includes('UTF-8') && v5 ? 'malformed-packet' : 'topic-filter-invalid';
+      if (!check.ok) outcome = 'topic-filter-invalid';
     }
-    if (outcome === 'malformed-packet') return { outcome, detail: `SUBSCRIBE filter: ill-formed UTF-8` };
     const qos = s.qos as QoS;
     if (outcome !== 'success') {
       ctx.warn(conn, 'subscribe-invalid', `subscription to "${s.topic}" refused: ${outcome}`);

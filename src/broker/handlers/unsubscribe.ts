@@ -2,9 +2,15 @@
 import type { IUnsubscribePacket } from '../codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
+import { badlyEncoded } from './subscribe.js';
 
-export function handleUnsubscribe(conn: Connection, p: IUnsubscribePacket): Violation | undefined {
+export function handleUnsubscribe(conn: Connection, p: IUnsubscribePacket, raw: Buffer): Violation | undefined {
   if (p.unsubscriptions.length === 0) return { outcome: 'protocol-error', detail: 'UNSUBSCRIBE without filters [MQTT-3.10.3-2]' };
+  // A non-zero Packet Identifier [MQTT-2.3.1-1] (v5 [MQTT-2.2.1-3]).
+  if (!p.messageId) return { outcome: 'protocol-error', detail: 'UNSUBSCRIBE with packet id 0' };
+  for (const f of p.unsubscriptions) {
+    if (badlyEncoded(f, raw)) return { outcome: 'malformed-packet', detail: 'UNSUBSCRIBE filter: ill-formed UTF-8 or U+0000' };
+  }
   const session = conn.session!;
   const codes: number[] = [];
   for (const filter of p.unsubscriptions) {
