@@ -1,5 +1,5 @@
 // Aedes reference broker for the benchmark: default in-memory persistence, plain TCP.
-// Usage: node --import tsx bench/aedes-server.ts <port>
+// Usage: node --import tsx bench/aedes-server.ts <port> [--nodelay]
 import net from 'node:net';
 import { Aedes } from 'aedes';
 
@@ -10,7 +10,7 @@ if (!Number.isInteger(port) || port <= 0) {
 }
 
 const broker = await Aedes.createBroker();
-const server = net.createServer(broker.handle);
+const server = net.createServer({ noDelay: process.argv.includes('--nodelay') }, broker.handle);
 server.on('error', (e) => {
   console.error('aedes listen error:', e.message);
   process.exit(1);

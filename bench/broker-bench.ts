@@ -55,7 +55,9 @@ function environment(opts: BenchOptions): string {
   return [
     `- date: ${new Date().toISOString()}, commit ${tryRun('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'])}`,
     `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ${mosq}, aedes ${aedes.version}`,
-    `- MQTT ${opts.protocol === 5 ? '5.0' : '3.1.1'}; rounds ${opts.rounds}${opts.quick ? ' (--quick)' : ''}; warm-up ${opts.warmup ? 'on' : 'off'}`,
+    `- MQTT ${opts.protocol === 5 ? '5.0' : '3.1.1'}; rounds ${opts.rounds}${opts.quick ? ' (--quick)' : ''}; warm-up ${opts.warmup ? 'on' : 'off'}; ` +
+      `TCP_NODELAY in mosquitto/aedes ${opts.noDelay ? 'on (--nodelay)' : 'off (their defaults)'}; ` +
+      `CPU pinning ${opts.pin ? 'brokers on CPU 0, load generator on the rest (--pin)' : 'off'}`,
     `- fan-in ${s.fanInMessages} msgs from ${s.fanInPublishers} publishers (QoS 1 window ${s.qos1Window}); ` +
       `fan-out ${s.fanOutMessages} msgs × ${s.fanOutSubscribers} subs; latency ${s.latencyRate} msg/s for ${s.latencySeconds} s; ` +
       `${s.idleConnections} idle connections; 64-byte payloads`,
@@ -68,6 +70,12 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (opts.pin) {
+    const cpus = os.cpus().length;
+    if (cpus < 2) throw new Error('--pin needs at least 2 CPUs');
+    // -a: every thread of this process (libuv pool, GC helpers) moves off CPU 0.
+    execFileSync('taskset', ['-a', '-p', '-c', cpus === 2 ? '1' : `1-${cpus - 1}`, String(process.pid)], { stdio: 'ignore' });
+  }
   tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'outpost-bench-'));
   const cfg: BrokerConfig = {
     repoRoot,
@@ -76,6 +84,8 @@ async function main(): Promise<number> {
     mosquittoBin: opts.mosquittoBin,
     protocol: opts.protocol,
     readyTimeoutMs: 10_000,
+    noDelay: opts.noDelay,
+    pinCpu: opts.pin ? 0 : null,
   };
   const scenarios = SCENARIOS.filter((s) => opts.scenarios.includes(s.id as never));
   const slots = new Map<BrokerName, Slot>();
@@ -121,7 +131,9 @@ async function main(): Promise<number> {
           if (sc.id === idleScenario.id || !slot.proc?.alive) await restart(b);
           const proc = slot.proc!;
           if (opts.warmup && !slot.warm && sc.id !== idleScenario.id) {
-            await run(fanInQos0, proc, `bench-${process.pid}-warm${generation}-${b}`, { fanInMessages: 20_000 });
+            // Unmeasured; also warms the load generator's own JIT (round 1 was visibly slow without it).
+            const warm = { fanInMessages: Math.min(100_000, opts.scenario.fanInMessages) };
+            await run(fanInQos0, proc, `bench-${process.pid}-warm${generation}-${b}`, warm);
             slot.warm = true;
           }
           rec.result = await run(sc, proc, `bench-${process.pid}-r${round}-${sc.id}-${b}`);

@@ -16,6 +16,8 @@ export interface BenchOptions {
   outpostCmd: string | null;
   mosquittoBin: string;
   warmup: boolean;
+  noDelay: boolean;
+  pin: boolean;
   out: string;
   scenario: ScenarioOptions;
 }
@@ -37,6 +39,11 @@ export const USAGE = `Usage: npm run bench -- [options]
   --latency-rate R     latency scenario publish rate, msg/s (default 1000)
   --connections N      idle connections (default 5000)
   --timeout S          max seconds to wait for deliveries per measurement (default 30)
+  --nodelay            set TCP_NODELAY in mosquitto (set_tcp_nodelay) and aedes;
+                       default is each broker's own default (Nagle on)
+  --pin                pin brokers to CPU 0 and the load generator to the other
+                       CPUs (taskset); steadier numbers, but a Node broker's GC
+                       threads then share its one core
   --no-warmup          skip the unmeasured warm-up run after each broker (re)start
   --out FILE           markdown report (default bench/results/latest.md)
   -h, --help
@@ -81,6 +88,8 @@ export function parseOptions(argv: string[]): BenchOptions | null {
       connections: { type: 'string' },
       timeout: { type: 'string' },
       'no-warmup': { type: 'boolean', default: false },
+      nodelay: { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -101,6 +110,8 @@ export function parseOptions(argv: string[]): BenchOptions | null {
     outpostCmd: v['outpost-cmd'] ?? null,
     mosquittoBin: v.mosquitto ?? '/usr/sbin/mosquitto',
     warmup: !v['no-warmup'] && !quick,
+    noDelay: v.nodelay === true,
+    pin: v.pin === true,
     out: v.out ?? 'bench/results/latest.md',
     scenario: {
       fanInMessages: Math.floor(intOpt(v.messages, 'messages', quick ? 20_000 : 200_000, 10)),

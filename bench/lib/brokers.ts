@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { RawClient, type ProtocolVersion } from './mqtt-client.js';
+import { ConnackRefused, RawClient, type ProtocolVersion } from './mqtt-client.js';
 
 export type BrokerName = 'outpost' | 'aedes' | 'mosquitto';
 export const ALL_BROKERS: BrokerName[] = ['outpost', 'aedes', 'mosquitto'];
@@ -20,6 +20,10 @@ export interface BrokerConfig {
   mosquittoBin: string;
   protocol: ProtocolVersion;
   readyTimeoutMs: number;
+  /** Ask the reference brokers to set TCP_NODELAY on client sockets (default: their own default, off). */
+  noDelay: boolean;
+  /** Run brokers under `taskset -c <cpu>` (--pin), or null. */
+  pinCpu: number | null;
 }
 
 export const DEFAULT_OUTPOST_CMD = 'node dist/src/main.js run --config {config}';
@@ -69,6 +73,7 @@ function launchSpec(name: BrokerName, port: number, dir: string, cfg: BrokerConf
           'max_queued_bytes 0',
           'log_dest stderr',
           'log_type error',
+          ...(cfg.noDelay ? ['set_tcp_nodelay true'] : []),
           '',
         ].join('\n'),
       );
@@ -77,7 +82,7 @@ function launchSpec(name: BrokerName, port: number, dir: string, cfg: BrokerConf
     case 'aedes':
       return {
         cmd: process.execPath,
-        args: ['--import', 'tsx', path.join(cfg.repoRoot, 'bench', 'aedes-server.ts'), String(port)],
+        args: ['--import', 'tsx', path.join(cfg.repoRoot, 'bench', 'aedes-server.ts'), String(port), ...(cfg.noDelay ? ['--nodelay'] : [])],
       };
     case 'outpost': {
       const conf = path.join(dir, 'outpost.yaml');
@@ -142,6 +147,10 @@ export class BrokerProcess {
     const port = await freePort();
     const dir = path.join(cfg.tmpRoot, `${name}-${generation}`);
     const spec = launchSpec(name, port, dir, cfg);
+    if (cfg.pinCpu !== null) {
+      spec.args = ['-c', String(cfg.pinCpu), spec.cmd, ...spec.args];
+      spec.cmd = 'taskset';
+    }
     const child = spawn(spec.cmd, spec.args, { cwd: cfg.repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
     const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
@@ -167,6 +176,10 @@ export class BrokerProcess {
         await c.close();
         return bp;
       } catch (e) {
+        if (e instanceof ConnackRefused) {
+          await bp.stop();
+          throw new Error(`refused MQTT ${cfg.protocol === 5 ? '5.0' : '3.1.1'} connection: ${e.message}`);
+        }
         lastErr = (e as Error).message;
       }
       await sleep(100);

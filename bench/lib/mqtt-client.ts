@@ -27,6 +27,13 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
+/** The broker answered CONNECT with a non-zero return/reason code. */
+export class ConnackRefused extends Error {
+  constructor(readonly code: number) {
+    super(`CONNACK refused, code ${code}${code === 1 ? ' (unacceptable protocol version)' : ''}`);
+  }
+}
+
 export class RawClient {
   onPublish: PublishHandler | null = null;
   onPuback: ((id: number) => void) | null = null;
@@ -81,7 +88,7 @@ export class RawClient {
       const ack = await connack;
       if (ack.cmd !== 'connack') throw new Error('unexpected packet');
       const rc = ack.reasonCode ?? ack.returnCode ?? 0;
-      if (rc !== 0) throw new Error(`CONNACK refused, code ${rc}`);
+      if (rc !== 0) throw new ConnackRefused(rc);
       const rm = ack.properties?.receiveMaximum;
       if (typeof rm === 'number' && rm > 0) client.receiveMaximum = rm;
       return client;
