@@ -14,7 +14,6 @@ export interface StreamHandler {
 export class TcpListener implements Service {
   readonly name: string;
   private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
 
   constructor(
     private readonly host: string,
@@ -34,8 +33,6 @@ export class TcpListener implements Service {
 
   async start(): Promise<void> {
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
       this.target.handle(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 });
     });
     server.on('error', (err) => this.log.error({ err }, 'listener error'));
@@ -56,12 +53,16 @@ export class TcpListener implements Service {
     this.log.info({ host: this.address.host, port: this.address.port }, 'mqtt listener ready');
   }
 
-  /** Stops accepting; existing connections are closed by the broker. */
+  /**
+   * Stops accepting; existing connections are closed by the broker, which stops after
+   * the listeners and says goodbye to v5 clients first (DISCONNECT 0x8B). server.close's
+   * callback waits until every connection has ended, so awaiting it here would deadlock
+   * the shutdown while clients are connected.
+   */
   async stop(): Promise<void> {
     const server = this.server;
     if (server === undefined) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
+    server.close(); // the listening socket is closed at once
   }
 }
