@@ -97,6 +97,11 @@ function launchSpec(name: BrokerName, port: number, dir: string, cfg: BrokerConf
           `  dir: ${JSON.stringify(store)}`,
           'log:',
           '  level: warn',
+          // Parity with the mosquitto config (max_queued_messages 0 = no limit): outpost's
+          // defaults (1000 messages / 16 MiB) drop most of the QoS 1 fan-in run.
+          'broker:',
+          '  max_queued_messages: 10000000',
+          '  max_queued_bytes: 4GiB',
           '',
         ].join('\n'),
       );
