@@ -35,7 +35,6 @@ export class TcpListener implements Service {
     const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
       this.target.handle(socket, { transport: 'tcp', remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 });
     });
-    server.on('error', (err) => this.log.error({ err }, 'listener error'));
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => {
         const what = err.code === 'EADDRINUSE' ? 'is already in use; stop the other program or pick another port in listeners'
@@ -49,6 +48,9 @@ export class TcpListener implements Service {
         resolve();
       });
     });
+    // Only after listening: a failed listen is reported once, by the OutpostError above
+    // (the CLI's one fatal line), not also as an error line here.
+    server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.server = server;
     this.log.info({ host: this.address.host, port: this.address.port }, 'mqtt listener ready');
   }
