@@ -46,6 +46,8 @@ function tryRun(cmd: string, args: string[]): string {
   }
 }
 
+const loadStart = os.loadavg()[0]!;
+
 function environment(opts: BenchOptions): string {
   const aedes = JSON.parse(readFileSync(path.join(repoRoot, 'node_modules/aedes/package.json'), 'utf8')) as {
     version: string;
@@ -55,6 +57,8 @@ function environment(opts: BenchOptions): string {
   return [
     `- date: ${new Date().toISOString()}, commit ${tryRun('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'])}`,
     `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ${mosq}, aedes ${aedes.version}`,
+    `- 1-min load average: ${loadStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at end ` +
+      `(well above ~1 means something else competed for the CPUs)`,
     `- MQTT ${opts.protocol === 5 ? '5.0' : '3.1.1'}; rounds ${opts.rounds}${opts.quick ? ' (--quick)' : ''}; warm-up ${opts.warmup ? 'on' : 'off'}; ` +
       `TCP_NODELAY in mosquitto/aedes ${opts.noDelay ? 'on (--nodelay)' : 'off (their defaults)'}; ` +
       `CPU pinning ${opts.pin ? 'brokers on CPU 0, load generator on the rest (--pin)' : 'off'}`,
