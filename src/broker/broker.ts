@@ -59,6 +59,7 @@ export class Broker implements Bus, BrokerContext {
   private flushList: Connection[] = [];
   private flushScheduled = false;
   private routeEpoch = 0;
+  routeFanout = 0;
   private busSeq = 0;
   private closing = false;
 
@@ -164,8 +165,11 @@ export class Broker implements Bus, BrokerContext {
       }
       s.routeMark = epoch;
     }
+    const prevFanout = this.routeFanout;
+    this.routeFanout = n;
     if (!overlap) {
       for (let i = 0; i < n; i++) this.deliverOne(msg, hits[i]!);
+      this.routeFanout = prevFanout;
       return;
     }
     const merged = new Map<Subscriber, { qos: QoS; rap: boolean; ids: number[] | undefined }>();
@@ -182,6 +186,7 @@ export class Broker implements Bus, BrokerContext {
       }
     }
     for (const [s, m] of merged) s.deliver(msg, m.qos, msg.retain && m.rap, m.ids);
+    this.routeFanout = prevFanout;
   }
 
   private deliverOne(msg: Message, e: SubscriptionEntry): void {

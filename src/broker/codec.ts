@@ -38,13 +38,46 @@ export interface DecoderSink {
   onError(err: DecodeError): void;
 }
 
+/**
+ * One mqtt-packet parser serves every connection: the Decoder hands it exactly one
+ * whole packet at a time, synchronously, so no per-connection parser state (an
+ * EventEmitter plus a BufferList stream, about 1.5 KiB each) has to live between reads.
+ */
+const shared: { parser: ReturnType<typeof mqttPacket.parser> | undefined; packet: Packet | undefined; error: Error | undefined } = {
+  parser: undefined,
+  packet: undefined,
+  error: undefined,
+};
+
+function sharedParser(): ReturnType<typeof mqttPacket.parser> {
+  if (shared.parser === undefined) {
+    const parser = mqttPacket.parser();
+    parser.on('packet', (p: Packet) => {
+      shared.packet = p;
+    });
+    parser.on('error', (err: Error) => {
+      shared.error = err;
+    });
+    shared.parser = parser;
+  }
+  return shared.parser;
+}
+
+// mqtt-packet pre-builds 65,536 two-byte buffers (6 MiB of heap) for packet ids unless
+// told not to; our hot path encodes PUBLISH itself, so the cache buys nothing.
+mqttPacket.writeToStream.cacheNumbers = false;
+
+const V4_SETTINGS = Object.freeze({ protocolVersion: 4 });
+const V5_SETTINGS = Object.freeze({ protocolVersion: 5 });
+const V3_SETTINGS = Object.freeze({ protocolVersion: 3 });
+
 /** Decodes a TCP byte stream into packets. Never throws on wire garbage. */
 export class Decoder {
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] | undefined;
   private buffered = 0;
-  private parser: ReturnType<typeof mqttPacket.parser> | undefined;
-  private current: Packet | undefined;
-  private currentRaw: Buffer | undefined;
+  /** Length of the frame being assembled from several chunks, once its header is known. */
+  private needed = 0;
+  private version: ProtocolVersion = 4;
   private failed = false;
 
   constructor(
@@ -59,13 +92,17 @@ export class Decoder {
   push(chunk: Buffer): void {
     if (this.failed) return;
     let buf: Buffer;
-    if (this.buffered === 0) {
+    if (this.chunks === undefined) {
       buf = chunk;
     } else {
       this.chunks.push(chunk);
-      buf = Buffer.concat(this.chunks, this.buffered + chunk.length);
-      this.chunks = [];
+      this.buffered += chunk.length;
+      // A large packet arriving in many reads is joined once, when it is complete.
+      if (this.needed > 0 && this.buffered < this.needed) return;
+      buf = Buffer.concat(this.chunks, this.buffered);
+      this.chunks = undefined;
       this.buffered = 0;
+      this.needed = 0;
     }
     let off = 0;
     while (off < buf.length && !this.failed) {
@@ -76,59 +113,158 @@ export class Decoder {
         return;
       }
       if (frame > this.maxPacketSize) {
-        // [MQTT-3.2.2-? / 4.13] v5 reason 0x95; the rest of the stream is not read.
+        // Over our Maximum Packet Size: MQTT 5 reason 0x95 (§3.2.2.3.6); nothing more is read.
         this.fail({ kind: 'too-large', detail: `packet of ${frame} bytes exceeds ${this.maxPacketSize}`, size: frame });
         return;
       }
-      if (off + frame > buf.length) break; // body incomplete
+      if (off + frame > buf.length) {
+        this.needed = frame;
+        break; // body incomplete
+      }
       const raw = buf.subarray(off, off + frame);
       off += frame;
       this.decodeOne(raw);
     }
     if (off < buf.length && !this.failed) {
       const rest = buf.subarray(off);
-      // Copy the tail so a large read buffer is not pinned by a few leftover bytes.
-      this.chunks.push(rest.length < 4096 ? Buffer.from(rest) : rest);
+      // Copy a small tail so a 64 KiB read buffer is not pinned by a few leftover bytes.
+      this.chunks = [rest.length < 4096 ? Buffer.from(rest) : rest];
       this.buffered = rest.length;
     }
   }
 
   private decodeOne(raw: Buffer): void {
-    const parser = this.parser ?? this.makeParser();
-    this.current = undefined;
-    this.currentRaw = raw;
-    parser.parse(raw);
-    this.currentRaw = undefined;
-    if (this.failed) return;
-    const packet = this.current as Packet | undefined;
-    if (packet === undefined) {
-      this.fail({ kind: 'malformed', detail: 'incomplete packet', firstByte: raw[0]!, raw });
+    const fast = (raw[0]! & 0xf0) === 0x30 ? decodePublish(raw, this.version) : undefined;
+    if (fast !== undefined) {
+      this.sink.onPacket(fast, raw);
       return;
     }
-    this.current = undefined;
+    const parser = sharedParser();
+    (parser as unknown as { settings: object }).settings = this.version === 5 ? V5_SETTINGS : this.version === 3 ? V3_SETTINGS : V4_SETTINGS;
+    shared.packet = undefined;
+    shared.error = undefined;
+    parser.parse(raw);
+    const packet = shared.packet as Packet | undefined;
+    const error = shared.error as Error | undefined;
+    shared.packet = undefined;
+    shared.error = undefined;
+    if (error !== undefined || packet === undefined) {
+      // After an error mqtt-packet keeps a stale read position (and a packet that neither
+      // parsed nor failed leaves it mid-packet): the next packet gets a fresh parser.
+      shared.parser = undefined;
+      this.fail({ kind: 'malformed', detail: error?.message ?? 'incomplete packet', firstByte: raw[0]!, raw });
+      return;
+    }
+    if (hasBrokenProperties(packet)) {
+      this.fail({ kind: 'malformed', detail: 'property runs past the end of the packet', firstByte: raw[0]!, raw });
+      return;
+    }
+    if (packet.cmd === 'connect') this.version = (packet.protocolVersion ?? 4) as ProtocolVersion;
     this.sink.onPacket(packet, raw);
-  }
-
-  private makeParser(): ReturnType<typeof mqttPacket.parser> {
-    const parser = mqttPacket.parser();
-    parser.on('packet', (p: Packet) => {
-      this.current = p;
-    });
-    parser.on('error', (err: Error) => {
-      const raw = this.currentRaw;
-      this.fail({ kind: 'malformed', detail: err.message, firstByte: raw ? raw[0]! : -1, raw });
-    });
-    this.parser = parser;
-    return parser;
   }
 
   private fail(err: DecodeError): void {
     if (this.failed) return;
     this.failed = true;
-    this.chunks = [];
+    this.chunks = undefined;
     this.buffered = 0;
     this.sink.onError(err);
   }
+}
+
+/**
+ * PUBLISH without properties is the hot path (every sensor reading), decoded here
+ * directly: fixed header, topic, packet id, payload (§3.3). Anything unusual (v5
+ * properties, QoS 3, short packets) returns undefined and goes to mqtt-packet, which
+ * stays the reference codec; test/broker/codec.test.ts checks both agree.
+ */
+export function decodePublish(raw: Buffer, version: ProtocolVersion): IPublishPacket | undefined {
+  const b0 = raw[0]!;
+  const qos = (b0 >> 1) & 3;
+  if (qos === 3) return undefined;
+  let i = 1;
+  while ((raw[i]! & 0x80) !== 0) i++;
+  i++;
+  const length = raw.length - i;
+  if (i + 2 > raw.length) return undefined;
+  const tlen = raw.readUInt16BE(i);
+  i += 2;
+  if (i + tlen > raw.length) return undefined;
+  const topic = raw.toString('utf8', i, i + tlen);
+  i += tlen;
+  let messageId: number | undefined;
+  if (qos > 0) {
+    if (i + 2 > raw.length) return undefined;
+    messageId = raw.readUInt16BE(i);
+    i += 2;
+  }
+  if (version === 5) {
+    if (i >= raw.length || raw[i] !== 0) return undefined; // has properties
+    i++;
+  }
+  // Copied: a retained or queued message must not pin the socket's read buffer.
+  const payload = Buffer.from(raw.subarray(i));
+  return { cmd: 'publish', topic, payload, qos: qos as 0 | 1 | 2, dup: (b0 & 8) !== 0, retain: (b0 & 1) !== 0, messageId, length };
+}
+
+/** Encodes a PUBLISH without properties in one allocation (the fan-out hot path). */
+export function encodePublish(
+  topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, packetId: number, version: ProtocolVersion,
+): Buffer {
+  const tlen = Buffer.byteLength(topic, 'utf8');
+  const rem = 2 + tlen + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
+  const hl = rem < 128 ? 1 : rem < 16384 ? 2 : rem < 2097152 ? 3 : 4;
+  const buf = Buffer.allocUnsafe(1 + hl + rem);
+  buf[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let o = 1;
+  let x = rem;
+  do {
+    let d = x % 128;
+    x = Math.floor(x / 128);
+    if (x > 0) d |= 0x80;
+    buf[o++] = d;
+  } while (x > 0);
+  buf.writeUInt16BE(tlen, o);
+  o += 2;
+  o += buf.write(topic, o, 'utf8');
+  if (qos > 0) {
+    buf.writeUInt16BE(packetId, o);
+    o += 2;
+  }
+  if (version === 5) buf[o++] = 0;
+  payload.copy(buf, o);
+  return buf;
+}
+
+/**
+ * mqtt-packet reads a property that runs past the end of the packet as null (strings,
+ * binary), -1 (integers) or false (variable byte integers) instead of failing. Such a
+ * packet is malformed (§2.2.2.2), and its values must never reach the encoder, which
+ * throws on them when the message is forwarded.
+ */
+function hasBrokenProperties(packet: Packet): boolean {
+  const p = packet as { properties?: Record<string, unknown>; will?: { properties?: Record<string, unknown> } };
+  return brokenProps(p.properties) || (packet.cmd === 'connect' && brokenProps(p.will?.properties));
+}
+
+function brokenValue(v: unknown): boolean {
+  return v === null || v === undefined || v === -1 || (typeof v === 'number' && Number.isNaN(v));
+}
+
+function brokenProps(props: Record<string, unknown> | undefined): boolean {
+  if (props === undefined || props === null) return false;
+  if (typeof props !== 'object') return true;
+  for (const key of Object.keys(props)) {
+    const v = props[key];
+    if (brokenValue(v) || (key === 'subscriptionIdentifier' && v === false)) return true;
+    if (Array.isArray(v) && v.some((x) => brokenValue(x) || x === false)) return true;
+    if (key === 'userProperties' && typeof v === 'object') {
+      for (const x of Object.values(v as Record<string, unknown>)) {
+        if (brokenValue(x) || (Array.isArray(x) && x.some(brokenValue))) return true;
+      }
+    }
+  }
+  return false;
 }
 
 /**

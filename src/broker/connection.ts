@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Message, QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
-import { Decoder, encode, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from './codec.js';
+import { Decoder, encode, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from './codec.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
 import type { DropReason } from './metrics.js';
@@ -69,9 +69,16 @@ export class Connection implements SessionLink {
     this.decoder = new Decoder(ctx.options.maxPacketSize, this);
   }
 
+  /**
+   * The per-client child logger. It is kept only while debug logging is on: at info
+   * level a client logs a few lines in its life, and 5,000 idle clients should not
+   * each hold a logger.
+   */
   get log(): Logger {
-    this.logger ??= this.ctx.log.child(this.clientId ? { clientId: this.clientId, peer: this.peerName } : { peer: this.peerName });
-    return this.logger;
+    if (this.logger !== undefined) return this.logger;
+    const child = this.ctx.log.child(this.clientId ? { clientId: this.clientId, peer: this.peerName } : { peer: this.peerName });
+    if (this.ctx.log.isLevelEnabled('debug')) this.logger = child;
+    return child;
   }
 
   get peerName(): string {
@@ -82,9 +89,9 @@ export class Connection implements SessionLink {
   open(): void {
     const s = this.socket;
     s.on('data', (chunk: Buffer) => this.onData(chunk));
-    s.on('error', (err: Error) => this.onSocketError(err));
-    s.on('close', () => this.onClosed());
-    s.on('end', () => s.end());
+    s.on('error', ignoreSocketError);
+    s.on('close', (hadError: boolean) => this.onClosed(hadError));
+    s.on('end', endWritable);
     this.connectTimer = this.ctx.clock.setTimeout(() => {
       this.ctx.metrics.violation('connect-timeout');
       this.ctx.warn(this, 'connect-timeout', 'no CONNECT within the connect timeout');
@@ -182,50 +189,58 @@ export class Connection implements SessionLink {
     }
     const v5 = this.version === 5;
     let buf: Buffer;
-    if (!v5 || (subIds === undefined && expiry === undefined && this.clientTopicAliasMax === 0)) {
-      buf = this.sharedEncoding(msg, qos, retainFlag);
-      if (buf.length > this.clientMaxPacketSize) return 'too-large-for-client';
-      if (qos > 0) {
-        buf = Buffer.from(buf);
-        buf.writeUInt16BE(packetId, publishPacketIdOffset(buf));
-        if (dup) setDupFlag(buf);
+    try {
+      if (!v5 || (subIds === undefined && expiry === undefined && this.clientTopicAliasMax === 0)) {
+        buf = this.sharedEncoding(msg, qos, retainFlag);
+        if (buf.length > this.clientMaxPacketSize) return 'too-large-for-client';
+        if (qos > 0) {
+          buf = Buffer.from(buf);
+          buf.writeUInt16BE(packetId, publishPacketIdOffset(buf));
+          if (dup) setDupFlag(buf);
+        }
+      } else {
+        const encoded = this.encodeV5Publish(msg, qos, retainFlag, subIds, packetId, dup, expiry);
+        if (encoded === undefined) return 'too-large-for-client';
+        buf = encoded;
       }
-    } else {
-      const encoded = this.encodeV5Publish(msg, qos, retainFlag, subIds, packetId, dup, expiry);
-      if (encoded === undefined) return 'too-large-for-client';
-      buf = encoded;
+    } catch (err) {
+      // A message the encoder refuses must cost this one delivery, never the router or
+      // the connection that published it (an exception here would cross the transport).
+      this.log.error({ err, topic: msg.topic }, 'publish encoding failed');
+      return 'unencodable';
     }
     this.ctx.metrics.messagesOut++;
     this.writeRaw(buf);
     return undefined;
   }
 
+  /**
+   * The bytes of a PUBLISH without per-subscriber properties. When one publish fans out
+   * to many subscribers it is encoded once per (version, QoS, retain) and shared.
+   */
   private sharedEncoding(msg: Message, qos: QoS, retainFlag: boolean): Buffer {
+    const fanout = this.ctx.routeFanout > 1;
     const slot = (this.version === 5 ? 6 : 0) + qos * 2 + (retainFlag ? 1 : 0);
-    let cache = encodings.get(msg);
-    if (cache === undefined) {
-      cache = [];
-      encodings.set(msg, cache);
+    let cache: (Buffer | undefined)[] | undefined;
+    if (fanout) {
+      cache = encodings.get(msg);
+      const hit = cache?.[slot];
+      if (hit !== undefined) return hit;
     }
-    let buf = cache[slot];
-    if (buf === undefined) {
-      buf = encode(
-        {
-          cmd: 'publish',
-          topic: msg.topic,
-          payload: msg.payload,
-          qos,
-          retain: retainFlag,
-          dup: false,
-          messageId: qos > 0 ? 1 : undefined,
-          properties: this.version === 5 ? msg.properties : undefined,
-        },
-        this.version,
-      );
+    const props = this.version === 5 ? msg.properties : undefined;
+    const buf = props === undefined
+      ? encodePublish(msg.topic, msg.payload, qos, retainFlag, false, 1, this.version)
+      : encode({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: retainFlag, dup: false, messageId: qos > 0 ? 1 : undefined, properties: props }, this.version);
+    if (fanout) {
+      if (cache === undefined) {
+        cache = [];
+        encodings.set(msg, cache);
+      }
       cache[slot] = buf;
     }
     return buf;
   }
+
 
   private encodeV5Publish(
     msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined,
@@ -329,13 +344,10 @@ export class Connection implements SessionLink {
     this.keepaliveTimer = undefined;
   }
 
-  private onSocketError(err: Error): void {
-    this.log.debug({ err: err.message }, 'socket error');
-  }
-
   private closedOnce = false;
 
-  private onClosed(): void {
+  private onClosed(hadError = false): void {
+    if (hadError && this.ctx.log.isLevelEnabled('debug')) this.log.debug('socket closed after an error');
     if (this.closedOnce) return;
     this.closedOnce = true;
     this.state = 'closed';
@@ -344,6 +356,14 @@ export class Connection implements SessionLink {
     this.pendingBytes = 0;
     this.ctx.connectionClosed(this);
   }
+}
+
+/** Resets and other socket errors end in 'close', which does the cleanup. */
+function ignoreSocketError(): void {}
+
+/** The peer half-closed: close our side too (in-memory duplexes allow half-open). */
+function endWritable(this: Duplex): void {
+  this.end();
 }
 
 export function reasonText(outcome: Outcome): string {

@@ -21,6 +21,8 @@ export interface BrokerContext {
   readonly log: Logger;
   readonly clock: Clock;
   readonly metrics: BrokerMetrics;
+  /** Subscribers the publish being routed right now reaches (encode once when > 1). */
+  readonly routeFanout: number;
   /** Rate-limited warning about one client, keyed by what went wrong. */
   warn(conn: Connection, key: string, detail: string): void;
   scheduleFlush(conn: Connection): void;

@@ -51,10 +51,10 @@ export class Session implements Subscriber {
   readonly key: string;
   readonly originId: string;
   /** Full filter (with $share prefix) → entry. */
-  readonly subscriptions = new Map<string, SubscriptionEntry>();
-  readonly inflight = new Map<number, OutFlight>();
+  private subs: Map<string, SubscriptionEntry> | undefined;
+  private flights: Map<number, OutFlight> | undefined;
+  private q2: Set<number> | undefined;
   /** Incoming QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9]. */
-  readonly qos2In = new Set<number>();
   link: SessionLink | undefined;
   protocolVersion: 3 | 4 | 5 = 4;
   /** Seconds; 0 = ends with the connection. 0xFFFFFFFF = never. */
@@ -80,6 +80,24 @@ export class Session implements Subscriber {
     this.originId = clientId;
   }
 
+  // Created on first use: an idle client should cost as little memory as possible.
+  get subscriptions(): Map<string, SubscriptionEntry> {
+    return (this.subs ??= new Map());
+  }
+
+  get inflight(): Map<number, OutFlight> {
+    return (this.flights ??= new Map());
+  }
+
+  /** Incoming QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9]. */
+  get qos2In(): Set<number> {
+    return (this.q2 ??= new Set());
+  }
+
+  get inflightCount(): number {
+    return this.flights?.size ?? 0;
+  }
+
   get isOnline(): boolean {
     return this.link !== undefined;
   }
@@ -99,7 +117,7 @@ export class Session implements Subscriber {
       if (qos === 0) return this.dropped('offline-qos0', msg);
       return this.enqueue(msg, qos, retainFlag, subIds);
     }
-    if (this.queuedCount === 0 && !link.congested && (qos === 0 || this.inflight.size < link.window)) {
+    if (this.queuedCount === 0 && !link.congested && (qos === 0 || this.inflightCount < link.window)) {
       this.send(link, msg, qos, retainFlag, subIds);
       return;
     }
@@ -112,7 +130,7 @@ export class Session implements Subscriber {
     if (link === undefined) return;
     while (this.head < this.queue.length && !link.congested) {
       const p = this.queue[this.head]!;
-      if (p.qos > 0 && this.inflight.size >= link.window) break;
+      if (p.qos > 0 && this.inflightCount >= link.window) break;
       this.queue[this.head] = undefined as unknown as Pending;
       this.head++;
       this.queuedBytes -= p.size;
@@ -199,7 +217,7 @@ export class Session implements Subscriber {
    */
   attach(link: SessionLink): void {
     this.link = link;
-    for (const f of this.inflight.values()) {
+    for (const f of this.flights?.values() ?? []) {
       if (f.state === 'wait-comp') {
         link.sendPubrel(f.packetId);
       } else {
@@ -219,12 +237,12 @@ export class Session implements Subscriber {
 
   /** Discards the message state (clean start, or session end). */
   clearState(): void {
-    const lost = this.inflight.size + this.queuedCount;
+    const lost = this.inflightCount + this.queuedCount;
     if (lost > 0) this.metrics.drop('session-ended', lost);
-    this.inflight.clear();
+    this.flights = undefined;
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;
-    this.qos2In.clear();
+    this.q2 = undefined;
   }
 }

@@ -14,16 +14,27 @@ export interface Clock {
   setInterval(fn: () => void, ms: number): TimerHandle;
 }
 
+/** A Node timer behind the TimerHandle interface; one small object, no closures. */
+class NodeTimer implements TimerHandle {
+  constructor(
+    private readonly t: NodeJS.Timeout,
+    private readonly repeat: boolean,
+  ) {
+    t.unref();
+  }
+
+  cancel(): void {
+    if (this.repeat) clearInterval(this.t);
+    else clearTimeout(this.t);
+  }
+
+  refresh(): void {
+    this.t.refresh();
+  }
+}
+
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref?.();
-    return { cancel: () => clearTimeout(t), refresh: () => void t.refresh() };
-  },
-  setInterval(fn, ms) {
-    const t = setInterval(fn, ms);
-    t.unref?.();
-    return { cancel: () => clearInterval(t), refresh: () => void t.refresh() };
-  },
+  setTimeout: (fn, ms) => new NodeTimer(setTimeout(fn, ms), false),
+  setInterval: (fn, ms) => new NodeTimer(setInterval(fn, ms), true),
 };
