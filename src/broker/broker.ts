@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../core/clock.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
 import type { Message, Origin, QoS } from '../core/message.js';
 import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
@@ -62,6 +62,7 @@ export class Broker implements Bus, BrokerContext {
   routeFanout = 0;
   private busSeq = 0;
   private closing = false;
+  private sweepTimer: TimerHandle | undefined;
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
     this.options = { ...defaultBrokerOptions, ...options };
@@ -88,6 +89,7 @@ export class Broker implements Bus, BrokerContext {
     }
     const conn = new Connection(this, stream, peer);
     this.connections.add(conn);
+    this.sweepTimer ??= this.clock.setInterval(this.sweep, Math.max(50, Math.min(500, this.options.connectTimeoutMs / 2)));
     this.metrics.connectionsCurrent = this.connections.size;
     conn.open();
   }
@@ -212,6 +214,12 @@ export class Broker implements Bus, BrokerContext {
       process.nextTick(this.flushAll);
     }
   }
+
+  /** Connect timeouts and keepalives of every connection, checked by one timer. */
+  private readonly sweep = (): void => {
+    const now = this.clock.now();
+    for (const c of this.connections) c.sweep(now);
+  };
 
   private readonly flushAll = (): void => {
     const list = this.flushList;
@@ -371,6 +379,8 @@ export class Broker implements Bus, BrokerContext {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
     const closed: Promise<void>[] = [];
     for (const conn of this.connections) {
       closed.push(new Promise((resolve) => {

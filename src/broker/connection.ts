@@ -7,7 +7,6 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Message, QoS } from '../core/message.js';
-import type { TimerHandle } from '../core/clock.js';
 import { Decoder, encode, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from './codec.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
@@ -56,8 +55,10 @@ export class Connection implements SessionLink {
   private pendingBytes = 0;
   private flushScheduled = false;
   private drainWaiting = false;
-  private connectTimer: TimerHandle | undefined;
-  private keepaliveTimer: TimerHandle | undefined;
+  /** A packet arrived since the last sweep (cheaper than touching a timer per packet). */
+  private seen = false;
+  /** Sweep time at or after the last packet; keepalive is measured from here. */
+  private lastSeen: number;
   private logger: Logger | undefined;
   private firstByte = true;
 
@@ -67,6 +68,7 @@ export class Connection implements SessionLink {
     readonly peer: PeerInfo,
   ) {
     this.decoder = new Decoder(ctx.options.maxPacketSize, this);
+    this.lastSeen = ctx.clock.now();
   }
 
   /**
@@ -92,11 +94,32 @@ export class Connection implements SessionLink {
     s.on('error', ignoreSocketError);
     s.on('close', (hadError: boolean) => this.onClosed(hadError));
     s.on('end', endWritable);
-    this.connectTimer = this.ctx.clock.setTimeout(() => {
-      this.ctx.metrics.violation('connect-timeout');
-      this.ctx.warn(this, 'connect-timeout', 'no CONNECT within the connect timeout');
-      this.destroy();
-    }, this.ctx.options.connectTimeoutMs);
+  }
+
+  /**
+   * Called by the broker's sweep timer (one timer for all connections instead of one
+   * per connection): enforces the connect timeout and the keepalive. `lastSeen` only
+   * moves forward at sweeps, so a client is never cut early, at most one sweep late.
+   */
+  sweep(now: number): void {
+    if (this.state === 'awaiting-connect') {
+      if (now - this.lastSeen >= this.ctx.options.connectTimeoutMs) {
+        this.ctx.metrics.violation('connect-timeout');
+        this.ctx.warn(this, 'connect-timeout', 'no CONNECT within the connect timeout');
+        this.destroy();
+      }
+      return;
+    }
+    if (this.state !== 'connected') return;
+    if (this.seen) {
+      this.seen = false;
+      this.lastSeen = now;
+      return;
+    }
+    // One and a half times the Keep Alive without a packet → close [MQTT-3.1.2-24].
+    if (this.keepalive > 0 && now - this.lastSeen >= this.keepalive * 1500) {
+      this.violate({ outcome: 'keep-alive-timeout', detail: `no packet within ${this.keepalive * 1.5} s` });
+    }
   }
 
   // ---- inbound ------------------------------------------------------------------
@@ -117,7 +140,7 @@ export class Connection implements SessionLink {
   onPacket(packet: Packet, raw: Buffer): void {
     if (this.state === 'closed') return;
     this.ctx.metrics.packetsIn++;
-    this.keepaliveTimer?.refresh();
+    this.seen = true;
     const v = handlePacket(this, packet, raw);
     if (v !== undefined) this.violate(v);
   }
@@ -307,16 +330,10 @@ export class Connection implements SessionLink {
   /** Called by the CONNECT handler once CONNACK 0x00 is queued. */
   connected(keepalive: number): void {
     this.state = 'connected';
-    this.connectTimer?.cancel();
-    this.connectTimer = undefined;
     this.keepalive = keepalive;
+    this.lastSeen = this.ctx.clock.now();
+    this.seen = false;
     this.logger = undefined; // re-derive with the client id
-    if (keepalive > 0) {
-      // One and a half times the Keep Alive without a packet → close [MQTT-3.1.2-24].
-      this.keepaliveTimer = this.ctx.clock.setTimeout(() => {
-        this.violate({ outcome: 'keep-alive-timeout', detail: `no packet within ${keepalive * 1.5} s` });
-      }, keepalive * 1500);
-    }
   }
 
   /** Flushes what is queued and closes the connection. */
@@ -324,7 +341,6 @@ export class Connection implements SessionLink {
     if (this.state === 'closed') return;
     this.flush();
     this.state = 'closed';
-    this.stopTimers();
     this.socket.end();
     // A peer that never reads must not keep the socket half-open forever.
     const t = this.ctx.clock.setTimeout(() => this.socket.destroy(), 2000);
@@ -333,15 +349,7 @@ export class Connection implements SessionLink {
 
   destroy(): void {
     this.state = 'closed';
-    this.stopTimers();
     this.socket.destroy();
-  }
-
-  private stopTimers(): void {
-    this.connectTimer?.cancel();
-    this.keepaliveTimer?.cancel();
-    this.connectTimer = undefined;
-    this.keepaliveTimer = undefined;
   }
 
   private closedOnce = false;
@@ -351,7 +359,6 @@ export class Connection implements SessionLink {
     if (this.closedOnce) return;
     this.closedOnce = true;
     this.state = 'closed';
-    this.stopTimers();
     this.pending = [];
     this.pendingBytes = 0;
     this.ctx.connectionClosed(this);

@@ -215,7 +215,8 @@ describe('keepalive', () => {
       await c.next('pingresp');
     }
     expect(c.closed).toBe(false);
-    clock.advance(15_000);
+    // Keepalives are checked by one sweep timer (every 500 ms): cut at most one sweep late.
+    clock.advance(15_500);
     await c.waitClosed();
   });
 
