@@ -251,7 +251,7 @@ export class Broker implements Bus, BrokerContext {
       if (session.pendingWill !== undefined) {
         // A new connection for the session arrived before the Will Delay: no Will [MQTT-3.1.3-9],
         // unless this connection starts clean, which ends the old session.
-        if (cleanStart) this.publishMessage(session.pendingWill);
+        if (cleanStart) this.publishWill(session.pendingWill);
         session.pendingWill = undefined;
       }
       if (cleanStart) {
@@ -307,13 +307,13 @@ export class Broker implements Bus, BrokerContext {
     if (will !== undefined && !conn.graceful) {
       if (will.delay > 0 && session.expiryInterval > 0) {
         // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
-        session.pendingWill = this.willMessage(will);
+        session.pendingWill = will;
         const delayMs = Math.min(will.delay, session.expiryInterval) * 1000;
         session.willTimer = this.clock.setTimeout(() => {
           session.willTimer = undefined;
           const w = session.pendingWill;
           session.pendingWill = undefined;
-          if (w !== undefined) this.publishMessage(w);
+          if (w !== undefined) this.publishWill(w);
         }, Math.min(delayMs, MAX_TIMER_MS));
       } else {
         this.publishWill(will);
@@ -342,20 +342,21 @@ export class Broker implements Bus, BrokerContext {
       session.willTimer = undefined;
       const w = session.pendingWill;
       session.pendingWill = undefined;
-      this.publishMessage(w);
+      this.publishWill(w);
     }
     for (const filter of [...session.subscriptions.keys()]) this.removeSubscription(session, filter);
     session.clearState();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
   }
 
-  private willMessage(will: NonNullable<Connection['will']>): Message {
+  /** The Will as published now: its expiry counts from this moment (§3.1.3.2.4). */
+  private willMessage(will: { msg: Message; expiry: number | undefined }): Message {
     const msg = { ...will.msg };
     if (will.expiry !== undefined) msg.expiresAt = this.clock.now() + will.expiry * 1000;
     return msg;
   }
 
-  private publishWill(will: NonNullable<Connection['will']>): void {
+  private publishWill(will: { msg: Message; expiry: number | undefined }): void {
     this.publishMessage(this.willMessage(will));
   }
 

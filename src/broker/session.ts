@@ -61,8 +61,11 @@ export class Session implements Subscriber {
   expiryInterval = 0;
   expiryTimer: TimerHandle | undefined;
   willTimer: TimerHandle | undefined;
-  /** Will waiting for its Will Delay Interval [MQTT-3.1.3-9]. */
-  pendingWill: Message | undefined;
+  /**
+   * Will waiting for its Will Delay Interval [MQTT-3.1.3-9]. Its Message Expiry Interval
+   * (seconds) starts when it is published (§3.1.3.2.4), so it is kept unstamped here.
+   */
+  pendingWill: { msg: Message; expiry: number | undefined } | undefined;
   /** Routing scratch: marks the last publish that reached this subscriber (dedup of overlaps). */
   routeMark = 0;
   private queue: Pending[] = [];
