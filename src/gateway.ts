@@ -60,11 +60,6 @@ export class Gateway {
     this.listeners = config.listeners.map(
       (l) => new TcpListener(l.host, l.port, this.broker, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` })),
     );
-    const brokerService: Service = {
-      name: 'broker',
-      start: async () => {},
-      stop: () => this.broker.close(),
-    };
     const stateDir: Service = {
       name: 'state directory',
       start: async () => {
@@ -76,7 +71,7 @@ export class Gateway {
       },
       stop: async () => {},
     };
-    this.group = new ServiceGroup([stateDir, brokerService, ...this.listeners]);
+    this.group = new ServiceGroup([stateDir, this.broker, ...this.listeners]);
   }
 
   /** Addresses actually bound (port 0 in config resolves to a real port). */

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import type { Service } from '../core/lifecycle.js';
 import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
 import type { Message, Origin, QoS } from '../core/message.js';
 import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
@@ -45,7 +46,8 @@ function originKey(origin: Origin): string {
 /** setTimeout cannot wait longer than 2^31-1 ms; longer expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export class Broker implements Bus, BrokerContext {
+export class Broker implements Bus, BrokerContext, Service {
+  readonly name = 'broker';
   readonly options: BrokerOptions;
   readonly log: Logger;
   readonly clock: Clock;
@@ -371,6 +373,15 @@ export class Broker implements Bus, BrokerContext {
     if (suppressed < 0) return;
     const level = reason === 'offline-qos0' ? 'debug' : 'warn';
     this.log[level]({ clientId: session.clientId, reason, topic: msg.topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'message dropped for client');
+  }
+
+  /** Nothing to acquire: listeners bring the connections. */
+  async start(): Promise<void> {
+    this.closing = false;
+  }
+
+  async stop(): Promise<void> {
+    await this.close();
   }
 
   /**
