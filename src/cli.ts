@@ -229,7 +229,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
     await gateway.start(controller.signal);
   } catch (err) {
     if (!stopping) {
-      log.fatal({ err }, 'startup failed');
+      // One sentence that says what to do; the stack only for errors we did not foresee.
+      if (isOutpostError(err)) log.fatal({ code: err.code }, `startup failed: ${err.message}`);
+      else log.fatal({ err }, 'startup failed');
+      if (!log.isLevelEnabled('fatal')) deps.stderr(`outpost: startup failed: ${(err as Error).message}\n`);
       await gateway.stop().catch(() => undefined);
       await cleanup();
       return EXIT_FAILURE;

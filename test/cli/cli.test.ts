@@ -168,7 +168,10 @@ describe('outpost run', () => {
     expect(await runCli(['run', '--config', quietConfig()], h.deps)).toBe(1);
     const fatal = h.logs().filter((l) => l.level === 'fatal');
     expect(fatal).toHaveLength(1);
-    expect(fatal[0]).toMatchObject({ msg: 'startup failed', err: { code: 'BROKER_LISTEN_FAILED' } });
+    expect(fatal[0]).toMatchObject({
+      msg: 'startup failed: 127.0.0.1:1883 is already in use; stop the other broker',
+      code: 'BROKER_LISTEN_FAILED',
+    });
   });
 
   it('exits 1 at once on a second signal while stopping', async () => {
