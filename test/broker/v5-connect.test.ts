@@ -302,6 +302,22 @@ describe('MQTT 5 Will Delay Interval', () => {
     expect(takePublishes(watcher)).toEqual([]); // once only
   });
 
+  it('starts the Will Message Expiry Interval when the delayed Will is published, not when the connection dropped (§3.1.3.2.4)', async () => {
+    const clock = new FakeClock();
+    h = startBroker({}, clock);
+    const { c: watcher } = await connect(h, 'watcher', { properties: { sessionExpiryInterval: 600 } });
+    await subscribe(watcher, 'wills/#', 1);
+    const { c } = await connect(h, 'late', {
+      properties: { sessionExpiryInterval: 300 },
+      will: { topic: 'wills/late', payload: Buffer.from('bye'), qos: 1, retain: false, properties: { willDelayInterval: 30, messageExpiryInterval: 20 } },
+    });
+    c.destroy();
+    await until(() => h!.broker.connectionCount === 1, 'the drop');
+    clock.advance(30_000);
+    const w = await watcher.next('publish');
+    expect([String(w.payload), w.properties?.messageExpiryInterval]).toEqual(['bye', 20]);
+  });
+
   it('publishes a delayed Will at once when a new connection starts the session clean', async () => {
     const clock = new FakeClock();
     const watcher = await setup(clock, 30, 300);
