@@ -172,8 +172,11 @@ export class Connection implements SessionLink {
   }
 
   sendDisconnect(outcome: Outcome, detail?: string): void {
-    const properties = detail !== undefined ? { reasonString: detail.slice(0, 200) } : undefined;
-    this.send({ cmd: 'disconnect', reasonCode: V5_REASON[outcome], properties });
+    const reasonCode = V5_REASON[outcome];
+    if (detail !== undefined && this.send({ cmd: 'disconnect', reasonCode, properties: { reasonString: detail.slice(0, 200) } })) return;
+    // Without the Reason String when it would exceed the client's Maximum Packet Size:
+    // the reason code still gets there [MQTT-3.14.2-3].
+    this.send({ cmd: 'disconnect', reasonCode });
   }
 
   // ---- outbound -----------------------------------------------------------------
@@ -186,20 +189,22 @@ export class Connection implements SessionLink {
     return this.pendingBytes + this.socket.writableLength > this.ctx.options.socketHighWater;
   }
 
-  send(packet: Packet): void {
+  /** Encodes and queues a packet; false when it was not sent (too large for the client, or unencodable). */
+  send(packet: Packet): boolean {
     let buf: Buffer;
     try {
       buf = encode(packet, this.version);
     } catch (err) {
       this.log.error({ err, cmd: packet.cmd }, 'packet encoding failed');
-      return;
+      return false;
     }
     if (buf.length > this.clientMaxPacketSize) {
       // [MQTT-3.1.2-24]: never send a packet larger than the client's Maximum Packet Size.
       this.log.debug({ cmd: packet.cmd, size: buf.length }, 'packet over client maximum size not sent');
-      return;
+      return false;
     }
     this.writeRaw(buf);
+    return true;
   }
 
   sendPublish(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined, packetId: number, dup: boolean): DropReason | undefined {

@@ -209,6 +209,25 @@ describe('MQTT 5 session takeover and DISCONNECT', () => {
     expect(h.broker.metrics.violations.get('protocol-error')).toBe(1);
   });
 
+  it('still sends the DISCONNECT reason code, without the Reason String, to a client whose Maximum Packet Size the string would exceed [MQTT-3.14.2-3]', async () => {
+    h = startBroker();
+    const { c } = await connect(h, 'tiny', { properties: { maximumPacketSize: 16 } });
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/t', qos: 0, nl: true }] });
+    const d = await c.next('disconnect');
+    expect(d.reasonCode).toBe(0x82);
+    expect(d.properties?.reasonString).toBeUndefined();
+    await c.waitClosed();
+  });
+
+  it('explains a protocol error with a Reason String when it fits', async () => {
+    h = startBroker();
+    const { c } = await connect(h, 'roomy');
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/t', qos: 0, nl: true }] });
+    const d = await c.next('disconnect');
+    expect(d.reasonCode).toBe(0x82);
+    expect(d.properties?.reasonString).toMatch(/No Local/i);
+  });
+
   it('publishes the Will when the client disconnects with reason 0x04 (§3.14.2.1)', async () => {
     h = startBroker();
     const { c: watcher } = await connect(h, 'watcher');

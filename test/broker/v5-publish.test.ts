@@ -265,6 +265,57 @@ describe('MQTT 5 flow control towards the client', () => {
     outstanding = [];
   });
 
+  it('keeps a QoS 2 message in the Receive Maximum window until PUBCOMP, not just PUBREC (§4.9)', async () => {
+    h = startBroker();
+    const { c: sub } = await connect(h, 'slow', { properties: { receiveMaximum: 1 } });
+    await subscribe(sub, 'rm', 2);
+    const { c: pub } = await connect(h, 'pub');
+    await publish(pub, 'rm', 'first', 2);
+    await publish(pub, 'rm', 'second', 2);
+    const first = await sub.next('publish');
+    expect(String(first.payload)).toBe('first');
+    sub.send({ cmd: 'pubrec', messageId: first.messageId });
+    expect((await sub.next('pubrel')).messageId).toBe(first.messageId);
+    await ticks(20);
+    expect(takePublishes(sub)).toEqual([]); // PUBREL outstanding: still in flight
+    sub.send({ cmd: 'pubcomp', messageId: first.messageId });
+    expect(String((await sub.next('publish')).payload)).toBe('second');
+  });
+
+  it('resends unacknowledged QoS 1 messages after a reconnect with DUP, the same packet id and the full topic, not a stale alias [MQTT-4.4.0-1]', async () => {
+    h = startBroker();
+    const opts = { properties: { sessionExpiryInterval: 60, topicAliasMaximum: 4 } };
+    const first = await connect(h, 'flaky', opts);
+    await subscribe(first.c, 'resend/#', 1);
+    const { c: pub } = await connect(h, 'pub');
+    await publish(pub, 'resend/a', 'one', 1);
+    await publish(pub, 'resend/a', 'two', 1);
+    const [p1, p2] = await collect(first.c, 2); // not acknowledged
+    expect(p2!.topic).toBe(''); // the second one used the alias on that connection
+    first.c.destroy();
+    await until(() => h!.broker.connectionCount === 1, 'the drop');
+    const again = await connect(h, 'flaky', { clean: false, ...opts });
+    expect(again.connack.sessionPresent).toBe(true);
+    const [r1, r2] = await collect(again.c, 2);
+    expect([r1!.messageId, r1!.dup, r1!.topic, String(r1!.payload)]).toEqual([p1!.messageId, true, 'resend/a', 'one']);
+    expect([r2!.messageId, r2!.dup, String(r2!.payload)]).toEqual([p2!.messageId, true, 'two']);
+    // A topic alias, if any, must be one this connection has already seen set.
+    expect(r1!.topic.length).toBeGreaterThan(0);
+  });
+
+  it('disconnects with 0x93 a client that sends more unacknowledged QoS 2 publishes than the Receive Maximum it was given [MQTT-3.3.4-8]', async () => {
+    h = startBroker({ receiveMaximum: 2 });
+    const { c, connack } = await connect(h, 'greedy');
+    expect(connack.properties?.receiveMaximum).toBe(2);
+    for (let i = 0; i < 2; i++) {
+      const p = publishPacket('rm/in', `${i}`, 2);
+      c.send(p);
+      expect((await c.next('pubrec')).messageId).toBe(p.messageId);
+    }
+    c.send(publishPacket('rm/in', 'one too many', 2));
+    expect((await c.next('disconnect')).reasonCode).toBe(0x93);
+  });
+
   it('does not count QoS 0 messages against Receive Maximum', async () => {
     h = startBroker();
     const { c: sub } = await connect(h, 'slow', { properties: { receiveMaximum: 1 } });
@@ -407,6 +458,19 @@ describe('MQTT 5 subscription identifiers', () => {
     await subscribe(c, 'sid/#', 0, { subscriptionIdentifier: 42 });
     const got = await c.next('publish');
     expect([got.retain, got.properties?.subscriptionIdentifier]).toEqual([true, 42]);
+  });
+
+  it('replaces the identifier when the same filter is subscribed again, and drops it when the new SUBSCRIBE has none', async () => {
+    h = startBroker();
+    const { c } = await connect(h, 'ids');
+    await subscribe(c, 'sid/x', 0, { subscriptionIdentifier: 3 });
+    await subscribe(c, 'sid/x', 0, { subscriptionIdentifier: 4 });
+    const { c: pub } = await connect(h, 'pub');
+    await publish(pub, 'sid/x', '1', 0);
+    expect((await c.next('publish')).properties?.subscriptionIdentifier).toBe(4);
+    await subscribe(c, 'sid/x', 0);
+    await publish(pub, 'sid/x', '2', 0);
+    expect((await c.next('publish')).properties?.subscriptionIdentifier).toBeUndefined();
   });
 
   it('treats Subscription Identifier 0 as a protocol error (§3.8.2.1.2)', async () => {
