@@ -263,6 +263,27 @@ describe('durable sinks', () => {
     expect([rec.messageId, rec.reasonCode ?? 0]).toEqual([p.messageId, 0]);
   });
 
+  it.each([4, 5] as const)('take a resent QoS 2 publish (v%i) again when the first accept failed after the connection dropped, instead of acknowledging it unstored', async (version) => {
+    h = startBroker();
+    const commits: ReturnType<typeof deferred>[] = [];
+    h.broker.addDurableSink({ name: 'outbox', selects: () => true, accept: () => (commits.push(deferred()), commits.at(-1)!.promise) });
+    const opts = version === 5 ? { clean: false, properties: { sessionExpiryInterval: 60 } } : { clean: false };
+    const first = await connect(h, 'sensor', opts, version);
+    const p = publishPacket('sensors/t', 'precious', 2);
+    first.c.send(p);
+    await until(() => commits.length === 1, 'the first accept');
+    first.c.destroy();
+    await until(() => h!.broker.connectionCount === 0, 'the drop');
+    commits[0]!.reject(new Error('disk gone'));
+    await ticks(5);
+    const again = await connect(h, 'sensor', opts, version);
+    expect(again.connack.sessionPresent).toBe(true);
+    again.c.send({ ...p, dup: true }); // [MQTT-4.4.0-1] the client resends its unacknowledged PUBLISH
+    await until(() => commits.length === 2, 'the resent message to reach the sink again');
+    commits[1]!.resolve();
+    expect((await again.c.next('pubrec')).messageId).toBe(p.messageId);
+  });
+
   it('close a 3.1.1 connection without PUBACK when accept rejects, so the client resends', async () => {
     h = startBroker();
     h.broker.addDurableSink({ name: 'outbox', selects: () => true, accept: () => Promise.reject(new Error('disk gone')) });

@@ -93,7 +93,10 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   }
   if (qos === 0) return undefined;
   const cmd = qos === 1 ? 'puback' : 'pubrec';
-  if (qos === 2) conn.session!.qos2In.add(id);
+  // Kept from here: the connection may have dropped (and left its session) by the time
+  // the commit settles, and the session's QoS 2 state must still be undone then.
+  const session = conn.session!;
+  if (qos === 2) session.qos2In.add(id);
   if (wait === undefined) {
     queueAck(conn, cmd, id, 0);
     return undefined;
@@ -110,7 +113,9 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     },
     (err: unknown) => {
       conn.qos1Pending?.delete(id);
-      if (qos === 2) conn.session?.qos2In.delete(id);
+      // Not stored: a resend of this packet id must be taken as new, not answered as a
+      // duplicate of something we never kept [MQTT-4.3.3-9].
+      if (qos === 2) session.qos2In.delete(id);
       if (!v5) {
         // 3.1.1 has no negative ack: leave it unacknowledged and close, so the client
         // resends it after reconnecting.
