@@ -7,7 +7,8 @@ export type DropReason =
   | 'expired'
   | 'too-large-for-client'
   | 'offline-qos0'
-  | 'session-ended';
+  | 'session-ended'
+  | 'unencodable';
 
 export class BrokerMetrics {
   connectionsAccepted = 0;
