@@ -284,6 +284,47 @@ describe('durable sinks', () => {
     expect((await again.c.next('pubrec')).messageId).toBe(p.messageId);
   });
 
+  it('answer a QoS 2 publish resent on a new connection while its first commit is still running only once that commit is done', async () => {
+    h = startBroker();
+    const commit = deferred();
+    let accepts = 0;
+    h.broker.addDurableSink({ name: 'outbox', selects: () => true, accept: () => (accepts++, commit.promise) });
+    const opts = { clean: false, properties: { sessionExpiryInterval: 60 } };
+    const first = await connect(h, 'sensor', opts);
+    const p = publishPacket('sensors/t', 'precious', 2);
+    first.c.send(p);
+    await until(() => accepts === 1, 'the first accept');
+    first.c.destroy();
+    await until(() => h!.broker.connectionCount === 0, 'the drop');
+    const again = await connect(h, 'sensor', opts);
+    again.c.send({ ...p, dup: true });
+    await ticks(30);
+    expect(again.c.received.filter((x) => x.cmd === 'pubrec')).toEqual([]); // not committed yet
+    commit.resolve();
+    const rec = await again.c.next('pubrec');
+    expect([rec.messageId, rec.reasonCode ?? 0]).toEqual([p.messageId, 0]);
+    expect(accepts).toBe(1); // one message, stored once
+  });
+
+  it('answer a QoS 2 resend that waited for a failing commit with the failure (v5 PUBREC 0x97)', async () => {
+    h = startBroker();
+    const commit = deferred();
+    h.broker.addDurableSink({ name: 'outbox', selects: () => true, accept: () => commit.promise });
+    const opts = { clean: false, properties: { sessionExpiryInterval: 60 } };
+    const first = await connect(h, 'sensor', opts);
+    const p = publishPacket('sensors/t', 'precious', 2);
+    first.c.send(p);
+    await ticks(10);
+    first.c.destroy();
+    await until(() => h!.broker.connectionCount === 0, 'the drop');
+    const again = await connect(h, 'sensor', opts);
+    again.c.send({ ...p, dup: true });
+    await ticks(10);
+    commit.reject(new OutpostError('STORE_FULL', 'full'));
+    const rec = await again.c.next('pubrec');
+    expect([rec.messageId, rec.reasonCode]).toEqual([p.messageId, 0x97]);
+  });
+
   it('close a 3.1.1 connection without PUBACK when accept rejects, so the client resends', async () => {
     h = startBroker();
     h.broker.addDurableSink({ name: 'outbox', selects: () => true, accept: () => Promise.reject(new Error('disk gone')) });

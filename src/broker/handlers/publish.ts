@@ -10,7 +10,15 @@ import { validateTopicName } from '../../core/topic.js';
 import { isOutpostError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import { V5_REASON } from '../reason-codes.js';
+import type { Session } from '../session.js';
 import { pickMessageProps } from './connect.js';
+
+/**
+ * QoS 2 commits still running, per session and packet id: the same PUBLISH resent on a
+ * new connection after a drop is answered when that commit settles, never before it
+ * (persist before you acknowledge).
+ */
+const pendingQos2 = new WeakMap<Session, Map<number, Promise<void>>>();
 
 export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
@@ -55,7 +63,9 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     if (qos === 2 && session.qos2In.has(id)) {
       // Already received, PUBREL not yet: answer again without delivering twice [MQTT-4.3.3-9].
       if (!p.dup) return { outcome: 'protocol-error', detail: `packet id ${id} reused before PUBCOMP` };
-      queueAck(conn, 'pubrec', id, 0);
+      const running = pendingQos2.get(session)?.get(id);
+      if (running !== undefined) ackAfterCommit(conn, session, 'pubrec', id, running, topic);
+      else queueAck(conn, 'pubrec', id, 0);
       return undefined;
     }
     if (qos === 1 && conn.qos1Pending?.has(id)) {
@@ -101,8 +111,23 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     queueAck(conn, cmd, id, 0);
     return undefined;
   }
-  // Acknowledge only after the durable sinks committed the message.
-  if (qos === 1) (conn.qos1Pending ??= new Set()).add(id);
+  if (qos === 2) {
+    let running = pendingQos2.get(session);
+    if (running === undefined) pendingQos2.set(session, (running = new Map()));
+    const map = running;
+    map.set(id, wait);
+    const settled = () => {
+      if (map.get(id) === wait) map.delete(id);
+    };
+    wait.then(settled, settled);
+  }
+  ackAfterCommit(conn, session, cmd, id, wait, topic);
+  return undefined;
+}
+
+/** Acknowledges only after the durable sinks committed the message, in PUBLISH order. */
+function ackAfterCommit(conn: Connection, session: Session, cmd: 'puback' | 'pubrec', id: number, wait: Promise<void>, topic: string): void {
+  if (cmd === 'puback') (conn.qos1Pending ??= new Set()).add(id);
   const slot: { cmd: 'puback' | 'pubrec'; id: number; code: number | undefined } = { cmd, id, code: undefined };
   (conn.acks ??= []).push(slot);
   wait.then(
@@ -115,8 +140,8 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
       conn.qos1Pending?.delete(id);
       // Not stored: a resend of this packet id must be taken as new, not answered as a
       // duplicate of something we never kept [MQTT-4.3.3-9].
-      if (qos === 2) session.qos2In.delete(id);
-      if (!v5) {
+      if (cmd === 'pubrec') session.qos2In.delete(id);
+      if (conn.version !== 5) {
         // 3.1.1 has no negative ack: leave it unacknowledged and close, so the client
         // resends it after reconnecting.
         conn.log.warn({ err: String(err), topic }, 'message not accepted by the store; closing so the client resends');
@@ -127,7 +152,6 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
       releaseAcks(conn);
     },
   );
-  return undefined;
 }
 
 function failAck(conn: Connection, qos: 1 | 2, id: number, err: unknown): void {
