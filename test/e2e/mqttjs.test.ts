@@ -164,6 +164,35 @@ describe('MQTT.js with MQTT 5 properties', () => {
   });
 });
 
+describe('MQTT.js with MQTT 5 topic aliases', () => {
+  it('lets MQTT.js publish with automatically assigned topic aliases', async () => {
+    const sub = await client(5);
+    await sub.subscribeAsync('e2e/alias/#', { qos: 1 });
+    const pub = await client(5, { autoAssignTopicAlias: true });
+    const arriving = messages(sub, 4);
+    for (const n of ['1', '2', '3', '4']) await pub.publishAsync('e2e/alias/long/topic/name', n, { qos: 1 });
+    expect((await arriving).map((m) => [m.topic, m.payload])).toEqual([
+      ['e2e/alias/long/topic/name', '1'],
+      ['e2e/alias/long/topic/name', '2'],
+      ['e2e/alias/long/topic/name', '3'],
+      ['e2e/alias/long/topic/name', '4'],
+    ]);
+  });
+
+  it('sends topic aliases that MQTT.js resolves when it announced a Topic Alias Maximum', async () => {
+    const sub = await client(5, { properties: { topicAliasMaximum: 2 } });
+    await sub.subscribeAsync('e2e/ta/#', { qos: 1 });
+    const pub = await client(5);
+    const topics = ['e2e/ta/a', 'e2e/ta/b', 'e2e/ta/c', 'e2e/ta/a', 'e2e/ta/b', 'e2e/ta/c'];
+    const arriving = messages(sub, topics.length);
+    for (const [i, t] of topics.entries()) await pub.publishAsync(t, String(i), { qos: 1 });
+    const got = await arriving;
+    expect(got.map((m) => [m.topic, m.payload])).toEqual(topics.map((t, i) => [t, String(i)]));
+    // The broker did use aliases on the wire (MQTT.js reports the alias it resolved).
+    expect(got.some((m) => m.packet.properties?.topicAlias !== undefined)).toBe(true);
+  });
+});
+
 describe('gateway shutdown with MQTT.js clients connected', () => {
   it('stops promptly, telling MQTT 5 clients 0x8B (server shutting down)', async () => {
     const v5 = await client(5);
