@@ -113,6 +113,7 @@ async function subscribed(p: Proc, probeTopic: string): Promise<void> {
 }
 
 describe.each([
+  ['mqttv31', '3.1'],
   ['mqttv311', '3.1.1'],
   ['mqttv5', '5.0'],
 ] as const)('mosquitto clients with -V %s (MQTT %s)', (v, _name) => {

@@ -118,6 +118,32 @@ describe.each([4, 5] as const)('MQTT.js with protocol version %i', (version) => 
   });
 });
 
+describe('MQTT.js with large messages', () => {
+  it('carries a 512 KiB payload intact over TCP', async () => {
+    const sub = await client(5);
+    await sub.subscribeAsync('e2e/big', { qos: 1 });
+    const pub = await client(4);
+    const payload = Buffer.alloc(512 * 1024);
+    for (let i = 0; i < payload.length; i++) payload[i] = (i * 31) & 0xff;
+    const arriving = new Promise<Buffer>((resolve) => sub.once('message', (_t, p) => resolve(p)));
+    await pub.publishAsync('e2e/big', payload, { qos: 1 });
+    expect((await within(arriving, 3000, 'the big message')).equals(payload)).toBe(true);
+  });
+
+  it('disconnects an MQTT 5 publisher with 0x95 when its packet exceeds max_packet_size, and keeps serving others', async () => {
+    const limit = gw.gateway.broker.options.maxPacketSize;
+    const pub = await client(5);
+    const told = within(new Promise<number | undefined>((r) => pub.once('disconnect', (p) => r(p.reasonCode))), 3000, 'DISCONNECT');
+    pub.publish('e2e/too-big', Buffer.alloc(limit + 1), { qos: 0 });
+    expect(await told).toBe(0x95);
+    const other = await client(5);
+    await other.subscribeAsync('e2e/after', { qos: 0 });
+    const arriving = messages(other, 1);
+    await other.publishAsync('e2e/after', 'still here', { qos: 0 });
+    expect((await arriving)[0]!.payload).toBe('still here');
+  });
+});
+
 describe('MQTT.js with MQTT 5 properties', () => {
   it('round-trips user properties, content type and payload format', async () => {
     const sub = await client(5);
