@@ -144,6 +144,16 @@ const rows: Row[] = [
     violation: 'topic-alias-invalid',
     disconnect: 0x94,
   },
+  {
+    // mqtt-packet reads the value as null; forwarding it used to throw inside the router, and
+    // as a retained message it threw again for every later subscriber (here: the healthy one).
+    name: 'user property value running past the end of a retained PUBLISH (§2.2.2.2)',
+    version: 5,
+    send: (c) => c.sendRaw(frame(0x31, [...str('health/x'), 6, 0x26, ...str('k'), 0, 80, ...bytes('payload')])),
+    violation: 'malformed-packet',
+    disconnect: 0x81,
+  },
+  { name: 'will property running past the end of CONNECT', version: 5, connect: false, send: raw(frame(0x10, [...str('MQTT'), 5, 0x06, 0, 0, 0, ...str('w5'), 3, 0x03, 0, 80, ...str('w/t'), ...str('p')])), violation: 'malformed-packet' },
   { name: 'topic alias that was never set, with an empty topic', version: 5, send: (c) => c.sendRaw(publishRaw(5, [], { props: [0x23, 0x00, 0x01] })), violation: 'protocol-error', disconnect: 0x82 },
 
   // SUBSCRIBE / UNSUBSCRIBE / acks
@@ -238,6 +248,27 @@ describe('bad input', () => {
 });
 
 describe('unusual but well-formed input', () => {
+  it('drops a message the encoder refuses for that subscriber only, and the rest still get it', async () => {
+    h = startBroker();
+    const v5 = h.client(5);
+    await v5.connect({ clientId: 'v5-sub' });
+    v5.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'enc/#', qos: 1 }] });
+    await v5.next('suback');
+    const v4 = h.client(4);
+    await v4.connect({ clientId: 'v4-sub' });
+    v4.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'enc/#', qos: 1 }] });
+    await v4.next('suback');
+    // A bus producer (driver, bridge) with a user property mqtt-packet cannot encode.
+    const bad = { userProperties: { k: null as unknown as string } };
+    expect(() => h!.broker.publish({ topic: 'enc/x', payload: Buffer.from('p'), qos: 1, retain: false, properties: bad, origin: { kind: 'serial', id: 'tty' } })).not.toThrow();
+    expect(String((await v4.next('publish')).payload)).toBe('p'); // 3.1.1 carries no properties
+    await v5.settle(30);
+    expect(v5.received.filter((p) => p.cmd === 'publish')).toEqual([]);
+    expect(h.broker.metrics.drops.get('unencodable')).toBe(1);
+    h.broker.publish({ topic: 'enc/y', payload: Buffer.from('fine'), qos: 0, retain: false, origin: { kind: 'serial', id: 'tty' } });
+    expect(String((await v5.next('publish')).payload)).toBe('fine');
+  });
+
   it('accepts a PUBLISH topic holding a U+FFFD that was really sent as EF BF BD', async () => {
     h = startBroker();
     const sub = h.client(4);
