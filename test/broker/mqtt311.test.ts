@@ -159,6 +159,34 @@ describe('CONNECT / CONNACK', () => {
     expect(text(await second.next('publish'))).toBe('still here');
   });
 
+  it('accepts an MQTT 3.1 CONNECT (MQIsdp, level 3) and a client id longer than 23 characters [MQTT-3.1.3-5]', async () => {
+    start();
+    const c = open();
+    const id = 'a-client-id-that-is-longer-than-23';
+    const body = [0, 6, ...Buffer.from('MQIsdp'), 3, 0x02, 0, 0, 0, id.length, ...Buffer.from(id)];
+    c.sendRaw([0x10, body.length, ...body]);
+    const ack = await c.next('connack');
+    expect(ack.returnCode).toBe(0);
+    c.send({ cmd: 'pingreq' });
+    await c.next('pingresp');
+  });
+
+  it('expires a 3.1.1 persistent session after the configured maximum session lifetime', async () => {
+    const clock = new FakeClock();
+    start({ maxSessionExpiry: 3600 }, clock);
+    const c = await connected('expiring', { clean: false });
+    await subscribe(c, 'x/#', 1);
+    c.destroy();
+    await ticks();
+    expect(h!.broker.sessionCount).toBe(1);
+    clock.advance(3599_000);
+    expect(h!.broker.sessionCount).toBe(1);
+    clock.advance(1_000);
+    expect(h!.broker.sessionCount).toBe(0);
+    const again = open();
+    expect((await again.connect({ clientId: 'expiring', clean: false })).sessionPresent).toBe(false);
+  });
+
   it('answers PINGREQ with PINGRESP [MQTT-3.12.4-1]', async () => {
     start();
     const c = await connected('pinger');
@@ -422,6 +450,23 @@ describe('persistent sessions', () => {
     await expectSilence(back);
   });
 
+  it('drops new messages beyond the queue limit of an offline session, keeping the oldest, and counts them', async () => {
+    start({ maxQueuedMessages: 3 });
+    const sub = await connected('full', { clean: false });
+    await subscribe(sub, 'f/#', 1);
+    sub.send({ cmd: 'disconnect' });
+    await sub.waitClosed();
+    const pub = await connected('pub');
+    for (let i = 1; i <= 5; i++) publish(pub, 'f/x', `m${i}`, 1, { messageId: i });
+    await take(pub, 5);
+    expect(h!.broker.metrics.drops.get('queue-full')).toBe(2);
+    const back = open();
+    await back.connect({ clientId: 'full', clean: false });
+    const got = (await take(back, 3)) as Publish[];
+    expect(got.map(text)).toEqual(['m1', 'm2', 'm3']);
+    await expectSilence(back);
+  });
+
   it('keeps the queue order when the window is smaller than the backlog', async () => {
     start({ maxInflight: 2 });
     const sub = await connected('slow', { clean: false });
@@ -502,6 +547,25 @@ describe('subscriptions', () => {
     await expectSilence(sub);
   });
 
+  it('delivers a 3.1.1 client its own publishes when it is subscribed (there is no No Local in 3.1.1)', async () => {
+    start();
+    const c = await connected('echo');
+    await subscribe(c, 'echo/#', 1);
+    publish(c, 'echo/1', 'self', 1, { messageId: 3 });
+    expect((await c.next('puback')).messageId).toBe(3);
+    expect(text(await c.next('publish'))).toBe('self');
+  });
+
+  it('delivers messages from one publisher in the order they were published, across QoS levels [MQTT-4.6.0-5]', async () => {
+    start();
+    const sub = await connected('sub');
+    await subscribe(sub, 'seq', 2);
+    const pub = await connected('pub');
+    for (let i = 0; i < 30; i++) publish(pub, 'seq', `m${i}`, (i % 3) as QoS, { messageId: i + 1 });
+    const got = (await take(sub, 30)) as Publish[];
+    expect(got.map(text)).toEqual(Array.from({ length: 30 }, (_, i) => `m${i}`));
+  });
+
   it('acknowledges UNSUBSCRIBE of a filter it never had [MQTT-3.10.4-5]', async () => {
     start();
     const sub = await connected('sub');
@@ -566,6 +630,19 @@ describe('retained messages', () => {
     const later = await connected('later');
     await subscribe(later, 'ret/#', 0);
     await expectSilence(later);
+  });
+
+  it('sends the retained message again when a subscription is replaced [MQTT-3.8.4-3]', async () => {
+    start();
+    const pub = await connected('pub');
+    publish(pub, 'ret/again', 'r', 1, { retain: true, messageId: 1 });
+    await pub.next('puback');
+    const sub = await connected('sub');
+    await subscribe(sub, 'ret/again', 1, 1);
+    expect((await sub.next('publish')).retain).toBe(true);
+    await subscribe(sub, 'ret/again', 0, 2);
+    const again = await sub.next('publish');
+    expect(again).toMatchObject({ retain: true, qos: 0 });
   });
 
   it('sets RETAIN=0 when a retained publish goes to existing subscribers [MQTT-3.3.1-9]', async () => {
@@ -661,6 +738,17 @@ describe('will messages', () => {
     await ticks();
     expect(h!.broker.connectionCount).toBe(1);
     await expectSilence(w, 100);
+  });
+
+  it('publishes a QoS 2 will at QoS 2 to a QoS 2 subscriber [MQTT-3.1.2-14]', async () => {
+    start();
+    const w = await connected('watcher2');
+    await subscribe(w, 'will/#', 2);
+    const dev = await connected('dev', { will: { ...will, qos: 2 } });
+    dev.destroy();
+    const got = await w.next('publish');
+    expect(got.qos).toBe(2);
+    expect(text(got)).toBe('gone');
   });
 
   it('retains a will that has the will retain flag [MQTT-3.1.2-17]', async () => {
