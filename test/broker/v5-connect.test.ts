@@ -82,6 +82,16 @@ describe('MQTT 5 CONNECT and CONNACK', () => {
     expect(within.connack.properties?.sessionExpiryInterval).toBeUndefined();
   });
 
+  it('announces Retain Available 0 when retained messages are off, and refuses a retained Will with CONNACK 0x9A (§3.2.2.3.5)', async () => {
+    h = startBroker({ retainAvailable: false });
+    const { connack } = await connect(h, 'r');
+    expect(connack.properties?.retainAvailable).toBe(false);
+    const c = h.client(5);
+    const refused = await c.connect({ clientId: 'w', will: { topic: 'wills/w', payload: Buffer.from('x'), qos: 0, retain: true } });
+    expect(refused.reasonCode).toBe(0x9a);
+    await c.waitClosed();
+  });
+
   it('sends Response Information only when the client requested it (§3.2.2.3.15)', async () => {
     h = startBroker();
     const asked = await connect(h, 'req', { properties: { requestResponseInformation: true } });

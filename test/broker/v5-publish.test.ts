@@ -145,6 +145,15 @@ describe('MQTT 5 message expiry', () => {
   });
 });
 
+describe('MQTT 5 retained messages switched off', () => {
+  it('disconnects with 0x9A a client that publishes with RETAIN when Retain Available is 0 (§3.3.1.3)', async () => {
+    h = startBroker({ retainAvailable: false });
+    const { c } = await connect(h, 'r');
+    c.send(publishPacket('t', 'x', 0, { retain: true }));
+    expect((await c.next('disconnect')).reasonCode).toBe(0x9a);
+  });
+});
+
 describe('MQTT 5 topic aliases from the client', () => {
   it('resolves a topic alias set by the client and used later with an empty topic (§3.3.2.3.4)', async () => {
     h = startBroker({ topicAliasMaximum: 4 });
