@@ -127,6 +127,23 @@ describe('MQTT 5 message expiry', () => {
     expect(h.broker.metrics.drops.get('expired')).toBe(1);
   });
 
+  it('drops a message that expires while it waits for the Receive Maximum window, and sends the next with its remaining expiry', async () => {
+    const clock = new FakeClock();
+    h = startBroker({}, clock);
+    const { c: sub } = await connect(h, 'slow', { properties: { receiveMaximum: 1 } });
+    await subscribe(sub, 'exp/#', 1);
+    const { c: pub } = await connect(h, 'pub');
+    await publish(pub, 'exp/1', 'first', 1);
+    await publish(pub, 'exp/2', 'short', 1, { properties: { messageExpiryInterval: 5 } });
+    await publish(pub, 'exp/3', 'long', 1, { properties: { messageExpiryInterval: 100 } });
+    const first = await sub.next('publish');
+    clock.advance(10_000);
+    sub.send({ cmd: 'puback', messageId: first.messageId });
+    const next = await sub.next('publish');
+    expect([next.topic, next.properties?.messageExpiryInterval]).toEqual(['exp/3', 90]);
+    expect(h.broker.metrics.drops.get('expired')).toBe(1);
+  });
+
   it('delivers a retained message with its remaining expiry, and no longer once it expired', async () => {
     const clock = new FakeClock();
     h = startBroker({}, clock);
