@@ -136,6 +136,21 @@ export class Connection implements SessionLink {
     this.decoder.push(chunk);
   }
 
+  private readingPaused = false;
+
+  /** Stops reading the socket (flow control for clients that cannot be told a limit). */
+  pauseReading(): void {
+    if (this.readingPaused || this.state === 'closed') return;
+    this.readingPaused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    this.socket.resume();
+  }
+
   /** DecoderSink */
   onPacket(packet: Packet, raw: Buffer): void {
     if (this.state === 'closed') return;

@@ -21,7 +21,6 @@ function checkString(s: string): TopicCheck {
       continue;
     }
     if (c >= 0xdc00 && c <= 0xdfff) return { ok: false, reason: 'ill-formed UTF-8 in topic' };
-    if (c === 0xfffd) return { ok: false, reason: 'ill-formed UTF-8 in topic' };
   }
   if (Buffer.byteLength(s, 'utf8') > 65535) return { ok: false, reason: 'topic longer than 65535 bytes' };
   return OK;

@@ -6,10 +6,11 @@ import { isUtf8 } from 'node:buffer';
 import type { IConnectPacket, IConnackPacket } from '../codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON, v3ConnackCode, describe, type Outcome } from '../reason-codes.js';
+import { badlyEncoded } from './wire-strings.js';
 import { validateTopicName } from '../../core/topic.js';
 import type { Message, QoS } from '../../core/message.js';
 
-export function handleConnect(conn: Connection, p: IConnectPacket): Violation | undefined {
+export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
   const opts = ctx.options;
   conn.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
@@ -25,7 +26,7 @@ export function handleConnect(conn: Connection, p: IConnectPacket): Violation | 
     clientId = ctx.newClientId();
     if (v5) assigned = clientId; // Assigned Client Identifier [MQTT-3.2.2-16]
   }
-  if (clientId.includes('\u0000') || clientId.includes('\ufffd')) return refuse(conn, 'client-identifier-not-valid', 'client id is not well-formed UTF-8');
+  if (badlyEncoded(clientId, raw)) return refuse(conn, 'client-identifier-not-valid', 'client id is not well-formed UTF-8');
 
   // Password without user name is not allowed in 3.1.1 [MQTT-3.1.2-22].
   if (!v5 && p.password !== undefined && p.username === undefined) {
@@ -37,6 +38,7 @@ export function handleConnect(conn: Connection, p: IConnectPacket): Violation | 
   if (p.will) {
     // Will QoS 3 is malformed [MQTT-3.1.2-14] (v5 [MQTT-3.1.2-12]).
     if ((p.will.qos as number) === 3) return { outcome: 'malformed-packet', detail: 'Will QoS 3' };
+    if (badlyEncoded(p.will.topic, raw)) return { outcome: 'malformed-packet', detail: 'will topic: ill-formed UTF-8 or U+0000' };
     const check = validateTopicName(p.will.topic, opts.maxTopicLevels);
     if (!check.ok) return refuse(conn, 'topic-name-invalid', `will topic: ${check.reason}`);
     if (p.will.retain && !opts.retainAvailable) return refuse(conn, 'retain-not-supported', 'retained will not available');

@@ -15,7 +15,7 @@ export function handlePacket(conn: Connection, packet: Packet, raw: Buffer): Vio
   if (conn.state === 'awaiting-connect') {
     // The first packet from the client MUST be CONNECT [MQTT-3.1.0-1].
     if (packet.cmd !== 'connect') return { outcome: 'protocol-error', detail: `first packet was ${packet.cmd.toUpperCase()}, not CONNECT` };
-    return handleConnect(conn, packet);
+    return handleConnect(conn, packet, raw);
   }
   switch (packet.cmd) {
     case 'publish':

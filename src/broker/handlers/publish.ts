@@ -10,6 +10,7 @@ import { validateTopicName } from '../../core/topic.js';
 import { isOutpostError } from '../../core/errors.js';
 import type { Message } from '../../core/message.js';
 import { V5_REASON } from '../reason-codes.js';
+import { badlyEncoded } from './wire-strings.js';
 import type { Session } from '../session.js';
 import { pickMessageProps } from './connect.js';
 
@@ -43,17 +44,12 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     }
   }
 
-  const check = validateTopicName(topic, opts.maxTopicLevels);
-  if (!check.ok) {
-    if (check.reason === 'ill-formed UTF-8 in topic' && topic.includes('\ufffd') && isTopicUtf8(raw)) {
-      // U+FFFD was really sent (well-formed); accept it.
-    } else {
-      // Wildcards in a topic name [MQTT-3.3.2-2]; ill-formed UTF-8 or U+0000 is a
-      // malformed packet [MQTT-1.5.3-1/-2] (v5 [MQTT-1.5.4-1/-2]).
-      const outcome = /UTF-8|null character/.test(check.reason) ? 'malformed-packet' : 'topic-name-invalid';
-      return { outcome, detail: `PUBLISH topic: ${check.reason}` };
-    }
+  if (p.topic.length > 0 && badlyEncoded(p.topic, raw)) {
+    return { outcome: 'malformed-packet', detail: 'PUBLISH topic: ill-formed UTF-8 or U+0000' };
   }
+  const check = validateTopicName(topic, opts.maxTopicLevels);
+  // Wildcards in a topic name [MQTT-3.3.2-2], empty or too deep topics.
+  if (!check.ok) return { outcome: 'topic-name-invalid', detail: `PUBLISH topic: ${check.reason}` };
   if (p.retain && !opts.retainAvailable) return { outcome: 'retain-not-supported', detail: 'retain is not available' };
 
   const qos = p.qos;
@@ -72,9 +68,16 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
       if (!p.dup) return { outcome: 'protocol-error', detail: `packet id ${id} reused before PUBACK` };
       return undefined; // the PUBACK is on its way
     }
-    const inflight = (conn.qos1Pending?.size ?? 0) + session.qos2In.size;
-    if (inflight >= opts.receiveMaximum) {
-      return { outcome: 'receive-maximum-exceeded', detail: `more than ${opts.receiveMaximum} unacknowledged QoS 1/2 publishes` };
+    if (v5) {
+      const inflight = (conn.qos1Pending?.size ?? 0) + session.qos2In.size;
+      if (inflight >= opts.receiveMaximum) {
+        return { outcome: 'receive-maximum-exceeded', detail: `more than ${opts.receiveMaximum} unacknowledged QoS 1/2 publishes` };
+      }
+    } else if ((conn.acks?.length ?? 0) >= opts.receiveMaximum) {
+      // 3.1.1 has no Receive Maximum, so the client cannot know our limit: instead of
+      // cutting it off, stop reading its socket until the commits catch up (TCP
+      // backpressure). Only commits count here; PUBRELs it owes us must still be read.
+      conn.pauseReading();
     }
   }
 
@@ -179,19 +182,11 @@ function releaseAcks(conn: Connection): void {
     n++;
   }
   if (n > 0) q.splice(0, n);
+  if (q.length < conn.ctx.options.receiveMaximum) conn.resumeReading();
 }
 
 function sendAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
   if (code >= 0x80 && cmd === 'pubrec') conn.session?.qos2In.delete(id);
   if (conn.version === 5 && code !== 0) conn.send({ cmd, messageId: id, reasonCode: code });
   else conn.send({ cmd, messageId: id });
-}
-
-/** Whether the topic bytes of a raw PUBLISH are well-formed UTF-8. */
-function isTopicUtf8(raw: Buffer): boolean {
-  let i = 1;
-  while ((raw[i]! & 0x80) !== 0) i++;
-  const start = i + 1;
-  const len = raw.readUInt16BE(start);
-  return isUtf8(raw.subarray(start + 2, start + 2 + len));
 }

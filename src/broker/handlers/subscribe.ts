@@ -7,17 +7,9 @@ import type { Connection, Violation } from '../connection.js';
 import { parseSharedFilter, validateTopicFilter } from '../../core/topic.js';
 import type { QoS } from '../../core/message.js';
 import type { SubscriptionEntry } from '../subscription-tree.js';
+import { badlyEncoded } from './wire-strings.js';
 import { v3SubackCode, v5SubackCode, type Outcome } from '../reason-codes.js';
 
-/**
- * Whether a string decoded from `raw` came from ill-formed UTF-8 or holds U+0000, which
- * close the connection [MQTT-1.5.3-1/-2] (v5 [MQTT-1.5.4-1/-2]). The decoder turns bad
- * bytes into U+FFFD; a U+FFFD that was really sent re-encodes to bytes found in `raw`.
- */
-export function badlyEncoded(s: string, raw: Buffer): boolean {
-  if (s.includes('\u0000')) return true;
-  return s.includes('\ufffd') && !raw.includes(Buffer.from(s, 'utf8'));
-}
 
 export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
@@ -32,6 +24,8 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
   // Checked before any filter is added: a malformed SUBSCRIBE changes nothing.
   for (const s of p.subscriptions) {
     if (badlyEncoded(s.topic, raw)) return { outcome: 'malformed-packet', detail: 'SUBSCRIBE filter: ill-formed UTF-8 or U+0000' };
+    // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
+    if (v5 && s.nl && s.topic.startsWith('$share/')) return { outcome: 'protocol-error', detail: 'No Local set on a shared subscription' };
   }
 
   const granted: number[] = [];
@@ -43,8 +37,6 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
     let inner = s.topic;
     if (typeof shared === 'string') outcome = 'topic-filter-invalid';
     else if (shared !== null) {
-      // No Local on a shared subscription is a protocol error [MQTT-3.8.3-4].
-      if (s.nl) return { outcome: 'protocol-error', detail: 'No Local set on a shared subscription' };
       group = shared.group;
       inner = shared.filter;
     } else {

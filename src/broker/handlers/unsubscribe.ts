@@ -2,7 +2,7 @@
 import type { IUnsubscribePacket } from '../codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
-import { badlyEncoded } from './subscribe.js';
+import { badlyEncoded } from './wire-strings.js';
 
 export function handleUnsubscribe(conn: Connection, p: IUnsubscribePacket, raw: Buffer): Violation | undefined {
   if (p.unsubscriptions.length === 0) return { outcome: 'protocol-error', detail: 'UNSUBSCRIBE without filters [MQTT-3.10.3-2]' };
