@@ -8,7 +8,7 @@ export function handleDisconnect(conn: Connection, p: IDisconnectPacket): Violat
   if (conn.version === 5) {
     const requested = p.properties?.sessionExpiryInterval;
     if (requested !== undefined) {
-      // Zero in CONNECT cannot become non-zero at DISCONNECT [MQTT-3.14.2-2].
+      // Zero in CONNECT cannot become non-zero at DISCONNECT (§3.14.2.2.2).
       if (session.expiryInterval === 0 && requested !== 0) {
         return { outcome: 'protocol-error', detail: 'Session Expiry Interval changed from 0 at DISCONNECT' };
       }
