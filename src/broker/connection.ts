@@ -7,7 +7,7 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Message, QoS } from '../core/message.js';
-import { Decoder, encode, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from './codec.js';
+import { Decoder, encode, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
 import type { DropReason } from './metrics.js';
@@ -289,7 +289,7 @@ export class Connection implements SessionLink {
     msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined,
     packetId: number, dup: boolean, expiry: number | undefined,
   ): Buffer | undefined {
-    const properties: NonNullable<import('./codec.js').IPublishPacket['properties']> = { ...msg.properties };
+    const properties: NonNullable<import('../mqtt/codec.js').IPublishPacket['properties']> = { ...msg.properties };
     if (expiry !== undefined) properties.messageExpiryInterval = expiry;
     if (subIds !== undefined) properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0]! : [...subIds];
     let topic = msg.topic;

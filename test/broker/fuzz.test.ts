@@ -16,7 +16,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { Broker } from '../../src/broker/broker.js';
 import { TcpListener } from '../../src/broker/tcp-listener.js';
-import { readFrameLength } from '../../src/broker/codec.js';
+import { readFrameLength } from '../../src/mqtt/codec.js';
 import type { Connection } from '../../src/broker/connection.js';
 
 Error.stackTraceLimit = 60;

@@ -3,7 +3,7 @@
  * session, answers with the limits the client must respect and starts keepalive.
  */
 import { isUtf8 } from 'node:buffer';
-import type { IConnectPacket, IConnackPacket } from '../codec.js';
+import type { IConnectPacket, IConnackPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON, v3ConnackCode, describe, type Outcome } from '../reason-codes.js';
 import { badlyEncoded } from './wire-strings.js';

@@ -1,5 +1,5 @@
 /** DISCONNECT from the client (§3.14). */
-import type { IDisconnectPacket } from '../codec.js';
+import type { IDisconnectPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
 

@@ -2,7 +2,7 @@
  * Packet dispatch: one handler file per packet type. Handlers return a Violation when
  * the client must be cut off; the connection turns it into the protocol's answer.
  */
-import type { Packet } from '../codec.js';
+import type { Packet } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { handleConnect } from './connect.js';
 import { handlePublish } from './publish.js';

@@ -2,7 +2,7 @@
  * PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4-3.7): the acknowledgement side of the QoS 1
  * and QoS 2 flows, both directions.
  */
-import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from '../codec.js';
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
 

@@ -4,7 +4,7 @@
  * sinks (the bridge outbox) included: persist before you acknowledge.
  */
 import { isUtf8 } from 'node:buffer';
-import type { IPublishPacket } from '../codec.js';
+import type { IPublishPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { validateTopicName } from '../../core/topic.js';
 import { isOutpostError } from '../../core/errors.js';

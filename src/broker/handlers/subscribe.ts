@@ -2,7 +2,7 @@
  * SUBSCRIBE → SUBACK (§3.8, §3.9). Each filter gets its own result; retained messages
  * follow the SUBACK according to Retain Handling [MQTT-3.3.1-9/-10/-11].
  */
-import type { ISubscribePacket } from '../codec.js';
+import type { ISubscribePacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { parseSharedFilter, validateTopicFilter } from '../../core/topic.js';
 import type { QoS } from '../../core/message.js';

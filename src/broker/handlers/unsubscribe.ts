@@ -1,5 +1,5 @@
 /** UNSUBSCRIBE → UNSUBACK (§3.10, §3.11). */
-import type { IUnsubscribePacket } from '../codec.js';
+import type { IUnsubscribePacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
 import { badlyEncoded } from './wire-strings.js';

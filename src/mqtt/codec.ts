@@ -1,5 +1,6 @@
 /**
- * The only module that imports mqtt-packet. It frames the byte stream into whole
+ * The only module that imports mqtt-packet, shared by the broker (server side) and the
+ * bridge's upstream client. It frames the byte stream into whole
  * packets (bounded by the maximum packet size before anything is buffered beyond it),
  * decodes them, and encodes outgoing packets.
  *
@@ -87,6 +88,14 @@ export class Decoder {
 
   setMaxPacketSize(n: number): void {
     this.maxPacketSize = n;
+  }
+
+  /**
+   * The protocol version of the stream. A server learns it from CONNECT (done here
+   * automatically); a client (the bridge) sets it before reading CONNACK.
+   */
+  setProtocolVersion(v: ProtocolVersion): void {
+    this.version = v;
   }
 
   push(chunk: Buffer): void {

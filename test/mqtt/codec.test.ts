@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { Decoder, decodePublish, encodePublish, readFrameLength, type DecodeError } from '../../src/broker/codec.js';
+import { Decoder, decodePublish, encodePublish, readFrameLength, type DecodeError } from '../../src/mqtt/codec.js';
 
 /** Seeded PRNG so a failure can be replayed. */
 function rng(seed: number): () => number {
