@@ -142,6 +142,90 @@ export const logSchema = z
 export const storeSchema = z
   .object({
     dir: z.string().min(1).default('./data').describe('Directory for the gateway state (SQLite files).'),
+    synchronous: z
+      .enum(['full', 'normal'])
+      .default('full')
+      .describe(
+        'full: every commit reaches the disk before it is acknowledged (survives power loss). ' +
+          'normal: fewer flash writes, but the last commits before a power cut may be lost (a crash of the process loses nothing).',
+      ),
+    commit_window: duration({ max: 1000 })
+      .prefault('2ms')
+      .describe('Messages arriving within this window share one transaction (group commit); their acknowledgements wait for it.'),
+  })
+  .strict();
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+export const bridgeRuleSchema = z
+  .object({
+    pattern: z.string().min(1).describe('Topic filter below the prefixes: local_prefix + pattern is bridged out, remote_prefix + pattern is bridged in.'),
+    direction: z.enum(['out', 'in', 'both']).default('out').describe('out: local → cloud; in: cloud → local; both.'),
+    qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe('QoS used towards the other side.'),
+    local_prefix: z.string().default('').describe('Prefix of the topic on the local broker (removed going out, added coming in).'),
+    remote_prefix: z.string().default('').describe('Prefix of the topic on the cloud broker (added going out, removed coming in).'),
+  })
+  .strict();
+
+export const bridgeBufferSchema = z
+  .object({
+    max_bytes: size({ min: 1024 }).prefault('512MiB').describe('Most bytes of messages kept for this bridge.'),
+    max_rows: z.number().int().min(1).default(10_000_000).describe('Most messages kept for this bridge.'),
+    max_age: duration({ min: 1000 }).prefault('7d').describe('Messages older than this are dropped undelivered (counted).'),
+    when_full: z
+      .enum(['drop-oldest', 'drop-newest', 'reject'])
+      .default('drop-oldest')
+      .describe('drop-oldest: make room; drop-newest: keep the backlog; reject: refuse the publish (MQTT 5 PUBACK 0x97, 3.1.1: no PUBACK) so the publisher retries.'),
+  })
+  .strict();
+
+export const bridgeSchema = z
+  .object({
+    name: z.string().regex(NAME_PATTERN, { error: () => 'use letters, digits, "_", "-" or "."' }).describe('Name used in logs, metrics and state topics.'),
+    url: z
+      .string()
+      .regex(/^mqtts?:\/\/[^/]+$/, { error: () => 'expected mqtts://host:port (or mqtt://host:port for tests)' })
+      .describe('Cloud broker: mqtts://host:8883 (TLS) or mqtt://host:1883.'),
+    client_id: z.string().min(1).optional().describe('Client id on the cloud broker (default: outpost-<name>).'),
+    username: z.string().optional(),
+    password: z.string().optional().describe('Redacted in logs.'),
+    ca: z.string().optional().describe('PEM file of the CA that signed the cloud broker certificate (default: the system store).'),
+    cert: z.string().optional().describe('PEM client certificate for mutual TLS.'),
+    key: z.string().optional().describe('PEM private key of the client certificate.'),
+    servername: z.string().optional().describe('TLS SNI and the name the certificate must carry (default: the URL host).'),
+    protocol: z.union([z.literal(4), z.literal(5)]).default(5).describe('MQTT protocol towards the cloud: 4 (3.1.1) or 5.'),
+    keepalive: duration({ min: 1000, max: 65_535_000, wholeSeconds: true }).prefault('60s').describe('MQTT keepalive towards the cloud.'),
+    connect_timeout: duration({ min: 100 }).prefault('30s').describe('TCP + TLS + CONNACK must complete within this.'),
+    clean_start: z.boolean().default(false).describe('Start a fresh remote session on every connect.'),
+    session_expiry: duration({ max: 4_294_967_295_000, wholeSeconds: true }).prefault('1d').describe('Remote session expiry (MQTT 5).'),
+    inflight: z.number().int().min(1).max(65_535).default(100).describe('Unacknowledged messages in flight to the cloud (capped by its Receive Maximum).'),
+    order: z
+      .enum(['strict', 'live-first'])
+      .default('strict')
+      .describe('strict: one queue, oldest first. live-first: new messages go out at once while the backlog drains beside them.'),
+    rate: z
+      .object({
+        msgs_per_sec: z.number().positive().optional(),
+        bytes_per_sec: size({ min: 1 }).optional(),
+      })
+      .strict()
+      .optional()
+      .describe('Optional budget for the drain (metered links).'),
+    backoff: z
+      .object({
+        base: duration({ min: 10 }).prefault('1s'),
+        cap: duration({ min: 10 }).prefault('60s'),
+      })
+      .strict()
+      .prefault({})
+      .describe('Reconnect delay: decorrelated jitter between base and cap.'),
+    identity: z
+      .enum(['properties', 'envelope', 'none'])
+      .optional()
+      .describe('How each message carries its id and per-source sequence: MQTT 5 user properties (default for protocol 5), a JSON envelope (default for 3.1.1), or none.'),
+    state_topic: z.string().optional().describe('Retained remote topic for online/offline (default: outpost/<client_id>/state); set by the remote Last Will.'),
+    rules: z.array(bridgeRuleSchema).min(1).describe('Which topics cross the bridge, and how.'),
+    buffer: bridgeBufferSchema.prefault({}).describe('Outbox caps for this bridge.'),
   })
   .strict();
 
@@ -155,6 +239,17 @@ export const configSchema = z
     broker: brokerSchema.prefault({}).describe('MQTT broker limits and features.'),
     log: logSchema.prefault({}).describe('Logging.'),
     store: storeSchema.prefault({}).describe('Persistent state.'),
+    bridges: z
+      .array(bridgeSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((b, i) => {
+          if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `bridge name "${b.name}" is used twice; names must be unique` });
+          seen.add(b.name);
+        });
+      })
+      .describe('Bridges to cloud brokers (store-and-forward).'),
   })
   .strict()
   .describe('outpost gateway configuration');
@@ -168,3 +263,5 @@ export type ListenerConfig = Config['listeners'][number];
 export type BrokerConfig = Config['broker'];
 export type LogConfig = Config['log'];
 export type StoreConfig = Config['store'];
+export type BridgeConfig = Config['bridges'][number];
+export type BridgeRuleConfig = BridgeConfig['rules'][number];

@@ -82,7 +82,8 @@ describe('loading a valid config', () => {
         max_connections: 0,
       },
       log: { level: 'info', format: 'auto' },
-      store: { dir: './data' },
+      store: { dir: './data', synchronous: 'full', commit_window: 2 },
+      bridges: [],
     });
   });
 

@@ -51,3 +51,22 @@ describe('config/outpost.example.yaml', () => {
     expect(loadConfig(EXAMPLE)).toEqual(defaultConfig());
   });
 });
+
+describe('config/bridge.example.yaml', () => {
+  const BRIDGE_EXAMPLE = root('config/bridge.example.yaml');
+
+  it('is a valid configuration', () => {
+    expect(() => loadConfig(BRIDGE_EXAMPLE)).not.toThrow();
+  });
+
+  it('shows every key a bridge has, so it documents them all', () => {
+    const doc = parseDocument(readFileSync(BRIDGE_EXAMPLE, 'utf8'));
+    const bridge = loadConfig(BRIDGE_EXAMPLE).bridges[0]!;
+    const optionalShownAsComments = new Set(['username', 'password', 'servername']);
+    for (const path of keyPaths(bridge)) {
+      expect(doc.hasIn(['bridges', 0, ...path]), path.join('.')).toBe(true);
+    }
+    const text = readFileSync(BRIDGE_EXAMPLE, 'utf8');
+    for (const key of optionalShownAsComments) expect(text).toMatch(new RegExp(`# ${key}: `));
+  });
+});
