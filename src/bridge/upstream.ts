@@ -1,0 +1,93 @@
+/**
+ * What the bridge needs from its connection to the cloud broker. The implementation
+ * (upstream-client.ts) is our own MQTT client on mqtt-packet over node:tls / node:net:
+ * it has no queue of its own (the outbox is the queue) and never blocks local traffic.
+ */
+import type { MessageProperties, QoS } from '../core/message.js';
+
+export interface UpstreamTls {
+  /** PEM contents (not paths): the caller reads the files, so a renewed file is re-read on reconnect. */
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  servername?: string;
+}
+
+export interface UpstreamOptions {
+  /** mqtt://host:port or mqtts://host:port */
+  url: string;
+  clientId: string;
+  username?: string;
+  password?: string;
+  /** Called before every connection attempt, so renewed certificate files are picked up. */
+  tls?: () => UpstreamTls;
+  protocolVersion: 4 | 5;
+  /** Seconds. */
+  keepalive: number;
+  cleanStart: boolean;
+  /** Seconds (MQTT 5). */
+  sessionExpiry: number;
+  connectTimeoutMs: number;
+  backoff: { baseMs: number; capMs: number };
+  /** Last Will on the remote: the bridge's state topic. */
+  will?: { topic: string; payload: Buffer; qos: QoS; retain: boolean };
+  /** Largest packet we accept from the remote. */
+  maxPacketSize?: number;
+}
+
+export interface UpstreamSession {
+  sessionPresent: boolean;
+  /** The remote's Receive Maximum (65535 when it did not say; always 65535 for 3.1.1). */
+  receiveMaximum: number;
+  /** The remote's Maximum Packet Size, if it announced one. */
+  maximumPacketSize: number | undefined;
+  /** Topic Alias Maximum the remote accepts from us (0 = none). */
+  topicAliasMaximum: number;
+}
+
+export interface UpstreamPublish {
+  packetId: number;
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  dup: boolean;
+  properties?: MessageProperties & { messageExpiryInterval?: number };
+}
+
+export interface InboundMessage {
+  topic: string;
+  payload: Buffer;
+  qos: QoS;
+  retain: boolean;
+  properties?: MessageProperties & { messageExpiryInterval?: number };
+}
+
+export interface UpstreamEvents {
+  /** CONNACK 0 received; the link is usable. */
+  up(session: UpstreamSession): void;
+  /** The link is gone (error text for the log); a reconnect is scheduled unless stopped. */
+  down(reason: string): void;
+  /** PUBACK (QoS 1) or PUBCOMP (QoS 2) for one of our packet ids; reasonCode ≥ 0x80 is a refusal. */
+  acked(packetId: number, reasonCode: number): void;
+  /** A PUBLISH from the remote (inbound rules); already acknowledged per its QoS. */
+  message(msg: InboundMessage): void;
+  /** The socket can take more writes again after `publish` returned false. */
+  writable(): void;
+}
+
+export interface Upstream {
+  readonly connected: boolean;
+  /** Starts connecting (and reconnecting with backoff until stop). */
+  start(signal: AbortSignal): Promise<void>;
+  stop(): Promise<void>;
+  /**
+   * Sends a PUBLISH on the current connection. Returns false when the socket buffer is
+   * above its high-water mark (wait for `writable`) or there is no connection.
+   */
+  publish(p: UpstreamPublish): boolean;
+  /** SUBSCRIBE on the current connection (inbound rules); resolves with the granted codes. */
+  subscribe(filters: { topic: string; qos: QoS }[]): Promise<number[]>;
+  /** Publishes the bridge state (online) retained; not through the outbox. */
+  publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void;
+}
