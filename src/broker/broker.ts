@@ -106,7 +106,7 @@ export class Broker implements Bus, BrokerContext, Service {
     }
     let waits: Promise<void>[] | undefined;
     for (const sink of this.sinks) {
-      if (sink.selects(msg.topic)) (waits ??= []).push(sink.accept(msg));
+      if (sink.selects(msg)) (waits ??= []).push(sink.accept(msg));
     }
     this.route(msg);
     if (waits === undefined) return undefined;

@@ -27,7 +27,8 @@ export type BusHandler = (msg: Message) => void;
  */
 export interface DurableSink {
   readonly name: string;
-  selects(topic: string): boolean;
+  /** Whether this publish goes to the sink (its origin matters: a bridge never takes back what it brought in). */
+  selects(msg: Message): boolean;
   accept(msg: Message): Promise<void>;
 }
 

@@ -156,7 +156,7 @@ describe('durable sinks', () => {
     h = startBroker();
     const commit = deferred();
     const accepted: Message[] = [];
-    h.broker.addDurableSink({ name: 'outbox', selects: (t) => t.startsWith('sensors/'), accept: (m) => (accepted.push(m), commit.promise) });
+    h.broker.addDurableSink({ name: 'outbox', selects: (m) => m.topic.startsWith('sensors/'), accept: (m) => (accepted.push(m), commit.promise) });
     const { c } = await connect(h, 'dev');
     const p = publishPacket('sensors/t', '1', 1);
     c.send(p);
@@ -185,7 +185,7 @@ describe('durable sinks', () => {
   it('keep PUBACKs in PUBLISH order when a later message not selected by the sink is ready first [MQTT-4.6.0-2]', async () => {
     h = startBroker();
     const commit = deferred();
-    h.broker.addDurableSink({ name: 'outbox', selects: (t) => t === 'durable', accept: () => commit.promise });
+    h.broker.addDurableSink({ name: 'outbox', selects: (m) => m.topic === 'durable', accept: () => commit.promise });
     const { c } = await connect(h, 'dev');
     const first = publishPacket('durable', 'a', 1);
     const second = publishPacket('local', 'b', 1);
@@ -337,7 +337,7 @@ describe('durable sinks', () => {
   it('are not consulted for topics they do not select', async () => {
     h = startBroker();
     let calls = 0;
-    h.broker.addDurableSink({ name: 'outbox', selects: (t) => t.startsWith('sensors/'), accept: async () => void calls++ });
+    h.broker.addDurableSink({ name: 'outbox', selects: (m) => m.topic.startsWith('sensors/'), accept: async () => void calls++ });
     const { c } = await connect(h, 'dev');
     await publish(c, 'other/t', '1', 1);
     await publish(c, 'sensors/t', '1', 1);
