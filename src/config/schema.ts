@@ -199,10 +199,6 @@ export const bridgeSchema = z
     clean_start: z.boolean().default(false).describe('Start a fresh remote session on every connect.'),
     session_expiry: duration({ max: 4_294_967_295_000, wholeSeconds: true }).prefault('1d').describe('Remote session expiry (MQTT 5).'),
     inflight: z.number().int().min(1).max(65_535).default(100).describe('Unacknowledged messages in flight to the cloud (capped by its Receive Maximum).'),
-    order: z
-      .enum(['strict', 'live-first'])
-      .default('strict')
-      .describe('strict: one queue, oldest first. live-first: new messages go out at once while the backlog drains beside them.'),
     rate: z
       .object({
         msgs_per_sec: z.number().positive().optional(),
@@ -222,7 +218,7 @@ export const bridgeSchema = z
     identity: z
       .enum(['properties', 'envelope', 'none'])
       .optional()
-      .describe('How each message carries its id and per-source sequence: MQTT 5 user properties (default for protocol 5), a JSON envelope (default for 3.1.1), or none.'),
+      .describe('How each message carries its id and per-source sequence: MQTT 5 user properties (the default for protocol 5), a JSON envelope (opt-in, for 3.1.1 clouds), or none (the default for protocol 4).'),
     state_topic: z.string().optional().describe('Retained remote topic for online/offline (default: outpost/<client_id>/state); set by the remote Last Will.'),
     rules: z.array(bridgeRuleSchema).min(1).describe('Which topics cross the bridge, and how.'),
     buffer: bridgeBufferSchema.prefault({}).describe('Outbox caps for this bridge.'),
