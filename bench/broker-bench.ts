@@ -58,7 +58,7 @@ function environment(opts: BenchOptions): string {
     `- date: ${new Date().toISOString()}, commit ${tryRun('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'])}`,
     `- machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, node ${process.version}, ${mosq}, aedes ${aedes.version}`,
     `- 1-min load average: ${loadStart.toFixed(2)} at start, ${os.loadavg()[0]!.toFixed(2)} at end ` +
-      `(well above ~1 means something else competed for the CPUs)`,
+      `(the bench itself adds 1–2; a start value well above 0.5 means something else was using the CPUs)`,
     `- MQTT ${opts.protocol === 5 ? '5.0' : '3.1.1'}; rounds ${opts.rounds}${opts.quick ? ' (--quick)' : ''}; warm-up ${opts.warmup ? 'on' : 'off'}; ` +
       `TCP_NODELAY in mosquitto/aedes ${opts.noDelay ? 'on (--nodelay)' : 'off (their defaults)'}; ` +
       `CPU pinning ${opts.pin ? 'brokers on CPU 0, load generator on the rest (--pin)' : 'off'}`,
