@@ -87,7 +87,7 @@ export interface Upstream {
    */
   publish(p: UpstreamPublish): boolean;
   /** SUBSCRIBE on the current connection (inbound rules); resolves with the granted codes. */
-  subscribe(filters: { topic: string; qos: QoS }[]): Promise<number[]>;
+  subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean }[]): Promise<number[]>;
   /** Publishes the bridge state (online) retained; not through the outbox. */
   publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void;
 }

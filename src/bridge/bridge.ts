@@ -1,0 +1,176 @@
+/**
+ * One bridge to one cloud broker.
+ *
+ *   local bus ──selects(out rules)──▶ accept: outbox.append (PUBACK waits for the commit)
+ *                                           │ watch
+ *                                           ▼
+ *                                      Forwarder ──▶ Upstream (TLS) ──▶ cloud
+ *   local bus ◀── publish (in rules, origin bridge:<name>) ◀── Upstream ◀── cloud
+ *
+ * Loops: a message the bridge brought in is never taken out again by the same bridge,
+ * and MQTT 5 subscriptions on the cloud use No Local so our own publishes do not echo.
+ */
+import type { Logger } from 'pino';
+import type { Bus, DurableSink } from '../core/bus.js';
+import type { Clock } from '../core/clock.js';
+import type { Service } from '../core/lifecycle.js';
+import type { Message, Origin, QoS } from '../core/message.js';
+import type { Outbox, OutboxStats } from '../store/outbox.js';
+import { Forwarder } from './forwarder.js';
+import type { IdentityMode } from './identity.js';
+import { compileRules, inboundRule, outboundRule, toLocal, toRemote, type Rule, type RuleInput } from './rules.js';
+import type { InboundMessage, Upstream, UpstreamEvents, UpstreamOptions, UpstreamSession } from './upstream.js';
+
+export interface BridgeSettings {
+  name: string;
+  upstream: Omit<UpstreamOptions, 'will'>;
+  /** Retained remote topic for online/offline (the remote Last Will keeps it honest). */
+  stateTopic: string;
+  inflight: number;
+  identity: IdentityMode;
+  rate?: { msgsPerSec?: number; bytesPerSec?: number };
+  rules: readonly RuleInput[];
+  limits: Parameters<Outbox['configure']>[1];
+}
+
+export interface BridgeDeps {
+  bus: Bus;
+  outbox: Outbox;
+  log: Logger;
+  clock: Clock;
+  createUpstream(options: UpstreamOptions, events: UpstreamEvents): Upstream;
+}
+
+export type BridgeState = 'down' | 'up';
+
+export class Bridge implements Service, DurableSink {
+  readonly name: string;
+  private readonly rules: Rule[];
+  private readonly origin: Origin;
+  private readonly upstream: Upstream;
+  private readonly forwarder: Forwarder;
+  private removeSink: (() => void) | undefined;
+  private unwatch: (() => void) | undefined;
+  private state: BridgeState = 'down';
+  readonly counters = { reconnects: 0, inbound: 0 };
+
+  constructor(
+    private readonly settings: BridgeSettings,
+    private readonly deps: BridgeDeps,
+  ) {
+    this.name = settings.name;
+    this.rules = compileRules(settings.name, settings.rules);
+    this.origin = { kind: 'bridge', id: settings.name };
+    const events: UpstreamEvents = {
+      up: (s) => this.onUp(s),
+      down: (reason) => this.onDown(reason),
+      acked: (id, code) => this.forwarder.onAcked(id, code),
+      message: (m) => this.onInbound(m),
+      writable: () => this.forwarder.onWritable(),
+    };
+    const will = { topic: settings.stateTopic, payload: Buffer.from('offline'), qos: 1 as QoS, retain: true };
+    this.upstream = deps.createUpstream({ ...settings.upstream, will }, events);
+    this.forwarder = new Forwarder(
+      { bridge: settings.name, inflight: settings.inflight, identity: settings.identity, rate: settings.rate },
+      deps.outbox,
+      this.upstream,
+      deps.clock,
+      deps.log,
+    );
+  }
+
+  /** Local retained topic telling local apps whether the cloud link is up. */
+  get localStateTopic(): string {
+    return `$SYS/outpost/bridge/${this.name}/state`;
+  }
+
+  get linkState(): BridgeState {
+    return this.state;
+  }
+
+  backlog(): OutboxStats & { inflight: number } {
+    return { ...this.deps.outbox.stats(this.name), inflight: this.forwarder.inflightCount };
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    this.deps.outbox.configure(this.name, this.settings.limits);
+    this.unwatch = this.deps.outbox.watch(this.name, () => this.forwarder.onCommitted());
+    this.removeSink = this.deps.bus.addDurableSink(this);
+    this.publishLocalState('down');
+    // Connecting happens in the background: a slow DNS or TLS handshake never holds
+    // up the gateway's start or its local traffic.
+    await this.upstream.start(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.removeSink?.();
+    this.removeSink = undefined;
+    this.unwatch?.();
+    this.unwatch = undefined;
+    this.forwarder.stop();
+    await this.upstream.stop();
+  }
+
+  // ---- DurableSink: the outbound side ---------------------------------------------
+
+  selects(msg: Message): boolean {
+    if (msg.origin.kind === 'bridge' && msg.origin.id === this.name) return false;
+    return outboundRule(this.rules, msg.topic) !== undefined;
+  }
+
+  /** Commits the message to the outbox under its remote topic and QoS. */
+  accept(msg: Message): Promise<void> {
+    const rule = outboundRule(this.rules, msg.topic)!;
+    const out: Message = { ...msg, topic: toRemote(rule, msg.topic), qos: rule.qos, retain: msg.retain };
+    return this.deps.outbox.append(this.name, out);
+  }
+
+  // ---- upstream events ------------------------------------------------------------
+
+  private onUp(session: UpstreamSession): void {
+    this.state = 'up';
+    this.deps.log.info({ sessionPresent: session.sessionPresent, receiveMaximum: session.receiveMaximum, backlog: this.deps.outbox.stats(this.name).rows }, 'bridge up');
+    this.upstream.publishDirect(this.settings.stateTopic, Buffer.from('online'), 1, true);
+    this.publishLocalState('up');
+    const inbound = this.rules.filter((r) => r.direction !== 'out');
+    if (inbound.length > 0) {
+      this.upstream
+        .subscribe(inbound.map((r) => ({ topic: r.remoteFilter, qos: r.qos, noLocal: true })))
+        .then((codes) => {
+          codes.forEach((c, i) => {
+            if (c >= 0x80) this.deps.log.error({ filter: inbound[i]!.remoteFilter, code: c }, 'cloud refused an inbound subscription');
+          });
+        })
+        .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'inbound subscription not confirmed'));
+    }
+    this.forwarder.onUp(session);
+  }
+
+  private onDown(reason: string): void {
+    if (this.state === 'up') {
+      this.counters.reconnects++;
+      this.deps.log.warn({ reason, backlog: this.deps.outbox.stats(this.name).rows, inflight: this.forwarder.inflightCount }, 'bridge down');
+    }
+    this.state = 'down';
+    this.forwarder.onDown();
+    this.publishLocalState('down');
+  }
+
+  private onInbound(m: InboundMessage): void {
+    const rule = inboundRule(this.rules, m.topic);
+    if (rule === undefined) return; // an overlapping remote subscription of someone else's
+    this.counters.inbound++;
+    const msg: Message = { topic: toLocal(rule, m.topic), payload: m.payload, qos: Math.min(m.qos, rule.qos) as QoS, retain: m.retain, origin: this.origin };
+    if (m.properties !== undefined) {
+      const { messageExpiryInterval, ...rest } = m.properties;
+      if (Object.keys(rest).length > 0) msg.properties = rest;
+      if (messageExpiryInterval !== undefined) msg.expiresAt = this.deps.clock.now() + messageExpiryInterval * 1000;
+    }
+    const wait = this.deps.bus.publish(msg);
+    wait?.catch((err: unknown) => this.deps.log.error({ err: String(err), topic: msg.topic }, 'inbound message not stored'));
+  }
+
+  private publishLocalState(state: BridgeState): void {
+    void this.deps.bus.publish({ topic: this.localStateTopic, payload: Buffer.from(state), qos: 1, retain: true, origin: { kind: 'system', id: 'outpost' } });
+  }
+}

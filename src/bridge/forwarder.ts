@@ -1,0 +1,228 @@
+/**
+ * Drains one bridge's outbox to the cloud, oldest first.
+ *
+ *   outbox (committed rows) ─read─▶ buffer ─▶ window (≤ inflight, ≤ remote Receive Maximum)
+ *        ▲                                         │ PUBLISH QoS 1/2 (packet id per row)
+ *        └──────────── ack (delete row) ◀── PUBACK / PUBCOMP from the cloud
+ *
+ * A row is deleted only after the cloud acknowledged it (QoS 0 rows: once written to
+ * the socket, there is nothing to wait for). After a reconnect everything still in
+ * flight is sent again first, in order, with DUP set; the cloud may then see a
+ * duplicate, never a gap.
+ */
+import type { Logger } from 'pino';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { Outbox, OutboxEntry } from '../store/outbox.js';
+import type { Upstream, UpstreamSession } from './upstream.js';
+import { withIdentity, type IdentityMode } from './identity.js';
+
+export interface ForwarderOptions {
+  bridge: string;
+  /** Our inflight window; the remote's Receive Maximum can lower it. */
+  inflight: number;
+  identity: IdentityMode;
+  rate?: { msgsPerSec?: number; bytesPerSec?: number };
+  /** Rows read from the outbox per refill. */
+  batch?: number;
+}
+
+/** Reason codes after which resending cannot help: the row is dropped (counted, logged). */
+const PERMANENT_REFUSALS = new Set([0x87, 0x90, 0x93, 0x95, 0x99, 0x9a, 0x9b]);
+/** Wait before resending a row the cloud refused for a passing reason (0x80, 0x83, 0x97). */
+const RETRY_AFTER_MS = 1000;
+
+export class Forwarder {
+  /** seq of the last row taken from the outbox into `buffer`. */
+  private readCursor = 0;
+  private buffer: OutboxEntry[] = [];
+  private bufIdx = 0;
+  /** packet id → row, in send order. */
+  private readonly inflight = new Map<number, OutboxEntry>();
+  private nextId = 1;
+  private up = false;
+  private window = 0;
+  private remoteMaxPacket = Number.POSITIVE_INFINITY;
+  private blocked = false;
+  /** Packet ids to send again (DUP) after a reconnect, in their original order. */
+  private resend: number[] = [];
+  private waitTimer: TimerHandle | undefined;
+  private tokens = { msgs: 0, bytes: 0, at: 0 };
+  readonly counters = { sent: 0, resent: 0, acked: 0, refused: 0, tooLarge: 0 };
+
+  constructor(
+    private readonly opts: ForwarderOptions,
+    private readonly outbox: Outbox,
+    private readonly upstream: Pick<Upstream, 'publish'>,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  /** The link is up: resend what was in flight (same ids, DUP), then continue the drain. */
+  onUp(session: UpstreamSession): void {
+    this.up = true;
+    this.blocked = false;
+    this.window = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
+    this.remoteMaxPacket = session.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+    this.tokens = { msgs: this.opts.rate?.msgsPerSec ?? 0, bytes: this.opts.rate?.bytesPerSec ?? 0, at: this.clock.now() };
+    this.resend = [...this.inflight.keys()];
+    this.pump();
+  }
+
+  onDown(): void {
+    this.up = false;
+    this.waitTimer?.cancel();
+    this.waitTimer = undefined;
+  }
+
+  onWritable(): void {
+    if (!this.blocked) return;
+    this.blocked = false;
+    this.pump(); // resends that did not fit before the socket filled up go first
+  }
+
+  /** New rows were committed. */
+  onCommitted(): void {
+    this.pump();
+  }
+
+  onAcked(packetId: number, reasonCode: number): void {
+    const e = this.inflight.get(packetId);
+    if (e === undefined) return;
+    this.inflight.delete(packetId);
+    if (reasonCode >= 0x80 && !PERMANENT_REFUSALS.has(reasonCode)) {
+      // The cloud is busy or unwell: keep the row and send it again after a pause,
+      // ahead of everything not yet sent, so order is kept.
+      this.log.warn({ topic: e.topic, reasonCode }, 'cloud refused a message for now; resending');
+      this.unread(e);
+      this.pauseFor(RETRY_AFTER_MS);
+      return;
+    }
+    if (reasonCode >= 0x80) {
+      this.counters.refused++;
+      this.log.error({ topic: e.topic, reasonCode, msgId: e.msgId }, 'cloud refused a message; dropped (check its ACL / topic rules)');
+    } else {
+      this.counters.acked++;
+    }
+    this.outbox.ack(this.opts.bridge, [e.seq]);
+    this.pump();
+  }
+
+  stop(): void {
+    this.up = false;
+    this.waitTimer?.cancel();
+    this.waitTimer = undefined;
+  }
+
+  private pump(): void {
+    if (!this.up || this.blocked || this.waitTimer !== undefined) return;
+    while (this.resend.length > 0) {
+      const id = this.resend[0]!;
+      const e = this.inflight.get(id);
+      if (e !== undefined) {
+        if (!this.send(e, id, true)) {
+          this.blocked = true;
+          return;
+        }
+        this.counters.resent++;
+      }
+      this.resend.shift();
+    }
+    while (this.inflight.size < this.window) {
+      const e = this.nextRow();
+      if (e === undefined) return;
+      const size = e.payload.length + e.topic.length;
+      if (size + 16 > this.remoteMaxPacket) {
+        this.counters.tooLarge++;
+        this.log.error({ topic: e.topic, size, max: this.remoteMaxPacket }, 'message larger than the cloud accepts; dropped');
+        this.outbox.ack(this.opts.bridge, [e.seq]);
+        continue;
+      }
+      const wait = this.takeBudget(size);
+      if (wait > 0) {
+        this.unread(e);
+        this.pauseFor(wait);
+        return;
+      }
+      const id = e.qos > 0 ? this.allocateId() : 0;
+      if (!this.send(e, id, false)) {
+        this.unread(e);
+        this.blocked = true;
+        return;
+      }
+      this.counters.sent++;
+      if (e.qos === 0) this.outbox.ack(this.opts.bridge, [e.seq]);
+      else this.inflight.set(id, e);
+    }
+  }
+
+  private send(e: OutboxEntry, packetId: number, dup: boolean): boolean {
+    const { payload, properties } = withIdentity(this.opts.identity, e);
+    let props: (typeof properties & { messageExpiryInterval?: number }) | undefined = properties;
+    if (e.expiresAt !== undefined) {
+      // Remaining lifetime, as a broker would forward it [MQTT-3.3.2-6].
+      props = { ...properties, messageExpiryInterval: Math.max(1, Math.ceil((e.expiresAt - this.clock.now()) / 1000)) };
+    }
+    return this.upstream.publish({ packetId, topic: e.topic, payload, qos: e.qos, retain: e.retain, dup, properties: props });
+  }
+
+  private nextRow(): OutboxEntry | undefined {
+    if (this.bufIdx >= this.buffer.length) {
+      this.buffer = this.outbox.read(this.opts.bridge, this.readCursor, this.opts.batch ?? 500);
+      this.bufIdx = 0;
+      if (this.buffer.length === 0) return undefined;
+      this.readCursor = this.buffer[this.buffer.length - 1]!.seq;
+    }
+    return this.buffer[this.bufIdx++];
+  }
+
+  /** Puts a row back at the head of what is still to send. */
+  private unread(e: OutboxEntry): void {
+    if (this.bufIdx > 0 && this.buffer[this.bufIdx - 1] === e) this.bufIdx--;
+    else {
+      this.buffer = [e, ...this.buffer.slice(this.bufIdx)];
+      this.bufIdx = 0;
+    }
+  }
+
+  private pauseFor(ms: number): void {
+    this.waitTimer?.cancel();
+    this.waitTimer = this.clock.setTimeout(() => {
+      this.waitTimer = undefined;
+      this.pump();
+    }, ms);
+  }
+
+  private allocateId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id === 65535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+  }
+
+  /** Token buckets for msgs/s and bytes/s; returns ms to wait, 0 when the message may go. */
+  private takeBudget(size: number): number {
+    const rate = this.opts.rate;
+    if (rate === undefined || (rate.msgsPerSec === undefined && rate.bytesPerSec === undefined)) return 0;
+    const now = this.clock.now();
+    const dt = (now - this.tokens.at) / 1000;
+    this.tokens.at = now;
+    let wait = 0;
+    if (rate.msgsPerSec !== undefined) {
+      this.tokens.msgs = Math.min(Math.max(1, rate.msgsPerSec), this.tokens.msgs + dt * rate.msgsPerSec);
+      if (this.tokens.msgs < 1) wait = Math.max(wait, ((1 - this.tokens.msgs) / rate.msgsPerSec) * 1000);
+    }
+    if (rate.bytesPerSec !== undefined) {
+      this.tokens.bytes = Math.min(Math.max(size, rate.bytesPerSec), this.tokens.bytes + dt * rate.bytesPerSec);
+      if (this.tokens.bytes < size) wait = Math.max(wait, ((size - this.tokens.bytes) / rate.bytesPerSec) * 1000);
+    }
+    if (wait > 0) return Math.ceil(wait);
+    if (rate.msgsPerSec !== undefined) this.tokens.msgs -= 1;
+    if (rate.bytesPerSec !== undefined) this.tokens.bytes -= size;
+    return 0;
+  }
+}

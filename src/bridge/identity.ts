@@ -1,0 +1,38 @@
+/**
+ * End-to-end identity of a forwarded message, so the cloud can drop replays and see gaps.
+ *
+ *  - properties (MQTT 5): three user properties are added to the message:
+ *        outpost-id   "<store id>-<outbox seq>"   stable across resends and restarts
+ *        outpost-src  "<origin kind>:<origin id>" e.g. "mqtt:boiler-7", "serial:boiler"
+ *        outpost-seq  "<n>"                       1, 2, 3… per source and bridge, no holes
+ *                                                 unless the outbox dropped a message
+ *  - envelope (for 3.1.1 clouds, opt-in): the payload becomes JSON
+ *        {"id": …, "src": …, "seq": n, "ts": <ms since epoch>, "payload": "<text>"}
+ *    with "payload_b64" instead of "payload" when the payload is not UTF-8.
+ *  - none: the message goes as published.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { MessageProperties } from '../core/message.js';
+import type { OutboxEntry } from '../store/outbox.js';
+
+export type IdentityMode = 'properties' | 'envelope' | 'none';
+
+export const ID_PROPERTY = 'outpost-id';
+export const SOURCE_PROPERTY = 'outpost-src';
+export const SEQ_PROPERTY = 'outpost-seq';
+
+export function withIdentity(
+  mode: IdentityMode,
+  e: OutboxEntry,
+): { payload: Buffer; properties: MessageProperties | undefined } {
+  if (mode === 'none') return { payload: e.payload, properties: e.properties };
+  const src = `${e.originKind}:${e.originId}`;
+  if (mode === 'properties') {
+    const userProperties = { ...e.properties?.userProperties, [ID_PROPERTY]: e.msgId, [SOURCE_PROPERTY]: src, [SEQ_PROPERTY]: String(e.sourceSeq) };
+    return { payload: e.payload, properties: { ...e.properties, userProperties } };
+  }
+  const body: Record<string, unknown> = { id: e.msgId, src, seq: e.sourceSeq, ts: e.createdAt };
+  if (isUtf8(e.payload)) body.payload = e.payload.toString('utf8');
+  else body.payload_b64 = e.payload.toString('base64');
+  return { payload: Buffer.from(JSON.stringify(body)), properties: e.properties };
+}

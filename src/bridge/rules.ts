@@ -1,0 +1,67 @@
+/**
+ * Bridge rules: which topics cross, in which direction, and how their names change.
+ * `pattern` is matched below the prefixes, so one rule maps
+ *   local  <local_prefix><X>   ⇄   remote <remote_prefix><X>   for every X matching pattern.
+ */
+import { topicMatches, validateTopicFilter } from '../core/topic.js';
+import { OutpostError } from '../core/errors.js';
+import type { QoS } from '../core/message.js';
+
+export interface RuleInput {
+  pattern: string;
+  direction: 'out' | 'in' | 'both';
+  qos: QoS;
+  local_prefix: string;
+  remote_prefix: string;
+}
+
+export interface Rule {
+  direction: 'out' | 'in' | 'both';
+  qos: QoS;
+  localPrefix: string;
+  remotePrefix: string;
+  /** local_prefix + pattern: what the bridge takes from the local bus. */
+  localFilter: string;
+  /** remote_prefix + pattern: what the bridge subscribes to on the cloud. */
+  remoteFilter: string;
+}
+
+export function compileRules(bridge: string, rules: readonly RuleInput[]): Rule[] {
+  return rules.map((r, i) => {
+    const rule: Rule = {
+      direction: r.direction,
+      qos: r.qos,
+      localPrefix: r.local_prefix,
+      remotePrefix: r.remote_prefix,
+      localFilter: r.local_prefix + r.pattern,
+      remoteFilter: r.remote_prefix + r.pattern,
+    };
+    for (const f of [rule.localFilter, rule.remoteFilter]) {
+      const check = validateTopicFilter(f);
+      if (!check.ok) {
+        throw new OutpostError('CONFIG_INVALID', `bridges.${bridge}.rules[${i}]: "${f}" is not a valid topic filter (${check.reason}); fix pattern or its prefixes`);
+      }
+    }
+    return rule;
+  });
+}
+
+/** The first out/both rule whose local filter matches a local topic. */
+export function outboundRule(rules: readonly Rule[], localTopic: string): Rule | undefined {
+  for (const r of rules) if (r.direction !== 'in' && topicMatches(r.localFilter, localTopic)) return r;
+  return undefined;
+}
+
+/** The first in/both rule whose remote filter matches a remote topic. */
+export function inboundRule(rules: readonly Rule[], remoteTopic: string): Rule | undefined {
+  for (const r of rules) if (r.direction !== 'out' && topicMatches(r.remoteFilter, remoteTopic)) return r;
+  return undefined;
+}
+
+export function toRemote(rule: Rule, localTopic: string): string {
+  return rule.remotePrefix + localTopic.slice(rule.localPrefix.length);
+}
+
+export function toLocal(rule: Rule, remoteTopic: string): string {
+  return rule.localPrefix + remoteTopic.slice(rule.remotePrefix.length);
+}
