@@ -43,6 +43,10 @@ export interface UpstreamSession {
   maximumPacketSize: number | undefined;
   /** Topic Alias Maximum the remote accepts from us (0 = none). */
   topicAliasMaximum: number;
+  /** The highest QoS the remote accepts (MQTT 5 Maximum QoS; 2 when it did not say). */
+  maximumQoS?: QoS;
+  /** Whether the remote accepts retained messages (MQTT 5 Retain Available; true when it did not say). */
+  retainAvailable?: boolean;
 }
 
 export interface UpstreamPublish {
@@ -66,7 +70,10 @@ export interface InboundMessage {
 export interface UpstreamEvents {
   /** CONNACK 0 received; the link is usable. */
   up(session: UpstreamSession): void;
-  /** The link is gone (error text for the log); a reconnect is scheduled unless stopped. */
+  /**
+   * The link is gone (error text for the log); a reconnect is scheduled unless stopped.
+   * Called once after each `up` (reason 'stopped' on stop), never for failed attempts.
+   */
   down(reason: string): void;
   /** PUBACK (QoS 1) or PUBCOMP (QoS 2) for one of our packet ids; reasonCode ≥ 0x80 is a refusal. */
   acked(packetId: number, reasonCode: number): void;
@@ -82,8 +89,9 @@ export interface Upstream {
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
   /**
-   * Sends a PUBLISH on the current connection. Returns false when the socket buffer is
-   * above its high-water mark (wait for `writable`) or there is no connection.
+   * Sends a PUBLISH on the current connection. Returns false, and sends nothing, when the
+   * socket buffer is above its high-water mark (wait for `writable`) or there is no
+   * connection (wait for `up`).
    */
   publish(p: UpstreamPublish): boolean;
   /** SUBSCRIBE on the current connection (inbound rules); resolves with the granted codes. */

@@ -1,0 +1,347 @@
+/**
+ * Our MQTT client towards the cloud broker (3.1.1 or 5, over node:tls or node:net).
+ * It has no queue: the forwarder owns the packet ids and the outbox is the queue; after a
+ * reconnect the forwarder resends what was in flight. One UpstreamConnection per attempt.
+ *
+ *   start ─► attempt ─► connection ─► CONNECT ─► CONNACK 0 ─► up ─┐
+ *              ▲                        │ refused / error / timeout │ lost
+ *              └── backoff (decorrelated jitter, reset on up) ◄─────┘   (down, only after up)
+ *
+ * Outbound: PUBLISH → PUBACK → acked; PUBLISH → PUBREC → PUBREL → PUBCOMP → acked [MQTT-4.3.3].
+ * A resent QoS 2 publish whose PUBREC already arrived (session kept) is answered with PUBREL.
+ * Inbound: PUBLISH → message + PUBACK, or PUBREC with the id remembered until PUBREL, so a
+ * resent QoS 2 message is delivered once (method B of [MQTT-4.3.3]).
+ * Failures are logged at warn as one sentence naming what to check (upstream-failures.ts),
+ * identical ones rate-limited; `stop()` publishes the will (the offline state) and then
+ * DISCONNECT 0x00, which tells the broker to discard the will [MQTT-3.14.4-3].
+ */
+import type { Logger } from 'pino';
+import { Backoff, type RandomSource } from '../core/backoff.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { OutpostError } from '../core/errors.js';
+import type { QoS } from '../core/message.js';
+import { encode, encodePublish, type IConnackPacket, type IConnectPacket, type IPublishPacket, type ISubackPacket, type Packet } from '../mqtt/codec.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
+import type { InboundMessage, Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish, UpstreamSession } from './upstream.js';
+import { UpstreamConnection } from './upstream-connection.js';
+import { describeConnack, describeDisconnect, type Failure } from './upstream-failures.js';
+import { PacketIds } from './upstream-ids.js';
+
+export interface UpstreamDeps {
+  log: Logger;
+  clock?: Clock;
+  random?: RandomSource;
+  /** `publish` returns false above this many unsent bytes (default 256 KiB). */
+  highWaterMark?: number;
+  /** How long `stop()` waits for the broker to close after DISCONNECT (default 2 s). */
+  stopGraceMs?: number;
+}
+
+const MAX_PACKET = 268_435_460; // 256 MiB, the protocol's limit [MQTT-2.2.3]
+
+export class UpstreamClient implements Upstream {
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly backoff: Backoff;
+  private readonly limiter: LogRateLimiter;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly secure: boolean;
+  private readonly ids = new PacketIds();
+  private conn: UpstreamConnection | undefined;
+  private isUp = false;
+  private started = false;
+  private stopped = false;
+  private stopping: Promise<void> | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => void this.stop();
+  private wantWritable = false;
+  /** Our QoS 2 publishes whose PUBREC arrived: a resend goes out as PUBREL. */
+  private readonly released = new Set<number>();
+  /** Inbound QoS 2 packet ids between PUBREC and PUBREL (duplicate suppression). */
+  private readonly inboundQos2 = new Set<number>();
+  private readonly subscribes = new Map<number, { resolve(codes: number[]): void; reject(err: Error): void }>();
+  private lastFailure: string | undefined;
+  /** The remote's Maximum Packet Size on the current connection. */
+  private sessionMaxPacket: number | undefined;
+
+  constructor(
+    private readonly options: UpstreamOptions,
+    private readonly events: UpstreamEvents,
+    private readonly deps: UpstreamDeps,
+  ) {
+    this.clock = deps.clock ?? systemClock;
+    this.log = deps.log.child({ component: 'upstream' });
+    this.backoff = new Backoff(options.backoff.baseMs, options.backoff.capMs, deps.random);
+    this.limiter = new LogRateLimiter(this.clock, 300_000, 3);
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new OutpostError('BRIDGE_UPSTREAM', `bridge url "${options.url}" is not a URL: expected mqtts://host:port`);
+    }
+    if (url.protocol !== 'mqtts:' && url.protocol !== 'mqtt:') {
+      throw new OutpostError('BRIDGE_UPSTREAM', `bridge url "${options.url}" must start with mqtts:// (or mqtt:// for tests)`);
+    }
+    this.secure = url.protocol === 'mqtts:';
+    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    this.port = url.port === '' ? (this.secure ? 8883 : 1883) : Number(url.port);
+  }
+
+  get connected(): boolean {
+    return this.isUp;
+  }
+
+  /** The sentence of the last connection failure (for status and metrics). */
+  get lastError(): string | undefined {
+    return this.lastFailure;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.started || this.stopped) return;
+    this.started = true;
+    if (signal.aborted) return void (await this.stop());
+    this.signal = signal;
+    signal.addEventListener('abort', this.onAbort, { once: true });
+    this.attempt();
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  publish(p: UpstreamPublish): boolean {
+    const conn = this.conn;
+    if (!this.isUp || conn === undefined) return false;
+    if (conn.congested) {
+      this.wantWritable = true;
+      return false;
+    }
+    if (p.qos === 2 && this.released.has(p.packetId)) {
+      conn.send(encode({ cmd: 'pubrel', messageId: p.packetId }, this.options.protocolVersion));
+      return true;
+    }
+    const v = this.options.protocolVersion;
+    const buf =
+      p.properties === undefined || v === 4
+        ? encodePublish(p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, v)
+        : encode({ cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.packetId, properties: p.properties }, 5);
+    const max = this.sessionMaxPacket;
+    if (max !== undefined && buf.length > max) {
+      // Sending it would break [MQTT-3.1.2-24]; tell the caller as a refusal, packet too large.
+      queueMicrotask(() => this.events.acked(p.packetId, 0x95));
+      return true;
+    }
+    if (p.qos > 0) this.ids.callerSent(p.packetId);
+    conn.send(buf);
+    return true;
+  }
+
+  subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean }[]): Promise<number[]> {
+    const conn = this.conn;
+    if (!this.isUp || conn === undefined) return Promise.reject(new OutpostError('BRIDGE_UPSTREAM', 'cannot subscribe: not connected to the cloud broker'));
+    const id = this.ids.allocateOwn();
+    if (id === undefined) return Promise.reject(new OutpostError('BRIDGE_UPSTREAM', 'cannot subscribe: no free packet id'));
+    const v5 = this.options.protocolVersion === 5;
+    const subscriptions = filters.map((f) => (v5 ? { topic: f.topic, qos: f.qos, nl: f.noLocal ?? false } : { topic: f.topic, qos: f.qos }));
+    conn.send(encode({ cmd: 'subscribe', messageId: id, subscriptions }, this.options.protocolVersion));
+    return new Promise((resolve, reject) => this.subscribes.set(id, { resolve, reject }));
+  }
+
+  publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void {
+    const conn = this.conn;
+    if (!this.isUp || conn === undefined) return;
+    const id = qos > 0 ? this.ids.allocateOwn() : 0;
+    if (id === undefined) return void this.log.warn({ topic }, 'no free packet id for a state message; not sent');
+    conn.send(encodePublish(topic, payload, qos, retain, false, id, this.options.protocolVersion));
+  }
+
+  // ---- connection attempts --------------------------------------------------------
+
+  private attempt(): void {
+    this.retryTimer = undefined;
+    if (this.stopped) return;
+    let tls;
+    try {
+      tls = this.secure ? (this.options.tls?.() ?? {}) : undefined;
+    } catch (err) {
+      this.failed({ sentence: `cannot read the TLS files for ${this.host}: ${(err as Error).message}: check bridges[].ca, cert and key`, key: 'tls-files' }, false);
+      return;
+    }
+    const conn: UpstreamConnection = new UpstreamConnection(
+      { host: this.host, port: this.port, tls },
+      {
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        maxPacketSize: this.options.maxPacketSize ?? MAX_PACKET,
+        protocolVersion: this.options.protocolVersion,
+        highWaterMark: this.deps.highWaterMark ?? 256 * 1024,
+        keepalive: this.options.keepalive,
+      },
+      {
+        onOpen: () => conn.send(encode(this.connectPacket(), this.options.protocolVersion)),
+        onPacket: (packet) => this.onPacket(conn, packet),
+        onDrain: () => {
+          if (!this.wantWritable || this.conn !== conn || !this.isUp) return;
+          this.wantWritable = false;
+          this.events.writable();
+        },
+        onClose: (failure) => this.onClose(conn, failure),
+      },
+      this.clock,
+    );
+    this.conn = conn;
+    conn.open();
+  }
+
+  private connectPacket(): IConnectPacket {
+    const o = this.options;
+    const packet: IConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: o.protocolVersion, clientId: o.clientId, clean: o.cleanStart, keepalive: o.keepalive };
+    if (o.username !== undefined) packet.username = o.username;
+    if (o.password !== undefined) packet.password = Buffer.from(o.password, 'utf8');
+    if (o.will !== undefined) packet.will = { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos, retain: o.will.retain };
+    if (o.protocolVersion === 5) {
+      packet.properties = { sessionExpiryInterval: o.sessionExpiry };
+      if (o.maxPacketSize !== undefined) packet.properties.maximumPacketSize = o.maxPacketSize;
+    }
+    return packet;
+  }
+
+  private onPacket(conn: UpstreamConnection, packet: Packet): void {
+    if (conn.phase === 'connack' && packet.cmd !== 'connack') return conn.fail({ sentence: `broker ${this.host}:${this.port} sent ${packet.cmd} before CONNACK: is this an MQTT broker?`, key: 'no-connack' });
+    switch (packet.cmd) {
+      case 'connack':
+        return this.onConnack(conn, packet);
+      case 'puback':
+      case 'pubcomp':
+        return this.onAck(packet.messageId ?? 0, packet.reasonCode ?? 0);
+      case 'pubrec': {
+        const id = packet.messageId ?? 0;
+        const code = packet.reasonCode ?? 0;
+        if (code >= 0x80 && !this.ids.isOwn(id)) return this.onAck(id, code); // refused: the flow ends [MQTT-4.3.3]
+        if (!this.ids.isOwn(id)) this.released.add(id);
+        return conn.send(encode({ cmd: 'pubrel', messageId: id }, this.options.protocolVersion));
+      }
+      case 'publish':
+        return this.onInbound(conn, packet);
+      case 'pubrel':
+        this.inboundQos2.delete(packet.messageId ?? 0);
+        return conn.send(encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }, this.options.protocolVersion));
+      case 'suback':
+        return this.onSuback(packet);
+      case 'pingresp':
+      case 'unsuback':
+        return;
+      case 'disconnect':
+        return conn.fail(describeDisconnect(packet.reasonCode ?? 0, packet.properties?.reasonString));
+      default:
+        return conn.fail({ sentence: `broker ${this.host}:${this.port} sent an unexpected ${packet.cmd}`, key: `unexpected:${packet.cmd}` });
+    }
+  }
+
+  private onConnack(conn: UpstreamConnection, packet: IConnackPacket): void {
+    const v = this.options.protocolVersion;
+    const code = v === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+    if (code !== 0) return conn.fail(describeConnack(code, v));
+    const props = packet.properties ?? {};
+    conn.markUp(props.serverKeepAlive ?? this.options.keepalive);
+    const session: UpstreamSession = {
+      sessionPresent: packet.sessionPresent,
+      receiveMaximum: props.receiveMaximum ?? 65_535,
+      maximumPacketSize: props.maximumPacketSize,
+      topicAliasMaximum: props.topicAliasMaximum ?? 0,
+      maximumQoS: (props.maximumQoS ?? 2) as QoS,
+      retainAvailable: props.retainAvailable ?? true,
+    };
+    if (!session.sessionPresent) {
+      // A new session on the broker: no QoS 2 exchange of ours or its survives [MQTT-4.4.0-1].
+      this.released.clear();
+      this.inboundQos2.clear();
+    }
+    this.sessionMaxPacket = session.maximumPacketSize;
+    const failures = this.backoff.attempts;
+    this.backoff.reset();
+    this.lastFailure = undefined;
+    this.isUp = true;
+    this.wantWritable = false;
+    this.log.info({ url: `${this.secure ? 'mqtts' : 'mqtt'}://${this.host}:${this.port}`, sessionPresent: session.sessionPresent, failedAttempts: failures }, 'connected to the cloud broker');
+    this.events.up(session);
+  }
+
+  private onAck(id: number, code: number): void {
+    if (this.ids.releaseOwn(id)) return; // a state message of ours
+    this.released.delete(id);
+    this.ids.callerAcked(id);
+    this.events.acked(id, code);
+  }
+
+  private onInbound(conn: UpstreamConnection, p: IPublishPacket): void {
+    const id = p.messageId ?? 0;
+    const v = this.options.protocolVersion;
+    if (p.qos === 2 && this.inboundQos2.has(id)) return conn.send(encode({ cmd: 'pubrec', messageId: id }, v)); // resent: delivered already
+    if (p.qos === 2) this.inboundQos2.add(id);
+    const msg: InboundMessage = { topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain };
+    const pr = p.properties;
+    if (pr !== undefined) {
+      const { payloadFormatIndicator, messageExpiryInterval, contentType, responseTopic, correlationData, userProperties } = pr;
+      msg.properties = { payloadFormatIndicator, messageExpiryInterval, contentType, responseTopic, correlationData, userProperties };
+      for (const k of Object.keys(msg.properties) as (keyof typeof msg.properties)[]) if (msg.properties[k] === undefined) delete msg.properties[k];
+    }
+    this.events.message(msg);
+    if (p.qos === 1) conn.send(encode({ cmd: 'puback', messageId: id }, v));
+    else if (p.qos === 2) conn.send(encode({ cmd: 'pubrec', messageId: id }, v));
+  }
+
+  private onSuback(packet: ISubackPacket): void {
+    const id = packet.messageId ?? 0;
+    const waiter = this.subscribes.get(id);
+    this.ids.releaseOwn(id);
+    if (waiter === undefined) return;
+    this.subscribes.delete(id);
+    waiter.resolve((packet.granted as (number | object)[]).map((g) => (typeof g === 'number' ? g : 0x80)));
+  }
+
+  private onClose(conn: UpstreamConnection, failure: Failure | undefined): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    const wasUp = this.isUp;
+    this.isUp = false;
+    this.ids.dropOwn();
+    for (const w of this.subscribes.values()) w.reject(new OutpostError('BRIDGE_UPSTREAM', 'connection to the cloud broker lost before SUBACK'));
+    this.subscribes.clear();
+    if (failure === undefined || this.stopped) {
+      if (wasUp) this.events.down('stopped');
+      return;
+    }
+    if (wasUp) this.events.down(failure.sentence);
+    this.failed(failure, wasUp);
+  }
+
+  /** Logs (rate-limited per kind of failure) and schedules the next attempt. */
+  private failed(failure: Failure, wasUp: boolean): void {
+    this.lastFailure = failure.sentence;
+    const delay = this.backoff.next();
+    const suppressed = this.limiter.take(failure.key);
+    const fields = { retryInMs: delay, attempt: this.backoff.attempts, ...(suppressed > 0 ? { suppressed } : {}) };
+    if (suppressed >= 0) this.log.warn(fields, wasUp ? `link to the cloud broker lost: ${failure.sentence}` : failure.sentence);
+    else this.log.debug(fields, failure.sentence);
+    this.retryTimer = this.clock.setTimeout(() => this.attempt(), delay);
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true;
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    const conn = this.conn;
+    if (conn === undefined) return;
+    if (!this.isUp) return conn.destroy();
+    const will = this.options.will;
+    // A planned stop: the state topic must still say offline, so publish it ourselves.
+    if (will !== undefined) this.publishDirect(will.topic, will.payload, will.qos, will.retain);
+    const v = this.options.protocolVersion;
+    conn.send(encode(v === 5 ? { cmd: 'disconnect', reasonCode: 0 } : { cmd: 'disconnect' }, v));
+    await conn.end(this.deps.stopGraceMs ?? 2000);
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * Turns what went wrong on the way to the cloud broker into one sentence an operator can
+ * act on (naming the config key to check), and a stable key so that identical failures
+ * repeating every backoff interval are rate-limited in the log.
+ */
+export interface Failure {
+  /** One sentence for the log and the `down` event. */
+  sentence: string;
+  /** Same key = same failure (rate limiting); the sentence without volatile details. */
+  key: string;
+}
+
+export type Phase = 'dns+tcp' | 'tls' | 'connack' | 'up';
+
+const PHASE_TEXT: Record<Phase, string> = {
+  'dns+tcp': 'while connecting',
+  tls: 'during the TLS handshake',
+  connack: 'before CONNACK',
+  up: 'while connected',
+};
+
+function failure(sentence: string, key = sentence): Failure {
+  return { sentence, key };
+}
+
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+]);
+
+/** A socket or TLS error (node error codes) during the given phase. */
+export function describeSocketError(err: Error & { code?: string }, host: string, port: number, phase: Phase): Failure {
+  const code = err.code ?? '';
+  const where = `${host}:${port}`;
+  if (UNTRUSTED.has(code)) return failure(`TLS certificate of ${host} is not trusted (${code}): check bridges[].ca`);
+  if (code === 'CERT_HAS_EXPIRED') return failure(`TLS certificate of ${host} has expired (CERT_HAS_EXPIRED): renew the broker's certificate, or check this device's clock`);
+  if (code === 'CERT_NOT_YET_VALID') return failure(`TLS certificate of ${host} is not yet valid (CERT_NOT_YET_VALID): check this device's clock`);
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return failure(`TLS certificate of ${host} is not issued for ${host} (ERR_TLS_CERT_ALTNAME_INVALID): check bridges[].url or bridges[].servername`);
+  if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED/.test(code)) {
+    return failure(`broker ${where} refused our client certificate (${code}): check bridges[].cert and bridges[].key`);
+  }
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || code.startsWith('ERR_OSSL_')) {
+    return failure(`TLS with ${where} failed (${code}): ${err.message}`);
+  }
+  if (code === 'ECONNREFUSED') return failure(`connection to ${where} refused (ECONNREFUSED): is the broker running and the port right?`);
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_FAIL') return failure(`cannot resolve ${host} (${code}): check bridges[].url and the DNS of this device`);
+  if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENETDOWN' || code === 'EHOSTDOWN') {
+    return failure(`cannot reach ${where} (${code}): check the uplink`);
+  }
+  if (code === 'ECONNRESET' || code === 'EPIPE') return failure(`connection to ${where} was reset ${PHASE_TEXT[phase]} (${code})`);
+  return failure(`connection to ${where} failed ${PHASE_TEXT[phase]} (${code || err.message})`, `${where}:${phase}:${code || err.message}`);
+}
+
+/** The peer closed the connection without an error event. */
+export function describeClose(host: string, port: number, phase: Phase): Failure {
+  const hint = phase === 'tls' || phase === 'connack' ? ': is it a TLS port (mqtts://) and does it accept our client certificate?' : '';
+  return failure(`broker ${host}:${port} closed the connection ${PHASE_TEXT[phase]}${hint}`);
+}
+
+export function describeTimeout(host: string, port: number, phase: Phase, ms: number): Failure {
+  return failure(`no CONNACK from ${host}:${port} within ${ms} ms (stuck ${PHASE_TEXT[phase]}): check the uplink and bridges[].connect_timeout`);
+}
+
+export function describeKeepalive(host: string, port: number, silentMs: number, keepaliveS: number): Failure {
+  return failure(`nothing from ${host}:${port} for ${silentMs} ms (keepalive ${keepaliveS} s): the link is dead, reconnecting`, `${host}:${port}:keepalive`);
+}
+
+const V5_REASONS: Record<number, string> = {
+  0x04: 'disconnect with will message',
+  0x80: 'unspecified error',
+  0x81: 'malformed packet',
+  0x82: 'protocol error',
+  0x83: 'implementation specific error',
+  0x84: 'unsupported protocol version',
+  0x85: 'client identifier not valid',
+  0x86: 'bad user name or password',
+  0x87: 'not authorized',
+  0x88: 'server unavailable',
+  0x89: 'server busy',
+  0x8a: 'banned',
+  0x8b: 'server shutting down',
+  0x8c: 'bad authentication method',
+  0x8d: 'keep alive timeout',
+  0x8e: 'session taken over',
+  0x8f: 'topic filter invalid',
+  0x90: 'topic name invalid',
+  0x93: 'receive maximum exceeded',
+  0x94: 'topic alias invalid',
+  0x95: 'packet too large',
+  0x96: 'message rate too high',
+  0x97: 'quota exceeded',
+  0x98: 'administrative action',
+  0x99: 'payload format invalid',
+  0x9a: 'retain not supported',
+  0x9b: 'QoS not supported',
+  0x9c: 'use another server',
+  0x9d: 'server moved',
+  0x9e: 'shared subscriptions not supported',
+  0x9f: 'connection rate exceeded',
+  0xa0: 'maximum connect time',
+  0xa1: 'subscription identifiers not supported',
+  0xa2: 'wildcard subscriptions not supported',
+};
+
+const V4_RETURN_CODES: Record<number, string> = {
+  1: 'unacceptable protocol version',
+  2: 'client identifier rejected',
+  3: 'server unavailable',
+  4: 'bad user name or password',
+  5: 'not authorized',
+};
+
+const CONNACK_HINTS: Record<string, string> = {
+  'bad user name or password': 'check bridges[].username and bridges[].password',
+  'not authorized': 'check bridges[].username / the client certificate and the broker ACL',
+  'client identifier not valid': 'check bridges[].client_id',
+  'client identifier rejected': 'check bridges[].client_id',
+  'unsupported protocol version': 'try bridges[].protocol: 4',
+  'unacceptable protocol version': 'try bridges[].protocol: 4',
+};
+
+function hex(code: number): string {
+  return `0x${code.toString(16).padStart(2, '0')}`;
+}
+
+export function reasonText(code: number): string {
+  return V5_REASONS[code] ?? `reason ${hex(code)}`;
+}
+
+/** A CONNACK that refused us: 3.1.1 return codes as decimals, MQTT 5 reason codes as hex. */
+export function describeConnack(code: number, version: 4 | 5): Failure {
+  const text = version === 5 ? reasonText(code) : (V4_RETURN_CODES[code] ?? `return code ${code}`);
+  const hint = CONNACK_HINTS[text];
+  return failure(`connection refused: ${text} (CONNACK ${version === 5 ? hex(code) : code})${hint === undefined ? '' : `: ${hint}`}`);
+}
+
+/** A DISCONNECT sent by the remote (MQTT 5). */
+export function describeDisconnect(code: number, reasonString: string | undefined): Failure {
+  const detail = reasonString === undefined ? '' : `: ${reasonString}`;
+  return failure(`broker disconnected us: ${reasonText(code)} (DISCONNECT ${hex(code)})${detail}`, `disconnect:${code}`);
+}

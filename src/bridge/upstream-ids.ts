@@ -1,0 +1,50 @@
+/**
+ * Packet ids on the upstream connection. The forwarder picks the ids of its publishes;
+ * the client needs a few of its own (SUBSCRIBE, state publishes). Two packets in flight
+ * must never share an id [MQTT-2.2.1-3], and an ack must reach whoever sent the packet.
+ * The client takes an id the caller does not have in flight, half the id space away from
+ * the caller's latest one: a caller that allocates ids in sequence (the forwarder does)
+ * would have to send ~32k messages within one round trip to reach it.
+ */
+export class PacketIds {
+  /** 1 = the caller has a QoS > 0 publish with this id in flight. */
+  private readonly callerInFlight = new Uint8Array(65_536);
+  private lastCaller = 0;
+  private readonly own = new Set<number>();
+
+  callerSent(id: number): void {
+    this.callerInFlight[id] = 1;
+    this.lastCaller = id;
+  }
+
+  callerAcked(id: number): void {
+    this.callerInFlight[id] = 0;
+  }
+
+  isOwn(id: number): boolean {
+    return this.own.has(id);
+  }
+
+  /** An id for a packet of the client's own, or undefined when none is free. */
+  allocateOwn(): number | undefined {
+    let id = ((this.lastCaller + 32_768) % 65_535) + 1;
+    for (let n = 0; n < 65_535; n++) {
+      if (this.callerInFlight[id] === 0 && !this.own.has(id)) {
+        this.own.add(id);
+        return id;
+      }
+      id = id === 65_535 ? 1 : id + 1;
+    }
+    return undefined;
+  }
+
+  /** True when the id was one of ours (now free again). */
+  releaseOwn(id: number): boolean {
+    return this.own.delete(id);
+  }
+
+  /** The connection is gone: our own packets are not resent. */
+  dropOwn(): void {
+    this.own.clear();
+  }
+}
