@@ -1,0 +1,57 @@
+/**
+ * What the group-commit engine (outbox-core.ts) needs from a storage backend: a handful
+ * of row operations that run inside `transaction`. SQLite (sqlite-outbox.ts) and plain
+ * maps (memory-outbox.ts) implement it, so caps, policies, counters and commit batching
+ * live in one place and every backend behaves the same.
+ */
+import type { OutpostError } from '../core/errors.js';
+
+/** A row as the backends return it. */
+export interface StoredRow {
+  seq: number;
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: number;
+  props: string | null;
+  createdAt: number;
+  expiresAt: number | null;
+  originKind: string;
+  originId: string;
+  sourceSeq: number;
+}
+
+/** A row to insert; seq is assigned by the backend. */
+export interface NewRow extends Omit<StoredRow, 'seq'> {
+  bridge: string;
+  bytes: number;
+}
+
+/** The head of a bridge's queue, for drop-oldest and the age sweep. */
+export interface HeadRow {
+  seq: number;
+  bytes: number;
+  createdAt: number;
+}
+
+export interface OutboxBackend {
+  /** Prefix of message ids: "<storeId>-<seq>". */
+  readonly storeId: string;
+  /** Runs `fn` atomically: everything it did is undone if it throws. */
+  transaction(fn: () => void): void;
+  /** Inserts a row and returns its seq (greater than any seq ever returned before). */
+  insert(row: NewRow): number;
+  /** Deletes one row of `bridge`; returns its bytes, or undefined when it was not there. */
+  remove(bridge: string, seq: number): number | undefined;
+  /** The `limit` oldest rows of `bridge`. */
+  head(bridge: string, limit: number): HeadRow[];
+  /** Up to `limit` rows of `bridge` with seq > afterSeq, oldest first. */
+  read(bridge: string, afterSeq: number, limit: number): StoredRow[];
+  /** The last per-source sequence number handed out, 0 if none. */
+  lastSourceSeq(bridge: string, originKind: string, originId: string): number;
+  saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void;
+  /** Rows and bytes per bridge, to seed the in-memory counters once. */
+  totals(): Array<{ bridge: string; rows: number; bytes: number }>;
+  /** Turns a failed transaction into the error the appends of that batch reject with. */
+  storeError(err: unknown, messages: number): OutpostError;
+}

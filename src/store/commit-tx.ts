@@ -1,0 +1,188 @@
+/**
+ * One group commit, run inside the backend's transaction: deletes (acks, expired rows),
+ * the age sweep, then each append in arrival order with its bridge's caps applied.
+ * It works on copies of the in-memory counters and applies them only once the
+ * transaction committed, so a failed commit (disk full) leaves the counters true.
+ */
+import type { HeadRow, NewRow, OutboxBackend } from './backend.js';
+import type { OutboxDropReason, OutboxLimits } from './outbox.js';
+
+export interface BridgeState {
+  limits: OutboxLimits;
+  rows: number;
+  bytes: number;
+  /** The oldest row; null = not known (ask the backend), undefined = the queue is empty. */
+  oldestSeq: number | undefined | null;
+  oldestAt: number | undefined | null;
+  drops: Partial<Record<OutboxDropReason, number>>;
+}
+
+/** An append waiting for its commit; the row is complete except for its source seq. */
+export interface PendingAppend {
+  bridge: string;
+  row: Omit<NewRow, 'sourceSeq'>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export type Outcome = 'stored' | 'full-newest' | 'full-rejected';
+
+type Working = Omit<BridgeState, 'limits' | 'drops'> & { drops: Partial<Record<OutboxDropReason, number>> };
+
+/** Victims fetched per query while drop-oldest makes room. */
+const HEAD_CHUNK = 64;
+/** Distinct sources whose last sequence number stays cached (the table holds them all). */
+const SOURCE_CACHE_MAX = 10_000;
+
+export class CommitTx {
+  private readonly working = new Map<string, Working>();
+  private readonly sources = new Map<string, { bridge: string; kind: string; id: string; last: number }>();
+  /** Bridges that got at least one new row (their watchers run after the commit). */
+  readonly added = new Set<string>();
+
+  constructor(
+    private readonly backend: OutboxBackend,
+    private readonly stateOf: (bridge: string) => BridgeState,
+    private readonly sourceCache: Map<string, number>,
+    private readonly now: number,
+  ) {}
+
+  /** Deletes one row; `reason` undefined means acknowledged by the cloud (not a drop). */
+  remove(bridge: string, seq: number, reason: OutboxDropReason | undefined): void {
+    const bytes = this.backend.remove(bridge, seq);
+    if (bytes !== undefined) this.removed(bridge, seq, bytes, reason);
+  }
+
+  /** Drops the rows of `bridge` older than its max age, oldest first. */
+  sweepAge(bridge: string): void {
+    const { maxAgeMs } = this.stateOf(bridge).limits;
+    if (!Number.isFinite(maxAgeMs)) return;
+    const cutoff = this.now - maxAgeMs;
+    for (;;) {
+      const w = this.work(bridge);
+      if (w.rows === 0 || (this.oldestAt(bridge, w) ?? Infinity) >= cutoff) return;
+      // createdAt grows with seq (unless the wall clock stepped back; read() catches those).
+      const head = this.backend.head(bridge, HEAD_CHUNK);
+      let young = false;
+      for (const r of head) {
+        if (r.createdAt >= cutoff) {
+          young = true;
+          break;
+        }
+        this.remove(bridge, r.seq, 'expired-age');
+      }
+      if (young || head.length < HEAD_CHUNK) return;
+    }
+  }
+
+  append(p: PendingAppend): Outcome {
+    const { limits } = this.stateOf(p.bridge);
+    const w = this.work(p.bridge);
+    const size = p.row.bytes;
+    const fits = () => w.rows + 1 <= limits.maxRows && w.bytes + size <= limits.maxBytes;
+    if (!fits()) {
+      // A message bigger than the whole cap can never fit: drop-oldest must not empty
+      // the queue for it, so it is refused like drop-newest (or rejected).
+      if (limits.whenFull === 'reject') return this.drop(w, 'full-rejected');
+      if (limits.whenFull === 'drop-newest' || size > limits.maxBytes) return this.drop(w, 'full-newest');
+      while (!fits()) {
+        const head: HeadRow[] = this.backend.head(p.bridge, HEAD_CHUNK);
+        if (head.length === 0) break;
+        for (const r of head) {
+          if (fits()) break;
+          this.remove(p.bridge, r.seq, 'full-oldest');
+        }
+      }
+    }
+    const sourceSeq = this.nextSourceSeq(p.bridge, p.row.originKind, p.row.originId);
+    const seq = this.backend.insert({ ...p.row, sourceSeq });
+    if (w.rows === 0) {
+      w.oldestSeq = seq;
+      w.oldestAt = p.row.createdAt;
+    }
+    w.rows++;
+    w.bytes += size;
+    this.added.add(p.bridge);
+    return 'stored';
+  }
+
+  /** Counts a store-error for each append of a failed batch (counters only, nothing was written). */
+  static countFailed(stateOf: (bridge: string) => BridgeState, appends: readonly PendingAppend[]): void {
+    for (const a of appends) {
+      const d = stateOf(a.bridge).drops;
+      d['store-error'] = (d['store-error'] ?? 0) + 1;
+    }
+  }
+
+  /** Last step inside the transaction: persist the per-source sequence numbers handed out. */
+  finish(): void {
+    for (const s of this.sources.values()) this.backend.saveSourceSeq(s.bridge, s.kind, s.id, s.last);
+  }
+
+  /** After the commit: the working copies become the truth. */
+  apply(): void {
+    for (const [bridge, w] of this.working) {
+      const st = this.stateOf(bridge);
+      st.rows = w.rows;
+      st.bytes = w.bytes;
+      st.oldestSeq = w.oldestSeq;
+      st.oldestAt = w.oldestAt;
+      for (const [reason, n] of Object.entries(w.drops) as Array<[OutboxDropReason, number]>) {
+        st.drops[reason] = (st.drops[reason] ?? 0) + n;
+      }
+    }
+    if (this.sourceCache.size + this.sources.size > SOURCE_CACHE_MAX) this.sourceCache.clear();
+    for (const [key, s] of this.sources) this.sourceCache.set(key, s.last);
+  }
+
+  private drop(w: Working, reason: OutboxDropReason): Outcome {
+    w.drops[reason] = (w.drops[reason] ?? 0) + 1;
+    return reason === 'full-rejected' ? 'full-rejected' : 'full-newest';
+  }
+
+  private removed(bridge: string, seq: number, bytes: number, reason: OutboxDropReason | undefined): void {
+    const w = this.work(bridge);
+    w.rows--;
+    w.bytes -= bytes;
+    if (w.rows <= 0) {
+      w.rows = 0;
+      w.bytes = 0;
+      w.oldestSeq = undefined;
+      w.oldestAt = undefined;
+    } else if (w.oldestSeq === null || w.oldestSeq === seq) {
+      w.oldestSeq = null;
+      w.oldestAt = null;
+    }
+    if (reason !== undefined) w.drops[reason] = (w.drops[reason] ?? 0) + 1;
+  }
+
+  private oldestAt(bridge: string, w: Working): number | undefined {
+    if (w.oldestAt === null) {
+      const head = this.backend.head(bridge, 1)[0];
+      w.oldestSeq = head?.seq;
+      w.oldestAt = head?.createdAt;
+    }
+    return w.oldestAt;
+  }
+
+  private nextSourceSeq(bridge: string, kind: string, id: string): number {
+    const key = `${bridge}\0${kind}\0${id}`;
+    let s = this.sources.get(key);
+    if (s === undefined) {
+      const last = this.sourceCache.get(key) ?? this.backend.lastSourceSeq(bridge, kind, id);
+      s = { bridge, kind, id, last };
+      this.sources.set(key, s);
+    }
+    return ++s.last;
+  }
+
+  private work(bridge: string): Working {
+    let w = this.working.get(bridge);
+    if (w === undefined) {
+      const st = this.stateOf(bridge);
+      w = { rows: st.rows, bytes: st.bytes, oldestSeq: st.oldestSeq, oldestAt: st.oldestAt, drops: {} };
+      this.working.set(bridge, w);
+    }
+    return w;
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * Opens the gateway's SQLite database: the only module that imports better-sqlite3.
+ *
+ *   mkdir dir → open → quick_check → WAL + synchronous → migrations → store id
+ *        │ SQLITE_CORRUPT / SQLITE_NOTADB / quick_check ≠ ok
+ *        └→ rename file (+ -wal, -shm) to outpost.db.corrupt-<ISO time>, log error, open fresh
+ *
+ * A corrupt file is kept for forensics and never deleted: it may still hold messages
+ * that `sqlite3 .recover` can get back.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../core/clock.js';
+import { OutpostError } from '../core/errors.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
+
+/** The raw handle and statement types, for the store modules (no second import of better-sqlite3). */
+export type SqliteHandle = Database.Database;
+export type SqliteStatement = Database.Statement;
+
+export const MEMORY = ':memory:';
+
+export interface OpenDatabaseOptions {
+  /** Directory of the state files (store.dir); created if missing. Ignored for `:memory:`. */
+  dir: string;
+  /** File name inside `dir`, or ':memory:' for a private in-memory database (tests). */
+  file?: string;
+  synchronous: 'full' | 'normal';
+  log: Logger;
+  clock?: Clock;
+  /** How long a statement waits for another connection's lock before SQLITE_BUSY. */
+  busyTimeoutMs?: number;
+  /** The schema steps; tests pass a shorter list to build old-schema files. */
+  migrations?: readonly Migration[];
+}
+
+export interface StoreDatabase {
+  readonly handle: SqliteHandle;
+  /** Absolute path of the database file, or ':memory:'. */
+  readonly file: string;
+  /** Random id made when the file was created; message ids are "<storeId>-<seq>". */
+  readonly storeId: string;
+  /** Where a corrupt file found at open was moved, if one was. */
+  readonly movedAside: string | undefined;
+  /** Current size of the database file and its WAL, for bytes-written metrics. */
+  diskBytes(): { db: number; wal: number };
+  close(): void;
+}
+
+class CorruptDatabase extends Error {}
+
+export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
+  const memory = opts.file === MEMORY;
+  const file = memory ? MEMORY : path.resolve(opts.dir, opts.file ?? 'outpost.db');
+  const log = opts.log;
+  if (!memory) {
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+    } catch (err) {
+      throw new OutpostError(
+        'STORE_UNAVAILABLE',
+        `state directory ${path.dirname(file)} cannot be created (${(err as Error).message}); fix store.dir or its permissions`,
+        { cause: err },
+      );
+    }
+  }
+  let movedAside: string | undefined;
+  let opened: Opened;
+  try {
+    opened = openChecked(file, opts);
+  } catch (err) {
+    if (memory || !isCorruption(err)) throw unavailable(file, err);
+    movedAside = moveAside(file, (opts.clock ?? systemClock).now());
+    log.error(
+      { file, movedTo: movedAside, reason: (err as Error).message },
+      'corrupt database moved aside, started an empty one (its queued messages were not sent)',
+    );
+    try {
+      opened = openChecked(file, opts);
+    } catch (again) {
+      throw unavailable(file, again);
+    }
+  }
+  const { handle, storeId } = opened;
+  return {
+    handle,
+    file,
+    storeId,
+    movedAside,
+    diskBytes: () => (memory ? { db: 0, wal: 0 } : { db: sizeOf(file), wal: sizeOf(`${file}-wal`) }),
+    close: () => {
+      // Closing the last connection checkpoints the WAL into the file and removes it.
+      if (handle.open) handle.close();
+    },
+  };
+}
+
+interface Opened {
+  handle: SqliteHandle;
+  storeId: string;
+}
+
+function openChecked(file: string, opts: OpenDatabaseOptions): Opened {
+  const handle = new Database(file, { timeout: opts.busyTimeoutMs ?? 5000 });
+  try {
+    // better-sqlite3 opens lazily: a file that is not a database fails on its first
+    // read (SQLITE_NOTADB), which is this quick_check. quick_check is integrity_check
+    // without the index-content cross checks: O(file size), but no sorting.
+    const check = handle.pragma('quick_check', { simple: false }) as Array<{ quick_check: string }>;
+    if (check.length !== 1 || check[0]!.quick_check !== 'ok') {
+      throw new CorruptDatabase(`quick_check: ${check.map((r) => r.quick_check).slice(0, 3).join('; ')}`);
+    }
+    if (file !== MEMORY) {
+      // WAL: readers never block the writer, and a commit is one append to the -wal file
+      // plus (with synchronous=FULL) one fsync of it (sqlite.org/wal.html).
+      const mode = handle.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') opts.log.warn({ file, mode }, 'database did not switch to WAL');
+      // Keep the -wal file from staying at its high-water size after a large burst.
+      handle.pragma('journal_size_limit = 67108864');
+    }
+    // FULL: the WAL is fsynced at every commit, so a committed message survives power
+    // loss. NORMAL: fsync only at checkpoints; a power cut can lose the last commits,
+    // a process crash cannot (sqlite.org/pragma.html#pragma_synchronous).
+    handle.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    migrate(handle, file, opts.migrations ?? MIGRATIONS, opts.log);
+    return { handle, storeId: ensureStoreId(handle, opts.migrations ?? MIGRATIONS) };
+  } catch (err) {
+    handle.close();
+    throw err;
+  }
+}
+
+function migrate(handle: SqliteHandle, file: string, migrations: readonly Migration[], log: Logger): void {
+  const known = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
+  const from = handle.pragma('user_version', { simple: true }) as number;
+  if (from > known) {
+    throw new OutpostError(
+      'STORE_UNAVAILABLE',
+      `${file} has schema version ${from} but this outpost knows only up to ${known}: it was written by a newer outpost; ` +
+        'run that version again, or move the file away to start with an empty store (the messages queued in it would not be sent)',
+    );
+  }
+  for (const m of migrations) {
+    if (m.version <= from) continue;
+    // One transaction per step: the DDL and the new user_version commit together.
+    handle.transaction(() => {
+      handle.exec(m.sql);
+      handle.pragma(`user_version = ${m.version}`);
+    }).immediate();
+    if (from > 0) log.info({ file, version: m.version, description: m.description }, 'database schema migrated');
+  }
+}
+
+function ensureStoreId(handle: SqliteHandle, migrations: readonly Migration[]): string {
+  if (migrations.length === 0) return '';
+  const row = handle.prepare("SELECT value FROM meta WHERE key = 'store_id'").get() as { value: string } | undefined;
+  if (row) return row.value;
+  const id = randomBytes(8).toString('hex');
+  handle.prepare("INSERT INTO meta (key, value) VALUES ('store_id', ?)").run(id);
+  return id;
+}
+
+function isCorruption(err: unknown): boolean {
+  if (err instanceof CorruptDatabase) return true;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT'));
+}
+
+/** Renames the file and its -wal/-shm companions, keeping SQLite's naming so they open together. */
+function moveAside(file: string, now: number): string {
+  let aside = `${file}.corrupt-${new Date(now).toISOString()}`;
+  for (let n = 1; existsSync(aside); n++) aside = `${file}.corrupt-${new Date(now).toISOString()}.${n}`;
+  renameSync(file, aside);
+  for (const suffix of ['-wal', '-shm']) {
+    if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
+  }
+  return aside;
+}
+
+function unavailable(file: string, err: unknown): OutpostError {
+  if (err instanceof OutpostError) return err;
+  const code = (err as { code?: unknown }).code;
+  const why = `${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`;
+  const hint =
+    code === 'SQLITE_BUSY'
+      ? 'is another outpost running on the same store.dir?'
+      : 'check that store.dir is on a writable, mounted disk with the right permissions';
+  return new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be opened (${why}); ${hint}`, { cause: err });
+}
+
+function sizeOf(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}

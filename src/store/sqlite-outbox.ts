@@ -1,0 +1,134 @@
+/**
+ * The durable outbox: GroupCommitOutbox over the `outbox` and `source_seq` tables of
+ * the gateway database (schema in migrations.ts). All statements are prepared once;
+ * each commit is one `BEGIN IMMEDIATE … COMMIT`, i.e. one WAL append and, with
+ * synchronous=FULL, one fsync for the whole batch.
+ *
+ * The outbox does not own the database: close() commits what is pending and stops
+ * its timers; whoever opened the database closes it afterwards.
+ */
+import { OutpostError } from '../core/errors.js';
+import type { HeadRow, NewRow, OutboxBackend, StoredRow } from './backend.js';
+import type { SqliteStatement, StoreDatabase } from './database.js';
+import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
+
+export interface SqliteOutboxOptions extends OutboxOptions {
+  db: StoreDatabase;
+}
+
+export class SqliteOutbox extends GroupCommitOutbox {
+  constructor(opts: SqliteOutboxOptions) {
+    super(new SqliteBackend(opts.db), opts);
+  }
+}
+
+const READ_COLUMNS =
+  'seq, topic, payload, qos, retain, props, created_at AS createdAt, expires_at AS expiresAt, ' +
+  'origin_kind AS originKind, origin_id AS originId, source_seq AS sourceSeq';
+
+class SqliteBackend implements OutboxBackend {
+  private s: ReturnType<typeof prepare> | undefined;
+  private runInTx: ((fn: () => void) => void) | undefined;
+
+  constructor(private readonly db: StoreDatabase) {}
+
+  get storeId(): string {
+    return this.db.storeId;
+  }
+
+  /** Statements are compiled on first use, so the constructor touches nothing. */
+  private get st(): ReturnType<typeof prepare> {
+    return (this.s ??= prepare(this.db));
+  }
+
+  transaction(fn: () => void): void {
+    if (this.runInTx === undefined) {
+      // IMMEDIATE takes the write lock at BEGIN, so a competing connection shows up as
+      // SQLITE_BUSY before any work rather than in the middle of the batch.
+      const tx = this.db.handle.transaction((f: () => void) => f());
+      this.runInTx = (f) => tx.immediate(f);
+    }
+    this.runInTx(fn);
+  }
+
+  insert(row: NewRow): number {
+    const r = this.st.insert.run(
+      row.bridge,
+      row.topic,
+      row.payload,
+      row.qos,
+      row.retain,
+      row.props,
+      row.createdAt,
+      row.expiresAt,
+      row.originKind,
+      row.originId,
+      row.sourceSeq,
+      row.bytes,
+    );
+    return Number(r.lastInsertRowid);
+  }
+
+  remove(bridge: string, seq: number): number | undefined {
+    const r = this.st.remove.get(seq, bridge) as { bytes: number } | undefined;
+    return r?.bytes;
+  }
+
+  head(bridge: string, limit: number): HeadRow[] {
+    return this.st.head.all(bridge, limit) as HeadRow[];
+  }
+
+  read(bridge: string, afterSeq: number, limit: number): StoredRow[] {
+    return this.st.read.all(bridge, afterSeq, limit) as StoredRow[];
+  }
+
+  lastSourceSeq(bridge: string, originKind: string, originId: string): number {
+    return (this.st.lastSource.pluck().get(bridge, originKind, originId) as number | undefined) ?? 0;
+  }
+
+  saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void {
+    this.st.saveSource.run(bridge, originKind, originId, last);
+  }
+
+  totals(): Array<{ bridge: string; rows: number; bytes: number }> {
+    return this.st.totals.all() as Array<{ bridge: string; rows: number; bytes: number }>;
+  }
+
+  storeError(err: unknown, messages: number): OutpostError {
+    const code = String((err as { code?: unknown }).code ?? '');
+    const file = this.db.file;
+    const what = `${file} could not commit ${messages} message(s) (${code || (err as Error).message})`;
+    const after = 'they were refused, not acknowledged, and the next batch will try again';
+    // SQLite reports ENOSPC as SQLITE_FULL, and max_page_count the same way; a write
+    // error on a full or dying SD card can also surface as SQLITE_IOERR_*.
+    if (code === 'SQLITE_FULL') {
+      return new OutpostError('STORE_FULL', `disk full: ${what}; ${after}; free space on the disk of store.dir`, { cause: err });
+    }
+    if (code.startsWith('SQLITE_IOERR')) {
+      return new OutpostError('STORE_FULL', `disk full or failing: ${what}; ${after}; check free space and the disk of store.dir`, {
+        cause: err,
+      });
+    }
+    return new OutpostError('STORE_UNAVAILABLE', `database error: ${what}; ${after}`, { cause: err });
+  }
+}
+
+function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'read' | 'lastSource' | 'saveSource' | 'totals', SqliteStatement> {
+  const h = db.handle;
+  return {
+    insert: h.prepare(
+      'INSERT INTO outbox (bridge, topic, payload, qos, retain, props, created_at, expires_at, origin_kind, origin_id, source_seq, bytes) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    // RETURNING (SQLite ≥ 3.35) gives the deleted row's size without a second lookup.
+    remove: h.prepare('DELETE FROM outbox WHERE seq = ? AND bridge = ? RETURNING bytes'),
+    head: h.prepare('SELECT seq, bytes, created_at AS createdAt FROM outbox WHERE bridge = ? ORDER BY seq LIMIT ?'),
+    read: h.prepare(`SELECT ${READ_COLUMNS} FROM outbox WHERE bridge = ? AND seq > ? ORDER BY seq LIMIT ?`),
+    lastSource: h.prepare('SELECT last_seq FROM source_seq WHERE bridge = ? AND origin_kind = ? AND origin_id = ?'),
+    saveSource: h.prepare(
+      'INSERT INTO source_seq (bridge, origin_kind, origin_id, last_seq) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (bridge, origin_kind, origin_id) DO UPDATE SET last_seq = excluded.last_seq',
+    ),
+    totals: h.prepare('SELECT bridge, count(*) AS rows, sum(bytes) AS bytes FROM outbox GROUP BY bridge'),
+  };
+}
