@@ -26,7 +26,8 @@ export interface BrokerConfig {
   pinCpu: number | null;
 }
 
-export const DEFAULT_OUTPOST_CMD = 'node dist/src/main.js run --config {config}';
+// The executable itself, so its shebang's node flags (the 4 MiB semi-space) apply as in production.
+export const DEFAULT_OUTPOST_CMD = 'dist/src/main.js run --config {config}';
 
 /** Children that are alive right now; used by the exit handlers. */
 const live = new Set<ChildProcess>();
