@@ -1,10 +1,12 @@
 /**
  * Composition root: the only place concrete classes are created and wired.
  *
- *   config ─▶ Broker (bus) ◀── TcpListener(s)
+ *   TcpListener(s) ─▶ Broker (the bus) ─▶ Bridge(s) ─▶ SQLite outbox ─▶ Upstream (TLS) ─▶ cloud
  *
- * Start order: broker, then listeners. Stop order is the reverse: listeners stop
- * accepting, the broker says goodbye to its clients.
+ * Start order: state directory, store, bridges (their outbox sinks must be in place
+ * before any client can publish), broker, listeners. Stop order is the reverse:
+ * listeners stop accepting, the broker closes its clients (no more publishes), the
+ * bridges disconnect from the cloud, the store commits what is pending and closes.
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -15,6 +17,12 @@ import { ServiceGroup, type Service } from './core/lifecycle.js';
 import { Broker } from './broker/broker.js';
 import type { BrokerOptions } from './broker/options.js';
 import { TcpListener } from './broker/tcp-listener.js';
+import { Bridge } from './bridge/bridge.js';
+import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
+import { UpstreamClient } from './bridge/upstream-client.js';
+import { openDatabase, type StoreDatabase } from './store/database.js';
+import { SqliteOutbox } from './store/sqlite-outbox.js';
+import { systemClock } from './core/clock.js';
 
 export interface GatewayDeps {
   log: Logger;
@@ -71,7 +79,62 @@ export class Gateway {
       },
       stop: async () => {},
     };
-    this.group = new ServiceGroup([stateDir, this.broker, ...this.listeners]);
+    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...this.listeners]);
+  }
+
+  private db: StoreDatabase | undefined;
+  private outbox: SqliteOutbox | undefined;
+  readonly bridges: Bridge[] = [];
+
+  /**
+   * The store is opened only when a bridge needs it; bridges are built once it is
+   * open (their constructors need the outbox, and opening a database is I/O).
+   */
+  private storeAndBridges(): Service[] {
+    const { config } = this;
+    if (config.bridges.length === 0) return [];
+    const log = this.deps.log;
+    const clock = this.deps.clock ?? systemClock;
+    const store: Service = {
+      name: 'store',
+      start: async () => {
+        this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock });
+        this.outbox = new SqliteOutbox({ db: this.db, clock, log: log.child({ component: 'outbox' }), commitWindowMs: config.store.commit_window });
+      },
+      stop: async () => {
+        await this.outbox?.close();
+        this.db?.close();
+        this.outbox = undefined;
+        this.db = undefined;
+      },
+    };
+    const bridges: Service = {
+      name: 'bridges',
+      start: async (signal) => {
+        const group: Bridge[] = [];
+        config.bridges.forEach((b, i) => {
+          checkTlsFiles(b, i);
+          const blog = log.child({ component: 'bridge', bridge: b.name });
+          group.push(
+            new Bridge(bridgeSettings(b, i), {
+              bus: this.broker,
+              outbox: this.outbox!,
+              log: blog,
+              clock,
+              createUpstream: (options, events) => new UpstreamClient(options, events, { log: blog, clock }),
+            }),
+          );
+        });
+        for (const bridge of group) {
+          await bridge.start(signal);
+          this.bridges.push(bridge);
+        }
+      },
+      stop: async () => {
+        while (this.bridges.length > 0) await this.bridges.pop()!.stop();
+      },
+    };
+    return [store, bridges];
   }
 
   /** Addresses actually bound (port 0 in config resolves to a real port). */

@@ -1,0 +1,62 @@
+/**
+ * From the validated config of one bridge to the settings the Bridge runs with.
+ * TLS files are read when a connection is made (so a renewed certificate is used on
+ * the next reconnect) and once at start, so a missing file stops start-up clearly.
+ */
+import { readFileSync } from 'node:fs';
+import type { BridgeConfig } from '../config/schema.js';
+import { OutpostError } from '../core/errors.js';
+import type { BridgeSettings } from './bridge.js';
+import type { UpstreamTls } from './upstream.js';
+
+export function bridgeSettings(b: BridgeConfig, index: number): BridgeSettings {
+  const clientId = b.client_id ?? `outpost-${b.name}`;
+  const files = { ca: b.ca, cert: b.cert, key: b.key };
+  if ((b.cert === undefined) !== (b.key === undefined)) {
+    throw new OutpostError('CONFIG_INVALID', `bridges[${index}] (${b.name}): cert and key go together; set both for mutual TLS or neither`);
+  }
+  const tls = (): UpstreamTls => {
+    const out: UpstreamTls = {};
+    if (files.ca !== undefined) out.ca = readFileSync(files.ca);
+    if (files.cert !== undefined) out.cert = readFileSync(files.cert);
+    if (files.key !== undefined) out.key = readFileSync(files.key);
+    if (b.servername !== undefined) out.servername = b.servername;
+    return out;
+  };
+  return {
+    name: b.name,
+    stateTopic: b.state_topic ?? `outpost/${clientId}/state`,
+    inflight: b.inflight,
+    identity: b.identity ?? (b.protocol === 5 ? 'properties' : 'none'),
+    rate: b.rate === undefined ? undefined : { msgsPerSec: b.rate.msgs_per_sec, bytesPerSec: b.rate.bytes_per_sec },
+    rules: b.rules,
+    limits: { maxBytes: b.buffer.max_bytes, maxRows: b.buffer.max_rows, maxAgeMs: b.buffer.max_age, whenFull: b.buffer.when_full },
+    upstream: {
+      url: b.url,
+      clientId,
+      username: b.username,
+      password: b.password,
+      tls,
+      protocolVersion: b.protocol,
+      keepalive: b.keepalive / 1000,
+      cleanStart: b.clean_start,
+      sessionExpiry: b.session_expiry / 1000,
+      connectTimeoutMs: b.connect_timeout,
+      backoff: { baseMs: b.backoff.base, capMs: b.backoff.cap },
+    },
+  };
+}
+
+/** Reads every TLS file once, so a wrong path stops start-up with the key that names it. */
+export function checkTlsFiles(b: BridgeConfig, index: number): void {
+  for (const key of ['ca', 'cert', 'key'] as const) {
+    const file = b[key];
+    if (file === undefined) continue;
+    try {
+      readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new OutpostError('CONFIG_INVALID', `bridges[${index}].${key}: cannot read ${file} (${code}); fix the path or its permissions`, { cause: err });
+    }
+  }
+}
