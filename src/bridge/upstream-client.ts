@@ -20,12 +20,13 @@ import { Backoff, type RandomSource } from '../core/backoff.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import type { QoS } from '../core/message.js';
-import { encode, encodePublish, type IConnackPacket, type IConnectPacket, type IPublishPacket, type ISubackPacket, type Packet } from '../mqtt/codec.js';
+import { encode, encodePublish, type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from '../mqtt/codec.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
-import type { InboundMessage, Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish, UpstreamSession } from './upstream.js';
+import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from './upstream.js';
 import { UpstreamConnection } from './upstream-connection.js';
 import { describeConnack, describeDisconnect, type Failure } from './upstream-failures.js';
 import { PacketIds } from './upstream-ids.js';
+import { connectPacket, encodeOutbound, inboundOf, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
 
 export interface UpstreamDeps {
   log: Logger;
@@ -72,21 +73,11 @@ export class UpstreamClient implements Upstream {
     private readonly deps: UpstreamDeps,
   ) {
     this.clock = deps.clock ?? systemClock;
-    this.log = deps.log.child({ component: 'upstream' });
+    ({ host: this.host, port: this.port, secure: this.secure } = parseUpstreamUrl(options.url));
+    // The caller scopes the logger ({ component, bridge }); lines here also name the remote.
+    this.log = deps.log.child({ upstream: `${this.host}:${this.port}` });
     this.backoff = new Backoff(options.backoff.baseMs, options.backoff.capMs, deps.random);
     this.limiter = new LogRateLimiter(this.clock, 300_000, 3);
-    let url: URL;
-    try {
-      url = new URL(options.url);
-    } catch {
-      throw new OutpostError('BRIDGE_UPSTREAM', `bridge url "${options.url}" is not a URL: expected mqtts://host:port`);
-    }
-    if (url.protocol !== 'mqtts:' && url.protocol !== 'mqtt:') {
-      throw new OutpostError('BRIDGE_UPSTREAM', `bridge url "${options.url}" must start with mqtts:// (or mqtt:// for tests)`);
-    }
-    this.secure = url.protocol === 'mqtts:';
-    this.host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    this.port = url.port === '' ? (this.secure ? 8883 : 1883) : Number(url.port);
   }
 
   get connected(): boolean {
@@ -123,11 +114,7 @@ export class UpstreamClient implements Upstream {
       conn.send(encode({ cmd: 'pubrel', messageId: p.packetId }, this.options.protocolVersion));
       return true;
     }
-    const v = this.options.protocolVersion;
-    const buf =
-      p.properties === undefined || v === 4
-        ? encodePublish(p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, v)
-        : encode({ cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.packetId, properties: p.properties }, 5);
+    const buf = encodeOutbound(p, this.options.protocolVersion);
     const max = this.sessionMaxPacket;
     if (max !== undefined && buf.length > max) {
       // Sending it would break [MQTT-3.1.2-24]; tell the caller as a refusal, packet too large.
@@ -180,7 +167,7 @@ export class UpstreamClient implements Upstream {
         keepalive: this.options.keepalive,
       },
       {
-        onOpen: () => conn.send(encode(this.connectPacket(), this.options.protocolVersion)),
+        onOpen: () => conn.send(encode(connectPacket(this.options), this.options.protocolVersion)),
         onPacket: (packet) => this.onPacket(conn, packet),
         onDrain: () => {
           if (!this.wantWritable || this.conn !== conn || !this.isUp) return;
@@ -195,19 +182,6 @@ export class UpstreamClient implements Upstream {
     conn.open();
   }
 
-  private connectPacket(): IConnectPacket {
-    const o = this.options;
-    const packet: IConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: o.protocolVersion, clientId: o.clientId, clean: o.cleanStart, keepalive: o.keepalive };
-    if (o.username !== undefined) packet.username = o.username;
-    if (o.password !== undefined) packet.password = Buffer.from(o.password, 'utf8');
-    if (o.will !== undefined) packet.will = { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos, retain: o.will.retain };
-    if (o.protocolVersion === 5) {
-      packet.properties = { sessionExpiryInterval: o.sessionExpiry };
-      if (o.maxPacketSize !== undefined) packet.properties.maximumPacketSize = o.maxPacketSize;
-    }
-    return packet;
-  }
-
   private onPacket(conn: UpstreamConnection, packet: Packet): void {
     if (conn.phase === 'connack' && packet.cmd !== 'connack') return conn.fail({ sentence: `broker ${this.host}:${this.port} sent ${packet.cmd} before CONNACK: is this an MQTT broker?`, key: 'no-connack' });
     switch (packet.cmd) {
@@ -219,7 +193,7 @@ export class UpstreamClient implements Upstream {
       case 'pubrec': {
         const id = packet.messageId ?? 0;
         const code = packet.reasonCode ?? 0;
-        if (code >= 0x80 && !this.ids.isOwn(id)) return this.onAck(id, code); // refused: the flow ends [MQTT-4.3.3]
+        if (code >= 0x80) return this.onAck(id, code); // refused: the flow ends here [MQTT-4.3.3]
         if (!this.ids.isOwn(id)) this.released.add(id);
         return conn.send(encode({ cmd: 'pubrel', messageId: id }, this.options.protocolVersion));
       }
@@ -241,19 +215,13 @@ export class UpstreamClient implements Upstream {
   }
 
   private onConnack(conn: UpstreamConnection, packet: IConnackPacket): void {
+    if (conn.phase !== 'connack') return conn.fail({ sentence: `broker ${this.host}:${this.port} sent a second CONNACK`, key: 'connack-twice' });
     const v = this.options.protocolVersion;
     const code = v === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
     if (code !== 0) return conn.fail(describeConnack(code, v));
-    const props = packet.properties ?? {};
-    conn.markUp(props.serverKeepAlive ?? this.options.keepalive);
-    const session: UpstreamSession = {
-      sessionPresent: packet.sessionPresent,
-      receiveMaximum: props.receiveMaximum ?? 65_535,
-      maximumPacketSize: props.maximumPacketSize,
-      topicAliasMaximum: props.topicAliasMaximum ?? 0,
-      maximumQoS: (props.maximumQoS ?? 2) as QoS,
-      retainAvailable: props.retainAvailable ?? true,
-    };
+    // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
+    conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
+    const session = sessionOf(packet);
     if (!session.sessionPresent) {
       // A new session on the broker: no QoS 2 exchange of ours or its survives [MQTT-4.4.0-1].
       this.released.clear();
@@ -265,7 +233,7 @@ export class UpstreamClient implements Upstream {
     this.lastFailure = undefined;
     this.isUp = true;
     this.wantWritable = false;
-    this.log.info({ url: `${this.secure ? 'mqtts' : 'mqtt'}://${this.host}:${this.port}`, sessionPresent: session.sessionPresent, failedAttempts: failures }, 'connected to the cloud broker');
+    this.log.info({ tls: this.secure, sessionPresent: session.sessionPresent, failedAttempts: failures }, 'connected to the cloud broker');
     this.events.up(session);
   }
 
@@ -281,14 +249,7 @@ export class UpstreamClient implements Upstream {
     const v = this.options.protocolVersion;
     if (p.qos === 2 && this.inboundQos2.has(id)) return conn.send(encode({ cmd: 'pubrec', messageId: id }, v)); // resent: delivered already
     if (p.qos === 2) this.inboundQos2.add(id);
-    const msg: InboundMessage = { topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain };
-    const pr = p.properties;
-    if (pr !== undefined) {
-      const { payloadFormatIndicator, messageExpiryInterval, contentType, responseTopic, correlationData, userProperties } = pr;
-      msg.properties = { payloadFormatIndicator, messageExpiryInterval, contentType, responseTopic, correlationData, userProperties };
-      for (const k of Object.keys(msg.properties) as (keyof typeof msg.properties)[]) if (msg.properties[k] === undefined) delete msg.properties[k];
-    }
-    this.events.message(msg);
+    this.events.message(inboundOf(p));
     if (p.qos === 1) conn.send(encode({ cmd: 'puback', messageId: id }, v));
     else if (p.qos === 2) conn.send(encode({ cmd: 'pubrec', messageId: id }, v));
   }

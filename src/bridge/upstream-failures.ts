@@ -119,7 +119,8 @@ const V4_RETURN_CODES: Record<number, string> = {
 
 const CONNACK_HINTS: Record<string, string> = {
   'bad user name or password': 'check bridges[].username and bridges[].password',
-  'not authorized': 'check bridges[].username / the client certificate and the broker ACL',
+  // Mosquitto answers a wrong password with "not authorized" (0x87 / 5), not 0x86 / 4.
+  'not authorized': 'check bridges[].username and bridges[].password (or the client certificate) and the broker ACL',
   'client identifier not valid': 'check bridges[].client_id',
   'client identifier rejected': 'check bridges[].client_id',
   'unsupported protocol version': 'try bridges[].protocol: 4',

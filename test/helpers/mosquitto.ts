@@ -210,7 +210,7 @@ export class Observer {
   }
 
   static async connect(broker: Mosquitto, filters: string[], options: IClientOptions = {}): Promise<Observer> {
-    const client = mqtt.connect(broker.plainUrl, { ...OBSERVER, clientId: `observer-${Math.random().toString(16).slice(2)}`, reconnectPeriod: 0, ...options });
+    const client = mqtt.connect(broker.plainUrl, { ...OBSERVER, clientId: `observer-${Math.random().toString(16).slice(2)}`, protocolVersion: 5, reconnectPeriod: 0, ...options });
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', reject);

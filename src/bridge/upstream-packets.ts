@@ -1,0 +1,69 @@
+/**
+ * Pure conversions between the upstream API and MQTT packets: the CONNECT we send, the
+ * session a CONNACK describes, the PUBLISH we encode and the message an inbound PUBLISH is.
+ */
+import { OutpostError } from '../core/errors.js';
+import type { QoS } from '../core/message.js';
+import { encode, encodePublish, type IConnackPacket, type IConnectPacket, type IPublishPacket } from '../mqtt/codec.js';
+import type { InboundMessage, UpstreamOptions, UpstreamPublish, UpstreamSession } from './upstream.js';
+
+/** mqtts://host[:8883] or mqtt://host[:1883]; IPv6 literals in brackets. */
+export function parseUpstreamUrl(text: string): { host: string; port: number; secure: boolean } {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new OutpostError('BRIDGE_UPSTREAM', `bridge url "${text}" is not a URL: expected mqtts://host:port`);
+  }
+  if (url.protocol !== 'mqtts:' && url.protocol !== 'mqtt:') {
+    throw new OutpostError('BRIDGE_UPSTREAM', `bridge url "${text}" must start with mqtts:// (or mqtt:// for tests)`);
+  }
+  const secure = url.protocol === 'mqtts:';
+  return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port === '' ? (secure ? 8883 : 1883) : Number(url.port), secure };
+}
+
+export function connectPacket(o: UpstreamOptions): IConnectPacket {
+  const packet: IConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: o.protocolVersion, clientId: o.clientId, clean: o.cleanStart, keepalive: o.keepalive };
+  if (o.username !== undefined) packet.username = o.username;
+  if (o.password !== undefined) packet.password = Buffer.from(o.password, 'utf8');
+  if (o.will !== undefined) packet.will = { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos, retain: o.will.retain };
+  if (o.protocolVersion === 5) {
+    packet.properties = { sessionExpiryInterval: o.sessionExpiry };
+    if (o.maxPacketSize !== undefined) packet.properties.maximumPacketSize = o.maxPacketSize;
+  }
+  return packet;
+}
+
+/** What the broker's CONNACK (reason 0) tells us; defaults per [MQTT-3.2.2.3]. */
+export function sessionOf(packet: IConnackPacket): UpstreamSession {
+  const props = packet.properties ?? {};
+  return {
+    sessionPresent: packet.sessionPresent,
+    receiveMaximum: props.receiveMaximum ?? 65_535,
+    maximumPacketSize: props.maximumPacketSize,
+    topicAliasMaximum: props.topicAliasMaximum ?? 0,
+    maximumQoS: (props.maximumQoS ?? 2) as QoS,
+    retainAvailable: props.retainAvailable ?? true,
+  };
+}
+
+/** PUBLISH bytes; application properties only on MQTT 5 (3.1.1 has none). */
+export function encodeOutbound(p: UpstreamPublish, version: 4 | 5): Buffer {
+  if (p.properties === undefined || version === 4) return encodePublish(p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, version);
+  return encode({ cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.packetId, properties: p.properties }, 5);
+}
+
+export function inboundOf(p: IPublishPacket): InboundMessage {
+  const msg: InboundMessage = { topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain };
+  const pr = p.properties;
+  if (pr === undefined) return msg;
+  const props: NonNullable<InboundMessage['properties']> = {};
+  if (pr.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = pr.payloadFormatIndicator;
+  if (pr.messageExpiryInterval !== undefined) props.messageExpiryInterval = pr.messageExpiryInterval;
+  if (pr.contentType !== undefined) props.contentType = pr.contentType;
+  if (pr.responseTopic !== undefined) props.responseTopic = pr.responseTopic;
+  if (pr.correlationData !== undefined) props.correlationData = pr.correlationData;
+  if (pr.userProperties !== undefined) props.userProperties = pr.userProperties;
+  if (Object.keys(props).length > 0) msg.properties = props;
+  return msg;
+}

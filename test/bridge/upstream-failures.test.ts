@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { describeClose, describeConnack, describeDisconnect, describeSocketError, describeTimeout } from '../../src/bridge/upstream-failures.js';
+
+const err = (code: string, message = code): Error & { code: string } => Object.assign(new Error(message), { code });
+
+describe('upstream failure sentences', () => {
+  const socketRows: [string, string, 'dns+tcp' | 'tls' | 'connack', string][] = [
+    ['an untrusted chain', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'tls', 'TLS certificate of broker.example.com is not trusted (UNABLE_TO_VERIFY_LEAF_SIGNATURE): check bridges[].ca'],
+    ['a self-signed broker', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'tls', 'TLS certificate of broker.example.com is not trusted (DEPTH_ZERO_SELF_SIGNED_CERT): check bridges[].ca'],
+    ['an expired certificate', 'CERT_HAS_EXPIRED', 'tls', "TLS certificate of broker.example.com has expired (CERT_HAS_EXPIRED): renew the broker's certificate, or check this device's clock"],
+    ['a certificate for another name', 'ERR_TLS_CERT_ALTNAME_INVALID', 'tls', 'TLS certificate of broker.example.com is not issued for broker.example.com (ERR_TLS_CERT_ALTNAME_INVALID): check bridges[].url or bridges[].servername'],
+    ['a missing client certificate', 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED', 'connack', 'broker broker.example.com:8883 refused our client certificate (ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED): check bridges[].cert and bridges[].key'],
+    ['a refused port', 'ECONNREFUSED', 'dns+tcp', 'connection to broker.example.com:8883 refused (ECONNREFUSED): is the broker running and the port right?'],
+    ['an unknown host', 'ENOTFOUND', 'dns+tcp', 'cannot resolve broker.example.com (ENOTFOUND): check bridges[].url and the DNS of this device'],
+    ['no route', 'EHOSTUNREACH', 'dns+tcp', 'cannot reach broker.example.com:8883 (EHOSTUNREACH): check the uplink'],
+    ['a reset during the handshake', 'ECONNRESET', 'tls', 'connection to broker.example.com:8883 was reset during the TLS handshake (ECONNRESET)'],
+  ];
+  it.each(socketRows)('names what to check for %s', (_name, code, phase, sentence) => {
+    expect(describeSocketError(err(code), 'broker.example.com', 8883, phase).sentence).toBe(sentence);
+  });
+
+  it.each([
+    [0x86, 5, 'connection refused: bad user name or password (CONNACK 0x86): check bridges[].username and bridges[].password'],
+    [0x87, 5, 'connection refused: not authorized (CONNACK 0x87): check bridges[].username and bridges[].password (or the client certificate) and the broker ACL'],
+    [0x85, 5, 'connection refused: client identifier not valid (CONNACK 0x85): check bridges[].client_id'],
+    [0x89, 5, 'connection refused: server busy (CONNACK 0x89)'],
+    [4, 4, 'connection refused: bad user name or password (CONNACK 4): check bridges[].username and bridges[].password'],
+    [1, 4, 'connection refused: unacceptable protocol version (CONNACK 1): try bridges[].protocol: 4'],
+    [9, 4, 'connection refused: return code 9 (CONNACK 9)'],
+  ] as const)('explains CONNACK %i (MQTT %i)', (code, version, sentence) => {
+    expect(describeConnack(code, version).sentence).toBe(sentence);
+  });
+
+  it('explains a DISCONNECT from the broker, with its reason string', () => {
+    expect(describeDisconnect(0x8b, 'maintenance').sentence).toBe('broker disconnected us: server shutting down (DISCONNECT 0x8b): maintenance');
+  });
+
+  it('says where a connection attempt got stuck or was closed', () => {
+    expect(describeTimeout('h', 1, 'tls', 300).sentence).toBe('no CONNACK from h:1 within 300 ms (stuck during the TLS handshake): check the uplink and bridges[].connect_timeout');
+    expect(describeClose('h', 1, 'connack').sentence).toMatch(/^broker h:1 closed the connection before CONNACK: is it a TLS port/);
+  });
+
+  it('gives identical failures the same rate-limit key and unknown errors a specific one', () => {
+    expect(describeSocketError(err('ECONNREFUSED'), 'h', 1, 'dns+tcp').key).toBe(describeSocketError(err('ECONNREFUSED'), 'h', 1, 'dns+tcp').key);
+    expect(describeSocketError(err('EWEIRD'), 'h', 1, 'up').key).not.toBe(describeSocketError(err('EOTHER'), 'h', 1, 'up').key);
+  });
+});
