@@ -70,16 +70,19 @@ export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
   let movedAside: string | undefined;
   let opened: Opened;
   try {
-    opened = openChecked(file, opts);
+    opened = openChecked(file, opts, (err) => {
+      if (memory || !isCorruption(err)) return false;
+      movedAside = moveAside(file, (opts.clock ?? systemClock).now());
+      log.error(
+        { file, movedTo: movedAside, reason: (err as Error).message },
+        'corrupt database moved aside, started an empty one (its queued messages were not sent)',
+      );
+      return true;
+    });
   } catch (err) {
-    if (memory || !isCorruption(err)) throw unavailable(file, err);
-    movedAside = moveAside(file, (opts.clock ?? systemClock).now());
-    log.error(
-      { file, movedTo: movedAside, reason: (err as Error).message },
-      'corrupt database moved aside, started an empty one (its queued messages were not sent)',
-    );
+    if (movedAside === undefined) throw unavailable(file, err);
     try {
-      opened = openChecked(file, opts);
+      opened = openChecked(file, opts, () => false);
     } catch (again) {
       throw unavailable(file, again);
     }
@@ -103,7 +106,13 @@ interface Opened {
   storeId: string;
 }
 
-function openChecked(file: string, opts: OpenDatabaseOptions): Opened {
+/**
+ * Opens and checks `file`. On failure `onFailure(err)` (which may move the files aside) runs while the handle is still
+ * open: closing the last connection deletes the -wal and -shm files (SQLite does so even
+ * for a file it found not to be a database), so they are renamed first and the close
+ * no longer finds them.
+ */
+function openChecked(file: string, opts: OpenDatabaseOptions, onFailure: (err: unknown) => boolean): Opened {
   const handle = new Database(file, { timeout: opts.busyTimeoutMs ?? 5000 });
   try {
     // better-sqlite3 opens lazily: a file that is not a database fails on its first
@@ -128,7 +137,11 @@ function openChecked(file: string, opts: OpenDatabaseOptions): Opened {
     migrate(handle, file, opts.migrations ?? MIGRATIONS, opts.log);
     return { handle, storeId: ensureStoreId(handle, opts.migrations ?? MIGRATIONS) };
   } catch (err) {
-    handle.close();
+    try {
+      onFailure(err);
+    } finally {
+      handle.close();
+    }
     throw err;
   }
 }
@@ -136,6 +149,7 @@ function openChecked(file: string, opts: OpenDatabaseOptions): Opened {
 function migrate(handle: SqliteHandle, file: string, migrations: readonly Migration[], log: Logger): void {
   const known = migrations.length === 0 ? 0 : migrations[migrations.length - 1]!.version;
   const from = handle.pragma('user_version', { simple: true }) as number;
+  const empty = handle.prepare('SELECT count(*) FROM sqlite_schema').pluck().get() === 0;
   if (from > known) {
     throw new OutpostError(
       'STORE_UNAVAILABLE',
@@ -143,6 +157,7 @@ function migrate(handle: SqliteHandle, file: string, migrations: readonly Migrat
         'run that version again, or move the file away to start with an empty store (the messages queued in it would not be sent)',
     );
   }
+  if (empty && migrations.length > 0) log.info({ file, version: known }, 'database created');
   for (const m of migrations) {
     if (m.version <= from) continue;
     // One transaction per step: the DDL and the new user_version commit together.
@@ -150,7 +165,7 @@ function migrate(handle: SqliteHandle, file: string, migrations: readonly Migrat
       handle.exec(m.sql);
       handle.pragma(`user_version = ${m.version}`);
     }).immediate();
-    if (from > 0) log.info({ file, version: m.version, description: m.description }, 'database schema migrated');
+    if (!empty) log.info({ file, version: m.version, description: m.description }, 'database schema migrated');
   }
 }
 

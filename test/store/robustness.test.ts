@@ -1,0 +1,179 @@
+/**
+ * The store against what a Raspberry Pi in the field does to it: files from older and
+ * newer versions, corrupt files, a full disk, and the process killed with SIGKILL.
+ * Fixtures are built by test/fixtures/store/make-fixtures.ts and copied before use.
+ */
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isOutpostError } from '../../src/core/errors.js';
+import { openDatabase, type StoreDatabase } from '../../src/store/database.js';
+import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { msg, payloads } from './outbox-helpers.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const fixtures = path.join(here, '../fixtures/store');
+
+/** A pino logger whose lines land in an array. */
+function captureLog() {
+  const lines: Array<{ level: number; msg: string; [k: string]: unknown }> = [];
+  const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { log, lines, errors: () => lines.filter((l) => l.level === 50) };
+}
+
+let dir: string;
+const open: StoreDatabase[] = [];
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'outpost-robust-'));
+});
+afterEach(() => {
+  for (const db of open.splice(0)) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function openIn(fixture: string | undefined, log = captureLog().log, clock = new FakeClock()): StoreDatabase {
+  if (fixture) copyFileSync(path.join(fixtures, fixture), path.join(dir, 'outpost.db'));
+  const db = openDatabase({ dir, synchronous: 'full', log, clock });
+  open.push(db);
+  return db;
+}
+
+describe('schema versions', () => {
+  it('migrates a file from before migration 1 forward and keeps what was in it', () => {
+    const { log, lines } = captureLog();
+    const db = openIn('v0-unrelated.db', log);
+    expect(db.handle.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    expect(db.handle.prepare('SELECT text FROM notes').pluck().all()).toEqual(['kept across the upgrade']);
+    expect(db.storeId).toMatch(/^[0-9a-f]{16}$/);
+    expect(lines.filter((l) => l.msg === 'database schema migrated').map((l) => l.version)).toEqual([1]);
+  });
+
+  it('opens a schema 1 backlog with its message ids and goes on after its highest seq and source numbers', async () => {
+    const clock = new FakeClock();
+    const db = openIn('v1-backlog.db', undefined, clock);
+    const outbox = new SqliteOutbox({ db, clock, log: pino({ level: 'silent' }), commitWindowMs: 0 });
+    expect(outbox.stats('cloud')).toMatchObject({ rows: 3, bytes: 3 * 2 + 14 + 14 + 12, oldestCreatedAt: 1_700_000_000_000 });
+    expect(outbox.read('cloud', 0, 10).map((e) => [e.msgId, e.payload.toString(), e.sourceSeq])).toEqual([
+      ['f1f1f1f1f1f1f1f1-1', 'b1', 1],
+      ['f1f1f1f1f1f1f1f1-2', 'b2', 2],
+      ['f1f1f1f1f1f1f1f1-3', 'd1', 1],
+    ]);
+    await outbox.append('cloud', msg('sensors/boiler', 'b4'));
+    const last = outbox.read('cloud', 3, 10)[0]!;
+    expect([last.seq, last.sourceSeq]).toEqual([5, 4]); // seq 4 (b3) was acked and deleted before
+    await outbox.close();
+  });
+
+  it('refuses a file written by a newer outpost with a sentence naming it, and leaves it alone', () => {
+    copyFileSync(path.join(fixtures, 'future.db'), path.join(dir, 'outpost.db'));
+    let err: unknown;
+    try {
+      openIn(undefined);
+    } catch (e) {
+      err = e;
+    }
+    expect(isOutpostError(err, 'STORE_UNAVAILABLE')).toBe(true);
+    expect((err as Error).message).toContain(path.join(dir, 'outpost.db'));
+    expect((err as Error).message).toMatch(/schema version 999 .* newer outpost/);
+    expect(readFileSync(path.join(dir, 'outpost.db'))).toEqual(readFileSync(path.join(fixtures, 'future.db')));
+  });
+});
+
+describe('corrupt files', () => {
+  for (const fixture of ['corrupt-header.db', 'truncated.db']) {
+    it(`moves ${fixture} aside with its -wal and -shm, logs both paths, and starts an empty store`, async () => {
+      writeFileSync(path.join(dir, 'outpost.db-wal'), 'wal leftovers');
+      writeFileSync(path.join(dir, 'outpost.db-shm'), 'shm leftovers');
+      const { log, errors } = captureLog();
+      const clock = new FakeClock(Date.parse('2024-05-01T12:00:00.000Z'));
+      const db = openIn(fixture, log, clock);
+      const aside = path.join(dir, 'outpost.db.corrupt-2024-05-01T12:00:00.000Z');
+      expect(db.movedAside).toBe(aside);
+      expect(readFileSync(aside)).toEqual(readFileSync(path.join(fixtures, fixture)));
+      expect(readFileSync(`${aside}-wal`, 'utf8')).toBe('wal leftovers');
+      expect(existsSync(`${aside}-shm`)).toBe(true); // rewritten by SQLite: it is only an index of the WAL
+      expect(errors()).toHaveLength(1);
+      expect(errors()[0]).toMatchObject({ file: path.join(dir, 'outpost.db'), movedTo: aside });
+      const outbox = new SqliteOutbox({ db, clock, log, commitWindowMs: 0 });
+      await outbox.append('cloud', msg('t', 'fresh'));
+      expect(payloads(outbox, 'cloud')).toEqual(['fresh']);
+      await outbox.close();
+    });
+  }
+
+  it('does not move aside a file it merely cannot open, and says what to check', () => {
+    mkdirSync(path.join(dir, 'outpost.db')); // a directory where the file should be
+    expect(() => openIn(undefined)).toThrow(/outpost\.db cannot be opened .*store\.dir/);
+    expect(readdirSync(dir)).toEqual(['outpost.db']);
+  });
+});
+
+describe('disk full', () => {
+  it('rejects the whole batch with STORE_FULL, counts it, logs once, and recovers when space frees', async () => {
+    const { log, errors } = captureLog();
+    const clock = new FakeClock();
+    const db = openIn(undefined, log, clock);
+    const outbox = new SqliteOutbox({ db, clock, log, commitWindowMs: 0 });
+    await outbox.append('cloud', msg('t', 'before'));
+    // max_page_count caps the file at its current size: the next new page is SQLITE_FULL,
+    // exactly what SQLite reports for ENOSPC (sqlite.org/pragma.html#pragma_max_page_count).
+    db.handle.pragma(`max_page_count = ${db.handle.pragma('page_count', { simple: true }) as number}`);
+    const big = 'x'.repeat(5000); // more than a page: needs new pages however much room is free
+    outbox.ack('cloud', [outbox.read('cloud', 0, 1)[0]!.seq]);
+    const first = await Promise.allSettled(Array.from({ length: 20 }, () => outbox.append('cloud', msg('t', big))));
+    const second = await Promise.allSettled([outbox.append('cloud', msg('t', big))]);
+    for (const r of [...first, ...second]) {
+      expect(r.status).toBe('rejected');
+      expect(isOutpostError((r as PromiseRejectedResult).reason, 'STORE_FULL')).toBe(true);
+    }
+    expect((first[0] as PromiseRejectedResult).reason.message).toMatch(/^disk full: .*outpost\.db could not commit 20 message/);
+    expect(outbox.stats('cloud')).toMatchObject({ rows: 1, drops: { 'store-error': 21 } });
+    expect(errors()).toHaveLength(1); // rate-limited
+    expect(errors()[0]!.msg).toMatch(/^disk full: /);
+
+    db.handle.pragma('max_page_count = 1000000');
+    await outbox.append('cloud', msg('t', 'after'));
+    expect(payloads(outbox, 'cloud')).toEqual(['after']); // the ack of "before" was kept and applied
+    expect(outbox.stats('cloud')).toMatchObject({ rows: 1, bytes: 6 });
+    await outbox.close();
+  });
+});
+
+describe('kill -9', () => {
+  it('keeps every append whose promise had resolved when the process was killed', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'kill-writer.ts'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const printed: number[] = [];
+    let partial = '';
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // 'close', not 'exit': it comes after the last stdout data.
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.on('exit', () => reject(new Error(`writer exited early: ${stderr}`)));
+      child.stdout.on('data', (d: Buffer) => {
+        const text = partial + d.toString();
+        const lines = text.split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) printed.push(Number(l));
+        if (printed.length >= 5000) resolve();
+      });
+    });
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    // Each "<n>\n" is one write below PIPE_BUF, so it is atomic: no line is ever cut in half.
+    expect(partial).toBe('');
+
+    const db = openIn(undefined);
+    const stored = new Set(db.handle.prepare('SELECT payload FROM outbox').pluck().all().map((p) => Number((p as Buffer).toString())));
+    const missing = printed.filter((n) => !stored.has(n));
+    expect(missing).toEqual([]);
+    expect(stored.size).toBeGreaterThanOrEqual(printed.length);
+    expect(existsSync(path.join(dir, 'outpost.db'))).toBe(true);
+  });
+});
