@@ -1,0 +1,236 @@
+/**
+ * The bridge and its forwarder against a scripted upstream and the in-memory outbox:
+ * ordering, the inflight window, resends after a reconnect, refusals, the rate budget,
+ * loops and inbound remapping. The real TLS client is covered in upstream-client.test.ts
+ * and end to end in test/e2e/bridge.test.ts.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { Bridge, type BridgeSettings } from '../../src/bridge/bridge.js';
+import type { Upstream, UpstreamEvents, UpstreamPublish, UpstreamSession } from '../../src/bridge/upstream.js';
+import { MemoryOutbox } from '../../src/store/memory-outbox.js';
+import { startBroker, type Harness } from '../helpers/broker-harness.js';
+import type { Message, QoS } from '../../src/core/message.js';
+import { systemClock } from '../../src/core/clock.js';
+
+const log = pino({ level: 'silent' });
+
+class ScriptedUpstream implements Upstream {
+  connected = false;
+  writableNow = true;
+  sent: UpstreamPublish[] = [];
+  direct: { topic: string; payload: string }[] = [];
+  subscriptions: { topic: string; qos: QoS; noLocal?: boolean }[] = [];
+  constructor(readonly events: UpstreamEvents) {}
+  async start(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.connected = false;
+  }
+  publish(p: UpstreamPublish): boolean {
+    if (!this.connected || !this.writableNow) return false;
+    this.sent.push(p);
+    return true;
+  }
+  async subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean }[]): Promise<number[]> {
+    this.subscriptions.push(...filters);
+    return filters.map((f) => f.qos);
+  }
+  publishDirect(topic: string, payload: Buffer): void {
+    this.direct.push({ topic, payload: String(payload) });
+  }
+  up(s: Partial<UpstreamSession> = {}): void {
+    this.connected = true;
+    this.events.up({ sessionPresent: false, receiveMaximum: 65535, maximumPacketSize: undefined, topicAliasMaximum: 0, ...s });
+  }
+  down(): void {
+    this.connected = false;
+    this.events.down('test');
+  }
+  ackAll(code = 0): void {
+    for (const p of this.sent.splice(0)) if (p.qos > 0) this.events.acked(p.packetId, code);
+  }
+}
+
+let h: Harness | undefined;
+let outbox: MemoryOutbox | undefined;
+let bridge: Bridge | undefined;
+afterEach(async () => {
+  await bridge?.stop();
+  await outbox?.close();
+  await h?.close();
+  bridge = undefined;
+});
+
+async function setup(over: Partial<BridgeSettings> = {}) {
+  h = startBroker();
+  outbox = new MemoryOutbox({ clock: systemClock, log, commitWindowMs: 0 });
+  let upstream!: ScriptedUpstream;
+  const settings: BridgeSettings = {
+    name: 'cloud',
+    stateTopic: 'outpost/site/state',
+    inflight: 3,
+    identity: 'properties',
+    rules: [
+      { pattern: 'sensors/#', direction: 'out', qos: 1, local_prefix: '', remote_prefix: 'site/' },
+      { pattern: 'cmd/#', direction: 'in', qos: 1, local_prefix: 'cloud/', remote_prefix: 'site/' },
+      { pattern: 'echo/#', direction: 'both', qos: 1, local_prefix: '', remote_prefix: '' },
+    ],
+    limits: { maxBytes: 1 << 30, maxRows: 1_000_000, maxAgeMs: 86_400_000, whenFull: 'drop-oldest' },
+    upstream: { url: 'mqtt://127.0.0.1:1', clientId: 'site', protocolVersion: 5, keepalive: 60, cleanStart: false, sessionExpiry: 60, connectTimeoutMs: 1000, backoff: { baseMs: 10, capMs: 100 } },
+    ...over,
+  };
+  bridge = new Bridge(settings, { bus: h.broker, outbox, log, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
+  await bridge.start(new AbortController().signal);
+  return { upstream, outbox, broker: h.broker };
+}
+
+function msg(topic: string, n: number): Message {
+  return { topic, payload: Buffer.from(String(n)), qos: 1, retain: false, origin: { kind: 'mqtt', id: 'p1' } };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 15));
+
+describe('bridge forwarding', () => {
+  it('stores messages while the cloud is down and sends them in order once it is up, within the window', async () => {
+    const { upstream, broker } = await setup();
+    for (let i = 1; i <= 7; i++) await broker.publish(msg('sensors/t', i));
+    await settle();
+    expect(upstream.sent).toHaveLength(0);
+    upstream.up();
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1', '2', '3']); // window of 3
+    const seen: string[] = [];
+    for (let round = 0; round < 5 && seen.length < 7; round++) {
+      seen.push(...upstream.sent.map((p) => String(p.payload)));
+      upstream.ackAll();
+      await settle();
+    }
+    expect(seen).toEqual(['1', '2', '3', '4', '5', '6', '7']);
+    expect(outbox!.stats('cloud').rows).toBe(0);
+  });
+
+  it('maps the topic, uses the rule QoS and carries id, source and sequence properties', async () => {
+    const { upstream, broker } = await setup();
+    upstream.up();
+    await broker.publish(msg('sensors/boiler/temp', 1));
+    await settle();
+    const p = upstream.sent[0]!;
+    expect(p.topic).toBe('site/sensors/boiler/temp');
+    expect(p.qos).toBe(1);
+    expect(p.properties?.userProperties).toMatchObject({ 'outpost-src': 'mqtt:p1', 'outpost-seq': '1' });
+    expect(p.properties?.userProperties?.['outpost-id']).toMatch(/^memory-\d+$/);
+  });
+
+  it('resends what was in flight after a reconnect, first, in order, with DUP and the same packet ids', async () => {
+    const { upstream, broker } = await setup();
+    upstream.up();
+    for (let i = 1; i <= 5; i++) await broker.publish(msg('sensors/t', i));
+    await settle();
+    const first = upstream.sent.splice(0);
+    expect(first.map((p) => String(p.payload))).toEqual(['1', '2', '3']);
+    upstream.events.acked(first[0]!.packetId, 0);
+    await settle();
+    const afterAck = upstream.sent.splice(0);
+    expect(afterAck.map((p) => String(p.payload))).toEqual(['4']);
+    upstream.down();
+    upstream.up();
+    const resent = upstream.sent.splice(0);
+    expect(resent.map((p) => [String(p.payload), p.dup, p.packetId])).toEqual([
+      ['2', true, first[1]!.packetId],
+      ['3', true, first[2]!.packetId],
+      ['4', true, afterAck[0]!.packetId],
+    ]);
+  });
+
+  it('keeps a row the cloud refused for now and sends it again before later rows', async () => {
+    const { upstream, broker } = await setup({ inflight: 1 });
+    upstream.up();
+    await broker.publish(msg('sensors/t', 1));
+    await broker.publish(msg('sensors/t', 2));
+    await settle();
+    upstream.ackAll(0x97); // quota exceeded: transient
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1']);
+    upstream.ackAll();
+    await settle();
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['2']);
+  });
+
+  it('drops a row the cloud refuses for good (not authorized) and counts it', async () => {
+    const { upstream, broker } = await setup({ inflight: 1 });
+    upstream.up();
+    await broker.publish(msg('sensors/t', 1));
+    await broker.publish(msg('sensors/t', 2));
+    await settle();
+    upstream.ackAll(0x87);
+    await settle();
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['2']);
+    expect(outbox!.stats('cloud').rows).toBe(1);
+  });
+
+  it('waits for the socket to drain when the upstream is congested, then continues in order', async () => {
+    const { upstream, broker } = await setup({ inflight: 10 });
+    upstream.up();
+    upstream.writableNow = false;
+    for (let i = 1; i <= 3; i++) await broker.publish(msg('sensors/t', i));
+    await settle();
+    expect(upstream.sent).toHaveLength(0);
+    upstream.writableNow = true;
+    upstream.events.writable();
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1', '2', '3']);
+  });
+
+  it('holds the drain to the configured message rate', async () => {
+    const { upstream, broker } = await setup({ inflight: 100, rate: { msgsPerSec: 20 } });
+    for (let i = 1; i <= 30; i++) await broker.publish(msg('sensors/t', i));
+    await settle();
+    upstream.up();
+    await new Promise((r) => setTimeout(r, 500));
+    // A burst of up to one second's budget, then 20/s: well under 30 after half a second.
+    expect(upstream.sent.length).toBeGreaterThanOrEqual(20);
+    expect(upstream.sent.length).toBeLessThan(30);
+  });
+
+  it('lowers the window to the cloud\'s Receive Maximum', async () => {
+    const { upstream, broker } = await setup({ inflight: 100 });
+    for (let i = 1; i <= 10; i++) await broker.publish(msg('sensors/t', i));
+    await settle();
+    upstream.up({ receiveMaximum: 2 });
+    expect(upstream.sent).toHaveLength(2);
+  });
+});
+
+describe('bridge inbound, loops and state', () => {
+  it('publishes cloud messages locally under the local prefix and subscribes with No Local', async () => {
+    const { upstream, broker } = await setup();
+    const got: Message[] = [];
+    broker.subscribe('cloud/#', { kind: 'system', id: 't' }, { qos: 1 }, (m) => got.push(m));
+    upstream.up();
+    await settle();
+    expect(upstream.subscriptions).toEqual([
+      { topic: 'site/cmd/#', qos: 1, noLocal: true },
+      { topic: 'echo/#', qos: 1, noLocal: true },
+    ]);
+    upstream.events.message({ topic: 'site/cmd/reboot', payload: Buffer.from('now'), qos: 1, retain: false });
+    expect(got.map((m) => [m.topic, String(m.payload), m.origin.kind])).toEqual([['cloud/cmd/reboot', 'now', 'bridge']]);
+  });
+
+  it('never sends back out what it brought in on a both-way rule', async () => {
+    const { upstream } = await setup();
+    upstream.up();
+    upstream.events.message({ topic: 'echo/x', payload: Buffer.from('in'), qos: 1, retain: false });
+    await settle();
+    expect(upstream.sent).toHaveLength(0);
+    expect(outbox!.stats('cloud').rows).toBe(0);
+  });
+
+  it('keeps a retained local state topic and announces online on the cloud', async () => {
+    const { upstream, broker } = await setup();
+    const state = () => broker.retainedFor('$SYS/outpost/bridge/cloud/state').map((m) => String(m.payload));
+    expect(state()).toEqual(['down']);
+    upstream.up();
+    expect(state()).toEqual(['up']);
+    expect(upstream.direct).toEqual([{ topic: 'outpost/site/state', payload: 'online' }]);
+    upstream.down();
+    expect(state()).toEqual(['down']);
+  });
+});
