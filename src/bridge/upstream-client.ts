@@ -26,7 +26,7 @@ import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from 
 import { UpstreamConnection } from './upstream-connection.js';
 import { describeConnack, describeDisconnect, type Failure } from './upstream-failures.js';
 import { PacketIds } from './upstream-ids.js';
-import { connectPacket, encodeOutbound, inboundOf, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
+import { connectPacket, encodeOutbound, inboundOf, MQTT_MAX_PACKET, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
 
 export interface UpstreamDeps {
   log: Logger;
@@ -37,8 +37,6 @@ export interface UpstreamDeps {
   /** How long `stop()` waits for the broker to close after DISCONNECT (default 2 s). */
   stopGraceMs?: number;
 }
-
-const MAX_PACKET = 268_435_460; // 256 MiB, the protocol's limit [MQTT-2.2.3]
 
 export class UpstreamClient implements Upstream {
   private readonly log: Logger;
@@ -57,11 +55,8 @@ export class UpstreamClient implements Upstream {
   private retryTimer: TimerHandle | undefined;
   private signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.stop();
+  /** `publish` returned false for the high-water mark: say `writable` on drain. */
   private wantWritable = false;
-  /** Our QoS 2 publishes whose PUBREC arrived: a resend goes out as PUBREL. */
-  private readonly released = new Set<number>();
-  /** Inbound QoS 2 packet ids between PUBREC and PUBREL (duplicate suppression). */
-  private readonly inboundQos2 = new Set<number>();
   private readonly subscribes = new Map<number, { resolve(codes: number[]): void; reject(err: Error): void }>();
   private lastFailure: string | undefined;
   /** The remote's Maximum Packet Size on the current connection. */
@@ -110,7 +105,7 @@ export class UpstreamClient implements Upstream {
       this.wantWritable = true;
       return false;
     }
-    if (p.qos === 2 && this.released.has(p.packetId)) {
+    if (p.qos === 2 && this.ids.isReleased(p.packetId)) {
       conn.send(encode({ cmd: 'pubrel', messageId: p.packetId }, this.options.protocolVersion));
       return true;
     }
@@ -161,7 +156,7 @@ export class UpstreamClient implements Upstream {
       { host: this.host, port: this.port, tls },
       {
         connectTimeoutMs: this.options.connectTimeoutMs,
-        maxPacketSize: this.options.maxPacketSize ?? MAX_PACKET,
+        maxPacketSize: this.options.maxPacketSize ?? MQTT_MAX_PACKET,
         protocolVersion: this.options.protocolVersion,
         highWaterMark: this.deps.highWaterMark ?? 256 * 1024,
         keepalive: this.options.keepalive,
@@ -194,13 +189,13 @@ export class UpstreamClient implements Upstream {
         const id = packet.messageId ?? 0;
         const code = packet.reasonCode ?? 0;
         if (code >= 0x80) return this.onAck(id, code); // refused: the flow ends here [MQTT-4.3.3]
-        if (!this.ids.isOwn(id)) this.released.add(id);
+        if (!this.ids.isOwn(id)) this.ids.markReleased(id);
         return conn.send(encode({ cmd: 'pubrel', messageId: id }, this.options.protocolVersion));
       }
       case 'publish':
         return this.onInbound(conn, packet);
       case 'pubrel':
-        this.inboundQos2.delete(packet.messageId ?? 0);
+        this.ids.inboundReleased(packet.messageId ?? 0);
         return conn.send(encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }, this.options.protocolVersion));
       case 'suback':
         return this.onSuback(packet);
@@ -222,11 +217,7 @@ export class UpstreamClient implements Upstream {
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
     const session = sessionOf(packet);
-    if (!session.sessionPresent) {
-      // A new session on the broker: no QoS 2 exchange of ours or its survives [MQTT-4.4.0-1].
-      this.released.clear();
-      this.inboundQos2.clear();
-    }
+    if (!session.sessionPresent) this.ids.newSession();
     this.sessionMaxPacket = session.maximumPacketSize;
     const failures = this.backoff.attempts;
     this.backoff.reset();
@@ -239,7 +230,6 @@ export class UpstreamClient implements Upstream {
 
   private onAck(id: number, code: number): void {
     if (this.ids.releaseOwn(id)) return; // a state message of ours
-    this.released.delete(id);
     this.ids.callerAcked(id);
     this.events.acked(id, code);
   }
@@ -247,8 +237,7 @@ export class UpstreamClient implements Upstream {
   private onInbound(conn: UpstreamConnection, p: IPublishPacket): void {
     const id = p.messageId ?? 0;
     const v = this.options.protocolVersion;
-    if (p.qos === 2 && this.inboundQos2.has(id)) return conn.send(encode({ cmd: 'pubrec', messageId: id }, v)); // resent: delivered already
-    if (p.qos === 2) this.inboundQos2.add(id);
+    if (p.qos === 2 && !this.ids.inboundFirst(id)) return conn.send(encode({ cmd: 'pubrec', messageId: id }, v)); // resent: delivered already
     this.events.message(inboundOf(p));
     if (p.qos === 1) conn.send(encode({ cmd: 'puback', messageId: id }, v));
     else if (p.qos === 2) conn.send(encode({ cmd: 'pubrec', messageId: id }, v));
@@ -256,11 +245,9 @@ export class UpstreamClient implements Upstream {
 
   private onSuback(packet: ISubackPacket): void {
     const id = packet.messageId ?? 0;
-    const waiter = this.subscribes.get(id);
     this.ids.releaseOwn(id);
-    if (waiter === undefined) return;
+    this.subscribes.get(id)?.resolve((packet.granted as (number | object)[]).map((g) => (typeof g === 'number' ? g : 0x80)));
     this.subscribes.delete(id);
-    waiter.resolve((packet.granted as (number | object)[]).map((g) => (typeof g === 'number' ? g : 0x80)));
   }
 
   private onClose(conn: UpstreamConnection, failure: Failure | undefined): void {

@@ -96,15 +96,18 @@ export class UpstreamConnection {
     const { connectTimeoutMs } = this.settings;
     this.connectTimer = this.clock.setTimeout(() => this.fail(describeTimeout(host, port, this.phase, connectTimeoutMs)), connectTimeoutMs);
     let socket: Socket;
+    try {
+      socket = tls !== undefined ? this.tlsSocket(tls) : netConnect({ host, port });
+    } catch (err) {
+      // createSecureContext throws at once on an unreadable key or certificate.
+      const e = err as Error & { code?: string };
+      this.fail({ sentence: `TLS settings for ${host} are unusable (${e.code ?? e.message}): check bridges[].ca, bridges[].cert and bridges[].key`, key: `tls-settings:${e.code}` });
+      return;
+    }
     if (tls !== undefined) {
-      // Verification is always on. SNI must be a host name, never an IP literal (RFC 6066 §3);
-      // node checks the certificate against servername, else host (IP SANs for an IP).
-      const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
-      socket = tlsConnect({ host, port, servername, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
       socket.once('connect', () => (this.phase = 'tls'));
       socket.once('secureConnect', () => this.opened());
     } else {
-      socket = netConnect({ host, port });
       socket.once('connect', () => this.opened());
     }
     this.socket = socket;
@@ -167,6 +170,14 @@ export class UpstreamConnection {
     this.stopTimers();
     if (this.socket === undefined) this.finish();
     else this.socket.destroy();
+  }
+
+  private tlsSocket(tls: UpstreamTls): Socket {
+    const { host, port } = this.target;
+    // Verification is always on. SNI must be a host name, never an IP literal (RFC 6066 §3);
+    // node checks the certificate against servername, else host (IP SANs for an IP).
+    const servername = tls.servername ?? (isIP(host) === 0 ? host : undefined);
+    return tlsConnect({ host, port, servername, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: true, minVersion: 'TLSv1.2' });
   }
 
   private opened(): void {

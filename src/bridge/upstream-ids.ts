@@ -1,5 +1,8 @@
 /**
- * Packet ids on the upstream connection. The forwarder picks the ids of its publishes;
+ * Packet id state on the upstream connection: whose id is whose, and where each QoS 2
+ * exchange stands in both directions.
+ *
+ * The forwarder picks the ids of its publishes;
  * the client needs a few of its own (SUBSCRIBE, state publishes). Two packets in flight
  * must never share an id [MQTT-2.2.1-3], and an ack must reach whoever sent the packet.
  * The client takes an id the caller does not have in flight, half the id space away from
@@ -11,6 +14,10 @@ export class PacketIds {
   private readonly callerInFlight = new Uint8Array(65_536);
   private lastCaller = 0;
   private readonly own = new Set<number>();
+  /** Our QoS 2 publishes whose PUBREC arrived: a resend must go out as PUBREL [MQTT-4.3.3]. */
+  private readonly pubrecReceived = new Set<number>();
+  /** Inbound QoS 2 ids between our PUBREC and the broker's PUBREL (method B de-dup). */
+  private readonly inboundQos2 = new Set<number>();
 
   callerSent(id: number): void {
     this.callerInFlight[id] = 1;
@@ -19,6 +26,7 @@ export class PacketIds {
 
   callerAcked(id: number): void {
     this.callerInFlight[id] = 0;
+    this.pubrecReceived.delete(id);
   }
 
   isOwn(id: number): boolean {
@@ -46,5 +54,30 @@ export class PacketIds {
   /** The connection is gone: our own packets are not resent. */
   dropOwn(): void {
     this.own.clear();
+  }
+
+  markReleased(id: number): void {
+    this.pubrecReceived.add(id);
+  }
+
+  isReleased(id: number): boolean {
+    return this.pubrecReceived.has(id);
+  }
+
+  /** Records an inbound QoS 2 id; false when it is already waiting for PUBREL (a resend). */
+  inboundFirst(id: number): boolean {
+    if (this.inboundQos2.has(id)) return false;
+    this.inboundQos2.add(id);
+    return true;
+  }
+
+  inboundReleased(id: number): void {
+    this.inboundQos2.delete(id);
+  }
+
+  /** The broker started a new session: no QoS 2 exchange survives [MQTT-4.4.0-1]. */
+  newSession(): void {
+    this.pubrecReceived.clear();
+    this.inboundQos2.clear();
   }
 }

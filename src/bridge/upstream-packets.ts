@@ -7,6 +7,9 @@ import type { QoS } from '../core/message.js';
 import { encode, encodePublish, type IConnackPacket, type IConnectPacket, type IPublishPacket } from '../mqtt/codec.js';
 import type { InboundMessage, UpstreamOptions, UpstreamPublish, UpstreamSession } from './upstream.js';
 
+/** 256 MiB, the largest packet the protocol can express [MQTT-2.2.3]. */
+export const MQTT_MAX_PACKET = 268_435_460;
+
 /** mqtts://host[:8883] or mqtt://host[:1883]; IPv6 literals in brackets. */
 export function parseUpstreamUrl(text: string): { host: string; port: number; secure: boolean } {
   let url: URL;

@@ -117,6 +117,12 @@ describe('UpstreamClient failures against a real Mosquitto', () => {
     expect(rec.downs).toEqual([]); // never up, so never down
   });
 
+  it('logs unusable TLS settings (a key that is not PEM) as a clear error and keeps retrying', async () => {
+    const { rec } = await started({ url: 'mqtts://127.0.0.1:1', tls: () => ({ ca: certs.pem(certs.ca.crt), cert: 'not a certificate', key: 'not a key' }) });
+    await rec.until(() => rec.logs.filter((l) => l.msg.startsWith('TLS settings')).length >= 2, 'two failed attempts', 2000);
+    expect(rec.warnings()[0]).toBe('TLS settings for 127.0.0.1 are unusable (ERR_OSSL_PEM_NO_START_LINE): check bridges[].ca, bridges[].cert and bridges[].key');
+  });
+
   it('logs that the broker certificate has expired', async () => {
     const m = await broker({ serverCert: 'expired' });
     const { rec } = await started({ url: m.tlsUrl });
