@@ -147,7 +147,7 @@ export class Bridge implements Service, DurableSink {
   }
 
   private onDown(reason: string): void {
-    if (this.state === 'up') {
+    if (this.state === 'up' && reason !== 'stopped') {
       this.counters.reconnects++;
       this.deps.log.warn({ reason, backlog: this.deps.outbox.stats(this.name).rows, inflight: this.forwarder.inflightCount }, 'bridge down');
     }

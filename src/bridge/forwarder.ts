@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
-import type { Upstream, UpstreamSession } from './upstream.js';
+import { CALLER_MAX_PACKET_ID, type Upstream, type UpstreamSession } from './upstream.js';
 import { withIdentity, type IdentityMode } from './identity.js';
 
 export interface ForwarderOptions {
@@ -42,6 +42,7 @@ export class Forwarder {
   private up = false;
   private window = 0;
   private remoteMaxPacket = Number.POSITIVE_INFINITY;
+  private remoteMaxQos = 2;
   private blocked = false;
   /** Packet ids to send again (DUP) after a reconnect, in their original order. */
   private resend: number[] = [];
@@ -67,6 +68,7 @@ export class Forwarder {
     this.blocked = false;
     this.window = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
     this.remoteMaxPacket = session.maximumPacketSize ?? Number.POSITIVE_INFINITY;
+    this.remoteMaxQos = session.maximumQoS ?? 2;
     this.tokens = { msgs: this.opts.rate?.msgsPerSec ?? 0, bytes: this.opts.rate?.bytesPerSec ?? 0, at: this.clock.now() };
     this.resend = [...this.inflight.keys()];
     this.pump();
@@ -147,14 +149,14 @@ export class Forwarder {
         this.pauseFor(wait);
         return;
       }
-      const id = e.qos > 0 ? this.allocateId() : 0;
+      const id = this.qosFor(e) > 0 ? this.allocateId() : 0;
       if (!this.send(e, id, false)) {
         this.unread(e);
         this.blocked = true;
         return;
       }
       this.counters.sent++;
-      if (e.qos === 0) this.outbox.ack(this.opts.bridge, [e.seq]);
+      if (id === 0) this.outbox.ack(this.opts.bridge, [e.seq]);
       else this.inflight.set(id, e);
     }
   }
@@ -166,7 +168,12 @@ export class Forwarder {
       // Remaining lifetime, as a broker would forward it [MQTT-3.3.2-6].
       props = { ...properties, messageExpiryInterval: Math.max(1, Math.ceil((e.expiresAt - this.clock.now()) / 1000)) };
     }
-    return this.upstream.publish({ packetId, topic: e.topic, payload, qos: e.qos, retain: e.retain, dup, properties: props });
+    return this.upstream.publish({ packetId, topic: e.topic, payload, qos: this.qosFor(e), retain: e.retain, dup, properties: props });
+  }
+
+  /** A cloud announcing Maximum QoS 1 would disconnect us for a QoS 2 publish (§3.2.2.3.4). */
+  private qosFor(e: OutboxEntry): 0 | 1 | 2 {
+    return e.qos > this.remoteMaxQos ? (this.remoteMaxQos as 0 | 1) : e.qos;
   }
 
   private nextRow(): OutboxEntry | undefined {
@@ -199,7 +206,7 @@ export class Forwarder {
   private allocateId(): number {
     for (;;) {
       const id = this.nextId;
-      this.nextId = id === 65535 ? 1 : id + 1;
+      this.nextId = id === CALLER_MAX_PACKET_ID ? 1 : id + 1;
       if (!this.inflight.has(id)) return id;
     }
   }

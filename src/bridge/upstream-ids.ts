@@ -5,10 +5,11 @@
  * The forwarder picks the ids of its publishes;
  * the client needs a few of its own (SUBSCRIBE, state publishes). Two packets in flight
  * must never share an id [MQTT-2.2.1-3], and an ack must reach whoever sent the packet.
- * The client takes an id the caller does not have in flight, half the id space away from
- * the caller's latest one: a caller that allocates ids in sequence (the forwarder does)
- * would have to send ~32k messages within one round trip to reach it.
+ * The two id ranges are disjoint: the caller uses 1..CALLER_MAX_PACKET_ID, the client
+ * the 256 ids above it.
  */
+import { CALLER_MAX_PACKET_ID } from './upstream.js';
+
 export class PacketIds {
   /** 1 = the caller has a QoS > 0 publish with this id in flight. */
   private readonly callerInFlight = new Uint8Array(65_536);
@@ -35,13 +36,11 @@ export class PacketIds {
 
   /** An id for a packet of the client's own, or undefined when none is free. */
   allocateOwn(): number | undefined {
-    let id = ((this.lastCaller + 32_768) % 65_535) + 1;
-    for (let n = 0; n < 65_535; n++) {
+    for (let id = CALLER_MAX_PACKET_ID + 1; id <= 65_535; id++) {
       if (this.callerInFlight[id] === 0 && !this.own.has(id)) {
         this.own.add(id);
         return id;
       }
-      id = id === 65_535 ? 1 : id + 1;
     }
     return undefined;
   }

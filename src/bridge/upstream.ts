@@ -5,6 +5,13 @@
  */
 import type { MessageProperties, QoS } from '../core/message.js';
 
+/**
+ * Packet ids 1..CALLER_MAX_PACKET_ID belong to the caller (the forwarder's publishes);
+ * the ids above it are the client's own (SUBSCRIBE, state publishes), so the two can
+ * never collide [MQTT-2.2.1-3].
+ */
+export const CALLER_MAX_PACKET_ID = 0xfeff;
+
 export interface UpstreamTls {
   /** PEM contents (not paths): the caller reads the files, so a renewed file is re-read on reconnect. */
   ca?: string | Buffer;
