@@ -3,6 +3,7 @@
  * session a CONNACK describes, the PUBLISH we encode and the message an inbound PUBLISH is.
  */
 import { OutpostError } from '../core/errors.js';
+import { pickMessageProps } from '../mqtt/properties.js';
 import type { QoS } from '../core/message.js';
 import { encode, encodePublish, type IConnackPacket, type IConnectPacket, type IPublishPacket } from '../mqtt/codec.js';
 import type { InboundMessage, UpstreamOptions, UpstreamPublish, UpstreamSession } from './upstream.js';
@@ -60,13 +61,8 @@ export function inboundOf(p: IPublishPacket): InboundMessage {
   const msg: InboundMessage = { topic: p.topic, payload: p.payload as Buffer, qos: p.qos, retain: p.retain };
   const pr = p.properties;
   if (pr === undefined) return msg;
-  const props: NonNullable<InboundMessage['properties']> = {};
-  if (pr.payloadFormatIndicator !== undefined) props.payloadFormatIndicator = pr.payloadFormatIndicator;
-  if (pr.messageExpiryInterval !== undefined) props.messageExpiryInterval = pr.messageExpiryInterval;
-  if (pr.contentType !== undefined) props.contentType = pr.contentType;
-  if (pr.responseTopic !== undefined) props.responseTopic = pr.responseTopic;
-  if (pr.correlationData !== undefined) props.correlationData = pr.correlationData;
-  if (pr.userProperties !== undefined) props.userProperties = pr.userProperties;
-  if (Object.keys(props).length > 0) msg.properties = props;
+  const props: NonNullable<InboundMessage['properties']> | undefined = pickMessageProps(pr);
+  if (pr.messageExpiryInterval !== undefined) msg.properties = { ...props, messageExpiryInterval: pr.messageExpiryInterval };
+  else if (props !== undefined) msg.properties = props;
   return msg;
 }

@@ -6,6 +6,7 @@
  * a healthy client must still get through, and the memory must come back.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { prng } from '../helpers/prng.js';
 import net from 'node:net';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -23,18 +24,6 @@ Error.stackTraceLimit = 60;
 // ---- randomness -------------------------------------------------------------------------
 
 type Rng = () => number;
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const int = (r: Rng, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[int(r, xs.length)]!;
 const randomBytes = (r: Rng, n: number) => Buffer.from(Array.from({ length: n }, () => int(r, 256)));

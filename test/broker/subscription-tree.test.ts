@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from '../helpers/prng.js';
 import { SubscriptionTree, type Subscriber, type SubscriptionEntry } from '../../src/broker/subscription-tree.js';
 import { topicMatches } from '../../src/core/topic.js';
 import type { QoS } from '../../src/core/message.js';
@@ -211,18 +212,6 @@ describe('SubscriptionTree shared groups', () => {
     expect(t.match('j/1', [])[0]!.qos).toBe(2);
   });
 });
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('SubscriptionTree against brute force', () => {
   const words = ['a', 'b', 'c', '', '$x', '$SYS'];

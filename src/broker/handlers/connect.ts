@@ -7,6 +7,7 @@ import type { IConnectPacket, IConnackPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON, v3ConnackCode, describe, type Outcome } from '../reason-codes.js';
 import { badlyEncoded } from './wire-strings.js';
+import { pickMessageProps } from '../../mqtt/properties.js';
 import { validateTopicName } from '../../core/topic.js';
 import type { Message, QoS } from '../../core/message.js';
 
@@ -134,24 +135,4 @@ function refuse(conn: Connection, outcome: Outcome, detail: string): undefined {
   }
   conn.end();
   return undefined;
-}
-
-export function pickMessageProps(p: {
-  payloadFormatIndicator?: boolean;
-  contentType?: string;
-  responseTopic?: string;
-  correlationData?: Buffer;
-  userProperties?: Record<string, string | string[]>;
-}): Message['properties'] | undefined {
-  if (
-    p.payloadFormatIndicator === undefined && p.contentType === undefined && p.responseTopic === undefined &&
-    p.correlationData === undefined && p.userProperties === undefined
-  ) return undefined;
-  const out: NonNullable<Message['properties']> = {};
-  if (p.payloadFormatIndicator !== undefined) out.payloadFormatIndicator = p.payloadFormatIndicator;
-  if (p.contentType !== undefined) out.contentType = p.contentType;
-  if (p.responseTopic !== undefined) out.responseTopic = p.responseTopic;
-  if (p.correlationData !== undefined) out.correlationData = p.correlationData;
-  if (p.userProperties !== undefined) out.userProperties = p.userProperties;
-  return out;
 }

@@ -12,7 +12,7 @@ import type { Message } from '../../core/message.js';
 import { V5_REASON } from '../reason-codes.js';
 import { badlyEncoded } from './wire-strings.js';
 import type { Session } from '../session.js';
-import { pickMessageProps } from './connect.js';
+import { pickMessageProps } from '../../mqtt/properties.js';
 
 /**
  * QoS 2 commits still running, per session and packet id: the same PUBLISH resent on a
