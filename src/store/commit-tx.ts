@@ -17,12 +17,21 @@ export interface BridgeState {
   drops: Partial<Record<OutboxDropReason, number>>;
 }
 
-/** An append waiting for its commit; the row is complete except for its source seq. */
+/** An append waiting for its commit; its row's sourceSeq is filled in by the commit. */
 export interface PendingAppend {
   bridge: string;
-  row: Omit<NewRow, 'sourceSeq'>;
+  row: NewRow;
   resolve(): void;
   reject(err: unknown): void;
+}
+
+/** Whether some bridge may hold rows past its max age (saves empty sweep transactions). */
+export function mayHoldExpired(states: Iterable<BridgeState>, now: number): boolean {
+  for (const st of states) {
+    const { maxAgeMs } = st.limits;
+    if (st.rows > 0 && Number.isFinite(maxAgeMs) && (st.oldestAt === null || (st.oldestAt ?? now) < now - maxAgeMs)) return true;
+  }
+  return false;
 }
 
 export type Outcome = 'stored' | 'full-newest' | 'full-rejected';
@@ -94,8 +103,8 @@ export class CommitTx {
         }
       }
     }
-    const sourceSeq = this.nextSourceSeq(p.bridge, p.row.originKind, p.row.originId);
-    const seq = this.backend.insert({ ...p.row, sourceSeq });
+    p.row.sourceSeq = this.nextSourceSeq(p.bridge, p.row.originKind, p.row.originId);
+    const seq = this.backend.insert(p.row);
     if (w.rows === 0) {
       w.oldestSeq = seq;
       w.oldestAt = p.row.createdAt;

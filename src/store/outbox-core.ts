@@ -4,7 +4,7 @@
  * different backend.
  *
  *   append ─┐                      ┌─ one transaction: deletes → age sweep → appends (caps)
- *   ack ────┼→ pending (in memory) ┤  next tick, or commit_window ms after the first one
+ *   ack ────┼→ pending (in memory) ┤  next tick, and at most one per commit_window
  *   read ───┘  (expired rows)      └─ commit ok → resolve appends, run watchers
  *                                     commit failed → reject appends (STORE_FULL…), keep deletes
  *
@@ -15,8 +15,9 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { OutboxBackend } from './backend.js';
-import { CommitTx, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
+import { CommitTx, mayHoldExpired, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
 
@@ -29,12 +30,12 @@ export interface OutboxOptions {
   sweepIntervalMs?: number;
   /** Delay before a failed commit's deletes are tried again when no append comes (default 1 s). */
   retryMs?: number;
+  /** Called after each commit (for metrics): messages appended, rows deleted, transaction time. */
+  onCommit?: (info: { appends: number; deletes: number; ms: number }) => void;
 }
 
 /** A bridge that was never configured keeps everything. */
 const UNLIMITED: OutboxLimits = { maxBytes: Infinity, maxRows: Infinity, maxAgeMs: Infinity, whenFull: 'drop-oldest' };
-/** At most one "disk full" error line per this many ms; the rest are counted in it. */
-const ERROR_LOG_INTERVAL_MS = 10_000;
 
 type Waiter = { resolve: () => void; reject: (err: unknown) => void };
 
@@ -51,16 +52,19 @@ export class GroupCommitOutbox implements Outbox {
   private sweepTimer: { cancel(): void } | undefined;
   private loaded = false;
   private closed = false;
-  private lastErrorLogAt = -Infinity;
-  private suppressedErrors = 0;
+  /** One "disk full" line per 10 s; the ones in between are counted in the next. */
+  private readonly errorLog: LogRateLimiter;
   private commitCount = 0;
-  protected readonly log: Logger;
+  /** performance.now() when the last commit started. */
+  private lastCommitAt = -Infinity;
+  private readonly log: Logger;
 
   constructor(
     private readonly backend: OutboxBackend,
     private readonly opts: OutboxOptions,
   ) {
     this.log = opts.log;
+    this.errorLog = new LogRateLimiter(opts.clock, 10_000, 1);
   }
 
   /** Transactions committed so far (tests check that appends share one). */
@@ -99,6 +103,7 @@ export class GroupCommitOutbox implements Outbox {
           expiresAt: msg.expiresAt ?? null,
           originKind: msg.origin.kind,
           originId: msg.origin.id,
+          sourceSeq: 0, // assigned inside the commit
           bytes: recordBytes(msg.topic, msg.payload, props),
         },
       });
@@ -145,12 +150,12 @@ export class GroupCommitOutbox implements Outbox {
 
   stats(bridge: string): OutboxStats {
     const st = this.state(bridge);
-    if (st.oldestAt === null) {
+    if (st.oldestAt === null && !this.closed) {
       const head = this.backend.head(bridge, 1)[0];
       st.oldestSeq = head?.seq;
       st.oldestAt = head?.createdAt;
     }
-    return { rows: st.rows, bytes: st.bytes, oldestCreatedAt: st.oldestAt, drops: { ...st.drops } };
+    return { rows: st.rows, bytes: st.bytes, oldestCreatedAt: st.oldestAt ?? undefined, drops: { ...st.drops } };
   }
 
   watch(bridge: string, listener: () => void): () => void {
@@ -178,18 +183,7 @@ export class GroupCommitOutbox implements Outbox {
     this.listeners.clear();
   }
 
-  private hasWork(): boolean {
-    return this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue;
-  }
-
-  /** Whether some bridge may hold rows past its max age (saves empty sweep transactions). */
-  private needsSweep(): boolean {
-    const now = this.opts.clock.now();
-    for (const st of this.bridges.values()) {
-      if (st.rows > 0 && Number.isFinite(st.limits.maxAgeMs) && (st.oldestAt === null || (st.oldestAt ?? now) < now - st.limits.maxAgeMs)) return true;
-    }
-    return false;
-  }
+  private hasWork = (): boolean => this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue;
 
   private state(bridge: string): BridgeState {
     if (!this.loaded) {
@@ -207,7 +201,11 @@ export class GroupCommitOutbox implements Outbox {
   }
 
   /**
-   * One commit per tick, or per window after the first pending item, whichever is later.
+   * At most one commit per tick and at most one per commit window, whichever is later:
+   * the next commit starts no sooner than `commitWindowMs` after the previous one
+   * started. An append into an idle outbox commits on the next tick (no added latency);
+   * under load the window bounds the commit (fsync) rate, so batches grow with the load
+   * and each message costs fewer bytes of WAL (flash wear).
    * Real timers, not the injected Clock: the window is a disk-latency budget, not
    * application time, and a fake clock in tests must not freeze commits. They stay
    * ref'd so a process with appends in flight does not exit before they commit.
@@ -220,10 +218,8 @@ export class GroupCommitOutbox implements Outbox {
       this.timer = undefined;
       this.commit();
     };
-    this.timer =
-      this.opts.commitWindowMs > 0
-        ? { kind: 'timeout', handle: setTimeout(run, this.opts.commitWindowMs) }
-        : { kind: 'immediate', handle: setImmediate(run) };
+    const wait = this.lastCommitAt + this.opts.commitWindowMs - performance.now();
+    this.timer = wait >= 1 ? { kind: 'timeout', handle: setTimeout(run, wait) } : { kind: 'immediate', handle: setImmediate(run) };
   }
 
   private cancelTimer(): void {
@@ -236,7 +232,7 @@ export class GroupCommitOutbox implements Outbox {
   private commit(): void {
     const appends = this.appends;
     const deletes = this.deletes;
-    const sweep = this.sweepDue && this.needsSweep();
+    const sweep = this.sweepDue && mayHoldExpired(this.bridges.values(), this.opts.clock.now());
     const waiters = this.waiters;
     this.appends = [];
     this.deletes = new Map();
@@ -246,6 +242,7 @@ export class GroupCommitOutbox implements Outbox {
       for (const w of waiters) w.resolve();
       return;
     }
+    const started = (this.lastCommitAt = performance.now());
     const stateOf = (b: string) => this.state(b);
     const tx = new CommitTx(this.backend, stateOf, this.sourceCache, this.opts.clock.now());
     const outcomes: Outcome[] = [];
@@ -262,12 +259,12 @@ export class GroupCommitOutbox implements Outbox {
     }
     this.commitCount++;
     tx.apply();
-    appends.forEach((a, i) => {
-      if (outcomes[i] !== 'full-rejected') a.resolve();
-      else {
-        a.reject(new OutpostError('STORE_FULL', `the outbox of bridge ${a.bridge} is full (when_full: reject); the message was refused`));
-      }
-    });
+    this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
+    appends.forEach((a, i) =>
+      outcomes[i] === 'full-rejected'
+        ? a.reject(new OutpostError('STORE_FULL', `the outbox of bridge ${a.bridge} is full (when_full: reject); the message was refused`))
+        : a.resolve(),
+    );
     for (const w of waiters) w.resolve();
     for (const bridge of tx.added) {
       for (const fn of this.listeners.get(bridge) ?? []) {
@@ -289,14 +286,8 @@ export class GroupCommitOutbox implements Outbox {
     // would only mean a duplicate, but there is no reason to lose it).
     for (const [seq, d] of deletes) if (!this.deletes.has(seq)) this.deletes.set(seq, d);
     this.sweepDue ||= sweep;
-    const now = this.opts.clock.now();
-    if (now - this.lastErrorLogAt >= ERROR_LOG_INTERVAL_MS) {
-      this.log.error({ err, code: error.code, messages: appends.length, suppressed: this.suppressedErrors }, error.message);
-      this.lastErrorLogAt = now;
-      this.suppressedErrors = 0;
-    } else {
-      this.suppressedErrors++;
-    }
+    const suppressed = this.errorLog.take(error.code);
+    if (suppressed >= 0) this.log.error({ err, code: error.code, messages: appends.length, suppressed }, error.message);
     if (!this.closed && this.timer === undefined && this.hasWork()) {
       const handle = setTimeout(() => {
         this.timer = undefined;
