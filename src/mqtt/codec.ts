@@ -143,7 +143,8 @@ export class Decoder {
   }
 
   private decodeOne(raw: Buffer): void {
-    const fast = (raw[0]! & 0xf0) === 0x30 ? decodePublish(raw, this.version) : undefined;
+    const type = raw[0]! >> 4;
+    const fast = type === 3 ? decodePublish(raw, this.version) : type >= 4 && type <= 7 ? decodeAck(raw) : undefined;
     if (fast !== undefined) {
       this.sink.onPacket(fast, raw);
       return;
@@ -162,6 +163,11 @@ export class Decoder {
       // parsed nor failed leaves it mid-packet): the next packet gets a fresh parser.
       shared.parser = undefined;
       this.fail({ kind: 'malformed', detail: error?.message ?? 'incomplete packet', firstByte: raw[0]!, raw });
+      return;
+    }
+    if (missingPacketId(packet)) {
+      // mqtt-packet reads a packet id past the end of a short packet as -1.
+      this.fail({ kind: 'malformed', detail: `${packet.cmd.toUpperCase()} without a packet identifier`, firstByte: raw[0]!, raw });
       return;
     }
     if (hasBrokenProperties(packet)) {
@@ -214,6 +220,41 @@ export function decodePublish(raw: Buffer, version: ProtocolVersion): IPublishPa
   // Copied: a retained or queued message must not pin the socket's read buffer.
   const payload = Buffer.from(raw.subarray(i));
   return { cmd: 'publish', topic, payload, qos: qos as 0 | 1 | 2, dup: (b0 & 8) !== 0, retain: (b0 & 1) !== 0, messageId, length };
+}
+
+const ID_CMDS = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subscribe', 'suback', 'unsubscribe', 'unsuback']);
+
+function missingPacketId(p: Packet): boolean {
+  const needs = ID_CMDS.has(p.cmd) || (p.cmd === 'publish' && p.qos > 0);
+  if (!needs) return false;
+  const id = p.messageId;
+  return id === undefined || !Number.isInteger(id) || id < 0 || id > 65535;
+}
+
+const ACK_CMDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
+/** Fixed-header flags each ack must carry (§2.1.3): PUBREL has 0b0010, the others 0. */
+const ACK_FLAGS = [0, 0, 2, 0];
+
+/**
+ * PUBACK/PUBREC/PUBREL/PUBCOMP of the plain form (Remaining Length 2: just the packet
+ * id, reason Success) come with every QoS 1/2 message; decoded here directly. Any other
+ * form goes to mqtt-packet.
+ */
+export function decodeAck(raw: Buffer): Packet | undefined {
+  if (raw.length !== 4 || raw[1] !== 2) return undefined;
+  const i = (raw[0]! >> 4) - 4;
+  if ((raw[0]! & 0x0f) !== ACK_FLAGS[i]) return undefined;
+  return { cmd: ACK_CMDS[i]!, messageId: raw.readUInt16BE(2), length: 2 } as Packet;
+}
+
+/** The plain form of an ack (reason Success, no properties): valid in 3.1.1 and 5 (§3.4.2.1). */
+export function encodeAck(cmd: (typeof ACK_CMDS)[number], packetId: number): Buffer {
+  const i = ACK_CMDS.indexOf(cmd);
+  const buf = Buffer.allocUnsafe(4);
+  buf[0] = ((i + 4) << 4) | ACK_FLAGS[i]!;
+  buf[1] = 2;
+  buf.writeUInt16BE(packetId, 2);
+  return buf;
 }
 
 /** Encodes a PUBLISH without properties in one allocation (the fan-out hot path). */

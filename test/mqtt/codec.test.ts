@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import { Decoder, decodePublish, encodePublish, readFrameLength, type DecodeError } from '../../src/mqtt/codec.js';
+import { Decoder, decodeAck, decodePublish, encodeAck, encodePublish, readFrameLength, type DecodeError } from '../../src/mqtt/codec.js';
 
 /** Seeded PRNG so a failure can be replayed. */
 function rng(seed: number): () => number {
@@ -153,5 +153,32 @@ describe('Decoder framing', () => {
       for (let j = 0; j < len; j++) b[j] = Math.floor(r() * 256);
       expect(() => d.push(b)).not.toThrow();
     }
+  });
+});
+
+describe('ack fast path', () => {
+  for (const version of [4, 5] as const) {
+    for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
+      it(`encodes and decodes a plain ${cmd} exactly as mqtt-packet does (v${version})`, () => {
+        // v5 may omit reason code and properties when the reason is Success (§3.4.2.1).
+        const ours = encodeAck(cmd, 0xbeef);
+        const parsed = reference(ours, version);
+        expect(parsed.cmd).toBe(cmd);
+        expect(parsed.messageId).toBe(0xbeef);
+        expect((parsed as { reasonCode?: number }).reasonCode ?? 0).toBe(0);
+        const plain = mqttPacket.generate({ cmd, messageId: 0xbeef } as Packet, { protocolVersion: 4 });
+        expect(ours.equals(plain)).toBe(true);
+        const decoded = decodeAck(plain)!;
+        expect(decoded.cmd).toBe(cmd);
+        expect(decoded.messageId).toBe(0xbeef);
+      });
+    }
+  }
+
+  it('leaves acks with a reason code, or wrong header flags, to the reference parser', () => {
+    const withReason = mqttPacket.generate({ cmd: 'puback', messageId: 1, reasonCode: 0x87 } as Packet, { protocolVersion: 5 });
+    expect(decodeAck(withReason)).toBeUndefined();
+    expect(decodeAck(Buffer.from([0x60, 0x02, 0x00, 0x01]))).toBeUndefined(); // PUBREL must have flags 0b0010
+    expect(decodeAck(Buffer.from([0x42, 0x02, 0x00, 0x01]))).toBeUndefined(); // PUBACK must have flags 0
   });
 });

@@ -2,7 +2,7 @@
  * PUBACK, PUBREC, PUBREL, PUBCOMP (§3.4-3.7): the acknowledgement side of the QoS 1
  * and QoS 2 flows, both directions.
  */
-import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPubrelPacket } from '../../mqtt/codec.js';
+import { encodeAck, type IPubackPacket, type IPubcompPacket, type IPubrecPacket, type IPubrelPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
 
@@ -26,7 +26,7 @@ export function handlePubrel(conn: Connection, p: IPubrelPacket): Violation | un
   const id = p.messageId ?? 0;
   const known = conn.session!.qos2In.delete(id);
   if (!known && conn.version === 5) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: V5_REASON['packet-identifier-not-found'] });
-  else conn.send({ cmd: 'pubcomp', messageId: id });
+  else conn.writeRaw(encodeAck('pubcomp', id));
   return undefined;
 }
 

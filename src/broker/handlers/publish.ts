@@ -4,7 +4,7 @@
  * sinks (the bridge outbox) included: persist before you acknowledge.
  */
 import { isUtf8 } from 'node:buffer';
-import type { IPublishPacket } from '../../mqtt/codec.js';
+import { encodeAck, type IPublishPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { validateTopicName } from '../../core/topic.js';
 import { isOutpostError } from '../../core/errors.js';
@@ -188,5 +188,5 @@ function releaseAcks(conn: Connection): void {
 function sendAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
   if (code >= 0x80 && cmd === 'pubrec') conn.session?.qos2In.delete(id);
   if (conn.version === 5 && code !== 0) conn.send({ cmd, messageId: id, reasonCode: code });
-  else conn.send({ cmd, messageId: id });
+  else conn.writeRaw(encodeAck(cmd, id));
 }
