@@ -69,7 +69,10 @@ export class Bridge implements Service, DurableSink {
       writable: () => this.forwarder.onWritable(),
     };
     const will = { topic: settings.stateTopic, payload: Buffer.from('offline'), qos: 1 as QoS, retain: true };
-    this.upstream = deps.createUpstream({ ...settings.upstream, will }, events);
+    // No loops with a 3.1.1 cloud either: it has no No Local, so without the bridge flag the
+    // cloud sends a both-rule publish straight back and local subscribers get it twice (issue 4).
+    const bridgeMode = settings.upstream.protocolVersion === 4 && this.rules.some((r) => r.direction !== 'out');
+    this.upstream = deps.createUpstream({ ...settings.upstream, will, bridgeMode }, events);
     this.forwarder = new Forwarder(
       { bridge: settings.name, inflight: settings.inflight, identity: settings.identity, rate: settings.rate },
       deps.outbox,

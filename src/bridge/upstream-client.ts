@@ -61,6 +61,8 @@ export class UpstreamClient implements Upstream {
   private lastFailure: string | undefined;
   /** The remote's Maximum Packet Size on the current connection. */
   private sessionMaxPacket: number | undefined;
+  /** The remote answered CONNECT with protocol level 0x84 by CONNACK 1 (see UpstreamOptions.bridgeMode). */
+  private bridgeFlagRefused = false;
 
   constructor(
     private readonly options: UpstreamOptions,
@@ -162,7 +164,7 @@ export class UpstreamClient implements Upstream {
         keepalive: this.options.keepalive,
       },
       {
-        onOpen: () => conn.send(encode(connectPacket(this.options), this.options.protocolVersion)),
+        onOpen: () => conn.send(encode(connectPacket({ ...this.options, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion)),
         onPacket: (packet) => this.onPacket(conn, packet),
         onDrain: () => {
           if (!this.wantWritable || this.conn !== conn || !this.isUp) return;
@@ -213,6 +215,11 @@ export class UpstreamClient implements Upstream {
     if (conn.phase !== 'connack') return conn.fail({ sentence: `broker ${this.host}:${this.port} sent a second CONNACK`, key: 'connack-twice' });
     const v = this.options.protocolVersion;
     const code = v === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
+    if (code === 1 && v === 4 && this.options.bridgeMode === true && !this.bridgeFlagRefused) {
+      // A broker that does not know the bridge flag (0x84): connect as a plain client from now on.
+      this.bridgeFlagRefused = true;
+      return conn.fail({ sentence: `broker ${this.host}:${this.port} refused the 3.1.1 bridge flag (protocol level 0x84); connecting as a plain client, so it may echo our publishes on both-direction rules`, key: 'bridge-flag' });
+    }
     if (code !== 0) return conn.fail(describeConnack(code, v));
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);

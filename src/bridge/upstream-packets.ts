@@ -30,6 +30,8 @@ export function connectPacket(o: UpstreamOptions): IConnectPacket {
   const packet: IConnectPacket = { cmd: 'connect', protocolId: 'MQTT', protocolVersion: o.protocolVersion, clientId: o.clientId, clean: o.cleanStart, keepalive: o.keepalive };
   if (o.username !== undefined) packet.username = o.username;
   if (o.password !== undefined) packet.password = Buffer.from(o.password, 'utf8');
+  // mqtt-packet writes protocol level 0x80 | 4 for bridgeMode (its type omits the field).
+  if (o.protocolVersion === 4 && o.bridgeMode === true) Object.assign(packet, { bridgeMode: true });
   if (o.will !== undefined) packet.will = { topic: o.will.topic, payload: o.will.payload, qos: o.will.qos, retain: o.will.retain };
   if (o.protocolVersion === 5) {
     packet.properties = { sessionExpiryInterval: o.sessionExpiry };

@@ -40,6 +40,13 @@ export interface UpstreamOptions {
   will?: { topic: string; payload: Buffer; qos: QoS; retain: boolean };
   /** Largest packet we accept from the remote. */
   maxPacketSize?: number;
+  /**
+   * MQTT 3.1.1 only: CONNECT with protocol level 0x84 (the bridge flag Mosquitto's own bridge
+   * sends, its `try_private`), so the remote does not send our own publishes back to us;
+   * 3.1.1 has no No Local subscription option. Dropped for later attempts if the remote
+   * answers CONNACK 1 (unacceptable protocol version).
+   */
+  bridgeMode?: boolean;
 }
 
 export interface UpstreamSession {
