@@ -20,7 +20,7 @@ import { TcpListener } from './broker/tcp-listener.js';
 import { Bridge } from './bridge/bridge.js';
 import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
-import { openDatabase, type StoreDatabase } from './store/database.js';
+import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { systemClock } from './core/clock.js';
 
@@ -76,12 +76,17 @@ export class Gateway {
         } catch (err) {
           throw new OutpostError('STORE_UNAVAILABLE', `state directory ${this.config.store.dir} cannot be created (${(err as Error).message}); fix store.dir or its permissions`, { cause: err });
         }
+        this.dirLock = lockStateDir(this.config.store.dir);
       },
-      stop: async () => {},
+      stop: async () => {
+        this.dirLock?.release();
+        this.dirLock = undefined;
+      },
     };
     this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...this.listeners]);
   }
 
+  private dirLock: { release(): void } | undefined;
   private db: StoreDatabase | undefined;
   private outbox: SqliteOutbox | undefined;
   readonly bridges: Bridge[] = [];

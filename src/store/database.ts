@@ -213,3 +213,36 @@ function sizeOf(file: string): number {
     return 0;
   }
 }
+
+/**
+ * One gateway per state directory: two would drain the same outbox to the cloud twice.
+ * The lock is an exclusive SQLite transaction on <dir>/outpost.lock held for the life
+ * of the gateway; the operating system drops it when the process dies, even by kill -9,
+ * so a crash never leaves a stale lock behind.
+ */
+export function lockStateDir(dir: string): { release(): void } {
+  const file = path.resolve(dir, 'outpost.lock');
+  let handle: SqliteHandle | undefined;
+  try {
+    handle = new Database(file, { timeout: 0 });
+    handle.pragma('locking_mode = EXCLUSIVE');
+    handle.exec('BEGIN EXCLUSIVE');
+  } catch (err) {
+    handle?.close();
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new OutpostError('STORE_UNAVAILABLE', `another outpost is already running with store.dir ${dir} (${file} is locked); stop it, or give this one its own store.dir`, { cause: err });
+    }
+    throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir} (${code ?? (err as Error).message}); fix store.dir or its permissions`, { cause: err });
+  }
+  const locked = handle;
+  return {
+    release: () => {
+      try {
+        locked.exec('ROLLBACK');
+      } finally {
+        locked.close();
+      }
+    },
+  };
+}
