@@ -47,7 +47,8 @@ export class Forwarder {
   /** Packet ids to send again (DUP) after a reconnect, in their original order. */
   private resend: number[] = [];
   private waitTimer: TimerHandle | undefined;
-  private tokens = { msgs: 0, bytes: 0, at: 0 };
+  /** Token buckets of the rate budget; full at construction (one second's worth). */
+  private tokens: { msgs: number; bytes: number; at: number };
   readonly counters = { sent: 0, resent: 0, acked: 0, refused: 0, tooLarge: 0 };
 
   constructor(
@@ -56,7 +57,9 @@ export class Forwarder {
     private readonly upstream: Pick<Upstream, 'publish'>,
     private readonly clock: Clock,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.tokens = { msgs: opts.rate?.msgsPerSec ?? 0, bytes: opts.rate?.bytesPerSec ?? 0, at: clock.now() };
+  }
 
   get inflightCount(): number {
     return this.inflight.size;
@@ -69,7 +72,9 @@ export class Forwarder {
     this.window = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
     this.remoteMaxPacket = session.maximumPacketSize ?? Number.POSITIVE_INFINITY;
     this.remoteMaxQos = session.maximumQoS ?? 2;
-    this.tokens = { msgs: this.opts.rate?.msgsPerSec ?? 0, bytes: this.opts.rate?.bytesPerSec ?? 0, at: this.clock.now() };
+    // The budget is not refilled here: a link that flaps would get a fresh bucket on every
+    // reconnect and overspend a metered uplink (issue 4, "rate budget"). It refills with time,
+    // down or up, to at most one second's worth (takeBudget).
     this.resend = [...this.inflight.keys()];
     this.pump();
   }
