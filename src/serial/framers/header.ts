@@ -1,0 +1,98 @@
+/**
+ * Frames whose length is known from their first bytes: fixed-length records, length-prefixed
+ * packets, Modbus RTU responses (length from the function code). Optional sync marker and
+ * check (CRC). Resynchronisation is the classic slide-by-one: a sync miss, an impossible
+ * length or a failed check drops one byte and tries again at the next offset, so a valid
+ * frame behind garbage is always found and the buffer never holds more than maxLength.
+ */
+import type { FrameCheck, Framer, FrameSink } from '../framer.js';
+import { ByteBuffer } from './byte-buffer.js';
+
+export interface HeaderFramerOptions {
+  /** Bytes needed before frameLength can be asked (≥ sync length). */
+  headerLength: number;
+  /** Whole frame length from its header, or -1 when the header is impossible. */
+  frameLength(header: Buffer): number;
+  maxLength: number;
+  sync?: Buffer;
+  check?: FrameCheck;
+}
+
+export class HeaderFramer implements Framer {
+  private readonly buf: ByteBuffer;
+  private readonly sync: Buffer | undefined;
+
+  constructor(
+    private readonly o: HeaderFramerOptions,
+    private readonly sink: FrameSink,
+  ) {
+    this.sync = o.sync && o.sync.length > 0 ? o.sync : undefined;
+    const headerLength = Math.max(o.headerLength, this.sync?.length ?? 0, 1);
+    if (o.maxLength < headerLength) throw new RangeError(`maxLength ${o.maxLength} is shorter than the header (${headerLength})`);
+    this.o = { ...o, headerLength };
+    this.buf = new ByteBuffer(o.maxLength);
+  }
+
+  get buffered(): number {
+    return this.buf.length;
+  }
+
+  push(chunk: Buffer): void {
+    let from = 0;
+    while (from < chunk.length) {
+      from += this.buf.append(chunk, from);
+      this.drain();
+    }
+  }
+
+  private drop(n: number, reason: 'garbage' | 'checksum'): void {
+    this.sink.discard(n, reason);
+    this.buf.consume(n);
+  }
+
+  private drain(): void {
+    const { headerLength, maxLength } = this.o;
+    for (;;) {
+      if (this.sync && !this.alignToSync()) return;
+      if (this.buf.length < headerLength) return;
+      const total = this.o.frameLength(this.buf.bytes.subarray(0, headerLength));
+      if (!(total >= headerLength && total <= maxLength)) {
+        this.drop(1, 'garbage');
+        continue;
+      }
+      if (this.buf.length < total) return;
+      const frame = this.buf.copy(total);
+      if (this.o.check && !this.o.check(frame)) {
+        this.drop(1, 'checksum');
+        continue;
+      }
+      this.buf.consume(total);
+      this.sink.frame(frame);
+    }
+  }
+
+  /** Drops bytes before the sync marker; false when more bytes are needed to find it. */
+  private alignToSync(): boolean {
+    const sync = this.sync!;
+    const at = this.buf.indexOf(sync, 0);
+    if (at === 0) return true;
+    if (at > 0) {
+      this.drop(at, 'garbage');
+      return true;
+    }
+    // Keep a possible marker prefix at the end.
+    const keep = Math.min(this.buf.length, sync.length - 1);
+    if (this.buf.length > keep) this.drop(this.buf.length - keep, 'garbage');
+    return false;
+  }
+
+  idle(): void {
+    const n = this.buf.clear();
+    if (n > 0) this.sink.discard(n, 'partial');
+  }
+
+  reset(): void {
+    const n = this.buf.clear();
+    if (n > 0) this.sink.discard(n, 'reset');
+  }
+}
