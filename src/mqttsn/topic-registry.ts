@@ -1,0 +1,117 @@
+/**
+ * Topic ids of one client (MQTT-SN v1.2 §6.5): assigned when the client REGISTERs a name,
+ * SUBSCRIBEs to a name without wildcards, or when the gateway REGISTERs a name before
+ * delivering a wildcard match. Ids are 0x0001..0xFFFE: 0x0000 means "wildcard / no id"
+ * in SUBACK and 0xFFFF is reserved (§5.3.11). The table is bounded per client; the
+ * caller answers exhaustion with ReturnCode 0x01 "rejected: congestion" (§5.3.10).
+ *
+ * Predefined ids (§6.7) are a separate namespace (TopicIdType 0b01) shared by all
+ * clients, optionally overridden per client id.
+ */
+
+const FIRST_ID = 0x0001;
+const LAST_ID = 0xfffe;
+
+export class TopicRegistry {
+  private byId: Map<number, string> | undefined;
+  private byName: Map<string, number> | undefined;
+  /** Ids the client has confirmed (its own REGISTER, a SUBACK, or a REGACK for ours). */
+  private known: Set<number> | undefined;
+  private next = FIRST_ID;
+
+  constructor(private readonly limit: number) {}
+
+  get size(): number {
+    return this.byId?.size ?? 0;
+  }
+
+  nameOf(id: number): string | undefined {
+    return this.byId?.get(id);
+  }
+
+  idOf(name: string): number | undefined {
+    return this.byName?.get(name);
+  }
+
+  /** True when the client knows this id for its name (so a PUBLISH may use it). */
+  isKnown(id: number): boolean {
+    return this.known?.has(id) ?? false;
+  }
+
+  /**
+   * The id for a name, assigning one if needed; undefined when the table is full.
+   * `confirmed` marks ids the client learns from this exchange itself (REGACK, SUBACK).
+   */
+  assign(name: string, confirmed: boolean): number | undefined {
+    let id = this.byName?.get(name);
+    if (id === undefined) {
+      if (this.size >= this.limit) return undefined;
+      id = this.freeId();
+      (this.byId ??= new Map()).set(id, name);
+      (this.byName ??= new Map()).set(name, id);
+    }
+    if (confirmed) (this.known ??= new Set()).add(id);
+    return id;
+  }
+
+  confirm(id: number): void {
+    if (this.byId?.has(id)) (this.known ??= new Set()).add(id);
+  }
+
+  /** The client no longer knows the id (REGACK refused it, or PUBACK said "invalid topic id"). */
+  forget(id: number): void {
+    const name = this.byId?.get(id);
+    if (name === undefined) return;
+    this.byId!.delete(id);
+    this.byName!.delete(name);
+    this.known?.delete(id);
+  }
+
+  clear(): void {
+    this.byId = undefined;
+    this.byName = undefined;
+    this.known = undefined;
+    this.next = FIRST_ID;
+  }
+
+  private freeId(): number {
+    // The table is smaller than the id space, so a free id exists; skip ids in use after wrap.
+    for (;;) {
+      const id = this.next;
+      this.next = id === LAST_ID ? FIRST_ID : id + 1;
+      if (!this.byId?.has(id)) return id;
+    }
+  }
+}
+
+/** Predefined topic ids from the configuration: global ones and per-client overrides. */
+export class PredefinedTopics {
+  private readonly globalByName = new Map<string, number>();
+
+  constructor(
+    private readonly global: ReadonlyMap<number, string>,
+    private readonly perClient: ReadonlyMap<string, ReadonlyMap<number, string>>,
+  ) {
+    for (const [id, name] of global) this.globalByName.set(name, id);
+  }
+
+  nameOf(clientId: string | undefined, id: number): string | undefined {
+    if (clientId !== undefined) {
+      const own = this.perClient.get(clientId)?.get(id);
+      if (own !== undefined) return own;
+    }
+    return this.global.get(id);
+  }
+
+  /** The predefined id a client knows for a topic name, if any (its own table first). */
+  idOf(clientId: string, name: string): number | undefined {
+    const own = this.perClient.get(clientId);
+    if (own !== undefined) {
+      for (const [id, n] of own) if (n === name) return id;
+    }
+    const id = this.globalByName.get(name);
+    // A per-client entry with the same id redefines it for that client.
+    if (id !== undefined && own?.has(id)) return undefined;
+    return id;
+  }
+}
