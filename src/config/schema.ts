@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { duration, size } from './unit-schema.js';
+import { mqttsnSchema } from './mqttsn-schema.js';
 
 // Moved to unit-schema.ts so driver option schemas can use them without an import cycle.
 export { duration, size };
@@ -190,6 +191,7 @@ export const configSchema = z
         });
       })
       .describe('Bridges to cloud brokers (store-and-forward).'),
+    mqttsn: mqttsnSchema.optional().describe('MQTT-SN v1.2 gateway over UDP for battery sensors; absent means off (see config/mqttsn.example.yaml).'),
   })
   .strict()
   .describe('outpost gateway configuration');
