@@ -1,0 +1,74 @@
+/**
+ * nmea: NMEA 0183 from GPS/GNSS receivers: "$GPGGA,...*47\r\n". The checksum (XOR of the
+ * characters between "$" and "*", two hex digits) is checked; a sentence whose checksum does
+ * not match is a counted checksum failure, never a reading.
+ */
+import { defineDriver, lineFraming, lineOptionsShape, lineText, z, type CommandResult, type ParseResult } from '../../src/serial/driver-api.js';
+import { decodeSentence, SENTENCES, type SentenceType } from './sentences.js';
+
+export const options = z
+  .object({
+    ...lineOptionsShape,
+    max_line: lineOptionsShape.max_line.default(128).describe('Longest sentence in bytes (NMEA allows 82; some receivers send longer proprietary ones).'),
+    checksum: z.enum(['required', 'optional']).default('required').describe('required: drop sentences without "*hh"; optional: check it only when present.'),
+    sentences: z.array(z.enum(SENTENCES)).min(1).default([...SENTENCES]).describe('Sentence types to decode; others are ignored without counting.'),
+  })
+  .strict();
+
+export type NmeaOptions = z.output<typeof options>;
+
+export function nmeaChecksum(body: string): number {
+  let x = 0;
+  for (let i = 0; i < body.length; i++) x ^= body.charCodeAt(i);
+  return x;
+}
+
+export function parseNmea(text: string, o: NmeaOptions): ParseResult {
+  const start = text.indexOf('$');
+  if (start < 0) return { ok: false, error: 'decode', detail: 'no "$" sentence start' };
+  const line = text.slice(start).trimEnd();
+  const star = line.lastIndexOf('*');
+  let body: string;
+  if (star >= 0) {
+    body = line.slice(1, star);
+    const given = line.slice(star + 1);
+    if (!/^[0-9A-Fa-f]{2}$/.test(given)) return { ok: false, error: 'checksum', detail: `malformed checksum "${given}"` };
+    if (parseInt(given, 16) !== nmeaChecksum(body)) return { ok: false, error: 'checksum', detail: 'checksum mismatch' };
+  } else {
+    if (o.checksum === 'required') return { ok: false, error: 'checksum', detail: 'sentence without checksum' };
+    body = line.slice(1);
+  }
+  const fields = body.split(',');
+  const address = fields[0]!;
+  // Proprietary sentences ("$P…") and types we do not decode are not failures.
+  if (address.startsWith('P') || address.length !== 5) return { ok: true, readings: [] };
+  const type = address.slice(2) as SentenceType;
+  if (!o.sentences.includes(type)) return { ok: true, readings: [] };
+  const decoded = decodeSentence(type, fields.slice(1));
+  return typeof decoded === 'string' ? { ok: false, error: 'decode', detail: decoded } : { ok: true, readings: decoded };
+}
+
+/** "PMTK220,1000" → "$PMTK220,1000*1F\r\n"; a complete "$…*hh" sentence is sent as it is. */
+export function nmeaCommandLine(payload: string): string | CommandResult {
+  const text = payload.trim();
+  if (text === '' || /[\r\n]/.test(text)) return { ok: false, detail: 'a command must be one sentence' };
+  if (/^\$.*\*[0-9A-Fa-f]{2}$/.test(text)) return `${text}\r\n`;
+  const body = text.startsWith('$') ? text.slice(1) : text;
+  return `$${body}*${nmeaChecksum(body).toString(16).toUpperCase().padStart(2, '0')}\r\n`;
+}
+
+export const nmea = defineDriver({
+  name: 'nmea',
+  summary: 'NMEA 0183 GPS/GNSS sentences (GGA, RMC, VTG, GSA) with checksum check.',
+  options,
+  framing: lineFraming,
+  create: (o, ctx) => ({
+    parse: (frame) => parseNmea(lineText(frame), o),
+    command: async (payload) => {
+      const line = nmeaCommandLine(payload.toString('utf8'));
+      if (typeof line !== 'string') return line;
+      await ctx.write(Buffer.from(line, 'latin1'));
+      return { ok: true, value: line.trimEnd() };
+    },
+  }),
+});
