@@ -1,7 +1,7 @@
 /**
  * Reads the YAML config and validates it against the schema.
  *
- *   text ─ yaml.parseDocument (keeps node offsets) ─ toJS ─ configSchema.safeParse ─ deepFreeze
+ *   text ─ yaml.parseDocument (keeps node offsets) ─ toJS ─ expandIncludes ─ configSchema.safeParse ─ deepFreeze
  *
  * Every problem (YAML syntax and schema alike) becomes one line
  * `FILE:LINE:COL key.path: what is wrong`, and all of them are reported at once so
@@ -10,10 +10,13 @@
 import { readFileSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
+import { expandIncludes, locate, readIncludeFromDisk, type ReadInclude, type Source } from './include.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
 
 interface Problem {
+  /** The file the problem is in: the main one or an included device map. */
+  source: Source;
   offset: number;
   /** null for problems that belong to no key (YAML syntax). */
   path: readonly PathKey[] | null;
@@ -41,23 +44,29 @@ export function loadConfig(file?: string): Config {
   return parseConfigText(text, file);
 }
 
-/** Pure: YAML text → frozen Config, or OutpostError('CONFIG_INVALID') listing every problem. */
-export function parseConfigText(text: string, fileName: string): Config {
+/**
+ * YAML text → frozen Config, or OutpostError('CONFIG_INVALID') listing every problem.
+ * Pure but for included device map files, read through `readInclude` (relative to fileName).
+ */
+export function parseConfigText(text: string, fileName: string, readInclude: ReadInclude = readIncludeFromDisk): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
-  const where = (offset: number): string => {
-    const { line, col } = lineCounter.linePos(offset);
-    return `${fileName}:${line}:${col}`;
+  const main: Source = { file: fileName, doc, lines: lineCounter };
+  const order = new Map<Source, number>([[main, 0]]);
+  const where = (p: Problem): string => {
+    const { line, col } = p.source.lines.linePos(p.offset);
+    return `${p.source.file}:${line}:${col}`;
   };
   const fail = (problems: Problem[]): never => {
+    const rank = (p: Problem) => order.get(p.source) ?? order.size;
     const lines = problems
-      .sort((a, b) => a.offset - b.offset)
-      .map((p) => `${where(p.offset)} ${formatPath(p.path)}${p.message}`);
+      .sort((a, b) => rank(a) - rank(b) || a.offset - b.offset)
+      .map((p) => `${where(p)} ${formatPath(p.path)}${p.message}`);
     throw new OutpostError('CONFIG_INVALID', [...new Set(lines)].join('\n'));
   };
 
   if (doc.errors.length > 0) {
-    fail(doc.errors.map((e) => ({ offset: e.pos[0], path: null, message: yamlMessage(e.code, e.message) })));
+    fail(doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e.code, e.message) })));
   }
 
   let data: unknown;
@@ -65,29 +74,42 @@ export function parseConfigText(text: string, fileName: string): Config {
     data = doc.toJS() ?? {}; // an empty file or one with only comments means "all defaults"
   } catch (err) {
     // e.g. the alias bomb guard of the yaml package
-    fail([{ offset: 0, path: null, message: `invalid YAML: ${(err as Error).message}` }]);
+    fail([{ source: main, offset: 0, path: null, message: `invalid YAML: ${(err as Error).message}` }]);
   }
 
-  const result = configSchema.safeParse(data);
-  if (result.success) return deepFreeze(result.data);
+  const included = expandIncludes(data, main, readInclude);
+  for (const seg of included.segments) if (!order.has(seg.source)) order.set(seg.source, order.size);
+  const problems: Problem[] = included.problems.map((p) => ({
+    source: p.source,
+    offset: p.offset ?? offsetOf(p.source.doc, p.docPath),
+    path: p.docPath.length > 0 ? p.docPath : null,
+    message: p.message,
+  }));
 
-  const problems: Problem[] = [];
-  for (const issue of result.error.issues) {
+  const result = configSchema.safeParse(data);
+  if (result.success && problems.length === 0) return deepFreeze(result.data);
+
+  for (const issue of result.error?.issues ?? []) {
     const path = issue.path as PathKey[];
+    // A problem inside an included device is reported in that file, under its own path.
+    const at = locate(path, included.segments);
+    const src = at?.source ?? main;
+    const docPath = at?.path ?? path;
     if (issue.code === 'unrecognized_keys') {
       const allowed = allowedKeysAt(configSchema, path);
       for (const key of issue.keys) {
-        const pair = pairAt(doc, path, key);
+        const pair = pairAt(src.doc, docPath, key);
         problems.push({
-          offset: pair ? nodeOffset(pair.key) : offsetOf(doc, path),
-          path: [...path, key],
+          source: src,
+          offset: pair ? nodeOffset(pair.key) : offsetOf(src.doc, docPath),
+          path: [...docPath, key],
           message: unknownKeyMessage(key, allowed),
         });
       }
       continue;
     }
     const { present, value } = lookup(data, path);
-    problems.push({ offset: offsetOf(doc, path), path, message: issueMessage(issue, present, value) });
+    problems.push({ source: src, offset: offsetOf(src.doc, docPath), path: docPath, message: issueMessage(issue, present, value) });
   }
   return fail(problems);
 }

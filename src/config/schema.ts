@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { duration, size } from './unit-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
+import { serialSchema } from './serial-schema.js';
 
 // Moved to unit-schema.ts so driver option schemas can use them without an import cycle.
 export { duration, size };
@@ -191,6 +192,7 @@ export const configSchema = z
         });
       })
       .describe('Bridges to cloud brokers (store-and-forward).'),
+    serial: serialSchema.prefault({}).describe('Serial sensors: driver host settings and device maps (see config/devices.example.yaml).'),
     mqttsn: mqttsnSchema.optional().describe('MQTT-SN v1.2 gateway over UDP for battery sensors; absent means off (see config/mqttsn.example.yaml).'),
   })
   .strict()

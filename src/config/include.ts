@@ -1,0 +1,112 @@
+/**
+ * Included files: `serial.include: [devices/*.yaml]` names device map files (relative to the
+ * including file) whose `devices:` lists are appended to `serial.devices` before validation.
+ * Each included file keeps its own YAML document, so the loader reports a problem in it at
+ * that file's LINE:COL, under its own key path (devices[0].options.pattern).
+ *
+ *   main.yaml ─ serial.devices [0..n)          main document
+ *   a.yaml    ─ devices        [n..n+a)  ─┐
+ *   b.yaml    ─ devices        [n+a..)   ─┴─ appended, each with a Segment mapping paths back
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { PathKey } from './issues.js';
+
+export interface Source {
+  file: string;
+  doc: Document;
+  lines: LineCounter;
+}
+
+/** A run of merged list entries that came from an included file. */
+export interface Segment {
+  source: Source;
+  /** Index in the merged serial.devices of this file's first device. */
+  start: number;
+  count: number;
+}
+
+export interface IncludeProblem {
+  source: Source;
+  /** A path in the source's document whose node the problem points at. */
+  docPath: PathKey[];
+  /** Where to point when it is not the node at docPath (an unknown key points at the key). */
+  offset?: number;
+  message: string;
+}
+
+export type ReadInclude = (path: string) => string;
+
+const INCLUDE_PATH = ['serial', 'include'] as const;
+const LIST_PATH = ['serial', 'devices'] as const;
+const FILE_KEYS = ['devices'];
+
+export const readIncludeFromDisk: ReadInclude = (path) => readFileSync(path, 'utf8');
+
+/**
+ * Appends the devices of every included file to data.serial.devices (mutating `data`, a fresh
+ * toJS() result). Unreadable or malformed files become problems, and their devices are skipped.
+ */
+export function expandIncludes(data: unknown, main: Source, read: ReadInclude): { segments: Segment[]; problems: IncludeProblem[] } {
+  const segments: Segment[] = [];
+  const problems: IncludeProblem[] = [];
+  const serial = (data as Record<string, unknown> | null)?.['serial'];
+  if (serial === null || typeof serial !== 'object' || Array.isArray(serial)) return { segments, problems };
+  const s = serial as Record<string, unknown>;
+  const include = s['include'];
+  if (!Array.isArray(include) || include.length === 0) return { segments, problems };
+  // A list of the wrong type is left for the schema to report.
+  let devices = s['devices'];
+  if (devices === undefined) devices = s['devices'] = [];
+  if (!Array.isArray(devices)) return { segments, problems };
+  const baseDir = dirname(resolve(main.file));
+  include.forEach((entry, i) => {
+    if (typeof entry !== 'string' || entry === '') return;
+    const file = resolve(baseDir, entry);
+    let text: string;
+    try {
+      text = read(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      problems.push({ source: main, docPath: [...INCLUDE_PATH, i], message: `cannot read device map file ${file} (${code}); check the path (relative to this file)` });
+      return;
+    }
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+    const source: Source = { file: entry, doc, lines };
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) problems.push({ source, docPath: [], message: `invalid YAML: ${e.message.replace(/\.$/, '')}` });
+      return;
+    }
+    const root = doc.contents;
+    if (root === null || (isScalar(root) && root.value === null)) return; // empty file: no devices
+    if (!isMap(root)) {
+      problems.push({ source, docPath: [], message: 'expected a map with a devices: list' });
+      return;
+    }
+    const content = doc.toJS() as Record<string, unknown>;
+    for (const pair of root.items) {
+      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      if (FILE_KEYS.includes(key)) continue;
+      const offset = (pair.key as Node | null)?.range?.[0];
+      problems.push({ source, docPath: [key], offset, message: `unknown key "${key}"; a device map file holds only: ${FILE_KEYS.join(', ')}` });
+    }
+    const list = content['devices'] ?? [];
+    if (!Array.isArray(list)) {
+      problems.push({ source, docPath: ['devices'], message: 'expected a list of devices' });
+      return;
+    }
+    segments.push({ source, start: (devices as unknown[]).length, count: list.length });
+    (devices as unknown[]).push(...list);
+  });
+  return { segments, problems };
+}
+
+/** Where a path of the merged config lives: an included file (and its own path) or the main file. */
+export function locate(path: readonly PathKey[], segments: readonly Segment[]): { source: Source; path: PathKey[] } | undefined {
+  if (path.length < 3 || path[0] !== LIST_PATH[0] || path[1] !== LIST_PATH[1] || typeof path[2] !== 'number') return undefined;
+  const index = path[2];
+  const seg = segments.find((g) => index >= g.start && index < g.start + g.count);
+  return seg && { source: seg.source, path: ['devices', index - seg.start, ...path.slice(3)] };
+}
