@@ -17,6 +17,8 @@ export interface ConnectOptions {
   protocol: ProtocolVersion;
   keepalive?: number;
   timeoutMs: number;
+  /** Clean session (default true); false keeps the broker-side session across connections. */
+  clean?: boolean;
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -82,7 +84,7 @@ export class RawClient {
         protocolId: 'MQTT',
         protocolVersion: o.protocol,
         clientId: o.clientId,
-        clean: true,
+        clean: o.clean ?? true,
         keepalive: o.keepalive ?? 60,
       });
       const ack = await connack;
