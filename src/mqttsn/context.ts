@@ -1,0 +1,35 @@
+/** What the packet handlers need from the MQTT-SN gateway (one small interface, no god object). */
+import type { Logger } from 'pino';
+import type { Bus } from '../core/bus.js';
+import type { QoS } from '../core/message.js';
+import type { MqttsnConfig } from '../config/mqttsn-schema.js';
+import type { ClientEvent } from './client-state.js';
+import type { SourceList } from './guards.js';
+import type { OutboundHost } from './outbound.js';
+import type { SnDropReason } from './metrics.js';
+import type { Packet } from './packets.js';
+import type { Peer, SnSession } from './session.js';
+
+export interface SnContext extends OutboundHost {
+  readonly bus: Bus;
+  readonly config: MqttsnConfig;
+  readonly log: Logger;
+  readonly qosMinusOneSources: SourceList;
+  readonly byId: Map<string, SnSession>;
+  readonly byPeer: Map<string, SnSession>;
+  /** Sends to an address (no session needed: CONNACK refusals, DISCONNECT, GWINFO). */
+  sendTo(peer: Peer, packet: Packet): void;
+  /** Sends to the client's current address. */
+  reply(s: SnSession, packet: Packet): void;
+  /** Feeds an event to the client's state machine and performs the resulting actions. */
+  apply(s: SnSession, event: ClientEvent): void;
+  /** The client is now at this address (CONNECT, or a sleeper waking from a new NAT port). */
+  bind(s: SnSession, peer: Peer): void;
+  /** (Re)arms the session's supervision timer from its state. */
+  armTimer(s: SnSession): void;
+  subscribe(s: SnSession, filter: string, qos: QoS): void;
+  /** Counts a dropped datagram or message and logs it, rate-limited. */
+  reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void;
+  newSession(clientId: string): SnSession | undefined;
+  endSession(s: SnSession): void;
+}

@@ -1,0 +1,312 @@
+/**
+ * The MQTT-SN v1.2 gateway: an aggregating gateway (§4.2) in which every sensor is an
+ * in-process session on the bus, never a TCP connection to the broker.
+ *
+ *   UDP (v4, v6) ─▶ size bound ─▶ flood guard ─▶ decode ─▶ dispatch ─▶ handlers ─▶ bus
+ *        ▲                                (drops counted)                          │
+ *        └──────── encode ◀── outbound (REGISTER first, retries, sleep buffer) ◀───┘
+ */
+import type { Logger } from 'pino';
+import type { Bus } from '../core/bus.js';
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import type { Service } from '../core/lifecycle.js';
+import type { QoS } from '../core/message.js';
+import type { MqttsnConfig } from '../config/mqttsn-schema.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
+import { transition, type ClientEvent } from './client-state.js';
+import type { SnContext } from './context.js';
+import { decode } from './decode.js';
+import { dispatch } from './dispatch.js';
+import { encapsulate, encode } from './encode.js';
+import { FloodGuard, SourceList } from './guards.js';
+import { advertise } from './handlers/discovery.js';
+import { MqttsnMetrics, type SnDropReason } from './metrics.js';
+import { deliver, hold, resume } from './outbound.js';
+import { MsgType, type Packet } from './packets.js';
+import { SnSession, type Peer } from './session.js';
+import { PredefinedTopics } from './topic-registry.js';
+import type { DatagramPeer, DatagramTransport } from './transport.js';
+
+/** Keep Alive and sleep durations are supervised with 50% grace, as MQTT does (MQTT 3.1.1 §3.1.2.10). */
+const GRACE = 1.5;
+const MAX_TIMER_MS = 2_147_483_647;
+
+export interface MqttsnGatewayDeps {
+  bus: Bus;
+  transport: DatagramTransport;
+  log: Logger;
+  clock?: Clock;
+}
+
+function idMap(rec: Record<string, string>): Map<number, string> {
+  return new Map(Object.entries(rec).map(([k, v]) => [Number(k), v]));
+}
+
+export class MqttsnGateway implements Service, SnContext {
+  readonly name = 'mqtt-sn gateway';
+  readonly metrics = new MqttsnMetrics();
+  readonly clock: Clock;
+  readonly bus: Bus;
+  readonly log: Logger;
+  readonly predefined: PredefinedTopics;
+  readonly qosMinusOneSources: SourceList;
+  readonly byId = new Map<string, SnSession>();
+  readonly byPeer = new Map<string, SnSession>();
+  readonly retryMs: number;
+  readonly maxRetries: number;
+  readonly maxBuffered: number;
+  readonly maxDatagramSize: number;
+  private readonly transport: DatagramTransport;
+  private readonly flood: FloodGuard;
+  private readonly limiter: LogRateLimiter;
+  private advertiseTimer: TimerHandle | undefined;
+  private running = false;
+
+  constructor(
+    readonly config: MqttsnConfig,
+    deps: MqttsnGatewayDeps,
+  ) {
+    this.bus = deps.bus;
+    this.transport = deps.transport;
+    this.log = deps.log;
+    this.clock = deps.clock ?? systemClock;
+    this.retryMs = config.retry_interval;
+    this.maxRetries = config.max_retries;
+    this.maxBuffered = config.max_buffered_messages;
+    this.maxDatagramSize = config.max_datagram_size;
+    this.predefined = new PredefinedTopics(
+      idMap(config.predefined_topics),
+      new Map(Object.entries(config.clients).map(([id, c]) => [id, idMap(c.predefined_topics)])),
+    );
+    this.qosMinusOneSources = new SourceList(config.qos_minus_one_sources);
+    this.flood = new FloodGuard(this.clock, config.rate_limit.datagrams_per_second, config.rate_limit.burst);
+    this.limiter = new LogRateLimiter(this.clock);
+  }
+
+  get sessionCount(): number {
+    return this.byId.size;
+  }
+
+  get addresses() {
+    return this.transport.addresses;
+  }
+
+  session(clientId: string): SnSession | undefined {
+    return this.byId.get(clientId);
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start((buf, from) => this.onDatagram(buf, from));
+    this.running = true;
+    if (this.config.advertise.interval > 0) {
+      advertise(this, this.transport);
+      this.advertiseTimer = this.clock.setInterval(() => advertise(this, this.transport), this.config.advertise.interval);
+    }
+  }
+
+  /** Stops listening; sessions end without Wills (a gateway shutdown is not the sensors' failure). */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.advertiseTimer?.cancel();
+    this.advertiseTimer = undefined;
+    await this.transport.stop();
+    for (const s of [...this.byId.values()]) this.endSession(s);
+  }
+
+  /** Entry point for every datagram (the transport already enforced the size bound). */
+  onDatagram(buf: Buffer, from: DatagramPeer): void {
+    this.metrics.datagramsIn++;
+    if (!this.running) return;
+    if (!this.flood.admit(`${from.address}|${from.port}`)) return this.reject('flood', undefined, `datagrams from ${from.address}:${from.port} over the rate limit`);
+    const d = decode(buf);
+    const enc = d.ok ? d.encapsulation : undefined;
+    const peer: Peer = {
+      address: from.address,
+      port: from.port,
+      encapsulation: enc,
+      key: enc === undefined ? `${from.address}|${from.port}` : `${from.address}|${from.port}|${enc.wirelessNodeId.toString('hex')}`,
+    };
+    if (!d.ok) return this.reject(d.reason, peer, `undecodable datagram (${buf.length} octets, type ${d.type ?? '?'})`);
+    dispatch(this, this.transport, peer, d.packet);
+  }
+
+  oversized(from: DatagramPeer, size: number): void {
+    this.metrics.datagramsIn++;
+    this.reject('oversized', undefined, `datagram of ${size} octets from ${from.address}:${from.port} over mqttsn.max_datagram_size`);
+  }
+
+  // ---- SnContext -------------------------------------------------------------------
+
+  sendTo(peer: Peer, packet: Packet): number {
+    let buf = encode(packet);
+    if (buf.length > this.maxDatagramSize) return buf.length;
+    if (peer.encapsulation !== undefined) buf = encapsulate(buf, peer.encapsulation);
+    this.metrics.datagramsOut++;
+    this.transport.send(buf, peer);
+    return buf.length;
+  }
+
+  send(s: SnSession, packet: Packet): number {
+    if (s.peer === undefined) return 0;
+    // Unicast replies carry Radius 0 in Ctrl (§5.5: only relevant for broadcasts).
+    const peer = s.peer.encapsulation === undefined ? s.peer : { ...s.peer, encapsulation: { ...s.peer.encapsulation, ctrl: 0 } };
+    return this.sendTo(peer, packet);
+  }
+
+  reply(s: SnSession, packet: Packet): void {
+    this.send(s, packet);
+  }
+
+  apply(s: SnSession, event: ClientEvent): void {
+    const t = transition(s.state, event);
+    if (t === undefined) return;
+    s.state = t.state;
+    for (const action of t.actions) {
+      switch (action) {
+        case 'arm-sleep':
+          s.sleepDeadline = this.clock.now() + s.sleepMs * GRACE;
+          break;
+        case 'publish-will':
+          this.publishWill(s);
+          break;
+        case 'deliver-buffered':
+          resume(this, s);
+          break;
+        case 'send-pingresp':
+          this.send(s, { type: MsgType.PINGRESP });
+          break;
+        case 'hold':
+          hold(s);
+          break;
+        case 'arm-keepalive':
+        case 'stop-timer':
+          break; // armTimer below derives the one supervision timer from the new state
+      }
+    }
+    // s.state, not t.state: an action (a wake-up with nothing buffered) may have moved on.
+    if (s.state === 'disconnected' || s.state === 'lost') {
+      if (s.peer !== undefined && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
+      s.peer = undefined;
+      if (s.cleanSession) return this.endSession(s);
+      s.expiryDeadline = this.clock.now() + this.config.session_expiry;
+    }
+    if (this.byId.get(s.clientId) === s) this.armTimer(s);
+  }
+
+  private publishWill(s: SnSession): void {
+    const w = s.will;
+    if (w?.topic === undefined) return;
+    this.metrics.willsPublished++;
+    this.log.debug({ clientId: s.clientId, topic: w.topic }, 'publishing will');
+    const qos = (w.qos < 0 ? 0 : w.qos) as QoS;
+    this.bus.publish({ topic: w.topic, payload: w.payload, qos, retain: w.retain, origin: s.origin })?.catch((err: unknown) => {
+      this.log.error({ err, topic: w.topic }, 'will message not stored');
+    });
+  }
+
+  bind(s: SnSession, peer: Peer): void {
+    const other = this.byPeer.get(peer.key);
+    if (other !== undefined && other !== s) {
+      // Another client now owns this address (NAT reuse, a re-flashed sensor): the old one
+      // cannot be reached there any more.
+      this.byPeer.delete(peer.key);
+      other.peer = undefined;
+      this.apply(other, 'address-reused');
+    }
+    if (s.peer !== undefined && s.peer.key !== peer.key && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
+    s.peer = peer;
+    this.byPeer.set(peer.key, s);
+  }
+
+  private deadlineOf(s: SnSession): number | undefined {
+    let d = s.connecting?.deadline;
+    const min = (x: number) => {
+      d = d === undefined ? x : Math.min(d, x);
+    };
+    if (s.state === 'active' && s.keepaliveMs > 0) min(s.lastSeen + s.keepaliveMs * GRACE);
+    else if (s.state === 'asleep' || s.state === 'awake') min(s.sleepDeadline);
+    else if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) min(s.expiryDeadline);
+    return d;
+  }
+
+  armTimer(s: SnSession): void {
+    s.timer?.cancel();
+    s.timer = undefined;
+    const d = this.deadlineOf(s);
+    if (d === undefined) return;
+    s.timer = this.clock.setTimeout(() => this.onTimer(s), Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now())));
+  }
+
+  /** One timer per session; on expiry it checks which deadline passed (activity does not re-arm it). */
+  private onTimer(s: SnSession): void {
+    s.timer = undefined;
+    if (this.byId.get(s.clientId) !== s) return;
+    const now = this.clock.now();
+    if (s.connecting !== undefined && now >= s.connecting.deadline) {
+      // The Will prompts were never answered (§6.2): the CONNECT is abandoned.
+      s.connecting = undefined;
+      if (s.state === 'disconnected' || s.state === 'lost') {
+        if (s.peer !== undefined && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
+        s.peer = undefined;
+        if (s.cleanSession) return this.endSession(s);
+        s.expiryDeadline = now + this.config.session_expiry;
+      }
+    }
+    if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return this.apply(s, 'keepalive-expired');
+    if ((s.state === 'asleep' || s.state === 'awake') && now >= s.sleepDeadline) return this.apply(s, 'sleep-expired');
+    if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return this.endSession(s);
+    this.armTimer(s);
+  }
+
+  subscribe(s: SnSession, filter: string, qos: QoS): void {
+    const subs = (s.subs ??= new Map());
+    subs.get(filter)?.unsubscribe();
+    subs.set(filter, this.bus.subscribe(filter, s.origin, { qos, sendRetained: true }, (msg) => deliver(this, s, msg)));
+  }
+
+  newSession(clientId: string): SnSession | undefined {
+    if (this.byId.size >= this.config.max_clients) {
+      this.reject('unexpected', undefined, `session limit mqttsn.max_clients (${this.config.max_clients}) reached`);
+      return undefined;
+    }
+    const s = new SnSession(clientId, this.config.max_topics_per_client);
+    this.byId.set(clientId, s);
+    return s;
+  }
+
+  endSession(s: SnSession): void {
+    const lost = s.reset();
+    if (lost > 0) this.metrics.drop('session-ended', lost);
+    s.timer?.cancel();
+    s.timer = undefined;
+    s.connecting = undefined;
+    if (s.peer !== undefined && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
+    s.peer = undefined;
+    if (this.byId.get(s.clientId) === s) this.byId.delete(s.clientId);
+  }
+
+  reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void {
+    this.metrics.drop(reason);
+    const suppressed = this.limiter.take(reason);
+    if (suppressed < 0) return;
+    this.log.debug({ reason, ...(peer ? { address: peer.address, port: peer.port } : {}), ...(suppressed > 0 ? { suppressed } : {}) }, detail);
+  }
+
+  dropped(s: SnSession, reason: SnDropReason, topic: string): void {
+    this.metrics.drop(reason);
+    const suppressed = this.limiter.take(`${reason}:${s.clientId}`);
+    if (suppressed < 0) return;
+    const level = reason === 'offline-qos0' ? 'debug' : 'warn';
+    this.log[level]({ clientId: s.clientId, reason, topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'message for mqtt-sn client dropped');
+  }
+
+  retriesExhausted(s: SnSession): void {
+    this.log.info({ clientId: s.clientId }, 'mqtt-sn client lost: no acknowledgement after N_retry retransmissions');
+    this.apply(s, 'retries-exhausted');
+  }
+
+  flushed(s: SnSession): void {
+    this.apply(s, 'flushed');
+  }
+}

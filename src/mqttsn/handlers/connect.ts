@@ -1,0 +1,107 @@
+/**
+ * CONNECT and the Will (MQTT-SN v1.2 §6.2 connection setup, §6.3 clean session, §6.4
+ * Will update):
+ *
+ *   CONNECT(Will=0) ─────────────────────────────────────────────▶ CONNACK
+ *   CONNECT(Will=1) ─▶ WILLTOPICREQ ◀─ WILLTOPIC ─▶ WILLMSGREQ ◀─ WILLMSG ─▶ CONNACK
+ *                                  ◀─ empty WILLTOPIC (no Will) ─▶ CONNACK
+ */
+import { validateTopicName } from '../../core/topic.js';
+import type { SnContext } from '../context.js';
+import { MsgType, PROTOCOL_ID, ReturnCode, type Connect, type WillMsg, type WillTopic } from '../packets.js';
+import type { Peer, SnSession } from '../session.js';
+
+/** ClientId is 1-23 characters in §5.3.1; longer ones are accepted as MQTT 3.1.1 servers may, up to a sane bound. */
+const MAX_CLIENT_ID = 255;
+
+export function onConnect(ctx: SnContext, peer: Peer, p: Connect): void {
+  if (p.protocolId !== PROTOCOL_ID) {
+    // Not v1.2 (MQTT-SN 2.0 uses 0x02): "rejected: not supported" (§5.3.10).
+    ctx.reject('unexpected', peer, `CONNECT with ProtocolId 0x${p.protocolId.toString(16)}`);
+    return ctx.sendTo(peer, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
+  }
+  if (p.clientId.length === 0 || Buffer.byteLength(p.clientId) > MAX_CLIENT_ID || p.clientId.includes('\u0000')) {
+    return ctx.sendTo(peer, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
+  }
+  let s = ctx.byId.get(p.clientId);
+  if (s === undefined) {
+    s = ctx.newSession(p.clientId);
+    if (s === undefined) return ctx.sendTo(peer, { type: MsgType.CONNACK, returnCode: ReturnCode.CONGESTION });
+  }
+  ctx.metrics.connects++;
+  ctx.bind(s, peer);
+  // §6.3: CleanSession also covers the Will data.
+  //   clean, Will=1: subscriptions and Will deleted, prompts   clean, Will=0: both deleted
+  //   keep,  Will=1: subscriptions kept, Will prompted anew     keep,  Will=0: both kept
+  if (p.cleanSession) {
+    const lost = s.reset();
+    if (lost > 0) ctx.metrics.drop('session-ended', lost);
+  } else if (p.will) {
+    s.will = undefined;
+  }
+  s.cleanSession = p.cleanSession;
+  s.keepaliveMs = p.duration * 1000;
+  s.lastSeen = ctx.clock.now();
+  if (p.will) {
+    s.connecting = { stage: 'topic', deadline: ctx.clock.now() + ctx.retryMs * (ctx.maxRetries + 1) };
+    ctx.armTimer(s);
+    ctx.reply(s, { type: MsgType.WILLTOPICREQ });
+    return;
+  }
+  accept(ctx, s);
+}
+
+function accept(ctx: SnContext, s: SnSession): void {
+  s.connecting = undefined;
+  ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.ACCEPTED });
+  // After the CONNACK: buffered messages (CleanSession=false) follow it.
+  ctx.apply(s, 'connect');
+}
+
+export function onWillTopic(ctx: SnContext, s: SnSession, p: WillTopic<0x07>): void {
+  if (s.connecting === undefined) return ctx.reject('unexpected', s.peer, 'WILLTOPIC without CONNECT');
+  if (p.topic === undefined || p.topic === '') {
+    // Empty WILLTOPIC: the client has no Will (§5.4.7); no WILLMSGREQ follows.
+    s.will = undefined;
+    return accept(ctx, s);
+  }
+  if (!validateTopicName(p.topic).ok) {
+    s.connecting = undefined;
+    ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
+    return ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
+  }
+  s.connecting.topic = { topic: p.topic, qos: p.qos, retain: p.retain };
+  s.connecting.stage = 'msg';
+  ctx.reply(s, { type: MsgType.WILLMSGREQ });
+}
+
+export function onWillMsg(ctx: SnContext, s: SnSession, p: WillMsg<0x09>): void {
+  const c = s.connecting;
+  if (c?.stage !== 'msg' || c.topic === undefined) {
+    // A retransmitted WILLMSG after CONNACK: answer CONNACK again, the client missed it.
+    if (c === undefined && s.state === 'active') return ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.ACCEPTED });
+    return ctx.reject('unexpected', s.peer, 'WILLMSG out of order');
+  }
+  s.will = { ...c.topic, payload: p.payload };
+  accept(ctx, s);
+}
+
+/** WILLTOPICUPD (§6.4): a new Will topic (the message stays), or empty to delete the Will. */
+export function onWillTopicUpd(ctx: SnContext, s: SnSession, p: WillTopic<0x1a>): void {
+  if (p.topic === undefined || p.topic === '') {
+    s.will = undefined;
+  } else if (!validateTopicName(p.topic).ok) {
+    ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
+    return ctx.reply(s, { type: MsgType.WILLTOPICRESP, returnCode: ReturnCode.NOT_SUPPORTED });
+  } else {
+    s.will = { topic: p.topic, qos: p.qos, retain: p.retain, payload: s.will?.payload ?? Buffer.alloc(0) };
+  }
+  ctx.reply(s, { type: MsgType.WILLTOPICRESP, returnCode: ReturnCode.ACCEPTED });
+}
+
+/** WILLMSGUPD (§6.4): a new Will message for the existing topic. */
+export function onWillMsgUpd(ctx: SnContext, s: SnSession, p: WillMsg<0x1c>): void {
+  if (s.will === undefined) s.will = { topic: undefined, qos: 0, retain: false, payload: p.payload };
+  else s.will.payload = p.payload;
+  ctx.reply(s, { type: MsgType.WILLMSGRESP, returnCode: ReturnCode.ACCEPTED });
+}

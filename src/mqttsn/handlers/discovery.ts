@@ -1,0 +1,32 @@
+/**
+ * Gateway advertisement and discovery (MQTT-SN v1.2 §6.1): ADVERTISE every T_ADV, and
+ * GWINFO in answer to SEARCHGW. On IP the Radius (a hop count, §5.4.2) becomes the
+ * multicast TTL of the broadcast answer; behind a forwarder it goes into the Ctrl
+ * octet of the encapsulation (§5.5), whose bits 1-0 carry it gateway → forwarder.
+ */
+import type { SnContext } from '../context.js';
+import { encode } from '../encode.js';
+import { MsgType, type SearchGw } from '../packets.js';
+import type { Peer } from '../session.js';
+import type { DatagramTransport } from '../transport.js';
+
+export function onSearchGw(ctx: SnContext, transport: DatagramTransport, peer: Peer, p: SearchGw): void {
+  const gwinfo = { type: MsgType.GWINFO, gwId: ctx.config.gateway_id, gwAdd: Buffer.alloc(0) } as const;
+  if (peer.encapsulation !== undefined) {
+    return ctx.sendTo({ ...peer, encapsulation: { ...peer.encapsulation, ctrl: p.radius & 0x03 } }, gwinfo);
+  }
+  // The searcher always hears the answer (it may be behind NAT, out of broadcast reach)…
+  ctx.sendTo(peer, gwinfo);
+  // …and every client within the radius learns of the gateway too (§6.1).
+  if (p.radius > 0) {
+    ctx.metrics.datagramsOut++;
+    transport.broadcast(encode(gwinfo), p.radius);
+  }
+}
+
+export function advertise(ctx: SnContext, transport: DatagramTransport): void {
+  // Duration: seconds until the next ADVERTISE (§5.4.1).
+  const duration = Math.min(0xffff, Math.round(ctx.config.advertise.interval / 1000));
+  ctx.metrics.datagramsOut++;
+  transport.broadcast(encode({ type: MsgType.ADVERTISE, gwId: ctx.config.gateway_id, duration }), 1);
+}

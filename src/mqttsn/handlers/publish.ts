@@ -1,0 +1,115 @@
+/**
+ * PUBLISH from a client (MQTT-SN v1.2 §6.6, §6.8) onto the bus:
+ *
+ *   PUBLISH ─ resolve TopicId (registered / predefined §6.7 / short name) ─ bus.publish
+ *     QoS 0:  done           QoS 1: PUBACK once the bus accepted it (bridge outbox committed)
+ *     QoS 2:  PUBREC once accepted; PUBREL ─▶ PUBCOMP (MsgId de-duplicates retransmissions)
+ *     QoS -1: no session, predefined ids and short names only, from configured networks
+ *
+ * Every PUBACK echoes the TopicId octets of the PUBLISH exactly (a short name's two
+ * characters included): the client matches on them.
+ */
+import type { Message, QoS } from '../../core/message.js';
+import type { SnContext } from '../context.js';
+import { MsgType, ReturnCode, shortName, type MsgIdOnly, type Publish } from '../packets.js';
+import type { Peer, SnSession } from '../session.js';
+
+function topicOf(ctx: SnContext, clientId: string | undefined, s: SnSession | undefined, p: Publish): string | undefined {
+  switch (p.topicIdType) {
+    case 0:
+      return s?.topics.nameOf(p.topicId);
+    case 1:
+      return ctx.predefined.nameOf(clientId, p.topicId);
+    case 2:
+      return shortName(p.topicId);
+  }
+}
+
+function puback(ctx: SnContext, s: SnSession, p: Publish, returnCode: number): void {
+  ctx.reply(s, { type: MsgType.PUBACK, topicId: p.topicId, msgId: p.msgId, returnCode });
+}
+
+export function onPublish(ctx: SnContext, s: SnSession, p: Publish): void {
+  const topic = topicOf(ctx, s.clientId, s, p);
+  if (topic === undefined) {
+    // Unknown TopicId: "rejected: invalid topic ID" (§6.6), for QoS 0 too, so the client re-registers.
+    ctx.reject('invalid-topic', s.peer, `PUBLISH to unknown topic id ${p.topicId}`);
+    return puback(ctx, s, p, ReturnCode.INVALID_TOPIC_ID);
+  }
+  ctx.metrics.publishIn++;
+  const qos = p.qos as QoS;
+  const msg: Message = { topic, payload: p.payload, qos, retain: p.retain, origin: s.origin };
+  if (qos === 0) {
+    ctx.bus.publish(msg)?.catch(() => undefined);
+    return;
+  }
+  if (qos === 1) {
+    const last = s.lastQos1;
+    if (p.dup && last !== undefined && last.msgId === p.msgId) {
+      // A retransmission of the message in progress or just acknowledged: not published twice.
+      if (last.done) puback(ctx, s, p, ReturnCode.ACCEPTED);
+      return;
+    }
+    const entry = { msgId: p.msgId, done: false, topicId: p.topicId };
+    s.lastQos1 = entry;
+    const wait = ctx.bus.publish(msg);
+    if (wait === undefined) {
+      entry.done = true;
+      return puback(ctx, s, p, ReturnCode.ACCEPTED);
+    }
+    wait.then(
+      () => {
+        entry.done = true;
+        puback(ctx, s, p, ReturnCode.ACCEPTED);
+      },
+      () => {
+        // Not accepted (e.g. the outbox refuses when full): the client may retry later.
+        if (s.lastQos1 === entry) s.lastQos1 = undefined;
+        ctx.reject('publish-refused', s.peer, `publish to ${topic} not accepted`);
+        puback(ctx, s, p, ReturnCode.CONGESTION);
+      },
+    );
+    return;
+  }
+  // QoS 2: exactly once, keyed by MsgId until PUBREL.
+  const q2 = (s.qos2In ??= new Map());
+  const state = q2.get(p.msgId);
+  if (state !== undefined) {
+    if (state) ctx.reply(s, { type: MsgType.PUBREC, msgId: p.msgId });
+    return;
+  }
+  q2.set(p.msgId, false);
+  const rec = () => {
+    if (s.qos2In?.get(p.msgId) === false) s.qos2In.set(p.msgId, true);
+    ctx.reply(s, { type: MsgType.PUBREC, msgId: p.msgId });
+  };
+  const wait = ctx.bus.publish(msg);
+  if (wait === undefined) return rec();
+  wait.then(rec, () => {
+    s.qos2In?.delete(p.msgId);
+    ctx.reject('publish-refused', s.peer, `publish to ${topic} not accepted`);
+    // PUBACK carries errors for QoS 2 too (§5.4.13).
+    puback(ctx, s, p, ReturnCode.CONGESTION);
+  });
+}
+
+export function onPubrel(ctx: SnContext, s: SnSession, p: MsgIdOnly<0x10>): void {
+  // PUBCOMP even for an unknown MsgId: the first PUBCOMP may have been lost.
+  s.qos2In?.delete(p.msgId);
+  ctx.reply(s, { type: MsgType.PUBCOMP, msgId: p.msgId });
+}
+
+/** QoS -1 (§6.8): fire and forget from a client without a connection. */
+export function onPublishMinusOne(ctx: SnContext, peer: Peer, p: Publish): void {
+  if (!ctx.qosMinusOneSources.has(peer.address)) {
+    return ctx.reject('qos-minus-one-source', peer, 'PUBLISH QoS -1 from a source not in mqttsn.qos_minus_one_sources');
+  }
+  // A connected client's own predefined table applies if the address is known.
+  const s = ctx.byPeer.get(peer.key);
+  const topic = p.topicIdType === 0 ? undefined : topicOf(ctx, s?.clientId, s, p);
+  if (topic === undefined) {
+    return ctx.reject('qos-minus-one-topic', peer, 'PUBLISH QoS -1 needs a predefined topic id or a short topic name');
+  }
+  ctx.metrics.publishIn++;
+  ctx.bus.publish({ topic, payload: p.payload, qos: 0, retain: p.retain, origin: { kind: 'mqttsn', id: s?.clientId ?? `qos-1:${peer.address}` } })?.catch(() => undefined);
+}

@@ -1,0 +1,44 @@
+/**
+ * PINGREQ and DISCONNECT: keep alive (§6.11), disconnect (§6.12) and sleep (§6.14).
+ *
+ *   DISCONNECT(duration) ─▶ DISCONNECT, asleep
+ *   PINGREQ(ClientId)    ─▶ awake ─▶ buffered messages (REGISTER first where needed;
+ *                           QoS 1/2 acknowledged) ─▶ PINGRESP, asleep again
+ */
+import type { SnContext } from '../context.js';
+import { MsgType, type Disconnect, type PingReq } from '../packets.js';
+import type { Peer } from '../session.js';
+
+export function onPingreq(ctx: SnContext, peer: Peer, p: PingReq): void {
+  const byAddress = ctx.byPeer.get(peer.key);
+  if (p.clientId === undefined) {
+    if (byAddress === undefined) return ctx.sendTo(peer, { type: MsgType.DISCONNECT, duration: undefined });
+    return ctx.reply(byAddress, { type: MsgType.PINGRESP });
+  }
+  const s = ctx.byId.get(p.clientId);
+  if (s === undefined || s.state === 'disconnected' || s.state === 'lost') {
+    // No session to wake: DISCONNECT tells the client to CONNECT again.
+    return ctx.sendTo(peer, { type: MsgType.DISCONNECT, duration: undefined });
+  }
+  if (s.state === 'active') {
+    if (s.peer?.key !== peer.key) return ctx.sendTo(peer, { type: MsgType.DISCONNECT, duration: undefined });
+    return ctx.reply(s, { type: MsgType.PINGRESP });
+  }
+  // asleep/awake: the ClientId identifies the sleeper, so a new address (NAT) is followed.
+  ctx.bind(s, peer);
+  s.lastSeen = ctx.clock.now();
+  ctx.apply(s, 'wake');
+}
+
+export function onDisconnect(ctx: SnContext, peer: Peer, p: Disconnect): void {
+  const s = ctx.byPeer.get(peer.key);
+  if (s === undefined) return; // nothing to end; answering could loop with a confused peer
+  // The gateway acknowledges both kinds with a DISCONNECT (§6.12, §6.14).
+  ctx.reply(s, { type: MsgType.DISCONNECT, duration: undefined });
+  if (p.duration !== undefined && p.duration > 0) {
+    s.sleepMs = p.duration * 1000;
+    ctx.apply(s, 'sleep');
+  } else {
+    ctx.apply(s, 'disconnect');
+  }
+}

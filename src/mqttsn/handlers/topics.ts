@@ -1,0 +1,64 @@
+/**
+ * REGISTER (§6.5), SUBSCRIBE and UNSUBSCRIBE (§6.9) from a client.
+ *
+ * SUBSCRIBE names a topic by name (possibly with wildcards), by predefined id or by
+ * short name. SUBACK is sent before the bus subscription is made, so retained messages
+ * (delivered by the subscription itself) always follow the SUBACK.
+ */
+import { hasWildcard, validateTopicFilter, validateTopicName } from '../../core/topic.js';
+import type { SnContext } from '../context.js';
+import { MsgType, ReturnCode, shortName, type Register, type Subscribe, type Unsubscribe } from '../packets.js';
+import type { SnSession } from '../session.js';
+
+export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
+  if (!validateTopicName(p.topicName).ok) {
+    ctx.reject('invalid-topic', s.peer, 'REGISTER with an invalid topic name');
+    return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.INVALID_TOPIC_ID });
+  }
+  const id = s.topics.assign(p.topicName, true);
+  if (id === undefined) {
+    // The per-client table is full: "rejected: congestion" (§5.3.10), the client may retry later.
+    ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
+    return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.CONGESTION });
+  }
+  ctx.reply(s, { type: MsgType.REGACK, topicId: id, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
+}
+
+/** The filter a SUBSCRIBE/UNSUBSCRIBE names, or undefined if it names nothing valid. */
+function filterOf(ctx: SnContext, s: SnSession, p: Subscribe | Unsubscribe): string | undefined {
+  if (p.topicIdType === 0) return p.topicName !== undefined && validateTopicFilter(p.topicName).ok ? p.topicName : undefined;
+  if (p.topicIdType === 1) return ctx.predefined.nameOf(s.clientId, p.topicId!);
+  return shortName(p.topicId!);
+}
+
+export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
+  const refuse = (returnCode: number) => ctx.reply(s, { type: MsgType.SUBACK, qos: 0, topicId: 0, msgId: p.msgId, returnCode });
+  if (p.qos === -1) return refuse(ReturnCode.NOT_SUPPORTED);
+  const filter = filterOf(ctx, s, p);
+  if (filter === undefined) {
+    ctx.reject('invalid-topic', s.peer, 'SUBSCRIBE to an invalid or unknown topic');
+    return refuse(ReturnCode.INVALID_TOPIC_ID);
+  }
+  let topicId = 0; // wildcards and short names: "not relevant", 0x0000 (§5.4.16)
+  if (p.topicIdType === 1) topicId = p.topicId!;
+  else if (p.topicIdType === 0 && !hasWildcard(filter)) {
+    const id = s.topics.assign(filter, true);
+    if (id === undefined) {
+      ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
+      return refuse(ReturnCode.CONGESTION);
+    }
+    topicId = id;
+  }
+  ctx.reply(s, { type: MsgType.SUBACK, qos: p.qos, topicId, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
+  ctx.subscribe(s, filter, p.qos);
+}
+
+export function onUnsubscribe(ctx: SnContext, s: SnSession, p: Unsubscribe): void {
+  const filter = filterOf(ctx, s, p);
+  if (filter !== undefined) {
+    s.subs?.get(filter)?.unsubscribe();
+    s.subs?.delete(filter);
+  }
+  // UNSUBACK in every case: the client only wants to know it is not subscribed (§6.9).
+  ctx.reply(s, { type: MsgType.UNSUBACK, msgId: p.msgId });
+}

@@ -1,0 +1,46 @@
+/** Counters of the MQTT-SN gateway: every dropped datagram or message is counted by reason. */
+import type { DecodeError } from './packets.js';
+
+export type SnDropReason =
+  | DecodeError
+  | 'oversized'
+  | 'flood'
+  | 'unknown-peer'
+  | 'unexpected'
+  | 'invalid-topic'
+  | 'qos-minus-one-source'
+  | 'qos-minus-one-topic'
+  /** A message for a client: its buffer was full. */
+  | 'buffer-full'
+  /** A QoS 0 message for a disconnected client. */
+  | 'offline-qos0'
+  | 'topic-table-full'
+  | 'register-refused'
+  | 'publish-refused'
+  | 'too-large-out'
+  | 'session-ended';
+
+export class MqttsnMetrics {
+  datagramsIn = 0;
+  datagramsOut = 0;
+  publishIn = 0;
+  publishOut = 0;
+  connects = 0;
+  willsPublished = 0;
+  retransmissions = 0;
+  readonly drops = new Map<SnDropReason, number>();
+
+  drop(reason: SnDropReason, n = 1): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
+  }
+
+  dropped(reason: SnDropReason): number {
+    return this.drops.get(reason) ?? 0;
+  }
+
+  get totalDrops(): number {
+    let n = 0;
+    for (const v of this.drops.values()) n += v;
+    return n;
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * One MQTT-SN client as the gateway keeps it, keyed by ClientId (not by address: a
+ * sensor behind NAT may come back from another port). It lives in-process on the bus:
+ * its subscriptions are bus subscriptions, its publishes are bus publishes.
+ */
+import type { BusSubscription } from '../core/bus.js';
+import type { TimerHandle } from '../core/clock.js';
+import type { Message, QoS } from '../core/message.js';
+import type { ClientState } from './client-state.js';
+import type { Encapsulation, Publish, SnQoS } from './packets.js';
+import { TopicRegistry } from './topic-registry.js';
+
+/** Where a client is: address, port and, behind a forwarder, its Wireless Node Id (§5.5). */
+export interface Peer {
+  address: string;
+  port: number;
+  encapsulation: Encapsulation | undefined;
+  /** address|port|node: the key of the address table. */
+  key: string;
+}
+
+export interface Will {
+  /** Undefined while only WILLMSGUPD has arrived: nothing to publish yet. */
+  topic: string | undefined;
+  qos: SnQoS;
+  retain: boolean;
+  payload: Buffer;
+}
+
+/** A message waiting to go to the client. */
+export interface OutItem {
+  msg: Message;
+  qos: QoS;
+  /** Set once a PUBACK "invalid topic id" made us register again: never loop. */
+  reregistered?: boolean;
+}
+
+/** The one exchange in flight towards the client (§6.10: one QoS 1/2 PUBLISH or REGISTER at a time). */
+export type Flight =
+  | { kind: 'register'; msgId: number; topicId: number; retries: number }
+  | { kind: 'publish'; msgId: number; item: OutItem; packet: Publish; stage: 'ack' | 'rec' | 'comp'; retries: number };
+
+export class SnSession {
+  state: ClientState = 'disconnected';
+  peer: Peer | undefined;
+  cleanSession = true;
+  keepaliveMs = 0;
+  sleepMs = 0;
+  lastSeen = 0;
+  sleepDeadline = 0;
+  expiryDeadline = 0;
+  will: Will | undefined;
+  /** A CONNECT whose Will prompts are under way (§6.2). */
+  connecting: { stage: 'topic' | 'msg'; deadline: number; topic?: { topic: string; qos: SnQoS; retain: boolean } } | undefined;
+  readonly topics: TopicRegistry;
+  subs: Map<string, BusSubscription> | undefined;
+  /** Incoming QoS 2 MsgIds between PUBLISH and PUBREL → whether PUBREC was sent (committed). */
+  qos2In: Map<number, boolean> | undefined;
+  /** The last incoming QoS 1 MsgId and whether its PUBACK went out (a DUP is not published twice). */
+  lastQos1: { msgId: number; done: boolean; topicId: number } | undefined;
+  /** Supervision: keepalive, sleep, Will prompts or session expiry, whichever applies. */
+  timer: TimerHandle | undefined;
+  // ---- outbound ----
+  queue: OutItem[] = [];
+  flight: Flight | undefined;
+  retryTimer: TimerHandle | undefined;
+  /** While awake: messages still to deliver before PINGRESP (§6.14). */
+  budget = 0;
+  private nextId = 1;
+
+  constructor(
+    readonly clientId: string,
+    maxTopics: number,
+  ) {
+    this.topics = new TopicRegistry(maxTopics);
+  }
+
+  get origin(): Message['origin'] {
+    return { kind: 'mqttsn', id: this.clientId };
+  }
+
+  /** MsgIds 1..65535 (0 is used by QoS 0 and -1 only). */
+  allocateMsgId(): number {
+    const id = this.nextId;
+    this.nextId = id === 0xffff ? 1 : id + 1;
+    return id;
+  }
+
+  /** Drops everything the session holds (clean session, or its end). Returns messages lost. */
+  reset(): number {
+    for (const sub of this.subs?.values() ?? []) sub.unsubscribe();
+    this.subs = undefined;
+    this.topics.clear();
+    this.qos2In = undefined;
+    this.lastQos1 = undefined;
+    this.will = undefined;
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    const lost = this.queue.length + (this.flight?.kind === 'publish' ? 1 : 0);
+    this.queue = [];
+    this.flight = undefined;
+    this.budget = 0;
+    return lost;
+  }
+}
