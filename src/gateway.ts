@@ -2,9 +2,10 @@
  * Composition root: the only place concrete classes are created and wired.
  *
  *   TcpListener(s) ─▶ Broker (the bus) ─▶ Bridge(s) ─▶ SQLite outbox ─▶ Upstream (TLS) ─▶ cloud
+ *   MQTT-SN (UDP) ───▶    ▲
  *
  * Start order: state directory, store, bridges (their outbox sinks must be in place
- * before any client can publish), broker, listeners. Stop order is the reverse:
+ * before any client can publish), broker, MQTT-SN gateway, listeners. Stop order is the reverse:
  * listeners stop accepting, the broker closes its clients (no more publishes), the
  * bridges disconnect from the cloud, the store commits what is pending and closes.
  */
@@ -22,6 +23,8 @@ import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
 import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
+import { createMqttsnGateway } from './mqttsn/create.js';
+import type { MqttsnGateway } from './mqttsn/gateway.js';
 import { systemClock } from './core/clock.js';
 
 export interface GatewayDeps {
@@ -56,6 +59,7 @@ export function brokerOptionsFrom(config: Config): Partial<BrokerOptions> {
 
 export class Gateway {
   readonly broker: Broker;
+  readonly mqttsn: MqttsnGateway | undefined;
   private readonly listeners: TcpListener[];
   private readonly group: ServiceGroup;
 
@@ -83,7 +87,10 @@ export class Gateway {
         this.dirLock = undefined;
       },
     };
-    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...this.listeners]);
+    // MQTT-SN sensors are in-process sessions on the broker: after it, with the listeners.
+    this.mqttsn = config.mqttsn === undefined ? undefined
+      : createMqttsnGateway(config.mqttsn, { bus: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock });
+    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), ...this.listeners]);
   }
 
   private dirLock: { release(): void } | undefined;
