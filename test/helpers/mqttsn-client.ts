@@ -33,6 +33,8 @@ export class SnTestClient {
   readonly publishes: Of<0x0c>[] = [];
   /** Topic ids the gateway registered with us. */
   readonly topicIds = new Map<number, string>();
+  /** MsgType of every message that arrived (after loss injection), in order. */
+  readonly arrivals: number[] = [];
   dropIncoming: ((p: Packet) => boolean) | undefined;
   private socket!: dgram.Socket;
   private waiters: { match: (p: Packet) => boolean; resolve: (p: Packet) => void }[] = [];
@@ -72,6 +74,7 @@ export class SnTestClient {
     this.lastCtrl = d.encapsulation?.ctrl;
     const p = d.packet;
     if (this.dropIncoming?.(p)) return;
+    this.arrivals.push(p.type);
     if (p.type === MsgType.PUBLISH) this.publishes.push(p);
     if (p.type === MsgType.REGISTER) this.topicIds.set(p.topicId, p.topicName);
     if (this.opts.autoAck) this.ack(p);
