@@ -1,0 +1,293 @@
+/**
+ * One physical port: opens it (resolving a USB match to a path at every open), frames its
+ * bytes, serialises request/response transactions of the devices that share it, pauses it
+ * while too many readings wait for the bus, and reopens it with capped backoff when it is
+ * lost. It never gives up and never throws into its caller.
+ *
+ *   (re)open ─▶ open ──'close'/'error'──▶ waiting ──backoff──▶ (re)open
+ *                 │ data ─▶ framer ─▶ frame ─▶ current transaction? ─yes─▶ its answer
+ *                 │                                 └─no─▶ events.frame (unsolicited)
+ *                 └ idle timer (no byte for idleMs) ─▶ framer.idle()
+ */
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { UsbMatch } from '../config/serial-schema.js';
+import { Backoff } from '../core/backoff.js';
+import type { Clock, TimerHandle } from '../core/clock.js';
+import type { LogRateLimiter } from '../observability/rate-limit.js';
+import type { LineSettings, TransactOptions } from './driver-api.js';
+import { idleTimeoutOf, type DiscardReason, type Framer, type FramingSpec } from './framer.js';
+import { createFramer } from './framers/index.js';
+import { describePort, resolvePort, type PortOpener } from './port.js';
+
+export interface LinkEvents {
+  opened(path: string): void;
+  closed(reason: string): void;
+  /** A frame no transaction was waiting for; `owner` is the device that last transacted. */
+  frame(frame: Buffer, owner: string | undefined): void;
+  discard(bytes: number, reason: DiscardReason, owner: string | undefined): void;
+  /** A transaction got no answer in time. */
+  timeout(owner: string): void;
+}
+
+export interface LinkSettings {
+  port: string | UsbMatch;
+  line: LineSettings;
+  framing: FramingSpec;
+  reopenBaseMs: number;
+  reopenCapMs: number;
+  /** Readings waiting for the bus before the port is paused. */
+  maxPending: number;
+}
+
+export interface LinkDeps {
+  opener: PortOpener;
+  clock: Clock;
+  log: Logger;
+  limiter: LogRateLimiter;
+  random?: () => number;
+}
+
+interface Transaction {
+  owner: string;
+  request: Buffer;
+  opts: TransactOptions;
+  resolve(frame: Buffer | undefined): void;
+  timer?: TimerHandle;
+}
+
+export type LinkState = 'idle' | 'opening' | 'open' | 'waiting' | 'stopped';
+
+/** Modbus RTU §2.5.1.1: 3.5 character times of silence between frames; fixed 1.75 ms above 19200 baud. */
+export function interFrameMs(line: LineSettings): number {
+  if (line.baud > 19_200) return 2;
+  const bits = 1 + line.dataBits + (line.parity === 'none' ? 0 : 1) + line.stopBits;
+  return Math.ceil((3.5 * bits * 1000) / line.baud);
+}
+
+export class PortLink {
+  state: LinkState = 'idle';
+  /** Times the port was opened again after it had been open. */
+  reopens = 0;
+  private stream: Duplex | undefined;
+  private readonly framer: Framer;
+  private readonly idleMs: number | undefined;
+  private readonly backoff: Backoff;
+  private idleTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private gapTimer: TimerHandle | undefined;
+  private readonly queue: Transaction[] = [];
+  private current: Transaction | undefined;
+  private lastOwner: string | undefined;
+  private everOpened = false;
+  private healthy = false;
+  private pendingCount = 0;
+  private paused = false;
+  private readonly gapMs: number;
+  private readonly name: string;
+
+  constructor(
+    private readonly s: LinkSettings,
+    private readonly deps: LinkDeps,
+    private readonly events: LinkEvents,
+  ) {
+    this.name = describePort(s.port);
+    this.framer = createFramer(s.framing, {
+      frame: (f) => this.onFrame(f),
+      discard: (n, reason) => this.events.discard(n, reason, this.current?.owner ?? this.lastOwner),
+    });
+    this.idleMs = idleTimeoutOf(s.framing);
+    this.backoff = new Backoff(s.reopenBaseMs, s.reopenCapMs, deps.random);
+    this.gapMs = interFrameMs(s.line);
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Readings handed to the bus and not yet settled. */
+  get pending(): number {
+    return this.pendingCount;
+  }
+
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  start(): void {
+    if (this.state !== 'idle') return;
+    void this.open();
+  }
+
+  private async open(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'opening';
+    let path: string | undefined;
+    let stream: Duplex;
+    try {
+      path = await resolvePort(this.s.port, this.deps.opener);
+      if (path === undefined) return this.retry('no matching USB adapter is plugged in');
+      stream = await this.deps.opener.open(path, this.s.line);
+    } catch (err) {
+      return this.retry((err as Error).message);
+    }
+    if ((this.state as LinkState) === 'stopped') {
+      stream.destroy();
+      return;
+    }
+    this.stream = stream;
+    this.state = 'open';
+    this.healthy = false;
+    if (this.everOpened) this.reopens++;
+    this.everOpened = true;
+    stream.on('data', this.onData);
+    stream.on('error', this.onError);
+    stream.once('close', this.onClose);
+    this.deps.log.info({ path }, 'serial port open');
+    this.events.opened(path);
+    this.pump();
+  }
+
+  private retry(reason: string): void {
+    if (this.state === 'stopped') return;
+    this.state = 'waiting';
+    const delay = this.backoff.next();
+    const suppressed = this.deps.limiter.take(`open:${this.name}`);
+    if (suppressed >= 0) this.deps.log.warn({ reason, retryInMs: delay, ...(suppressed > 0 ? { suppressed } : {}) }, 'serial port unavailable, retrying');
+    this.retryTimer = this.deps.clock.setTimeout(() => void this.open(), delay);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    this.framer.push(chunk);
+    if (this.idleMs !== undefined) {
+      this.idleTimer?.cancel();
+      this.idleTimer = this.framer.buffered > 0 || this.s.framing.type === 'gap' ? this.deps.clock.setTimeout(() => this.framer.idle(), this.idleMs) : undefined;
+    }
+  };
+
+  private lastError: string | undefined;
+
+  private readonly onError = (err: Error): void => {
+    this.lastError = err.message;
+    // A port that errors is treated as lost: close it and let onClose schedule the reopen.
+    this.stream?.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    const reason = this.lastError ?? 'port closed';
+    this.lastError = undefined;
+    this.detach();
+    if (this.state === 'stopped') return;
+    this.deps.log.warn({ reason }, 'serial port lost');
+    this.events.closed(reason);
+    this.retry(reason);
+  };
+
+  /** Drops the stream and everything tied to it; queued transactions get no answer. */
+  private detach(): void {
+    const s = this.stream;
+    this.stream = undefined;
+    if (s) {
+      s.off('data', this.onData);
+      s.off('error', this.onError);
+      s.off('close', this.onClose);
+      s.on('error', () => undefined); // a late error of a dead stream is not news
+    }
+    this.idleTimer?.cancel();
+    this.gapTimer?.cancel();
+    this.gapTimer = undefined;
+    this.framer.reset();
+    this.paused = false;
+    const waiting = [...(this.current ? [this.current] : []), ...this.queue.splice(0)];
+    this.current = undefined;
+    for (const t of waiting) {
+      t.timer?.cancel();
+      t.resolve(undefined);
+    }
+  }
+
+  private onFrame(frame: Buffer): void {
+    if (!this.healthy) {
+      this.healthy = true;
+      this.backoff.reset(); // a port that delivers frames is a good port again
+    }
+    const t = this.current;
+    if (t !== undefined && t.opts.accept(frame)) return this.finish(t, frame);
+    this.events.frame(frame, t?.owner ?? this.lastOwner);
+  }
+
+  write(data: Buffer): Promise<void> {
+    const s = this.stream;
+    if (s === undefined || this.state !== 'open') return Promise.reject(new Error('port is not open'));
+    return new Promise((resolve, reject) => s.write(data, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** One request/response at a time per port; undefined on timeout or when the port closes. */
+  transact(owner: string, request: Buffer, opts: TransactOptions): Promise<Buffer | undefined> {
+    if (this.state !== 'open') return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.queue.push({ owner, request, opts, resolve });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.current !== undefined || this.gapTimer !== undefined || this.state !== 'open') return;
+    const t = this.queue.shift();
+    if (t === undefined) return;
+    this.current = t;
+    this.lastOwner = t.owner;
+    // Leftovers of an earlier answer must not be glued to this one.
+    if (this.framer.buffered > 0) this.framer.idle();
+    this.stream!.write(t.request);
+    t.timer = this.deps.clock.setTimeout(() => {
+      this.events.timeout(t.owner);
+      this.finish(t, undefined);
+    }, t.opts.timeoutMs);
+  }
+
+  private finish(t: Transaction, frame: Buffer | undefined): void {
+    if (this.current !== t) return;
+    t.timer?.cancel();
+    this.current = undefined;
+    t.resolve(frame);
+    this.gapTimer = this.deps.clock.setTimeout(() => {
+      this.gapTimer = undefined;
+      this.pump();
+    }, this.gapMs);
+  }
+
+  /**
+   * Counts a reading handed to the bus until its promise settles (the outbox committed it).
+   * Past maxPending the port is paused: the kernel buffer fills and reading slows down,
+   * instead of memory growing with a slow disk. Resumes at half.
+   */
+  track(settled: Promise<unknown>): void {
+    this.pendingCount++;
+    if (this.pendingCount >= this.s.maxPending && !this.paused && this.stream) {
+      this.paused = true;
+      this.stream.pause();
+    }
+    void settled.finally(() => {
+      this.pendingCount--;
+      if (this.paused && this.pendingCount <= this.s.maxPending >> 1) {
+        this.paused = false;
+        this.stream?.resume();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.retryTimer?.cancel();
+    const s = this.stream;
+    this.detach();
+    if (s && !s.closed) {
+      await new Promise<void>((resolve) => {
+        s.once('close', () => resolve());
+        s.destroy();
+      });
+    }
+  }
+}

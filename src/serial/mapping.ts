@@ -1,0 +1,111 @@
+/**
+ * Device map → messages: renames, scales and converts each reading, drops the ones a deadband
+ * or interval holds back, and builds topic and payload from the device's templates.
+ *
+ *   Reading {metric, value, unit, ts} ─ metrics[metric] ─ value × scale + offset ─ type ─ decimals
+ *     ─ deadband / min_interval / max_interval ─ topic "sensors/{device}/{metric}" ─ payload json|plain
+ */
+import type { MetricMapConfig } from '../config/serial-schema.js';
+import type { Message, QoS } from '../core/message.js';
+import type { MetricValue, Reading } from './driver-api.js';
+
+export interface MappingSettings {
+  device: string;
+  driver: string;
+  topic: string;
+  payload: 'json' | 'plain';
+  qos: QoS;
+  retain: boolean;
+  onlyMapped: boolean;
+  metrics: Readonly<Record<string, MetricMapConfig>>;
+}
+
+interface Last {
+  value: MetricValue;
+  at: number;
+}
+
+/** A metric name as one topic level: wildcards and NUL cannot appear in a topic name [MQTT-4.7.3-2]. */
+export function topicSafe(name: string): string {
+  return name.replace(/[+#\u0000]/g, '_');
+}
+
+export function renderTemplate(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{(device|metric|driver)\}/g, (_, k: string) => vars[k] ?? '');
+}
+
+function convert(value: MetricValue, m: MetricMapConfig | undefined): MetricValue {
+  let v = value;
+  if (m !== undefined && typeof v === 'number') v = v * m.scale + m.offset;
+  switch (m?.type) {
+    case 'number':
+      v = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number(v);
+      break;
+    case 'int':
+      v = Math.round(typeof v === 'number' ? v : Number(v));
+      break;
+    case 'bool':
+      v = typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : ['true', 'on', '1'].includes(v.toLowerCase());
+      break;
+    case 'string':
+      v = String(v);
+      break;
+  }
+  if (typeof v === 'number' && m?.decimals !== undefined) {
+    const f = 10 ** m.decimals;
+    v = Math.round(v * f) / f;
+  }
+  return v;
+}
+
+export class DeviceMapper {
+  private readonly last = new Map<string, Last>();
+  /** Readings held back by a deadband or interval. */
+  skipped = 0;
+
+  constructor(private readonly s: MappingSettings) {}
+
+  /** The messages to publish for these readings (possibly none). */
+  map(readings: readonly Reading[], now: number): Message[] {
+    const out: Message[] = [];
+    for (const r of readings) {
+      const m = this.s.metrics[r.metric];
+      if (m?.ignore || (m === undefined && this.s.onlyMapped)) continue;
+      const value = convert(r.value, m);
+      if (typeof value === 'number' && !Number.isFinite(value)) continue; // NaN from a bad "number" conversion
+      const name = m?.name ?? r.metric;
+      if (this.holdBack(name, value, m, now)) {
+        this.skipped++;
+        continue;
+      }
+      this.last.set(name, { value, at: now });
+      const unit = m?.unit ?? r.unit;
+      const payload =
+        this.s.payload === 'plain'
+          ? Buffer.from(String(value))
+          : Buffer.from(JSON.stringify(unit === undefined ? { value, ts: r.ts ?? now } : { value, unit, ts: r.ts ?? now }));
+      out.push({
+        topic: renderTemplate(this.s.topic, { device: this.s.device, metric: topicSafe(name), driver: this.s.driver }),
+        payload,
+        qos: this.s.qos,
+        retain: this.s.retain,
+        origin: { kind: 'serial', id: this.s.device },
+      });
+    }
+    return out;
+  }
+
+  private holdBack(name: string, value: MetricValue, m: MetricMapConfig | undefined, now: number): boolean {
+    const prev = this.last.get(name);
+    if (prev === undefined || m === undefined) return false;
+    const age = now - prev.at;
+    if (m.min_interval !== undefined && age < m.min_interval) return true;
+    if (m.deadband === undefined) return false;
+    const unchanged =
+      typeof value === 'number' && typeof prev.value === 'number' && m.deadband > 0
+        ? Math.abs(value - prev.value) < m.deadband
+        : value === prev.value;
+    if (!unchanged) return false;
+    return !(m.max_interval !== undefined && age >= m.max_interval);
+  }
+}
