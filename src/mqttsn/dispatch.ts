@@ -15,6 +15,9 @@ import type { Peer } from './session.js';
 import type { DatagramTransport } from './transport.js';
 
 export function dispatch(ctx: SnContext, transport: DatagramTransport, peer: Peer, p: Packet): void {
+  // Any message from a client's address counts for its keepalive (§6.11), PINGREQ included.
+  const s = ctx.byPeer.get(peer.key);
+  if (s !== undefined) s.lastSeen = ctx.clock.now();
   switch (p.type) {
     case MsgType.SEARCHGW:
       return onSearchGw(ctx, transport, peer, p);
@@ -40,12 +43,10 @@ export function dispatch(ctx: SnContext, transport: DatagramTransport, peer: Pee
       if (p.qos === -1) return onPublishMinusOne(ctx, peer, p);
       break;
   }
-  const s = ctx.byPeer.get(peer.key);
   if (s === undefined) {
     ctx.reject('unknown-peer', peer, `message type 0x${p.type.toString(16)} from an address without a session`);
     return ctx.sendTo(peer, { type: MsgType.DISCONNECT, duration: undefined });
   }
-  s.lastSeen = ctx.clock.now();
   switch (p.type) {
     case MsgType.WILLTOPIC:
       return onWillTopic(ctx, s, p);
