@@ -24,7 +24,7 @@ export interface SnHarness {
 /** `yaml` is extra YAML under `mqttsn:`, e.g. "max_retries: 1". */
 export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; broker?: Broker } = {}): Promise<SnHarness> {
   const hosts = o.ipv6 ? '["127.0.0.1", "::1"]' : '["127.0.0.1"]';
-  const text = ['mqttsn:', `  hosts: ${hosts}`, '  port: 0', '  advertise: { interval: 0 }', ...yaml.split('\n').filter(Boolean).map((l) => `  ${l}`)].join('\n');
+  const text = ['mqttsn:', `  hosts: ${hosts}`, '  port: 0', ...(yaml.includes('advertise:') ? [] : ['  advertise: { interval: 0 }']), ...yaml.split('\n').filter(Boolean).map((l) => `  ${l}`)].join('\n');
   const config = parseConfigText(text, 'mqttsn-test.yaml').mqttsn!;
   const broker = o.broker ?? new Broker({}, { log: silentLog, clock: o.clock });
   const gw = createMqttsnGateway(config, { bus: broker, log: silentLog, clock: o.clock });

@@ -1,0 +1,110 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MsgType } from '../../src/mqttsn/packets.js';
+import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
+
+let h: SnHarness;
+beforeEach(async () => {
+  h = await startSnGateway('predefined_topics: { 1: p/one }', { ipv6: true });
+});
+afterEach(async () => h.close());
+
+describe('MQTT-SN sessions, addresses and NAT', () => {
+  it('lets a CONNECT with a known client id from a new address take the session over', async () => {
+    const a = await h.client({ autoAck: true });
+    await a.connect('nat', { clean: false });
+    await a.subscribe('to/nat', 0);
+    const b = await h.client({ autoAck: true });
+    await b.connect('nat', { clean: false });
+    h.broker.publish({ topic: 'to/nat', payload: Buffer.from('x'), qos: 0, retain: false, origin: { kind: 'system', id: 't' } });
+    await until(() => b.publishes.length === 1, 'delivery to the new address');
+    expect(a.publishes).toHaveLength(0);
+    // The old address no longer has a session: it is told to reconnect.
+    a.send({ type: MsgType.PINGREQ, clientId: undefined });
+    await a.next(MsgType.DISCONNECT);
+  });
+
+  it('answers a non-CONNECT message from an unknown address with DISCONNECT and counts it', async () => {
+    const c = await h.client();
+    c.send({ type: MsgType.REGISTER, topicId: 0, msgId: 1, topicName: 'x' });
+    await c.next(MsgType.DISCONNECT);
+    c.publish(1, 'x', { qos: 1 });
+    await c.next(MsgType.DISCONNECT);
+    expect(h.gw.metrics.dropped('unknown-peer')).toBe(2);
+  });
+
+  it('loses the previous client when another client id connects from its address, publishing its Will', async () => {
+    const wills = h.watch('wills/#');
+    const c = await h.client();
+    await c.connect('first', { will: { topic: 'wills/first', payload: 'x' } });
+    await c.connect('second');
+    expect(h.gw.session('first')).toBeUndefined();
+    expect(h.gw.session('second')?.state).toBe('active');
+    expect(wills).toHaveLength(1);
+  });
+
+  it('serves clients over IPv6 as over IPv4', async () => {
+    const seen = h.watch('#');
+    const port6 = h.gw.addresses.find((a) => a.family === 'IPv6')!.port;
+    expect(port6).toBe(h.port);
+    const c = await h.client({ host: '::1' });
+    expect(await c.connect('v6')).toBe(0);
+    const { topicId } = await c.register('six/topic');
+    c.publish(topicId, 'hi', { qos: 1 });
+    await c.next(MsgType.PUBACK);
+    expect(seen.map((m) => m.topic)).toEqual(['six/topic']);
+  });
+
+  it('keeps one session per client id through many reconnects from changing ports', async () => {
+    for (let i = 0; i < 20; i++) {
+      const c = await h.client();
+      expect(await c.connect('hopper', { clean: false })).toBe(0);
+    }
+    expect(h.gw.sessionCount).toBe(1);
+    expect(h.gw.byPeer.size).toBe(1);
+  });
+});
+
+describe('MQTT-SN discovery (§6.1) and forwarders (§5.5)', () => {
+  it('answers SEARCHGW with GWINFO carrying the gateway id', async () => {
+    const c = await h.client();
+    c.send({ type: MsgType.SEARCHGW, radius: 0 });
+    expect(await c.next(MsgType.GWINFO)).toMatchObject({ gwId: 1, gwAdd: Buffer.alloc(0) });
+  });
+
+  it('answers an encapsulated message encapsulated, for the same Wireless Node Id, with the radius in Ctrl', async () => {
+    const c = await h.client({ nodeId: Buffer.from('0a0b0c', 'hex') });
+    c.send({ type: MsgType.SEARCHGW, radius: 2 });
+    await c.next(MsgType.GWINFO);
+    expect(c.lastCtrl).toBe(2);
+    expect(await c.connect('behind-forwarder')).toBe(0);
+    expect(c.lastCtrl).toBe(0);
+    const reg = await c.register('fw/topic');
+    expect(reg.returnCode).toBe(0);
+  });
+
+  it('keeps two nodes behind one forwarder apart', async () => {
+    const n1 = await h.client({ nodeId: Buffer.from([1]) });
+    const n2 = await h.client({ nodeId: Buffer.from([2]) });
+    await n1.connect('node-1');
+    await n2.connect('node-2');
+    expect(h.gw.session('node-1')?.state).toBe('active');
+    expect(h.gw.session('node-2')?.state).toBe('active');
+  });
+});
+
+describe('MQTT-SN ADVERTISE (§6.1)', () => {
+  it('broadcasts ADVERTISE with the gateway id and the interval as Duration, and GWINFO within the radius', async () => {
+    const listener = await h.client();
+    const g = await startSnGateway(`gateway_id: 9\nadvertise: { interval: 1s, address: 127.0.0.1, port: ${listener.localPort} }`);
+    try {
+      expect(await listener.next(MsgType.ADVERTISE)).toEqual({ type: MsgType.ADVERTISE, gwId: 9, duration: 1 });
+      expect(await listener.next(MsgType.ADVERTISE, 2500)).toMatchObject({ gwId: 9 });
+      const searcher = await g.client();
+      searcher.send({ type: MsgType.SEARCHGW, radius: 1 });
+      await searcher.next(MsgType.GWINFO);
+      expect(await listener.next(MsgType.GWINFO)).toMatchObject({ gwId: 9 });
+    } finally {
+      await g.close();
+    }
+  });
+});
