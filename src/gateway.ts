@@ -3,6 +3,7 @@
  *
  *   TcpListener(s) ─▶ Broker (the bus) ─▶ Bridge(s) ─▶ SQLite outbox ─▶ Upstream (TLS) ─▶ cloud
  *   MQTT-SN (UDP) ───▶    ▲
+ *   serial ports ───▶     ▲   (SerialHost: framers, drivers, device maps)
  *
  * Start order: state directory, store, bridges (their outbox sinks must be in place
  * before any client can publish), broker, MQTT-SN gateway, listeners. Stop order is the reverse:
@@ -26,10 +27,16 @@ import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
 import { systemClock } from './core/clock.js';
+import { SerialHost } from './serial/host.js';
+import type { PortOpener } from './serial/port.js';
+import { serialportOpener } from './serial/port-adapter.js';
+import { driverRegistry } from '../drivers/index.js';
 
 export interface GatewayDeps {
   log: Logger;
   clock?: Clock;
+  /** Serial port access; default serialport (tests may hand in-memory ports). */
+  serialPorts?: PortOpener;
 }
 
 export interface ListenerAddress {
@@ -60,6 +67,7 @@ export function brokerOptionsFrom(config: Config): Partial<BrokerOptions> {
 export class Gateway {
   readonly broker: Broker;
   readonly mqttsn: MqttsnGateway | undefined;
+  readonly serial: SerialHost;
   private readonly listeners: TcpListener[];
   private readonly group: ServiceGroup;
 
@@ -90,7 +98,15 @@ export class Gateway {
     // MQTT-SN sensors are in-process sessions on the broker: after it, with the listeners.
     this.mqttsn = config.mqttsn === undefined ? undefined
       : createMqttsnGateway(config.mqttsn, { bus: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock });
-    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), ...this.listeners]);
+    // Serial devices publish into the broker (and through it the bridge outbox): after it, before the listeners.
+    this.serial = new SerialHost(config.serial, {
+      bus: this.broker,
+      log: log.child({ component: 'serial' }),
+      opener: deps.serialPorts ?? serialportOpener,
+      drivers: driverRegistry(),
+      clock: deps.clock,
+    });
+    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
   }
 
   private dirLock: { release(): void } | undefined;

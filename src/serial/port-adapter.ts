@@ -1,0 +1,43 @@
+/**
+ * The only module that imports serialport. It is loaded on the first open or list, so a
+ * gateway without serial devices never loads the native binding.
+ *
+ * serialport's stream emits 'close' (with err.disconnected) when a USB adapter is pulled and
+ * 'error' on I/O failures; the PortLink treats both as a lost port and reopens with backoff.
+ */
+import type { Duplex } from 'node:stream';
+import type { LineSettings } from './driver-api.js';
+import type { PortInfo, PortOpener } from './port.js';
+
+type SerialPortModule = typeof import('serialport');
+let loaded: Promise<SerialPortModule> | undefined;
+const serialport = () => (loaded ??= import('serialport'));
+
+/** Bytes read ahead of the framer; small, since the framer bounds what we keep anyway. */
+const READ_HIGH_WATER_MARK = 16 * 1024;
+
+export const serialportOpener: PortOpener = {
+  async open(path: string, line: LineSettings): Promise<Duplex> {
+    const { SerialPort } = await serialport();
+    const port = new SerialPort({
+      path,
+      baudRate: line.baud,
+      dataBits: line.dataBits,
+      parity: line.parity,
+      stopBits: line.stopBits,
+      autoOpen: false,
+      // An exclusive lock (TIOCEXCL): a second process on the same adapter fails to open instead of stealing bytes.
+      lock: true,
+      highWaterMark: READ_HIGH_WATER_MARK,
+    });
+    await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+    return port;
+  },
+
+  async list(): Promise<PortInfo[]> {
+    const { SerialPort } = await serialport();
+    // On Linux this runs `udevadm info -e`; its failure (no udev) rejects, and the link retries.
+    const ports = await SerialPort.list();
+    return ports.map((p) => ({ path: p.path, vendorId: p.vendorId, productId: p.productId, serialNumber: p.serialNumber }));
+  },
+};
