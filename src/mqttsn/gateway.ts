@@ -30,6 +30,7 @@ import type { DatagramPeer, DatagramTransport } from './transport.js';
 /** Keep Alive and sleep durations are supervised with 50% grace, as MQTT does (MQTT 3.1.1 §3.1.2.10). */
 const GRACE = 1.5;
 const MAX_TIMER_MS = 2_147_483_647;
+const WIRE_FAULTS = new Set<SnDropReason>(['truncated', 'bad-length', 'unknown-type', 'malformed', 'bad-utf8', 'nested-encapsulation', 'oversized', 'flood']);
 
 export interface MqttsnGatewayDeps {
   bus: Bus;
@@ -212,7 +213,8 @@ export class MqttsnGateway implements Service, SnContext {
       // cannot be reached there any more.
       this.byPeer.delete(peer.key);
       other.peer = undefined;
-      this.apply(other, 'address-reused');
+      if (other.connecting !== undefined) this.abandonConnect(other);
+      else this.apply(other, 'address-reused');
     }
     if (s.peer !== undefined && s.peer.key !== peer.key && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
     s.peer = peer;
@@ -243,20 +245,27 @@ export class MqttsnGateway implements Service, SnContext {
     s.timer = undefined;
     if (this.byId.get(s.clientId) !== s) return;
     const now = this.clock.now();
-    if (s.connecting !== undefined && now >= s.connecting.deadline) {
-      // The Will prompts were never answered (§6.2): the CONNECT is abandoned.
-      s.connecting = undefined;
-      if (s.state === 'disconnected' || s.state === 'lost') {
-        if (s.peer !== undefined && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
-        s.peer = undefined;
-        if (s.cleanSession) return this.endSession(s);
-        s.expiryDeadline = now + this.config.session_expiry;
-      }
-    }
+    // The Will prompts were never answered (§6.2): the CONNECT is abandoned.
+    if (s.connecting !== undefined && now >= s.connecting.deadline && this.abandonConnect(s)) return;
     if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return this.apply(s, 'keepalive-expired');
     if ((s.state === 'asleep' || s.state === 'awake') && now >= s.sleepDeadline) return this.apply(s, 'sleep-expired');
     if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return this.endSession(s);
     this.armTimer(s);
+  }
+
+  /** Drops a CONNECT still in its Will prompts; true if that ended the session. */
+  private abandonConnect(s: SnSession): boolean {
+    s.connecting = undefined;
+    if (s.state !== 'disconnected' && s.state !== 'lost') return false;
+    if (s.peer !== undefined && this.byPeer.get(s.peer.key) === s) this.byPeer.delete(s.peer.key);
+    s.peer = undefined;
+    if (s.cleanSession) {
+      this.endSession(s);
+      return true;
+    }
+    s.expiryDeadline = this.clock.now() + this.config.session_expiry;
+    this.armTimer(s);
+    return false;
   }
 
   subscribe(s: SnSession, filter: string, qos: QoS): void {
@@ -267,8 +276,20 @@ export class MqttsnGateway implements Service, SnContext {
 
   newSession(clientId: string): SnSession | undefined {
     if (this.byId.size >= this.config.max_clients) {
-      this.reject('unexpected', undefined, `session limit mqttsn.max_clients (${this.config.max_clients}) reached`);
-      return undefined;
+      // Sessions nobody is connected to go first (oldest first: Map order), so junk
+      // CONNECTs cannot lock real sensors out for a whole session_expiry.
+      let evict: SnSession | undefined;
+      for (const x of this.byId.values()) {
+        if ((x.state === 'disconnected' || x.state === 'lost') && x.connecting === undefined) {
+          evict = x;
+          break;
+        }
+      }
+      if (evict === undefined) {
+        this.reject('unexpected', undefined, `session limit mqttsn.max_clients (${this.config.max_clients}) reached`);
+        return undefined;
+      }
+      this.endSession(evict);
     }
     const s = new SnSession(clientId, this.config.max_topics_per_client);
     this.byId.set(clientId, s);
@@ -290,7 +311,8 @@ export class MqttsnGateway implements Service, SnContext {
     this.metrics.drop(reason);
     const suppressed = this.limiter.take(reason);
     if (suppressed < 0) return;
-    this.log.debug({ reason, ...(peer ? { address: peer.address, port: peer.port } : {}), ...(suppressed > 0 ? { suppressed } : {}) }, detail);
+    // Garbage and floods say something about the network (warn); protocol slips are routine (debug).
+    this.log[WIRE_FAULTS.has(reason) ? 'warn' : 'debug']({ reason, ...(peer ? { address: peer.address, port: peer.port } : {}), ...(suppressed > 0 ? { suppressed } : {}) }, detail);
   }
 
   dropped(s: SnSession, reason: SnDropReason, topic: string): void {

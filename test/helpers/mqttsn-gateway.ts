@@ -2,6 +2,7 @@
  * An MQTT-SN gateway on 127.0.0.1 (and ::1 on request) with an OS-assigned UDP port, on
  * an in-process broker, configured through the real YAML schema.
  */
+import type { Logger } from 'pino';
 import { parseConfigText } from '../../src/config/load.js';
 import { Broker } from '../../src/broker/broker.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -22,12 +23,12 @@ export interface SnHarness {
 }
 
 /** `yaml` is extra YAML under `mqttsn:`, e.g. "max_retries: 1". */
-export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; broker?: Broker } = {}): Promise<SnHarness> {
+export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; broker?: Broker; log?: Logger } = {}): Promise<SnHarness> {
   const hosts = o.ipv6 ? '["127.0.0.1", "::1"]' : '["127.0.0.1"]';
   const text = ['mqttsn:', `  hosts: ${hosts}`, '  port: 0', ...(yaml.includes('advertise:') ? [] : ['  advertise: { interval: 0 }']), ...yaml.split('\n').filter(Boolean).map((l) => `  ${l}`)].join('\n');
   const config = parseConfigText(text, 'mqttsn-test.yaml').mqttsn!;
   const broker = o.broker ?? new Broker({}, { log: silentLog, clock: o.clock });
-  const gw = createMqttsnGateway(config, { bus: broker, log: silentLog, clock: o.clock });
+  const gw = createMqttsnGateway(config, { bus: broker, log: o.log ?? silentLog, clock: o.clock });
   await gw.start();
   const port = gw.addresses[0]!.port;
   const clients: SnTestClient[] = [];

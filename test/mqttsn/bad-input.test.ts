@@ -1,0 +1,96 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { MsgType } from '../../src/mqttsn/packets.js';
+import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+let h: SnHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+function captureLog() {
+  const lines: { msg: string; reason?: string; suppressed?: number }[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, dest), lines };
+}
+
+describe('MQTT-SN bad input', () => {
+  it.each([
+    ['truncated', '05 0c 00', 'truncated'],
+    ['wrong length', '03 16', 'truncated'],
+    ['trailing octets', '02 17 00 00', 'bad-length'],
+    ['unknown type', '02 03', 'unknown-type'],
+    ['MQTT-SN 2.0 SEARCHGW body', '05 01 01 00 00', 'bad-length'],
+    ['reserved TopicIdType', '07 0c 03 0001 0001', 'malformed'],
+    ['invalid UTF-8 client id', '07 04 04 01 003c ff', 'bad-utf8'],
+  ])('drops a %s datagram and counts it', async (_name, wire, reason) => {
+    h = await startSnGateway();
+    const c = await h.client();
+    c.sendRaw(hex(wire));
+    await until(() => h!.gw.metrics.dropped(reason as never) === 1, `a ${reason} drop`);
+    expect(await c.none(MsgType.DISCONNECT, 50)).toBe(true);
+  });
+
+  it('drops a datagram over max_datagram_size before decoding it', async () => {
+    h = await startSnGateway('max_datagram_size: 64');
+    const c = await h.client();
+    await c.connect('big');
+    const { topicId } = await c.register('t');
+    c.publish(topicId, Buffer.alloc(100), { qos: 1 });
+    await until(() => h!.gw.metrics.dropped('oversized') === 1, 'the oversized drop');
+    c.publish(topicId, Buffer.alloc(10), { qos: 1 });
+    expect((await c.next(MsgType.PUBACK)).returnCode).toBe(0);
+  });
+
+  it('accepts a 256-octet datagram in the three-octet Length form', async () => {
+    h = await startSnGateway();
+    const seen = h.watch('#');
+    const c = await h.client();
+    await c.connect('long');
+    const { topicId } = await c.register('long');
+    c.publish(topicId, Buffer.alloc(300, 0x61), { qos: 1 });
+    await c.next(MsgType.PUBACK);
+    expect(seen[0]!.payload.length).toBe(300);
+  });
+
+  it('drops a flood from one source over the rate limit while another sensor is served', async () => {
+    h = await startSnGateway('rate_limit: { datagrams_per_second: 100, burst: 50 }');
+    const flooder = await h.client();
+    const good = await h.client();
+    await good.connect('good');
+    const { topicId } = await good.register('good/t');
+    for (let i = 0; i < 2000; i++) flooder.sendRaw(hex('02 16'));
+    await until(() => h!.gw.metrics.dropped('flood') > 1500, 'flood drops', 5000);
+    good.publish(topicId, 'still here', { qos: 1 });
+    expect((await good.next(MsgType.PUBACK)).returnCode).toBe(0);
+  });
+
+  it('logs garbage rate-limited: a burst of lines, then a count of the suppressed ones', async () => {
+    const { log, lines } = captureLog();
+    h = await startSnGateway('', { log });
+    const c = await h.client();
+    for (let i = 0; i < 300; i++) c.sendRaw(hex('02 03'));
+    await until(() => h!.gw.metrics.dropped('unknown-type') === 300, 'all drops counted');
+    const garbage = lines.filter((l) => l.reason === 'unknown-type');
+    expect(garbage.length).toBeLessThanOrEqual(5);
+    expect(garbage.length).toBeGreaterThan(0);
+  });
+
+  it('never answers gateway-only message types and never crashes on them', async () => {
+    h = await startSnGateway();
+    const c = await h.client();
+    await c.connect('odd');
+    for (const t of ['03 05 00', '02 06', '02 08', '08 13 00 0000 0001 00', '04 15 0001', '02 17', '03 1b 00', '03 1d 00']) c.sendRaw(hex(t));
+    await until(() => h!.gw.metrics.dropped('unexpected') === 8, 'eight unexpected drops');
+    c.send({ type: MsgType.PINGREQ, clientId: undefined });
+    await c.next(MsgType.PINGRESP);
+  });
+});
