@@ -6,10 +6,11 @@
 import type { DriverDefinition } from '../src/serial/driver-api.js';
 import { lineJson } from './line-json/index.js';
 import { lineKv } from './line-kv/index.js';
+import { modbusRtu } from './modbus-rtu/index.js';
 import { nmea } from './nmea/index.js';
 import { regex } from './regex/index.js';
 
-export const builtinDrivers = [lineJson, lineKv, nmea, regex] as const satisfies readonly DriverDefinition[];
+export const builtinDrivers = [lineJson, lineKv, nmea, modbusRtu, regex] as const satisfies readonly DriverDefinition[];
 
 export type DriverRegistry = ReadonlyMap<string, DriverDefinition>;
 

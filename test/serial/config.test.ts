@@ -61,7 +61,7 @@ describe('serial device maps in the config', () => {
 
   it('names an unknown driver at its line and column with the drivers that exist', () => {
     expect(problems(device([], 'line-jsno'))).toEqual([
-      '/etc/outpost/outpost.yaml:5:15 serial.devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, regex, got "line-jsno"',
+      '/etc/outpost/outpost.yaml:5:15 serial.devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "line-jsno"',
     ]);
   });
 
@@ -77,7 +77,7 @@ describe('serial device maps in the config', () => {
     const text = [device(), '    - id: boiler', '      port: /dev/ttyUSB0', '      driver: nmea'].join('\n');
     expect(problems(text)).toEqual([
       '/etc/outpost/outpost.yaml:6:11 serial.devices[1].id: device id "boiler" is used twice; ids must be unique, got "boiler"',
-      '/etc/outpost/outpost.yaml:7:13 serial.devices[1].port: port is already used by device "boiler"; only bus devices of one driver may share a port, got "/dev/ttyUSB0"',
+      '/etc/outpost/outpost.yaml:7:13 serial.devices[1].port: port is already used by device "boiler"; only modbus-rtu devices of one driver may share a port, got "/dev/ttyUSB0"',
     ]);
   });
 });
@@ -101,7 +101,7 @@ describe('included device map files', () => {
       }),
     ).toEqual([
       'devices/boiler-room.yaml:6:15 devices[0].options.assign: must be one of "=", ":", got "=>"',
-      'gps.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, regex, got "nmae"',
+      'gps.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "nmae"',
     ]);
     // Checks across devices run once every device is valid on its own (zod refines last).
     expect(
@@ -146,7 +146,7 @@ describe('outpost check with device maps', () => {
     writeFileSync(join(tmp, 'maps/site.yaml'), 'devices:\n  - id: meter\n    port: /dev/ttyUSB0\n    driver: modbus-tcp\n');
     const r = await check(join(tmp, 'outpost.yaml'));
     expect(r.code).toBe(2);
-    expect(r.err).toBe('maps/site.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, regex, got "modbus-tcp"\n');
+    expect(r.err).toBe('maps/site.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "modbus-tcp"\n');
   });
 
   it('accepts a valid file with includes', async () => {

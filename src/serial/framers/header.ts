@@ -86,9 +86,18 @@ export class HeaderFramer implements Framer {
     return false;
   }
 
+  /**
+   * The line went quiet with a frame still incomplete: the candidate at the front is wrong (a
+   * garbage byte that looked like a header with a long length) or truly cut short. Slide by one
+   * and rescan, so a complete frame behind a bad header is still delivered; what cannot
+   * complete is dropped as partial.
+   */
   idle(): void {
-    const n = this.buf.clear();
-    if (n > 0) this.sink.discard(n, 'partial');
+    while (this.buf.length > 0) {
+      this.sink.discard(1, 'partial');
+      this.buf.consume(1);
+      this.drain();
+    }
   }
 
   reset(): void {
