@@ -12,10 +12,10 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { QoS } from '../core/message.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
-import { LogRateLimiter } from '../observability/rate-limit.js';
 import { transition, type ClientEvent } from './client-state.js';
 import type { SnContext } from './context.js';
 import { decode } from './decode.js';
+import { DropLog } from './drop-log.js';
 import { dispatch } from './dispatch.js';
 import { encapsulate, encode } from './encode.js';
 import { FloodGuard, SourceList } from './guards.js';
@@ -25,12 +25,10 @@ import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
 import { SnSession, type Peer } from './session.js';
 import { PredefinedTopics } from './topic-registry.js';
+import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
 
-/** Keep Alive and sleep durations are supervised with 50% grace, as MQTT does (MQTT 3.1.1 §3.1.2.10). */
-const GRACE = 1.5;
 const MAX_TIMER_MS = 2_147_483_647;
-const WIRE_FAULTS = new Set<SnDropReason>(['truncated', 'bad-length', 'unknown-type', 'malformed', 'bad-utf8', 'nested-encapsulation', 'oversized', 'flood']);
 
 export interface MqttsnGatewayDeps {
   bus: Bus;
@@ -59,7 +57,7 @@ export class MqttsnGateway implements Service, SnContext {
   readonly maxDatagramSize: number;
   private readonly transport: DatagramTransport;
   private readonly flood: FloodGuard;
-  private readonly limiter: LogRateLimiter;
+  private readonly drops: DropLog;
   private advertiseTimer: TimerHandle | undefined;
   private running = false;
 
@@ -81,7 +79,7 @@ export class MqttsnGateway implements Service, SnContext {
     );
     this.qosMinusOneSources = new SourceList(config.qos_minus_one_sources);
     this.flood = new FloodGuard(this.clock, config.rate_limit.datagrams_per_second, config.rate_limit.burst);
-    this.limiter = new LogRateLimiter(this.clock);
+    this.drops = new DropLog(this.metrics, this.log, this.clock);
   }
 
   get sessionCount(): number {
@@ -221,35 +219,23 @@ export class MqttsnGateway implements Service, SnContext {
     this.byPeer.set(peer.key, s);
   }
 
-  private deadlineOf(s: SnSession): number | undefined {
-    let d = s.connecting?.deadline;
-    const min = (x: number) => {
-      d = d === undefined ? x : Math.min(d, x);
-    };
-    if (s.state === 'active' && s.keepaliveMs > 0) min(s.lastSeen + s.keepaliveMs * GRACE);
-    else if (s.state === 'asleep' || s.state === 'awake') min(s.sleepDeadline);
-    else if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) min(s.expiryDeadline);
-    return d;
-  }
-
   armTimer(s: SnSession): void {
     s.timer?.cancel();
     s.timer = undefined;
-    const d = this.deadlineOf(s);
+    const d = nextDeadline(s);
     if (d === undefined) return;
     s.timer = this.clock.setTimeout(() => this.onTimer(s), Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now())));
   }
 
-  /** One timer per session; on expiry it checks which deadline passed (activity does not re-arm it). */
+  /** One timer per session; when it fires, whatever is due happens, else it is re-armed. */
   private onTimer(s: SnSession): void {
     s.timer = undefined;
     if (this.byId.get(s.clientId) !== s) return;
-    const now = this.clock.now();
+    const due = dueAt(s, this.clock.now());
     // The Will prompts were never answered (§6.2): the CONNECT is abandoned.
-    if (s.connecting !== undefined && now >= s.connecting.deadline && this.abandonConnect(s)) return;
-    if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return this.apply(s, 'keepalive-expired');
-    if ((s.state === 'asleep' || s.state === 'awake') && now >= s.sleepDeadline) return this.apply(s, 'sleep-expired');
-    if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return this.endSession(s);
+    if (due === 'abandon-connect' && this.abandonConnect(s)) return;
+    if (due === 'keepalive-expired' || due === 'sleep-expired') return this.apply(s, due);
+    if (due === 'session-expired') return this.endSession(s);
     this.armTimer(s);
   }
 
@@ -276,15 +262,9 @@ export class MqttsnGateway implements Service, SnContext {
 
   newSession(clientId: string): SnSession | undefined {
     if (this.byId.size >= this.config.max_clients) {
-      // Sessions nobody is connected to go first (oldest first: Map order), so junk
-      // CONNECTs cannot lock real sensors out for a whole session_expiry.
-      let evict: SnSession | undefined;
-      for (const x of this.byId.values()) {
-        if ((x.state === 'disconnected' || x.state === 'lost') && x.connecting === undefined) {
-          evict = x;
-          break;
-        }
-      }
+      // Sessions nobody is connected to go first, so junk CONNECTs cannot lock real
+      // sensors out for a whole session_expiry.
+      const evict = evictionCandidate(this.byId.values());
       if (evict === undefined) {
         this.reject('unexpected', undefined, `session limit mqttsn.max_clients (${this.config.max_clients}) reached`);
         return undefined;
@@ -308,19 +288,11 @@ export class MqttsnGateway implements Service, SnContext {
   }
 
   reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void {
-    this.metrics.drop(reason);
-    const suppressed = this.limiter.take(reason);
-    if (suppressed < 0) return;
-    // Garbage and floods say something about the network (warn); protocol slips are routine (debug).
-    this.log[WIRE_FAULTS.has(reason) ? 'warn' : 'debug']({ reason, ...(peer ? { address: peer.address, port: peer.port } : {}), ...(suppressed > 0 ? { suppressed } : {}) }, detail);
+    this.drops.datagram(reason, peer, detail);
   }
 
   dropped(s: SnSession, reason: SnDropReason, topic: string): void {
-    this.metrics.drop(reason);
-    const suppressed = this.limiter.take(`${reason}:${s.clientId}`);
-    if (suppressed < 0) return;
-    const level = reason === 'offline-qos0' ? 'debug' : 'warn';
-    this.log[level]({ clientId: s.clientId, reason, topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'message for mqtt-sn client dropped');
+    this.drops.message(s.clientId, reason, topic);
   }
 
   retriesExhausted(s: SnSession): void {

@@ -1,0 +1,40 @@
+/**
+ * Session supervision as pure functions of a session and the time: which deadline is
+ * next, and what is due when the session's one timer fires. Keep Alive (§6.11) and the
+ * sleep Duration (§6.14) get 50% grace, as MQTT's keepalive does (MQTT 3.1.1 §3.1.2.10):
+ * a sensor that sends exactly on its period must not be declared lost by jitter.
+ */
+import type { SnSession } from './session.js';
+
+export const GRACE = 1.5;
+
+export type Due = 'abandon-connect' | 'keepalive-expired' | 'sleep-expired' | 'session-expired';
+
+/** The next moment something may be due for this session, or undefined for none. */
+export function nextDeadline(s: SnSession): number | undefined {
+  let d = s.connecting?.deadline;
+  const min = (x: number) => {
+    d = d === undefined ? x : Math.min(d, x);
+  };
+  if (s.state === 'active' && s.keepaliveMs > 0) min(s.lastSeen + s.keepaliveMs * GRACE);
+  else if (s.state === 'asleep' || s.state === 'awake') min(s.sleepDeadline);
+  else if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) min(s.expiryDeadline);
+  return d;
+}
+
+/** What is due now; activity moves lastSeen without re-arming, so "nothing" is a normal answer. */
+export function dueAt(s: SnSession, now: number): Due | undefined {
+  if (s.connecting !== undefined && now >= s.connecting.deadline) return 'abandon-connect';
+  if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return 'keepalive-expired';
+  if ((s.state === 'asleep' || s.state === 'awake') && now >= s.sleepDeadline) return 'sleep-expired';
+  if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return 'session-expired';
+  return undefined;
+}
+
+/** At the session limit, the oldest session nobody is connected to makes room (Map order is age). */
+export function evictionCandidate(sessions: Iterable<SnSession>): SnSession | undefined {
+  for (const s of sessions) {
+    if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) return s;
+  }
+  return undefined;
+}
