@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { builtinDrivers } from '../../drivers/index.js';
 import type { DriverDefinition } from '../serial/driver-api.js';
+import { validateTopicName } from '../core/topic.js';
 import { duration } from './unit-schema.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -41,6 +42,23 @@ export const metricMapSchema = z
 
 const parityValues = ['none', 'even', 'odd', 'mark', 'space'] as const;
 
+/**
+ * A topic template: placeholders from `allowed` only, and what it renders to must be a valid
+ * topic name (no wildcards) [MQTT-4.7.3-1], [MQTT-4.7.3-2].
+ */
+function topicTemplate(allowed: readonly string[], required: readonly string[] = []) {
+  return z.string().min(1).superRefine((t, ctx) => {
+    for (const m of t.matchAll(/\{([^}]*)\}/g)) {
+      if (!allowed.includes(m[1]!)) ctx.addIssue({ code: 'custom', message: `unknown placeholder {${m[1]}}; use ${allowed.map((a) => `{${a}}`).join(', ')}` });
+    }
+    for (const r of required) {
+      if (!t.includes(`{${r}}`)) ctx.addIssue({ code: 'custom', message: `the template needs {${r}}, or every ${r} lands on one topic` });
+    }
+    const check = validateTopicName(t.replace(/\{[^}]*\}/g, 'x'));
+    if (!check.ok) ctx.addIssue({ code: 'custom', message: `not a valid topic: ${check.reason}` });
+  });
+}
+
 /** Keys every device has, whatever its driver. */
 const deviceShape = {
   id: z.string().regex(ID_PATTERN, { error: () => 'use letters, digits, "_", "-" or "." (it appears in topics)' }).describe('Device name, used in topics, logs and state topics.'),
@@ -49,13 +67,13 @@ const deviceShape = {
   data_bits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8),
   parity: z.enum(parityValues).default('none'),
   stop_bits: z.union([z.literal(1), z.literal(1.5), z.literal(2)]).default(1),
-  topic: z.string().min(1).default('sensors/{device}/{metric}').describe('Topic template: {device}, {metric}, {driver}.'),
+  topic: topicTemplate(['device', 'metric', 'driver'], ['metric']).default('sensors/{device}/{metric}').describe('Topic template: {device}, {metric}, {driver}.'),
   payload: z.enum(['json', 'plain']).default('json').describe('json: {"value":…,"unit":…,"ts":…}; plain: the value as text.'),
   qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
   retain: z.boolean().default(false),
   only_mapped: z.boolean().default(false).describe('Publish only the metrics listed under metrics.'),
   metrics: z.record(z.string(), metricMapSchema).default({}).describe('Per-metric rename, scale, offset, unit, type, deadband, intervals.'),
-  command_topic: z.string().min(1).optional().describe('Messages here go to the driver (a line, a register write); the result is published to <command_topic>/result.'),
+  command_topic: topicTemplate(['device', 'driver']).optional().describe('Messages here go to the driver (a line, a register write); the result is published to <command_topic>/result.'),
 };
 
 function deviceSchemaFor(d: DriverDefinition) {
@@ -90,7 +108,7 @@ export const serialSchema = z
   .object({
     include: z.array(z.string().min(1)).default([]).describe('Device map files (YAML with a devices: list), relative to this file.'),
     devices: z.array(deviceSchema).default([]).describe('Serial devices.'),
-    state_prefix: z.string().min(1).default('$SYS/outpost/serial').describe('Retained <prefix>/<device>/state (online|offline) and <prefix>/<device>/stats (counters).'),
+    state_prefix: topicTemplate([]).default('$SYS/outpost/serial').describe('Retained <prefix>/<device>/state (online|offline) and <prefix>/<device>/stats (counters).'),
     stats_interval: duration({ min: 1000 }).prefault('60s').describe('How often the counters are published.'),
     reopen: z
       .object({

@@ -73,6 +73,15 @@ describe('serial device maps in the config', () => {
     expect(problems(device([], 'regex'))).toEqual(['/etc/outpost/outpost.yaml:3:7 serial.devices[0].options.pattern: missing required key "pattern"; add pattern']);
   });
 
+  it('checks topic templates: known placeholders, {metric} present, no wildcards', () => {
+    expect(problems(device(['      topic: "sensors/{devcie}/#"', '      command_topic: "cmd/+"']))).toEqual([
+      '/etc/outpost/outpost.yaml:6:14 serial.devices[0].topic: unknown placeholder {devcie}; use {device}, {metric}, {driver}, got "sensors/{devcie}/#"',
+      '/etc/outpost/outpost.yaml:6:14 serial.devices[0].topic: the template needs {metric}, or every metric lands on one topic, got "sensors/{devcie}/#"',
+      '/etc/outpost/outpost.yaml:6:14 serial.devices[0].topic: not a valid topic: wildcard in topic name, got "sensors/{devcie}/#"',
+      '/etc/outpost/outpost.yaml:7:22 serial.devices[0].command_topic: not a valid topic: wildcard in topic name, got "cmd/+"',
+    ]);
+  });
+
   it('rejects a duplicate id and two line devices on one port', () => {
     const text = [device(), '    - id: boiler', '      port: /dev/ttyUSB0', '      driver: nmea'].join('\n');
     expect(problems(text)).toEqual([
@@ -147,6 +156,20 @@ describe('outpost check with device maps', () => {
     const r = await check(join(tmp, 'outpost.yaml'));
     expect(r.code).toBe(2);
     expect(r.err).toBe('maps/site.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "modbus-tcp"\n');
+  });
+
+  it('makes `outpost run` stop before starting anything, with the same sentence', async () => {
+    let err = '';
+    const code = await runCli(['run', '--config', join(tmp, 'outpost.yaml')], {
+      stdout: () => undefined,
+      stderr: (t) => (err += t),
+      process: { onSignal: () => () => undefined, onCrash: () => () => undefined, exitNow: () => undefined },
+      createGateway: () => {
+        throw new Error('the gateway must not be created');
+      },
+    });
+    expect(code).toBe(2);
+    expect(err).toMatch(/^maps\/site\.yaml:4:13 devices\[0\]\.driver: unknown driver/);
   });
 
   it('accepts a valid file with includes', async () => {
