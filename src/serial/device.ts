@@ -62,6 +62,8 @@ export class DeviceRuntime {
   private pollTimer: TimerHandle | undefined;
   private polling: Promise<void> | undefined;
   private running = false;
+  private halt_!: () => void;
+  private readonly halted = new Promise<void>((resolve) => (this.halt_ = resolve));
   private stopped = false;
   private commands: Message[] = [];
   private commandLoop: Promise<void> | undefined;
@@ -139,7 +141,7 @@ export class DeviceRuntime {
       this.fail(r.error, r.detail);
       return;
     }
-    this.publishReadings(r.readings);
+    void this.publishReadings(r.readings, true);
   }
 
   discard(bytes: number, reason: DiscardReason): void {
@@ -176,8 +178,12 @@ export class DeviceRuntime {
     this.publishSystem(this.stateTopic('stats'), JSON.stringify({ online: this.online, ...this.counters }), true);
   }
 
-  /** Hands readings to the bus; the returned promise settles when durable sinks committed them. */
-  private publishReadings(readings: readonly Reading[]): Promise<unknown> {
+  /**
+   * Hands readings to the bus; the returned promise settles when durable sinks committed them.
+   * Unsolicited readings are tracked by the link (which pauses the port when too many wait);
+   * polled ones are not, since a paused bus could not read answers: the poll loop waits instead.
+   */
+  private publishReadings(readings: readonly Reading[], trackOnLink: boolean): Promise<unknown> {
     this.counters.readings += readings.length;
     const messages = this.mapper.map(readings, this.deps.clock.now());
     let waits: Promise<unknown>[] | undefined;
@@ -189,7 +195,7 @@ export class DeviceRuntime {
         this.counters.publish_failures++;
         this.logLimited('publish', 'warn', { err, topic: msg.topic }, 'reading not accepted by the bus');
       });
-      this.link.track(settled);
+      if (trackOnLink) this.link.track(settled);
       (waits ??= []).push(settled);
     }
     return waits === undefined ? Promise.resolve() : Promise.all(waits);
@@ -216,7 +222,8 @@ export class DeviceRuntime {
       this.fail('decode', `poll failed: ${(err as Error).message}`);
     }
     // The next poll waits for this one's readings to be committed: a slow disk slows polling.
-    await this.publishReadings(readings);
+    // Stopping does not wait for a commit that may never come.
+    await Promise.race([this.publishReadings(readings, false), this.halted]);
     this.schedulePoll(poll.intervalMs);
   }
 
@@ -269,6 +276,7 @@ export class DeviceRuntime {
   /** First half of stop: no new polls or commands (the link then closes, ending any transaction). */
   halt(): void {
     this.running = false;
+    this.halt_();
     this.subscription?.unsubscribe();
     this.subscription = undefined;
     this.pollTimer?.cancel();
