@@ -45,6 +45,8 @@ export interface OutboxBackend {
   remove(bridge: string, seq: number): number | undefined;
   /** The `limit` oldest rows of `bridge`. */
   head(bridge: string, limit: number): HeadRow[];
+  /** The newest seq of `bridge`, 0 when it has no rows. */
+  newest(bridge: string): number;
   /** Up to `limit` rows of `bridge` with seq > afterSeq, oldest first. */
   read(bridge: string, afterSeq: number, limit: number): StoredRow[];
   /** The last per-source sequence number handed out, 0 if none. */

@@ -63,6 +63,12 @@ class MemoryBackend implements OutboxBackend {
     return r.bytes;
   }
 
+  newest(bridge: string): number {
+    let last = 0;
+    for (const seq of this.rows.get(bridge)?.keys() ?? []) last = seq;
+    return last;
+  }
+
   head(bridge: string, limit: number): HeadRow[] {
     const out: HeadRow[] = [];
     for (const r of this.rows.get(bridge)?.values() ?? []) {

@@ -148,6 +148,10 @@ export class GroupCommitOutbox implements Outbox {
     if (seqs.length > 0) this.schedule();
   }
 
+  newestSeq(bridge: string): number {
+    return this.closed ? 0 : this.backend.newest(bridge);
+  }
+
   stats(bridge: string): OutboxStats {
     const st = this.state(bridge);
     if (st.oldestAt === null && !this.closed) {

@@ -67,6 +67,8 @@ export interface Outbox {
   append(bridge: string, msg: Message): Promise<void>;
   /** Up to `limit` committed rows with seq > afterSeq, oldest first. Expired rows are skipped and dropped. */
   read(bridge: string, afterSeq: number, limit: number): OutboxEntry[];
+  /** The seq of the newest committed row of `bridge`, 0 when it has none. */
+  newestSeq(bridge: string): number;
   /** The cloud acknowledged these rows: delete them (batched into the next commit). */
   ack(bridge: string, seqs: readonly number[]): void;
   stats(bridge: string): OutboxStats;

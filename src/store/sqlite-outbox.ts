@@ -82,6 +82,10 @@ class SqliteBackend implements OutboxBackend {
     return this.st.read.all(bridge, afterSeq, limit) as StoredRow[];
   }
 
+  newest(bridge: string): number {
+    return (this.st.newest.get(bridge) as { seq: number | null }).seq ?? 0;
+  }
+
   lastSourceSeq(bridge: string, originKind: string, originId: string): number {
     return (this.st.lastSource.pluck().get(bridge, originKind, originId) as number | undefined) ?? 0;
   }
@@ -113,7 +117,7 @@ class SqliteBackend implements OutboxBackend {
   }
 }
 
-function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'read' | 'lastSource' | 'saveSource' | 'totals', SqliteStatement> {
+function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals', SqliteStatement> {
   const h = db.handle;
   return {
     insert: h.prepare(
@@ -123,6 +127,8 @@ function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'read
     // RETURNING (SQLite ≥ 3.35) gives the deleted row's size without a second lookup.
     remove: h.prepare('DELETE FROM outbox WHERE seq = ? AND bridge = ? RETURNING bytes'),
     head: h.prepare('SELECT seq, bytes, created_at AS createdAt FROM outbox WHERE bridge = ? ORDER BY seq LIMIT ?'),
+    // max(seq) over the (bridge) index: index entries end with the rowid, so this is one seek.
+    newest: h.prepare('SELECT max(seq) AS seq FROM outbox WHERE bridge = ?'),
     read: h.prepare(`SELECT ${READ_COLUMNS} FROM outbox WHERE bridge = ? AND seq > ? ORDER BY seq LIMIT ?`),
     lastSource: h.prepare('SELECT last_seq FROM source_seq WHERE bridge = ? AND origin_kind = ? AND origin_id = ?'),
     saveSource: h.prepare(

@@ -78,6 +78,18 @@ export function outboxContract(name: string, factory: OutboxFactory): void {
       expect(h.outbox.read('cloud', next[2]!.seq, 10)).toEqual([]);
     });
 
+    it('names the newest committed seq of each bridge, 0 when it has none', async () => {
+      expect(h.outbox.newestSeq('cloud')).toBe(0);
+      await Promise.all(['1', '2', '3'].map((p) => h.outbox.append('cloud', msg('t', p))));
+      await h.outbox.append('other', msg('t', 'x'));
+      const rows = h.outbox.read('cloud', 0, 10);
+      expect(h.outbox.newestSeq('cloud')).toBe(rows[2]!.seq);
+      expect(h.outbox.newestSeq('other')).toBeGreaterThan(rows[2]!.seq);
+      h.outbox.ack('cloud', rows.map((r) => r.seq));
+      await h.outbox.flush();
+      expect(h.outbox.newestSeq('cloud')).toBe(0);
+    });
+
     it('deletes acked rows at the next commit, and acking twice or an unknown seq is harmless', async () => {
       await Promise.all(['1', '2', '3'].map((p) => h.outbox.append('cloud', msg('t', p))));
       const [a, b] = h.outbox.read('cloud', 0, 10);
