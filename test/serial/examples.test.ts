@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
 import { parseConfigText } from '../../src/config/load.js';
 import { builtinDrivers } from '../../drivers/index.js';
+import { DEVICES_SCHEMA_FILE, renderDevicesJsonSchema } from '../../src/config/devices-json-schema.js';
 
 const root = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 
@@ -18,7 +19,23 @@ function keyPaths(value: unknown, prefix: (string | number)[] = []): (string | n
   return [prefix];
 }
 
+describe('config/devices.schema.json', () => {
+  it('is what `npm run schema` generates from the zod schema today', () => {
+    expect(readFileSync(root(DEVICES_SCHEMA_FILE), 'utf8'), 'run `npm run schema` and commit the result').toBe(renderDevicesJsonSchema());
+  });
+
+  it("offers each driver's own options for completion", () => {
+    const schema = JSON.parse(renderDevicesJsonSchema()) as { properties: { devices: { items: { oneOf?: unknown[]; anyOf?: unknown[] } } } };
+    const variants = (schema.properties.devices.items.oneOf ?? schema.properties.devices.items.anyOf)!;
+    expect(variants).toHaveLength(builtinDrivers.length);
+  });
+});
+
 describe('config/devices.example.yaml', () => {
+  it('points editors at the device map JSON Schema', () => {
+    expect(readFileSync(root('config/devices.example.yaml'), 'utf8')).toMatch(/^# yaml-language-server: \$schema=\.\/devices\.schema\.json$/m);
+  });
+
   it('is a valid device map with one device per driver', () => {
     const devices = loadDevices(root('config/devices.example.yaml'));
     expect(new Set(devices.map((d) => d.driver))).toEqual(new Set(builtinDrivers.map((d) => d.name)));
