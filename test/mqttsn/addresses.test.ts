@@ -103,6 +103,10 @@ describe('MQTT-SN ADVERTISE (§6.1)', () => {
       searcher.send({ type: MsgType.SEARCHGW, radius: 1 });
       await searcher.next(MsgType.GWINFO);
       expect(await listener.next(MsgType.GWINFO)).toMatchObject({ gwId: 9 });
+      // Radius 0: the answer goes to the searcher only, nothing is broadcast.
+      searcher.send({ type: MsgType.SEARCHGW, radius: 0 });
+      await searcher.next(MsgType.GWINFO);
+      expect(await listener.none(MsgType.GWINFO, 200)).toBe(true);
     } finally {
       await g.close();
     }
