@@ -27,6 +27,7 @@ export interface BridgeSettings {
   /** Retained remote topic for online/offline (the remote Last Will keeps it honest). */
   stateTopic: string;
   inflight: number;
+  order?: 'strict' | 'live-first';
   identity: IdentityMode;
   rate?: { msgsPerSec?: number; bytesPerSec?: number };
   rules: readonly RuleInput[];
@@ -74,7 +75,7 @@ export class Bridge implements Service, DurableSink {
     const bridgeMode = settings.upstream.protocolVersion === 4 && this.rules.some((r) => r.direction !== 'out');
     this.upstream = deps.createUpstream({ ...settings.upstream, will, bridgeMode }, events);
     this.forwarder = new Forwarder(
-      { bridge: settings.name, inflight: settings.inflight, identity: settings.identity, rate: settings.rate },
+      { bridge: settings.name, inflight: settings.inflight, order: settings.order, identity: settings.identity, rate: settings.rate },
       deps.outbox,
       this.upstream,
       deps.clock,

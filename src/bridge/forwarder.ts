@@ -15,6 +15,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { CALLER_MAX_PACKET_ID, type Upstream, type UpstreamSession } from './upstream.js';
 import { withIdentity, type IdentityMode } from './identity.js';
+import { RowCursor } from './row-cursor.js';
 
 export interface ForwarderOptions {
   bridge: string;
@@ -24,6 +25,8 @@ export interface ForwarderOptions {
   rate?: { msgsPerSec?: number; bytesPerSec?: number };
   /** Rows read from the outbox per refill. */
   batch?: number;
+  /** strict (default): oldest first. live-first: new rows before the backlog found at link-up. */
+  order?: 'strict' | 'live-first';
 }
 
 /** Reason codes after which resending cannot help: the row is dropped (counted, logged). */
@@ -32,10 +35,12 @@ const PERMANENT_REFUSALS = new Set([0x87, 0x90, 0x93, 0x95, 0x99, 0x9a, 0x9b]);
 const RETRY_AFTER_MS = 1000;
 
 export class Forwarder {
-  /** seq of the last row taken from the outbox into `buffer`. */
-  private readCursor = 0;
-  private buffer: OutboxEntry[] = [];
-  private bufIdx = 0;
+  /** New rows (strict: all rows), oldest first. */
+  private main: RowCursor;
+  /** live-first: the backlog found at each link-up, drained after (and beside) live rows. */
+  private readonly backlogs: RowCursor[] = [];
+  /** The cursor the last row came from, to hand it back there. */
+  private lastFrom: RowCursor;
   /** packet id → row, in send order. */
   private readonly inflight = new Map<number, OutboxEntry>();
   private nextId = 1;
@@ -59,6 +64,8 @@ export class Forwarder {
     private readonly log: Logger,
   ) {
     this.tokens = { msgs: opts.rate?.msgsPerSec ?? 0, bytes: opts.rate?.bytesPerSec ?? 0, at: clock.now() };
+    this.main = new RowCursor(outbox, opts.bridge, 0, Number.POSITIVE_INFINITY, opts.batch ?? 500);
+    this.lastFrom = this.main;
   }
 
   get inflightCount(): number {
@@ -76,6 +83,7 @@ export class Forwarder {
     // reconnect and overspend a metered uplink (issue 4, "rate budget"). It refills with time,
     // down or up, to at most one second's worth (takeBudget).
     this.resend = [...this.inflight.keys()];
+    if (this.opts.order === 'live-first') this.splitBacklog();
     this.pump();
   }
 
@@ -181,23 +189,41 @@ export class Forwarder {
     return e.qos > this.remoteMaxQos ? (this.remoteMaxQos as 0 | 1) : e.qos;
   }
 
+  /**
+   * live-first: everything committed up to now is backlog; it drains beside the rows
+   * that arrive from now on, which go first. Per-source order at the cloud then holds
+   * within live and within backlog, not across them (outpost-seq tells them apart).
+   */
+  private splitBacklog(): void {
+    const newest = this.outbox.newestSeq(this.opts.bridge);
+    const from = this.main.position;
+    if (newest <= from) return;
+    this.backlogs.push(new RowCursor(this.outbox, this.opts.bridge, from, newest, this.opts.batch ?? 500));
+    this.main = new RowCursor(this.outbox, this.opts.bridge, newest, Number.POSITIVE_INFINITY, this.opts.batch ?? 500);
+  }
+
   private nextRow(): OutboxEntry | undefined {
-    if (this.bufIdx >= this.buffer.length) {
-      this.buffer = this.outbox.read(this.opts.bridge, this.readCursor, this.opts.batch ?? 500);
-      this.bufIdx = 0;
-      if (this.buffer.length === 0) return undefined;
-      this.readCursor = this.buffer[this.buffer.length - 1]!.seq;
+    const live = this.main.next();
+    if (live !== undefined) {
+      this.lastFrom = this.main;
+      return live;
     }
-    return this.buffer[this.bufIdx++];
+    while (this.backlogs.length > 0) {
+      const b = this.backlogs[0]!;
+      const e = b.next();
+      if (e !== undefined) {
+        this.lastFrom = b;
+        return e;
+      }
+      if (!b.done) break;
+      this.backlogs.shift();
+    }
+    return undefined;
   }
 
   /** Puts a row back at the head of what is still to send. */
   private unread(e: OutboxEntry): void {
-    if (this.bufIdx > 0 && this.buffer[this.bufIdx - 1] === e) this.bufIdx--;
-    else {
-      this.buffer = [e, ...this.buffer.slice(this.bufIdx)];
-      this.bufIdx = 0;
-    }
+    this.lastFrom.unread(e);
   }
 
   private pauseFor(ms: number): void {

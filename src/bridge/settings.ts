@@ -27,6 +27,7 @@ export function bridgeSettings(b: BridgeConfig, index: number): BridgeSettings {
     name: b.name,
     stateTopic: b.state_topic ?? `outpost/${clientId}/state`,
     inflight: b.inflight,
+    order: b.order,
     identity: b.identity ?? (b.protocol === 5 ? 'properties' : 'none'),
     rate: b.rate === undefined ? undefined : { msgsPerSec: b.rate.msgs_per_sec, bytesPerSec: b.rate.bytes_per_sec },
     rules: b.rules,

@@ -145,6 +145,10 @@ export const bridgeSchema = z
     clean_start: z.boolean().default(false).describe('Start a fresh remote session on every connect.'),
     session_expiry: duration({ max: 4_294_967_295_000, wholeSeconds: true }).prefault('1d').describe('Remote session expiry (MQTT 5).'),
     inflight: z.number().int().min(1).max(65_535).default(100).describe('Unacknowledged messages in flight to the cloud (capped by its Receive Maximum).'),
+    order: z
+      .enum(['strict', 'live-first'])
+      .default('strict')
+      .describe('strict: oldest first, always. live-first: after a reconnect, new messages go out at once while the backlog drains beside them.'),
     rate: z
       .object({
         msgs_per_sec: z.number().positive().optional(),

@@ -199,6 +199,52 @@ describe('bridge forwarding', () => {
   });
 });
 
+describe('drain order', () => {
+  async function drain(upstream: ScriptedUpstream, expected: number): Promise<string[]> {
+    const seen: string[] = [];
+    for (let round = 0; round < 20 && seen.length < expected; round++) {
+      seen.push(...upstream.sent.map((p) => String(p.payload)));
+      upstream.ackAll();
+      await settle();
+    }
+    return seen;
+  }
+
+  it('live-first sends messages arriving after a reconnect before the backlog, and still delivers all', async () => {
+    const { upstream, broker } = await setup({ inflight: 2, order: 'live-first' });
+    for (let i = 1; i <= 4; i++) await broker.publish(msg('sensors/t', i)); // backlog while down
+    upstream.up();
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1', '2']); // the window was free: backlog starts
+    await broker.publish(msg('sensors/t', 5)); // live
+    await broker.publish(msg('sensors/t', 6));
+    const seen = await drain(upstream, 6);
+    expect(seen.slice(0, 2)).toEqual(['1', '2']);
+    expect(seen.slice(2, 4)).toEqual(['5', '6']); // live overtakes the rest of the backlog
+    expect(seen.slice(4)).toEqual(['3', '4']);
+    expect(outbox!.stats('cloud').rows).toBe(0);
+  });
+
+  it('live-first splits off a new backlog at every reconnect and loses nothing across them', async () => {
+    const { upstream, broker } = await setup({ inflight: 1, order: 'live-first' });
+    for (let i = 1; i <= 3; i++) await broker.publish(msg('sensors/t', i));
+    upstream.up();
+    upstream.down();
+    for (let i = 4; i <= 5; i++) await broker.publish(msg('sensors/t', i));
+    upstream.up();
+    const seen = await drain(upstream, 6);
+    expect(new Set(seen)).toEqual(new Set(['1', '2', '3', '4', '5']));
+    expect(outbox!.stats('cloud').rows).toBe(0);
+  });
+
+  it('strict order keeps the backlog ahead of messages that arrive after a reconnect', async () => {
+    const { upstream, broker } = await setup({ inflight: 2 });
+    for (let i = 1; i <= 4; i++) await broker.publish(msg('sensors/t', i));
+    upstream.up();
+    await broker.publish(msg('sensors/t', 5));
+    expect(await drain(upstream, 5)).toEqual(['1', '2', '3', '4', '5']);
+  });
+});
+
 describe('bridge inbound, loops and state', () => {
   it('publishes cloud messages locally under the local prefix and subscribes with No Local', async () => {
     const { upstream, broker } = await setup();
