@@ -173,8 +173,9 @@ export class PortLink {
     this.stream?.destroy();
   };
 
-  private readonly onClose = (): void => {
-    const reason = this.lastError ?? 'port closed';
+  /** serialport passes an error with `disconnected: true` when the device went away. */
+  private readonly onClose = (err?: unknown): void => {
+    const reason = this.lastError ?? (err instanceof Error ? err.message : 'port closed');
     this.lastError = undefined;
     this.detach();
     if (this.state === 'stopped') return;

@@ -37,7 +37,15 @@ export const serialportOpener: PortOpener = {
   async list(): Promise<PortInfo[]> {
     const { SerialPort } = await serialport();
     // On Linux this runs `udevadm info -e`; its failure (no udev) rejects, and the link retries.
-    const ports = await SerialPort.list();
+    let ports: Awaited<ReturnType<typeof SerialPort.list>>;
+    try {
+      ports = await SerialPort.list();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error('cannot list USB serial ports: udevadm is not installed; install udev or name the port by its /dev/serial/by-id/ path', { cause: err });
+      }
+      throw err;
+    }
     return ports.map((p) => ({ path: p.path, vendorId: p.vendorId, productId: p.productId, serialNumber: p.serialNumber }));
   },
 };
