@@ -23,7 +23,7 @@ import { advertise } from './handlers/discovery.js';
 import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
-import { SnSession, type Peer } from './session.js';
+import { makePeer, SnSession, type Peer } from './session.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
@@ -35,10 +35,6 @@ export interface MqttsnGatewayDeps {
   transport: DatagramTransport;
   log: Logger;
   clock?: Clock;
-}
-
-function idMap(rec: Record<string, string>): Map<number, string> {
-  return new Map(Object.entries(rec).map(([k, v]) => [Number(k), v]));
 }
 
 export class MqttsnGateway implements Service, SnContext {
@@ -73,10 +69,7 @@ export class MqttsnGateway implements Service, SnContext {
     this.maxRetries = config.max_retries;
     this.maxBuffered = config.max_buffered_messages;
     this.maxDatagramSize = config.max_datagram_size;
-    this.predefined = new PredefinedTopics(
-      idMap(config.predefined_topics),
-      new Map(Object.entries(config.clients).map(([id, c]) => [id, idMap(c.predefined_topics)])),
-    );
+    this.predefined = PredefinedTopics.fromConfig(config.predefined_topics, config.clients);
     this.qosMinusOneSources = new SourceList(config.qos_minus_one_sources);
     this.flood = new FloodGuard(this.clock, config.rate_limit.datagrams_per_second, config.rate_limit.burst);
     this.drops = new DropLog(this.metrics, this.log, this.clock);
@@ -119,13 +112,7 @@ export class MqttsnGateway implements Service, SnContext {
     if (!this.running) return;
     if (!this.flood.admit(`${from.address}|${from.port}`)) return this.reject('flood', undefined, `datagrams from ${from.address}:${from.port} over the rate limit`);
     const d = decode(buf);
-    const enc = d.ok ? d.encapsulation : undefined;
-    const peer: Peer = {
-      address: from.address,
-      port: from.port,
-      encapsulation: enc,
-      key: enc === undefined ? `${from.address}|${from.port}` : `${from.address}|${from.port}|${enc.wirelessNodeId.toString('hex')}`,
-    };
+    const peer = makePeer(from, d.ok ? d.encapsulation : undefined);
     if (!d.ok) return this.reject(d.reason, peer, `undecodable datagram (${buf.length} octets, type ${d.type ?? '?'})`);
     dispatch(this, this.transport, peer, d.packet);
   }

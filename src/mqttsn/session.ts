@@ -19,6 +19,11 @@ export interface Peer {
   key: string;
 }
 
+export function makePeer(from: { address: string; port: number }, encapsulation: Encapsulation | undefined): Peer {
+  const key = `${from.address}|${from.port}`;
+  return { address: from.address, port: from.port, encapsulation, key: encapsulation === undefined ? key : `${key}|${encapsulation.wirelessNodeId.toString('hex')}` };
+}
+
 export interface Will {
   /** Undefined while only WILLMSGUPD has arrived: nothing to publish yet. */
   topic: string | undefined;

@@ -95,6 +95,12 @@ export class PredefinedTopics {
     for (const [id, name] of global) this.globalByName.set(name, id);
   }
 
+  /** From the config: `predefined_topics` and `clients.<id>.predefined_topics` (ids as strings). */
+  static fromConfig(global: Record<string, string>, clients: Record<string, { predefined_topics: Record<string, string> }>): PredefinedTopics {
+    const ids = (rec: Record<string, string>) => new Map(Object.entries(rec).map(([k, v]) => [Number(k), v]));
+    return new PredefinedTopics(ids(global), new Map(Object.entries(clients).map(([id, c]) => [id, ids(c.predefined_topics)])));
+  }
+
   nameOf(clientId: string | undefined, id: number): string | undefined {
     if (clientId !== undefined) {
       const own = this.perClient.get(clientId)?.get(id);
