@@ -147,6 +147,7 @@ export class MqttsnGateway implements Service, SnContext {
   apply(s: SnSession, event: ClientEvent): void {
     const t = transition(s.state, event);
     if (t === undefined) return;
+    if (t.state !== s.state) this.log[t.state === 'lost' ? 'info' : 'debug']({ clientId: s.clientId, from: s.state, event }, `mqtt-sn client ${t.state}`);
     s.state = t.state;
     for (const action of t.actions) {
       switch (action) {
@@ -283,7 +284,6 @@ export class MqttsnGateway implements Service, SnContext {
   }
 
   retriesExhausted(s: SnSession): void {
-    this.log.info({ clientId: s.clientId }, 'mqtt-sn client lost: no acknowledgement after N_retry retransmissions');
     this.apply(s, 'retries-exhausted');
   }
 

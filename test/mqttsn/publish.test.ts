@@ -97,6 +97,19 @@ describe('MQTT-SN PUBLISH from a sensor', () => {
     expect(seen[0]!.qos).toBe(2);
   });
 
+  it('keeps at most 16 QoS 2 MsgIds awaiting PUBREL per client, the oldest forgotten first', async () => {
+    const c = await h.client();
+    await c.connect('s1');
+    const { topicId } = await c.register('q2/many');
+    for (let i = 1; i <= 40; i++) {
+      c.publish(topicId, 'x', { qos: 2, msgId: i });
+      await c.next(MsgType.PUBREC);
+    }
+    const q2 = h.gw.session('s1')!.qos2In!;
+    expect(q2.size).toBe(16);
+    expect([...q2.keys()][0]).toBe(25);
+  });
+
   it('carries the retain flag into the broker, which keeps the message', async () => {
     const c = await h.client();
     await c.connect('s1');

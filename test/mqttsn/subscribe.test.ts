@@ -127,6 +127,15 @@ describe('MQTT-SN topic table bounds', () => {
     }
   });
 
+  it('answers SUBSCRIBE beyond max_topics_per_client subscriptions with 0x01 congestion', async () => {
+    const c = await h.client();
+    await c.connect('s1');
+    const codes = [];
+    for (const f of ['a/#', 'b/#', 'c/#', 'd/#']) codes.push((await c.subscribe(f, 0)).returnCode);
+    expect(codes).toEqual([0, 0, 0, ReturnCode.CONGESTION]);
+    expect((await c.subscribe('a/#', 1)).returnCode).toBe(0); // replacing one is fine
+  });
+
   it('drops a wildcard match it cannot register when the table is full, and counts it', async () => {
     const c = await h.client({ autoAck: true });
     await c.connect('s1');

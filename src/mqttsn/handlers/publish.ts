@@ -14,6 +14,8 @@ import type { SnContext } from '../context.js';
 import { MsgType, ReturnCode, shortName, type MsgIdOnly, type Publish } from '../packets.js';
 import type { Peer, SnSession } from '../session.js';
 
+const MAX_QOS2_IN = 16;
+
 function topicOf(ctx: SnContext, clientId: string | undefined, s: SnSession | undefined, p: Publish): string | undefined {
   switch (p.topicIdType) {
     case 0:
@@ -78,6 +80,9 @@ export function onPublish(ctx: SnContext, s: SnSession, p: Publish): void {
     if (state) ctx.reply(s, { type: MsgType.PUBREC, msgId: p.msgId });
     return;
   }
+  // A client has one QoS 1/2 PUBLISH outstanding at a time (§6.6); a few ids of slack cover
+  // PUBRELs lost on the way, and the bound keeps a misbehaving client from growing the map.
+  if (q2.size >= MAX_QOS2_IN) q2.delete(q2.keys().next().value!);
   q2.set(p.msgId, false);
   const rec = () => {
     if (s.qos2In?.get(p.msgId) === false) s.qos2In.set(p.msgId, true);

@@ -39,6 +39,11 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
     ctx.reject('invalid-topic', s.peer, 'SUBSCRIBE to an invalid or unknown topic');
     return refuse(ReturnCode.INVALID_TOPIC_ID);
   }
+  if (!s.subs?.has(filter) && (s.subs?.size ?? 0) >= ctx.config.max_topics_per_client) {
+    // Subscriptions are bounded like topic ids: each one is a subscription on the bus.
+    ctx.reject('topic-table-full', s.peer, `subscription limit (${ctx.config.max_topics_per_client})`);
+    return refuse(ReturnCode.CONGESTION);
+  }
   let topicId = 0; // wildcards and short names: "not relevant", 0x0000 (§5.4.16)
   if (p.topicIdType === 1) topicId = p.topicId!;
   else if (p.topicIdType === 0 && !hasWildcard(filter)) {
