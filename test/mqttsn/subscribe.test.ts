@@ -71,6 +71,18 @@ describe('MQTT-SN SUBSCRIBE and delivery to sensors', () => {
     expect(c.arrivals.indexOf(MsgType.PUBLISH)).toBeGreaterThan(subackAt);
   });
 
+  it('answers a DUP SUBSCRIBE again without sending the retained messages twice', async () => {
+    local('state/r', 'R', 1, true);
+    const c = await h.client({ autoAck: true });
+    await c.connect('s1');
+    const first = await c.subscribe('state/r', 1);
+    await until(() => c.publishes.length === 1, 'the retained message');
+    c.send({ type: MsgType.SUBSCRIBE, dup: true, qos: 1, msgId: 900, topicIdType: 0, topicName: 'state/r', topicId: undefined });
+    expect((await c.next(MsgType.SUBACK, 2000, (p) => p.msgId === 900)).topicId).toBe(first.topicId);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c.publishes).toHaveLength(1);
+  });
+
   it('grants the requested QoS and delivers at the lower of publish and subscription QoS', async () => {
     const c = await h.client({ autoAck: true });
     await c.connect('s1');

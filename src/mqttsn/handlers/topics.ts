@@ -55,6 +55,9 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
     topicId = id;
   }
   ctx.reply(s, { type: MsgType.SUBACK, qos: p.qos, topicId, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
+  // A retransmission (DUP, §5.3.4) of a SUBSCRIBE we already applied only lost its SUBACK:
+  // subscribing again would send the retained messages twice.
+  if (p.dup && s.subs?.has(filter)) return;
   ctx.subscribe(s, filter, p.qos);
 }
 
