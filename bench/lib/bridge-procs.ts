@@ -4,22 +4,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { RawClient } from './mqtt-client.js';
+import { killAllSync, trackChild } from './brokers.js';
 
-const live = new Set<ChildProcess>();
-
-/** SIGKILL every child still running (exit handlers). */
-export function killChildrenSync(): void {
-  for (const c of live) {
-    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-      try {
-        process.kill(c.pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  live.clear();
-}
+/** SIGKILL every child still running (exit handlers); one registry with the broker bench. */
+export const killChildrenSync = killAllSync;
 
 export interface TlsFiles {
   ca: string;
@@ -36,14 +24,13 @@ export class Child {
     readonly port: number,
     readonly child: ChildProcess,
   ) {
-    live.add(child);
+    trackChild(child);
     const keep = (d: Buffer) => {
       this.tail = (this.tail + d.toString()).slice(-4000);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => live.delete(child));
   }
 
   get pid(): number {

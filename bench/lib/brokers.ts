@@ -32,6 +32,12 @@ export const DEFAULT_OUTPOST_CMD = 'dist/src/main.js run --config {config}';
 /** Children that are alive right now; used by the exit handlers. */
 const live = new Set<ChildProcess>();
 
+/** Registers a child so that killAllSync stops it; it leaves the set when it exits. */
+export function trackChild(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+}
+
 export function killAllSync(): void {
   for (const c of live) {
     if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {

@@ -4,6 +4,7 @@
  * CONNACK return code for a refused CONNECT), count it, and keep serving everyone else.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { remainingLength } from '../helpers/wire.js';
 import type { Packet } from 'mqtt-packet';
 import { startBroker, type Harness } from '../helpers/broker-harness.js';
 import type { RawClient } from '../helpers/raw-client.js';
@@ -13,19 +14,9 @@ type Publish = Extract<Packet, { cmd: 'publish' }>;
 
 // ---- raw packet building ----------------------------------------------------------
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
 
 function frame(first: number, body: number[]): number[] {
-  return [first, ...varint(body.length), ...body];
+  return [first, ...remainingLength(body.length), ...body];
 }
 
 function str(s: string | number[]): number[] {
@@ -52,7 +43,7 @@ function publishRaw(version: 4 | 5, topic: number[], opts: { first?: number; id?
   const first = opts.first ?? 0x30;
   const qos = (first >> 1) & 3;
   const id = qos > 0 ? [(opts.id ?? 1) >> 8, (opts.id ?? 1) & 0xff] : [];
-  const props = version === 5 ? [...varint((opts.props ?? []).length), ...(opts.props ?? [])] : [];
+  const props = version === 5 ? [...remainingLength((opts.props ?? []).length), ...(opts.props ?? [])] : [];
   return frame(first, [...str(topic), ...id, ...props, ...bytes('payload')]);
 }
 

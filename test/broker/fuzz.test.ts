@@ -6,6 +6,7 @@
  * a healthy client must still get through, and the memory must come back.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { remainingLength } from '../helpers/wire.js';
 import { prng } from '../helpers/prng.js';
 import net from 'node:net';
 import v8 from 'node:v8';
@@ -127,16 +128,6 @@ function wellFormed(r: Rng, c: FuzzConn): Buffer {
   return mqttPacket.generate(p, { protocolVersion: v });
 }
 
-function encodeLength(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0 && out.length < 4);
-  return out;
-}
 
 /** The header length (type byte plus remaining-length bytes) of a valid encoding. */
 function headerLength(b: Buffer): number {
@@ -162,7 +153,7 @@ function mutate(r: Rng, corpus: Corpus, version: 4 | 5): Buffer {
       const h = headerLength(base);
       const body = base.subarray(h);
       const len = pick(r, [0, 1, body.length - 1, body.length + 1, body.length + int(r, 50), int(r, 300), 268_435_455]);
-      return Buffer.concat([Buffer.from([base[0]!, ...encodeLength(Math.max(0, len))]), body]);
+      return Buffer.concat([Buffer.from([base[0]!, ...remainingLength(Math.max(0, len))]), body]);
     }
     case 'random-bytes':
       return randomBytes(r, 1 + int(r, 64));
