@@ -252,7 +252,7 @@ export class MqttsnGateway implements Service, SnContext {
     if (this.byId.size >= this.config.max_clients) {
       // Sessions nobody is connected to go first, so junk CONNECTs cannot lock real
       // sensors out for a whole session_expiry.
-      const evict = evictionCandidate(this.byId.values());
+      const evict = evictionCandidate(this.byId.values(), this.clock.now(), this.config.session_expiry);
       if (evict === undefined) {
         this.reject('unexpected', undefined, `session limit mqttsn.max_clients (${this.config.max_clients}) reached`);
         return undefined;

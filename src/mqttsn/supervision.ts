@@ -31,10 +31,16 @@ export function dueAt(s: SnSession, now: number): Due | undefined {
   return undefined;
 }
 
-/** At the session limit, the oldest session nobody is connected to makes room (Map order is age). */
-export function evictionCandidate(sessions: Iterable<SnSession>): SnSession | undefined {
+/**
+ * At the session limit, the oldest session nobody is connected to makes room (Map order is
+ * age); failing that, an active client without Keep Alive (Duration 0: never supervised)
+ * that has been silent for longer than `idleMs`.
+ */
+export function evictionCandidate(sessions: Iterable<SnSession>, now: number, idleMs: number): SnSession | undefined {
+  let silent: SnSession | undefined;
   for (const s of sessions) {
     if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) return s;
+    if (silent === undefined && s.state === 'active' && s.keepaliveMs === 0 && now - s.lastSeen > idleMs) silent = s;
   }
-  return undefined;
+  return silent;
 }

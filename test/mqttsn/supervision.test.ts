@@ -31,7 +31,14 @@ describe('MQTT-SN session supervision', () => {
       session({ state: 'lost' }),
       session({ state: 'disconnected' }),
     ];
-    expect(evictionCandidate(list)).toBe(list[3]);
-    expect(evictionCandidate(list.slice(0, 3))).toBeUndefined();
+    expect(evictionCandidate(list, 0, 1000)).toBe(list[3]);
+    expect(evictionCandidate(list.slice(0, 3), 0, 1000)).toBeUndefined();
+  });
+
+  it('falls back to an active client without Keep Alive that has been silent longer than the idle bound', () => {
+    const ghost = session({ state: 'active', keepaliveMs: 0, lastSeen: 0 });
+    const supervised = session({ state: 'active', keepaliveMs: 10_000, lastSeen: 0 });
+    expect(evictionCandidate([supervised, ghost], 1000, 5000)).toBeUndefined();
+    expect(evictionCandidate([supervised, ghost], 5001, 5000)).toBe(ghost);
   });
 });
