@@ -1,7 +1,7 @@
 // MQTT-SN gateway benchmark: simulated sensors over UDP against an outpost process whose
 // bridge rule selects their topic (so every QoS 1 PUBACK waits for the SQLite outbox commit;
 // the bridge's cloud is unreachable on purpose: the outbox keeps everything).
-// Run: node --import tsx bench/mqttsn-bench.ts [--sensors 1000] [--seconds 5] [--idle 10000]
+// Run: npm run bench:mqttsn -- [--sensors 1000] [--seconds 5] [--idle 10000]; writes bench/results/mqttsn-latest.md
 import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
