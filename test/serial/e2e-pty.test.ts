@@ -12,6 +12,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
+import { freePort } from '../helpers/gateway-fixture.js';
 import { MosquittoSub } from '../helpers/mosquitto-sub.js';
 import { PtyLab } from '../helpers/pty.js';
 
@@ -36,10 +37,11 @@ function start(): void {
   dataDir = mkdtempSync(join(tmpdir(), 'outpost-serial-e2e-'));
 }
 
-async function gatewayWith(devices: string[]): Promise<number> {
+async function gatewayWith(devices: string[], extra: string[] = []): Promise<number> {
   const text = [
     'listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]',
     `store: { dir: ${JSON.stringify(dataDir)} }`,
+    ...extra,
     'serial:',
     '  reopen: { base: 100ms, cap: 400ms }',
     '  devices:',
@@ -114,5 +116,21 @@ describe('serial devices on real ptys, seen by mosquitto_sub', () => {
     const noise = gateway!.serial.counters('noisy')!;
     expect(noise.discarded_bytes + noise.decode_failures).toBeGreaterThan(0);
     expect(gateway!.serial.counters('gps')).toMatchObject({ decode_failures: 0, checksum_failures: 0, discarded_bytes: 0 });
+  });
+
+  it('commits every bridged reading to the SQLite outbox before reading on (the cloud is unreachable)', async () => {
+    start();
+    const pty = await lab.pty('ttyMeter');
+    const closed = await freePort();
+    const port = await gatewayWith([`{ id: meter, port: ${pty.path}, driver: line-kv }`], ['bridges:', `  - { name: cloud, url: "mqtt://127.0.0.1:${closed}", rules: [{ pattern: "sensors/#" }] }`]);
+    sub = new MosquittoSub(port, ['$SYS/outpost/serial/+/state']);
+    await sub.next(STATE('meter'), (p) => p === 'online');
+    let text = '';
+    for (let i = 0; i < 500; i++) text += `kwh=${i} w=${i * 2}\n`;
+    await pty.write(text);
+    const deadline = Date.now() + 5000;
+    while (gateway!.bridges[0]!.backlog().rows < 1000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(gateway!.bridges[0]!.backlog().rows).toBe(1000);
+    expect(gateway!.serial.counters('meter')).toMatchObject({ readings: 1000, published: 1000, publish_failures: 0 });
   });
 });

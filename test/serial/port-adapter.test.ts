@@ -34,6 +34,29 @@ describe('serialport adapter', () => {
     await new Promise((r) => port.once('close', r).destroy());
   });
 
+  it('holds at most its read-ahead while paused, then delivers every byte in order once resumed', async () => {
+    lab = new PtyLab();
+    const pty = await lab.pty('ttyPaused');
+    const port = await serialportOpener.open(pty.path, line);
+    const chunks: Buffer[] = [];
+    port.on('data', (b: Buffer) => chunks.push(b));
+    port.pause();
+    const total = 256 * 1024;
+    const data = Buffer.alloc(total);
+    for (let i = 0; i < total; i++) data[i] = i % 253;
+    const writing = pty.write(data); // socat blocks on the full pty; the socket backs up behind it
+    await new Promise((r) => setTimeout(r, 300));
+    expect(chunks).toHaveLength(0);
+    expect(port.readableLength).toBeGreaterThan(0); // it did read ahead…
+    expect(port.readableLength).toBeLessThanOrEqual(64 * 1024); // …but only its read-ahead, not the 256 KiB
+    port.resume();
+    await writing;
+    const deadline = Date.now() + 5000;
+    while (chunks.reduce((a, c) => a + c.length, 0) < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
+    await new Promise((r) => port.once('close', r).destroy());
+  });
+
   it('rejects a missing port with the path in the message', async () => {
     await expect(serialportOpener.open('/dev/serial/by-id/usb-nothing-here', line)).rejects.toThrow(/usb-nothing-here/);
   });
