@@ -44,7 +44,7 @@ export const mqttsnSchema = z
       .default(['0.0.0.0', '::'])
       .describe('UDP addresses to bind: 0.0.0.0 for every IPv4 interface, :: for every IPv6 one.'),
     port: int(0, 65535).default(1885).describe('UDP port; 0 picks a free port (tests use this).'),
-    gateway_id: int(0, 255).default(1).describe('GwId in ADVERTISE and GWINFO (§5.3.2).'),
+    gateway_id: int(0, 255).default(1).describe('GwId in ADVERTISE and GWINFO (§5.3.6).'),
     max_datagram_size: size({ min: 16, max: 65_507 }).prefault('4KiB').describe('Largest datagram accepted or sent; bigger ones are dropped and counted.'),
     max_clients: z.number().int().min(1).default(50_000).describe('Most client sessions kept; a CONNECT beyond gets CONNACK 0x01 (congestion).'),
     retry_interval: duration({ min: 10, max: 3_600_000 }).prefault('10s').describe('T_retry (§6.13): wait for an acknowledgement before retransmitting.'),

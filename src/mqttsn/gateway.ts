@@ -1,5 +1,5 @@
 /**
- * The MQTT-SN v1.2 gateway: an aggregating gateway (§4.2) in which every sensor is an
+ * The MQTT-SN v1.2 gateway: an aggregating gateway (§4) in which every sensor is an
  * in-process session on the bus, never a TCP connection to the broker.
  *
  *   UDP (v4, v6) ─▶ size bound ─▶ flood guard ─▶ decode ─▶ dispatch ─▶ handlers ─▶ bus

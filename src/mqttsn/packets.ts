@@ -3,7 +3,7 @@
  * turns them into datagrams and back; nothing here does I/O.
  */
 
-/** MsgType values, MQTT-SN v1.2 §5.2.2 Table 3. */
+/** MsgType values, MQTT-SN v1.2 §5.2.2. */
 export const MsgType = {
   ADVERTISE: 0x00,
   SEARCHGW: 0x01,
@@ -38,7 +38,7 @@ export const MsgType = {
 
 export type MsgTypeValue = (typeof MsgType)[keyof typeof MsgType];
 
-/** ReturnCode values, §5.3.10 Table 5. */
+/** ReturnCode values, §5.3.10. */
 export const ReturnCode = {
   ACCEPTED: 0x00,
   CONGESTION: 0x01,
@@ -69,7 +69,7 @@ export interface Connect {
   will: boolean;
   cleanSession: boolean;
   protocolId: number;
-  /** Keep Alive in seconds (§5.3.7). */
+  /** Keep Alive in seconds (Duration, §5.3.3). */
   duration: number;
   clientId: string;
 }
