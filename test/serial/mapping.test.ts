@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { metricMapSchema } from '../../src/config/serial-schema.js';
+import { DeviceMapper, renderTemplate, topicSafe, type MappingSettings } from '../../src/serial/mapping.js';
+import type { Reading } from '../../src/serial/driver-api.js';
+
+const settings = (metrics: Record<string, object> = {}, extra: Partial<MappingSettings> = {}): MappingSettings => ({
+  device: 'dev',
+  driver: 'line-kv',
+  topic: 'sensors/{device}/{metric}',
+  payload: 'json',
+  qos: 1,
+  retain: true,
+  onlyMapped: false,
+  metrics: Object.fromEntries(Object.entries(metrics).map(([k, v]) => [k, metricMapSchema.parse(v)])),
+  ...extra,
+});
+
+const one = (m: DeviceMapper, r: Reading, now = 1000) => m.map([r], now).map((x) => [x.topic, x.payload.toString()]);
+
+describe('device map', () => {
+  const cases: { name: string; map: object; reading: Reading; out: [string, string][] }[] = [
+    { name: 'passes a value through with its driver unit and the reading time', map: {}, reading: { metric: 'alt', value: 545.4, unit: 'm', ts: 7 }, out: [['sensors/dev/alt', '{"value":545.4,"unit":"m","ts":7}']] },
+    { name: 'renames, scales, offsets and rounds', map: { t: { name: 'temperature', scale: 0.1, offset: -40, decimals: 1, unit: '°C' } }, reading: { metric: 't', value: 615 }, out: [['sensors/dev/temperature', '{"value":21.5,"unit":"°C","ts":1000}']] },
+    { name: 'converts to int', map: { n: { type: 'int' } }, reading: { metric: 'n', value: 2.6 }, out: [['sensors/dev/n', '{"value":3,"ts":1000}']] },
+    { name: 'converts numbers and words to bool', map: { r: { type: 'bool' } }, reading: { metric: 'r', value: 'on' }, out: [['sensors/dev/r', '{"value":true,"ts":1000}']] },
+    { name: 'converts to string', map: { r: { type: 'string' } }, reading: { metric: 'r', value: 12 }, out: [['sensors/dev/r', '{"value":"12","ts":1000}']] },
+    { name: 'drops a value that is not a number after a number conversion', map: { r: { type: 'number' } }, reading: { metric: 'r', value: 'abc' }, out: [] },
+    { name: 'never publishes an ignored metric', map: { r: { ignore: true } }, reading: { metric: 'r', value: 1 }, out: [] },
+    { name: 'keeps wildcards out of the topic', map: {}, reading: { metric: 'a+b#', value: 1 }, out: [['sensors/dev/a_b_', '{"value":1,"ts":1000}']] },
+  ];
+  for (const c of cases) {
+    it(c.name, () => expect(one(new DeviceMapper(settings(c.map)), c.reading)).toEqual(c.out));
+  }
+
+  it('publishes plain payloads, with the QoS, retain flag and serial origin of the device', () => {
+    const [msg] = new DeviceMapper(settings({}, { payload: 'plain' })).map([{ metric: 'x', value: false }], 0);
+    expect(msg).toMatchObject({ topic: 'sensors/dev/x', qos: 1, retain: true, origin: { kind: 'serial', id: 'dev' } });
+    expect(msg!.payload.toString()).toBe('false');
+  });
+
+  it('publishes only mapped metrics when asked', () => {
+    const m = new DeviceMapper(settings({ a: {} }, { onlyMapped: true }));
+    expect(m.map([{ metric: 'a', value: 1 }, { metric: 'b', value: 2 }], 0).map((x) => x.topic)).toEqual(['sensors/dev/a']);
+  });
+
+  it('applies min_interval, deadband and max_interval as a table over time', () => {
+    const m = new DeviceMapper(settings({ v: { deadband: 1, min_interval: '10s', max_interval: '60s' } }));
+    const seq: [number, number, boolean][] = [
+      [0, 10, true], // first value
+      [5_000, 20, false], // changed, but within min_interval
+      [10_000, 10.5, false], // inside the deadband of the last published (10)
+      [20_000, 11, true], // a change of 1
+      [70_000, 11.2, false], // deadband holds, max_interval not reached (50 s since 11)
+      [80_000, 11.2, true], // max_interval reached: heartbeat
+    ];
+    for (const [t, v, published] of seq) expect(m.map([{ metric: 'v', value: v }], t).length, `t=${t}`).toBe(published ? 1 : 0);
+    expect(m.skipped).toBe(3);
+  });
+
+  it('with deadband 0 skips only equal values, booleans and strings included', () => {
+    const m = new DeviceMapper(settings({ b: { deadband: 0 } }));
+    expect([true, true, false, false, true].map((v, i) => m.map([{ metric: 'b', value: v }], i).length)).toEqual([1, 0, 1, 0, 1]);
+  });
+
+  it('renders topic templates and makes names topic-safe', () => {
+    expect(renderTemplate('{driver}/{device}/{metric}/{other}', { device: 'd', metric: 'm', driver: 'x' })).toBe('x/d/m/{other}');
+    expect(topicSafe('a\u0000b')).toBe('a_b');
+  });
+});
