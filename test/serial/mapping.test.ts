@@ -18,7 +18,7 @@ const settings = (metrics: Record<string, object> = {}, extra: Partial<MappingSe
 const one = (m: DeviceMapper, r: Reading, now = 1000) => m.map([r], now).map((x) => [x.topic, x.payload.toString()]);
 
 describe('device map', () => {
-  const cases: { name: string; map: object; reading: Reading; out: [string, string][] }[] = [
+  const cases: { name: string; map: Record<string, object>; reading: Reading; out: [string, string][] }[] = [
     { name: 'passes a value through with its driver unit and the reading time', map: {}, reading: { metric: 'alt', value: 545.4, unit: 'm', ts: 7 }, out: [['sensors/dev/alt', '{"value":545.4,"unit":"m","ts":7}']] },
     { name: 'renames, scales, offsets and rounds', map: { t: { name: 'temperature', scale: 0.1, offset: -40, decimals: 1, unit: '°C' } }, reading: { metric: 't', value: 615 }, out: [['sensors/dev/temperature', '{"value":21.5,"unit":"°C","ts":1000}']] },
     { name: 'converts to int', map: { n: { type: 'int' } }, reading: { metric: 'n', value: 2.6 }, out: [['sensors/dev/n', '{"value":3,"ts":1000}']] },
