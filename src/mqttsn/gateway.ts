@@ -114,7 +114,13 @@ export class MqttsnGateway implements Service, SnContext {
     const d = decode(buf);
     const peer = makePeer(from, d.ok ? d.encapsulation : undefined);
     if (!d.ok) return this.reject(d.reason, peer, `undecodable datagram (${buf.length} octets, type ${d.type ?? '?'})`);
-    dispatch(this, this.transport, peer, d.packet);
+    try {
+      dispatch(this, this.transport, peer, d.packet);
+    } catch (err) {
+      // Only a bug gets here; one sensor's message must not take the gateway down.
+      this.metrics.drop('internal-error');
+      this.log.error({ err, address: peer.address, port: peer.port, type: d.packet.type }, 'mqtt-sn message handling failed');
+    }
   }
 
   oversized(from: DatagramPeer, size: number): void {

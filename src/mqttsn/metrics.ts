@@ -18,7 +18,9 @@ export type SnDropReason =
   | 'register-refused'
   | 'publish-refused'
   | 'too-large-out'
-  | 'session-ended';
+  | 'session-ended'
+  /** A handler failed (a bug): the message was dropped, the gateway carries on. */
+  | 'internal-error';
 
 export class MqttsnMetrics {
   datagramsIn = 0;

@@ -1,7 +1,13 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import type { Bus } from '../../src/core/bus.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { createMqttsnGateway } from '../../src/mqttsn/create.js';
 import { MsgType } from '../../src/mqttsn/packets.js';
+import { silentLog } from '../helpers/broker-harness.js';
+import { SnTestClient } from '../helpers/mqttsn-client.js';
 import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -92,5 +98,38 @@ describe('MQTT-SN bad input', () => {
     await until(() => h!.gw.metrics.dropped('unexpected') === 8, 'eight unexpected drops');
     c.send({ type: MsgType.PINGREQ, clientId: undefined });
     await c.next(MsgType.PINGRESP);
+  });
+});
+
+describe('MQTT-SN handler failures', () => {
+  it('contains an exception thrown while handling one message: counted, logged, the gateway carries on', async () => {
+    const broker = new Broker({}, { log: silentLog });
+    const bus: Bus = {
+      publish: (m) => {
+        if (m.topic === 'boom') throw new Error('a bug');
+        return broker.publish(m);
+      },
+      subscribe: (...a) => broker.subscribe(...a),
+      addDurableSink: (sink) => broker.addDurableSink(sink),
+    };
+    const { log, lines } = captureLog();
+    const config = parseConfigText('mqttsn: { hosts: [127.0.0.1], port: 0, advertise: { interval: 0 } }', 'x.yaml').mqttsn!;
+    const gw = createMqttsnGateway(config, { bus, log });
+    await gw.start();
+    const c = await SnTestClient.open({ port: gw.addresses[0]!.port });
+    try {
+      await c.connect('buggy');
+      const boom = await c.register('boom');
+      const fine = await c.register('fine');
+      c.publish(boom.topicId, 'x', { qos: 1 });
+      await until(() => gw.metrics.dropped('internal-error') === 1, 'the contained failure');
+      expect(lines.some((l) => l.msg === 'mqtt-sn message handling failed')).toBe(true);
+      c.publish(fine.topicId, 'y', { qos: 1 });
+      expect((await c.next(MsgType.PUBACK)).returnCode).toBe(0);
+    } finally {
+      await c.close();
+      await gw.stop();
+      await broker.close();
+    }
   });
 });
