@@ -218,7 +218,16 @@ export class MqttsnGateway implements Service, SnContext {
     s.timer = undefined;
     const d = nextDeadline(s);
     if (d === undefined) return;
-    s.timer = this.clock.setTimeout(() => this.onTimer(s), Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now())));
+    s.timer = this.clock.setTimeout(() => this.guarded(s, () => this.onTimer(s)), Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now())));
+  }
+
+  /** A timer callback must never take the process down: a failure is logged, the gateway goes on. */
+  guarded(s: SnSession, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err, clientId: s.clientId }, 'mqtt-sn timer handling failed');
+    }
   }
 
   /** One timer per session; when it fires, whatever is due happens, else it is re-armed. */

@@ -28,6 +28,8 @@ export interface OutboundHost {
   retriesExhausted(session: SnSession): void;
   /** Everything buffered at wake-up went out (and was acknowledged). */
   flushed(session: SnSession): void;
+  /** Runs a timer callback, logging instead of throwing. */
+  guarded(session: SnSession, fn: () => void): void;
 }
 
 /** A bus message matched one of the client's subscriptions. */
@@ -143,7 +145,7 @@ function resend(h: OutboundHost, s: SnSession): void {
 
 function armRetry(h: OutboundHost, s: SnSession): void {
   s.retryTimer?.cancel();
-  s.retryTimer = h.clock.setTimeout(() => {
+  s.retryTimer = h.clock.setTimeout(() => h.guarded(s, () => {
     s.retryTimer = undefined;
     const f = s.flight;
     if (f === undefined || !canSend(s.state)) return;
@@ -151,7 +153,7 @@ function armRetry(h: OutboundHost, s: SnSession): void {
     f.retries++;
     resend(h, s);
     armRetry(h, s);
-  }, h.retryMs);
+  }), h.retryMs);
 }
 
 function land(h: OutboundHost, s: SnSession): void {
