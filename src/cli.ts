@@ -7,12 +7,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { DestinationStream } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
 import { isOutpostError, OutpostError } from './core/errors.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
 import { createRootLogger, flushLogger } from './observability/logger.js';
+import { SystemdNotifier } from './observability/systemd-notify.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -62,6 +63,18 @@ export interface CliDeps {
   stopTimeoutMs?: number;
   /** Injection point for tests; default `new Gateway(config, deps)`. */
   createGateway?: (config: Config, deps: GatewayDeps) => GatewayLike;
+  /** Environment for sd_notify (NOTIFY_SOCKET, WATCHDOG_USEC); default none, so no-op. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Injection point for tests; default `new SystemdNotifier({ env, log })`. */
+  createNotifier?: (log: Logger) => NotifierLike;
+}
+
+/** What `run` tells the service manager (src/observability/systemd-notify.ts). */
+export interface NotifierLike {
+  ready(status?: string): Promise<void>;
+  stopping(): Promise<void>;
+  startWatchdog(): void;
+  close(): void;
 }
 
 export type Command =
@@ -217,7 +230,11 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
     controller.abort();
     onStop();
   });
+  // Watchdog pings from the start: opening and migrating the store may take a while.
+  const notifier = (deps.createNotifier ?? ((l) => new SystemdNotifier({ env: deps.env ?? {}, log: l })))(log);
+  notifier.startWatchdog();
   const cleanup = async () => {
+    notifier.close();
     offSignal();
     offCrash();
     await flushLogger(log);
@@ -239,13 +256,18 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
     }
     // A signal aborted the start: carry on with the normal stop below.
   }
-  if (!stopping) log.info({ listeners: gateway.addresses }, 'gateway started');
+  if (!stopping) {
+    log.info({ listeners: gateway.addresses }, 'gateway started');
+    // Every listener is bound now: systemd may start the units ordered after us.
+    await notifier.ready(`listening on ${gateway.addresses.map((a) => `${a.type}://${a.host}:${a.port}`).join(', ') || 'no listeners'}`);
+  }
   // Signal listeners do not keep node's event loop alive; a gateway with nothing to
   // listen on (or a bug) must still run until it is told to stop.
   const keepAlive = setInterval(() => undefined, 1 << 30);
   await stopRequested;
   clearInterval(keepAlive);
 
+  await notifier.stopping();
   const timeoutMs = deps.stopTimeoutMs ?? 30_000;
   const timer = setTimeout(() => {
     log.error({ timeoutMs }, 'stop timed out, exiting now');

@@ -36,6 +36,7 @@ const code = await runCli(process.argv.slice(2), {
   stdout: (text) => void process.stdout.write(text),
   stderr: (text) => void process.stderr.write(text),
   process: hooks,
+  env: process.env,
 });
 process.exitCode = code;
 // Everything is stopped and flushed by now; a handle leaked by a bug must not keep

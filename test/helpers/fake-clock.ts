@@ -50,6 +50,21 @@ export class FakeClock implements Clock {
     this.timers = this.timers.filter((t) => t.live);
   }
 
+  /**
+   * A blocked event loop: time jumps by ms with no timer running, then every overdue
+   * timer fires once, late (now() is the end of the stall), as Node does after a stall.
+   */
+  stall(ms: number): void {
+    this.t += ms;
+    const due = this.timers.filter((t) => t.live && t.at <= this.t).sort((a, b) => a.at - b.at || a.id - b.id);
+    for (const timer of due) {
+      if (timer.repeat) timer.at = this.t + Math.max(1, timer.ms);
+      else timer.live = false;
+      timer.fn();
+    }
+    this.timers = this.timers.filter((t) => t.live);
+  }
+
   private add(fn: () => void, ms: number, repeat: boolean): TimerHandle {
     const timer: Timer = { id: ++this.seq, at: this.t + ms, ms, fn, repeat, live: true };
     this.timers.push(timer);
