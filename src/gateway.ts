@@ -1,9 +1,9 @@
 /**
  * Composition root: the only place concrete classes are created and wired.
  *
- *   TcpListener(s) ─▶ Broker (the bus) ─▶ Bridge(s) ─▶ SQLite outbox ─▶ Upstream (TLS) ─▶ cloud
- *   MQTT-SN (UDP) ───▶    ▲
- *   serial ports ───▶     ▲   (SerialHost: framers, drivers, device maps)
+ *   listeners (mqtt/mqtts/ws/wss) ─▶ Broker (the bus) ─▶ Bridge(s) ─▶ SQLite outbox ─▶ Upstream (TLS) ─▶ cloud
+ *   MQTT-SN (UDP) ──────────────────▶    ▲
+ *   serial ports ───────────────────▶    ▲   (SerialHost: framers, drivers, device maps)
  *
  * Start order: state directory, store, bridges (their outbox sinks must be in place
  * before any client can publish), broker, MQTT-SN gateway, listeners. Stop order is the reverse:
@@ -12,13 +12,16 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Config } from './config/schema.js';
+import type { Config, ListenerConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import { OutpostError } from './core/errors.js';
 import { ServiceGroup, type Service } from './core/lifecycle.js';
 import { Broker } from './broker/broker.js';
 import type { BrokerOptions } from './broker/options.js';
 import { TcpListener } from './broker/tcp-listener.js';
+import { TlsListener } from './broker/tls-listener.js';
+import { WsListener } from './broker/ws-listener.js';
+import type { StreamHandler } from './broker/listen.js';
 import { Bridge } from './bridge/bridge.js';
 import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
@@ -37,6 +40,26 @@ export interface GatewayDeps {
   clock?: Clock;
   /** Serial port access; default serialport (tests may hand in-memory ports). */
   serialPorts?: PortOpener;
+}
+
+/** A listener: a service that accepts connections for the broker on a bound address. */
+export interface Listener extends Service {
+  readonly address: { host: string; port: number };
+}
+
+/** One listener per config entry, by kind. */
+export function createListener(l: ListenerConfig, index: number, config: Config, target: StreamHandler, log: Logger): Listener {
+  const where = `listeners[${index}]`;
+  const handshakeTimeoutMs = config.broker.connect_timeout;
+  switch (l.type) {
+    case 'mqtt':
+      return new TcpListener(l.host, l.port, target, log);
+    case 'mqtts':
+      return new TlsListener(l, where, target, log, { handshakeTimeoutMs });
+    case 'ws':
+    case 'wss':
+      return new WsListener(l, where, target, log, { handshakeTimeoutMs, maxPayload: config.broker.max_packet_size });
+  }
 }
 
 export interface ListenerAddress {
@@ -68,7 +91,7 @@ export class Gateway {
   readonly broker: Broker;
   readonly mqttsn: MqttsnGateway | undefined;
   readonly serial: SerialHost;
-  private readonly listeners: TcpListener[];
+  private readonly listeners: Listener[];
   private readonly group: ServiceGroup;
 
   constructor(
@@ -77,8 +100,8 @@ export class Gateway {
   ) {
     const log = deps.log;
     this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: deps.clock });
-    this.listeners = config.listeners.map(
-      (l) => new TcpListener(l.host, l.port, this.broker, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` })),
+    this.listeners = config.listeners.map((l, i) =>
+      createListener(l, i, config, this.broker, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` })),
     );
     const stateDir: Service = {
       name: 'state directory',

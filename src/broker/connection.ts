@@ -23,6 +23,8 @@ export interface PeerInfo {
   transport: string;
   remoteAddress: string;
   remotePort: number;
+  /** The client certificate's CN, when the listener uses it as the user name (mTLS). */
+  identity?: string;
 }
 
 /** Encodings of a message shared by every subscriber that needs the same bytes. */

@@ -30,8 +30,13 @@ const EXPECTED: Record<string, string> = {
  */
 export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: unknown): string {
   const key = issue.path[issue.path.length - 1];
+  // A discriminated union (listeners[].type) names its options on the issue.
+  const options = issue.code === 'invalid_union' ? (issue as { options?: unknown[] }).options : undefined;
+  // A cross-key check on a key that is absent (params.absent) says itself what to add.
+  if (!present && issue.code === 'custom' && issue.params?.['absent'] === true) return issue.message;
   if (!present && typeof key === 'string') {
-    const hint = issue.code === 'invalid_value' && issue.values.length === 1 ? `: ${String(issue.values[0])}` : '';
+    const hint = issue.code === 'invalid_value' && issue.values.length === 1 ? `: ${String(issue.values[0])}`
+      : options !== undefined ? `: ${options.map(String).join(' | ')}` : '';
     return `missing required key "${key}"; add ${key}${hint}`;
   }
   const got = `, got ${describeValue(value)}`;

@@ -11,19 +11,14 @@ import { z } from 'zod';
 import { duration, size } from './unit-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
 import { serialSchema } from './serial-schema.js';
+import { listenerSchema } from './listener-schema.js';
+
+export { listenerSchema };
 
 // Moved to unit-schema.ts so driver option schemas can use them without an import cycle.
 export { duration, size };
 
 const int = (min: number, max: number) => z.number().int().min(min).max(max);
-
-export const listenerSchema = z
-  .object({
-    type: z.literal('mqtt').describe('Listener kind: mqtt (plain TCP). TLS and WebSocket listeners come later.'),
-    host: z.string().min(1).default('127.0.0.1').describe('Address to bind; 0.0.0.0 for every IPv4 interface.'),
-    port: int(0, 65535).default(1883).describe('TCP port; 0 picks a free port (tests use this).'),
-  })
-  .strict();
 
 export const brokerSchema = z
   .object({
@@ -208,6 +203,7 @@ export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
 
 export type ListenerConfig = Config['listeners'][number];
+export type { TlsListenerConfig } from './listener-schema.js';
 export type BrokerConfig = Config['broker'];
 export type LogConfig = Config['log'];
 export type StoreConfig = Config['store'];

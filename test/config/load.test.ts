@@ -122,7 +122,7 @@ describe('reporting problems', () => {
     ].join('\n');
     expect(problems(text)).toEqual([
       'config.yaml:3:11 listeners[0].port: must be at most 65535, got 70000',
-      'config.yaml:4:5 listeners[1].type: missing required key "type"; add type: mqtt',
+      'config.yaml:4:5 listeners[1].type: missing required key "type"; add type: mqtt | mqtts | ws | wss',
       'config.yaml:6:20 broker.max_packet_size: expected a size such as 512KiB or 1MiB (a plain number is bytes), got "lots"',
       'config.yaml:7:20 broker.connect_timeout: expected a duration such as 500ms, 10s, 5m, 2h or 7d (a plain number is seconds), got "soon"',
       'config.yaml:8:20 broker.receive_maximum: must be at least 1, got 0',

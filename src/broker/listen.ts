@@ -1,0 +1,42 @@
+/**
+ * Binding a listening server, shared by every listener kind: a failed bind becomes one
+ * OutpostError sentence naming the listener and what to do (the CLI's one fatal line).
+ */
+import type { Server } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { OutpostError } from '../core/errors.js';
+import type { PeerInfo } from './connection.js';
+
+/** What a listener hands its connections to (the broker). */
+export interface StreamHandler {
+  handle(stream: Duplex, peer: PeerInfo): void;
+}
+
+export async function bindServer(server: Server, host: string, port: number, label: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      const what = err.code === 'EADDRINUSE' ? 'is already in use; stop the other program or pick another port in listeners'
+        : err.code === 'EACCES' ? 'needs privileges; use a port above 1023'
+        : `cannot be bound (${err.code ?? err.message})`;
+      reject(new OutpostError('BROKER_LISTEN_FAILED', `${label} listener ${host}:${port} ${what}`, { cause: err }));
+    };
+    server.once('error', onError);
+    server.listen({ host, port, backlog: 1024 }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** The bound address of a server; the configured one before it listens. */
+export function boundAddress(server: Server | undefined, host: string, port: number): { host: string; port: number } {
+  const a = server?.address();
+  if (a !== null && a !== undefined && typeof a === 'object') return { host: a.address, port: a.port };
+  return { host, port };
+}
+
+/** Errors after listening are logged, never thrown (the bind error was reported once already). */
+export function logServerErrors(server: Server, log: Logger): void {
+  server.on('error', (err) => log.error({ err }, 'listener error'));
+}

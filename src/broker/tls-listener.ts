@@ -1,0 +1,98 @@
+/**
+ * MQTT over TLS (mqtts): a node:tls server whose secure sockets go to the broker.
+ *
+ *   TCP accept ─▶ TLS handshake (cut after the connect timeout) ─▶ broker.handle(tlsSocket)
+ *                   └─ fails: plain TCP, wrong/expired/missing client cert ─▶ one warn line
+ *
+ * The certificate files are watched; a renewed certificate is set with
+ * setSecureContext and applies to new connections.
+ */
+import tls from 'node:tls';
+import type { Logger } from 'pino';
+import type { TlsListenerConfig } from '../config/schema.js';
+import type { Service } from '../core/lifecycle.js';
+import { bindServer, boundAddress, logServerErrors, type StreamHandler } from './listen.js';
+import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+
+export interface TlsListenerOptions {
+  /** Longest a TLS handshake may take (the broker's connect timeout). */
+  handshakeTimeoutMs: number;
+  /** Poll interval of the certificate file watcher. */
+  watchIntervalMs?: number;
+}
+
+/** One short reason for a failed handshake, for the log line. */
+export function tlsFailure(err: NodeJS.ErrnoException): string {
+  const code = err.code ?? '';
+  const text = `${code} ${err.message}`.toLowerCase();
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'tls handshake timed out';
+  if (text.includes('wrong version number') || text.includes('http request') || text.includes('packet length too long')) {
+    return 'not tls (plain tcp on a tls port?)';
+  }
+  if (text.includes('unsupported protocol') || text.includes('version too low')) return 'tls version refused (below min_version)';
+  if (text.includes('peer did not return a certificate') || text.includes('certificate required')) return 'client sent no certificate';
+  if (text.includes('certificate')) return 'client certificate refused';
+  return 'tls handshake failed';
+}
+
+/** Logs failed handshakes on a TLS server (shared with wss). */
+export function logTlsClientErrors(server: tls.Server, log: Logger): void {
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+    log.warn({ remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, reason: err.code ?? err.message }, tlsFailure(err));
+    socket.destroy();
+  });
+}
+
+export class TlsListener implements Service {
+  readonly name: string;
+  private server: tls.Server | undefined;
+  private watcher: TlsFileWatcher | undefined;
+
+  constructor(
+    private readonly config: TlsListenerConfig,
+    private readonly where: string,
+    private readonly target: StreamHandler,
+    private readonly log: Logger,
+    private readonly options: TlsListenerOptions,
+  ) {
+    this.name = `mqtts listener ${config.host}:${config.port}`;
+  }
+
+  get address(): { host: string; port: number } {
+    return boundAddress(this.server, this.config.host, this.config.port);
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    const secure = loadTlsOptions(c, this.where);
+    const server = tls.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, (socket) => {
+      if (socket.destroyed) return; // refused by refuseUnverifiedClients
+      socket.setNoDelay(true);
+      const identity = c.use_identity_as_username ? certificateCn(socket) : undefined;
+      this.target.handle(socket, {
+        transport: 'tls',
+        remoteAddress: socket.remoteAddress ?? '?',
+        remotePort: socket.remotePort ?? 0,
+        ...(identity !== undefined ? { identity } : {}),
+      });
+    });
+    logTlsClientErrors(server, this.log);
+    if (c.require_certificate) refuseUnverifiedClients(server, this.log);
+    await bindServer(server, c.host, c.port, 'MQTTS');
+    logServerErrors(server, this.log);
+    this.server = server;
+    this.watcher = new TlsFileWatcher(c, this.where, (o) => server.setSecureContext(o), this.log, this.options.watchIntervalMs);
+    this.watcher.start();
+    this.log.info({ host: this.address.host, port: this.address.port, mtls: c.require_certificate }, 'mqtts listener ready');
+  }
+
+  /** Stops accepting (the broker closes the connections; see TcpListener.stop). */
+  async stop(): Promise<void> {
+    this.watcher?.stop();
+    this.watcher = undefined;
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    server.close();
+  }
+}

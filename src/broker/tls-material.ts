@@ -1,0 +1,109 @@
+/**
+ * TLS material of a listener: the files named in config, read into the options of
+ * tls.createServer / setSecureContext, and watched so a renewed certificate applies to
+ * new connections without a restart (open connections keep the context they shook hands with).
+ *
+ * Renewal tools write cert and key one after the other, or replace the files by rename;
+ * fs.watchFile polls the path, so both are seen. A reload that fails (a half-written file,
+ * a key that does not match the certificate yet) keeps the previous context and logs a
+ * warning; the next change tries again.
+ */
+import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { createSecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { TlsListenerConfig } from '../config/schema.js';
+import { OutpostError } from '../core/errors.js';
+
+export interface TlsServerOptions extends SecureContextOptions {
+  requestCert: boolean;
+  rejectUnauthorized: boolean;
+}
+
+/** Reads the files; throws one sentence naming the key and file when one cannot be read or used. */
+export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOptions {
+  const read = (key: 'cert' | 'key' | 'ca', file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new OutpostError('CONFIG_INVALID', `${where}.${key}: cannot read ${file} (${code}); fix the path or its permissions`, { cause: err });
+    }
+  };
+  const options: TlsServerOptions = {
+    cert: read('cert', l.cert),
+    key: read('key', l.key),
+    minVersion: l.min_version,
+    requestCert: l.require_certificate,
+    // Checked by refuseUnverifiedClients instead: node's own check destroys the socket silently,
+    // and an operator needs the line that says which client was refused and why.
+    rejectUnauthorized: false,
+  };
+  if (l.ca !== undefined) options.ca = read('ca', l.ca);
+  try {
+    createSecureContext(options); // a key that does not match, or a file that is not PEM, fails here
+  } catch (err) {
+    throw new OutpostError('CONFIG_INVALID', `${where}: ${l.cert} / ${l.key} cannot be used (${(err as Error).message}); check the certificate, key and ca files`, { cause: err });
+  }
+  return options;
+}
+
+/** Watches the TLS files of a listener and hands each good reload to apply(). */
+export class TlsFileWatcher {
+  private readonly files: string[];
+  private watching = false;
+
+  constructor(
+    private readonly listener: TlsListenerConfig,
+    private readonly where: string,
+    private readonly apply: (options: TlsServerOptions) => void,
+    private readonly log: Logger,
+    private readonly intervalMs = 2000,
+  ) {
+    this.files = [listener.cert, listener.key, ...(listener.ca !== undefined ? [listener.ca] : [])];
+  }
+
+  start(): void {
+    if (this.watching) return;
+    this.watching = true;
+    for (const file of this.files) watchFile(file, { interval: this.intervalMs, persistent: false }, this.changed);
+  }
+
+  stop(): void {
+    if (!this.watching) return;
+    this.watching = false;
+    for (const file of this.files) unwatchFile(file, this.changed);
+  }
+
+  private readonly changed = (cur: Stats, prev: Stats): void => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
+    try {
+      this.apply(loadTlsOptions(this.listener, this.where));
+      this.log.info({ cert: this.listener.cert }, 'tls certificate reloaded');
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'tls files changed but cannot be used yet; keeping the previous certificate');
+    }
+  };
+}
+
+/** The CN of a verified client certificate, if any. */
+export function certificateCn(socket: { getPeerCertificate(): { subject?: Record<string, string | string[] | undefined> } }): string | undefined {
+  const cn = socket.getPeerCertificate().subject?.['CN'];
+  return Array.isArray(cn) ? cn[0] : cn;
+}
+
+/**
+ * mTLS: a client whose certificate is missing or does not verify against ca is cut before
+ * any MQTT byte is read, with one warn line. Runs before the server's own connection
+ * listener (for wss, the HTTP parser), which then sees a destroyed socket.
+ */
+export function refuseUnverifiedClients(server: Server, log: Logger): void {
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (socket.authorized) return;
+    const none = Object.keys(socket.getPeerCertificate()).length === 0;
+    log.warn(
+      { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, reason: String(socket.authorizationError ?? 'unverified') },
+      none ? 'client sent no certificate' : 'client certificate refused',
+    );
+    socket.destroy();
+  });
+}

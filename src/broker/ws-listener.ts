@@ -1,0 +1,121 @@
+/**
+ * MQTT over WebSocket (ws) and over WebSocket over TLS (wss), as browsers and dashboards
+ * speak it (MQTT 5 §6: binary frames, subprotocol "mqtt"). The only file importing `ws`.
+ *
+ *   HTTP(S) server ─ upgrade on `path` ─▶ WebSocket ─ createWebSocketStream ─▶ broker.handle(duplex)
+ *
+ * `ws` reassembles fragmented and TCP-split frames; a message larger than maxPayload (the
+ * broker's max_packet_size) closes that connection with 1009. A handshake that stalls is
+ * cut after the connect timeout (TLS handshakeTimeout, HTTP headersTimeout/requestTimeout).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
+import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { ListenerConfig } from '../config/schema.js';
+import type { Service } from '../core/lifecycle.js';
+import { bindServer, boundAddress, logServerErrors, type StreamHandler } from './listen.js';
+import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+import { logTlsClientErrors } from './tls-listener.js';
+
+type WsConfig = Extract<ListenerConfig, { type: 'ws' | 'wss' }>;
+
+export interface WsListenerOptions {
+  /** Longest the TLS handshake or the HTTP upgrade request may take. */
+  handshakeTimeoutMs: number;
+  /** Largest WebSocket message accepted (bytes). */
+  maxPayload: number;
+  watchIntervalMs?: number;
+}
+
+/** Subprotocols accepted: "mqtt" (3.1.1 and 5) and "mqttv3.1" (older clients). */
+const PROTOCOLS = ['mqtt', 'mqttv3.1'];
+
+export class WsListener implements Service {
+  readonly name: string;
+  private server: http.Server | https.Server | undefined;
+  private wss: WebSocketServer | undefined;
+  private watcher: TlsFileWatcher | undefined;
+
+  constructor(
+    private readonly config: WsConfig,
+    private readonly where: string,
+    private readonly target: StreamHandler,
+    private readonly log: Logger,
+    private readonly options: WsListenerOptions,
+  ) {
+    this.name = `${config.type} listener ${config.host}:${config.port}${config.path}`;
+  }
+
+  get address(): { host: string; port: number } {
+    return boundAddress(this.server, this.config.host, this.config.port);
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    const refuse = (_req: IncomingMessage, res: http.ServerResponse) => {
+      res.writeHead(426, { connection: 'close', 'content-type': 'text/plain' }).end(`MQTT over WebSocket: upgrade on ${c.path}\n`);
+    };
+    let server: http.Server | https.Server;
+    if (c.type === 'wss') {
+      const secure = loadTlsOptions(c, this.where);
+      const tlsServer = https.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
+      logTlsClientErrors(tlsServer, this.log);
+      if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.log);
+      this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs);
+      server = tlsServer;
+    } else {
+      server = http.createServer(refuse);
+    }
+    server.headersTimeout = this.options.handshakeTimeoutMs;
+    server.requestTimeout = this.options.handshakeTimeoutMs;
+
+    const wss = new WebSocketServer({
+      server,
+      path: c.path,
+      maxPayload: this.options.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+      handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false,
+    });
+    wss.on('connection', (ws, req) => this.accept(ws, req));
+    wss.on('error', (err) => this.log.error({ err }, 'websocket server error'));
+    await bindServer(server, c.host, c.port, c.type.toUpperCase());
+    logServerErrors(server, this.log);
+    this.server = server;
+    this.wss = wss;
+    this.watcher?.start();
+    this.log.info({ host: this.address.host, port: this.address.port, path: c.path }, `${c.type} listener ready`);
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const socket = req.socket;
+    const peer = { remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 };
+    if (ws.protocol === '') {
+      // MQTT over WebSocket requires the subprotocol [MQTT-6.0.0-3]; a client that offers none is not an MQTT client.
+      this.log.warn(peer, 'websocket without the mqtt subprotocol refused');
+      ws.close(1002, 'subprotocol mqtt required');
+      return;
+    }
+    ws.on('error', (err: Error & { code?: string }) => {
+      this.log.warn({ ...peer, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
+    });
+    const stream = createWebSocketStream(ws);
+    const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
+    const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
+    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}) });
+  }
+
+  /** Stops accepting (the broker closes the connections; see TcpListener.stop). */
+  async stop(): Promise<void> {
+    this.watcher?.stop();
+    this.watcher = undefined;
+    const server = this.server;
+    if (server === undefined) return;
+    this.server = undefined;
+    this.wss?.close();
+    this.wss = undefined;
+    server.close();
+  }
+}

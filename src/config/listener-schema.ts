@@ -1,0 +1,73 @@
+/**
+ * Listener kinds, a union discriminated on `type`:
+ *
+ *   mqtt   plain TCP               (default 127.0.0.1:1883)
+ *   mqtts  MQTT over TLS           (8883)
+ *   ws     MQTT over WebSocket     (8080, path /mqtt, subprotocol "mqtt")
+ *   wss    MQTT over WebSocket over TLS (8081)
+ *
+ * TLS file paths are read at start-up (a missing file stops it, naming the key) and
+ * watched afterwards: a renewed certificate applies to new connections.
+ */
+import { z } from 'zod';
+
+const port = (dflt: number) =>
+  z.number().int().min(0).max(65535).default(dflt).describe('TCP port; 0 picks a free port (tests use this).');
+const host = () => z.string().min(1).default('127.0.0.1').describe('Address to bind; 0.0.0.0 for every IPv4 interface.');
+
+const tlsKeys = {
+  cert: z.string().min(1).describe('PEM file with the server certificate (and its chain).'),
+  key: z.string().min(1).describe('PEM file with the private key of cert.'),
+  ca: z.string().min(1).optional().describe('PEM file with the CA(s) client certificates must chain to (needed for require_certificate).'),
+  min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted.'),
+  require_certificate: z.boolean().default(false).describe('Mutual TLS: a client must present a certificate signed by ca.'),
+  use_identity_as_username: z
+    .boolean()
+    .default(false)
+    .describe("With require_certificate: the client certificate's CN is the user name (the CONNECT user name is ignored)."),
+};
+
+const wsKeys = {
+  path: z
+    .string()
+    .regex(/^\//, 'must start with /')
+    .default('/mqtt')
+    .describe('HTTP path of the WebSocket endpoint; other paths are refused.'),
+};
+
+/** mTLS needs a CA to check against; the identity needs mTLS. */
+function checkTls(l: { ca?: string | undefined; require_certificate: boolean; use_identity_as_username: boolean }, ctx: z.RefinementCtx): void {
+  if (l.require_certificate && l.ca === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['ca'], params: { absent: true }, message: 'require_certificate needs ca (the CA client certificates are checked against)' });
+  }
+  if (l.use_identity_as_username && !l.require_certificate) {
+    ctx.addIssue({ code: 'custom', path: ['use_identity_as_username'], message: 'needs require_certificate: true' });
+  }
+}
+
+export const mqttListenerSchema = z
+  .object({
+    type: z.literal('mqtt').describe('Listener kind: mqtt (TCP) | mqtts (TLS) | ws (WebSocket) | wss (WebSocket over TLS).'),
+    host: host(),
+    port: port(1883),
+  })
+  .strict();
+
+export const mqttsListenerSchema = z
+  .object({ type: z.literal('mqtts'), host: host(), port: port(8883), ...tlsKeys })
+  .strict()
+  .superRefine(checkTls);
+
+export const wsListenerSchema = z.object({ type: z.literal('ws'), host: host(), port: port(8080), ...wsKeys }).strict();
+
+export const wssListenerSchema = z
+  .object({ type: z.literal('wss'), host: host(), port: port(8081), ...wsKeys, ...tlsKeys })
+  .strict()
+  .superRefine(checkTls);
+
+export const listenerSchema = z.discriminatedUnion('type', [mqttListenerSchema, mqttsListenerSchema, wsListenerSchema, wssListenerSchema], {
+  error: (iss) => (iss.code === 'invalid_union' ? 'unknown listener type; use one of: mqtt, mqtts, ws, wss' : undefined),
+});
+
+export type ListenerConfig = z.infer<typeof listenerSchema>;
+export type TlsListenerConfig = Extract<ListenerConfig, { type: 'mqtts' | 'wss' }>;
