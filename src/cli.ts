@@ -14,6 +14,7 @@ import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
 import { createRootLogger, flushLogger } from './observability/logger.js';
 import { SystemdNotifier } from './observability/systemd-notify.js';
+import { createMetricsServer, isObservable } from './observability/metrics-endpoint.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -242,14 +243,21 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
 
   log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
   const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log });
+  let listening = false;
+  // Metrics after the gateway: /healthz then reports a gateway that exists.
+  const metrics = config.metrics.enabled && isObservable(gateway)
+    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
   try {
     await gateway.start(controller.signal);
+    listening = true;
+    if (!stopping) await metrics?.start();
   } catch (err) {
     if (!stopping) {
       // One sentence that says what to do; the stack only for errors we did not foresee.
       if (isOutpostError(err)) log.fatal({ code: err.code }, `startup failed: ${err.message}`);
       else log.fatal({ err }, 'startup failed');
       if (!log.isLevelEnabled('fatal')) deps.stderr(`outpost: startup failed: ${(err as Error).message}\n`);
+      await metrics?.stop();
       await gateway.stop().catch(() => undefined);
       await cleanup();
       return EXIT_FAILURE;
@@ -268,6 +276,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   clearInterval(keepAlive);
 
   await notifier.stopping();
+  await metrics?.stop();
   const timeoutMs = deps.stopTimeoutMs ?? 30_000;
   const timer = setTimeout(() => {
     log.error({ timeoutMs }, 'stop timed out, exiting now');

@@ -12,6 +12,7 @@ import { duration, size } from './unit-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
 import { serialSchema } from './serial-schema.js';
 import { listenerSchema } from './listener-schema.js';
+import { metricsSchema } from './metrics-schema.js';
 
 export { listenerSchema };
 
@@ -193,6 +194,7 @@ export const configSchema = z
       .describe('Bridges to cloud brokers (store-and-forward).'),
     serial: serialSchema.prefault({}).describe('Serial sensors: driver host settings and device maps (see config/devices.example.yaml).'),
     mqttsn: mqttsnSchema.optional().describe('MQTT-SN v1.2 gateway over UDP for battery sensors; absent means off (see config/mqttsn.example.yaml).'),
+    metrics: metricsSchema.prefault({}).describe('HTTP listener for /metrics (Prometheus) and /healthz.'),
   })
   .strict()
   .describe('outpost gateway configuration');
@@ -207,5 +209,6 @@ export type { TlsListenerConfig } from './listener-schema.js';
 export type BrokerConfig = Config['broker'];
 export type LogConfig = Config['log'];
 export type StoreConfig = Config['store'];
+export type MetricsConfig = Config['metrics'];
 export type BridgeConfig = Config['bridges'][number];
 export type BridgeRuleConfig = BridgeConfig['rules'][number];

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'SERIAL_PORT'
   | 'STORE_UNAVAILABLE'
   | 'STORE_FULL'
-  | 'BRIDGE_UPSTREAM';
+  | 'BRIDGE_UPSTREAM'
+  | 'METRICS_LISTEN_FAILED';
 
 export class OutpostError extends Error {
   readonly code: ErrorCode;

@@ -211,7 +211,7 @@ describe('outpost run', () => {
   it('runs as a real process: logs "gateway started" as JSON and exits 0 on SIGTERM', async () => {
     const file = writeConfig(
       'process.yaml',
-      `listeners: [{ type: mqtt, port: 0 }]\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\n`,
+      `listeners: [{ type: mqtt, port: 0 }]\nmetrics: { port: 0 }\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\n`,
     );
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', file], {
       cwd: repo,

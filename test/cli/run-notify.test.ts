@@ -21,7 +21,7 @@ afterEach(() => {
 });
 
 const config = join(tmp, 'run.yaml');
-writeFileSync(config, `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nlog: { format: json }\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\n`);
+writeFileSync(config, `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nlog: { format: json }\nmetrics: { port: 0 }\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\n`);
 const tick = () => new Promise((r) => setTimeout(r, 10));
 
 function fakeRun(startBehaviour: () => Promise<void> = async () => {}) {

@@ -109,6 +109,8 @@ describe('kill -9 of outpost during load', () => {
         listeners: [{ type: 'mqtt', host: '127.0.0.1', port }],
         log: { format: 'json', level: 'info' },
         store: { dir: join(dir, 'data'), synchronous: 'full' },
+        // Off: an extra ephemeral port could take the stopped cloud's port before it restarts.
+        metrics: { enabled: false },
         bridges: [
           {
             name: 'cloud',

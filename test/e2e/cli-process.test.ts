@@ -60,6 +60,7 @@ function outpost(port: number): Outpost {
       `    port: ${port}`,
       'log: { format: json, level: info }',
       `store: { dir: ${JSON.stringify(join(tmp, `data-${port}`))} }`,
+      'metrics: { port: 0 }',
       '',
     ].join('\n'),
   );

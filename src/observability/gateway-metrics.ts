@@ -1,0 +1,98 @@
+/**
+ * What /metrics and /healthz report, read from the running gateway through small
+ * structural views (the real Gateway satisfies them; tests hand plain objects).
+ *
+ *   broker.metrics ─┐
+ *   bridges[i] ─────┼─▶ renderMetrics() ─▶ Prometheus text
+ *   process, loop ──┘    checkHealth()   ─▶ { healthy, problems }
+ */
+import type { BrokerMetrics } from '../broker/metrics.js';
+import type { OutboxLimits, OutboxStats } from '../store/outbox.js';
+import { PromText } from './prometheus.js';
+
+export interface BridgeView {
+  readonly name: string;
+  readonly linkState: 'up' | 'down';
+  readonly counters: { readonly reconnects: number; readonly inbound: number };
+  backlog(): OutboxStats & { inflight: number };
+}
+
+export interface GatewayView {
+  readonly broker: { readonly metrics: BrokerMetrics };
+  readonly bridges: readonly BridgeView[];
+}
+
+export interface RuntimeView {
+  /** Wall clock, ms. */
+  now(): number;
+  /** Event-loop lag, ms (mean of the last interval). */
+  eventLoopLagMs(): number;
+  rssBytes(): number;
+  /** Whether every listener is bound (the gateway finished starting). */
+  listenersUp(): boolean;
+}
+
+export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
+  const m = gw.broker.metrics;
+  const p = new PromText()
+    .one('outpost_up', 'gauge', '1 once every listener is bound.', rt.listenersUp() ? 1 : 0)
+    .one('outpost_clients_connected', 'gauge', 'MQTT connections open now.', m.connectionsCurrent)
+    .one('outpost_connections_accepted_total', 'counter', 'MQTT connections accepted.', m.connectionsAccepted)
+    .one('outpost_connections_refused_total', 'counter', 'MQTT connections refused (CONNACK with an error).', m.connectionsRefused)
+    .one('outpost_connections_closed_total', 'counter', 'MQTT connections closed.', m.connectionsClosed)
+    .one('outpost_packets_received_total', 'counter', 'MQTT packets received.', m.packetsIn)
+    .one('outpost_packets_sent_total', 'counter', 'MQTT packets sent.', m.packetsOut)
+    .one('outpost_messages_received_total', 'counter', 'PUBLISH messages received from clients.', m.messagesIn)
+    .one('outpost_messages_sent_total', 'counter', 'PUBLISH messages sent to clients.', m.messagesOut)
+    .one('outpost_bytes_received_total', 'counter', 'MQTT bytes received.', m.bytesIn)
+    .one('outpost_bytes_sent_total', 'counter', 'MQTT bytes sent.', m.bytesOut)
+    .family('outpost_messages_dropped_total', 'counter', 'Messages the broker dropped, by reason.',
+      [...m.drops].map(([reason, value]) => ({ labels: { reason }, value })))
+    .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
+      [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));
+  const backlogs = gw.bridges.map((b) => ({ b, s: b.backlog(), labels: { bridge: b.name } }));
+  p.family('outpost_bridge_up', 'gauge', '1 while the bridge is connected to its cloud broker.', backlogs.map(({ b, labels }) => ({ labels, value: b.linkState === 'up' ? 1 : 0 })))
+    .family('outpost_bridge_reconnects_total', 'counter', 'Bridge connections to the cloud broker after the first.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.reconnects })))
+    .family('outpost_bridge_inbound_messages_total', 'counter', 'Messages the bridge brought in from the cloud.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.inbound })))
+    .family('outpost_outbox_rows', 'gauge', 'Messages waiting in the outbox for the cloud.', backlogs.map(({ s, labels }) => ({ labels, value: s.rows })))
+    .family('outpost_outbox_bytes', 'gauge', 'Payload and topic bytes waiting in the outbox.', backlogs.map(({ s, labels }) => ({ labels, value: s.bytes })))
+    .family('outpost_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest waiting message (0 when empty).',
+      backlogs.map(({ s, labels }) => ({ labels, value: s.oldestCreatedAt === undefined ? 0 : Math.max(0, (rt.now() - s.oldestCreatedAt) / 1000) })))
+    .family('outpost_outbox_inflight', 'gauge', 'Messages sent to the cloud and not yet acknowledged.', backlogs.map(({ s, labels }) => ({ labels, value: s.inflight })))
+    .family('outpost_outbox_dropped_total', 'counter', 'Messages that left the outbox undelivered, by reason.',
+      backlogs.flatMap(({ s, labels }) => Object.entries(s.drops).map(([reason, value]) => ({ labels: { ...labels, reason }, value: value ?? 0 }))))
+    .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', rt.eventLoopLagMs() / 1000)
+    .one('outpost_resident_memory_bytes', 'gauge', 'Resident set size of the process.', rt.rssBytes());
+  return p.toString();
+}
+
+export interface Health {
+  healthy: boolean;
+  /** One phrase per unhealthy component, e.g. `bridge cloud: down and its outbox is full (bytes)`. */
+  problems: string[];
+  components: Record<string, 'ok' | string>;
+}
+
+/**
+ * Healthy = every listener is bound, and every bridge is up or, while down, still buffering
+ * within its caps (no cap reached: rows, bytes, age). A link that is down but buffering is
+ * normal on a flaky uplink and must not restart the service.
+ */
+export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: string) => OutboxLimits | undefined): Health {
+  const components: Record<string, string> = {};
+  components['listeners'] = rt.listenersUp() ? 'ok' : 'not listening yet';
+  for (const b of gw.bridges) {
+    const s = b.backlog();
+    const caps = limits(b.name);
+    const reached: string[] = [];
+    if (caps !== undefined) {
+      if (caps.maxRows > 0 && s.rows >= caps.maxRows) reached.push(`rows ${s.rows}/${caps.maxRows}`);
+      if (caps.maxBytes > 0 && s.bytes >= caps.maxBytes) reached.push(`bytes ${s.bytes}/${caps.maxBytes}`);
+      const ageMs = s.oldestCreatedAt === undefined ? 0 : rt.now() - s.oldestCreatedAt;
+      if (caps.maxAgeMs > 0 && ageMs >= caps.maxAgeMs) reached.push(`oldest ${Math.round(ageMs / 1000)}s/${Math.round(caps.maxAgeMs / 1000)}s`);
+    }
+    components[`bridge ${b.name}`] = b.linkState === 'up' || reached.length === 0 ? 'ok' : `down and its outbox is at its cap (${reached.join(', ')})`;
+  }
+  const problems = Object.entries(components).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`);
+  return { healthy: problems.length === 0, problems, components };
+}
