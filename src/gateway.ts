@@ -22,6 +22,7 @@ import { TcpListener } from './broker/tcp-listener.js';
 import { TlsListener } from './broker/tls-listener.js';
 import { WsListener } from './broker/ws-listener.js';
 import type { StreamHandler } from './broker/listen.js';
+import { anonymousPolicyLine, isLoopbackHost } from './broker/anonymous-policy.js';
 import { Bridge } from './bridge/bridge.js';
 import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
@@ -100,9 +101,12 @@ export class Gateway {
   ) {
     const log = deps.log;
     this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: deps.clock });
-    this.listeners = config.listeners.map((l, i) =>
-      createListener(l, i, config, this.broker, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` })),
-    );
+    // Safe default: beyond loopback, only authenticated clients (see anonymous-policy.ts).
+    const guarded: StreamHandler = { handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }) };
+    this.listeners = config.listeners.map((l, i) => {
+      const target = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;
+      return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }));
+    });
     const stateDir: Service = {
       name: 'state directory',
       start: async () => {
@@ -195,6 +199,8 @@ export class Gateway {
 
   async start(signal: AbortSignal): Promise<void> {
     this.deps.log.debug('starting gateway');
+    const anon = anonymousPolicyLine(this.config.listeners, this.config.auth.allow_anonymous);
+    if (anon !== undefined) this.deps.log[anon.level]({ listeners: anon.listeners }, anon.msg);
     await this.group.start(signal);
   }
 

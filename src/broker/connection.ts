@@ -25,6 +25,8 @@ export interface PeerInfo {
   remotePort: number;
   /** The client certificate's CN, when the listener uses it as the user name (mTLS). */
   identity?: string;
+  /** The listener admits only authenticated clients (bound beyond loopback, auth.allow_anonymous false). */
+  refuseAnonymous?: boolean;
 }
 
 /** Encodings of a message shared by every subscriber that needs the same bytes. */

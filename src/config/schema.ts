@@ -13,6 +13,7 @@ import { mqttsnSchema } from './mqttsn-schema.js';
 import { serialSchema } from './serial-schema.js';
 import { listenerSchema } from './listener-schema.js';
 import { metricsSchema } from './metrics-schema.js';
+import { authSchema } from './auth-schema.js';
 
 export { listenerSchema };
 
@@ -178,6 +179,7 @@ export const configSchema = z
       .min(1)
       .default([{ type: 'mqtt', host: '127.0.0.1', port: 1883 }])
       .describe('Where the MQTT broker accepts connections.'),
+    auth: authSchema.prefault({}).describe('Who may connect.'),
     broker: brokerSchema.prefault({}).describe('MQTT broker limits and features.'),
     log: logSchema.prefault({}).describe('Logging.'),
     store: storeSchema.prefault({}).describe('Persistent state.'),

@@ -66,6 +66,7 @@ describe('loading a valid config', () => {
     const config = loadConfig();
     expect(config).toEqual({
       listeners: [{ type: 'mqtt', host: '127.0.0.1', port: 1883 }],
+      auth: { allow_anonymous: false },
       broker: {
         connect_timeout: 10_000,
         max_packet_size: 1_048_576,

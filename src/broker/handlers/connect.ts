@@ -34,6 +34,15 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
     return refuse(conn, 'bad-username-or-password', 'password without user name');
   }
 
+  // Safe default: a listener reachable from the network admits only authenticated clients.
+  // Authenticated today means a verified certificate identity (use_identity_as_username);
+  // a user name alone proves nothing until a password file checks it.
+  if (conn.peer.refuseAnonymous && conn.peer.identity === undefined) {
+    return p.username === undefined
+      ? refuse(conn, 'not-authorized', 'anonymous clients are refused on this listener (auth.allow_anonymous is false)')
+      : refuse(conn, 'bad-username-or-password', 'no password file to check the user name against');
+  }
+
   // Will (§3.1.2.5, §3.1.3.2).
   let will: Connection['will'];
   if (p.will) {
