@@ -250,7 +250,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   try {
     await gateway.start(controller.signal);
     listening = true;
-    if (!stopping) await metrics?.start();
+    if (!stopping) await startMetrics(metrics, log);
   } catch (err) {
     if (!stopping) {
       // One sentence that says what to do; the stack only for errors we did not foresee.
@@ -294,4 +294,16 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   }
   await cleanup();
   return code;
+}
+
+/**
+ * Metrics are for watching the gateway, not for running it: a taken port is an error
+ * to fix, logged once, while MQTT, sensors and the outbox go on serving.
+ */
+async function startMetrics(metrics: { start(): Promise<void> } | undefined, log: Logger): Promise<void> {
+  try {
+    await metrics?.start();
+  } catch (err) {
+    log.error({ code: isOutpostError(err) ? err.code : undefined }, `metrics not served: ${(err as Error).message}`);
+  }
 }

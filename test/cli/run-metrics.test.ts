@@ -59,4 +59,21 @@ describe('outpost run with metrics', () => {
     r.stop();
     expect(await r.done).toBe(0);
   });
+
+  it('keeps serving MQTT when the metrics port is taken, with one error line naming the port', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const taken = (blocker.address() as { port: number }).port;
+    try {
+      const r = run(`${base}metrics: { host: 127.0.0.1, port: ${taken} }\n`);
+      await r.waitLog('gateway started');
+      const errors = r.lines.filter((l) => l['level'] === 'error');
+      expect(errors.map((l) => l['msg'])).toEqual([`metrics not served: metrics listener 127.0.0.1:${taken} is already in use; set metrics.port to a free port or metrics.enabled: false`]);
+      r.stop();
+      expect(await r.done).toBe(0);
+    } finally {
+      blocker.close();
+    }
+  });
 });
