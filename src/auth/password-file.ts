@@ -1,0 +1,108 @@
+/**
+ * The password file: one `user:$scrypt$N$r$p$salt$hash` line per user (salt and hash in
+ * base64), written by `outpost passwd`, read at start-up. Blank lines and `#` comments are
+ * ignored. A malformed line stops start-up with file:line and what is wrong.
+ *
+ * Verification is salted scrypt (node:crypto, off the main thread) with a constant-time
+ * compare; an unknown user is checked against a dummy entry with the default cost, so
+ * "no such user" and "wrong password" take the same time.
+ */
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { OutpostError } from '../core/errors.js';
+
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+export interface PasswordEntry extends ScryptParams {
+  salt: Buffer;
+  hash: Buffer;
+}
+
+/** Cost of new hashes: N=2^15, r=8 (32 MiB, ~50 ms on a Raspberry Pi 4 core). */
+export const DEFAULT_SCRYPT: ScryptParams = { N: 32768, r: 8, p: 1 };
+const KEY_LENGTH = 32;
+const SALT_LENGTH = 16;
+const USER = /^[^\s:#][^\s:]*$/;
+
+function derive(password: string | Buffer, salt: Buffer, { N, r, p }: ScryptParams, keylen: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key)));
+  });
+}
+
+/** `$scrypt$N$r$p$salt$hash` for a new password, with a fresh random salt. */
+export async function hashPassword(password: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<string> {
+  const salt = randomBytes(SALT_LENGTH);
+  const hash = await derive(password, salt, params, KEY_LENGTH);
+  return `$scrypt$${params.N}$${params.r}$${params.p}$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+/** Parses a `$scrypt$…` field; a string saying what is wrong when it is not one. */
+export function parseHash(field: string): PasswordEntry | string {
+  const parts = field.split('$');
+  if (parts.length !== 7 || parts[0] !== '' || parts[1] !== 'scrypt') return 'expected user:$scrypt$N$r$p$salt$hash (written by `outpost passwd`)';
+  const [N, r, p] = [Number(parts[2]), Number(parts[3]), Number(parts[4])];
+  if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0) return `scrypt N must be a power of two from 2 to 1048576, got ${parts[2]}`;
+  if (!Number.isInteger(r) || r < 1 || r > 32) return `scrypt r must be 1 to 32, got ${parts[3]}`;
+  if (!Number.isInteger(p) || p < 1 || p > 16) return `scrypt p must be 1 to 16, got ${parts[4]}`;
+  const b64 = /^[A-Za-z0-9+/]+={0,2}$/;
+  if (!b64.test(parts[5]!)) return 'salt is not base64';
+  if (!b64.test(parts[6]!)) return 'hash is not base64';
+  const salt = Buffer.from(parts[5]!, 'base64');
+  const hash = Buffer.from(parts[6]!, 'base64');
+  if (salt.length < 8) return `salt must be at least 8 bytes, got ${salt.length}`;
+  if (hash.length < 16 || hash.length > 64) return `hash must be 16 to 64 bytes, got ${hash.length}`;
+  return { N, r, p, salt, hash };
+}
+
+/** The users of a password file's text; throws `file:line: what is wrong` on the first bad line. */
+export function parsePasswordFile(text: string, file: string): Map<string, PasswordEntry> {
+  const users = new Map<string, PasswordEntry>();
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) return;
+    const fail = (what: string) => {
+      throw new OutpostError('CONFIG_INVALID', `${file}:${i + 1}: ${what}; fix the line or rewrite it with \`outpost passwd ${file} USER\``);
+    };
+    const colon = line.indexOf(':');
+    if (colon <= 0) fail('expected user:$scrypt$N$r$p$salt$hash');
+    const user = line.slice(0, colon);
+    if (!USER.test(user)) fail(`user name "${user}" must not contain spaces or ":"`);
+    if (users.has(user)) fail(`user "${user}" appears twice`);
+    const entry = parseHash(line.slice(colon + 1));
+    if (typeof entry === 'string') fail(entry);
+    users.set(user, entry as PasswordEntry);
+  });
+  return users;
+}
+
+/** The file text for these users, one line each, in the given order. */
+export function formatPasswordFile(lines: [user: string, hash: string][]): string {
+  return lines.map(([u, h]) => `${u}:${h}\n`).join('');
+}
+
+/** A checker over a parsed file: unknown user and wrong password cost the same. */
+export class PasswordChecker {
+  private readonly dummy: Promise<PasswordEntry>;
+
+  constructor(private readonly users: Map<string, PasswordEntry>) {
+    // Same cost as the users' entries (the first one's), so an unknown name is no faster.
+    const first = users.values().next().value as PasswordEntry | undefined;
+    const params = first ?? DEFAULT_SCRYPT;
+    this.dummy = hashPassword(randomBytes(16).toString('hex'), params).then((h) => parseHash(h) as PasswordEntry);
+  }
+
+  get size(): number {
+    return this.users.size;
+  }
+
+  async verify(user: string, password: Buffer | string): Promise<boolean> {
+    const known = this.users.get(user);
+    const entry = known ?? (await this.dummy);
+    const key = await derive(password, entry.salt, entry, entry.hash.length);
+    return timingSafeEqual(key, entry.hash) && known !== undefined;
+  }
+}
