@@ -5,6 +5,8 @@
  *   argv → parseCommand → help | version | check FILE | run [--config FILE]
  *   run:  loadConfig → createRootLogger → Gateway.start → wait for a signal → Gateway.stop
  */
+import { passwdCommand } from './auth/passwd-command.js';
+import { readPassword } from './auth/read-password.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { DestinationStream, Logger } from 'pino';
@@ -26,6 +28,8 @@ Commands:
   run [--config FILE]   start the gateway; without --config it uses the embedded
                         default (MQTT on 127.0.0.1:1883, state in ./data)
   check FILE            validate a config file and list every problem in it
+  passwd [-D] FILE USER add a user to a password file or change their password
+                        (prompted without echo, or the first line of stdin); -D deletes
   help                  show this help
 
 Options:
@@ -66,6 +70,8 @@ export interface CliDeps {
   createGateway?: (config: Config, deps: GatewayDeps) => GatewayLike;
   /** Environment for sd_notify (NOTIFY_SOCKET, WATCHDOG_USEC); default none, so no-op. */
   env?: Readonly<Record<string, string | undefined>>;
+  /** The password for `passwd`; default: a prompt without echo, or stdin's first line. */
+  readPassword?: () => Promise<string>;
   /** Injection point for tests; default `new SystemdNotifier({ env, log })`. */
   createNotifier?: (log: Logger) => NotifierLike;
 }
@@ -82,6 +88,7 @@ export type Command =
   | { name: 'help' }
   | { name: 'version' }
   | { name: 'check'; file: string }
+  | { name: 'passwd'; file: string; user: string; delete: boolean }
   | { name: 'run'; config: string | undefined };
 
 const usageError = (message: string) => new OutpostError('CLI_USAGE', message);
@@ -98,6 +105,7 @@ export function parseCommand(argv: readonly string[]): Command {
         config: { type: 'string', short: 'c' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
+        delete: { type: 'boolean', short: 'D' },
       },
     });
   } catch (err) {
@@ -108,6 +116,7 @@ export function parseCommand(argv: readonly string[]): Command {
   if (values.version) return { name: 'version' };
   const [name, ...rest] = positionals;
   if (name === undefined) throw usageError('missing command');
+  if (values.delete && name !== 'passwd') throw usageError(`option -D does not apply to "${name}"`);
   const noConfig = () => {
     if (values.config !== undefined) throw usageError(`option --config does not apply to "${name}"`);
   };
@@ -126,6 +135,11 @@ export function parseCommand(argv: readonly string[]): Command {
       if (rest[0] === undefined) throw usageError('check needs the config file: outpost check FILE');
       noExtra(1);
       return { name: 'check', file: rest[0] };
+    case 'passwd':
+      noConfig();
+      if (rest[0] === undefined || rest[1] === undefined) throw usageError('passwd needs the file and the user: outpost passwd [-D] FILE USER');
+      noExtra(2);
+      return { name: 'passwd', file: rest[0], user: rest[1], delete: values.delete === true };
     default:
       throw usageError(`unknown command "${name}"`);
   }
@@ -176,6 +190,12 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       return EXIT_OK;
     case 'check':
       return checkCommand(command.file, deps);
+    case 'passwd':
+      return passwdCommand(command.file, command.user, command.delete, {
+        stdout: deps.stdout,
+        stderr: deps.stderr,
+        readPassword: deps.readPassword ?? (() => readPassword(process.stdin, process.stderr)),
+      });
     case 'run':
       return runCommand(command.config, deps);
   }

@@ -1,0 +1,70 @@
+/**
+ * `outpost passwd FILE USER` adds a user or changes their password; `-D` deletes the user.
+ * Other lines (users, comments) are kept as they are; the file is replaced atomically
+ * (written beside, mode 0600, then renamed) so the gateway never reads half a file.
+ */
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { isOutpostError } from '../core/errors.js';
+import { DEFAULT_SCRYPT, hashPassword, parsePasswordFile, USER_NAME, type ScryptParams } from './password-file.js';
+
+export interface PasswdDeps {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** The new password (a prompt without echo, or the first line of stdin). */
+  readPassword(): Promise<string>;
+  /** Hash cost; tests use a cheap one. */
+  scrypt?: ScryptParams;
+}
+
+/** Exit code: 0 done, 1 the user to delete is not there, 2 bad input (name, password, malformed file). */
+export async function passwdCommand(file: string, user: string, del: boolean, deps: PasswdDeps): Promise<number> {
+  if (!USER_NAME.test(user)) {
+    deps.stderr(`outpost passwd: user name "${user}" must not contain spaces or ":"\n`);
+    return 2;
+  }
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || del) {
+      deps.stderr(`outpost passwd: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
+      return del ? 1 : 2;
+    }
+  }
+  try {
+    parsePasswordFile(text, file);
+  } catch (err) {
+    if (!isOutpostError(err, 'CONFIG_INVALID')) throw err;
+    deps.stderr(`${err.message}\n`);
+    return 2;
+  }
+  const lines = text === '' ? [] : text.replace(/\r?\n$/, '').split(/\r?\n/);
+  const at = lines.findIndex((l) => l.trim().startsWith(`${user}:`));
+  if (del) {
+    if (at < 0) {
+      deps.stderr(`outpost passwd: no user "${user}" in ${file}\n`);
+      return 1;
+    }
+    lines.splice(at, 1);
+  } else {
+    let password: string;
+    try {
+      password = await deps.readPassword();
+    } catch (err) {
+      deps.stderr(`outpost passwd: ${(err as Error).message}\n`);
+      return 2;
+    }
+    if (password.length === 0) {
+      deps.stderr('outpost passwd: empty password refused\n');
+      return 2;
+    }
+    const line = `${user}:${await hashPassword(password, deps.scrypt ?? DEFAULT_SCRYPT)}`;
+    if (at < 0) lines.push(line);
+    else lines[at] = line;
+  }
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
+  renameSync(tmp, file);
+  deps.stdout(`${file}: ${del ? 'deleted' : at < 0 ? 'added' : 'changed'} ${user}\n`);
+  return 0;
+}
