@@ -44,14 +44,17 @@ describe.skipIf(missing.length > 0)('sd_notify over a real NOTIFY_SOCKET', () =>
       // busy
     }
     await sleep(20);
-    expect(notifier.counts.withheld).toBe(1);
+    // At least the one ping due during the block; a loaded machine may stall more.
+    expect(notifier.counts.withheld).toBeGreaterThanOrEqual(1);
     await sleep(400);
     expect(notifier.counts.pings).toBeGreaterThan(before); // pinging again once on time
 
     notifier.close();
     await sleep(200); // the last ping's systemd-notify may still be on its way
     await notifier.stopping();
-    await rx.waitFor(/STOPPING=1$/);
+    await rx.waitFor(/STOPPING=1/);
+    // Each ping is its own systemd-notify process: give late ones time to land.
+    for (let i = 0; i < 40 && (rx.text().match(/WATCHDOG=1/g)?.length ?? 0) < notifier.counts.pings; i++) await sleep(50);
     const text = rx.text();
     expect(text.startsWith('WATCHDOG=1') || text.startsWith('READY=1')).toBe(true);
     expect(text).toContain(`READY=1\nMAINPID=${process.pid}\nSTATUS=test`);
