@@ -115,12 +115,8 @@ export class Gateway {
         } catch (err) {
           throw new OutpostError('STORE_UNAVAILABLE', `state directory ${this.config.store.dir} cannot be created (${(err as Error).message}); fix store.dir or its permissions`, { cause: err });
         }
-        this.dirLock = lockStateDir(this.config.store.dir);
       },
-      stop: async () => {
-        this.dirLock?.release();
-        this.dirLock = undefined;
-      },
+      stop: async () => {},
     };
     // MQTT-SN sensors are in-process sessions on the broker: after it, with the listeners.
     this.mqttsn = config.mqttsn === undefined ? undefined
@@ -153,7 +149,16 @@ export class Gateway {
     const store: Service = {
       name: 'store',
       start: async () => {
-        this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock });
+        // The database is the state a second gateway must not share (it would drain the
+        // same outbox twice): lock the directory before opening it.
+        this.dirLock = lockStateDir(config.store.dir);
+        try {
+          this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock });
+        } catch (err) {
+          this.dirLock.release();
+          this.dirLock = undefined;
+          throw err;
+        }
         this.outbox = new SqliteOutbox({ db: this.db, clock, log: log.child({ component: 'outbox' }), commitWindowMs: config.store.commit_window });
       },
       stop: async () => {
@@ -161,6 +166,8 @@ export class Gateway {
         this.db?.close();
         this.outbox = undefined;
         this.db = undefined;
+        this.dirLock?.release();
+        this.dirLock = undefined;
       },
     };
     const bridges: Service = {

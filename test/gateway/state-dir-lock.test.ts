@@ -12,8 +12,13 @@ afterEach(async () => {
   while (running.length > 0) await running.pop()!.stop();
 });
 
-function gatewayOn(dir: string): Gateway {
-  const config = parseConfigText(`listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nstore: { dir: ${JSON.stringify(dir)} }\n`, 't.yaml');
+/** A gateway whose state directory holds an outbox (a bridge to a port nobody listens on). */
+function gatewayOn(dir: string, bridged = true): Gateway {
+  const bridge = bridged ? `bridges: [{ name: cloud, url: "mqtt://127.0.0.1:9", rules: [{ pattern: "a/#" }] }]\n` : '';
+  const config = parseConfigText(
+    `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nmetrics: { enabled: false }\nstore: { dir: ${JSON.stringify(dir)} }\n${bridge}`,
+    't.yaml',
+  );
   return new Gateway(config, { log: silentLog });
 }
 
@@ -25,6 +30,16 @@ describe('one gateway per state directory', () => {
     running.push(first);
     const second = gatewayOn(dir);
     await expect(second.start(new AbortController().signal)).rejects.toThrow(`another outpost is already running with store.dir ${dir}`);
+  });
+
+  it('lets gateways without an outbox share a directory (nothing there to drain twice)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-lock-'));
+    const first = gatewayOn(dir, false);
+    await first.start(new AbortController().signal);
+    running.push(first);
+    const second = gatewayOn(dir, false);
+    await second.start(new AbortController().signal);
+    running.push(second);
   });
 
   it('lets the directory be used again once the first gateway stopped', async () => {
