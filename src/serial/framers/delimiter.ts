@@ -3,11 +3,10 @@
  * A frame longer than maxLength is skipped up to the next delimiter and counted, unlike
  * serialport's DelimiterParser, whose buffer grows without bound on a line that never ends.
  */
-import type { Framer, FrameSink } from '../framer.js';
-import { ByteBuffer } from './byte-buffer.js';
+import type { FrameSink } from '../framer.js';
+import { BufferedFramer } from './buffered-framer.js';
 
-export class DelimiterFramer implements Framer {
-  private readonly buf: ByteBuffer;
+export class DelimiterFramer extends BufferedFramer {
   /** Inside an overlong frame: drop bytes until the next delimiter. */
   private skipping = false;
   /** Bytes before this index hold no delimiter start. */
@@ -16,25 +15,13 @@ export class DelimiterFramer implements Framer {
   constructor(
     private readonly delimiter: Buffer,
     maxLength: number,
-    private readonly sink: FrameSink,
+    sink: FrameSink,
   ) {
+    super(maxLength + delimiter.length, sink);
     if (delimiter.length === 0) throw new RangeError('delimiter must not be empty');
-    this.buf = new ByteBuffer(maxLength + delimiter.length);
   }
 
-  get buffered(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    let from = 0;
-    while (from < chunk.length) {
-      from += this.buf.append(chunk, from);
-      this.drain();
-    }
-  }
-
-  private drain(): void {
+  protected drain(): void {
     const d = this.delimiter.length;
     for (;;) {
       const at = this.buf.indexOf(this.delimiter, this.searched);
@@ -69,9 +56,7 @@ export class DelimiterFramer implements Framer {
     this.searched = 0;
   }
 
-  reset(): void {
-    const n = this.buf.clear();
-    if (n > 0) this.sink.discard(n, 'reset');
+  protected override cleared(): void {
     this.skipping = false;
     this.searched = 0;
   }

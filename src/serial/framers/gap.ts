@@ -3,32 +3,21 @@
  * (the host calls idle() after gapMs without bytes). A stream that never pauses cannot be
  * framed: past maxLength the bytes are dropped as overlong until the next gap.
  */
-import type { Framer, FrameSink } from '../framer.js';
-import { ByteBuffer } from './byte-buffer.js';
+import type { FrameSink } from '../framer.js';
+import { BufferedFramer } from './buffered-framer.js';
 
-export class GapFramer implements Framer {
-  private readonly buf: ByteBuffer;
+export class GapFramer extends BufferedFramer {
   private overflowed = false;
 
-  constructor(
-    maxLength: number,
-    private readonly sink: FrameSink,
-  ) {
-    this.buf = new ByteBuffer(maxLength);
+  constructor(maxLength: number, sink: FrameSink) {
+    super(maxLength, sink);
   }
 
-  get buffered(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    let from = 0;
-    while (from < chunk.length) {
-      from += this.buf.append(chunk, from);
-      if (this.buf.free === 0 && from < chunk.length) {
-        this.overflowed = true;
-        this.sink.discard(this.buf.clear(), 'overlong');
-      }
+  /** A frame ends only at a gap: a full buffer with bytes still coming is overlong. */
+  protected drain(more: boolean): void {
+    if (this.buf.free === 0 && more) {
+      this.overflowed = true;
+      this.sink.discard(this.buf.clear(), 'overlong');
     }
   }
 
@@ -46,9 +35,7 @@ export class GapFramer implements Framer {
     }
   }
 
-  reset(): void {
-    const n = this.buf.clear();
-    if (n > 0) this.sink.discard(n, 'reset');
+  protected override cleared(): void {
     this.overflowed = false;
   }
 }

@@ -5,8 +5,8 @@
  * length or a failed check drops one byte and tries again at the next offset, so a valid
  * frame behind garbage is always found and the buffer never holds more than maxLength.
  */
-import type { FrameCheck, Framer, FrameSink } from '../framer.js';
-import { ByteBuffer } from './byte-buffer.js';
+import type { FrameCheck, FrameSink } from '../framer.js';
+import { BufferedFramer } from './buffered-framer.js';
 
 export interface HeaderFramerOptions {
   /** Bytes needed before frameLength can be asked (≥ sync length). */
@@ -18,31 +18,18 @@ export interface HeaderFramerOptions {
   check?: FrameCheck;
 }
 
-export class HeaderFramer implements Framer {
-  private readonly buf: ByteBuffer;
+export class HeaderFramer extends BufferedFramer {
   private readonly sync: Buffer | undefined;
 
   constructor(
     private readonly o: HeaderFramerOptions,
-    private readonly sink: FrameSink,
+    sink: FrameSink,
   ) {
+    super(o.maxLength, sink);
     this.sync = o.sync && o.sync.length > 0 ? o.sync : undefined;
     const headerLength = Math.max(o.headerLength, this.sync?.length ?? 0, 1);
     if (o.maxLength < headerLength) throw new RangeError(`maxLength ${o.maxLength} is shorter than the header (${headerLength})`);
     this.o = { ...o, headerLength };
-    this.buf = new ByteBuffer(o.maxLength);
-  }
-
-  get buffered(): number {
-    return this.buf.length;
-  }
-
-  push(chunk: Buffer): void {
-    let from = 0;
-    while (from < chunk.length) {
-      from += this.buf.append(chunk, from);
-      this.drain();
-    }
   }
 
   private drop(n: number, reason: 'garbage' | 'checksum'): void {
@@ -50,7 +37,7 @@ export class HeaderFramer implements Framer {
     this.buf.consume(n);
   }
 
-  private drain(): void {
+  protected drain(): void {
     const { headerLength, maxLength } = this.o;
     for (;;) {
       if (this.sync && !this.alignToSync()) return;
@@ -98,10 +85,5 @@ export class HeaderFramer implements Framer {
       this.buf.consume(1);
       this.drain();
     }
-  }
-
-  reset(): void {
-    const n = this.buf.clear();
-    if (n > 0) this.sink.discard(n, 'reset');
   }
 }
