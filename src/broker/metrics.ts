@@ -2,6 +2,8 @@
  * Broker counters. Plain numbers on one object: cheap to bump on the hot path,
  * read by the metrics endpoint and $SYS topics of a later issue.
  */
+import { Tally } from '../core/tally.js';
+
 export type DropReason =
   | 'queue-full'
   | 'expired'
@@ -22,15 +24,15 @@ export class BrokerMetrics {
   bytesIn = 0;
   bytesOut = 0;
   /** Clients cut off for protocol violations, by outcome. */
-  readonly violations = new Map<string, number>();
-  readonly drops = new Map<DropReason, number>();
+  readonly violations = new Tally<string>();
+  readonly drops = new Tally<DropReason>();
 
   violation(outcome: string): void {
-    this.violations.set(outcome, (this.violations.get(outcome) ?? 0) + 1);
+    this.violations.add(outcome);
   }
 
   drop(reason: DropReason, n = 1): void {
-    this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
+    this.drops.add(reason, n);
   }
 
   snapshot(): Record<string, unknown> {

@@ -1,4 +1,5 @@
 /** Counters of the MQTT-SN gateway: every dropped datagram or message is counted by reason. */
+import { Tally } from '../core/tally.js';
 import type { DecodeError } from './packets.js';
 
 export type SnDropReason =
@@ -30,14 +31,14 @@ export class MqttsnMetrics {
   connects = 0;
   willsPublished = 0;
   retransmissions = 0;
-  readonly drops = new Map<SnDropReason, number>();
+  readonly drops = new Tally<SnDropReason>();
 
   drop(reason: SnDropReason, n = 1): void {
-    this.drops.set(reason, (this.drops.get(reason) ?? 0) + n);
+    this.drops.add(reason, n);
   }
 
   dropped(reason: SnDropReason): number {
-    return this.drops.get(reason) ?? 0;
+    return this.drops.count(reason);
   }
 
   get totalDrops(): number {
