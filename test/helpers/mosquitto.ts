@@ -9,7 +9,8 @@
  * With `users`, a password file is written with `mosquitto_passwd -b` and anonymous access is
  * off; an `observer` user (password `observer`) is always added for the subscriber helper.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnTracked } from './child-process.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,10 +55,6 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of live) if (child.pid !== undefined) try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
-});
 
 export class Mosquitto {
   plainPort = 0;
@@ -99,22 +96,18 @@ export class Mosquitto {
     if (this.tlsPort === 0) this.tlsPort = await freePort();
     const conf = join(this.dir, 'mosquitto.conf');
     writeFileSync(conf, this.config());
-    const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    live.add(child);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => {
-      live.delete(child);
+    const started = spawnTracked('mosquitto', ['-c', conf], () => {
       if (this.child === child) this.child = undefined;
     });
+    const child = started.child;
+    this.child = child;
+    this.exited = started.exited;
     const deadline = Date.now() + 5000;
     // mosquitto opens every listener before it serves any: the plain one answering is enough
     // (a probe of the TLS port would only log a failed handshake).
     while (!(await canConnect(this.plainPort))) {
-      if (this.child !== child) throw new Error(`mosquitto exited at start: ${stderr}${this.log()}`);
-      if (Date.now() > deadline) throw new Error(`mosquitto is not listening after 5 s: ${stderr}${this.log()}`);
+      if (this.child !== child) throw new Error(`mosquitto exited at start: ${started.stderr()}${this.log()}`);
+      if (Date.now() > deadline) throw new Error(`mosquitto is not listening after 5 s: ${started.stderr()}${this.log()}`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -10,17 +10,14 @@
  * pulled USB adapter. plug() starts it again at the same link and port.
  * `ignoreeof` keeps socat alive when outpost closes and reopens the pty.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTracked } from './child-process.js';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './gateway-fixture.js';
 
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) if (c.pid !== undefined) try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,19 +44,15 @@ export class SocatPty {
   async plug(): Promise<void> {
     if (this.child) throw new Error(`${this.path} is already plugged`);
     if (this.port === 0) this.port = await freePort();
-    const child = spawn('socat', [`PTY,link=${this.path},raw,echo=0,ignoreeof`, `TCP-LISTEN:${this.port},bind=127.0.0.1,reuseaddr`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    live.add(child);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
-    child.once('exit', () => {
-      live.delete(child);
+    const started = spawnTracked('socat', [`PTY,link=${this.path},raw,echo=0,ignoreeof`, `TCP-LISTEN:${this.port},bind=127.0.0.1,reuseaddr`], () => {
       if (this.child === child) this.child = undefined;
     });
+    const child = started.child;
+    this.child = child;
+    this.exited = started.exited;
     const deadline = Date.now() + 5000;
     for (;;) {
-      if (this.child !== child) throw new Error(`socat exited: ${stderr}`);
+      if (this.child !== child) throw new Error(`socat exited: ${started.stderr()}`);
       if (existsSync(this.path)) {
         const s = await tryConnect(this.port);
         if (s) {
@@ -72,7 +65,7 @@ export class SocatPty {
           return;
         }
       }
-      if (Date.now() > deadline) throw new Error(`socat pty ${this.path} not ready after 5 s: ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`socat pty ${this.path} not ready after 5 s: ${started.stderr()}`);
       await sleep(10);
     }
   }
