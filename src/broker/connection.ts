@@ -11,7 +11,7 @@ import { Decoder, encode, encodeAck, encodePublish, publishPacketIdOffset, setDu
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
 import type { DropReason } from './metrics.js';
-import { V5_REASON, describe, type Outcome } from './reason-codes.js';
+import { V5_REASON, type Outcome } from './reason-codes.js';
 import { handlePacket } from './handlers/index.js';
 
 export interface Violation {
@@ -395,8 +395,4 @@ function ignoreSocketError(): void {}
 /** The peer half-closed: close our side too (in-memory duplexes allow half-open). */
 function endWritable(this: Duplex): void {
   this.end();
-}
-
-export function reasonText(outcome: Outcome): string {
-  return describe(outcome);
 }

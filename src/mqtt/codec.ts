@@ -82,13 +82,9 @@ export class Decoder {
   private failed = false;
 
   constructor(
-    private maxPacketSize: number,
+    private readonly maxPacketSize: number,
     private readonly sink: DecoderSink,
   ) {}
-
-  setMaxPacketSize(n: number): void {
-    this.maxPacketSize = n;
-  }
 
   /**
    * The protocol version of the stream. A server learns it from CONNECT (done here
