@@ -54,6 +54,12 @@ export class Session implements Subscriber {
   private subs: Map<string, SubscriptionEntry> | undefined;
   private flights: Map<number, OutFlight> | undefined;
   private q2: Set<number> | undefined;
+  /**
+   * Incoming QoS 2 commits still running, by packet id: the same PUBLISH resent on a new
+   * connection after a drop is answered when that commit settles, never before it
+   * (persist before you acknowledge).
+   */
+  qos2Commits: Map<number, Promise<void>> | undefined;
   /** Incoming QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9]. */
   link: SessionLink | undefined;
   protocolVersion: 3 | 4 | 5 = 4;

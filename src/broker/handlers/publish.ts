@@ -14,13 +14,6 @@ import { badlyEncoded } from './wire-strings.js';
 import type { Session } from '../session.js';
 import { pickMessageProps } from '../../mqtt/properties.js';
 
-/**
- * QoS 2 commits still running, per session and packet id: the same PUBLISH resent on a
- * new connection after a drop is answered when that commit settles, never before it
- * (persist before you acknowledge).
- */
-const pendingQos2 = new WeakMap<Session, Map<number, Promise<void>>>();
-
 export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
   const opts = ctx.options;
@@ -59,7 +52,7 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     if (qos === 2 && session.qos2In.has(id)) {
       // Already received, PUBREL not yet: answer again without delivering twice [MQTT-4.3.3-9].
       if (!p.dup) return { outcome: 'protocol-error', detail: `packet id ${id} reused before PUBCOMP` };
-      const running = pendingQos2.get(session)?.get(id);
+      const running = session.qos2Commits?.get(id);
       if (running !== undefined) ackAfterCommit(conn, session, 'pubrec', id, running, topic);
       else queueAck(conn, 'pubrec', id, 0);
       return undefined;
@@ -115,9 +108,7 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     return undefined;
   }
   if (qos === 2) {
-    let running = pendingQos2.get(session);
-    if (running === undefined) pendingQos2.set(session, (running = new Map()));
-    const map = running;
+    const map = (session.qos2Commits ??= new Map());
     map.set(id, wait);
     const settled = () => {
       if (map.get(id) === wait) map.delete(id);
