@@ -1,0 +1,219 @@
+/**
+ * The whole gateway at once, as a field site runs it: one real outpost process with
+ *
+ *   MQTT clients (3.1.1 and 5) ──┐
+ *   MQTT-SN sensors (UDP) ───────┼──▶ outpost ──TLS, mTLS──▶ FaultProxy ──▶ Mosquitto "cloud"
+ *   serial: line-json, nmea,     │      │  SQLite outbox                        │
+ *     modbus-rtu (socat ptys) ───┘      └─ /metrics                    CloudObserver (cloud/17/#)
+ *
+ * and the faults a site lives through: kill -9 of outpost, uplink drops, stalls (zombie links)
+ * and slow links, the cloud broker restarting, a serial cable pulled, sensors coming back from
+ * new UDP ports. The test (test/system/whole-gateway.test.ts) runs a short version; the soak
+ * (scripts/soak.ts, `npm run soak`) a long one with figures.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testCerts } from '../../helpers/certs.js';
+import { CloudObserver } from '../../helpers/cloud-observer.js';
+import { FaultProxy } from '../../helpers/fault-proxy.js';
+import { memory, ModbusSlaveSim, type SlaveMemory } from '../../helpers/modbus-slave.js';
+import { Mosquitto, freePort } from '../../helpers/mosquitto.js';
+import { OutpostProcess } from '../../helpers/outpost-process.js';
+import { PtyLab } from '../../helpers/pty.js';
+import { checkAll, type SourceCheck } from './checker.js';
+import { ggaLine, lineJson, MqttSource, PtySource, SnSource, type StampedSource } from './sources.js';
+
+export const REMOTE_PREFIX = 'cloud/17/';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface ScenarioSize {
+  mqttClients: number;
+  snSensors: number;
+  /** Messages per second of each MQTT client and sensor. */
+  ratePerSource: number;
+  /** Readings per second of each serial device. */
+  serialRate: number;
+  /** The bridge's inflight window (the most duplicates one crash or flap may cause per window). */
+  inflight: number;
+  /** Bridge keepalive in seconds (zombie links must be found within two of them). */
+  keepaliveSec: number;
+}
+
+export class WholeGateway {
+  readonly dir = mkdtempSync(join(tmpdir(), 'outpost-system-'));
+  readonly cloud = new Mosquitto({ requireCertificate: true, persistence: true });
+  readonly lab = new PtyLab();
+  readonly mqtt: MqttSource[] = [];
+  readonly sensors: SnSource[] = [];
+  readonly serial: PtySource[] = [];
+  proxy!: FaultProxy;
+  observer!: CloudObserver;
+  outpost: OutpostProcess | undefined;
+  readonly config = join(this.dir, 'outpost.yaml');
+  port = 0;
+  snPort = 0;
+  metricsPort = 0;
+  crashes = 0;
+  private modbus: ModbusSlaveSim | undefined;
+  private modbusTimer: NodeJS.Timeout | undefined;
+  private meter: SlaveMemory = memory();
+
+  constructor(readonly size: ScenarioSize) {}
+
+  get sources(): StampedSource[] {
+    return [...this.mqtt, ...this.sensors, ...this.serial];
+  }
+
+  get mqttUrl(): string {
+    return `mqtt://127.0.0.1:${this.port}`;
+  }
+
+  /** Cloud, proxy, ptys and the config file; outpost is not started yet. */
+  async prepare(): Promise<void> {
+    const certs = testCerts();
+    await this.cloud.start();
+    this.observer = await CloudObserver.connect(this.cloud, [`${REMOTE_PREFIX}#`]);
+    this.proxy = new FaultProxy(this.cloud.tlsPort);
+    await this.proxy.start();
+    [this.port, this.snPort, this.metricsPort] = [await freePort(), await freePort(), await freePort()];
+
+    const lj = await this.lab.pty('lj-1');
+    const gps = await this.lab.pty('gps-1');
+    const bus = await this.lab.pty('rs485-1');
+    const sim = new ModbusSlaveSim((b) => void bus.write(b).catch(() => undefined));
+    bus.onReceive((b) => sim.feed(b));
+    sim.slaves.set(1, this.meter);
+    this.modbus = sim;
+    // The meter's energy register counts up; the gateway polls it.
+    this.modbusTimer = setInterval(() => (this.meter.input[0] = (this.meter.input[0]! + 1) & 0xffff), 100);
+
+    this.serial.push(
+      new PtySource('serial-lj-1', 'site/serial/lj-1/seq', lj, lineJson, this.size.serialRate),
+      new PtySource('serial-gps-1', 'site/serial/gps-1/altitude', gps, ggaLine, this.size.serialRate),
+    );
+    for (let i = 0; i < this.size.mqttClients; i++) this.mqtt.push(new MqttSource(`mqtt-${i}`, i % 2 === 0 ? 4 : 5, this.size.ratePerSource));
+    for (let i = 0; i < this.size.snSensors; i++) this.sensors.push(new SnSource(`sn-${i}`, this.size.ratePerSource));
+
+    const ka = this.size.keepaliveSec;
+    writeFileSync(
+      this.config,
+      JSON.stringify(
+        {
+          listeners: [{ type: 'mqtt', host: '127.0.0.1', port: this.port }],
+          log: { format: 'json', level: 'info' },
+          store: { dir: join(this.dir, 'data'), synchronous: 'full' },
+          metrics: { enabled: true, host: '127.0.0.1', port: this.metricsPort },
+          mqttsn: { hosts: ['127.0.0.1'], port: this.snPort, max_clients: 100_000 },
+          serial: {
+            devices: [
+              { id: 'lj-1', port: lj.path, driver: 'line-json', topic: 'site/serial/{device}/{metric}' },
+              { id: 'gps-1', port: gps.path, driver: 'nmea', topic: 'site/serial/{device}/{metric}' },
+              {
+                id: 'meter-1',
+                port: bus.path,
+                driver: 'modbus-rtu',
+                topic: 'site/serial/{device}/{metric}',
+                options: { slave_id: 1, poll_interval: '200ms', timeout: '150ms', retries: 1, registers: [{ name: 'energy', table: 'input', address: 0 }] },
+              },
+            ],
+          },
+          bridges: [
+            {
+              name: 'cloud',
+              url: `mqtts://127.0.0.1:${this.proxy.port}`,
+              client_id: 'site-17',
+              ca: certs.ca.crt,
+              cert: certs.client.crt,
+              key: certs.client.key,
+              keepalive: `${ka}s`,
+              connect_timeout: '2s',
+              backoff: { base: '100ms', cap: '1s' },
+              inflight: this.size.inflight,
+              rules: [{ pattern: 'site/#', remote_prefix: REMOTE_PREFIX }],
+            },
+          ],
+        },
+        null,
+        2,
+      ),
+    );
+  }
+
+  /** Starts outpost and (re)attaches every source. */
+  async startOutpost(): Promise<void> {
+    this.outpost = await OutpostProcess.start(this.config);
+    await this.attachAll();
+  }
+
+  async attachAll(): Promise<void> {
+    for (const s of this.serial) s.start();
+    await Promise.all(this.mqtt.map((m) => m.attach(this.mqttUrl)));
+    // Sensors in batches, as a radio network would come back.
+    for (let i = 0; i < this.sensors.length; i += 100) {
+      await Promise.all(this.sensors.slice(i, i + 100).map((s) => s.attach(this.snPort)));
+    }
+  }
+
+  /** Sensors whose loop stopped (no PUBACK within 5 s) come back from a new port. */
+  async reattachBroken(): Promise<number> {
+    const broken = this.sensors.filter((s) => s.broken);
+    for (const s of broken) await s.attach(this.snPort).catch(() => undefined);
+    return broken.length;
+  }
+
+  /** kill -9 during load, then start again and re-attach everyone. */
+  async crashAndRestart(): Promise<void> {
+    await this.outpost!.crash();
+    this.crashes++;
+    await Promise.all(this.sources.map((s) => s.detach()));
+    await this.startOutpost();
+  }
+
+  /**
+   * A zombie uplink: the proxy forwards nothing but keeps the sockets open. Resolves with the
+   * milliseconds until the bridge gave up on the link and dialled again.
+   */
+  async zombieUplink(): Promise<number> {
+    const before = this.proxy.accepted;
+    const t0 = Date.now();
+    this.proxy.stall();
+    const limit = 4 * this.size.keepaliveSec * 1000 + 5000;
+    while (this.proxy.accepted === before && Date.now() - t0 < limit) await sleep(20);
+    const ms = Date.now() - t0;
+    this.proxy.resume();
+    this.proxy.drop(); // the stalled new connection too
+    return ms;
+  }
+
+  /** Stops every source, waits until every acknowledged number is at the cloud (or `ms` passed), and checks. */
+  async settle(ms: number): Promise<SourceCheck[]> {
+    await Promise.all(this.sources.map((s) => s.detach()));
+    const deadline = Date.now() + ms;
+    let checks = checkAll(this.sources, this.observer.messages, REMOTE_PREFIX);
+    while (checks.some((c) => c.lostCount > 0) && Date.now() < deadline) {
+      await sleep(250);
+      checks = checkAll(this.sources, this.observer.messages, REMOTE_PREFIX);
+    }
+    await sleep(500); // late duplicates count too
+    return checkAll(this.sources, this.observer.messages, REMOTE_PREFIX);
+  }
+
+  /** The gateway's /metrics text. */
+  async metrics(): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.metricsPort}/metrics`);
+    return res.text();
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.sources.map((s) => s.detach().catch(() => undefined)));
+    if (this.modbusTimer) clearInterval(this.modbusTimer);
+    this.modbus?.stop();
+    await this.outpost?.stop(5000).catch(() => undefined);
+    await this.observer?.close().catch(() => undefined);
+    await this.proxy?.close().catch(() => undefined);
+    await this.cloud.dispose().catch(() => undefined);
+    await this.lab.cleanup().catch(() => undefined);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

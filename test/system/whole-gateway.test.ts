@@ -1,0 +1,68 @@
+/**
+ * The short whole-gateway run of the default test suite (issue 9): one real outpost process
+ * with MQTT clients, MQTT-SN sensors, three serial devices on socat ptys and a TLS bridge to a
+ * real Mosquitto through the fault proxy, taken through uplink drops, a zombie uplink, a slow
+ * link, a cloud restart, a pulled serial cable and two kill -9 crashes. The long version with
+ * field-life figures is `npm run soak`.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { totalsByKind, totalsTable } from './lib/checker.js';
+import { WholeGateway } from './lib/scenario.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const scenario = new WholeGateway({ mqttClients: 10, snSensors: 50, ratePerSource: 5, serialRate: 5, inflight: 100, keepaliveSec: 2 });
+afterAll(() => scenario.dispose(), 30_000);
+
+describe('the whole gateway under faults', () => {
+  it('delivers every acknowledged message to the cloud once and in order per source, through drops, a zombie link, a cloud restart, a pulled cable and two kill -9', async () => {
+    await scenario.prepare();
+    await scenario.startOutpost();
+    await sleep(2000);
+
+    // Uplink drops (a NAT reset, a cut cable) and a slow link.
+    scenario.proxy.drop();
+    await sleep(1000);
+    scenario.proxy.drop();
+    await sleep(1000);
+    scenario.proxy.slow(20_000);
+    await sleep(1500);
+    scenario.proxy.resume();
+
+    // A zombie link: found within two keepalives (plus the sweep and dial slack).
+    const zombieMs = await scenario.zombieUplink();
+
+    await scenario.cloud.restart();
+    await sleep(1000);
+    await scenario.serial[0]!.unplugFor(800);
+    await sleep(1000);
+
+    for (let i = 0; i < 2; i++) {
+      await scenario.crashAndRestart();
+      await sleep(1500);
+      await scenario.reattachBroken();
+    }
+    await sleep(1500);
+
+    const checks = await scenario.settle(40_000);
+    const totals = totalsByKind(checks);
+    console.log(`whole gateway (short run): zombie uplink found in ${zombieMs} ms, ${scenario.crashes} kill -9\n${totalsTable(totals)}`);
+
+    const flaps = 2 + 1 + 1; // two drops, the zombie, the cloud restart
+    const byKind = Object.fromEntries(totals.map((t) => [t.kind, t]));
+    // Nothing acknowledged is lost, and every source got through.
+    expect(checks.filter((c) => c.lostCount > 0).map((c) => `${c.name} lost ${c.lost.join(',')}`)).toEqual([]);
+    expect(checks.filter((c) => c.arrived === 0).map((c) => c.name)).toEqual([]);
+    // Per-source order at the cloud.
+    expect(checks.filter((c) => c.orderViolations > 0).map((c) => c.name)).toEqual([]);
+    // Duplicates only within the inflight window per crash or flap.
+    expect(byKind['mqtt']!.duplicates + byKind['sn']!.duplicates + byKind['serial']!.duplicates).toBeLessThanOrEqual(
+      scenario.size.inflight * (scenario.crashes + flaps),
+    );
+    expect(zombieMs).toBeLessThanOrEqual(2 * scenario.size.keepaliveSec * 1000 + 1500);
+    // Sensors came back from new UDP ports after each crash.
+    expect(scenario.sensors.every((s) => new Set(s.ports).size >= 3)).toBe(true);
+    expect(byKind['mqtt']!.acked).toBeGreaterThan(100);
+    expect(byKind['sn']!.acked).toBeGreaterThan(500);
+  }, 150_000);
+});
