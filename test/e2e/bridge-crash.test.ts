@@ -9,49 +9,22 @@
  *        │ records PUBACKed n        └──▶ bridge ──mTLS──▶ Mosquitto (stopped for part of the run)
  *        └──────────────────────────────────────────────────────▶ CloudObserver (persistent session)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { localClient, sleep } from '../helpers/bridge-gateway.js';
 import { testCerts } from '../helpers/certs.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
 import { Mosquitto, freePort } from '../helpers/mosquitto.js';
+import { OutpostProcess } from '../helpers/outpost-process.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
 const certs = testCerts();
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
 });
-
-interface Outpost {
-  child: ChildProcess;
-  exited: Promise<void>;
-  output(): string;
-}
-
-/** Starts `node --import tsx src/main.ts run --config FILE` and waits for "gateway started". */
-async function startOutpost(config: string): Promise<Outpost> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', config], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
-  cleanups.push(() => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) process.kill(child.pid, 'SIGKILL');
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = Date.now() + 10_000;
-  while (!out.includes('"msg":"gateway started"')) {
-    if (child.exitCode !== null) throw new Error(`outpost exited at start: ${out}`);
-    if (Date.now() > deadline) throw new Error(`outpost did not start within 10 s: ${out}`);
-    await sleep(20);
-  }
-  return { child, exited, output: () => out };
-}
 
 /**
  * Publishes n = next, next+1, … at QoS 1 with up to `window` unacknowledged, recording every
@@ -132,7 +105,7 @@ describe('kill -9 of outpost during load', () => {
     const pub = new Publisher();
     let cloudOutages = 0;
     for (let i = 0; i < CRASHES; i++) {
-      const outpost = await startOutpost(config);
+      const outpost = await OutpostProcess.start(config);
       await pub.attach(`mqtt://127.0.0.1:${port}`);
       if (i === 1) {
         await sleep(300);
@@ -141,12 +114,11 @@ describe('kill -9 of outpost during load', () => {
       }
       if (i === 3) await cloud.start();
       await sleep(1000);
-      process.kill(outpost.child.pid!, 'SIGKILL');
-      await outpost.exited;
+      await outpost.crash();
       pub.detach();
     }
     expect(cloud.running).toBe(true);
-    const last = await startOutpost(config);
+    const last = await OutpostProcess.start(config);
     const acked = [...pub.acked].sort((a, b) => a - b);
     const arrived = () => new Set(obs.identified().map((m) => m.payload.toString()));
     await obs.until(() => {
@@ -154,8 +126,7 @@ describe('kill -9 of outpost during load', () => {
       return acked.every((n) => got.has(`n-${n}`));
     }, `all ${acked.length} PUBACKed messages at the cloud`, 30_000);
     await sleep(300); // late duplicates are counted too
-    process.kill(last.child.pid!, 'SIGTERM');
-    await last.exited;
+    await last.stop();
 
     const r = obs.analyse();
     const ids = obs.identified();
