@@ -10,6 +10,7 @@
  * listeners stop accepting, the broker closes its clients (no more publishes), the
  * bridges disconnect from the cloud, the store commits what is pending and closes.
  */
+import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config, ListenerConfig } from './config/schema.js';
@@ -28,6 +29,7 @@ import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
 import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
+import { DiskReserve } from './store/reserve.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
 import { systemClock } from './core/clock.js';
@@ -159,7 +161,10 @@ export class Gateway {
           this.dirLock = undefined;
           throw err;
         }
-        this.outbox = new SqliteOutbox({ db: this.db, clock, log: log.child({ component: 'outbox' }), commitWindowMs: config.store.commit_window });
+        const storeLog = log.child({ component: 'outbox' });
+        const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
+        reserve.ensure();
+        this.outbox = new SqliteOutbox({ db: this.db, clock, log: storeLog, commitWindowMs: config.store.commit_window, reserve });
       },
       stop: async () => {
         await this.outbox?.close();

@@ -95,6 +95,9 @@ export const storeSchema = z
     commit_window: duration({ max: 1000 })
       .prefault('2ms')
       .describe('Messages arriving within this window share one transaction (group commit); their acknowledgements wait for it.'),
+    reserve: size({ min: 0 })
+      .prefault('16MiB')
+      .describe('Disk space held back in store.dir (outpost.reserve) and released when the disk fills up, so the outbox can still drain; 0 = none.'),
   })
   .strict();
 

@@ -56,4 +56,14 @@ export interface OutboxBackend {
   totals(): Array<{ bridge: string; rows: number; bytes: number }>;
   /** Turns a failed transaction into the error the appends of that batch reject with. */
   storeError(err: unknown, messages: number): OutpostError;
+  /**
+   * The deletes of a draining bridge failed for want of space: give space back where the
+   * backend can (SQLite: delete the disk reserve, checkpoint and truncate the WAL). True
+   * when something was given back, so they are worth trying again. Never throws.
+   */
+  relieve?(): boolean;
+  /** Hands space freed by deletes back to the disk (SQLite: checkpoint and truncate the WAL). Never throws. */
+  checkpoint?(): boolean;
+  /** After every successful commit (SQLite: writes the released reserve again once there is room). */
+  afterCommit?(): void;
 }

@@ -55,6 +55,8 @@ export class GroupCommitOutbox implements Outbox {
   /** One "disk full" line per 10 s; the ones in between are counted in the next. */
   private readonly errorLog: LogRateLimiter;
   private commitCount = 0;
+  /** The last commit failed for want of space: deletes commit on their own until appends succeed again. */
+  private diskWasFull = false;
   /** performance.now() when the last commit started. */
   private lastCommitAt = -Infinity;
   private readonly log: Logger;
@@ -248,12 +250,28 @@ export class GroupCommitOutbox implements Outbox {
     }
     const started = (this.lastCommitAt = performance.now());
     const stateOf = (b: string) => this.state(b);
+    let sweepNow = sweep;
+    if (this.diskWasFull && (deletes.size > 0 || sweep)) {
+      // After a disk-full failure the deletes go first, alone: they free the space the
+      // appends need, and must not fail with them while the disk is still full.
+      const err = this.commitDeletes(deletes, sweep);
+      if (err !== undefined) {
+        this.failed(err, appends, deletes, sweep, waiters);
+        return;
+      }
+      deletes.clear();
+      sweepNow = false;
+      if (appends.length === 0) {
+        for (const w of waiters) w.resolve();
+        return;
+      }
+    }
     const tx = new CommitTx(this.backend, stateOf, this.sourceCache, this.opts.clock.now());
     const outcomes: Outcome[] = [];
     try {
       this.backend.transaction(() => {
         for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
-        if (sweep) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
+        if (sweepNow) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
         for (const a of appends) outcomes.push(tx.append(a));
         tx.finish();
       });
@@ -263,6 +281,8 @@ export class GroupCommitOutbox implements Outbox {
     }
     this.commitCount++;
     tx.apply();
+    if (appends.length > 0) this.diskWasFull = false;
+    this.backend.afterCommit?.();
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
     appends.forEach((a, i) =>
       outcomes[i] === 'full-rejected'
@@ -281,8 +301,38 @@ export class GroupCommitOutbox implements Outbox {
     }
   }
 
+  /**
+   * Deletes (and the age sweep) in a transaction of their own; the error when it failed.
+   * When even they do not fit, the backend gives space back (its reserve) and they are
+   * tried once more: a draining bridge is what makes a full disk empty again. Space freed
+   * by deletes is handed back to the disk (the WAL truncated) before appends use it.
+   */
+  private commitDeletes(deletes: GroupCommitOutbox['deletes'], sweep: boolean): unknown {
+    let error: unknown;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const tx = new CommitTx(this.backend, (b) => this.state(b), this.sourceCache, this.opts.clock.now());
+      try {
+        this.backend.transaction(() => {
+          for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
+          if (sweep) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
+          tx.finish();
+        });
+      } catch (err) {
+        error = err;
+        if (attempt === 0 && this.backend.storeError(err, 0).code === 'STORE_FULL' && this.backend.relieve?.()) continue;
+        return err;
+      }
+      this.commitCount++;
+      tx.apply();
+      this.backend.checkpoint?.();
+      return undefined;
+    }
+    return error;
+  }
+
   private failed(err: unknown, appends: PendingAppend[], deletes: GroupCommitOutbox['deletes'], sweep: boolean, waiters: Waiter[]): void {
     const error = this.backend.storeError(err, appends.length);
+    if (error.code === 'STORE_FULL') this.diskWasFull = true;
     CommitTx.countFailed((b) => this.state(b), appends);
     for (const a of appends) a.reject(error);
     for (const w of waiters) w.reject(error);

@@ -7,18 +7,22 @@
  * The outbox does not own the database: close() commits what is pending and stops
  * its timers; whoever opened the database closes it afterwards.
  */
+import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, StoredRow } from './backend.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
+import type { DiskReserve } from './reserve.js';
 
 export interface SqliteOutboxOptions extends OutboxOptions {
   db: StoreDatabase;
+  /** Space released when the disk fills up (store.reserve). */
+  reserve?: DiskReserve;
 }
 
 export class SqliteOutbox extends GroupCommitOutbox {
   constructor(opts: SqliteOutboxOptions) {
-    super(new SqliteBackend(opts.db), opts);
+    super(new SqliteBackend(opts.db, opts.reserve), opts);
   }
 }
 
@@ -30,7 +34,10 @@ class SqliteBackend implements OutboxBackend {
   private s: ReturnType<typeof prepare> | undefined;
   private runInTx: ((fn: () => void) => void) | undefined;
 
-  constructor(private readonly db: StoreDatabase) {}
+  constructor(
+    private readonly db: StoreDatabase,
+    private readonly reserve?: DiskReserve,
+  ) {}
 
   get storeId(): string {
     return this.db.storeId;
@@ -96,6 +103,31 @@ class SqliteBackend implements OutboxBackend {
 
   totals(): Array<{ bridge: string; rows: number; bytes: number }> {
     return this.st.totals.all() as Array<{ bridge: string; rows: number; bytes: number }>;
+  }
+
+  /**
+   * A WAL that filled the disk holds many versions of the same few pages; the checkpoint
+   * writes each page once into the database file and TRUNCATE gives the rest back, so the
+   * deletes of a draining bridge (and then new messages) fit again. Without it a full disk
+   * stays full: every commit, deletes included, needs WAL space first.
+   */
+  relieve(): boolean {
+    const released = this.reserve?.release() ?? false;
+    return this.checkpoint() || released;
+  }
+
+  checkpoint(): boolean {
+    try {
+      const r = this.db.handle.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number }>;
+      return r[0]?.busy === 0;
+    } catch {
+      return false; // still full: the next retry tries again
+    }
+  }
+
+  /** The reserve, released on a full disk, is written again once the disk has room. */
+  afterCommit(): void {
+    if (this.reserve !== undefined && !this.reserve.isHeld) this.reserve.restore(dirname(this.db.file));
   }
 
   storeError(err: unknown, messages: number): OutpostError {

@@ -1,5 +1,6 @@
 /**
- * The real outpost executable as a child process (`node --import tsx src/main.ts run --config FILE`),
+ * The real outpost executable as a child process (`node --import tsx src/main.ts run --config FILE`,
+ * or the built dist/src/main.js),
  * for crash, reload and whole-gateway tests: start and wait for "gateway started", kill -9,
  * SIGTERM, SIGHUP, and /proc figures (RSS, CPU ticks). Output is kept (the last 1 MiB) for
  * assertions and failure messages. A child still running when the test process exits is
@@ -35,8 +36,11 @@ export class OutpostProcess {
   }
 
   /** Starts the gateway with `config` and waits for its "gateway started" line. */
-  static async start(config: string, o: { readyMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<OutpostProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', config], {
+  static async start(config: string, o: { readyMs?: number; env?: NodeJS.ProcessEnv; built?: boolean } = {}): Promise<OutpostProcess> {
+    // built: the compiled executable with its production node flags (for memory figures:
+    // the tsx loader adds tens of MiB of its own).
+    const args = o.built ? ['--max-semi-space-size=4', 'dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
+    const child = spawn(process.execPath, [...args, 'run', '--config', config], {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: o.env ?? process.env,

@@ -38,6 +38,14 @@ export interface ScenarioSize {
   inflight: number;
   /** Bridge keepalive in seconds (zombie links must be found within two of them). */
   keepaliveSec: number;
+  /** The state directory (default: under the scenario's temporary directory), e.g. a small tmpfs. */
+  storeDir?: string;
+  /** store.reserve (default: the gateway's default). */
+  storeReserve?: string;
+  /** Payload size of MQTT and MQTT-SN messages (the number padded with spaces); default: just the digits. */
+  pad?: number;
+  /** Run the built dist/src/main.js (npm run build first) instead of the TypeScript sources. */
+  built?: boolean;
 }
 
 export class WholeGateway {
@@ -92,8 +100,8 @@ export class WholeGateway {
       new PtySource('serial-lj-1', 'site/serial/lj-1/seq', lj, lineJson, this.size.serialRate),
       new PtySource('serial-gps-1', 'site/serial/gps-1/altitude', gps, ggaLine, this.size.serialRate),
     );
-    for (let i = 0; i < this.size.mqttClients; i++) this.mqtt.push(new MqttSource(`mqtt-${i}`, i % 2 === 0 ? 4 : 5, this.size.ratePerSource));
-    for (let i = 0; i < this.size.snSensors; i++) this.sensors.push(new SnSource(`sn-${i}`, this.size.ratePerSource));
+    for (let i = 0; i < this.size.mqttClients; i++) this.mqtt.push(new MqttSource(`mqtt-${i}`, i % 2 === 0 ? 4 : 5, this.size.ratePerSource, this.size.pad));
+    for (let i = 0; i < this.size.snSensors; i++) this.sensors.push(new SnSource(`sn-${i}`, this.size.ratePerSource, this.size.pad));
 
     const ka = this.size.keepaliveSec;
     writeFileSync(
@@ -102,7 +110,7 @@ export class WholeGateway {
         {
           listeners: [{ type: 'mqtt', host: '127.0.0.1', port: this.port }],
           log: { format: 'json', level: 'info' },
-          store: { dir: join(this.dir, 'data'), synchronous: 'full' },
+          store: { dir: this.size.storeDir ?? join(this.dir, 'data'), synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}) },
           metrics: { enabled: true, host: '127.0.0.1', port: this.metricsPort },
           mqttsn: { hosts: ['127.0.0.1'], port: this.snPort, max_clients: 100_000 },
           serial: {
@@ -142,7 +150,7 @@ export class WholeGateway {
 
   /** Starts outpost and (re)attaches every source. */
   async startOutpost(): Promise<void> {
-    this.outpost = await OutpostProcess.start(this.config);
+    this.outpost = await OutpostProcess.start(this.config, { built: this.size.built ?? false });
     await this.attachAll();
   }
 
@@ -155,11 +163,13 @@ export class WholeGateway {
     }
   }
 
-  /** Sensors whose loop stopped (no PUBACK within 5 s) come back from a new port. */
+  /** Sensors whose loop stopped (no PUBACK within 5 s) come back from a new port; closed MQTT clients reconnect. */
   async reattachBroken(): Promise<number> {
     const broken = this.sensors.filter((s) => s.broken);
     for (const s of broken) await s.attach(this.snPort).catch(() => undefined);
-    return broken.length;
+    const closed = this.mqtt.filter((m) => !m.connected);
+    for (const m of closed) await m.attach(this.mqttUrl).catch(() => undefined);
+    return broken.length + closed.length;
   }
 
   /** kill -9 during load, then start again and re-attach everyone. */

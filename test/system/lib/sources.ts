@@ -30,15 +30,28 @@ export interface StampedSource {
   detach(): Promise<void>;
 }
 
-/** Publishes at `ratePerSec` until `gen` changes; `once` sends one number and says whether it was acked. */
+type Outcome = 'acked' | 'refused' | 'failed';
+
+/**
+ * Publishes at `ratePerSec` until `gen` changes; `once` sends one number and says what became
+ * of it: acked, refused by outpost with a negative acknowledgement (counted, the loop goes on),
+ * or failed (no answer: the loop stops until the source is attached again).
+ */
 abstract class Paced {
   sent = 0;
   readonly acked = new Set<number>();
+  /** Numbers outpost answered with a refusal (MQTT 5 PUBACK 0x97, MQTT-SN PUBACK 0x01). */
+  refused = 0;
   protected gen = 0;
 
-  constructor(protected readonly ratePerSec: number) {}
+  constructor(protected readonly ratePerSec: number, protected readonly pad = 0) {}
 
-  protected run(gen: number, once: (n: number) => Promise<boolean>, onFail: () => void): void {
+  /** The payload of number n: its digits, padded with spaces to `pad` bytes (still a number to parse). */
+  protected payload(n: number): string {
+    return String(n).padEnd(this.pad, ' ');
+  }
+
+  protected run(gen: number, once: (n: number) => Promise<Outcome>, onFail: () => void): void {
     const interval = 1000 / this.ratePerSec;
     void (async () => {
       // Spread the sources' phases so they do not all publish on the same tick.
@@ -46,14 +59,15 @@ abstract class Paced {
       while (gen === this.gen) {
         const t0 = Date.now();
         const n = ++this.sent;
-        let ok = false;
+        let outcome: Outcome;
         try {
-          ok = await once(n);
+          outcome = await once(n);
         } catch {
-          ok = false;
+          outcome = 'failed';
         }
         if (gen !== this.gen) return;
-        if (ok) this.acked.add(n);
+        if (outcome === 'acked') this.acked.add(n);
+        else if (outcome === 'refused') this.refused++;
         else {
           onFail();
           return;
@@ -72,9 +86,15 @@ export class MqttSource extends Paced implements StampedSource {
     readonly name: string,
     private readonly version: 4 | 5,
     ratePerSec: number,
+    pad = 0,
   ) {
-    super(ratePerSec);
+    super(ratePerSec, pad);
     this.topic = `site/mqtt/${name}`;
+  }
+
+  /** False once the connection is gone (outpost died, or closed a 3.1.1 client it could not store for). */
+  get connected(): boolean {
+    return this.client?.connected ?? false;
   }
 
   /** Connects to the local broker and publishes until detached or cut off. */
@@ -93,8 +113,13 @@ export class MqttSource extends Paced implements StampedSource {
       if (gen === this.gen) this.gen++;
     });
     this.run(gen, async (n) => {
-      await client.publishAsync(this.topic, String(n), { qos: 1 });
-      return true;
+      try {
+        await client.publishAsync(this.topic, this.payload(n), { qos: 1 });
+        return 'acked';
+      } catch (err) {
+        // MQTT.js rejects a PUBACK with a reason code ≥ 0x80 with an error carrying the code.
+        return (err as { code?: number }).code === 0x97 ? 'refused' : 'failed';
+      }
     }, () => undefined);
   }
 
@@ -117,8 +142,9 @@ export class SnSource extends Paced implements StampedSource {
   constructor(
     readonly name: string,
     ratePerSec: number,
+    pad = 0,
   ) {
-    super(ratePerSec);
+    super(ratePerSec, pad);
     this.topic = `site/sn/${name}`;
   }
 
@@ -134,9 +160,9 @@ export class SnSource extends Paced implements StampedSource {
     this.broken = false;
     const gen = ++this.gen;
     this.run(gen, async (n) => {
-      const msgId = client.publish(reg.topicId, String(n), { qos: 1 });
+      const msgId = client.publish(reg.topicId, this.payload(n), { qos: 1 });
       const ack = await client.next(MsgType.PUBACK, 5000, (p) => p.msgId === msgId);
-      return ack.returnCode === 0;
+      return ack.returnCode === 0 ? 'acked' : 'refused';
     }, () => {
       if (gen === this.gen) this.broken = true;
     });

@@ -1,0 +1,157 @@
+// Field-life soak: the whole-gateway scenario (test/system/lib/scenario.ts) at full size for
+// N minutes, with faults on a bounded rotation, printing the figures of issue 9:
+//   RSS over time, CPU at ~1,000 msg/s bridged, bytes written to the SQLite files per buffered
+//   message, event-loop lag, and the lost / duplicate / order table per kind of source.
+// Run: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000]
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { totalsByKind, totalsTable } from '../test/system/lib/checker.js';
+import { WholeGateway } from '../test/system/lib/scenario.js';
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '30' },
+    mqtt: { type: 'string', default: '100' },
+    sensors: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '1000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)]');
+  process.exit(0);
+}
+const minutes = Number(values.minutes);
+const mqttClients = Number(values.mqtt);
+const snSensors = Number(values.sensors);
+const totalRate = Number(values.rate);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (s: string): void => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+const MAX_CRASHES = 20;
+const MAX_FLAPS = 100;
+
+function procIo(pid: number): { writeBytes: number; wchar: number } {
+  const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+  const get = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { writeBytes: get('write_bytes'), wchar: get('wchar') };
+}
+
+function metric(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) if (line.startsWith(name + ' ') || line.startsWith(name + '{')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  return sum;
+}
+
+async function main(): Promise<void> {
+  const sources = mqttClients + snSensors;
+  const scenario = new WholeGateway({
+    mqttClients,
+    snSensors,
+    ratePerSource: totalRate / sources,
+    serialRate: 5,
+    inflight: 100,
+    keepaliveSec: 5,
+    built: true,
+  });
+  const deadline = Date.now() + minutes * 60_000;
+  const rss: { t: number; kib: number }[] = [];
+  const lag: number[] = [];
+  const faults: Record<string, number> = {};
+  const count = (k: string): void => void (faults[k] = (faults[k] ?? 0) + 1);
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    log(`soak: ${minutes} min, ${mqttClients} MQTT clients, ${snSensors} MQTT-SN sensors, ${totalRate} msg/s, 3 serial devices; load average ${os.loadavg()[0]!.toFixed(2)}`);
+    await scenario.prepare();
+    await scenario.startOutpost();
+    const t0 = Date.now();
+    sampler = setInterval(() => {
+      const o = scenario.outpost;
+      if (o?.running) rss.push({ t: (Date.now() - t0) / 60_000, kib: o.rssKiB() });
+      void scenario.metrics().then((m) => lag.push(metric(m, 'outpost_event_loop_lag_seconds') * 1000), () => undefined);
+    }, 5000);
+
+    // Steady state: CPU at the bridged rate.
+    await sleep(20_000);
+    const steadySecs = Math.min(60, Math.max(15, minutes * 6));
+    const o1 = scenario.outpost!;
+    const c0 = o1.cpuTicks();
+    const m0 = scenario.observer.messages.length;
+    await sleep(steadySecs * 1000);
+    const cpuPct = ((o1.cpuTicks() - c0) / 100 / steadySecs) * 100;
+    const bridgedRate = (scenario.observer.messages.length - m0) / steadySecs;
+    log(`steady: ${bridgedRate.toFixed(0)} msg/s at the cloud, outpost CPU ${cpuPct.toFixed(1)}% of one core`);
+
+    // Uplink down: everything buffers; bytes written per buffered message.
+    scenario.proxy.refuse();
+    scenario.proxy.drop();
+    await sleep(2000);
+    const outageSecs = Math.min(60, Math.max(15, minutes * 4));
+    const before = { io: procIo(o1.pid), m: await scenario.metrics() };
+    await sleep(outageSecs * 1000);
+    const after = { io: procIo(o1.pid), m: await scenario.metrics() };
+    const rows = metric(after.m, 'outpost_outbox_rows') - metric(before.m, 'outpost_outbox_rows');
+    const recordBytes = (metric(after.m, 'outpost_outbox_bytes') - metric(before.m, 'outpost_outbox_bytes')) / Math.max(1, rows);
+    const written = (after.io.writeBytes - before.io.writeBytes) / Math.max(1, rows);
+    log(`outage ${outageSecs} s: ${rows} messages buffered, ${written.toFixed(0)} B written to disk per message, stored payload+topic ${recordBytes.toFixed(0)} B per message`);
+    scenario.proxy.resume();
+
+    // Faults on a rotation until the deadline.
+    const rotation = ['drop', 'zombie', 'slow', 'crash', 'cloud-restart', 'serial-unplug', 'sensor-ports'] as const;
+    let i = 0;
+    let zombieWorst = 0;
+    while (Date.now() < deadline - 60_000) {
+      await sleep(15_000);
+      const f = rotation[i++ % rotation.length]!;
+      const flaps = (faults['drop'] ?? 0) + (faults['zombie'] ?? 0) + (faults['slow'] ?? 0);
+      if (f === 'crash' && (faults['crash'] ?? 0) >= MAX_CRASHES) continue;
+      if ((f === 'drop' || f === 'zombie' || f === 'slow') && flaps >= MAX_FLAPS) continue;
+      count(f);
+      if (f === 'drop') scenario.proxy.drop();
+      else if (f === 'zombie') zombieWorst = Math.max(zombieWorst, await scenario.zombieUplink());
+      else if (f === 'slow') {
+        scenario.proxy.slow(50_000);
+        await sleep(5000);
+        scenario.proxy.resume();
+      } else if (f === 'crash') await scenario.crashAndRestart();
+      else if (f === 'cloud-restart') await scenario.cloud.restart();
+      else if (f === 'serial-unplug') await scenario.serial[i % scenario.serial.length]!.unplugFor(2000);
+      else {
+        // A tenth of the sensors come back from new UDP ports (a NAT rebinding).
+        await Promise.all(scenario.sensors.filter((_, k) => k % 10 === i % 10).map((s) => s.attach(scenario.snPort).catch(() => undefined)));
+      }
+      await scenario.reattachBroken();
+      log(`fault ${f}; RSS ${(scenario.outpost!.rssKiB() / 1024).toFixed(1)} MiB`);
+    }
+
+    const checks = await scenario.settle(120_000);
+    const totals = totalsByKind(checks);
+    clearInterval(sampler);
+    sampler = undefined;
+
+    console.log(`\n## Soak result (${minutes} min, ${new Date().toISOString()})\n`);
+    console.log(totalsTable(totals));
+    console.log(`\nfaults: ${Object.entries(faults).map(([k, v]) => `${k} ×${v}`).join(', ')}; worst zombie detection ${zombieWorst} ms (keepalive ${scenario.size.keepaliveSec} s)`);
+    const base = rss[0]?.kib ?? NaN;
+    const byMinute = new Map<number, number>();
+    for (const s of rss) byMinute.set(Math.floor(s.t), Math.max(byMinute.get(Math.floor(s.t)) ?? 0, s.kib));
+    console.log(`\nRSS (max per minute, MiB): ${[...byMinute.entries()].map(([m, k]) => `${m}:${(k / 1024).toFixed(1)}`).join(' ')}`);
+    console.log(`RSS first sample ${(base / 1024).toFixed(1)} MiB, last ${((rss.at(-1)?.kib ?? NaN) / 1024).toFixed(1)} MiB, max ${(Math.max(...rss.map((s) => s.kib)) / 1024).toFixed(1)} MiB`);
+    const sorted = [...lag].sort((a, b) => a - b);
+    console.log(`event-loop lag (scrape means, ms): p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)} p99 ${sorted[Math.floor(sorted.length * 0.99)]?.toFixed(2)} max ${sorted.at(-1)?.toFixed(2)}`);
+    console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core; disk writes per buffered message ${written.toFixed(0)} B vs ${recordBytes.toFixed(0)} B stored payload+topic`);
+    const lost = totals.reduce((a, t) => a + t.lost, 0);
+    const ooo = totals.reduce((a, t) => a + t.orderViolations, 0);
+    process.exitCode = lost === 0 && ooo === 0 ? 0 : 1;
+    if (process.exitCode) console.log(`FAILED: ${lost} lost, ${ooo} out of order`);
+  } finally {
+    if (sampler) clearInterval(sampler);
+    await scenario.dispose();
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
