@@ -15,11 +15,12 @@ const { values } = parseArgs({
     mqtt: { type: 'string', default: '100' },
     sensors: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '1000' },
+    'commit-window': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)]');
+  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)] [--commit-window 2ms]');
   process.exit(0);
 }
 const minutes = Number(values.minutes);
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     inflight: 100,
     keepaliveSec: 5,
     built: true,
+    ...(values['commit-window'] !== undefined ? { commitWindow: values['commit-window'] } : {}),
   });
   const deadline = Date.now() + minutes * 60_000;
   const rss: { t: number; kib: number }[] = [];

@@ -42,6 +42,8 @@ export interface ScenarioSize {
   storeDir?: string;
   /** store.reserve (default: the gateway's default). */
   storeReserve?: string;
+  /** store.commit_window (default: the gateway's default). */
+  commitWindow?: string;
   /** Payload size of MQTT and MQTT-SN messages (the number padded with spaces); default: just the digits. */
   pad?: number;
   /** Run the built dist/src/main.js (npm run build first) instead of the TypeScript sources. */
@@ -110,7 +112,7 @@ export class WholeGateway {
         {
           listeners: [{ type: 'mqtt', host: '127.0.0.1', port: this.port }],
           log: { format: 'json', level: 'info' },
-          store: { dir: this.size.storeDir ?? join(this.dir, 'data'), synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}) },
+          store: { dir: this.size.storeDir ?? join(this.dir, 'data'), synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}), ...(this.size.commitWindow !== undefined ? { commit_window: this.size.commitWindow } : {}) },
           metrics: { enabled: true, host: '127.0.0.1', port: this.metricsPort },
           mqttsn: { hosts: ['127.0.0.1'], port: this.snPort, max_clients: 100_000 },
           serial: {
