@@ -102,10 +102,13 @@ export class Reloader {
     this.counts.runs++;
     log.info('reloading config');
     await notifier?.reloading();
+    let outcome: ReloadOutcome | undefined;
     try {
-      return await this.apply();
+      outcome = await this.apply();
+      return outcome;
     } finally {
-      await notifier?.ready('reloaded');
+      // STATUS= is what `systemctl status outpost` shows.
+      await notifier?.ready(outcome?.status === 'applied' ? 'config reloaded' : 'config not reloaded; the previous one is running');
     }
   }
 

@@ -41,7 +41,7 @@ function rig(initialYaml: string, steps: ReloadStep[] = []) {
     running: loadConfig(file),
     steps: [...steps, recorder],
     log,
-    notifier: { reloading: async () => void events.push('RELOADING'), ready: async () => void events.push('READY') },
+    notifier: { reloading: async () => void events.push('RELOADING'), ready: async (status) => void events.push(status === 'config reloaded' ? 'READY' : `READY (${status})`) },
   });
   reloader.started();
   return { file, lines, log, events, seen, reloader, write: (yaml: string) => writeFileSync(file, yaml) };
@@ -66,7 +66,7 @@ describe('reloader', () => {
     const outcome = await r.reloader.request();
     expect(outcome.status).toBe('rejected');
     expect(r.seen).toEqual([]);
-    expect(r.events).toEqual(['RELOADING', 'READY']);
+    expect(r.events).toEqual(['RELOADING', 'READY (config not reloaded; the previous one is running)']);
     const error = r.lines.find((l) => l.level === 50)!;
     expect(error.msg).toBe(`config not reloaded, the running config stays: ${r.file}:3:16 serial.max_pending: expected a number, got "lots"`);
     expect(r.reloader.config.serial.stats_interval).toBe(30_000);
