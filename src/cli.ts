@@ -286,8 +286,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
     if (!stopping) void reloader.request();
   });
   // Metrics after the gateway: /healthz then reports a gateway that exists.
+  // Bridge caps for /healthz come from the config in effect, which a reload may change.
+  const live: Config = Object.freeze({ ...config, get bridges() { return reloader.config.bridges; } });
   const metrics = config.metrics.enabled && isObservable(gateway)
-    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
+    ? createMetricsServer(live, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
   try {
     await gateway.start(controller.signal);
     listening = true;
