@@ -115,20 +115,20 @@ export class Reloader {
   private async apply(): Promise<ReloadOutcome> {
     const { log } = this.deps;
     const prev = this.running;
-    let loaded: Config;
     try {
-      loaded = this.deps.load();
+      const loaded = this.deps.load();
       const restart = restartChanges(prev, loaded);
-      for (const key of restart) log.warn({ key }, restartMessage(key));
       const next = keepRunningValues(prev, loaded, restart);
       for (const step of this.deps.steps) step.check?.(next, prev);
+      for (const key of restart) log.warn({ key }, restartMessage(key));
       const changes: string[] = [];
       for (const step of this.deps.steps) {
         try {
           changes.push(...(await step.apply(next, prev)).changes);
         } catch (err) {
-          // A step that fails half-way keeps whatever it runs; the others still apply.
-          log.error({ step: step.name, err: isOutpostError(err) ? err.message : err }, `reload of ${step.name} failed; that part keeps running as before`);
+          // A step that fails half-way keeps what it did not get to; the other steps still apply.
+          const why = err instanceof Error ? err.message : String(err);
+          log.error({ step: step.name, ...(isOutpostError(err) ? { code: err.code } : { err }) }, `reload of ${step.name} incomplete: ${why}; what it did not apply keeps running as before`);
         }
       }
       this.running = next;

@@ -96,6 +96,14 @@ describe('reloader', () => {
     expect(r.seen[0]!.next.log.level).toBe('warn');
   });
 
+  it('logs a step that fails half-way and still applies the other steps', async () => {
+    const failing: ReloadStep = { name: 'bridges', covers: [], apply: async () => { throw new Error('database is locked'); } };
+    const r = rig('', [failing]);
+    expect(await r.reloader.request()).toMatchObject({ status: 'applied', changes: ['recorded'] });
+    expect(r.lines.find((l) => l.level === 50)?.msg).toBe('reload of bridges incomplete: database is locked; what it did not apply keeps running as before');
+    expect(r.seen).toHaveLength(1);
+  });
+
   it('runs once more after the one in progress however many reloads were asked for meanwhile', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
