@@ -30,7 +30,8 @@ export const USAGE = `Usage: outpost <command> [options]
 
 Commands:
   run [--config FILE]   start the gateway; without --config it uses the embedded
-                        default (MQTT on 127.0.0.1:1883, state in ./data)
+                        default (MQTT on 127.0.0.1:1883, state in ./data); SIGHUP
+                        (systemctl reload outpost) re-reads the config file
   check FILE            validate a config file and list every problem in it
   passwd [-D] FILE USER add a user to a password file or change their password
                         (prompted without echo, or the first line of stdin); -D deletes
