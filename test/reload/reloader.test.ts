@@ -96,6 +96,16 @@ describe('reloader', () => {
     expect(r.seen[0]!.next.log.level).toBe('warn');
   });
 
+  it('re-reads the included device map files, so a device added there reaches the steps', async () => {
+    const map = join(tmp, `devices-${n}.yaml`);
+    writeFileSync(map, 'devices:\n  - { id: boiler, port: /dev/ttyUSB0, driver: line-json }\n');
+    const r = rig(`serial:\n  include: [${JSON.stringify(map)}]\n`);
+    writeFileSync(map, 'devices:\n  - { id: boiler, port: /dev/ttyUSB0, driver: line-json }\n  - { id: meter, port: /dev/ttyUSB1, driver: line-kv }\n');
+    await r.reloader.request();
+    expect(r.seen[0]!.prev.serial.devices.map((d) => d.id)).toEqual(['boiler']);
+    expect(r.seen[0]!.next.serial.devices.map((d) => d.id)).toEqual(['boiler', 'meter']);
+  });
+
   it('logs a step that fails half-way and still applies the other steps', async () => {
     const failing: ReloadStep = { name: 'bridges', covers: [], apply: async () => { throw new Error('database is locked'); } };
     const r = rig('', [failing]);
