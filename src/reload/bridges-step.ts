@@ -20,7 +20,7 @@ import type { Bus } from '../core/bus.js';
 import type { ReloadStep } from './step.js';
 
 export interface BridgeHost {
-  bus: Pick<Bus, 'addDurableSink'>;
+  bus: Pick<Bus, 'addDurableSink' | 'publish'>;
   /** The running bridges, changed in place (metrics and tests read the same array). */
   bridges: Bridge[];
   /** A new, unstarted bridge for bridges[index] (opens the store if no bridge needed it yet). */
@@ -59,6 +59,9 @@ export function bridgesStep(host: BridgeHost): ReloadStep {
         if (bridge === undefined) continue;
         host.bridges.splice(host.bridges.indexOf(bridge), 1);
         await bridge.stop();
+        // No retained "down" for a bridge that no longer exists: an empty retained payload
+        // removes the retained message [MQTT-3.3.1-10].
+        void host.bus.publish({ topic: bridge.localStateTopic, payload: Buffer.alloc(0), qos: 1, retain: true, origin: { kind: 'system', id: 'outpost' } });
         const rows = bridge.backlog().rows;
         changes.push(rows > 0 ? `bridge ${name} removed (${rows} messages stay in the outbox)` : `bridge ${name} removed`);
       }

@@ -151,6 +151,12 @@ describe('bridges across a live reload', () => {
     await publishAll(pub, 'sensors/t', payloads(10, 'two'));
     expect(await gw.reload([])).toMatchObject({ changes: ['bridge cloud removed (10 messages stay in the outbox)'] });
     expect(gw.gateway.bridges).toEqual([]);
+    const sys = await client(gw.url, 'dashboard');
+    const retained: string[] = [];
+    sys.on('message', (t, payload) => void retained.push(`${t}=${payload.toString()}`));
+    await sys.subscribeAsync('$SYS/outpost/bridge/#', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(retained).toEqual([]); // the removed bridge's retained state is gone
     await m.start();
     const again = await observe(m, ['site/#']); // the first observer went with the cloud
     await publishAll(pub, 'sensors/t', payloads(3, 'unbridged')); // no bridge selects these any more
