@@ -4,6 +4,7 @@
  *
  *   argv → parseCommand → help | version | check FILE | run [--config FILE]
  *   run:  loadConfig → createRootLogger → Gateway.start → wait for a signal → Gateway.stop
+ *         SIGHUP meanwhile: Reloader (src/reload/reloader.ts) re-reads the file and applies it
  */
 import { passwdCommand } from './auth/passwd-command.js';
 import { readPassword } from './auth/read-password.js';
@@ -12,11 +13,14 @@ import { parseArgs } from 'node:util';
 import type { DestinationStream, Logger } from 'pino';
 import { isOutpostError, OutpostError } from './core/errors.js';
 import { loadConfig } from './config/load.js';
+import { logLevelStep } from './reload/log-level-step.js';
 import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
 import { createRootLogger, flushLogger } from './observability/logger.js';
 import { SystemdNotifier } from './observability/systemd-notify.js';
 import { createMetricsServer, isObservable } from './observability/metrics-endpoint.js';
+import { Reloader } from './reload/reloader.js';
+import type { ReloadStep } from './reload/step.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -26,7 +30,8 @@ export const USAGE = `Usage: outpost <command> [options]
 
 Commands:
   run [--config FILE]   start the gateway; without --config it uses the embedded
-                        default (MQTT on 127.0.0.1:1883, state in ./data)
+                        default (MQTT on 127.0.0.1:1883, state in ./data); SIGHUP
+                        (systemctl reload outpost) re-reads the config file
   check FILE            validate a config file and list every problem in it
   passwd [-D] FILE USER add a user to a password file or change their password
                         (prompted without echo, or the first line of stdin); -D deletes
@@ -44,6 +49,8 @@ Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config.
 export interface ProcessHooks {
   /** Calls fn on SIGTERM/SIGINT; returns the unsubscribe function. */
   onSignal(fn: (signal: string) => void): () => void;
+  /** Calls fn on SIGHUP (live reload); returns the unsubscribe function. */
+  onReload?(fn: () => void): () => void;
   /** Calls fn on uncaughtException/unhandledRejection; returns the unsubscribe function. */
   onCrash(fn: (err: unknown, origin: string) => void): () => void;
   /** Leaves at once, without waiting for cleanup (second signal, stop timeout, crash). */
@@ -54,6 +61,8 @@ export interface GatewayLike {
   readonly addresses: ListenerAddress[];
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
+  /** The live-reload steps; without them a reload changes nothing but the log level. */
+  reloadSteps?(configFile: string | undefined): ReloadStep[];
 }
 
 export interface CliDeps {
@@ -79,6 +88,7 @@ export interface CliDeps {
 /** What `run` tells the service manager (src/observability/systemd-notify.ts). */
 export interface NotifierLike {
   ready(status?: string): Promise<void>;
+  reloading?(): Promise<void>;
   stopping(): Promise<void>;
   startWatchdog(): void;
   close(): void;
@@ -255,6 +265,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   const notifier = (deps.createNotifier ?? ((l) => new SystemdNotifier({ env: deps.env ?? {}, log: l })))(log);
   notifier.startWatchdog();
   const cleanup = async () => {
+    offReload?.();
     notifier.close();
     offSignal();
     offCrash();
@@ -264,9 +275,22 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
   const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log });
   let listening = false;
+  const reloader = new Reloader({
+    load: () => loadConfig(configFile),
+    running: config,
+    steps: [logLevelStep(log), ...(gateway.reloadSteps?.(configFile) ?? [])],
+    log: log.child({ component: 'reload' }),
+    notifier: { reloading: async () => notifier.reloading?.(), ready: (status) => notifier.ready(status) },
+  });
+  // From here on SIGHUP reloads (one during start-up runs once the gateway is up).
+  const offReload = hooks.onReload?.(() => {
+    if (!stopping) void reloader.request();
+  });
   // Metrics after the gateway: /healthz then reports a gateway that exists.
+  // Bridge caps for /healthz come from the config in effect, which a reload may change.
+  const live: Config = Object.freeze({ ...config, get bridges() { return reloader.config.bridges; } });
   const metrics = config.metrics.enabled && isObservable(gateway)
-    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
+    ? createMetricsServer(live, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
   try {
     await gateway.start(controller.signal);
     listening = true;
@@ -277,6 +301,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
       if (isOutpostError(err)) log.fatal({ code: err.code }, `startup failed: ${err.message}`);
       else log.fatal({ err }, 'startup failed');
       if (!log.isLevelEnabled('fatal')) deps.stderr(`outpost: startup failed: ${(err as Error).message}\n`);
+      await reloader.close();
       await metrics?.stop();
       await gateway.stop().catch(() => undefined);
       await cleanup();
@@ -288,6 +313,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
     log.info({ listeners: gateway.addresses }, 'gateway started');
     // Every listener is bound now: systemd may start the units ordered after us.
     await notifier.ready(`listening on ${gateway.addresses.map((a) => `${a.type}://${a.host}:${a.port}`).join(', ') || 'no listeners'}`);
+    reloader.started();
   }
   // Signal listeners do not keep node's event loop alive; a gateway with nothing to
   // listen on (or a bug) must still run until it is told to stop.
@@ -304,6 +330,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   }, timeoutMs);
   let code = EXIT_OK;
   try {
+    await reloader.close(); // a reload in progress finishes before anything stops
     await gateway.stop();
     log.info('stopped');
   } catch (err) {

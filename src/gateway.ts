@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Config, ListenerConfig } from './config/schema.js';
+import type { BridgeConfig, Config, ListenerConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import { OutpostError } from './core/errors.js';
 import { ServiceGroup, type Service } from './core/lifecycle.js';
@@ -37,6 +37,10 @@ import { SerialHost } from './serial/host.js';
 import type { PortOpener } from './serial/port.js';
 import { serialportOpener } from './serial/port-adapter.js';
 import { driverRegistry } from '../drivers/index.js';
+import type { ReloadStep } from './reload/step.js';
+import { bridgesStep } from './reload/bridges-step.js';
+import { serialStep } from './reload/serial-step.js';
+import { mqttsnStep } from './reload/mqttsn-step.js';
 
 export interface GatewayDeps {
   log: Logger;
@@ -137,34 +141,19 @@ export class Gateway {
   private dirLock: { release(): void } | undefined;
   private db: StoreDatabase | undefined;
   private outbox: SqliteOutbox | undefined;
+  /** The running bridges; a reload adds, replaces and removes entries in place. */
   readonly bridges: Bridge[] = [];
+  private startSignal: AbortSignal = new AbortController().signal;
 
   /**
-   * The store is opened only when a bridge needs it; bridges are built once it is
-   * open (their constructors need the outbox, and opening a database is I/O).
+   * The store is opened only when a bridge needs it: at start, or when a reload adds the
+   * first bridge. Bridges are built once it is open (their constructors need the outbox).
    */
   private storeAndBridges(): Service[] {
-    const { config } = this;
-    if (config.bridges.length === 0) return [];
-    const log = this.deps.log;
-    const clock = this.deps.clock ?? systemClock;
     const store: Service = {
       name: 'store',
       start: async () => {
-        // The database is the state a second gateway must not share (it would drain the
-        // same outbox twice): lock the directory before opening it.
-        this.dirLock = lockStateDir(config.store.dir);
-        try {
-          this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock });
-        } catch (err) {
-          this.dirLock.release();
-          this.dirLock = undefined;
-          throw err;
-        }
-        const storeLog = log.child({ component: 'outbox' });
-        const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
-        reserve.ensure();
-        this.outbox = new SqliteOutbox({ db: this.db, clock, log: storeLog, commitWindowMs: config.store.commit_window, reserve });
+        if (this.config.bridges.length > 0) this.openStore();
       },
       stop: async () => {
         await this.outbox?.close();
@@ -178,20 +167,8 @@ export class Gateway {
     const bridges: Service = {
       name: 'bridges',
       start: async (signal) => {
-        const group: Bridge[] = [];
-        config.bridges.forEach((b, i) => {
-          checkTlsFiles(b, i);
-          const blog = log.child({ component: 'bridge', bridge: b.name });
-          group.push(
-            new Bridge(bridgeSettings(b, i), {
-              bus: this.broker,
-              outbox: this.outbox!,
-              log: blog,
-              clock,
-              createUpstream: (options, events) => new UpstreamClient(options, events, { log: blog, clock }),
-            }),
-          );
-        });
+        this.startSignal = signal;
+        const group = this.config.bridges.map((b, i) => this.createBridge(b, i));
         for (const bridge of group) {
           await bridge.start(signal);
           this.bridges.push(bridge);
@@ -202,6 +179,59 @@ export class Gateway {
       },
     };
     return [store, bridges];
+  }
+
+  /** Opens the store (once): the directory lock first, then the database and its outbox. */
+  private openStore(): SqliteOutbox {
+    if (this.outbox !== undefined) return this.outbox;
+    const { config } = this;
+    const log = this.deps.log;
+    // The database is the state a second gateway must not share (it would drain the
+    // same outbox twice): lock the directory before opening it.
+    this.dirLock = lockStateDir(config.store.dir);
+    try {
+      this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock: this.deps.clock ?? systemClock });
+    } catch (err) {
+      this.dirLock.release();
+      this.dirLock = undefined;
+      throw err;
+    }
+    const storeLog = log.child({ component: 'outbox' });
+    const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
+    reserve.ensure();
+    this.outbox = new SqliteOutbox({ db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, reserve });
+    return this.outbox;
+  }
+
+  /** A bridge for one `bridges[index]` entry, not started (TLS files are read once to check them). */
+  private createBridge(b: BridgeConfig, index: number): Bridge {
+    checkTlsFiles(b, index);
+    const settings = bridgeSettings(b, index);
+    const blog = this.deps.log.child({ component: 'bridge', bridge: b.name });
+    const clock = this.deps.clock ?? systemClock;
+    return new Bridge(settings, {
+      bus: this.broker,
+      outbox: this.openStore(),
+      log: blog,
+      clock,
+      createUpstream: (options, events) => new UpstreamClient(options, events, { log: blog, clock }),
+    });
+  }
+
+  /**
+   * The live-reload steps (src/reload/), in the order they apply. `configFile` is the file
+   * the config came from (paths in it are relative to it).
+   */
+  reloadSteps(configFile: string | undefined): ReloadStep[] {
+    void configFile; // for the auth step (password and ACL files are relative to the config file)
+    return [
+      bridgesStep({ bus: this.broker, bridges: this.bridges, createBridge: (b, i) => this.createBridge(b, i), signal: () => this.startSignal }),
+      serialStep(this.serial),
+      mqttsnStep(this.mqttsn),
+      // AUTH RELOAD STEP: the ACL and password file step of the auth work goes here, e.g.
+      // { name: 'auth', covers: ['auth.password_file', 'auth.acl_file'], apply: (next) =>
+      //   this.broker.setAccessControl(loadAccessControl(next.auth, configFile)) }.
+    ];
   }
 
   /** Addresses actually bound (port 0 in config resolves to a real port). */

@@ -19,6 +19,12 @@ const hooks: ProcessHooks = {
       for (const s of SIGNALS) process.off(s, handler);
     };
   },
+  onReload(fn) {
+    // Installing a handler also replaces node's default for SIGHUP, which is to exit.
+    const handler = () => fn();
+    process.on('SIGHUP', handler);
+    return () => void process.off('SIGHUP', handler);
+  },
   onCrash(fn) {
     const onException = (err: Error) => fn(err, 'uncaughtException');
     const onRejection = (reason: unknown) => fn(reason, 'unhandledRejection');

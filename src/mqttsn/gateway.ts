@@ -43,7 +43,8 @@ export class MqttsnGateway implements Service, SnContext {
   readonly clock: Clock;
   readonly bus: Bus;
   readonly log: Logger;
-  readonly predefined: PredefinedTopics;
+  /** Replaced as a whole by a live reload (setPredefinedTopics); handlers read it per message. */
+  predefined: PredefinedTopics;
   readonly qosMinusOneSources: SourceList;
   readonly byId = new Map<string, SnSession>();
   readonly byPeer = new Map<string, SnSession>();
@@ -81,6 +82,15 @@ export class MqttsnGateway implements Service, SnContext {
 
   get addresses() {
     return this.transport.addresses;
+  }
+
+  /**
+   * New predefined topic ids (§6.7) from a reloaded config: they apply to the next message that
+   * names a predefined id. Sensors have their ids built in, so a changed id is the operator's
+   * deliberate move; registered (REGISTER) ids are per session and stay as they are.
+   */
+  setPredefinedTopics(global: MqttsnConfig['predefined_topics'], clients: MqttsnConfig['clients']): void {
+    this.predefined = PredefinedTopics.fromConfig(global, clients);
   }
 
   session(clientId: string): SnSession | undefined {

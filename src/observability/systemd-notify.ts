@@ -4,6 +4,7 @@
  * Without NOTIFY_SOCKET (not run by systemd) every call is a no-op.
  *
  *   run ─▶ startWatchdog() ─▶ gateway.start ─▶ ready() ─▶ … signal ─▶ stopping() ─▶ gateway.stop ─▶ close()
+ *   SIGHUP ─▶ reloading() ─▶ reload ─▶ ready()
  *
  * NOTIFY_SOCKET is an AF_UNIX datagram socket and Node has none (dgram is UDP only; the npm
  * packages `unix-dgram` and `sd-notify` are native builds, a burden on a Pi). So the
@@ -102,6 +103,14 @@ export class SystemdNotifier {
 
   async ready(status?: string): Promise<void> {
     await this.notify(['READY=1', `MAINPID=${this.pid}`, ...(status ? [`STATUS=${status}`] : [])]);
+  }
+
+  /**
+   * A reload began; ready() ends it. MONOTONIC_USEC (CLOCK_MONOTONIC, which hrtime reads on
+   * Linux) is what Type=notify-reload units must send with it, and harmless for Type=notify.
+   */
+  async reloading(): Promise<void> {
+    await this.notify(['RELOADING=1', `MONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`]);
   }
 
   async stopping(): Promise<void> {

@@ -6,13 +6,15 @@
  *
  * Start never fails because of a device: a missing port is retried in the background and the
  * device is reported offline. Stop: devices halt, links close (ending transactions), devices
- * publish their final offline state and counters.
+ * publish their final offline state and counters. A live reload (reload()) restarts only the
+ * ports whose devices changed.
  */
 import type { Logger } from 'pino';
 import { portKey, type DeviceConfig, type SerialConfig } from '../config/serial-schema.js';
 import type { Bus } from '../core/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
+import { sameValue } from '../core/same-value.js';
 import type { Service } from '../core/lifecycle.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { DriverDefinition } from './driver-api.js';
@@ -31,19 +33,37 @@ export interface SerialHostDeps {
   random?: () => number;
 }
 
+interface PortGroup {
+  /** The device configs on this port, in config order (a shared RS-485 bus has several). */
+  configs: DeviceConfig[];
+  link: PortLink;
+  members: DeviceRuntime[];
+}
+
+function groupByPort(devices: readonly DeviceConfig[]): Map<string, DeviceConfig[]> {
+  const groups = new Map<string, DeviceConfig[]>();
+  for (const d of devices) {
+    const key = portKey(d.port);
+    groups.set(key, [...(groups.get(key) ?? []), d]);
+  }
+  return groups;
+}
+
 export class SerialHost implements Service {
   readonly name = 'serial';
-  private readonly links: PortLink[] = [];
+  private readonly groups = new Map<string, PortGroup>();
   private readonly devices = new Map<string, DeviceRuntime>();
   private statsTimer: TimerHandle | undefined;
   private started = false;
   private readonly clock: Clock;
+  private readonly limiter: LogRateLimiter;
 
   constructor(
-    private readonly config: SerialConfig,
+    private config: SerialConfig,
     private readonly deps: SerialHostDeps,
   ) {
     this.clock = deps.clock ?? systemClock;
+    this.limiter = new LogRateLimiter(this.clock);
   }
 
   /** Counters of one device (tests, bench, metrics). */
@@ -60,51 +80,99 @@ export class SerialHost implements Service {
     return this.devices.get(id)?.link;
   }
 
+  /** Ids of the devices running now. */
+  get deviceIds(): string[] {
+    return [...this.devices.keys()];
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    for (const [key, group] of groupByPort(this.config.devices)) this.startGroup(key, group);
+    this.armStats();
+    if (this.devices.size > 0) this.deps.log.info({ devices: this.devices.size, ports: this.groups.size }, 'serial devices configured');
+  }
+
+  /**
+   * Applies a new `serial:` section: ports whose devices are unchanged keep running; a port
+   * with an added, removed or changed device restarts (its link and every device on it); a
+   * change of the host settings (reopen, max_pending, state_prefix, stats_interval) restarts
+   * them all. Resolves with one phrase per device added, removed or restarted.
+   */
+  async reload(next: SerialConfig): Promise<string[]> {
+    const hostOf = (c: SerialConfig) => ({ ...c, devices: [], include: [] });
+    const restartAll = !sameValue(hostOf(this.config), hostOf(next));
+    this.config = next;
+    if (!this.started) return [];
+    const wanted = groupByPort(next.devices);
+    const stopped = new Set<string>();
+    const started = new Set<string>();
+    for (const [key, g] of [...this.groups]) {
+      const want = wanted.get(key);
+      if (!restartAll && want !== undefined && sameValue(want, g.configs)) continue;
+      for (const m of g.members) stopped.add(m.id);
+      await this.stopGroup(key, g);
+    }
+    for (const [key, group] of wanted) {
+      if (this.groups.has(key)) continue;
+      this.startGroup(key, group);
+      for (const d of group) started.add(d.id);
+    }
+    this.armStats();
+    const changes: string[] = [];
+    for (const id of started) changes.push(stopped.has(id) ? `serial device ${id} restarted` : `serial device ${id} added`);
+    for (const id of stopped) if (!started.has(id)) changes.push(`serial device ${id} removed`);
+    return changes;
+  }
+
+  private startGroup(key: string, group: DeviceConfig[]): void {
     const log = this.deps.log;
-    const limiter = new LogRateLimiter(this.clock);
-    const groups = new Map<string, DeviceConfig[]>();
-    for (const d of this.config.devices) {
-      const key = portKey(d.port);
-      groups.set(key, [...(groups.get(key) ?? []), d]);
+    const first = group[0]!;
+    const driver = this.driverOf(first);
+    const members: DeviceRuntime[] = [];
+    const byId = (id: string | undefined) => members.find((m) => m.id === id) ?? members[0]!;
+    const link = new PortLink(
+      {
+        port: first.port,
+        line: lineOf(first),
+        framing: driver.framing(first.options as never),
+        reopenBaseMs: this.config.reopen.base,
+        reopenCapMs: this.config.reopen.cap,
+        maxPending: this.config.max_pending,
+      },
+      { opener: this.deps.opener, clock: this.clock, log: log.child({ port: describePort(first.port) }), limiter: this.limiter, random: this.deps.random },
+      {
+        opened: () => members.forEach((m) => m.opened()),
+        closed: () => members.forEach((m) => m.closed()),
+        frame: (frame, owner) => byId(owner).frame(frame),
+        discard: (n, reason, owner) => byId(owner).discard(n, reason),
+        timeout: (owner) => byId(owner).fail('timeout', 'no answer in time'),
+      },
+    );
+    for (const d of group) {
+      const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter: this.limiter, statePrefix: this.config.state_prefix });
+      members.push(rt);
+      this.devices.set(d.id, rt);
     }
-    for (const group of groups.values()) {
-      const first = group[0]!;
-      const driver = this.driverOf(first);
-      const members: DeviceRuntime[] = [];
-      const byId = (id: string | undefined) => members.find((m) => m.id === id) ?? members[0]!;
-      const link = new PortLink(
-        {
-          port: first.port,
-          line: lineOf(first),
-          framing: driver.framing(first.options as never),
-          reopenBaseMs: this.config.reopen.base,
-          reopenCapMs: this.config.reopen.cap,
-          maxPending: this.config.max_pending,
-        },
-        { opener: this.deps.opener, clock: this.clock, log: log.child({ port: describePort(first.port) }), limiter, random: this.deps.random },
-        {
-          opened: () => members.forEach((m) => m.opened()),
-          closed: () => members.forEach((m) => m.closed()),
-          frame: (frame, owner) => byId(owner).frame(frame),
-          discard: (n, reason, owner) => byId(owner).discard(n, reason),
-          timeout: (owner) => byId(owner).fail('timeout', 'no answer in time'),
-        },
-      );
-      for (const d of group) {
-        const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter, statePrefix: this.config.state_prefix });
-        members.push(rt);
-        this.devices.set(d.id, rt);
-      }
-      this.links.push(link);
-    }
-    for (const d of this.devices.values()) d.start();
-    for (const l of this.links) l.start();
+    this.groups.set(key, { configs: group, link, members });
+    for (const m of members) m.start();
+    link.start();
+  }
+
+  /** Devices halt, the link closes (ending a transaction), devices say offline. */
+  private async stopGroup(key: string, g: PortGroup): Promise<void> {
+    this.groups.delete(key);
+    for (const m of g.members) m.halt();
+    await g.link.stop();
+    await Promise.all(g.members.map((m) => m.stop()));
+    for (const m of g.members) if (this.devices.get(m.id) === m) this.devices.delete(m.id);
+  }
+
+  private armStats(): void {
+    this.statsTimer?.cancel();
+    this.statsTimer = undefined;
     if (this.devices.size > 0) {
       this.statsTimer = this.clock.setInterval(() => this.devices.forEach((d) => d.publishStats()), this.config.stats_interval);
-      log.info({ devices: this.devices.size, ports: this.links.length }, 'serial devices configured');
     }
   }
 
@@ -119,10 +187,12 @@ export class SerialHost implements Service {
     if (!this.started) return;
     this.started = false;
     this.statsTimer?.cancel();
-    for (const d of this.devices.values()) d.halt();
-    await Promise.all(this.links.map((l) => l.stop()));
-    await Promise.all([...this.devices.values()].map((d) => d.stop()));
-    this.links.length = 0;
+    this.statsTimer = undefined;
+    const groups = [...this.groups.values()];
+    this.groups.clear();
+    for (const g of groups) for (const m of g.members) m.halt();
+    await Promise.all(groups.map((g) => g.link.stop()));
+    await Promise.all(groups.flatMap((g) => g.members.map((m) => m.stop())));
     this.devices.clear();
   }
 }

@@ -56,8 +56,8 @@ describe('systemd/outpost.service', () => {
     expect(one('RestrictAddressFamilies')?.split(/\s+/)).toEqual(['AF_UNIX', 'AF_INET', 'AF_INET6', 'AF_NETLINK']);
   });
 
-  it('declares no reload command, because outpost does not re-read its config on SIGHUP yet', () => {
-    expect(d.has('ExecReload')).toBe(false);
+  it('reloads by sending SIGHUP to the main process, which re-reads the config', () => {
+    expect(one('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
   });
 
   it('passes systemd-analyze verify', (ctx) => {
