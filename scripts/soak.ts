@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     scenario.proxy.resume();
 
     // Faults on a rotation until the deadline.
-    const rotation = ['drop', 'zombie', 'slow', 'crash', 'cloud-restart', 'serial-unplug', 'sensor-ports'] as const;
+    const rotation = ['drop', 'zombie', 'slow', 'crash', 'cloud-restart', 'serial-unplug', 'sensor-ports', 'reload'] as const;
     let i = 0;
     let zombieWorst = 0;
     while (Date.now() < deadline - 60_000) {
@@ -118,7 +118,14 @@ async function main(): Promise<void> {
         scenario.proxy.resume();
       } else if (f === 'crash') await scenario.crashAndRestart();
       else if (f === 'cloud-restart') await scenario.cloud.restart();
-      else if (f === 'serial-unplug') await scenario.serial[i % scenario.serial.length]!.unplugFor(2000);
+      else if (f === 'reload') {
+        // The bridge is replaced mid-traffic (inflight window 100 ↔ 99).
+        const r = await scenario.reload((c) => {
+          const b = (c['bridges'] as Record<string, unknown>[])[0]!;
+          b['inflight'] = b['inflight'] === 100 ? 99 : 100;
+        });
+        if (r['msg'] !== 'config reloaded') throw new Error(`reload rejected: ${JSON.stringify(r)}`);
+      } else if (f === 'serial-unplug') await scenario.serial[i % scenario.serial.length]!.unplugFor(2000);
       else {
         // A tenth of the sensors come back from new UDP ports (a NAT rebinding).
         await Promise.all(scenario.sensors.filter((_, k) => k % 10 === i % 10).map((s) => s.attach(scenario.snPort).catch(() => undefined)));

@@ -2,7 +2,8 @@
  * The short whole-gateway run of the default test suite (issue 9): one real outpost process
  * with MQTT clients, MQTT-SN sensors, three serial devices on socat ptys and a TLS bridge to a
  * real Mosquitto through the fault proxy, taken through uplink drops, a zombie uplink, a slow
- * link, a cloud restart, a pulled serial cable and two kill -9 crashes. The long version with
+ * link, a cloud restart, a pulled serial cable, a SIGHUP reload that replaces the bridge and
+ * two kill -9 crashes. The long version with
  * field-life figures is `npm run soak`.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -15,7 +16,7 @@ const scenario = new WholeGateway({ mqttClients: 10, snSensors: 50, ratePerSourc
 afterAll(() => scenario.dispose(), 30_000);
 
 describe('the whole gateway under faults', () => {
-  it('delivers every acknowledged message to the cloud once and in order per source, through drops, a zombie link, a cloud restart, a pulled cable and two kill -9', async () => {
+  it('delivers every acknowledged message to the cloud once and in order per source, through drops, a zombie link, a cloud restart, a pulled cable, a reload and two kill -9', async () => {
     await scenario.prepare();
     await scenario.startOutpost();
     await sleep(2000);
@@ -37,6 +38,15 @@ describe('the whole gateway under faults', () => {
     await scenario.serial[0]!.unplugFor(800);
     await sleep(1000);
 
+    // A reload in the middle of traffic: the bridge is replaced (new inflight window) while
+    // everyone keeps publishing.
+    const reloaded = await scenario.reload((c) => {
+      const bridges = c['bridges'] as Record<string, unknown>[];
+      bridges[0]!['inflight'] = 50;
+    });
+    expect(reloaded['msg']).toBe('config reloaded');
+    await sleep(1000);
+
     for (let i = 0; i < 2; i++) {
       await scenario.crashAndRestart();
       await sleep(1500);
@@ -48,7 +58,7 @@ describe('the whole gateway under faults', () => {
     const totals = totalsByKind(checks);
     console.log(`whole gateway (short run): zombie uplink found in ${zombieMs} ms, ${scenario.crashes} kill -9\n${totalsTable(totals)}`);
 
-    const flaps = 2 + 1 + 1; // two drops, the zombie, the cloud restart
+    const flaps = 2 + 1 + 1 + 1; // two drops, the zombie, the cloud restart, the bridge replaced by the reload
     const byKind = Object.fromEntries(totals.map((t) => [t.kind, t]));
     // Nothing acknowledged is lost, and every source got through.
     expect(checks.filter((c) => c.lostCount > 0).map((c) => `${c.name} lost ${c.lost.join(',')}`)).toEqual([]);

@@ -11,7 +11,7 @@
  * new UDP ports. The test (test/system/whole-gateway.test.ts) runs a short version; the soak
  * (scripts/soak.ts, `npm run soak`) a long one with figures.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testCerts } from '../../helpers/certs.js';
@@ -180,6 +180,26 @@ export class WholeGateway {
     this.crashes++;
     await Promise.all(this.sources.map((s) => s.detach()));
     await this.startOutpost();
+  }
+
+  /**
+   * Edits the config file and sends SIGHUP; resolves once outpost logged the reload's outcome
+   * ("config reloaded" or a rejection), with that log line.
+   */
+  async reload(edit: (config: Record<string, unknown>) => void): Promise<Record<string, unknown>> {
+    const config = JSON.parse(readFileSync(this.config, 'utf8')) as Record<string, unknown>;
+    edit(config);
+    writeFileSync(this.config, JSON.stringify(config, null, 2));
+    const o = this.outpost!;
+    const outcome = (): Record<string, unknown>[] => o.output().split('\n').filter((l) => /"msg":"config (reloaded|not reloaded)/.test(l)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const before = outcome().length;
+    o.hup();
+    const deadline = Date.now() + 15_000;
+    while (outcome().length === before) {
+      if (Date.now() > deadline) throw new Error('no reload outcome logged within 15 s of SIGHUP');
+      await sleep(50);
+    }
+    return outcome()[before]!;
   }
 
   /**
