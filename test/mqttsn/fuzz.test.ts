@@ -3,27 +3,10 @@
  * structure bounded, and a well-behaved sensor is still served afterwards.
  */
 import { describe, expect, it } from 'vitest';
-import { encode } from '../../src/mqttsn/encode.js';
-import { MsgType, type Packet } from '../../src/mqttsn/packets.js';
+import { MsgType } from '../../src/mqttsn/packets.js';
 import { startSnGateway } from '../helpers/mqttsn-gateway.js';
 import { prng } from '../helpers/prng.js';
-
-const seeds: Packet[] = [
-  { type: MsgType.CONNECT, will: false, cleanSession: true, protocolId: 1, duration: 30, clientId: 'fuzz-a' },
-  { type: MsgType.CONNECT, will: true, cleanSession: false, protocolId: 1, duration: 30, clientId: 'fuzz-b' },
-  { type: MsgType.REGISTER, topicId: 0, msgId: 1, topicName: 'fuzz/topic' },
-  { type: MsgType.PUBLISH, dup: false, qos: 1, retain: false, topicIdType: 0, topicId: 1, msgId: 2, payload: Buffer.from('payload') },
-  { type: MsgType.PUBLISH, dup: false, qos: -1, retain: true, topicIdType: 2, topicId: 0x6162, msgId: 0, payload: Buffer.from('x') },
-  { type: MsgType.SUBSCRIBE, dup: false, qos: 2, msgId: 3, topicIdType: 0, topicName: 'fuzz/#', topicId: undefined },
-  { type: MsgType.UNSUBSCRIBE, msgId: 4, topicIdType: 0, topicName: 'fuzz/#', topicId: undefined },
-  { type: MsgType.WILLTOPIC, qos: 1, retain: false, topic: 'w' },
-  { type: MsgType.WILLMSG, payload: Buffer.from('w') },
-  { type: MsgType.PINGREQ, clientId: 'fuzz-b' },
-  { type: MsgType.DISCONNECT, duration: 10 },
-  { type: MsgType.PUBREL, msgId: 2 },
-  { type: MsgType.SEARCHGW, radius: 1 },
-  { type: MsgType.WILLTOPICUPD, qos: 0, retain: false, topic: 'u' },
-];
+import { snFuzzDatagram } from '../helpers/sn-fuzz.js';
 
 describe('MQTT-SN fuzzing a live gateway', () => {
   it('survives 100k random and mutated datagrams with bounded sessions, queues and memory', async () => {
@@ -31,21 +14,9 @@ describe('MQTT-SN fuzzing a live gateway', () => {
     try {
       const rand = prng(20261128);
       const clients = await Promise.all(Array.from({ length: 8 }, () => h.client()));
-      const wires = seeds.map(encode);
       const rssBefore = process.memoryUsage().rss;
       for (let i = 0; i < 100_000; i++) {
-        let buf: Buffer;
-        const r = rand();
-        if (r < 0.3) {
-          buf = Buffer.from(Array.from({ length: Math.floor(rand() * 64) }, () => Math.floor(rand() * 256)));
-        } else if (r < 0.5) {
-          buf = Buffer.from(wires[Math.floor(rand() * wires.length)]!); // valid, in random order
-        } else {
-          buf = Buffer.from(wires[Math.floor(rand() * wires.length)]!);
-          const flips = 1 + Math.floor(rand() * 4);
-          for (let f = 0; f < flips; f++) buf[Math.floor(rand() * buf.length)] = Math.floor(rand() * 256);
-          if (rand() < 0.2) buf = buf.subarray(0, Math.floor(rand() * buf.length));
-        }
+        const buf = snFuzzDatagram(rand);
         clients[i % clients.length]!.sendRaw(buf);
         if (i % 250 === 249) {
           // Pace the sender so the gateway (same process) really receives the datagrams.
