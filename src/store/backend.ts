@@ -27,6 +27,22 @@ export interface NewRow extends Omit<StoredRow, 'seq'> {
   bytes: number;
 }
 
+/** What a delete tells the commit: the row's size and its source's sequence number. */
+export interface RemovedRow {
+  bytes: number;
+  originKind: string;
+  originId: string;
+  sourceSeq: number;
+}
+
+/** The last sequence number handed out for one source of one bridge. */
+export interface SourceSeq {
+  bridge: string;
+  originKind: string;
+  originId: string;
+  last: number;
+}
+
 /** The head of a bridge's queue, for drop-oldest and the age sweep. */
 export interface HeadRow {
   seq: number;
@@ -41,17 +57,20 @@ export interface OutboxBackend {
   transaction(fn: () => void): void;
   /** Inserts a row and returns its seq (greater than any seq ever returned before). */
   insert(row: NewRow): number;
-  /** Deletes one row of `bridge`; returns its bytes, or undefined when it was not there. */
-  remove(bridge: string, seq: number): number | undefined;
+  /** Deletes one row of `bridge`; returns what the commit needs of it, or undefined when it was not there. */
+  remove(bridge: string, seq: number): RemovedRow | undefined;
   /** The `limit` oldest rows of `bridge`. */
   head(bridge: string, limit: number): HeadRow[];
   /** The newest seq of `bridge`, 0 when it has no rows. */
   newest(bridge: string): number;
   /** Up to `limit` rows of `bridge` with seq > afterSeq, oldest first. */
   read(bridge: string, afterSeq: number, limit: number): StoredRow[];
-  /** The last per-source sequence number handed out, 0 if none. */
+  /** The per-source sequence number last saved in the source table, 0 if none. */
   lastSourceSeq(bridge: string, originKind: string, originId: string): number;
+  /** Saves a per-source sequence number; a lower one than saved before is ignored. */
   saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void;
+  /** The highest per-source sequence number among the rows, per source (read once at start). */
+  sourceSeqsInRows(): SourceSeq[];
   /** Rows and bytes per bridge, to seed the in-memory counters once. */
   totals(): Array<{ bridge: string; rows: number; bytes: number }>;
   /** Turns a failed transaction into the error the appends of that batch reject with. */

@@ -3,8 +3,16 @@
  * the age sweep, then each append in arrival order with its bridge's caps applied.
  * It works on copies of the in-memory counters and applies them only once the
  * transaction committed, so a failed commit (disk full) leaves the counters true.
+ *
+ * Per-source sequence numbers (outpost-seq) must never be handed out twice, across
+ * crashes too. The last one of a source lives in its newest row while that row is in the
+ * outbox, so it is written to the source table only when that row is deleted (or when
+ * the cache of sources is emptied): appends touch no source-table pages, which would
+ * otherwise be most of the bytes a commit writes (one page per source in the batch).
+ * At start the cache is seeded from the rows (highest number per source); a source that
+ * has no rows left is looked up in the source table.
  */
-import type { HeadRow, NewRow, OutboxBackend } from './backend.js';
+import type { HeadRow, NewRow, OutboxBackend, SourceSeq } from './backend.js';
 import type { OutboxDropReason, OutboxLimits } from './outbox.js';
 
 export interface BridgeState {
@@ -43,23 +51,35 @@ const HEAD_CHUNK = 64;
 /** Distinct sources whose last sequence number stays cached (the table holds them all). */
 const SOURCE_CACHE_MAX = 10_000;
 
+export const sourceKey = (bridge: string, kind: string, id: string): string => `${bridge}\0${kind}\0${id}`;
+
 export class CommitTx {
   private readonly working = new Map<string, Working>();
-  private readonly sources = new Map<string, { bridge: string; kind: string; id: string; last: number }>();
+  /** Sources this commit handed numbers to. */
+  private readonly sources = new Map<string, SourceSeq>();
+  /** Sources whose last number must be saved in this commit (their newest row is deleted). */
+  private readonly toSave = new Map<string, SourceSeq>();
+  private evictCache = false;
   /** Bridges that got at least one new row (their watchers run after the commit). */
   readonly added = new Set<string>();
 
   constructor(
     private readonly backend: OutboxBackend,
     private readonly stateOf: (bridge: string) => BridgeState,
-    private readonly sourceCache: Map<string, number>,
+    private readonly sourceCache: Map<string, SourceSeq>,
     private readonly now: number,
   ) {}
 
   /** Deletes one row; `reason` undefined means acknowledged by the cloud (not a drop). */
   remove(bridge: string, seq: number, reason: OutboxDropReason | undefined): void {
-    const bytes = this.backend.remove(bridge, seq);
-    if (bytes !== undefined) this.removed(bridge, seq, bytes, reason);
+    const r = this.backend.remove(bridge, seq);
+    if (r === undefined) return;
+    this.removed(bridge, seq, r.bytes, reason);
+    const key = sourceKey(bridge, r.originKind, r.originId);
+    const last = this.sources.get(key)?.last ?? this.sourceCache.get(key)?.last;
+    if (last === undefined || r.sourceSeq >= last) {
+      this.toSave.set(key, { bridge, originKind: r.originKind, originId: r.originId, last: Math.max(r.sourceSeq, last ?? 0) });
+    }
   }
 
   /** Drops the rows of `bridge` older than its max age, oldest first. */
@@ -123,9 +143,15 @@ export class CommitTx {
     }
   }
 
-  /** Last step inside the transaction: persist the per-source sequence numbers handed out. */
+  /** Last step inside the transaction: save the source numbers that leave the outbox with their rows. */
   finish(): void {
-    for (const s of this.sources.values()) this.backend.saveSourceSeq(s.bridge, s.kind, s.id, s.last);
+    // The cache is about to be emptied: every number it alone knows goes to the table first.
+    this.evictCache = this.sourceCache.size + this.sources.size > SOURCE_CACHE_MAX;
+    if (this.evictCache) {
+      for (const [key, s] of this.sourceCache) if (!this.sources.has(key)) this.toSave.set(key, s);
+      for (const [key, s] of this.sources) this.toSave.set(key, s);
+    }
+    for (const s of this.toSave.values()) this.backend.saveSourceSeq(s.bridge, s.originKind, s.originId, s.last);
   }
 
   /** After the commit: the working copies become the truth. */
@@ -140,8 +166,8 @@ export class CommitTx {
         st.drops[reason] = (st.drops[reason] ?? 0) + n;
       }
     }
-    if (this.sourceCache.size + this.sources.size > SOURCE_CACHE_MAX) this.sourceCache.clear();
-    for (const [key, s] of this.sources) this.sourceCache.set(key, s.last);
+    if (this.evictCache) this.sourceCache.clear();
+    else for (const [key, s] of this.sources) this.sourceCache.set(key, s);
   }
 
   private drop(w: Working, reason: OutboxDropReason): Outcome {
@@ -175,11 +201,11 @@ export class CommitTx {
   }
 
   private nextSourceSeq(bridge: string, kind: string, id: string): number {
-    const key = `${bridge}\0${kind}\0${id}`;
+    const key = sourceKey(bridge, kind, id);
     let s = this.sources.get(key);
     if (s === undefined) {
-      const last = this.sourceCache.get(key) ?? this.backend.lastSourceSeq(bridge, kind, id);
-      s = { bridge, kind, id, last };
+      const last = this.sourceCache.get(key)?.last ?? this.backend.lastSourceSeq(bridge, kind, id);
+      s = { bridge, originKind: kind, originId: id, last };
       this.sources.set(key, s);
     }
     return ++s.last;

@@ -4,7 +4,7 @@
  * and as the reference the contract suite compares against. Nothing survives a restart.
  */
 import { OutpostError } from '../core/errors.js';
-import type { HeadRow, NewRow, OutboxBackend, StoredRow } from './backend.js';
+import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
 
 export class MemoryOutbox extends GroupCommitOutbox {
@@ -49,7 +49,7 @@ class MemoryBackend implements OutboxBackend {
     return seq;
   }
 
-  remove(bridge: string, seq: number): number | undefined {
+  remove(bridge: string, seq: number): RemovedRow | undefined {
     const q = this.rows.get(bridge);
     const r = q?.get(seq);
     if (q === undefined || r === undefined) return undefined;
@@ -60,7 +60,7 @@ class MemoryBackend implements OutboxBackend {
       q.clear();
       for (const x of all) q.set(x.seq, x);
     });
-    return r.bytes;
+    return { bytes: r.bytes, originKind: r.originKind, originId: r.originId, sourceSeq: r.sourceSeq };
   }
 
   newest(bridge: string): number {
@@ -108,8 +108,22 @@ class MemoryBackend implements OutboxBackend {
   saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void {
     const key = `${bridge}\0${originKind}\0${originId}`;
     const before = this.sources.get(key);
+    if (before !== undefined && before >= last) return;
     this.sources.set(key, last);
     this.undo?.push(() => (before === undefined ? this.sources.delete(key) : this.sources.set(key, before)));
+  }
+
+  sourceSeqsInRows(): SourceSeq[] {
+    const max = new Map<string, SourceSeq>();
+    for (const [bridge, q] of this.rows) {
+      for (const r of q.values()) {
+        const key = `${bridge}\0${r.originKind}\0${r.originId}`;
+        const m = max.get(key);
+        if (m === undefined) max.set(key, { bridge, originKind: r.originKind, originId: r.originId, last: r.sourceSeq });
+        else m.last = Math.max(m.last, r.sourceSeq);
+      }
+    }
+    return [...max.values()];
   }
 
   totals(): Array<{ bridge: string; rows: number; bytes: number }> {

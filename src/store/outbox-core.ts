@@ -16,8 +16,8 @@ import type { Clock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
-import type { OutboxBackend } from './backend.js';
-import { CommitTx, mayHoldExpired, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
+import type { OutboxBackend, SourceSeq } from './backend.js';
+import { CommitTx, mayHoldExpired, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
 
@@ -42,7 +42,7 @@ type Waiter = { resolve: () => void; reject: (err: unknown) => void };
 export class GroupCommitOutbox implements Outbox {
   private readonly bridges = new Map<string, BridgeState>();
   private readonly listeners = new Map<string, Set<() => void>>();
-  private readonly sourceCache = new Map<string, number>();
+  private readonly sourceCache = new Map<string, SourceSeq>();
   private appends: PendingAppend[] = [];
   /** Rows to delete in the next commit: seq → bridge and why (undefined = acked). */
   private deletes = new Map<number, { bridge: string; reason: OutboxDropReason | undefined }>();
@@ -196,6 +196,11 @@ export class GroupCommitOutbox implements Outbox {
       this.loaded = true;
       for (const t of this.backend.totals()) {
         this.bridges.set(t.bridge, { limits: UNLIMITED, rows: t.rows, bytes: t.bytes, oldestSeq: null, oldestAt: null, drops: {} });
+      }
+      // The last number of a source with rows is in its newest row (see commit-tx.ts).
+      for (const s of this.backend.sourceSeqsInRows()) {
+        const key = sourceKey(s.bridge, s.originKind, s.originId);
+        this.sourceCache.set(key, { ...s, last: Math.max(s.last, this.backend.lastSourceSeq(s.bridge, s.originKind, s.originId)) });
       }
     }
     let st = this.bridges.get(bridge);

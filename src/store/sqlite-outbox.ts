@@ -9,7 +9,7 @@
  */
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
-import type { HeadRow, NewRow, OutboxBackend, StoredRow } from './backend.js';
+import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
 import type { DiskReserve } from './reserve.js';
@@ -76,9 +76,8 @@ class SqliteBackend implements OutboxBackend {
     return Number(r.lastInsertRowid);
   }
 
-  remove(bridge: string, seq: number): number | undefined {
-    const r = this.st.remove.get(seq, bridge) as { bytes: number } | undefined;
-    return r?.bytes;
+  remove(bridge: string, seq: number): RemovedRow | undefined {
+    return this.st.remove.get(seq, bridge) as RemovedRow | undefined;
   }
 
   head(bridge: string, limit: number): HeadRow[] {
@@ -99,6 +98,10 @@ class SqliteBackend implements OutboxBackend {
 
   saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void {
     this.st.saveSource.run(bridge, originKind, originId, last);
+  }
+
+  sourceSeqsInRows(): SourceSeq[] {
+    return this.st.rowSources.all() as SourceSeq[];
   }
 
   totals(): Array<{ bridge: string; rows: number; bytes: number }> {
@@ -149,7 +152,7 @@ class SqliteBackend implements OutboxBackend {
   }
 }
 
-function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals', SqliteStatement> {
+function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'rowSources' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals', SqliteStatement> {
   const h = db.handle;
   return {
     insert: h.prepare(
@@ -157,7 +160,8 @@ function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'newe
         'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     // RETURNING (SQLite ≥ 3.35) gives the deleted row's size without a second lookup.
-    remove: h.prepare('DELETE FROM outbox WHERE seq = ? AND bridge = ? RETURNING bytes'),
+    remove: h.prepare('DELETE FROM outbox WHERE seq = ? AND bridge = ? RETURNING bytes, origin_kind AS originKind, origin_id AS originId, source_seq AS sourceSeq'),
+    rowSources: h.prepare('SELECT bridge, origin_kind AS originKind, origin_id AS originId, max(source_seq) AS last FROM outbox GROUP BY bridge, origin_kind, origin_id'),
     head: h.prepare('SELECT seq, bytes, created_at AS createdAt FROM outbox WHERE bridge = ? ORDER BY seq LIMIT ?'),
     // max(seq) over the (bridge) index: index entries end with the rowid, so this is one seek.
     newest: h.prepare('SELECT max(seq) AS seq FROM outbox WHERE bridge = ?'),
@@ -165,7 +169,7 @@ function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'head' | 'newe
     lastSource: h.prepare('SELECT last_seq FROM source_seq WHERE bridge = ? AND origin_kind = ? AND origin_id = ?'),
     saveSource: h.prepare(
       'INSERT INTO source_seq (bridge, origin_kind, origin_id, last_seq) VALUES (?, ?, ?, ?) ' +
-        'ON CONFLICT (bridge, origin_kind, origin_id) DO UPDATE SET last_seq = excluded.last_seq',
+        'ON CONFLICT (bridge, origin_kind, origin_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)',
     ),
     totals: h.prepare('SELECT bridge, count(*) AS rows, sum(bytes) AS bytes FROM outbox GROUP BY bridge'),
   };

@@ -80,6 +80,40 @@ describe('SqliteOutbox on a file', () => {
     expect(after[1]!.msgId).toBe(`${storeId}-${after[1]!.seq}`);
   });
 
+  it('writes no source-table row for appends, and after a restart numbers each source on from its newest row', async () => {
+    let s = start();
+    await Promise.all([s.outbox.append('cloud', msg('t', 'a')), s.outbox.append('cloud', msg('t', 'b')), s.outbox.append('cloud', msg('t', 'd', { origin: door }))]);
+    const sourceRows = (db: StoreDatabase): number => db.handle.prepare('SELECT count(*) AS n FROM source_seq').pluck().get() as number;
+    expect(sourceRows(s.db)).toBe(0);
+    await stop(s);
+
+    s = start();
+    await Promise.all([s.outbox.append('cloud', msg('t', 'c')), s.outbox.append('cloud', msg('t', 'e', { origin: door }))]);
+    expect(s.outbox.read('cloud', 0, 10).map((e) => [e.payload.toString(), e.sourceSeq])).toEqual([
+      ['a', 1],
+      ['b', 2],
+      ['d', 1],
+      ['c', 3],
+      ['e', 2],
+    ]);
+    // Acking the newest row of a source saves its number; an older one does not.
+    const rows = s.outbox.read('cloud', 0, 10);
+    s.outbox.ack('cloud', [rows[0]!.seq, rows[4]!.seq]); // "a" (not the newest of its source) and "e" (the newest of door)
+    await s.outbox.flush();
+    expect(s.db.handle.prepare('SELECT origin_id AS id, last_seq AS last FROM source_seq').all()).toEqual([{ id: door.id, last: 2 }]);
+  });
+
+  it('saves every cached source number before the cache of sources is emptied, so none is handed out twice', async () => {
+    const s = start();
+    const from = (id: string) => ({ origin: { kind: 'mqtt' as const, id } });
+    // As many sources as the cache keeps, then one more in a later commit: that commit empties it.
+    await Promise.all(Array.from({ length: 10_000 }, (_, i) => s.outbox.append('cloud', msg('t', `m${i}`, from(`c${i}`)))));
+    await s.outbox.append('cloud', msg('t', 'm10000', from('c10000')));
+    // The rows stay (nothing delivered); the next numbers come from the source table now.
+    await Promise.all([s.outbox.append('cloud', msg('t', 'again', from('c0'))), s.outbox.append('cloud', msg('t', 'again', from('c10000')))]);
+    expect(s.outbox.read('cloud', 0, 20_000).filter((e) => e.payload.toString() === 'again').map((e) => e.sourceSeq)).toEqual([2, 2]);
+  });
+
   it('commits what was pending when closed, so a restart finds it', async () => {
     const s = start(1000);
     const p = s.outbox.append('cloud', msg('t', 'pending'));
