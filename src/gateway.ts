@@ -85,6 +85,9 @@ export function brokerOptionsFrom(config: Config): Partial<BrokerOptions> {
     maxSessionExpiry: Math.round(b.max_session_expiry / 1000),
     allowEmptyClientId: b.allow_empty_client_id,
     maxConnections: b.max_connections,
+    maxConnectionsPerAddress: b.max_connections_per_address,
+    connectRate: b.connect_rate,
+    connectBurst: b.connect_burst,
   };
 }
 

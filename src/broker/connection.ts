@@ -7,6 +7,8 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Message, QoS } from '../core/message.js';
+import type { TimerHandle } from '../core/clock.js';
+import { ALLOW_ALL, type Grants } from '../auth/acl.js';
 import { Decoder, encode, encodeAck, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
@@ -29,13 +31,20 @@ export interface PeerInfo {
   refuseAnonymous?: boolean;
 }
 
+const MAX_HELD_PACKETS = 1000;
+
 /** Encodings of a message shared by every subscriber that needs the same bytes. */
 const encodings = new WeakMap<Message, (Buffer | undefined)[]>();
 
 export class Connection implements SessionLink {
-  state: 'awaiting-connect' | 'connected' | 'closed' = 'awaiting-connect';
+  /** authenticating: CONNECT arrived, the password is being checked; nothing else is processed yet. */
+  state: 'awaiting-connect' | 'authenticating' | 'connected' | 'closed' = 'awaiting-connect';
   version: ProtocolVersion = 4;
   clientId = '';
+  /** The verified user name (password file or certificate identity); undefined for anonymous clients. */
+  user: string | undefined;
+  /** What the ACL lets this client read and write (everything without an ACL file). */
+  grants: Grants = ALLOW_ALL;
   session: Session | undefined;
   /** Will from CONNECT; delay and expiry in seconds (MQTT 5 §3.1.3.2). */
   will: { msg: Message; delay: number; expiry: number | undefined } | undefined;
@@ -65,6 +74,10 @@ export class Connection implements SessionLink {
   private lastSeen: number;
   private logger: Logger | undefined;
   private firstByte = true;
+  /** Packets that arrived behind CONNECT while the password was checked (processed after CONNACK). */
+  private held: { packet: Packet; raw: Buffer }[] | undefined;
+  /** The delayed refusal of a wrong password (cancelled when the client leaves first). */
+  authTimer: TimerHandle | undefined;
 
   constructor(
     readonly ctx: BrokerContext,
@@ -158,15 +171,48 @@ export class Connection implements SessionLink {
   /** DecoderSink */
   onPacket(packet: Packet, raw: Buffer): void {
     if (this.state === 'closed') return;
+    if (this.state === 'authenticating') {
+      // Reading is paused, so at most the rest of one read is held here; the cap is for
+      // transports that deliver large chunks. Nothing is processed before CONNACK.
+      if (this.held!.length >= MAX_HELD_PACKETS) return this.violate({ outcome: 'protocol-error', detail: `more than ${MAX_HELD_PACKETS} packets sent before CONNACK` });
+      this.held!.push({ packet, raw });
+      return;
+    }
     this.ctx.metrics.packetsIn++;
     this.seen = true;
     const v = handlePacket(this, packet, raw);
     if (v !== undefined) this.violate(v);
   }
 
+  /** CONNECT is being authenticated: stop reading and hold what was already read. */
+  beginAuthentication(): void {
+    this.state = 'authenticating';
+    this.held = [];
+    this.socket.pause();
+  }
+
+  /**
+   * Authentication ended (accepted, refused or the client left): packets that arrived
+   * behind CONNECT are processed now, in order, if the client was accepted; then reading
+   * resumes (unless flow control paused it meanwhile).
+   */
+  endAuthentication(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const h of held) {
+      if (this.state !== 'connected') break;
+      this.onPacket(h.packet, h.raw);
+    }
+    if (this.state !== 'closed' && !this.readingPaused) this.socket.resume();
+  }
+
   /** DecoderSink */
   onError(err: DecodeError): void {
     if (this.state === 'closed') return;
+    if (this.state === 'authenticating') {
+      // Garbage behind CONNECT: the client is cut off, without waiting for the verdict.
+      return this.violate({ outcome: err.kind === 'too-large' ? 'packet-too-large' : 'malformed-packet', detail: err.detail });
+    }
     if (err.kind === 'too-large') return this.violate({ outcome: 'packet-too-large', detail: err.detail });
     // An unknown protocol level in CONNECT is answered with CONNACK 0x01 [MQTT-3.1.2-2].
     if (this.state === 'awaiting-connect' && err.firstByte >> 4 === 1 && /protocol version/i.test(err.detail)) {
@@ -383,6 +429,9 @@ export class Connection implements SessionLink {
     if (this.closedOnce) return;
     this.closedOnce = true;
     this.state = 'closed';
+    this.authTimer?.cancel();
+    this.authTimer = undefined;
+    this.held = undefined;
     this.pending = [];
     this.pendingBytes = 0;
     this.ctx.connectionClosed(this);

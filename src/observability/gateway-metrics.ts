@@ -48,6 +48,11 @@ export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
     .one('outpost_bytes_sent_total', 'counter', 'MQTT bytes sent.', m.bytesOut)
     .family('outpost_messages_dropped_total', 'counter', 'Messages the broker dropped, by reason.',
       [...m.drops].map(([reason, value]) => ({ labels: { reason }, value })))
+    .one('outpost_auth_failures_total', 'counter', 'CONNECTs refused for a wrong password or an unknown user.', m.authFailures)
+    .family('outpost_acl_denied_total', 'counter', 'What the ACL refused, by kind (publish, subscribe, delivery, will).',
+      [...m.denials].map(([kind, value]) => ({ labels: { kind }, value })))
+    .family('outpost_connections_limited_total', 'counter', 'Connections closed on arrival by a limit, by reason.',
+      [...m.limited].map(([reason, value]) => ({ labels: { reason }, value })))
     .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
       [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));
   const backlogs = gw.bridges.map((b) => ({ b, s: b.backlog(), labels: { bridge: b.name } }));
