@@ -16,8 +16,13 @@ import { Acl, ALLOW_ALL, type Grants, type Subject } from './acl.js';
 
 export type { Grants, Subject, ReadAccess } from './acl.js';
 
+/** Checks a user name and password (PasswordChecker: salted scrypt, same cost for unknown users). */
+export interface PasswordVerifier {
+  verify(user: string, password: Buffer | string): Promise<boolean>;
+}
+
 export interface AccessControlOptions {
-  passwords?: PasswordChecker;
+  passwords?: PasswordVerifier;
   acl?: Acl;
   /** Delay before a refused password is answered, in ms. */
   failureDelayMs?: number;
@@ -25,7 +30,7 @@ export interface AccessControlOptions {
 }
 
 export class AccessControl {
-  readonly passwords: PasswordChecker | undefined;
+  readonly passwords: PasswordVerifier | undefined;
   readonly acl: Acl | undefined;
   readonly failureDelayMs: number;
   readonly maxConcurrentChecks: number;

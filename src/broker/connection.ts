@@ -203,7 +203,8 @@ export class Connection implements SessionLink {
       if (this.state !== 'connected') break;
       this.onPacket(h.packet, h.raw);
     }
-    if (this.state !== 'closed' && !this.readingPaused) this.socket.resume();
+    // Resumed even when refused: a closing socket must read the peer's FIN to finish closing.
+    if (!this.readingPaused) this.socket.resume();
   }
 
   /** DecoderSink */
@@ -410,8 +411,11 @@ export class Connection implements SessionLink {
   end(): void {
     if (this.state === 'closed') return;
     this.flush();
+    const wasAuthenticating = this.state === 'authenticating';
     this.state = 'closed';
     this.socket.end();
+    // Paused for authentication: read on, so the peer's FIN arrives and the socket closes.
+    if (wasAuthenticating && !this.readingPaused) this.socket.resume();
     // A peer that never reads must not keep the socket half-open forever.
     const t = this.ctx.clock.setTimeout(() => this.socket.destroy(), 2000);
     this.socket.once('close', () => t.cancel());
