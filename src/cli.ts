@@ -262,7 +262,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   };
 
   log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
-  const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log });
+  const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log, ...(configFile !== undefined ? { configFile } : {}) });
   let listening = false;
   // Metrics after the gateway: /healthz then reports a gateway that exists.
   const metrics = config.metrics.enabled && isObservable(gateway)

@@ -35,12 +35,15 @@ import { SerialHost } from './serial/host.js';
 import type { PortOpener } from './serial/port.js';
 import { serialportOpener } from './serial/port-adapter.js';
 import { driverRegistry } from '../drivers/index.js';
+import { loadAccessControl } from './auth/access-control.js';
 
 export interface GatewayDeps {
   log: Logger;
   clock?: Clock;
   /** Serial port access; default serialport (tests may hand in-memory ports). */
   serialPorts?: PortOpener;
+  /** The config file, for auth.password_file / auth.acl_file relative to it (default: the working directory). */
+  configFile?: string;
 }
 
 /** A listener: a service that accepts connections for the broker on a bound address. */
@@ -132,7 +135,18 @@ export class Gateway {
       drivers: driverRegistry(),
       clock: deps.clock,
     });
-    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
+    // The password file and ACL are read first: a bad one stops start-up before anything is bound.
+    const access: Service = {
+      name: 'access control',
+      start: async () => {
+        if (config.auth.password_file === undefined && config.auth.acl_file === undefined) return;
+        const ac = await loadAccessControl(config.auth, deps.configFile);
+        this.broker.setAccessControl(ac);
+        log.info({ passwordFile: config.auth.password_file, aclFile: config.auth.acl_file }, 'access control loaded');
+      },
+      stop: async () => {},
+    };
+    this.group = new ServiceGroup([access, stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
   }
 
   private dirLock: { release(): void } | undefined;
