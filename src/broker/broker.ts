@@ -29,6 +29,7 @@ import { SubscriptionTree, type Subscriber, type SubscriptionEntry } from './sub
 import { BusSubscriber } from './bus-subscriber.js';
 import { OPEN_ACCESS, type AccessControl } from '../auth/access-control.js';
 import type { Grants } from '../auth/acl.js';
+import type { Authorizer } from '../core/authorizer.js';
 import { applyReadGrants } from './read-guard.js';
 import { VerifyQueue } from './verify-queue.js';
 import { ConnectLimits } from './connect-limits.js';
@@ -53,7 +54,7 @@ function originKey(origin: Origin): string {
 /** setTimeout cannot wait longer than 2^31-1 ms; longer expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export class Broker implements Bus, BrokerContext, Service {
+export class Broker implements Bus, BrokerContext, Service, Authorizer {
   readonly name = 'broker';
   readonly options: BrokerOptions;
   readonly log: Logger;
