@@ -130,6 +130,7 @@ export class Gateway {
     // Serial devices publish into the broker (and through it the bridge outbox): after it, before the listeners.
     this.serial = new SerialHost(config.serial, {
       bus: this.broker,
+      authorizer: this.broker,
       log: log.child({ component: 'serial' }),
       opener: deps.serialPorts ?? serialportOpener,
       drivers: driverRegistry(),
