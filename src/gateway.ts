@@ -198,6 +198,7 @@ export class Gateway {
           group.push(
             new Bridge(bridgeSettings(b, i), {
               bus: this.broker,
+              authorizer: this.broker,
               outbox: this.outbox!,
               log: blog,
               clock,
