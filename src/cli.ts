@@ -6,6 +6,7 @@
  *   run:  loadConfig → createRootLogger → Gateway.start → wait for a signal → Gateway.stop
  */
 import { passwdCommand } from './auth/passwd-command.js';
+import { loadAccessControl } from './auth/access-control.js';
 import { readPassword } from './auth/read-password.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -201,9 +202,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   }
 }
 
-function checkCommand(file: string, deps: CliDeps): number {
+/** The config file, and the password file and ACL it names (relative to it). */
+async function checkCommand(file: string, deps: CliDeps): Promise<number> {
   try {
-    loadConfig(file);
+    const config = loadConfig(file);
+    if (config.auth.password_file !== undefined || config.auth.acl_file !== undefined) await loadAccessControl(config.auth, file);
   } catch (err) {
     if (isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE')) {
       deps.stderr(`${err.message}\n`);
