@@ -144,3 +144,16 @@ describe('loadAccessControl', () => {
     await expect(loadAccessControl(authSchema.parse({ password_file: 'passwd' }), join(dir, 'o.yaml'))).rejects.toThrow(`${join(dir, 'passwd')}:2: expected user:$scrypt$N$r$p$salt$hash`);
   });
 });
+
+describe('config/acl.example', () => {
+  it('is a valid ACL file that grants what its comments say', async () => {
+    const { readFileSync } = await import('node:fs');
+    const acl = Acl.parse(readFileSync(new URL('../../config/acl.example', import.meta.url), 'utf8'), 'config/acl.example');
+    expect(acl.grantsFor({ kind: 'mqtt', id: 'x', user: 'dashboard' }).readAccess('sensors/#')).toBe('all');
+    expect(acl.grantsFor({ kind: 'mqtt', id: 'x', user: 'dashboard' }).canWrite('sensors/a')).toBe(false);
+    expect(acl.grantsFor({ kind: 'mqtt', id: 'p1' }).canRead('public/news')).toBe(true);
+    expect(acl.grantsFor({ kind: 'serial', id: 'boiler' }).canWrite('sensors/boiler/temp')).toBe(true);
+    expect(acl.grantsFor({ kind: 'bridge', id: 'cloud' }).canWrite('cloud/cmd/reboot')).toBe(true);
+    expect(acl.grantsFor({ kind: 'mqttsn', id: 'door-sensor-1' }).canWrite('sensors/door/open')).toBe(true);
+  });
+});
