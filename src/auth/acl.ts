@@ -62,13 +62,28 @@ export const ALLOW_ALL: Grants = {
   readAccess: () => 'all',
 };
 
+/** Publish decisions remembered per subject (a sensor publishes to the same few topics). */
+const WRITE_CACHE_SIZE = 128;
+
 class RuleGrants implements Grants {
   readonly unrestricted = false;
+  private readonly writes = new Map<string, boolean>();
   constructor(private readonly rules: { read: boolean; write: boolean; filter: string }[]) {}
 
   canWrite(topic: string): boolean {
-    for (const r of this.rules) if (r.write && topicMatches(r.filter, topic)) return true;
-    return false;
+    let ok = this.writes.get(topic);
+    if (ok !== undefined) return ok;
+    ok = false;
+    for (const r of this.rules) {
+      if (r.write && topicMatches(r.filter, topic)) {
+        ok = true;
+        break;
+      }
+    }
+    // Bounded: a client cycling through many topics starts over rather than growing it.
+    if (this.writes.size >= WRITE_CACHE_SIZE) this.writes.clear();
+    this.writes.set(topic, ok);
+    return ok;
   }
 
   canRead(topic: string): boolean {

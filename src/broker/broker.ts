@@ -27,11 +27,10 @@ import { MemoryRetainedStore, type RetainedStore } from './retained.js';
 import { Session } from './session.js';
 import { SubscriptionTree, type Subscriber, type SubscriptionEntry } from './subscription-tree.js';
 import { BusSubscriber } from './bus-subscriber.js';
-import { OPEN_ACCESS, type AccessControl } from '../auth/access-control.js';
+import type { AccessControl } from '../auth/access-control.js';
 import type { Grants } from '../auth/acl.js';
 import type { Authorizer } from '../core/authorizer.js';
-import { applyReadGrants } from './read-guard.js';
-import { VerifyQueue } from './verify-queue.js';
+import { AccessState } from './access-state.js';
 import { ConnectLimits } from './connect-limits.js';
 
 export interface BrokerDeps {
@@ -73,8 +72,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private busSeq = 0;
   private closing = false;
   private sweepTimer: TimerHandle | undefined;
-  access: AccessControl;
-  readonly verifyQueue = new VerifyQueue(() => this.access.maxConcurrentChecks);
+  private readonly accessState: AccessState;
   private readonly limits: ConnectLimits;
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
@@ -83,8 +81,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.clock = deps.clock ?? systemClock;
     this.retained = deps.retained ?? new MemoryRetainedStore();
     this.limiter = new LogRateLimiter(this.clock);
-    this.access = deps.access ?? OPEN_ACCESS;
-    this.limits = new ConnectLimits(this.options, this.clock);
+    this.accessState = new AccessState(deps.access);
+    this.limits = new ConnectLimits(this.options, { clock: this.clock, log: this.log, metrics: this.metrics, limiter: this.limiter });
   }
 
   /**
@@ -93,18 +91,20 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
    * subscriptions are kept and read with the new rights). Nobody is disconnected.
    */
   setAccessControl(ac: AccessControl): void {
-    this.access = ac;
-    for (const session of this.sessions.values()) {
-      const grants = ac.grantsFor({ kind: 'mqtt', id: session.clientId, user: session.user });
-      const conn = session.link as Connection | undefined;
-      if (conn !== undefined) conn.grants = grants;
-      applyReadGrants(session.subscriptions.values(), grants);
-    }
+    this.accessState.replace(ac, this.sessions.values());
+  }
+
+  get access(): AccessControl {
+    return this.accessState.current;
+  }
+
+  get verifyQueue(): AccessState['verifyQueue'] {
+    return this.accessState.verifyQueue;
   }
 
   /** What a non-MQTT source (MQTT-SN client, serial device, bridge) may read and write. */
   grantsFor(origin: Origin): Grants {
-    return this.access.grantsFor({ kind: origin.kind, id: origin.id });
+    return this.accessState.grantsFor(origin, originKey(origin));
   }
 
   get sessionCount(): number {
@@ -123,12 +123,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       return;
     }
     // Limits are checked before anything is read: a refused connection costs one close.
-    const limited = this.limits.admit(peer.remoteAddress, this.connections.size);
-    if (limited !== undefined) {
-      this.metrics.connectionsRefused++;
-      this.metrics.limited.add(limited);
-      const suppressed = this.limiter.take(`limit:${limited}:${peer.remoteAddress}`);
-      if (suppressed >= 0) this.log.warn({ peer: `${peer.remoteAddress}:${peer.remotePort}`, transport: peer.transport, reason: limited, ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused by a limit');
+    if (!this.limits.admit(peer, this.connections.size)) {
       stream.destroy();
       return;
     }

@@ -6,8 +6,11 @@
  * Memory: one counter per open connection's address, and at most MAX_BUCKETS buckets
  * (full ones are pruned by the broker's sweep).
  */
+import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { LimitReason } from './metrics.js';
+import type { LogRateLimiter } from '../observability/rate-limit.js';
+import type { PeerInfo } from './connection.js';
+import type { BrokerMetrics, LimitReason } from './metrics.js';
 
 export interface ConnectLimitOptions {
   /** 0 = unlimited. */
@@ -27,17 +30,42 @@ interface Bucket {
   at: number;
 }
 
+export interface ConnectLimitDeps {
+  clock: Clock;
+  /** Refusals are counted and logged (rate-limited per reason and address); optional in unit tests. */
+  log?: Logger;
+  metrics?: BrokerMetrics;
+  limiter?: LogRateLimiter;
+}
+
 export class ConnectLimits {
   private readonly open = new Map<string, number>();
   private readonly buckets = new Map<string, Bucket>();
+  private readonly clock: Clock;
 
   constructor(
     private readonly o: ConnectLimitOptions,
-    private readonly clock: Clock,
-  ) {}
+    private readonly deps: ConnectLimitDeps,
+  ) {
+    this.clock = deps.clock;
+  }
+
+  /** True when the connection may proceed (it is counted in); false when refused (counted, logged). */
+  admit(peer: PeerInfo, current: number): boolean {
+    const reason = this.check(peer.remoteAddress, current);
+    if (reason === undefined) return true;
+    const { metrics, limiter, log } = this.deps;
+    if (metrics !== undefined) {
+      metrics.connectionsRefused++;
+      metrics.limited.add(reason);
+    }
+    const suppressed = limiter?.take(`limit:${reason}:${peer.remoteAddress}`) ?? 0;
+    if (suppressed >= 0) log?.warn({ peer: `${peer.remoteAddress}:${peer.remotePort}`, transport: peer.transport, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused by a limit');
+    return false;
+  }
 
   /** Counts the connection in, or says which limit refuses it. */
-  admit(address: string, current: number): LimitReason | undefined {
+  check(address: string, current: number): LimitReason | undefined {
     const o = this.o;
     if (o.maxConnections > 0 && current >= o.maxConnections) return 'max-connections';
     const n = this.open.get(address) ?? 0;

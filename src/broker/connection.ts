@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import type { Message, QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
 import { ALLOW_ALL, type Grants } from '../auth/acl.js';
-import { Decoder, encode, encodeAck, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
+import { Decoder, encode, encodeAck, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
+import { encodeV5Publish, sharedEncoding } from './publish-encoding.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
 import type { DropReason } from './metrics.js';
@@ -33,8 +34,6 @@ export interface PeerInfo {
 
 const MAX_HELD_PACKETS = 1000;
 
-/** Encodings of a message shared by every subscriber that needs the same bytes. */
-const encodings = new WeakMap<Message, (Buffer | undefined)[]>();
 
 export class Connection implements SessionLink {
   /** authenticating: CONNECT arrived, the password is being checked; nothing else is processed yet. */
@@ -285,7 +284,7 @@ export class Connection implements SessionLink {
     let buf: Buffer;
     try {
       if (!v5 || (subIds === undefined && expiry === undefined && this.clientTopicAliasMax === 0)) {
-        buf = this.sharedEncoding(msg, qos, retainFlag);
+        buf = sharedEncoding(this, msg, qos, retainFlag);
         if (buf.length > this.clientMaxPacketSize) return 'too-large-for-client';
         if (qos > 0) {
           buf = Buffer.from(buf);
@@ -293,7 +292,7 @@ export class Connection implements SessionLink {
           if (dup) setDupFlag(buf);
         }
       } else {
-        const encoded = this.encodeV5Publish(msg, qos, retainFlag, subIds, packetId, dup, expiry);
+        const encoded = encodeV5Publish(this, msg, qos, retainFlag, subIds, packetId, dup, expiry);
         if (encoded === undefined) return 'too-large-for-client';
         buf = encoded;
       }
@@ -306,61 +305,6 @@ export class Connection implements SessionLink {
     this.ctx.metrics.messagesOut++;
     this.writeRaw(buf);
     return undefined;
-  }
-
-  /**
-   * The bytes of a PUBLISH without per-subscriber properties. When one publish fans out
-   * to many subscribers it is encoded once per (version, QoS, retain) and shared.
-   */
-  private sharedEncoding(msg: Message, qos: QoS, retainFlag: boolean): Buffer {
-    const fanout = this.ctx.routeFanout > 1;
-    const slot = (this.version === 5 ? 6 : 0) + qos * 2 + (retainFlag ? 1 : 0);
-    let cache: (Buffer | undefined)[] | undefined;
-    if (fanout) {
-      cache = encodings.get(msg);
-      const hit = cache?.[slot];
-      if (hit !== undefined) return hit;
-    }
-    const props = this.version === 5 ? msg.properties : undefined;
-    const buf = props === undefined
-      ? encodePublish(msg.topic, msg.payload, qos, retainFlag, false, 1, this.version)
-      : encode({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: retainFlag, dup: false, messageId: qos > 0 ? 1 : undefined, properties: props }, this.version);
-    if (fanout) {
-      if (cache === undefined) {
-        cache = [];
-        encodings.set(msg, cache);
-      }
-      cache[slot] = buf;
-    }
-    return buf;
-  }
-
-
-  private encodeV5Publish(
-    msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined,
-    packetId: number, dup: boolean, expiry: number | undefined,
-  ): Buffer | undefined {
-    const properties: NonNullable<import('../mqtt/codec.js').IPublishPacket['properties']> = { ...msg.properties };
-    if (expiry !== undefined) properties.messageExpiryInterval = expiry;
-    if (subIds !== undefined) properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0]! : [...subIds];
-    let topic = msg.topic;
-    let newAlias: number | undefined;
-    if (this.clientTopicAliasMax > 0) {
-      // Topic aliases towards the client, only up to the maximum it announced [MQTT-3.3.2-9].
-      this.outAliases ??= new Map();
-      const alias = this.outAliases.get(topic);
-      if (alias !== undefined) {
-        properties.topicAlias = alias;
-        topic = '';
-      } else if (this.outAliases.size < this.clientTopicAliasMax) {
-        newAlias = this.outAliases.size + 1;
-        properties.topicAlias = newAlias;
-      }
-    }
-    const buf = encode({ cmd: 'publish', topic, payload: msg.payload, qos, retain: retainFlag, dup, messageId: qos > 0 ? packetId : undefined, properties }, 5);
-    if (buf.length > this.clientMaxPacketSize) return undefined;
-    if (newAlias !== undefined) this.outAliases!.set(msg.topic, newAlias);
-    return buf;
   }
 
   sendPubrel(packetId: number): void {

@@ -7,26 +7,26 @@ import { startGateway, within, type RunningGateway } from '../helpers/gateway-fi
 
 describe('connection limits', () => {
   it('refuse beyond the total, counting every connection in and out', () => {
-    const l = new ConnectLimits({ maxConnections: 2, maxConnectionsPerAddress: 0, connectRate: 0, connectBurst: 10 }, new FakeClock());
-    expect(l.admit('a', 0)).toBeUndefined();
-    expect(l.admit('b', 1)).toBeUndefined();
-    expect(l.admit('c', 2)).toBe('max-connections');
+    const l = new ConnectLimits({ maxConnections: 2, maxConnectionsPerAddress: 0, connectRate: 0, connectBurst: 10 }, { clock: new FakeClock() });
+    expect(l.check('a', 0)).toBeUndefined();
+    expect(l.check('b', 1)).toBeUndefined();
+    expect(l.check('c', 2)).toBe('max-connections');
   });
 
   it('refuse beyond the per-address maximum until one of its connections closes', () => {
-    const l = new ConnectLimits({ maxConnections: 0, maxConnectionsPerAddress: 2, connectRate: 0, connectBurst: 10 }, new FakeClock());
-    expect(l.admit('a', 0)).toBeUndefined();
-    expect(l.admit('a', 1)).toBeUndefined();
-    expect(l.admit('a', 2)).toBe('max-connections-per-address');
-    expect(l.admit('b', 2)).toBeUndefined();
+    const l = new ConnectLimits({ maxConnections: 0, maxConnectionsPerAddress: 2, connectRate: 0, connectBurst: 10 }, { clock: new FakeClock() });
+    expect(l.check('a', 0)).toBeUndefined();
+    expect(l.check('a', 1)).toBeUndefined();
+    expect(l.check('a', 2)).toBe('max-connections-per-address');
+    expect(l.check('b', 2)).toBeUndefined();
     l.release('a');
-    expect(l.admit('a', 2)).toBeUndefined();
+    expect(l.check('a', 2)).toBeUndefined();
   });
 
   it('let a burst through, then the rate, per address (token bucket)', () => {
     const clock = new FakeClock();
-    const l = new ConnectLimits({ maxConnections: 0, maxConnectionsPerAddress: 0, connectRate: 2, connectBurst: 3 }, clock);
-    const tries = (addr: string, n: number) => Array.from({ length: n }, () => l.admit(addr, 0) ?? 'ok');
+    const l = new ConnectLimits({ maxConnections: 0, maxConnectionsPerAddress: 0, connectRate: 2, connectBurst: 3 }, { clock });
+    const tries = (addr: string, n: number) => Array.from({ length: n }, () => l.check(addr, 0) ?? 'ok');
     expect(tries('a', 4)).toEqual(['ok', 'ok', 'ok', 'connect-rate']);
     expect(tries('b', 1)).toEqual(['ok']); // another address has its own bucket
     clock.advance(500); // one token back at 2 per second

@@ -24,7 +24,6 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
   const opts = ctx.options;
   conn.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
   const v5 = conn.version === 5;
-  const props = p.properties ?? {};
 
   // Client identifier rules (§3.1.3.1).
   let clientId = p.clientId ?? '';
