@@ -13,7 +13,7 @@ import { PromText } from './prometheus.js';
 export interface BridgeView {
   readonly name: string;
   readonly linkState: 'up' | 'down';
-  readonly counters: { readonly reconnects: number; readonly inbound: number };
+  readonly counters: { readonly reconnects: number; readonly inbound: number; readonly denied?: number };
   backlog(): OutboxStats & { inflight: number };
 }
 
@@ -59,6 +59,7 @@ export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
   p.family('outpost_bridge_up', 'gauge', '1 while the bridge is connected to its cloud broker.', backlogs.map(({ b, labels }) => ({ labels, value: b.linkState === 'up' ? 1 : 0 })))
     .family('outpost_bridge_reconnects_total', 'counter', 'Bridge connections to the cloud broker after the first.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.reconnects })))
     .family('outpost_bridge_inbound_messages_total', 'counter', 'Messages the bridge brought in from the cloud.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.inbound })))
+    .family('outpost_bridge_inbound_denied_total', 'counter', 'Messages from the cloud the ACL did not let the bridge publish locally.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.denied ?? 0 })))
     .family('outpost_outbox_rows', 'gauge', 'Messages waiting in the outbox for the cloud.', backlogs.map(({ s, labels }) => ({ labels, value: s.rows })))
     .family('outpost_outbox_bytes', 'gauge', 'Payload and topic bytes waiting in the outbox.', backlogs.map(({ s, labels }) => ({ labels, value: s.bytes })))
     .family('outpost_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest waiting message (0 when empty).',
