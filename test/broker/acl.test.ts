@@ -132,4 +132,20 @@ describe('setAccessControl', () => {
     c.send({ cmd: 'publish', topic: 'home/door', payload: Buffer.from('c'), qos: 1, messageId: 4, retain: false, dup: false } as Packet);
     expect((await c.next('puback')).reasonCode).toBe(0x87);
   });
+
+  it('reads a resumed persistent session with the rights of the user who resumed it', async () => {
+    h = await startAuthBroker({ users: { alice: 'pw', bob: 'pw' }, acl: 'user alice\nread home/#\nuser bob\nread home/kitchen/#\n' });
+    const a = h.client(4);
+    await a.connect({ clientId: 'shared-id', clean: false, username: 'alice', password: Buffer.from('pw') });
+    a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'home/#', qos: 0 }] } as Packet);
+    expect((await a.next('suback')).granted).toEqual([0]);
+    a.send({ cmd: 'disconnect' } as Packet);
+    await a.waitClosed();
+    const b = h.client(4);
+    const ack = await b.connect({ clientId: 'shared-id', clean: false, username: 'bob', password: Buffer.from('pw') });
+    expect(ack.sessionPresent).toBe(true);
+    for (const topic of ['home/door', 'home/kitchen/t']) h.broker.publish({ topic, payload: Buffer.from('x'), qos: 0, retain: false, origin: { kind: 'system', id: 't' } });
+    const got = (await b.settle(30)).filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic);
+    expect(got).toEqual(['home/kitchen/t']);
+  });
 });
