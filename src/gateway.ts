@@ -108,7 +108,10 @@ export class Gateway {
     const log = deps.log;
     this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: deps.clock });
     // Safe default: beyond loopback, only authenticated clients (see anonymous-policy.ts).
-    const guarded: StreamHandler = { handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }) };
+    const guarded: StreamHandler = {
+      handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }),
+      admitHandshake: (peer) => this.broker.admitHandshake(peer),
+    };
     this.listeners = config.listeners.map((l, i) => {
       const target = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;
       return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }));

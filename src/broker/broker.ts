@@ -94,6 +94,11 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.accessState.replace(ac, this.sessions.values());
   }
 
+  /** Connect rate, charged before a TLS or WebSocket handshake (see listen.ts gateHandshakes). */
+  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
+    return !this.closing && this.limits.admitHandshake(peer);
+  }
+
   get access(): AccessControl {
     return this.accessState.current;
   }

@@ -52,8 +52,23 @@ export class ConnectLimits {
 
   /** True when the connection may proceed (it is counted in); false when refused (counted, logged). */
   admit(peer: PeerInfo, current: number): boolean {
-    const reason = this.check(peer.remoteAddress, current);
+    const reason = this.check(peer.remoteAddress, current, peer.rateChecked === true);
     if (reason === undefined) return true;
+    this.refused(peer, reason);
+    return false;
+  }
+
+  /**
+   * The connect rate alone, for TLS and WebSocket listeners to ask before the handshake
+   * (the costly part of a flood); the stream they hand over later is not charged again.
+   */
+  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
+    if (this.o.connectRate <= 0 || this.take(peer.remoteAddress)) return true;
+    this.refused(peer, 'connect-rate');
+    return false;
+  }
+
+  private refused(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>, reason: LimitReason): void {
     const { metrics, limiter, log } = this.deps;
     if (metrics !== undefined) {
       metrics.connectionsRefused++;
@@ -61,16 +76,15 @@ export class ConnectLimits {
     }
     const suppressed = limiter?.take(`limit:${reason}:${peer.remoteAddress}`) ?? 0;
     if (suppressed >= 0) log?.warn({ peer: `${peer.remoteAddress}:${peer.remotePort}`, transport: peer.transport, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused by a limit');
-    return false;
   }
 
-  /** Counts the connection in, or says which limit refuses it. */
-  check(address: string, current: number): LimitReason | undefined {
+  /** Counts the connection in, or says which limit refuses it (`rateChecked`: the token was taken before the handshake). */
+  check(address: string, current: number, rateChecked = false): LimitReason | undefined {
     const o = this.o;
     if (o.maxConnections > 0 && current >= o.maxConnections) return 'max-connections';
     const n = this.open.get(address) ?? 0;
     if (o.maxConnectionsPerAddress > 0 && n >= o.maxConnectionsPerAddress) return 'max-connections-per-address';
-    if (o.connectRate > 0 && !this.take(address)) return 'connect-rate';
+    if (o.connectRate > 0 && !rateChecked && !this.take(address)) return 'connect-rate';
     this.open.set(address, n + 1);
     return undefined;
   }

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
-import { bindServer, boundAddress, logServerErrors, type StreamHandler } from './listen.js';
+import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
 import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
 import { PeerWarnings } from './peer-warnings.js';
 
@@ -68,6 +68,7 @@ export class TlsListener implements Service {
   async start(): Promise<void> {
     const c = this.config;
     const secure = loadTlsOptions(c, this.where);
+    let gated = false;
     const server = tls.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, (socket) => {
       if (socket.destroyed) return; // refused by refuseUnverifiedClients
       socket.setNoDelay(true);
@@ -77,8 +78,10 @@ export class TlsListener implements Service {
         remoteAddress: socket.remoteAddress ?? '?',
         remotePort: socket.remotePort ?? 0,
         ...(identity !== undefined ? { identity } : {}),
+        ...(gated ? { rateChecked: true } : {}),
       });
     });
+    gated = gateHandshakes(server, this.target, 'tls');
     const warnings = new PeerWarnings(this.log, undefined, this.options.warnIntervalMs);
     logTlsClientErrors(server, warnings);
     if (c.require_certificate) refuseUnverifiedClients(server, warnings);

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
-import { bindServer, boundAddress, logServerErrors, type StreamHandler } from './listen.js';
+import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
 import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
 import { logTlsClientErrors } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
@@ -41,6 +41,7 @@ export class WsListener implements Service {
   private wss: WebSocketServer | undefined;
   private watcher: TlsFileWatcher | undefined;
   private readonly warnings: PeerWarnings;
+  private gated = false;
 
   constructor(
     private readonly config: WsConfig,
@@ -73,6 +74,7 @@ export class WsListener implements Service {
     } else {
       server = http.createServer(refuse);
     }
+    this.gated = gateHandshakes(server, this.target, c.type);
     server.headersTimeout = this.options.handshakeTimeoutMs;
     server.requestTimeout = this.options.handshakeTimeoutMs;
 
@@ -109,7 +111,7 @@ export class WsListener implements Service {
     const stream = createWebSocketStream(ws);
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
-    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}) });
+    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { rateChecked: true } : {}) });
   }
 
   /** Stops accepting (the broker closes the connections; see TcpListener.stop). */
