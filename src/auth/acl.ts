@@ -119,6 +119,8 @@ export class Acl {
   static parse(text: string, file: string): Acl {
     const acl = new Acl();
     let section = 'all';
+    /** A file's top is "all" for read/write lines; mosquitto's `topic` lines there mean anonymous. */
+    let explicitAll = false;
     acl.sections.set(section, []);
     text.split(/\r?\n/).forEach((raw, i) => {
       const line = raw.trim();
@@ -132,20 +134,35 @@ export class Acl {
       if (word === 'all' || word === 'anonymous') {
         if (rest !== '') fail(`"${word}" takes no name, got "${rest}"`);
         section = word;
+        explicitAll = true;
       } else if (SECTION_WITH_NAME.has(word as SectionKind)) {
         if (rest === '' || /\s/.test(rest)) fail(`"${word}" needs one name without spaces, e.g. "${word} sensor-1"`);
         section = `${word} ${rest}`;
         if (word === 'mqttsn' || word === 'serial' || word === 'bridge') acl.checkedKinds.add(word);
-      } else if (word in ACCESS) {
-        if (rest === '') fail(`"${word}" needs a topic filter, e.g. "${word} sensors/#"`);
-        const check = validateTopicFilter(rest.replaceAll('%u', 'u').replaceAll('%c', 'c'));
-        if (!check.ok) fail(`topic filter "${rest}" is not valid: ${check.reason}`);
-        const rule: Rule = { ...ACCESS[word]!, filter: rest, usesUser: rest.includes('%u'), usesClient: rest.includes('%c') };
-        let list = acl.sections.get(section);
-        if (list === undefined) acl.sections.set(section, (list = []));
+      } else if (word in ACCESS || word === 'topic' || word === 'pattern') {
+        let access = word;
+        let filter = rest;
+        let target = section;
+        if (word === 'topic' || word === 'pattern') {
+          // mosquitto's acl_file lines, meaning what they mean there: `topic [access] filter`
+          // for the current user (before any `user` line: anonymous clients), `pattern
+          // [access] filter` for everyone; the access defaults to readwrite.
+          const m2 = /^(read|write|readwrite|deny)\s+(.*)$/.exec(rest);
+          access = m2?.[1] ?? 'readwrite';
+          filter = (m2?.[2] ?? rest).trim();
+          if (access === 'deny') fail('"deny" rules are not supported: everything not granted is denied already; remove the line');
+          if (word === 'pattern') target = 'all';
+          else if (section === 'all' && !explicitAll) target = 'anonymous';
+        }
+        if (filter === '') fail(`"${word}" needs a topic filter, e.g. "${word} sensors/#"`);
+        const check = validateTopicFilter(filter.replaceAll('%u', 'u').replaceAll('%c', 'c'));
+        if (!check.ok) fail(`topic filter "${filter}" is not valid: ${check.reason}`);
+        const rule: Rule = { ...ACCESS[access]!, filter, usesUser: filter.includes('%u'), usesClient: filter.includes('%c') };
+        let list = acl.sections.get(target);
+        if (list === undefined) acl.sections.set(target, (list = []));
         list.push(rule);
       } else {
-        fail(`unknown keyword "${word}": expected read, write, readwrite, or a section (user, client, anonymous, all, mqttsn, serial, bridge)`);
+        fail(`unknown keyword "${word}": expected read, write, readwrite (or mosquitto's topic, pattern), or a section (user, client, anonymous, all, mqttsn, serial, bridge)`);
       }
     });
     return acl;

@@ -97,6 +97,18 @@ describe('the ACL file', () => {
     expect(g.readAccess('clients/#')).toBe('none');
   });
 
+  it("reads mosquitto acl_file lines with mosquitto's meaning", () => {
+    const m = Acl.parse(['topic read public/#', '', 'user alice', 'topic home/#', 'topic write log/alice', 'pattern read devices/%u/#'].join('\n'), 'acl');
+    const anon = m.grantsFor({ kind: 'mqtt', id: 'x' });
+    expect(anon.canRead('public/a')).toBe(true); // topic lines before any user: anonymous clients
+    const alice = m.grantsFor({ kind: 'mqtt', id: 'x', user: 'alice' });
+    expect(alice.canRead('public/a')).toBe(false);
+    expect(alice.canWrite('home/door') && alice.canRead('home/door')).toBe(true); // access defaults to readwrite
+    expect(alice.canRead('log/alice')).toBe(false);
+    expect(alice.canRead('devices/alice/x')).toBe(true);
+    expect(m.grantsFor({ kind: 'mqtt', id: 'y', user: 'bob' }).canRead('devices/bob/x')).toBe(true); // patterns apply to everyone
+  });
+
   it('checks other sources only when it has a section of their kind', () => {
     expect(acl.checks('serial')).toBe(true);
     expect(acl.checks('mqttsn')).toBe(false);
@@ -110,7 +122,8 @@ describe('the ACL file', () => {
   it.each([
     ['write', '/etc/outpost/acl:1: "write" needs a topic filter, e.g. "write sensors/#"; see config/acl.example for the format'],
     ['read a/#/b', '/etc/outpost/acl:1: topic filter "a/#/b" is not valid: "#" must be the last level and alone; see config/acl.example for the format'],
-    ['# ok\n\ntopic read a', '/etc/outpost/acl:3: unknown keyword "topic": expected read, write, readwrite, or a section (user, client, anonymous, all, mqttsn, serial, bridge); see config/acl.example for the format'],
+    ['# ok\n\ngrant read a', '/etc/outpost/acl:3: unknown keyword "grant": expected read, write, readwrite (or mosquitto\'s topic, pattern), or a section (user, client, anonymous, all, mqttsn, serial, bridge); see config/acl.example for the format'],
+    ['user a\ntopic deny a/#', '/etc/outpost/acl:2: "deny" rules are not supported: everything not granted is denied already; remove the line; see config/acl.example for the format'],
     ['user', '/etc/outpost/acl:1: "user" needs one name without spaces, e.g. "user sensor-1"; see config/acl.example for the format'],
     ['anonymous bob', '/etc/outpost/acl:1: "anonymous" takes no name, got "bob"; see config/acl.example for the format'],
   ])('refuses %j with file:line and what is wrong', (text, message) => {
