@@ -77,6 +77,7 @@ export class Connection implements SessionLink {
   private firstByte = true;
   /** Packets that arrived behind CONNECT while the password was checked (processed after CONNACK). */
   private held: { packet: Packet; raw: Buffer }[] | undefined;
+  private heldBytes = 0;
   /** The delayed refusal of a wrong password (cancelled when the client leaves first). */
   authTimer: TimerHandle | undefined;
 
@@ -175,7 +176,10 @@ export class Connection implements SessionLink {
     if (this.state === 'authenticating') {
       // Reading is paused, so at most the rest of one read is held here; the cap is for
       // transports that deliver large chunks. Nothing is processed before CONNACK.
-      if (this.held!.length >= MAX_HELD_PACKETS) return this.violate({ outcome: 'protocol-error', detail: `more than ${MAX_HELD_PACKETS} packets sent before CONNACK` });
+      this.heldBytes += raw.length;
+      if (this.held!.length >= MAX_HELD_PACKETS || this.heldBytes > 2 * this.ctx.options.maxPacketSize) {
+        return this.violate({ outcome: 'protocol-error', detail: 'too much sent before CONNACK' });
+      }
       this.held!.push({ packet, raw });
       return;
     }

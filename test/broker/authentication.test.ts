@@ -102,6 +102,19 @@ describe('password file at CONNECT', () => {
     expect(h.broker.verifyQueue.active).toBe(0);
   });
 
+  it('cuts a client that sends more than twice the maximum packet size before its CONNACK', async () => {
+    const never: PasswordVerifier = { verify: () => new Promise(() => undefined) };
+    h = await startAuthBroker({ passwords: never }, { maxPacketSize: 64 * 1024 });
+    const c = h.client(4);
+    const big = (i: number) => wire({ cmd: 'publish', topic: 't', payload: Buffer.alloc(60 * 1024, i), qos: 0, retain: false, dup: false } as Packet);
+    c.sendRaw(Buffer.concat([
+      wire({ cmd: 'connect', clientId: 'big', protocolVersion: 4, clean: true, keepalive: 0, username: 'u', password: Buffer.from('p') } as Packet),
+      big(1), big(2), big(3),
+    ]));
+    await c.waitClosed();
+    expect(h.broker.metrics.violations.get('protocol-error')).toBe(1);
+  });
+
   it('runs at most max_concurrent_checks verifications at once and refuses as busy beyond the waiting line', async () => {
     let running = 0;
     let peak = 0;
