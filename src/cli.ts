@@ -7,6 +7,7 @@
  *         SIGHUP meanwhile: Reloader (src/reload/reloader.ts) re-reads the file and applies it
  */
 import { passwdCommand } from './auth/passwd-command.js';
+import { loadAccessControl } from './auth/access-control.js';
 import { readPassword } from './auth/read-password.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -211,9 +212,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   }
 }
 
-function checkCommand(file: string, deps: CliDeps): number {
+/** The config file, and the password file and ACL it names (relative to it). */
+async function checkCommand(file: string, deps: CliDeps): Promise<number> {
   try {
-    loadConfig(file);
+    const config = loadConfig(file);
+    if (config.auth.password_file !== undefined || config.auth.acl_file !== undefined) await loadAccessControl(config.auth, file);
   } catch (err) {
     if (isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE')) {
       deps.stderr(`${err.message}\n`);
@@ -273,7 +276,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   };
 
   log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
-  const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log });
+  const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log, ...(configFile !== undefined ? { configFile } : {}) });
   let listening = false;
   const reloader = new Reloader({
     load: () => loadConfig(configFile),

@@ -41,12 +41,16 @@ import type { ReloadStep } from './reload/step.js';
 import { bridgesStep } from './reload/bridges-step.js';
 import { serialStep } from './reload/serial-step.js';
 import { mqttsnStep } from './reload/mqttsn-step.js';
+import { authStep } from './reload/auth-step.js';
+import { loadAccessControl } from './auth/access-control.js';
 
 export interface GatewayDeps {
   log: Logger;
   clock?: Clock;
   /** Serial port access; default serialport (tests may hand in-memory ports). */
   serialPorts?: PortOpener;
+  /** The config file, for auth.password_file / auth.acl_file relative to it (default: the working directory). */
+  configFile?: string;
 }
 
 /** A listener: a service that accepts connections for the broker on a bound address. */
@@ -91,6 +95,9 @@ export function brokerOptionsFrom(config: Config): Partial<BrokerOptions> {
     maxSessionExpiry: Math.round(b.max_session_expiry / 1000),
     allowEmptyClientId: b.allow_empty_client_id,
     maxConnections: b.max_connections,
+    maxConnectionsPerAddress: b.max_connections_per_address,
+    connectRate: b.connect_rate,
+    connectBurst: b.connect_burst,
   };
 }
 
@@ -108,7 +115,10 @@ export class Gateway {
     const log = deps.log;
     this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: deps.clock });
     // Safe default: beyond loopback, only authenticated clients (see anonymous-policy.ts).
-    const guarded: StreamHandler = { handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }) };
+    const guarded: StreamHandler = {
+      handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }),
+      admitHandshake: (peer) => this.broker.admitHandshake(peer),
+    };
     this.listeners = config.listeners.map((l, i) => {
       const target = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;
       return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }));
@@ -126,16 +136,28 @@ export class Gateway {
     };
     // MQTT-SN sensors are in-process sessions on the broker: after it, with the listeners.
     this.mqttsn = config.mqttsn === undefined ? undefined
-      : createMqttsnGateway(config.mqttsn, { bus: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock });
+      : createMqttsnGateway(config.mqttsn, { bus: this.broker, authorizer: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock });
     // Serial devices publish into the broker (and through it the bridge outbox): after it, before the listeners.
     this.serial = new SerialHost(config.serial, {
       bus: this.broker,
+      authorizer: this.broker,
       log: log.child({ component: 'serial' }),
       opener: deps.serialPorts ?? serialportOpener,
       drivers: driverRegistry(),
       clock: deps.clock,
     });
-    this.group = new ServiceGroup([stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
+    // The password file and ACL are read first: a bad one stops start-up before anything is bound.
+    const access: Service = {
+      name: 'access control',
+      start: async () => {
+        if (config.auth.password_file === undefined && config.auth.acl_file === undefined) return;
+        const ac = await loadAccessControl(config.auth, deps.configFile);
+        this.broker.setAccessControl(ac);
+        log.info({ passwordFile: config.auth.password_file, aclFile: config.auth.acl_file }, 'access control loaded');
+      },
+      stop: async () => {},
+    };
+    this.group = new ServiceGroup([access, stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
   }
 
   private dirLock: { release(): void } | undefined;
@@ -211,6 +233,7 @@ export class Gateway {
     const clock = this.deps.clock ?? systemClock;
     return new Bridge(settings, {
       bus: this.broker,
+      authorizer: this.broker,
       outbox: this.openStore(),
       log: blog,
       clock,
@@ -223,14 +246,11 @@ export class Gateway {
    * the config came from (paths in it are relative to it).
    */
   reloadSteps(configFile: string | undefined): ReloadStep[] {
-    void configFile; // for the auth step (password and ACL files are relative to the config file)
     return [
+      authStep({ setAccessControl: (ac) => this.broker.setAccessControl(ac), configFile }),
       bridgesStep({ bus: this.broker, bridges: this.bridges, createBridge: (b, i) => this.createBridge(b, i), signal: () => this.startSignal }),
       serialStep(this.serial),
       mqttsnStep(this.mqttsn),
-      // AUTH RELOAD STEP: the ACL and password file step of the auth work goes here, e.g.
-      // { name: 'auth', covers: ['auth.password_file', 'auth.acl_file'], apply: (next) =>
-      //   this.broker.setAccessControl(loadAccessControl(next.auth, configFile)) }.
     ];
   }
 

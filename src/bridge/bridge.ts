@@ -12,6 +12,8 @@
  */
 import type { Logger } from 'pino';
 import type { Bus, DurableSink } from '../core/bus.js';
+import type { Authorizer } from '../core/authorizer.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Clock } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { Message, Origin, QoS } from '../core/message.js';
@@ -40,6 +42,8 @@ export interface BridgeDeps {
   log: Logger;
   clock: Clock;
   createUpstream(options: UpstreamOptions, events: UpstreamEvents): Upstream;
+  /** ACL checks for inbound messages (`bridge <name>` sections); default: everything allowed. */
+  authorizer?: Authorizer;
 }
 
 export type BridgeState = 'down' | 'up';
@@ -53,7 +57,9 @@ export class Bridge implements Service, DurableSink {
   private removeSink: (() => void) | undefined;
   private unwatch: (() => void) | undefined;
   private state: BridgeState = 'down';
-  readonly counters = { reconnects: 0, inbound: 0 };
+  /** denied: inbound messages the ACL did not let this bridge publish locally. */
+  readonly counters = { reconnects: 0, inbound: 0, denied: 0 };
+  private deniedLog: LogRateLimiter | undefined;
 
   constructor(
     private readonly settings: BridgeSettings,
@@ -165,6 +171,14 @@ export class Bridge implements Service, DurableSink {
     if (rule === undefined) return; // an overlapping remote subscription of someone else's
     this.counters.inbound++;
     const msg: Message = { topic: toLocal(rule, m.topic), payload: m.payload, qos: Math.min(m.qos, rule.qos) as QoS, retain: m.retain, origin: this.origin };
+    if (this.deps.authorizer !== undefined && !this.deps.authorizer.grantsFor(this.origin).canWrite(msg.topic)) {
+      // Not published locally; the cloud still gets its acknowledgement (a refusal would only
+      // make it send the same message again). Counted and logged rate-limited.
+      this.counters.denied++;
+      const suppressed = (this.deniedLog ??= new LogRateLimiter(this.deps.clock)).take(msg.topic);
+      if (suppressed >= 0) this.deps.log.warn({ topic: msg.topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'inbound message denied by the ACL');
+      return;
+    }
     if (m.properties !== undefined) {
       const { messageExpiryInterval, ...rest } = m.properties;
       if (Object.keys(rest).length > 0) msg.properties = rest;

@@ -27,11 +27,18 @@ import { MemoryRetainedStore, type RetainedStore } from './retained.js';
 import { Session } from './session.js';
 import { SubscriptionTree, type Subscriber, type SubscriptionEntry } from './subscription-tree.js';
 import { BusSubscriber } from './bus-subscriber.js';
+import type { AccessControl } from '../auth/access-control.js';
+import type { Grants } from '../auth/acl.js';
+import type { Authorizer } from '../core/authorizer.js';
+import { AccessState } from './access-state.js';
+import { ConnectLimits } from './connect-limits.js';
 
 export interface BrokerDeps {
   log: Logger;
   clock?: Clock;
   retained?: RetainedStore;
+  /** Password file and ACL; default: none (everyone is anonymous and may do anything). */
+  access?: AccessControl;
 }
 
 /**
@@ -46,7 +53,7 @@ function originKey(origin: Origin): string {
 /** setTimeout cannot wait longer than 2^31-1 ms; longer expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647;
 
-export class Broker implements Bus, BrokerContext, Service {
+export class Broker implements Bus, BrokerContext, Service, Authorizer {
   readonly name = 'broker';
   readonly options: BrokerOptions;
   readonly log: Logger;
@@ -65,6 +72,8 @@ export class Broker implements Bus, BrokerContext, Service {
   private busSeq = 0;
   private closing = false;
   private sweepTimer: TimerHandle | undefined;
+  private readonly accessState: AccessState;
+  private readonly limits: ConnectLimits;
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
     this.options = { ...defaultBrokerOptions, ...options };
@@ -72,6 +81,35 @@ export class Broker implements Bus, BrokerContext, Service {
     this.clock = deps.clock ?? systemClock;
     this.retained = deps.retained ?? new MemoryRetainedStore();
     this.limiter = new LogRateLimiter(this.clock);
+    this.accessState = new AccessState(deps.access);
+    this.limits = new ConnectLimits(this.options, { clock: this.clock, log: this.log, metrics: this.metrics, limiter: this.limiter });
+  }
+
+  /**
+   * Applies a new password file and ACL: to CONNECTs from now on, and to every later
+   * PUBLISH and SUBSCRIBE check and delivery of the clients already connected (their
+   * subscriptions are kept and read with the new rights). Nobody is disconnected.
+   */
+  setAccessControl(ac: AccessControl): void {
+    this.accessState.replace(ac, this.sessions.values());
+  }
+
+  /** Connect rate, charged before a TLS or WebSocket handshake (see listen.ts gateHandshakes). */
+  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
+    return !this.closing && this.limits.admitHandshake(peer);
+  }
+
+  get access(): AccessControl {
+    return this.accessState.current;
+  }
+
+  get verifyQueue(): AccessState['verifyQueue'] {
+    return this.accessState.verifyQueue;
+  }
+
+  /** What a non-MQTT source (MQTT-SN client, serial device, bridge) may read and write. */
+  grantsFor(origin: Origin): Grants {
+    return this.accessState.grantsFor(origin, originKey(origin));
   }
 
   get sessionCount(): number {
@@ -84,8 +122,13 @@ export class Broker implements Bus, BrokerContext, Service {
 
   /** Serves MQTT on any duplex stream: a TCP or TLS socket, a WebSocket stream, an in-memory pair. */
   handle(stream: Duplex, peer: PeerInfo = { transport: 'stream', remoteAddress: 'local', remotePort: 0 }): void {
-    if (this.closing || (this.options.maxConnections > 0 && this.connections.size >= this.options.maxConnections)) {
+    if (this.closing) {
       this.metrics.connectionsRefused++;
+      stream.destroy();
+      return;
+    }
+    // Limits are checked before anything is read: a refused connection costs one close.
+    if (!this.limits.admit(peer, this.connections.size)) {
       stream.destroy();
       return;
     }
@@ -179,6 +222,10 @@ export class Broker implements Bus, BrokerContext, Service {
     const merged = new Map<Subscriber, { qos: QoS; rap: boolean; ids: number[] | undefined }>();
     for (const e of hits) {
       if (e.noLocal && e.subscriber.originId === originKey(msg.origin)) continue;
+      if (e.readGuard !== undefined && !e.readGuard.canRead(msg.topic)) {
+        this.metrics.denial('delivery');
+        continue;
+      }
       const qos = Math.min(msg.qos, e.qos) as QoS;
       const m = merged.get(e.subscriber);
       if (m === undefined) {
@@ -196,6 +243,11 @@ export class Broker implements Bus, BrokerContext, Service {
   private deliverOne(msg: Message, e: SubscriptionEntry): void {
     // No Local: not back to the client that published it [MQTT-3.8.3-3].
     if (e.noLocal && e.subscriber.originId === originKey(msg.origin)) return;
+    // A subscription the ACL grants only in part: this topic may not be readable.
+    if (e.readGuard !== undefined && !e.readGuard.canRead(msg.topic)) {
+      this.metrics.denial('delivery');
+      return;
+    }
     const qos = (msg.qos < e.qos ? msg.qos : e.qos) as QoS;
     // Live messages carry RETAIN=0 unless Retain As Published [MQTT-3.3.1-12/-13].
     e.subscriber.deliver(msg, qos, msg.retain && e.retainAsPublished, e.subscriptionId !== undefined ? [e.subscriptionId] : undefined);
@@ -221,6 +273,7 @@ export class Broker implements Bus, BrokerContext, Service {
   private readonly sweep = (): void => {
     const now = this.clock.now();
     for (const c of this.connections) c.sweep(now);
+    this.limits.prune();
   };
 
   private readonly flushAll = (): void => {
@@ -296,7 +349,7 @@ export class Broker implements Bus, BrokerContext, Service {
   }
 
   connectionClosed(conn: Connection): void {
-    this.connections.delete(conn);
+    if (this.connections.delete(conn)) this.limits.release(conn.peer.remoteAddress);
     this.metrics.connectionsClosed++;
     this.metrics.connectionsCurrent = this.connections.size;
     const session = conn.session;

@@ -7,7 +7,10 @@
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Message, QoS } from '../core/message.js';
-import { Decoder, encode, encodeAck, encodePublish, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
+import type { TimerHandle } from '../core/clock.js';
+import { ALLOW_ALL, type Grants } from '../auth/acl.js';
+import { Decoder, encode, encodeAck, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
+import { encodeV5Publish, sharedEncoding } from './publish-encoding.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
 import type { DropReason } from './metrics.js';
@@ -27,15 +30,22 @@ export interface PeerInfo {
   identity?: string;
   /** The listener admits only authenticated clients (bound beyond loopback, auth.allow_anonymous false). */
   refuseAnonymous?: boolean;
+  /** The connect rate was charged before the TLS/WebSocket handshake (StreamHandler.admitHandshake). */
+  rateChecked?: boolean;
 }
 
-/** Encodings of a message shared by every subscriber that needs the same bytes. */
-const encodings = new WeakMap<Message, (Buffer | undefined)[]>();
+const MAX_HELD_PACKETS = 1000;
+
 
 export class Connection implements SessionLink {
-  state: 'awaiting-connect' | 'connected' | 'closed' = 'awaiting-connect';
+  /** authenticating: CONNECT arrived, the password is being checked; nothing else is processed yet. */
+  state: 'awaiting-connect' | 'authenticating' | 'connected' | 'closed' = 'awaiting-connect';
   version: ProtocolVersion = 4;
   clientId = '';
+  /** The verified user name (password file or certificate identity); undefined for anonymous clients. */
+  user: string | undefined;
+  /** What the ACL lets this client read and write (everything without an ACL file). */
+  grants: Grants = ALLOW_ALL;
   session: Session | undefined;
   /** Will from CONNECT; delay and expiry in seconds (MQTT 5 §3.1.3.2). */
   will: { msg: Message; delay: number; expiry: number | undefined } | undefined;
@@ -65,6 +75,11 @@ export class Connection implements SessionLink {
   private lastSeen: number;
   private logger: Logger | undefined;
   private firstByte = true;
+  /** Packets that arrived behind CONNECT while the password was checked (processed after CONNACK). */
+  private held: { packet: Packet; raw: Buffer }[] | undefined;
+  private heldBytes = 0;
+  /** The delayed refusal of a wrong password (cancelled when the client leaves first). */
+  authTimer: TimerHandle | undefined;
 
   constructor(
     readonly ctx: BrokerContext,
@@ -158,15 +173,52 @@ export class Connection implements SessionLink {
   /** DecoderSink */
   onPacket(packet: Packet, raw: Buffer): void {
     if (this.state === 'closed') return;
+    if (this.state === 'authenticating') {
+      // Reading is paused, so at most the rest of one read is held here; the cap is for
+      // transports that deliver large chunks. Nothing is processed before CONNACK.
+      this.heldBytes += raw.length;
+      if (this.held!.length >= MAX_HELD_PACKETS || this.heldBytes > 2 * this.ctx.options.maxPacketSize) {
+        return this.violate({ outcome: 'protocol-error', detail: 'too much sent before CONNACK' });
+      }
+      this.held!.push({ packet, raw });
+      return;
+    }
     this.ctx.metrics.packetsIn++;
     this.seen = true;
     const v = handlePacket(this, packet, raw);
     if (v !== undefined) this.violate(v);
   }
 
+  /** CONNECT is being authenticated: stop reading and hold what was already read. */
+  beginAuthentication(): void {
+    this.state = 'authenticating';
+    this.held = [];
+    this.socket.pause();
+  }
+
+  /**
+   * Authentication ended (accepted, refused or the client left): packets that arrived
+   * behind CONNECT are processed now, in order, if the client was accepted; then reading
+   * resumes (unless flow control paused it meanwhile).
+   */
+  endAuthentication(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const h of held) {
+      if (this.state !== 'connected') break;
+      this.onPacket(h.packet, h.raw);
+    }
+    // Resumed even when refused: a closing socket must read the peer's FIN to finish closing.
+    if (!this.readingPaused) this.socket.resume();
+  }
+
   /** DecoderSink */
   onError(err: DecodeError): void {
     if (this.state === 'closed') return;
+    if (this.state === 'authenticating') {
+      // Garbage behind CONNECT: the client is cut off, without waiting for the verdict.
+      return this.violate({ outcome: err.kind === 'too-large' ? 'packet-too-large' : 'malformed-packet', detail: err.detail });
+    }
     if (err.kind === 'too-large') return this.violate({ outcome: 'packet-too-large', detail: err.detail });
     // An unknown protocol level in CONNECT is answered with CONNACK 0x01 [MQTT-3.1.2-2].
     if (this.state === 'awaiting-connect' && err.firstByte >> 4 === 1 && /protocol version/i.test(err.detail)) {
@@ -238,7 +290,7 @@ export class Connection implements SessionLink {
     let buf: Buffer;
     try {
       if (!v5 || (subIds === undefined && expiry === undefined && this.clientTopicAliasMax === 0)) {
-        buf = this.sharedEncoding(msg, qos, retainFlag);
+        buf = sharedEncoding(this, msg, qos, retainFlag);
         if (buf.length > this.clientMaxPacketSize) return 'too-large-for-client';
         if (qos > 0) {
           buf = Buffer.from(buf);
@@ -246,7 +298,7 @@ export class Connection implements SessionLink {
           if (dup) setDupFlag(buf);
         }
       } else {
-        const encoded = this.encodeV5Publish(msg, qos, retainFlag, subIds, packetId, dup, expiry);
+        const encoded = encodeV5Publish(this, msg, qos, retainFlag, subIds, packetId, dup, expiry);
         if (encoded === undefined) return 'too-large-for-client';
         buf = encoded;
       }
@@ -259,61 +311,6 @@ export class Connection implements SessionLink {
     this.ctx.metrics.messagesOut++;
     this.writeRaw(buf);
     return undefined;
-  }
-
-  /**
-   * The bytes of a PUBLISH without per-subscriber properties. When one publish fans out
-   * to many subscribers it is encoded once per (version, QoS, retain) and shared.
-   */
-  private sharedEncoding(msg: Message, qos: QoS, retainFlag: boolean): Buffer {
-    const fanout = this.ctx.routeFanout > 1;
-    const slot = (this.version === 5 ? 6 : 0) + qos * 2 + (retainFlag ? 1 : 0);
-    let cache: (Buffer | undefined)[] | undefined;
-    if (fanout) {
-      cache = encodings.get(msg);
-      const hit = cache?.[slot];
-      if (hit !== undefined) return hit;
-    }
-    const props = this.version === 5 ? msg.properties : undefined;
-    const buf = props === undefined
-      ? encodePublish(msg.topic, msg.payload, qos, retainFlag, false, 1, this.version)
-      : encode({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: retainFlag, dup: false, messageId: qos > 0 ? 1 : undefined, properties: props }, this.version);
-    if (fanout) {
-      if (cache === undefined) {
-        cache = [];
-        encodings.set(msg, cache);
-      }
-      cache[slot] = buf;
-    }
-    return buf;
-  }
-
-
-  private encodeV5Publish(
-    msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined,
-    packetId: number, dup: boolean, expiry: number | undefined,
-  ): Buffer | undefined {
-    const properties: NonNullable<import('../mqtt/codec.js').IPublishPacket['properties']> = { ...msg.properties };
-    if (expiry !== undefined) properties.messageExpiryInterval = expiry;
-    if (subIds !== undefined) properties.subscriptionIdentifier = subIds.length === 1 ? subIds[0]! : [...subIds];
-    let topic = msg.topic;
-    let newAlias: number | undefined;
-    if (this.clientTopicAliasMax > 0) {
-      // Topic aliases towards the client, only up to the maximum it announced [MQTT-3.3.2-9].
-      this.outAliases ??= new Map();
-      const alias = this.outAliases.get(topic);
-      if (alias !== undefined) {
-        properties.topicAlias = alias;
-        topic = '';
-      } else if (this.outAliases.size < this.clientTopicAliasMax) {
-        newAlias = this.outAliases.size + 1;
-        properties.topicAlias = newAlias;
-      }
-    }
-    const buf = encode({ cmd: 'publish', topic, payload: msg.payload, qos, retain: retainFlag, dup, messageId: qos > 0 ? packetId : undefined, properties }, 5);
-    if (buf.length > this.clientMaxPacketSize) return undefined;
-    if (newAlias !== undefined) this.outAliases!.set(msg.topic, newAlias);
-    return buf;
   }
 
   sendPubrel(packetId: number): void {
@@ -364,8 +361,11 @@ export class Connection implements SessionLink {
   end(): void {
     if (this.state === 'closed') return;
     this.flush();
+    const wasAuthenticating = this.state === 'authenticating';
     this.state = 'closed';
     this.socket.end();
+    // Paused for authentication: read on, so the peer's FIN arrives and the socket closes.
+    if (wasAuthenticating && !this.readingPaused) this.socket.resume();
     // A peer that never reads must not keep the socket half-open forever.
     const t = this.ctx.clock.setTimeout(() => this.socket.destroy(), 2000);
     this.socket.once('close', () => t.cancel());
@@ -383,6 +383,9 @@ export class Connection implements SessionLink {
     if (this.closedOnce) return;
     this.closedOnce = true;
     this.state = 'closed';
+    this.authTimer?.cancel();
+    this.authTimer = undefined;
+    this.held = undefined;
     this.pending = [];
     this.pendingBytes = 0;
     this.ctx.connectionClosed(this);

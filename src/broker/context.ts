@@ -10,6 +10,8 @@ import type { BrokerMetrics } from './metrics.js';
 import type { Session } from './session.js';
 import type { SubscriptionEntry } from './subscription-tree.js';
 import type { Connection } from './connection.js';
+import type { AccessControl } from '../auth/access-control.js';
+import type { VerifyQueue } from './verify-queue.js';
 
 export interface OpenedSession {
   session: Session;
@@ -21,6 +23,10 @@ export interface BrokerContext {
   readonly log: Logger;
   readonly clock: Clock;
   readonly metrics: BrokerMetrics;
+  /** Password file and ACL in force now (replaced whole on reload). */
+  readonly access: AccessControl;
+  /** Bounds the password verifications running at once. */
+  readonly verifyQueue: VerifyQueue;
   /** Subscribers the publish being routed right now reaches (encode once when > 1). */
   readonly routeFanout: number;
   /** Rate-limited warning about one client, keyed by what went wrong. */

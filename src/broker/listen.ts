@@ -2,7 +2,7 @@
  * Binding a listening server, shared by every listener kind: a failed bind becomes one
  * OutpostError sentence naming the listener and what to do (the CLI's one fatal line).
  */
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { OutpostError } from '../core/errors.js';
@@ -11,6 +11,22 @@ import type { PeerInfo } from './connection.js';
 /** What a listener hands its connections to (the broker). */
 export interface StreamHandler {
   handle(stream: Duplex, peer: PeerInfo): void;
+  /** Asked when a TCP connection arrives, before a TLS or WebSocket handshake is spent on it. */
+  admitHandshake?(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean;
+}
+
+/**
+ * Runs `target.admitHandshake` on each accepted TCP socket before the server's own handler
+ * (TLS, HTTP) sees it; a refused socket is destroyed at once. Returns whether a gate is in
+ * place, so the listener can tell the broker the rate was charged already.
+ */
+export function gateHandshakes(server: Server, target: StreamHandler, transport: string): boolean {
+  const admit = target.admitHandshake;
+  if (admit === undefined) return false;
+  server.prependListener('connection', (socket: Socket) => {
+    if (!admit.call(target, { transport, remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 })) socket.destroy();
+  });
+  return true;
 }
 
 export async function bindServer(server: Server, host: string, port: number, label: string): Promise<void> {

@@ -12,6 +12,9 @@ export type DropReason =
   | 'session-ended'
   | 'unencodable';
 
+export type DenialKind = 'publish' | 'subscribe' | 'delivery' | 'will';
+export type LimitReason = 'max-connections' | 'max-connections-per-address' | 'connect-rate';
+
 export class BrokerMetrics {
   connectionsAccepted = 0;
   connectionsRefused = 0;
@@ -26,6 +29,16 @@ export class BrokerMetrics {
   /** Clients cut off for protocol violations, by outcome. */
   readonly violations = new Tally<string>();
   readonly drops = new Tally<DropReason>();
+  /** CONNECTs refused for a wrong password or an unknown user. */
+  authFailures = 0;
+  /** What the ACL refused: publish, subscribe, delivery (a message a partly granted subscription matched), will. */
+  readonly denials = new Tally<DenialKind>();
+  /** Connections closed on arrival by a limit (total, per address, connect rate). */
+  readonly limited = new Tally<LimitReason>();
+
+  denial(kind: DenialKind): void {
+    this.denials.add(kind);
+  }
 
   violation(outcome: string): void {
     this.violations.add(outcome);
@@ -49,6 +62,9 @@ export class BrokerMetrics {
       bytesOut: this.bytesOut,
       violations: Object.fromEntries(this.violations),
       drops: Object.fromEntries(this.drops),
+      authFailures: this.authFailures,
+      denials: Object.fromEntries(this.denials),
+      limited: Object.fromEntries(this.limited),
     };
   }
 }

@@ -20,6 +20,12 @@ export interface BrokerOptions {
   allowEmptyClientId: boolean;
   /** 0 = unlimited. */
   maxConnections: number;
+  /** Simultaneous connections from one source address; 0 = unlimited. */
+  maxConnectionsPerAddress: number;
+  /** New connections per second from one source address (token bucket); 0 = unlimited. */
+  connectRate: number;
+  /** Connections one source address may open at once before connectRate applies. */
+  connectBurst: number;
   /** Socket bytes buffered for a client before it counts as slow and messages queue instead. */
   socketHighWater: number;
 }
@@ -38,5 +44,8 @@ export const defaultBrokerOptions: BrokerOptions = {
   maxSessionExpiry: 7 * 24 * 3600,
   allowEmptyClientId: true,
   maxConnections: 0,
+  maxConnectionsPerAddress: 0,
+  connectRate: 0,
+  connectBurst: 10,
   socketHighWater: 256 * 1024,
 };

@@ -72,6 +72,8 @@ export class Session implements Subscriber {
    * (seconds) starts when it is published (§3.1.3.2.4), so it is kept unstamped here.
    */
   pendingWill: { msg: Message; expiry: number | undefined } | undefined;
+  /** The verified user name of the connection that last opened it (the ACL subject with the client id). */
+  user: string | undefined;
   /** Routing scratch: marks the last publish that reached this subscriber (dedup of overlaps). */
   routeMark = 0;
   private queue: Pending[] = [];

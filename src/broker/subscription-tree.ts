@@ -5,6 +5,7 @@
  * publish goes to one member of each matching group.
  */
 import type { Message, QoS } from '../core/message.js';
+import type { ReadGuard } from './read-guard.js';
 
 /** Something that receives routed messages: an MQTT session or an in-process bus subscriber. */
 export interface Subscriber {
@@ -27,6 +28,8 @@ export interface SubscriptionEntry {
   retainHandling: 0 | 1 | 2;
   subscriptionId: number | undefined;
   group: string | undefined;
+  /** Set when the ACL grants this filter only in part: each message is checked at delivery. */
+  readGuard?: ReadGuard | undefined;
 }
 
 interface SharedGroup {

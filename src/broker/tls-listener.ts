@@ -11,14 +11,17 @@ import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
-import { bindServer, boundAddress, logServerErrors, type StreamHandler } from './listen.js';
+import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
 import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+import { PeerWarnings } from './peer-warnings.js';
 
 export interface TlsListenerOptions {
   /** Longest a TLS handshake may take (the broker's connect timeout). */
   handshakeTimeoutMs: number;
   /** Poll interval of the certificate file watcher. */
   watchIntervalMs?: number;
+  /** Interval of the per-address limit on refusal log lines (default 10 s). */
+  warnIntervalMs?: number;
 }
 
 /** One short reason for a failed handshake, for the log line. */
@@ -35,10 +38,10 @@ export function tlsFailure(err: NodeJS.ErrnoException): string {
   return 'tls handshake failed';
 }
 
-/** Logs failed handshakes on a TLS server (shared with wss). */
-export function logTlsClientErrors(server: tls.Server, log: Logger): void {
+/** Logs failed handshakes on a TLS server (shared with wss), rate-limited per source address. */
+export function logTlsClientErrors(server: tls.Server, warnings: PeerWarnings): void {
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-    log.warn({ remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, reason: err.code ?? err.message }, tlsFailure(err));
+    warnings.warn(socket.remoteAddress, { remotePort: socket.remotePort, reason: err.code ?? err.message }, tlsFailure(err));
     socket.destroy();
   });
 }
@@ -65,6 +68,7 @@ export class TlsListener implements Service {
   async start(): Promise<void> {
     const c = this.config;
     const secure = loadTlsOptions(c, this.where);
+    let gated = false;
     const server = tls.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, (socket) => {
       if (socket.destroyed) return; // refused by refuseUnverifiedClients
       socket.setNoDelay(true);
@@ -74,10 +78,13 @@ export class TlsListener implements Service {
         remoteAddress: socket.remoteAddress ?? '?',
         remotePort: socket.remotePort ?? 0,
         ...(identity !== undefined ? { identity } : {}),
+        ...(gated ? { rateChecked: true } : {}),
       });
     });
-    logTlsClientErrors(server, this.log);
-    if (c.require_certificate) refuseUnverifiedClients(server, this.log);
+    gated = gateHandshakes(server, this.target, 'tls');
+    const warnings = new PeerWarnings(this.log, undefined, this.options.warnIntervalMs);
+    logTlsClientErrors(server, warnings);
+    if (c.require_certificate) refuseUnverifiedClients(server, warnings);
     await bindServer(server, c.host, c.port, 'MQTTS');
     logServerErrors(server, this.log);
     this.server = server;

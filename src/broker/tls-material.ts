@@ -11,6 +11,7 @@
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import type { PeerWarnings } from './peer-warnings.js';
 import type { TlsListenerConfig } from '../config/schema.js';
 import { OutpostError } from '../core/errors.js';
 
@@ -96,12 +97,13 @@ export function certificateCn(socket: { getPeerCertificate(): { subject?: Record
  * any MQTT byte is read, with one warn line. Runs before the server's own connection
  * listener (for wss, the HTTP parser), which then sees a destroyed socket.
  */
-export function refuseUnverifiedClients(server: Server, log: Logger): void {
+export function refuseUnverifiedClients(server: Server, warnings: PeerWarnings): void {
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     if (socket.authorized) return;
     const none = Object.keys(socket.getPeerCertificate()).length === 0;
-    log.warn(
-      { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, reason: String(socket.authorizationError ?? 'unverified') },
+    warnings.warn(
+      socket.remoteAddress,
+      { remotePort: socket.remotePort, reason: String(socket.authorizationError ?? 'unverified') },
       none ? 'client sent no certificate' : 'client certificate refused',
     );
     socket.destroy();

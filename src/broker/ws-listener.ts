@@ -15,9 +15,10 @@ import type { Logger } from 'pino';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
-import { bindServer, boundAddress, logServerErrors, type StreamHandler } from './listen.js';
+import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
 import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
 import { logTlsClientErrors } from './tls-listener.js';
+import { PeerWarnings } from './peer-warnings.js';
 
 type WsConfig = Extract<ListenerConfig, { type: 'ws' | 'wss' }>;
 
@@ -27,6 +28,8 @@ export interface WsListenerOptions {
   /** Largest WebSocket message accepted (bytes). */
   maxPayload: number;
   watchIntervalMs?: number;
+  /** Interval of the per-address limit on refusal log lines (default 10 s). */
+  warnIntervalMs?: number;
 }
 
 /** Subprotocols accepted: "mqtt" (3.1.1 and 5) and "mqttv3.1" (older clients). */
@@ -37,6 +40,8 @@ export class WsListener implements Service {
   private server: http.Server | https.Server | undefined;
   private wss: WebSocketServer | undefined;
   private watcher: TlsFileWatcher | undefined;
+  private readonly warnings: PeerWarnings;
+  private gated = false;
 
   constructor(
     private readonly config: WsConfig,
@@ -46,6 +51,7 @@ export class WsListener implements Service {
     private readonly options: WsListenerOptions,
   ) {
     this.name = `${config.type} listener ${config.host}:${config.port}${config.path}`;
+    this.warnings = new PeerWarnings(log, undefined, options.warnIntervalMs);
   }
 
   get address(): { host: string; port: number } {
@@ -61,13 +67,14 @@ export class WsListener implements Service {
     if (c.type === 'wss') {
       const secure = loadTlsOptions(c, this.where);
       const tlsServer = https.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
-      logTlsClientErrors(tlsServer, this.log);
-      if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.log);
+      logTlsClientErrors(tlsServer, this.warnings);
+      if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings);
       this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs);
       server = tlsServer;
     } else {
       server = http.createServer(refuse);
     }
+    this.gated = gateHandshakes(server, this.target, c.type);
     server.headersTimeout = this.options.handshakeTimeoutMs;
     server.requestTimeout = this.options.handshakeTimeoutMs;
 
@@ -94,17 +101,17 @@ export class WsListener implements Service {
     const peer = { remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 };
     if (ws.protocol === '') {
       // MQTT over WebSocket requires the subprotocol [MQTT-6.0.0-3]; a client that offers none is not an MQTT client.
-      this.log.warn(peer, 'websocket without the mqtt subprotocol refused');
+      this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort }, 'websocket without the mqtt subprotocol refused');
       ws.close(1002, 'subprotocol mqtt required');
       return;
     }
     ws.on('error', (err: Error & { code?: string }) => {
-      this.log.warn({ ...peer, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
+      this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
     });
     const stream = createWebSocketStream(ws);
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
-    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}) });
+    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { rateChecked: true } : {}) });
   }
 
   /** Stops accepting (the broker closes the connections; see TcpListener.stop). */

@@ -1,9 +1,10 @@
 /**
- * `auth:` — who may connect. Listeners bound to loopback admit anyone (only local programs
- * reach them); a listener bound beyond loopback admits only authenticated clients unless
- * allow_anonymous is true.
+ * `auth:` — who may connect and what they may do. Listeners bound to loopback admit anyone
+ * (only local programs reach them); a listener bound beyond loopback admits only
+ * authenticated clients unless allow_anonymous is true. Paths are relative to the config file.
  */
 import { z } from 'zod';
+import { duration } from './unit-schema.js';
 
 export const authSchema = z
   .object({
@@ -11,6 +12,26 @@ export const authSchema = z
       .boolean()
       .default(false)
       .describe('Admit clients without credentials on listeners bound beyond loopback (loopback listeners always admit them).'),
+    password_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Users and salted scrypt hashes, written by `outpost passwd FILE USER`; checked at CONNECT. Absent: user names are not checked (and not trusted).'),
+    acl_file: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Read/write rules per user, client id, MQTT-SN client, serial device and bridge (see config/acl.example). Absent: everything is allowed; present: deny by default.'),
+    failure_delay: duration({ max: 60_000 })
+      .prefault('1s')
+      .describe('A refused password is answered (CONNACK 4 / 0x86) after this delay, the same for an unknown user and a wrong password.'),
+    max_concurrent_checks: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(4)
+      .describe('Password verifications (scrypt) running at once; more wait, and beyond 50 times this many waiting a client is refused as server busy.'),
   })
   .strict();
 

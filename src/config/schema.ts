@@ -66,6 +66,23 @@ export const brokerSchema = z
       .min(0)
       .default(0)
       .describe('Most simultaneous client connections; 0 means unlimited.'),
+    max_connections_per_address: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('Most simultaneous connections from one source address; 0 means unlimited.'),
+    connect_rate: z
+      .number()
+      .min(0)
+      .default(0)
+      .describe('New connections per second one source address may open after its burst (a token bucket; refused ones are closed at once); 0 means unlimited.'),
+    connect_burst: z
+      .number()
+      .int()
+      .min(1)
+      .default(10)
+      .describe('Connections one source address may open at once before connect_rate applies.'),
   })
   .strict();
 

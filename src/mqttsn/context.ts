@@ -1,6 +1,7 @@
 /** What the packet handlers need from the MQTT-SN gateway (one small interface, no god object). */
 import type { Logger } from 'pino';
 import type { Bus } from '../core/bus.js';
+import type { Authorizer } from '../core/authorizer.js';
 import type { QoS } from '../core/message.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import type { ClientEvent } from './client-state.js';
@@ -12,6 +13,8 @@ import type { Peer, SnSession } from './session.js';
 
 export interface SnContext extends OutboundHost {
   readonly bus: Bus;
+  /** The ACL as it applies to MQTT-SN client ids (allows everything when none is configured). */
+  readonly authorizer: Authorizer;
   readonly config: MqttsnConfig;
   readonly log: Logger;
   readonly qosMinusOneSources: SourceList;
@@ -27,7 +30,8 @@ export interface SnContext extends OutboundHost {
   bind(s: SnSession, peer: Peer): void;
   /** (Re)arms the session's supervision timer from its state. */
   armTimer(s: SnSession): void;
-  subscribe(s: SnSession, filter: string, qos: QoS): void;
+  /** checkRead: the ACL grants the filter only in part, so each message is checked before delivery. */
+  subscribe(s: SnSession, filter: string, qos: QoS, checkRead?: boolean): void;
   /** Counts a dropped datagram or message and logs it, rate-limited. */
   reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void;
   newSession(clientId: string): SnSession | undefined;

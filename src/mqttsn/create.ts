@@ -1,12 +1,13 @@
 /** Builds the MQTT-SN gateway on UDP from its config section (used by the composition root). */
 import type { Logger } from 'pino';
 import type { Bus } from '../core/bus.js';
+import type { Authorizer } from '../core/authorizer.js';
 import type { Clock } from '../core/clock.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import { MqttsnGateway } from './gateway.js';
 import { UdpTransport } from './udp-transport.js';
 
-export function createMqttsnGateway(config: MqttsnConfig, deps: { bus: Bus; log: Logger; clock?: Clock }): MqttsnGateway {
+export function createMqttsnGateway(config: MqttsnConfig, deps: { bus: Bus; log: Logger; clock?: Clock; authorizer?: Authorizer }): MqttsnGateway {
   let gateway: MqttsnGateway | undefined = undefined;
   const transport = new UdpTransport(
     {

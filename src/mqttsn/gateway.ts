@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import type { Bus } from '../core/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
-import type { QoS } from '../core/message.js';
+import type { Message, QoS } from '../core/message.js';
+import { allowEverything, type Authorizer } from '../core/authorizer.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import { transition, type ClientEvent } from './client-state.js';
 import type { SnContext } from './context.js';
@@ -32,6 +33,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 export interface MqttsnGatewayDeps {
   bus: Bus;
+  /** ACL checks for MQTT-SN clients; default: everything allowed. */
+  authorizer?: Authorizer;
   transport: DatagramTransport;
   log: Logger;
   clock?: Clock;
@@ -42,6 +45,7 @@ export class MqttsnGateway implements Service, SnContext {
   readonly metrics = new MqttsnMetrics();
   readonly clock: Clock;
   readonly bus: Bus;
+  readonly authorizer: Authorizer;
   readonly log: Logger;
   /** Replaced as a whole by a live reload (setPredefinedTopics); handlers read it per message. */
   predefined: PredefinedTopics;
@@ -63,6 +67,7 @@ export class MqttsnGateway implements Service, SnContext {
     deps: MqttsnGatewayDeps,
   ) {
     this.bus = deps.bus;
+    this.authorizer = deps.authorizer ?? allowEverything;
     this.transport = deps.transport;
     this.log = deps.log;
     this.clock = deps.clock ?? systemClock;
@@ -267,10 +272,16 @@ export class MqttsnGateway implements Service, SnContext {
     return false;
   }
 
-  subscribe(s: SnSession, filter: string, qos: QoS): void {
+  subscribe(s: SnSession, filter: string, qos: QoS, checkRead = false): void {
     const subs = (s.subs ??= new Map());
     subs.get(filter)?.unsubscribe();
-    subs.set(filter, this.bus.subscribe(filter, s.origin, { qos, sendRetained: true }, (msg) => deliver(this, s, msg)));
+    const handler = checkRead
+      ? (msg: Message) => {
+        if (this.authorizer.grantsFor(s.origin).canRead(msg.topic)) return deliver(this, s, msg);
+        this.metrics.drop('not-authorized');
+      }
+      : (msg: Message) => deliver(this, s, msg);
+    subs.set(filter, this.bus.subscribe(filter, s.origin, { qos, sendRetained: true }, handler));
   }
 
   newSession(clientId: string): SnSession | undefined {

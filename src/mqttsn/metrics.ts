@@ -18,6 +18,8 @@ export type SnDropReason =
   | 'topic-table-full'
   | 'register-refused'
   | 'publish-refused'
+  /** A PUBLISH or SUBSCRIBE the ACL file refuses (auth.acl_file, `mqttsn <client id>` sections). */
+  | 'not-authorized'
   | 'too-large-out'
   | 'session-ended'
   /** A handler failed (a bug): the message was dropped, the gateway carries on. */

@@ -13,7 +13,7 @@ import { PromText } from './prometheus.js';
 export interface BridgeView {
   readonly name: string;
   readonly linkState: 'up' | 'down';
-  readonly counters: { readonly reconnects: number; readonly inbound: number };
+  readonly counters: { readonly reconnects: number; readonly inbound: number; readonly denied?: number };
   backlog(): OutboxStats & { inflight: number };
 }
 
@@ -48,12 +48,18 @@ export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
     .one('outpost_bytes_sent_total', 'counter', 'MQTT bytes sent.', m.bytesOut)
     .family('outpost_messages_dropped_total', 'counter', 'Messages the broker dropped, by reason.',
       [...m.drops].map(([reason, value]) => ({ labels: { reason }, value })))
+    .one('outpost_auth_failures_total', 'counter', 'CONNECTs refused for a wrong password or an unknown user.', m.authFailures)
+    .family('outpost_acl_denied_total', 'counter', 'What the ACL refused, by kind (publish, subscribe, delivery, will).',
+      [...m.denials].map(([kind, value]) => ({ labels: { kind }, value })))
+    .family('outpost_connections_limited_total', 'counter', 'Connections closed on arrival by a limit, by reason.',
+      [...m.limited].map(([reason, value]) => ({ labels: { reason }, value })))
     .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
       [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));
   const backlogs = gw.bridges.map((b) => ({ b, s: b.backlog(), labels: { bridge: b.name } }));
   p.family('outpost_bridge_up', 'gauge', '1 while the bridge is connected to its cloud broker.', backlogs.map(({ b, labels }) => ({ labels, value: b.linkState === 'up' ? 1 : 0 })))
     .family('outpost_bridge_reconnects_total', 'counter', 'Bridge connections to the cloud broker after the first.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.reconnects })))
     .family('outpost_bridge_inbound_messages_total', 'counter', 'Messages the bridge brought in from the cloud.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.inbound })))
+    .family('outpost_bridge_inbound_denied_total', 'counter', 'Messages from the cloud the ACL did not let the bridge publish locally.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.denied ?? 0 })))
     .family('outpost_outbox_rows', 'gauge', 'Messages waiting in the outbox for the cloud.', backlogs.map(({ s, labels }) => ({ labels, value: s.rows })))
     .family('outpost_outbox_bytes', 'gauge', 'Payload and topic bytes waiting in the outbox.', backlogs.map(({ s, labels }) => ({ labels, value: s.bytes })))
     .family('outpost_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest waiting message (0 when empty).',

@@ -119,7 +119,7 @@ export class Reloader {
       const loaded = this.deps.load();
       const restart = restartChanges(prev, loaded);
       const next = keepRunningValues(prev, loaded, restart);
-      for (const step of this.deps.steps) step.check?.(next, prev);
+      for (const step of this.deps.steps) await step.check?.(next, prev);
       for (const key of restart) log.warn({ key }, restartMessage(key));
       const changes: string[] = [];
       for (const step of this.deps.steps) {

@@ -22,8 +22,11 @@ export interface ReloadStep {
    * RESTART_SETTINGS they must cover the whole schema (a test checks it).
    */
   readonly covers: readonly string[];
-  /** Throws an OutpostError (one sentence: what and how to fix) when `next` cannot be applied. */
-  check?(next: Config, prev: Config): void;
+  /**
+   * Throws (or rejects with) an OutpostError (one sentence: what and how to fix) when `next`
+   * cannot be applied. May prepare what `apply` then installs (files read and parsed).
+   */
+  check?(next: Config, prev: Config): void | Promise<void>;
   apply(next: Config, prev: Config): Promise<ReloadResult>;
 }
 

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { DeviceConfig } from '../config/serial-schema.js';
+import type { Authorizer } from '../core/authorizer.js';
 import type { Bus, BusSubscription } from '../core/bus.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { Message } from '../core/message.js';
@@ -28,6 +29,8 @@ export interface DeviceCounters {
   timeouts: number;
   reopens: number;
   publish_failures: number;
+  /** Readings the ACL file (a `serial <device>` section) does not let this device publish. */
+  denied: number;
   commands: number;
   command_failures: number;
 }
@@ -38,6 +41,8 @@ export interface DeviceDeps {
   log: Logger;
   limiter: LogRateLimiter;
   statePrefix: string;
+  /** ACL checks for readings; default: everything allowed. */
+  authorizer?: Authorizer;
 }
 
 const MAX_QUEUED_COMMANDS = 16;
@@ -50,7 +55,7 @@ export class DeviceRuntime {
   readonly id: string;
   readonly counters: DeviceCounters = {
     frames: 0, readings: 0, published: 0, held_back: 0, discarded_bytes: 0, decode_failures: 0,
-    checksum_failures: 0, timeouts: 0, reopens: 0, publish_failures: 0, commands: 0, command_failures: 0,
+    checksum_failures: 0, timeouts: 0, reopens: 0, publish_failures: 0, denied: 0, commands: 0, command_failures: 0,
   };
   online = false;
   private readonly instance: DriverInstance;
@@ -187,7 +192,14 @@ export class DeviceRuntime {
     this.counters.readings += readings.length;
     const messages = this.mapper.map(readings, this.deps.clock.now());
     let waits: Promise<unknown>[] | undefined;
+    const grants = this.deps.authorizer?.grantsFor(this.origin);
     for (const msg of messages) {
+      if (grants !== undefined && !grants.canWrite(msg.topic)) {
+        // Dropped, counted and logged rate-limited; the device's own state topics are not readings and pass.
+        this.counters.denied++;
+        this.logLimited('denied', 'warn', { topic: msg.topic }, 'reading denied by the ACL');
+        continue;
+      }
       this.counters.published++;
       const p = this.deps.bus.publish(msg);
       if (p === undefined) continue;

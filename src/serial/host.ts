@@ -11,6 +11,7 @@
  */
 import type { Logger } from 'pino';
 import { portKey, type DeviceConfig, type SerialConfig } from '../config/serial-schema.js';
+import type { Authorizer } from '../core/authorizer.js';
 import type { Bus } from '../core/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
@@ -31,6 +32,8 @@ export interface SerialHostDeps {
   drivers: ReadonlyMap<string, DriverDefinition>;
   clock?: Clock;
   random?: () => number;
+  /** ACL checks for readings (`serial <device>` sections); default: everything allowed. */
+  authorizer?: Authorizer;
 }
 
 interface PortGroup {
@@ -150,7 +153,7 @@ export class SerialHost implements Service {
       },
     );
     for (const d of group) {
-      const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter: this.limiter, statePrefix: this.config.state_prefix });
+      const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter: this.limiter, statePrefix: this.config.state_prefix, authorizer: this.deps.authorizer });
       members.push(rt);
       this.devices.set(d.id, rt);
     }

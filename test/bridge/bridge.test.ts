@@ -12,6 +12,8 @@ import { MemoryOutbox } from '../../src/store/memory-outbox.js';
 import { startBroker, type Harness } from '../helpers/broker-harness.js';
 import type { Message, QoS } from '../../src/core/message.js';
 import { systemClock } from '../../src/core/clock.js';
+import { AccessControl } from '../../src/auth/access-control.js';
+import { Acl } from '../../src/auth/acl.js';
 
 const log = pino({ level: 'silent' });
 
@@ -79,7 +81,7 @@ async function setup(over: Partial<BridgeSettings> = {}) {
     upstream: { url: 'mqtt://127.0.0.1:1', clientId: 'site', protocolVersion: 5, keepalive: 60, cleanStart: false, sessionExpiry: 60, connectTimeoutMs: 1000, backoff: { baseMs: 10, capMs: 100 } },
     ...over,
   };
-  bridge = new Bridge(settings, { bus: h.broker, outbox, log, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
+  bridge = new Bridge(settings, { bus: h.broker, authorizer: h.broker, outbox, log, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
   await bridge.start(new AbortController().signal);
   return { upstream, outbox, broker: h.broker };
 }
@@ -258,6 +260,19 @@ describe('bridge inbound, loops and state', () => {
     ]);
     upstream.events.message({ topic: 'site/cmd/reboot', payload: Buffer.from('now'), qos: 1, retain: false });
     expect(got.map((m) => [m.topic, String(m.payload), m.origin.kind])).toEqual([['cloud/cmd/reboot', 'now', 'bridge']]);
+  });
+
+  it('publishes locally only what the ACL lets the bridge write, counting the rest', async () => {
+    const { upstream, broker } = await setup();
+    broker.setAccessControl(new AccessControl({ acl: Acl.parse('bridge cloud\nwrite cloud/cmd/reboot\n', 'acl') }));
+    const got: string[] = [];
+    broker.subscribe('#', { kind: 'system', id: 't' }, { qos: 1 }, (m) => void got.push(m.topic));
+    upstream.up();
+    upstream.events.message({ topic: 'site/cmd/reboot', payload: Buffer.from('1'), qos: 1, retain: false });
+    upstream.events.message({ topic: 'site/cmd/wipe', payload: Buffer.from('2'), qos: 1, retain: true });
+    expect(got.filter((t) => !t.startsWith('$'))).toEqual(['cloud/cmd/reboot']);
+    expect(broker.retainedFor('cloud/#')).toEqual([]);
+    expect(bridge!.counters).toMatchObject({ inbound: 2, denied: 1 });
   });
 
   it('never sends back out what it brought in on a both-way rule', async () => {

@@ -105,7 +105,7 @@ describe('outpost CLI', () => {
         `${file}:3:3 broker.prot: unknown key "prot"; remove it or use one of: ${
           'connect_timeout, max_packet_size, max_keepalive, receive_maximum, max_inflight, max_queued_messages, ' +
           'max_queued_bytes, topic_alias_maximum, max_topic_levels, retain_available, max_session_expiry, ' +
-          'allow_empty_client_id, max_connections'
+          'allow_empty_client_id, max_connections, max_connections_per_address, connect_rate, connect_burst'
         }\n`,
     );
   });

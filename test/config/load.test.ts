@@ -66,7 +66,7 @@ describe('loading a valid config', () => {
     const config = loadConfig();
     expect(config).toEqual({
       listeners: [{ type: 'mqtt', host: '127.0.0.1', port: 1883 }],
-      auth: { allow_anonymous: false },
+      auth: { allow_anonymous: false, failure_delay: 1000, max_concurrent_checks: 4 },
       broker: {
         connect_timeout: 10_000,
         max_packet_size: 1_048_576,
@@ -81,6 +81,9 @@ describe('loading a valid config', () => {
         max_session_expiry: 604_800_000,
         allow_empty_client_id: true,
         max_connections: 0,
+        max_connections_per_address: 0,
+        connect_rate: 0,
+        connect_burst: 10,
       },
       log: { level: 'info', format: 'auto' },
       store: { dir: './data', synchronous: 'full', commit_window: 2, reserve: 16 * 1024 * 1024 },

@@ -18,8 +18,11 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-/** Starts a gateway; `brokerYaml` is extra YAML under `broker:` (e.g. "max_queued_messages: 10"). */
-export async function startGateway(brokerYaml = ''): Promise<RunningGateway> {
+/**
+ * Starts a gateway; `brokerYaml` is extra YAML under `broker:` (e.g. "max_queued_messages: 10"),
+ * `topYaml` extra top-level YAML (e.g. an `auth:` section).
+ */
+export async function startGateway(brokerYaml = '', topYaml = ''): Promise<RunningGateway> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-e2e-'));
   const text = [
     'listeners:',
@@ -28,6 +31,7 @@ export async function startGateway(brokerYaml = ''): Promise<RunningGateway> {
     '    port: 0',
     `store: { dir: ${JSON.stringify(join(dir, 'data'))} }`,
     ...(brokerYaml ? ['broker:', ...brokerYaml.split('\n').map((l) => `  ${l}`)] : []),
+    ...(topYaml ? [topYaml] : []),
   ].join('\n');
   const config = parseConfigText(text, 'e2e.yaml');
   const gateway = new Gateway(config, { log: silentLog });

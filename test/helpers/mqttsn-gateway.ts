@@ -28,7 +28,7 @@ export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boole
   const text = ['mqttsn:', `  hosts: ${hosts}`, '  port: 0', ...(yaml.includes('advertise:') ? [] : ['  advertise: { interval: 0 }']), ...yaml.split('\n').filter(Boolean).map((l) => `  ${l}`)].join('\n');
   const config = parseConfigText(text, 'mqttsn-test.yaml').mqttsn!;
   const broker = o.broker ?? new Broker({}, { log: silentLog, clock: o.clock });
-  const gw = createMqttsnGateway(config, { bus: broker, log: o.log ?? silentLog, clock: o.clock });
+  const gw = createMqttsnGateway(config, { bus: broker, authorizer: broker, log: o.log ?? silentLog, clock: o.clock });
   await gw.start();
   const port = gw.addresses[0]!.port;
   const clients: SnTestClient[] = [];

@@ -11,6 +11,8 @@ import type { DriverDefinition } from '../../src/serial/driver-api.js';
 import { SerialHost } from '../../src/serial/host.js';
 import { driverRegistry } from '../../drivers/index.js';
 import { FakeClock } from './fake-clock.js';
+import { AccessControl } from '../../src/auth/access-control.js';
+import { Acl } from '../../src/auth/acl.js';
 import { MemoryPorts, settle } from './memory-ports.js';
 
 export interface HostRig {
@@ -34,19 +36,20 @@ export function serialConfig(serialYaml: string): SerialConfig {
   return parseConfigText(text, 'test.yaml').serial;
 }
 
-export async function startHost(config: SerialConfig, opts: { drivers?: DriverDefinition[]; random?: () => number } = {}): Promise<HostRig> {
+export async function startHost(config: SerialConfig, opts: { drivers?: DriverDefinition[]; random?: () => number; acl?: string } = {}): Promise<HostRig> {
   const extraDrivers = opts.drivers ?? [];
   const clock = new FakeClock();
   const logs: HostRig['logs'] = [];
   const log = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-  const broker = new Broker({}, { log: pino({ level: 'silent' }), clock });
+  const access = opts.acl === undefined ? undefined : new AccessControl({ acl: Acl.parse(opts.acl, 'acl') });
+  const broker = new Broker({}, { log: pino({ level: 'silent' }), clock, ...(access ? { access } : {}) });
   const messages: Message[] = [];
   broker.subscribe('#', { kind: 'system', id: 'test' }, { qos: 1, retainAsPublished: true }, (m) => void messages.push(m));
   broker.subscribe('$SYS/#', { kind: 'system', id: 'test-sys' }, { qos: 1, retainAsPublished: true }, (m) => void messages.push(m));
   const ports = new MemoryPorts();
   const drivers = new Map([...driverRegistry(), ...extraDrivers.map((d) => [d.name, d] as const)]);
   // Pinned jitter: by default every reopen delay is exactly the base (random = 0).
-  const host = new SerialHost(config, { bus: broker, log, opener: ports, drivers, clock, random: opts.random ?? (() => 0) });
+  const host = new SerialHost(config, { bus: broker, authorizer: broker, log, opener: ports, drivers, clock, random: opts.random ?? (() => 0) });
   await host.start();
   await settle();
   return {

@@ -1,6 +1,13 @@
 /**
- * CONNECT → CONNACK (§3.1, §3.2). Validates the request, opens or takes over the
- * session, answers with the limits the client must respect and starts keepalive.
+ * CONNECT → CONNACK (§3.1, §3.2). Validates the request, authenticates the client, opens
+ * or takes over the session, answers with the limits the client must respect and starts
+ * keepalive.
+ *
+ *   CONNECT ─ checks ─┬─ user name + password file ─▶ [authenticating: reads paused]
+ *                     │      └─ scrypt (VerifyQueue) ─┬─ ok ─────────▶ admit ─▶ CONNACK 0
+ *                     │                               └─ wrong/unknown ─ failure_delay ─▶ CONNACK 4 / 0x86
+ *                     ├─ certificate identity ───────────────────────▶ admit
+ *                     └─ anonymous ─ refused beyond loopback (safe default), else admit
  */
 import { isUtf8 } from 'node:buffer';
 import type { IConnectPacket, IConnackPacket } from '../../mqtt/codec.js';
@@ -10,13 +17,13 @@ import { badlyEncoded } from './wire-strings.js';
 import { pickMessageProps } from '../../mqtt/properties.js';
 import { validateTopicName } from '../../core/topic.js';
 import type { Message, QoS } from '../../core/message.js';
+import { applyReadGrants } from '../read-guard.js';
 
 export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
   const opts = ctx.options;
   conn.version = (p.protocolVersion ?? 4) as 3 | 4 | 5;
   const v5 = conn.version === 5;
-  const props = p.properties ?? {};
 
   // Client identifier rules (§3.1.3.1).
   let clientId = p.clientId ?? '';
@@ -34,14 +41,70 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
     return refuse(conn, 'bad-username-or-password', 'password without user name');
   }
 
-  // Safe default: a listener reachable from the network admits only authenticated clients.
-  // Authenticated today means a verified certificate identity (use_identity_as_username);
-  // a user name alone proves nothing until a password file checks it.
-  if (conn.peer.refuseAnonymous && conn.peer.identity === undefined) {
+  const access = ctx.access;
+  const identity = conn.peer.identity;
+  // A certificate identity (use_identity_as_username) is the user name; no password is checked.
+  if (identity !== undefined) return admit(conn, p, raw, clientId, assigned, identity);
+  if (p.username !== undefined && access.authenticates) {
+    const user = p.username;
+    const password = p.password === undefined ? Buffer.alloc(0) : Buffer.from(p.password);
+    return authenticate(conn, user, password, () => admit(conn, p, raw, clientId, assigned, user));
+  }
+  // Safe default: a listener reachable from the network admits only authenticated clients;
+  // a user name alone proves nothing without a password file to check it.
+  if (conn.peer.refuseAnonymous) {
     return p.username === undefined
       ? refuse(conn, 'not-authorized', 'anonymous clients are refused on this listener (auth.allow_anonymous is false)')
-      : refuse(conn, 'bad-username-or-password', 'no password file to check the user name against');
+      : refuse(conn, 'bad-username-or-password', 'no password file (auth.password_file) to check the user name against');
   }
+  // Anonymous (an unchecked user name is not trusted as an identity for the ACL).
+  return admit(conn, p, raw, clientId, assigned, undefined);
+}
+
+/**
+ * Checks the password off the main thread with reads paused. A wrong password and an
+ * unknown user cost the same scrypt and the same failure_delay: no timing oracle.
+ */
+function authenticate(conn: Connection, user: string, password: Buffer, onAccepted: () => Violation | undefined): undefined {
+  const ctx = conn.ctx;
+  const access = ctx.access;
+  conn.beginAuthentication();
+  const job = async () => {
+    let ok = false;
+    try {
+      ok = await access.passwords!.verify(user, password);
+    } catch (err) {
+      conn.log.error({ err }, 'password verification failed');
+    }
+    if (conn.state !== 'authenticating') return; // the client left meanwhile: nothing to answer
+    if (ok) {
+      const v = onAccepted();
+      if (v !== undefined) conn.violate(v);
+      conn.endAuthentication();
+      return;
+    }
+    ctx.metrics.authFailures++;
+    conn.authTimer = ctx.clock.setTimeout(() => {
+      conn.authTimer = undefined;
+      if (conn.state !== 'authenticating') return;
+      refuse(conn, 'bad-username-or-password', `user name or password refused (user "${user.slice(0, 64)}")`);
+      conn.endAuthentication();
+    }, access.failureDelayMs);
+  };
+  if (!ctx.verifyQueue.submit(job, () => conn.state !== 'authenticating')) {
+    refuse(conn, 'server-busy', 'too many password checks waiting');
+    conn.endAuthentication();
+  }
+  return undefined;
+}
+
+/** The client is who it says (or anonymous and allowed): the rest of CONNECT. */
+function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: string, assigned: string | undefined, user: string | undefined): Violation | undefined {
+  const ctx = conn.ctx;
+  const opts = ctx.options;
+  const v5 = conn.version === 5;
+  const props = p.properties ?? {};
+  const grants = ctx.access.grantsFor({ kind: 'mqtt', id: clientId, user });
 
   // Will (§3.1.2.5, §3.1.3.2).
   let will: Connection['will'];
@@ -51,6 +114,11 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
     if (badlyEncoded(p.will.topic, raw)) return { outcome: 'malformed-packet', detail: 'will topic: ill-formed UTF-8 or U+0000' };
     const check = validateTopicName(p.will.topic, opts.maxTopicLevels);
     if (!check.ok) return refuse(conn, 'topic-name-invalid', `will topic: ${check.reason}`);
+    // A Will the client may not publish is refused now, not dropped silently at its death.
+    if (!grants.canWrite(p.will.topic)) {
+      ctx.metrics.denial('will');
+      return refuse(conn, 'not-authorized', `the ACL does not let this client write its will topic "${p.will.topic}"`);
+    }
     if (p.will.retain && !opts.retainAvailable) return refuse(conn, 'retain-not-supported', 'retained will not available');
     const wp = p.will.properties ?? {};
     const payload = typeof p.will.payload === 'string' ? Buffer.from(p.will.payload) : (p.will.payload ?? Buffer.alloc(0));
@@ -101,10 +169,15 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
   }
 
   conn.clientId = clientId;
+  conn.user = user;
+  conn.grants = grants;
   conn.will = will;
   const { session, present } = ctx.openSession(conn, clientId, p.clean !== false, expiry);
   session.protocolVersion = conn.version;
   session.expiryInterval = expiry;
+  session.user = user;
+  // A resumed session's subscriptions now read with this client's rights.
+  if (present) applyReadGrants(session.subscriptions.values(), grants);
   conn.session = session;
 
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: present };
@@ -127,7 +200,7 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
   conn.send(connack);
   ctx.metrics.connectionsAccepted++;
   conn.connected(keepalive);
-  conn.log.info({ version: conn.version, clean: p.clean !== false, keepalive, sessionPresent: present }, 'client connected');
+  conn.log.info({ version: conn.version, clean: p.clean !== false, keepalive, sessionPresent: present, ...(user !== undefined ? { user } : {}) }, 'client connected');
   session.attach(conn);
   return undefined;
 }

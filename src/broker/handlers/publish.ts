@@ -74,6 +74,11 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     }
   }
 
+  if (!conn.grants.canWrite(topic)) {
+    denyPublish(conn, topic, qos, id);
+    return undefined;
+  }
+
   const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
   if (v5 && props?.payloadFormatIndicator && !isUtf8(payload)) {
     // The payload is said to be UTF-8 and is not (§3.3.2.3.2): refuse it, keep the client.
@@ -117,6 +122,22 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   }
   ackAfterCommit(conn, session, cmd, id, wait, topic);
   return undefined;
+}
+
+/**
+ * A PUBLISH the ACL refuses is not routed (nor retained). MQTT 5 tells the client with
+ * reason 0x87 on PUBACK/PUBREC [MQTT-3.4.2-1]; 3.1.1 has no negative ack, so the flow is
+ * completed as the protocol requires (PUBACK, or PUBREC then PUBCOMP) and the message
+ * dropped. QoS 0 is dropped either way. Counted and logged rate-limited.
+ */
+function denyPublish(conn: Connection, topic: string, qos: 0 | 1 | 2, id: number): void {
+  conn.ctx.metrics.denial('publish');
+  conn.ctx.warn(conn, 'publish-denied', `publish to "${topic}" denied by the ACL`);
+  if (qos === 0) return;
+  const cmd = qos === 1 ? 'puback' : 'pubrec';
+  if (conn.version === 5) return queueAck(conn, cmd, id, V5_REASON['not-authorized']);
+  if (qos === 2) conn.session!.qos2In.add(id); // so its PUBREL gets a PUBCOMP
+  queueAck(conn, cmd, id, 0);
 }
 
 /** Acknowledges only after the durable sinks committed the message, in PUBLISH order. */

@@ -9,6 +9,7 @@ import type { QoS } from '../../core/message.js';
 import type { SubscriptionEntry } from '../subscription-tree.js';
 import { badlyEncoded } from './wire-strings.js';
 import { v3SubackCode, v5SubackCode, type Outcome } from '../reason-codes.js';
+import { ReadGuard } from '../read-guard.js';
 
 
 export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buffer): Violation | undefined {
@@ -29,6 +30,7 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
   }
 
   const granted: number[] = [];
+  let guard: ReadGuard | undefined;
   const retainedToSend: { entry: SubscriptionEntry; isNew: boolean }[] = [];
   for (const s of p.subscriptions) {
     let outcome: Outcome = 'success';
@@ -44,6 +46,15 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
       if (!check.ok) outcome = 'topic-filter-invalid';
     }
     const qos = s.qos as QoS;
+    // Read access: all topics of the filter (no check per message), some (each message
+    // checked at delivery), or none (refused: 0x80 in 3.1.1 [MQTT-3.9.3-2], 0x87 in v5).
+    const access = outcome === 'success' ? conn.grants.readAccess(inner) : 'all';
+    if (access === 'none') {
+      ctx.metrics.denial('subscribe');
+      ctx.warn(conn, 'subscribe-denied', `subscription to "${s.topic}" denied by the ACL`);
+      granted.push(v5 ? v5SubackCode('not-authorized', 0) : v3SubackCode('not-authorized', 0));
+      continue;
+    }
     if (outcome !== 'success') {
       ctx.warn(conn, 'subscribe-invalid', `subscription to "${s.topic}" refused: ${outcome}`);
       granted.push(v5 ? v5SubackCode(outcome, 0) : v3SubackCode(outcome, 0));
@@ -59,7 +70,7 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
       subscriptionId: subId,
       group,
     };
-    void inner;
+    if (access === 'some') entry.readGuard = (guard ??= new ReadGuard(conn.grants));
     const isNew = ctx.addSubscription(session, entry);
     granted.push(qos);
     // Shared subscriptions get no retained messages on subscribe (MQTT 5 §4.8.2).
@@ -73,6 +84,7 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
     const now = ctx.clock.now();
     for (const msg of ctx.retainedFor(entry.filter)) {
       if (msg.expiresAt !== undefined && msg.expiresAt <= now) continue;
+      if (entry.readGuard !== undefined && !entry.readGuard.canRead(msg.topic)) continue;
       const qos = Math.min(msg.qos, entry.qos) as QoS;
       // Retained messages sent because of a new subscription keep RETAIN=1 [MQTT-3.3.1-8].
       session.deliver(msg, qos, true, entry.subscriptionId !== undefined ? [entry.subscriptionId] : undefined);

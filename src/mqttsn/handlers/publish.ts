@@ -38,6 +38,12 @@ export function onPublish(ctx: SnContext, s: SnSession, p: Publish): void {
     ctx.reject('invalid-topic', s.peer, `PUBLISH to unknown topic id ${p.topicId}`);
     return puback(ctx, s, p, ReturnCode.INVALID_TOPIC_ID);
   }
+  if (!ctx.authorizer.grantsFor(s.origin).canWrite(topic)) {
+    // Denied by the ACL: the closest v1.2 code is "rejected: not supported" (§5.3.10), for
+    // every QoS, so the sensor learns it and does not retry forever.
+    ctx.reject('not-authorized', s.peer, `PUBLISH to "${topic}" denied by the ACL`);
+    return puback(ctx, s, p, ReturnCode.NOT_SUPPORTED);
+  }
   ctx.metrics.publishIn++;
   const qos = p.qos as QoS;
   const msg: Message = { topic, payload: p.payload, qos, retain: p.retain, origin: s.origin };
@@ -115,6 +121,10 @@ export function onPublishMinusOne(ctx: SnContext, peer: Peer, p: Publish): void 
   if (topic === undefined) {
     return ctx.reject('qos-minus-one-topic', peer, 'PUBLISH QoS -1 needs a predefined topic id or a short topic name');
   }
+  const origin = { kind: 'mqttsn' as const, id: s?.clientId ?? `qos-1:${peer.address}` };
+  if (!ctx.authorizer.grantsFor(origin).canWrite(topic)) {
+    return ctx.reject('not-authorized', peer, `PUBLISH QoS -1 to "${topic}" denied by the ACL`);
+  }
   ctx.metrics.publishIn++;
-  ctx.bus.publish({ topic, payload: p.payload, qos: 0, retain: p.retain, origin: { kind: 'mqttsn', id: s?.clientId ?? `qos-1:${peer.address}` } })?.catch(() => undefined);
+  ctx.bus.publish({ topic, payload: p.payload, qos: 0, retain: p.retain, origin })?.catch(() => undefined);
 }

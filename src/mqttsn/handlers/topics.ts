@@ -39,6 +39,11 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
     ctx.reject('invalid-topic', s.peer, 'SUBSCRIBE to an invalid or unknown topic');
     return refuse(ReturnCode.INVALID_TOPIC_ID);
   }
+  const access = ctx.authorizer.grantsFor(s.origin).readAccess(filter);
+  if (access === 'none') {
+    ctx.reject('not-authorized', s.peer, `SUBSCRIBE to "${filter}" denied by the ACL`);
+    return refuse(ReturnCode.NOT_SUPPORTED);
+  }
   if (!s.subs?.has(filter) && (s.subs?.size ?? 0) >= ctx.config.max_topics_per_client) {
     // Subscriptions are bounded like topic ids: each one is a subscription on the bus.
     ctx.reject('topic-table-full', s.peer, `subscription limit (${ctx.config.max_topics_per_client})`);
@@ -58,7 +63,7 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
   // A retransmission (DUP, §5.3.4) of a SUBSCRIBE we already applied only lost its SUBACK:
   // subscribing again would send the retained messages twice.
   if (p.dup && s.subs?.has(filter)) return;
-  ctx.subscribe(s, filter, p.qos);
+  ctx.subscribe(s, filter, p.qos, access === 'some');
 }
 
 export function onUnsubscribe(ctx: SnContext, s: SnSession, p: Unsubscribe): void {

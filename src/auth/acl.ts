@@ -1,0 +1,209 @@
+/**
+ * The ACL file: who may read (subscribe and receive) and write (publish) which topics.
+ * Deny by default: once an ACL file is configured, MQTT clients get only what a rule grants.
+ *
+ *   # comment                     rules before any section apply to everyone ("all")
+ *   read   $SYS/outpost/#
+ *   user alice                    section: MQTT clients authenticated as alice
+ *   readwrite home/#
+ *   client dashboard-1            section: MQTT clients with this client id
+ *   read   sensors/#
+ *   anonymous                     section: MQTT clients without a verified user name
+ *   all                           section: everyone again
+ *   write  devices/%u/#           %u = the user name, %c = the client id (or device, bridge name)
+ *   mqttsn sensor-17              section: an MQTT-SN client id
+ *   serial boiler                 section: a serial device id
+ *   bridge cloud                  section: a bridge's inbound publishes (cloud → local)
+ *
+ * MQTT clients are always checked. MQTT-SN clients, serial devices and bridges are
+ * checked only when the file has at least one section of their kind (then deny by
+ * default for that kind too), so an ACL written for MQTT clients does not silence sensors.
+ */
+import type { SourceKind } from '../core/message.js';
+import { topicMatches, validateTopicFilter } from '../core/topic.js';
+import { OutpostError } from '../core/errors.js';
+import { filterRelation } from './filter-relation.js';
+
+type SectionKind = 'all' | 'anonymous' | 'user' | 'client' | 'mqttsn' | 'serial' | 'bridge';
+
+interface Rule {
+  read: boolean;
+  write: boolean;
+  /** The filter as written, with %u / %c still in it. */
+  filter: string;
+  usesUser: boolean;
+  usesClient: boolean;
+}
+
+/** Who is asking: an MQTT client (verified user name, client id) or another source. */
+export interface Subject {
+  kind: SourceKind;
+  /** MQTT: the client id; MQTT-SN: its client id; serial: the device id; bridge: its name. */
+  id: string;
+  /** MQTT only: the verified user name (password file or certificate), if any. */
+  user?: string;
+}
+
+/** What a subscription filter may receive: everything, some topics (check each), nothing. */
+export type ReadAccess = 'all' | 'some' | 'none';
+
+/** The rules that apply to one subject, with %u and %c filled in. */
+export interface Grants {
+  readonly unrestricted: boolean;
+  canWrite(topic: string): boolean;
+  canRead(topic: string): boolean;
+  readAccess(filter: string): ReadAccess;
+}
+
+export const ALLOW_ALL: Grants = {
+  unrestricted: true,
+  canWrite: () => true,
+  canRead: () => true,
+  readAccess: () => 'all',
+};
+
+/** Publish decisions remembered per subject (a sensor publishes to the same few topics). */
+const WRITE_CACHE_SIZE = 128;
+
+class RuleGrants implements Grants {
+  readonly unrestricted = false;
+  private readonly writes = new Map<string, boolean>();
+  constructor(private readonly rules: { read: boolean; write: boolean; filter: string }[]) {}
+
+  canWrite(topic: string): boolean {
+    let ok = this.writes.get(topic);
+    if (ok !== undefined) return ok;
+    ok = false;
+    for (const r of this.rules) {
+      if (r.write && topicMatches(r.filter, topic)) {
+        ok = true;
+        break;
+      }
+    }
+    // Bounded: a client cycling through many topics starts over rather than growing it.
+    if (this.writes.size >= WRITE_CACHE_SIZE) this.writes.clear();
+    this.writes.set(topic, ok);
+    return ok;
+  }
+
+  canRead(topic: string): boolean {
+    for (const r of this.rules) if (r.read && topicMatches(r.filter, topic)) return true;
+    return false;
+  }
+
+  readAccess(filter: string): ReadAccess {
+    let some = false;
+    for (const r of this.rules) {
+      if (!r.read) continue;
+      const rel = filterRelation(r.filter, filter);
+      if (rel === 'covers') return 'all';
+      if (rel === 'overlaps') some = true;
+    }
+    return some ? 'some' : 'none';
+  }
+}
+
+const SECTION_WITH_NAME = new Set<SectionKind>(['user', 'client', 'mqttsn', 'serial', 'bridge']);
+const ACCESS: Record<string, { read: boolean; write: boolean }> = {
+  read: { read: true, write: false },
+  write: { read: false, write: true },
+  readwrite: { read: true, write: true },
+};
+
+export class Acl {
+  private readonly sections = new Map<string, Rule[]>();
+  /** Source kinds besides MQTT that the file names, and so checks. */
+  private readonly checkedKinds = new Set<SourceKind>(['mqtt']);
+
+  /** Parses the file's text; throws `file:line: what is wrong; how to fix` on the first bad line. */
+  static parse(text: string, file: string): Acl {
+    const acl = new Acl();
+    let section = 'all';
+    /** A file's top is "all" for read/write lines; mosquitto's `topic` lines there mean anonymous. */
+    let explicitAll = false;
+    acl.sections.set(section, []);
+    text.split(/\r?\n/).forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      const fail = (what: string): never => {
+        throw new OutpostError('CONFIG_INVALID', `${file}:${i + 1}: ${what}; see config/acl.example for the format`);
+      };
+      const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
+      const word = m[1]!;
+      const rest = (m[2] ?? '').trim();
+      if (word === 'all' || word === 'anonymous') {
+        if (rest !== '') fail(`"${word}" takes no name, got "${rest}"`);
+        section = word;
+        explicitAll = true;
+      } else if (SECTION_WITH_NAME.has(word as SectionKind)) {
+        if (rest === '' || /\s/.test(rest)) fail(`"${word}" needs one name without spaces, e.g. "${word} sensor-1"`);
+        section = `${word} ${rest}`;
+        if (word === 'mqttsn' || word === 'serial' || word === 'bridge') acl.checkedKinds.add(word);
+      } else if (word in ACCESS || word === 'topic' || word === 'pattern') {
+        let access = word;
+        let filter = rest;
+        let target = section;
+        if (word === 'topic' || word === 'pattern') {
+          // mosquitto's acl_file lines, meaning what they mean there: `topic [access] filter`
+          // for the current user (before any `user` line: anonymous clients), `pattern
+          // [access] filter` for everyone; the access defaults to readwrite.
+          const m2 = /^(read|write|readwrite|deny)\s+(.*)$/.exec(rest);
+          access = m2?.[1] ?? 'readwrite';
+          filter = (m2?.[2] ?? rest).trim();
+          if (access === 'deny') fail('"deny" rules are not supported: everything not granted is denied already; remove the line');
+          if (word === 'pattern') target = 'all';
+          else if (section === 'all' && !explicitAll) target = 'anonymous';
+        }
+        if (filter === '') fail(`"${word}" needs a topic filter, e.g. "${word} sensors/#"`);
+        const check = validateTopicFilter(filter.replaceAll('%u', 'u').replaceAll('%c', 'c'));
+        if (!check.ok) fail(`topic filter "${filter}" is not valid: ${check.reason}`);
+        const rule: Rule = { ...ACCESS[access]!, filter, usesUser: filter.includes('%u'), usesClient: filter.includes('%c') };
+        let list = acl.sections.get(target);
+        if (list === undefined) acl.sections.set(target, (list = []));
+        list.push(rule);
+      } else {
+        fail(`unknown keyword "${word}": expected read, write, readwrite (or mosquitto's topic, pattern), or a section (user, client, anonymous, all, mqttsn, serial, bridge)`);
+      }
+    });
+    return acl;
+  }
+
+  /** Whether sources of this kind are checked at all (system messages never are). */
+  checks(kind: SourceKind): boolean {
+    return this.checkedKinds.has(kind);
+  }
+
+  /** The rules for one subject, %u and %c substituted. */
+  grantsFor(s: Subject): Grants {
+    if (!this.checks(s.kind)) return ALLOW_ALL;
+    const keys = ['all'];
+    if (s.kind === 'mqtt') {
+      if (s.user === undefined) keys.push('anonymous');
+      else keys.push(`user ${s.user}`);
+      keys.push(`client ${s.id}`);
+    } else {
+      keys.push(`${s.kind} ${s.id}`);
+    }
+    const rules: { read: boolean; write: boolean; filter: string }[] = [];
+    for (const key of keys) {
+      for (const r of this.sections.get(key) ?? []) {
+        let filter = r.filter;
+        if (r.usesUser) {
+          // A name that would add levels or wildcards to the filter cannot be substituted safely.
+          if (s.user === undefined || !safeLevel(s.user)) continue;
+          filter = filter.replaceAll('%u', s.user);
+        }
+        if (r.usesClient) {
+          if (!safeLevel(s.id)) continue;
+          filter = filter.replaceAll('%c', s.id);
+        }
+        rules.push({ read: r.read, write: r.write, filter });
+      }
+    }
+    return new RuleGrants(rules);
+  }
+}
+
+function safeLevel(name: string): boolean {
+  return name.length > 0 && !/[/+#]/.test(name);
+}

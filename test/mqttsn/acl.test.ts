@@ -1,0 +1,63 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import { MsgType, ReturnCode } from '../../src/mqttsn/packets.js';
+import { accessControl } from '../helpers/auth-harness.js';
+import { silentLog } from '../helpers/broker-harness.js';
+import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
+
+let h: SnHarness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+async function start(acl: string): Promise<SnHarness> {
+  const broker = new Broker({}, { log: silentLog, access: await accessControl({ acl }) });
+  h = await startSnGateway('', { broker });
+  return h;
+}
+
+const ACL = ['mqttsn s1', 'write sensors/%c/#', 'read cmd/%c/#', 'read shared/a/#'].join('\n');
+
+describe('MQTT-SN clients under an ACL with mqttsn sections', () => {
+  it('answer a denied PUBLISH with PUBACK 0x03 and do not route it; an allowed one goes through', async () => {
+    const h = await start(ACL);
+    const seen = h.watch('#');
+    const c = await h.client();
+    await c.connect('s1');
+    const ok = await c.register('sensors/s1/temp');
+    const no = await c.register('sensors/s2/temp');
+    const id1 = c.publish(no.topicId, 'x', { qos: 1 });
+    const denied = await c.next(MsgType.PUBACK, 2000, (p) => p.msgId === id1);
+    expect(denied.returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    const id2 = c.publish(ok.topicId, '21.5', { qos: 1 });
+    expect((await c.next(MsgType.PUBACK, 2000, (p) => p.msgId === id2)).returnCode).toBe(ReturnCode.ACCEPTED);
+    await until(() => seen.length === 1, 'the allowed publish');
+    expect(seen.map((m) => m.topic)).toEqual(['sensors/s1/temp']);
+    expect(h.gw.metrics.dropped('not-authorized')).toBe(1);
+  });
+
+  it('answer a denied SUBSCRIBE with SUBACK 0x03, and deliver only readable topics of a partly granted wildcard', async () => {
+    const h = await start(ACL);
+    const c = await h.client({ autoAck: true });
+    await c.connect('s1');
+    expect((await c.subscribe('secret/#', 1)).returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    expect((await c.subscribe('shared/#', 0)).returnCode).toBe(ReturnCode.ACCEPTED);
+    h.broker.publish({ topic: 'shared/b/x', payload: Buffer.from('no'), qos: 0, retain: false, origin: { kind: 'system', id: 't' } });
+    h.broker.publish({ topic: 'shared/a/x', payload: Buffer.from('yes'), qos: 0, retain: false, origin: { kind: 'system', id: 't' } });
+    const p = await c.next(MsgType.PUBLISH);
+    expect(p.payload.toString()).toBe('yes');
+    expect(await c.none(MsgType.PUBLISH, 200)).toBe(true);
+  });
+
+  it('are not checked when the ACL file has no mqttsn section', async () => {
+    const h = await start('user alice\nreadwrite #\n');
+    const seen = h.watch('#');
+    const c = await h.client();
+    await c.connect('s9');
+    const t = await c.register('anything/at/all');
+    const id = c.publish(t.topicId, 'x', { qos: 1 });
+    expect((await c.next(MsgType.PUBACK, 2000, (p) => p.msgId === id)).returnCode).toBe(ReturnCode.ACCEPTED);
+    await until(() => seen.length === 1, 'the publish');
+  });
+});
