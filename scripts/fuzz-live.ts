@@ -2,7 +2,7 @@
 // 1,000,000 random and mutated MQTT packets, 1,000,000 MQTT-SN datagrams and 100 MB of random serial
 // bytes at once. Exit 0 only when the process survived, still serves MQTT and MQTT-SN, and its RSS
 // came back within 10 % of the baseline.
-// Run: npm run fuzz -- [--mqtt 1000000] [--mqttsn 1000000] [--serial-mb 100]
+// Run: npm run fuzz -- [--mqtt 1000000] [--mqttsn 1000000] [--serial-mb 100] [--settle-s 15]
 import { parseArgs } from 'node:util';
 import { liveFuzzTable, runLiveFuzz } from '../test/system/lib/live-fuzz.js';
 
@@ -12,6 +12,7 @@ const { values } = parseArgs({
     mqttsn: { type: 'string', default: '1000000' },
     'serial-mb': { type: 'string', default: '100' },
     seed: { type: 'string', default: '20261128' },
+    'settle-s': { type: 'string', default: '15' },
   },
 });
 const started = Date.now();
@@ -22,7 +23,7 @@ const r = await runLiveFuzz({
   serialBytes: Number(values['serial-mb']) * 1024 * 1024,
   seed: Number(values.seed),
   built: true,
-  settleMs: 15_000,
+  settleMs: Number(values['settle-s']) * 1000,
   progress: log,
 });
 console.log(`\n## Live fuzz (${new Date().toISOString()}, seed ${values.seed})\n\n${liveFuzzTable(r)}`);
