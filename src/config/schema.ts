@@ -95,6 +95,11 @@ export const storeSchema = z
     commit_window: duration({ max: 1000 })
       .prefault('2ms')
       .describe('Messages arriving within this window share one transaction (group commit); their acknowledgements wait for it.'),
+    persist_sessions: z
+      .boolean()
+      .default(true)
+      .describe('Keep persistent sessions (clean session 0 / session expiry > 0) across restarts: subscriptions, queued and inflight QoS 1/2 messages.'),
+    persist_retained: z.boolean().default(true).describe('Keep retained messages across restarts.'),
   })
   .strict();
 

@@ -83,7 +83,7 @@ describe('loading a valid config', () => {
         max_connections: 0,
       },
       log: { level: 'info', format: 'auto' },
-      store: { dir: './data', synchronous: 'full', commit_window: 2 },
+      store: { dir: './data', synchronous: 'full', commit_window: 2, persist_sessions: true, persist_retained: true },
       bridges: [],
       serial: { include: [], devices: [], state_prefix: '$SYS/outpost/serial', stats_interval: 60_000, reopen: { base: 1000, cap: 30_000 }, max_pending: 256 },
       metrics: { enabled: true, host: '127.0.0.1', port: 9100 },
