@@ -11,6 +11,9 @@
 // change through in group commits before acknowledging, so the figures below compare
 // a durable acknowledgement with one that is not.
 //
+// `outpost (persistence off)` is the same broker with store.persist_sessions and
+// store.persist_retained false: the difference to it is what persistence costs.
+//
 // Run: npm run bench:persist -- [--messages 50000] [--queued 20000] [--window 100] [--payload 64]
 //      [--outpost-cmd "node --import tsx src/main.ts run --config {config}"]
 import { execFileSync, spawn } from 'node:child_process';
@@ -52,7 +55,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-type Target = 'outpost (full)' | 'outpost (normal)' | 'mosquitto';
+type Target = 'outpost (full)' | 'outpost (normal)' | 'outpost (persistence off)' | 'mosquitto';
 
 async function start(target: Target, dir: string): Promise<Child> {
   mkdirSync(dir, { recursive: true });
@@ -83,7 +86,12 @@ async function start(target: Target, dir: string): Promise<Child> {
         log: { level: 'warn', format: 'json' },
         metrics: { enabled: false },
         broker: { max_queued_messages: 10_000_000, max_queued_bytes: '4GiB' },
-        store: { dir: path.join(dir, 'state'), synchronous: target === 'outpost (full)' ? 'full' : 'normal' },
+        store: {
+          dir: path.join(dir, 'state'),
+          synchronous: target === 'outpost (full)' ? 'full' : 'normal',
+          // The baseline: the same broker keeping sessions and retained messages in memory only.
+          ...(target === 'outpost (persistence off)' ? { persist_sessions: false, persist_retained: false } : {}),
+        },
       }),
     );
     const [cmd, ...args] = OUTPOST_CMD.split(/\s+/).map((w) => w.replaceAll('{config}', config));
@@ -100,13 +108,17 @@ async function start(target: Target, dir: string): Promise<Child> {
  */
 async function publishLoop(port: number, count: number, topicOf: (i: number) => string, retain: boolean): Promise<number> {
   const c = await RawClient.connect({ port, clientId: `persist-bench-pub-${process.pid}`, protocol: 4, timeoutMs: 5000 });
-  const payload = Buffer.alloc(PAYLOAD, 0x61);
+  // Each message differs (its number in the first bytes): SQLite skips rewriting a row
+  // with identical content, and a real sensor's value changes.
+  const base = Buffer.alloc(PAYLOAD, 0x61);
   let sent = 0;
   let acked = 0;
   const t0 = performance.now();
   const done = new Promise<void>((resolve) => {
     const next = () => {
       const i = sent++;
+      const payload = Buffer.from(base);
+      payload.write(`${i}:${Date.now()}`, 0, 'latin1');
       c.send({ cmd: 'publish', topic: topicOf(i), payload, qos: 1, retain, dup: false, messageId: (i % 65535) + 1 });
     };
     c.onPuback = () => {
@@ -191,7 +203,7 @@ function version(cmd: string, args: string[]): string {
 
 async function main(): Promise<void> {
   tmpRoot = mkdtempSync(path.join(os.tmpdir(), 'outpost-persist-bench-'));
-  const targets: Target[] = ['outpost (full)', 'outpost (normal)', 'mosquitto'];
+  const targets: Target[] = ['outpost (full)', 'outpost (normal)', 'outpost (persistence off)', 'mosquitto'];
   const rows: Row[] = [];
   for (const target of targets) {
     const row: Row = { target, retainedPerSec: NaN, retainedBytesPerMsg: NaN, retainedSeen: 0, queuePerSec: NaN, queueBytesPerMsg: NaN, drainPerSec: NaN, drained: 0 };
