@@ -186,6 +186,26 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     await outpost.exited;
   }, 90_000);
 
+  it('stops a second outpost on the same store.dir with one sentence naming the directory, bridges or not', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-persist-lock-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const write = async (name: string) => {
+      const file = join(dir, name);
+      const port = await freePort();
+      writeFileSync(file, JSON.stringify({ listeners: [{ type: 'mqtt', host: '127.0.0.1', port }], log: { format: 'json' }, store: { dir: join(dir, 'data') }, metrics: { enabled: false } }));
+      return file;
+    };
+    const first = await startOutpost(await write('a.yaml'));
+    const second = track(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', await write('b.yaml')], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const code = await new Promise<number | null>((resolve) => second.child.once('exit', (c) => resolve(c)));
+    expect(code).toBe(1);
+    const fatal = second.output().split('\n').filter((l) => l.includes('already running'));
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toContain(`another outpost is already running with store.dir ${join(dir, 'data')}`);
+    process.kill(first.child.pid!, 'SIGTERM');
+    await first.exited;
+  }, 30_000);
+
   it('loses no acknowledged message when killed in the middle of a stream of QoS 1 and 2 publishes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-persist-kill-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
