@@ -263,6 +263,28 @@ describe('persistent sessions across a restart', () => {
     expect([h.count('outbox'), h.count('deliveries')]).toEqual([1, 1]);
   });
 
+  it('restores shared subscriptions and subscription identifiers into the routing tree', async () => {
+    let h = await boot();
+    const { c } = await connect(h, 'v5sub', { clean: false, properties: { sessionExpiryInterval: 600 } }, 5);
+    c.send({ cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 9 }, subscriptions: [{ topic: 'id/+', qos: 1 }] } as Packet);
+    await c.next('suback');
+    c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: '$share/g/sh/#', qos: 1 }] } as Packet);
+    await c.next('suback');
+    c.send({ cmd: 'disconnect' } as Packet);
+    await c.waitClosed();
+    h = await restart(h, 'crash');
+    const { c: pub } = await connect(h, 'pub', { clean: true });
+    await publish(pub, 'id/1', 'with id', 1, 1);
+    await publish(pub, 'sh/x', 'shared', 1, 2);
+    const back = await connect(h, 'v5sub', { clean: false, properties: { sessionExpiryInterval: 600 } }, 5);
+    expect(back.present).toBe(true);
+    const got = await publishes(back.c, 2);
+    expect(got.map((p) => [p.topic, p.payload.toString(), p.properties?.subscriptionIdentifier])).toEqual([
+      ['id/1', 'with id', 9],
+      ['sh/x', 'shared', undefined],
+    ]);
+  });
+
   it('keeps the session of a v5 client that set its expiry to 0 at DISCONNECT out of the file', async () => {
     const h = await boot();
     const { c } = await connect(h, 'v5', { clean: false, properties: { sessionExpiryInterval: 100 } }, 5);
