@@ -5,8 +5,9 @@
  *   MQTT-SN (UDP) ──────────────────▶    ▲
  *   serial ports ───────────────────▶    ▲   (SerialHost: framers, drivers, device maps)
  *
- * Start order: state directory, store, bridges (their outbox sinks must be in place
- * before any client can publish), broker, MQTT-SN gateway, listeners. Stop order is the reverse:
+ * Start order: state directory, store (always: it also keeps persistent sessions and
+ * retained messages), bridges (their outbox sinks must be in place before any client can
+ * publish), broker (restores the stored state), MQTT-SN gateway, listeners. Stop order is the reverse:
  * listeners stop accepting, the broker closes its clients (no more publishes), the
  * bridges disconnect from the cloud, the store commits what is pending and closes.
  */
@@ -30,6 +31,7 @@ import { UpstreamClient } from './bridge/upstream-client.js';
 import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { DiskReserve } from './store/reserve.js';
+import { SqliteStateJournal } from './store/state-journal.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
 import { systemClock } from './core/clock.js';
@@ -163,22 +165,27 @@ export class Gateway {
   private dirLock: { release(): void } | undefined;
   private db: StoreDatabase | undefined;
   private outbox: SqliteOutbox | undefined;
+  private journal: SqliteStateJournal | undefined;
   /** The running bridges; a reload adds, replaces and removes entries in place. */
   readonly bridges: Bridge[] = [];
   private startSignal: AbortSignal = new AbortController().signal;
 
   /**
-   * The store is opened only when a bridge needs it: at start, or when a reload adds the
-   * first bridge. Bridges are built once it is open (their constructors need the outbox).
+   * The store is always opened (the outbox, persistent sessions and retained messages
+   * share its file and its commits); bridges are built once it is open (their
+   * constructors need the outbox, and opening a database is I/O).
    */
   private storeAndBridges(): Service[] {
     const store: Service = {
       name: 'store',
       start: async () => {
-        if (this.config.bridges.length > 0) this.openStore();
+        this.openStore();
       },
       stop: async () => {
-        await this.outbox?.close();
+        this.broker.attachJournal(undefined);
+        await this.outbox?.close(); // commits what the journal still holds, too
+        this.journal?.close();
+        this.journal = undefined;
         this.db?.close();
         this.outbox = undefined;
         this.db = undefined;
@@ -203,13 +210,17 @@ export class Gateway {
     return [store, bridges];
   }
 
-  /** Opens the store (once): the directory lock first, then the database and its outbox. */
+  /**
+   * Opens the store (once): the directory lock first, then the database, its outbox and the
+   * journal of persistent sessions and retained messages, which commits with the outbox.
+   */
   private openStore(): SqliteOutbox {
     if (this.outbox !== undefined) return this.outbox;
     const { config } = this;
     const log = this.deps.log;
     // The database is the state a second gateway must not share (it would drain the
-    // same outbox twice): lock the directory before opening it.
+    // same outbox twice, and two brokers would write the same sessions): lock the
+    // directory before opening it.
     this.dirLock = lockStateDir(config.store.dir);
     try {
       this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock: this.deps.clock ?? systemClock });
@@ -222,6 +233,10 @@ export class Gateway {
     const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
     reserve.ensure();
     this.outbox = new SqliteOutbox({ db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, reserve });
+    const { persist_sessions: persistSessions, persist_retained: persistRetained } = config.store;
+    this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
+    this.journal.attach(this.outbox.join(this.journal));
+    this.broker.attachJournal(this.journal);
     return this.outbox;
   }
 

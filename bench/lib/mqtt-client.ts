@@ -19,6 +19,8 @@ export interface ConnectOptions {
   timeoutMs: number;
   /** Clean session (default true); false keeps the broker-side session across connections. */
   clean?: boolean;
+  /** Set before CONNECT is sent: a resumed session's queued messages may follow CONNACK in the same chunk. */
+  onPublish?: PublishHandler;
 }
 
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -69,6 +71,7 @@ export class RawClient {
   static async connect(o: ConnectOptions): Promise<RawClient> {
     const socket = net.createConnection({ port: o.port, host: o.host ?? '127.0.0.1', noDelay: true });
     const client = new RawClient(socket, o.protocol);
+    if (o.onPublish !== undefined) client.onPublish = o.onPublish;
     try {
       await withTimeout(
         new Promise<void>((resolve, reject) => {

@@ -189,6 +189,9 @@ export class Bridge implements Service, DurableSink {
   }
 
   private publishLocalState(state: BridgeState): void {
-    void this.deps.bus.publish({ topic: this.localStateTopic, payload: Buffer.from(state), qos: 1, retain: true, origin: { kind: 'system', id: 'outpost' } });
+    // A promise when a persistent session gets it: a failed commit is logged, never an unhandled rejection.
+    this.deps.bus
+      .publish({ topic: this.localStateTopic, payload: Buffer.from(state), qos: 1, retain: true, origin: { kind: 'system', id: 'outpost' } })
+      ?.catch((err: unknown) => this.deps.log.warn({ err: String(err), topic: this.localStateTopic }, 'link state not stored'));
   }
 }

@@ -6,7 +6,9 @@
  *   serial / MQTT-SN / bridge ── Bus.publish ──┐                        ▼
  *                                              ├─▶ route ─▶ SubscriptionTree ─▶ Session / BusSubscriber
  *   retained store ◀── retain flag ────────────┤
- *   durable sinks (bridge outbox) ◀── commit ──┘  (acks wait for this)
+ *   durable sinks (bridge outbox) ◀── commit ──┤  (acks wait for this)
+ *   state journal (persistent sessions, ◀──────┘  (and for this, when a persistent
+ *     retained messages; same commits)             session or the retained store changed)
  *
  * The broker never opens a socket: listeners hand it streams.
  */
@@ -17,6 +19,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
 import type { Message, Origin, QoS } from '../core/message.js';
+import type { StateJournal } from '../core/persistence.js';
 import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import { Connection, type PeerInfo } from './connection.js';
@@ -32,6 +35,7 @@ import type { Grants } from '../auth/acl.js';
 import type { Authorizer } from '../core/authorizer.js';
 import { AccessState } from './access-state.js';
 import { ConnectLimits } from './connect-limits.js';
+import { restoreState, writeThrough } from './persistence.js';
 
 export interface BrokerDeps {
   log: Logger;
@@ -74,6 +78,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private sweepTimer: TimerHandle | undefined;
   private readonly accessState: AccessState;
   private readonly limits: ConnectLimits;
+  private journal: StateJournal | undefined;
+  private restored = false;
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
     this.options = { ...defaultBrokerOptions, ...options };
@@ -112,6 +118,16 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     return this.accessState.grantsFor(origin, originKey(origin));
   }
 
+  /**
+   * Writes persistent sessions and retained messages through `journal` from now on; the
+   * state it holds is restored by start(). Called by the composition root once the
+   * store is open, before the broker starts.
+   */
+  attachJournal(journal: StateJournal | undefined): void {
+    this.journal = journal;
+    this.restored = false;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -143,15 +159,21 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
 
   publish(msg: Message): Promise<void> | undefined {
     this.metrics.messagesIn++;
+    const journal = this.journal;
+    const writes = journal === undefined ? 0 : journal.writes;
     if (msg.retain && this.options.retainAvailable) {
       // Stored with its flag; an empty payload removes the retained message [MQTT-3.3.1-10/-11].
       this.retained.set(msg);
+      journal?.retain(msg);
     }
     let waits: Promise<void>[] | undefined;
     for (const sink of this.sinks) {
       if (sink.selects(msg)) (waits ??= []).push(sink.accept(msg));
     }
     this.route(msg);
+    // Persist before you acknowledge: a QoS 1/2 publish that changed the retained store or
+    // reached a persistent session is acknowledged after the commit holding those rows.
+    if (journal !== undefined && msg.qos > 0 && journal.writes !== writes) (waits ??= []).push(journal.committed());
     if (waits === undefined) return undefined;
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
   }
@@ -316,11 +338,21 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     }
     const present = session !== undefined;
     if (session === undefined) {
-      session = new Session(clientId, this.options, this.metrics, { onDrop: (s, r, m) => this.onDrop(s, r, m) });
+      session = this.newSession(clientId);
       this.sessions.set(clientId, session);
     }
     session.expiryInterval = expiryInterval;
+    session.protocolVersion = conn.version;
+    this.persistence(session);
     return { session, present };
+  }
+
+  private newSession(clientId: string): Session {
+    return new Session(clientId, this.options, this.metrics, { onDrop: (s, r, m) => this.onDrop(s, r, m) });
+  }
+
+  private persistence(session: Session, offlineAt?: number): void {
+    if (this.journal !== undefined) writeThrough(this.journal, session, offlineAt);
   }
 
   addSubscription(session: Session, entry: SubscriptionEntry): boolean {
@@ -328,6 +360,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     const inner = shared !== null && typeof shared !== 'string' ? shared.filter : entry.filter;
     const isNew = this.tree.add(inner, entry);
     session.subscriptions.set(entry.filter, entry);
+    session.journal?.saveSubscription(session.clientId, entry);
     return isNew;
   }
 
@@ -335,6 +368,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     const entry = session.subscriptions.get(filter);
     if (entry === undefined) return false;
     session.subscriptions.delete(filter);
+    session.journal?.deleteSubscription(session.clientId, filter);
     const shared = parseSharedFilter(filter);
     const inner = shared !== null && typeof shared !== 'string' ? shared.filter : filter;
     return this.tree.remove(inner, session.key, entry.group);
@@ -374,12 +408,14 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
         this.publishWill(will);
       }
     }
+    // Its expiry counts from now, also across a restart; a session made clean at DISCONNECT leaves the store.
+    this.persistence(session, this.clock.now());
     if (this.closing) return;
     if (session.expiryInterval === 0) this.endSession(session);
     else this.armExpiry(session, session.expiryInterval * 1000);
   }
 
-  private armExpiry(session: Session, ms: number): void {
+  armExpiry(session: Session, ms: number): void {
     session.expiryTimer = this.clock.setTimeout(() => {
       session.expiryTimer = undefined;
       if (ms > MAX_TIMER_MS) return this.armExpiry(session, ms - MAX_TIMER_MS);
@@ -399,6 +435,9 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       session.pendingWill = undefined;
       this.publishWill(w);
     }
+    // Its rows go in one statement each table, not row by row.
+    session.journal?.deleteSession(session.clientId);
+    session.journal = undefined;
     for (const filter of [...session.subscriptions.keys()]) this.removeSubscription(session, filter);
     session.clearState();
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
@@ -431,6 +470,22 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   /** Nothing to acquire: listeners bring the connections. */
   async start(): Promise<void> {
     this.closing = false;
+    if (this.journal !== undefined && !this.restored) {
+      this.restored = true;
+      restoreState(this.journal, {
+        options: this.options,
+        clock: this.clock,
+        log: this.log,
+        retained: this.retained,
+        newSession: (clientId) => {
+          const s = this.newSession(clientId);
+          this.sessions.set(clientId, s);
+          return s;
+        },
+        addSubscription: (s, e) => this.addSubscription(s, e),
+        armExpiry: (s, ms) => this.armExpiry(s, ms),
+      });
+    }
   }
 
   async stop(): Promise<void> {

@@ -337,14 +337,25 @@ export class Connection implements SessionLink {
     this.pending = [];
     this.pendingBytes = 0;
     this.ctx.metrics.bytesOut += data.length;
-    if (!this.socket.write(data) && !this.drainWaiting) {
+    if (!this.socket.write(data)) {
+      if (this.drainWaiting) return;
       this.drainWaiting = true;
       this.socket.once('drain', () => {
         this.drainWaiting = false;
         this.session?.pump();
       });
+    } else if (!this.pumpScheduled && (this.session?.queuedCount ?? 0) > 0) {
+      // The socket took it all, so no 'drain' will come: messages queued while the bytes
+      // of this tick were over the high-water mark move on at the next turn of the loop.
+      this.pumpScheduled = true;
+      setImmediate(() => {
+        this.pumpScheduled = false;
+        if (this.state !== 'closed') this.session?.pump();
+      });
     }
   }
+
+  private pumpScheduled = false;
 
   // ---- timers and close ------------------------------------------------------------
 

@@ -6,6 +6,7 @@
  */
 import type { Message, QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
+import type { DeliveryState, StateJournal, StoredDelivery } from '../core/persistence.js';
 import type { Subscriber, SubscriptionEntry } from './subscription-tree.js';
 import type { BrokerMetrics, DropReason } from './metrics.js';
 
@@ -28,6 +29,8 @@ export interface OutFlight {
   subIds: readonly number[] | undefined;
   /** wait-ack: PUBLISH QoS 1 sent; wait-rec: PUBLISH QoS 2 sent; wait-comp: PUBREL sent. */
   state: 'wait-ack' | 'wait-rec' | 'wait-comp';
+  /** Its row in the journal; 0 when the session is not persisted. */
+  rowId: number;
 }
 
 interface Pending {
@@ -36,6 +39,7 @@ interface Pending {
   retainFlag: boolean;
   subIds: readonly number[] | undefined;
   size: number;
+  rowId: number;
 }
 
 export interface SessionLimits {
@@ -76,6 +80,12 @@ export class Session implements Subscriber {
   user: string | undefined;
   /** Routing scratch: marks the last publish that reached this subscriber (dedup of overlaps). */
   routeMark = 0;
+  /**
+   * Set while the session is persistent (clean session 0 / session expiry > 0 and
+   * persistence on): every change of its QoS 1/2 state is written through. QoS 0 and
+   * clean sessions never touch it.
+   */
+  journal: StateJournal | undefined;
   private queue: Pending[] = [];
   private head = 0;
   private queuedBytes = 0;
@@ -129,7 +139,7 @@ export class Session implements Subscriber {
       return this.enqueue(msg, qos, retainFlag, subIds);
     }
     if (this.queuedCount === 0 && !link.congested && (qos === 0 || this.inflightCount < link.window)) {
-      this.send(link, msg, qos, retainFlag, subIds);
+      this.send(link, msg, qos, retainFlag, subIds, 0);
       return;
     }
     this.enqueue(msg, qos, retainFlag, subIds);
@@ -145,7 +155,7 @@ export class Session implements Subscriber {
       this.queue[this.head] = undefined as unknown as Pending;
       this.head++;
       this.queuedBytes -= p.size;
-      this.send(link, p.msg, p.qos, p.retainFlag, p.subIds);
+      this.send(link, p.msg, p.qos, p.retainFlag, p.subIds, p.rowId);
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
@@ -153,7 +163,7 @@ export class Session implements Subscriber {
     }
   }
 
-  private send(link: SessionLink, msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void {
+  private send(link: SessionLink, msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined, rowId: number): void {
     if (qos === 0) {
       const drop = link.sendPublish(msg, 0, retainFlag, subIds, 0, false);
       if (drop !== undefined) this.dropped(drop, msg);
@@ -161,8 +171,17 @@ export class Session implements Subscriber {
     }
     const packetId = this.allocateId();
     const drop = link.sendPublish(msg, qos, retainFlag, subIds, packetId, false);
-    if (drop !== undefined) return this.dropped(drop, msg);
-    this.inflight.set(packetId, { packetId, msg, qos, retainFlag, subIds, state: qos === 1 ? 'wait-ack' : 'wait-rec' });
+    if (drop !== undefined) {
+      if (rowId !== 0) this.journal?.removeDelivery(rowId);
+      return this.dropped(drop, msg);
+    }
+    const state = qos === 1 ? 'wait-ack' : 'wait-rec';
+    const j = this.journal;
+    if (j !== undefined) {
+      if (rowId !== 0) j.updateDelivery(rowId, packetId, state);
+      else j.addDelivery(this.clientId, { id: (rowId = j.nextDeliveryId()), msg, qos, retainFlag, subIds, packetId, state });
+    }
+    this.inflight.set(packetId, { packetId, msg, qos, retainFlag, subIds, state, rowId });
   }
 
   private enqueue(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void {
@@ -170,8 +189,20 @@ export class Session implements Subscriber {
     if (this.queuedCount >= this.limits.maxQueuedMessages || this.queuedBytes + size > this.limits.maxQueuedBytes) {
       return this.dropped('queue-full', msg);
     }
-    this.queue.push({ msg, qos, retainFlag, subIds, size });
+    let rowId = 0;
+    const j = this.journal;
+    if (j !== undefined && qos > 0) {
+      rowId = j.nextDeliveryId();
+      j.addDelivery(this.clientId, { id: rowId, msg, qos: qos as 1 | 2, retainFlag, subIds, packetId: 0, state: 'queued' });
+    }
+    this.queue.push({ msg, qos, retainFlag, subIds, size, rowId });
     this.queuedBytes += size;
+  }
+
+  /** The flow of `f` ended (acknowledged or refused): it leaves the window and the journal. */
+  private finished(f: OutFlight): void {
+    this.inflight.delete(f.packetId);
+    if (f.rowId !== 0) this.journal?.removeDelivery(f.rowId);
   }
 
   private dropped(reason: DropReason, msg: Message): void {
@@ -194,7 +225,7 @@ export class Session implements Subscriber {
   onPuback(packetId: number): boolean {
     const f = this.inflight.get(packetId);
     if (f === undefined || f.state !== 'wait-ack') return false;
-    this.inflight.delete(packetId);
+    this.finished(f);
     this.pump();
     return true;
   }
@@ -205,11 +236,12 @@ export class Session implements Subscriber {
     if (f === undefined || f.state === 'wait-ack') return false;
     if (reasonCode >= 0x80) {
       // A failed PUBREC ends the flow; no PUBREL follows (MQTT 5 §4.3.3).
-      this.inflight.delete(packetId);
+      this.finished(f);
       this.pump();
       return true;
     }
     f.state = 'wait-comp';
+    if (f.rowId !== 0) this.journal?.updateDelivery(f.rowId, packetId, 'wait-comp');
     this.link?.sendPubrel(packetId);
     return true;
   }
@@ -217,7 +249,7 @@ export class Session implements Subscriber {
   onPubcomp(packetId: number): boolean {
     const f = this.inflight.get(packetId);
     if (f === undefined || f.state !== 'wait-comp') return false;
-    this.inflight.delete(packetId);
+    this.finished(f);
     this.pump();
     return true;
   }
@@ -234,7 +266,7 @@ export class Session implements Subscriber {
       } else {
         const drop = link.sendPublish(f.msg, f.qos, f.retainFlag, f.subIds, f.packetId, true);
         if (drop !== undefined) {
-          this.inflight.delete(f.packetId);
+          this.finished(f);
           this.dropped(drop, f.msg);
         }
       }
@@ -244,6 +276,56 @@ export class Session implements Subscriber {
 
   detach(): void {
     this.link = undefined;
+  }
+
+  /** Records an incoming QoS 2 packet id, until its PUBREL [MQTT-4.3.3-9]. */
+  addQos2In(packetId: number): void {
+    this.qos2In.add(packetId);
+    this.journal?.addQos2(this.clientId, packetId);
+  }
+
+  removeQos2In(packetId: number): boolean {
+    const known = this.q2?.delete(packetId) ?? false;
+    if (known) this.journal?.removeQos2(this.clientId, packetId);
+    return known;
+  }
+
+  /**
+   * Starts writing this session through `journal`: its current QoS 1/2 state is written
+   * now (inflight first, then the queue: the order they were delivered in). The session
+   * record and subscriptions are the broker's to write.
+   */
+  persistTo(journal: StateJournal): void {
+    this.journal = journal;
+    for (const f of this.flights?.values() ?? []) {
+      f.rowId = journal.nextDeliveryId();
+      journal.addDelivery(this.clientId, { id: f.rowId, msg: f.msg, qos: f.qos, retainFlag: f.retainFlag, subIds: f.subIds, packetId: f.packetId, state: f.state });
+    }
+    for (let i = this.head; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      p.rowId = 0;
+      if (p.qos === 0) continue;
+      p.rowId = journal.nextDeliveryId();
+      journal.addDelivery(this.clientId, { id: p.rowId, msg: p.msg, qos: p.qos as 1 | 2, retainFlag: p.retainFlag, subIds: p.subIds, packetId: 0, state: 'queued' });
+    }
+    for (const id of this.q2 ?? []) journal.addQos2(this.clientId, id);
+  }
+
+  /** Puts back what the journal restored at start-up (already within the caps), in order. */
+  restore(deliveries: readonly StoredDelivery[], qos2In: readonly number[]): void {
+    let lastId = 0;
+    for (const d of deliveries) {
+      if (d.state === 'queued') {
+        const size = d.msg.payload.length + d.msg.topic.length;
+        this.queue.push({ msg: d.msg, qos: d.qos, retainFlag: d.retainFlag, subIds: d.subIds, size, rowId: d.id });
+        this.queuedBytes += size;
+      } else {
+        this.inflight.set(d.packetId, { packetId: d.packetId, msg: d.msg, qos: d.qos, retainFlag: d.retainFlag, subIds: d.subIds, state: d.state as Exclude<DeliveryState, 'queued'>, rowId: d.id });
+        lastId = d.packetId;
+      }
+    }
+    if (lastId !== 0) this.nextId = lastId === 65535 ? 1 : lastId + 1;
+    for (const id of qos2In) this.qos2In.add(id);
   }
 
   /** Discards the message state (clean start, or session end). */

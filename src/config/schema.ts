@@ -115,6 +115,11 @@ export const storeSchema = z
     reserve: size({ min: 0 })
       .prefault('16MiB')
       .describe('Disk space held back in store.dir (outpost.reserve) and released when the disk fills up, so the outbox can still drain; 0 = none.'),
+    persist_sessions: z
+      .boolean()
+      .default(true)
+      .describe('Keep persistent sessions (clean session 0 / session expiry > 0) across restarts: subscriptions, queued and inflight QoS 1/2 messages.'),
+    persist_retained: z.boolean().default(true).describe('Keep retained messages across restarts.'),
   })
   .strict();
 

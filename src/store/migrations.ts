@@ -63,6 +63,73 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 2,
+    description: 'retained messages and persistent sessions',
+    sql: `
+      -- A rowid table with a UNIQUE topic rather than WITHOUT ROWID: retained payloads may
+      -- be large, and WITHOUT ROWID suits rows far smaller than a page (sqlite.org/withoutrowid.html §4).
+      CREATE TABLE retained (
+        id          INTEGER PRIMARY KEY,
+        topic       TEXT    NOT NULL UNIQUE,
+        payload     BLOB    NOT NULL,
+        qos         INTEGER NOT NULL,
+        props       TEXT,
+        expires_at  INTEGER,
+        origin_kind TEXT    NOT NULL,
+        origin_id   TEXT    NOT NULL
+      );
+
+      -- Sessions with clean session 0 (3.1.1) or a session expiry > 0 (v5).
+      -- offline_at NULL: online when last written (a crash counts from the restart).
+      CREATE TABLE sessions (
+        client_id   TEXT    PRIMARY KEY,
+        protocol    INTEGER NOT NULL,
+        expiry      INTEGER NOT NULL,
+        offline_at  INTEGER
+      ) WITHOUT ROWID;
+
+      -- options: bit 0 No Local, bit 1 Retain As Published, bits 2-3 Retain Handling.
+      CREATE TABLE subscriptions (
+        client_id   TEXT    NOT NULL,
+        filter      TEXT    NOT NULL,
+        qos         INTEGER NOT NULL,
+        options     INTEGER NOT NULL,
+        sub_id      INTEGER,
+        PRIMARY KEY (client_id, filter)
+      ) WITHOUT ROWID;
+
+      -- Queued and inflight QoS 1/2 messages of those sessions, one row per session and
+      -- message (a copy each: one publish to many offline sessions costs a row each, and
+      -- no reference counting is needed). id is handed out by the journal in delivery
+      -- order. state: 0 queued, 1 wait-ack, 2 wait-rec, 3 wait-comp; flags: bit 0 the
+      -- message's RETAIN, bit 1 the RETAIN flag it is sent with.
+      CREATE TABLE deliveries (
+        id          INTEGER PRIMARY KEY,
+        client_id   TEXT    NOT NULL,
+        topic       TEXT    NOT NULL,
+        payload     BLOB    NOT NULL,
+        msg_qos     INTEGER NOT NULL,
+        qos         INTEGER NOT NULL,
+        flags       INTEGER NOT NULL,
+        props       TEXT,
+        expires_at  INTEGER,
+        origin_kind TEXT    NOT NULL,
+        origin_id   TEXT    NOT NULL,
+        sub_ids     TEXT,
+        packet_id   INTEGER NOT NULL,
+        state       INTEGER NOT NULL
+      );
+      -- Index entries end with the rowid: (client_id) is already ordered by (client_id, id).
+      CREATE INDEX deliveries_client ON deliveries(client_id);
+
+      CREATE TABLE qos2_in (
+        client_id   TEXT    NOT NULL,
+        packet_id   INTEGER NOT NULL,
+        PRIMARY KEY (client_id, packet_id)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -10,6 +10,11 @@
  *
  * Nothing is resolved before its transaction committed: the publisher's PUBACK waits
  * for this promise (DESIGN §4, persist before you acknowledge).
+ *
+ * Other writers of the same database (the session and retained journal) join these
+ * commits as participants: their batch is written in the same transaction, after the
+ * outbox's, so a publish that is both bridged and queued for a persistent session
+ * costs one fsync, and the commit window bounds the fsync rate of all of them.
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
@@ -39,11 +44,35 @@ const UNLIMITED: OutboxLimits = { maxBytes: Infinity, maxRows: Infinity, maxAgeM
 
 type Waiter = { resolve: () => void; reject: (err: unknown) => void };
 
+/** Another writer whose work rides in the outbox's transactions. */
+export interface CommitParticipant {
+  /** Whether it has work waiting (a failed commit is retried while some participant has). */
+  hasWork(): boolean;
+  /** Takes the work of the next commit, outside the transaction; undefined when none. */
+  take(): CommitBatch | undefined;
+}
+
+export interface CommitBatch {
+  /** Runs inside the transaction; throwing rolls the whole commit back. */
+  write(): void;
+  committed(): void;
+  /** The transaction failed: nothing of this batch is on the disk. */
+  failed(err: OutpostError): void;
+}
+
+/** A participant's handle on the commits it joined. */
+export interface CommitJoin {
+  /** Asks for a commit (within the commit window); false when the outbox is closed. */
+  schedule(): boolean;
+  leave(): void;
+}
+
 export class GroupCommitOutbox implements Outbox {
   private readonly bridges = new Map<string, BridgeState>();
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly sourceCache = new Map<string, SourceSeq>();
   private appends: PendingAppend[] = [];
+  private readonly participants: CommitParticipant[] = [];
   /** Rows to delete in the next commit: seq → bridge and why (undefined = acked). */
   private deletes = new Map<number, { bridge: string; reason: OutboxDropReason | undefined }>();
   private sweepDue = false;
@@ -82,6 +111,22 @@ export class GroupCommitOutbox implements Outbox {
         this.schedule();
       }, this.opts.sweepIntervalMs ?? 60_000);
     }
+  }
+
+  /** Lets `p` write in the same transactions as the outbox (see the file comment). */
+  join(p: CommitParticipant): CommitJoin {
+    this.participants.push(p);
+    return {
+      schedule: () => {
+        if (this.closed) return false;
+        this.schedule();
+        return true;
+      },
+      leave: () => {
+        const i = this.participants.indexOf(p);
+        if (i >= 0) this.participants.splice(i, 1);
+      },
+    };
   }
 
   append(bridge: string, msg: Message): Promise<void> {
@@ -189,7 +234,8 @@ export class GroupCommitOutbox implements Outbox {
     this.listeners.clear();
   }
 
-  private hasWork = (): boolean => this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue;
+  private hasWork = (): boolean =>
+    this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue || this.participants.some((p) => p.hasWork());
 
   private state(bridge: string): BridgeState {
     if (!this.loaded) {
@@ -249,7 +295,12 @@ export class GroupCommitOutbox implements Outbox {
     this.deletes = new Map();
     this.sweepDue = false;
     this.waiters = [];
-    if (appends.length === 0 && deletes.size === 0 && !sweep) {
+    let batches: CommitBatch[] | undefined;
+    for (const p of this.participants) {
+      const b = p.take();
+      if (b !== undefined) (batches ??= []).push(b);
+    }
+    if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined) {
       for (const w of waiters) w.resolve();
       return;
     }
@@ -261,12 +312,12 @@ export class GroupCommitOutbox implements Outbox {
       // appends need, and must not fail with them while the disk is still full.
       const err = this.commitDeletes(deletes, sweep);
       if (err !== undefined) {
-        this.failed(err, appends, deletes, sweep, waiters);
+        this.failed(err, appends, deletes, sweep, waiters, batches);
         return;
       }
       deletes.clear();
       sweepNow = false;
-      if (appends.length === 0) {
+      if (appends.length === 0 && batches === undefined) {
         for (const w of waiters) w.resolve();
         return;
       }
@@ -279,14 +330,15 @@ export class GroupCommitOutbox implements Outbox {
         if (sweepNow) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
         for (const a of appends) outcomes.push(tx.append(a));
         tx.finish();
+        if (batches !== undefined) for (const b of batches) b.write();
       });
     } catch (err) {
-      this.failed(err, appends, deletes, sweep, waiters);
+      this.failed(err, appends, deletes, sweep, waiters, batches);
       return;
     }
     this.commitCount++;
     tx.apply();
-    if (appends.length > 0) this.diskWasFull = false;
+    if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
     this.backend.afterCommit?.();
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
     appends.forEach((a, i) =>
@@ -295,6 +347,7 @@ export class GroupCommitOutbox implements Outbox {
         : a.resolve(),
     );
     for (const w of waiters) w.resolve();
+    if (batches !== undefined) for (const b of batches) b.committed();
     for (const bridge of tx.added) {
       for (const fn of this.listeners.get(bridge) ?? []) {
         try {
@@ -335,12 +388,20 @@ export class GroupCommitOutbox implements Outbox {
     return error;
   }
 
-  private failed(err: unknown, appends: PendingAppend[], deletes: GroupCommitOutbox['deletes'], sweep: boolean, waiters: Waiter[]): void {
+  private failed(
+    err: unknown,
+    appends: PendingAppend[],
+    deletes: GroupCommitOutbox['deletes'],
+    sweep: boolean,
+    waiters: Waiter[],
+    batches: CommitBatch[] | undefined,
+  ): void {
     const error = this.backend.storeError(err, appends.length);
     if (error.code === 'STORE_FULL') this.diskWasFull = true;
     CommitTx.countFailed((b) => this.state(b), appends);
     for (const a of appends) a.reject(error);
     for (const w of waiters) w.reject(error);
+    if (batches !== undefined) for (const b of batches) b.failed(error);
     // Acks and drops were not applied: keep them for the next batch (an ack lost here
     // would only mean a duplicate, but there is no reason to lose it).
     for (const [seq, d] of deletes) if (!this.deletes.has(seq)) this.deletes.set(seq, d);

@@ -32,14 +32,15 @@ describe('one gateway per state directory', () => {
     await expect(second.start(new AbortController().signal)).rejects.toThrow(`another outpost is already running with store.dir ${dir}`);
   });
 
-  it('lets gateways without an outbox share a directory (nothing there to drain twice)', async () => {
+  it('refuses a second gateway without bridges too (persistent sessions and retained messages live there)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-lock-'));
     const first = gatewayOn(dir, false);
     await first.start(new AbortController().signal);
     running.push(first);
     const second = gatewayOn(dir, false);
-    await second.start(new AbortController().signal);
-    running.push(second);
+    await expect(second.start(new AbortController().signal)).rejects.toThrow(
+      `another outpost is already running with store.dir ${dir} (${join(dir, 'outpost.lock')} is locked); stop it, or give this one its own store.dir`,
+    );
   });
 
   it('lets the directory be used again once the first gateway stopped', async () => {

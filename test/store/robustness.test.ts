@@ -12,7 +12,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isOutpostError } from '../../src/core/errors.js';
 import { openDatabase, type StoreDatabase } from '../../src/store/database.js';
-import { SCHEMA_VERSION } from '../../src/store/migrations.js';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { msg, payloads } from './outbox-helpers.js';
@@ -51,7 +51,7 @@ describe('schema versions', () => {
     expect(db.handle.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(db.handle.prepare('SELECT text FROM notes').pluck().all()).toEqual(['kept across the upgrade']);
     expect(db.storeId).toMatch(/^[0-9a-f]{16}$/);
-    expect(lines.filter((l) => l.msg === 'database schema migrated').map((l) => l.version)).toEqual([1]);
+    expect(lines.filter((l) => l.msg === 'database schema migrated').map((l) => l.version)).toEqual(MIGRATIONS.map((m) => m.version));
   });
 
   it('opens a schema 1 backlog with its message ids and goes on after its highest seq and source numbers', async () => {

@@ -24,7 +24,7 @@ export function handlePubrec(conn: Connection, p: IPubrecPacket): Violation | un
 /** PUBREL releases the incoming QoS 2 packet id; PUBCOMP answers it [MQTT-4.3.3-11]. */
 export function handlePubrel(conn: Connection, p: IPubrelPacket): Violation | undefined {
   const id = p.messageId ?? 0;
-  const known = conn.session!.qos2In.delete(id);
+  const known = conn.session!.removeQos2In(id);
   if (!known && conn.version === 5) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: V5_REASON['packet-identifier-not-found'] });
   else conn.writeRaw(encodeAck('pubcomp', id));
   return undefined;

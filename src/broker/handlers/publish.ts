@@ -107,7 +107,13 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   // Kept from here: the connection may have dropped (and left its session) by the time
   // the commit settles, and the session's QoS 2 state must still be undone then.
   const session = conn.session!;
-  if (qos === 2) session.qos2In.add(id);
+  if (qos === 2) {
+    session.addQos2In(id);
+    // A persistent session's QoS 2 packet id is stored before PUBREC: a resend after a
+    // restart is then answered, not delivered twice [MQTT-4.3.3-9].
+    const stored = session.journal?.committed();
+    if (stored !== undefined) wait = wait === undefined ? stored : Promise.all([wait, stored]).then(() => undefined);
+  }
   if (wait === undefined) {
     queueAck(conn, cmd, id, 0);
     return undefined;
@@ -155,7 +161,7 @@ function ackAfterCommit(conn: Connection, session: Session, cmd: 'puback' | 'pub
       conn.qos1Pending?.delete(id);
       // Not stored: a resend of this packet id must be taken as new, not answered as a
       // duplicate of something we never kept [MQTT-4.3.3-9].
-      if (cmd === 'pubrec') session.qos2In.delete(id);
+      if (cmd === 'pubrec') session.removeQos2In(id);
       if (conn.version !== 5) {
         // 3.1.1 has no negative ack: leave it unacknowledged and close, so the client
         // resends it after reconnecting.
@@ -198,7 +204,7 @@ function releaseAcks(conn: Connection): void {
 }
 
 function sendAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
-  if (code >= 0x80 && cmd === 'pubrec') conn.session?.qos2In.delete(id);
+  if (code >= 0x80 && cmd === 'pubrec') conn.session?.removeQos2In(id);
   if (conn.version === 5 && code !== 0) conn.send({ cmd, messageId: id, reasonCode: code });
   else conn.writeRaw(encodeAck(cmd, id));
 }

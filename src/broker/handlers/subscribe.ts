@@ -7,6 +7,7 @@ import type { Connection, Violation } from '../connection.js';
 import { parseSharedFilter, validateTopicFilter } from '../../core/topic.js';
 import type { QoS } from '../../core/message.js';
 import type { SubscriptionEntry } from '../subscription-tree.js';
+import type { Session } from '../session.js';
 import { badlyEncoded } from './wire-strings.js';
 import { v3SubackCode, v5SubackCode, type Outcome } from '../reason-codes.js';
 import { ReadGuard } from '../read-guard.js';
@@ -29,6 +30,8 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
     if (v5 && s.nl && s.topic.startsWith('$share/')) return { outcome: 'protocol-error', detail: 'No Local set on a shared subscription' };
   }
 
+  const journal = session.journal;
+  const writes = journal?.writes ?? 0;
   const granted: number[] = [];
   let guard: ReadGuard | undefined;
   const retainedToSend: { entry: SubscriptionEntry; isNew: boolean }[] = [];
@@ -77,8 +80,29 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
     if (group === undefined) retainedToSend.push({ entry, isNew });
   }
 
-  conn.send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
+  const answer = () => {
+    conn.send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
+    sendRetained(conn, session, retainedToSend);
+  };
+  // A persistent session's subscriptions are stored before SUBACK (persist before you acknowledge).
+  if (journal !== undefined && journal.writes !== writes) afterCommit(conn, journal.committed(), 'subscription', answer);
+  else answer();
+  return undefined;
+}
 
+/**
+ * Runs `answer` once `stored` committed; if the commit failed the connection is closed
+ * without the answer, so the client sends the packet again after reconnecting.
+ */
+export function afterCommit(conn: Connection, stored: Promise<void>, what: string, answer: () => void): void {
+  stored.then(answer, (err: unknown) => {
+    conn.log.warn({ err: String(err) }, `${what} not stored; closing so the client sends it again`);
+    conn.end();
+  });
+}
+
+function sendRetained(conn: Connection, session: Session, retainedToSend: { entry: SubscriptionEntry; isNew: boolean }[]): void {
+  const ctx = conn.ctx;
   for (const { entry, isNew } of retainedToSend) {
     if (entry.retainHandling === 2 || (entry.retainHandling === 1 && !isNew)) continue;
     const now = ctx.clock.now();
@@ -90,5 +114,4 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
       session.deliver(msg, qos, true, entry.subscriptionId !== undefined ? [entry.subscriptionId] : undefined);
     }
   }
-  return undefined;
 }

@@ -1,0 +1,91 @@
+/**
+ * The broker's side of persistence (issue 5): which sessions are written through, and
+ * how the state a journal kept is put back at start-up. The journal itself (what is
+ * stored, how, when it commits) is core/persistence.ts's StateJournal.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { StateJournal, StoredSessionRecord } from '../core/persistence.js';
+import { parseSharedFilter } from '../core/topic.js';
+import type { BrokerOptions } from './options.js';
+import type { RetainedStore } from './retained.js';
+import type { Session } from './session.js';
+import type { SubscriptionEntry } from './subscription-tree.js';
+
+export function sessionRecord(session: Session, offlineAt: number | undefined): StoredSessionRecord {
+  return { clientId: session.clientId, protocolVersion: session.protocolVersion, expiryInterval: session.expiryInterval, offlineAt };
+}
+
+/**
+ * A session is written through while its expiry is > 0 (3.1.1 clean session 0, or a v5
+ * Session Expiry Interval > 0); one that becomes clean again (v5 CONNECT with expiry 0,
+ * or DISCONNECT setting it to 0) leaves the store. `offlineAt` undefined = online now.
+ */
+export function writeThrough(journal: StateJournal, session: Session, offlineAt: number | undefined): void {
+  if (!journal.persistSessions) return;
+  if (session.expiryInterval === 0) {
+    if (session.journal !== undefined) {
+      session.journal = undefined;
+      journal.deleteSession(session.clientId);
+    }
+    return;
+  }
+  journal.saveSession(sessionRecord(session, offlineAt));
+  if (session.journal === undefined) {
+    for (const e of session.subscriptions.values()) journal.saveSubscription(session.clientId, e);
+    session.persistTo(journal);
+  }
+}
+
+export interface RestoreTarget {
+  options: BrokerOptions;
+  clock: Clock;
+  log: Logger;
+  retained: RetainedStore;
+  /** Creates and registers an (offline) session. */
+  newSession(clientId: string): Session;
+  addSubscription(session: Session, entry: SubscriptionEntry): boolean;
+  armExpiry(session: Session, ms: number): void;
+}
+
+/**
+ * Puts back retained messages and persistent sessions: subscriptions into the routing
+ * tree, queued and inflight messages (resent with DUP on reconnect [MQTT-4.4.0-1]), QoS 2
+ * packet ids, and the expiry timer with what is left of the expiry after the downtime.
+ */
+export function restoreState(journal: StateJournal, t: RestoreTarget): void {
+  const now = t.clock.now();
+  const state = journal.restore(now, {
+    maxQueuedMessages: t.options.maxQueuedMessages,
+    maxQueuedBytes: t.options.maxQueuedBytes,
+    maxSessionExpiry: t.options.maxSessionExpiry,
+  });
+  // A retained message set before the restore (a bridge's inbound side starts first) is newer.
+  for (const m of state.retained) if (t.retained.match(m.topic, now).length === 0) t.retained.set(m);
+  let messages = 0;
+  for (const s of state.sessions) {
+    const session = t.newSession(s.clientId);
+    session.protocolVersion = s.protocolVersion;
+    session.expiryInterval = s.expiryInterval;
+    for (const sub of s.subscriptions) {
+      const shared = parseSharedFilter(sub.filter);
+      const group = shared !== null && typeof shared !== 'string' ? shared.group : undefined;
+      t.addSubscription(session, { subscriber: session, ...sub, group });
+    }
+    session.restore(s.deliveries, s.qos2In);
+    session.journal = journal; // after the subscriptions: they are stored already
+    messages += s.deliveries.length;
+    // Counted from when it went offline, the downtime included (0xFFFFFFFF is re-armed in steps like any long expiry).
+    t.armExpiry(session, Math.max(0, s.expiryInterval * 1000 - (now - (s.offlineAt ?? now))));
+  }
+  const counts = {
+    sessions: state.sessions.length,
+    messages,
+    retained: state.retained.length,
+    expiredSessions: state.expiredSessions,
+    expiredMessages: state.expiredMessages,
+    overCap: state.overCap,
+  };
+  if (state.overCap > 0) t.log.warn(counts, 'state restored; queued messages beyond the per-client caps were dropped');
+  else t.log.info(counts, 'state restored');
+}

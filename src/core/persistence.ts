@@ -1,0 +1,94 @@
+/**
+ * What the broker writes through to durable storage so that persistent sessions and
+ * retained messages survive a restart (issue 5), and what it reads back at start-up.
+ * The broker depends on this interface; the SQLite store implements it
+ * (src/store/state-journal.ts). Writes are recorded, not executed: they go into the next
+ * group commit, and `committed()` is the promise an acknowledgement waits for.
+ */
+import type { Message, QoS } from './message.js';
+
+/** Where an outgoing QoS 1/2 message of a session stands. */
+export type DeliveryState = 'queued' | 'wait-ack' | 'wait-rec' | 'wait-comp';
+
+export interface StoredSubscription {
+  /** As subscribed, $share prefix included. */
+  filter: string;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId: number | undefined;
+}
+
+/** A QoS 1/2 message for a session: queued, or inflight under a packet id. */
+export interface StoredDelivery {
+  /** Row id, chosen by the journal (nextDeliveryId); order of ids = order of delivery. */
+  id: number;
+  msg: Message;
+  qos: 1 | 2;
+  /** The RETAIN flag it is sent with. */
+  retainFlag: boolean;
+  subIds: readonly number[] | undefined;
+  /** 0 while queued. */
+  packetId: number;
+  state: DeliveryState;
+}
+
+export interface StoredSessionRecord {
+  clientId: string;
+  protocolVersion: 3 | 4 | 5;
+  /** Seconds (0xFFFFFFFF = never). */
+  expiryInterval: number;
+  /** Clock ms when its connection closed; undefined while it is (or was, at a crash) online. */
+  offlineAt: number | undefined;
+}
+
+export interface StoredSession extends StoredSessionRecord {
+  subscriptions: StoredSubscription[];
+  /** In id order. */
+  deliveries: StoredDelivery[];
+  /** Incoming QoS 2 packet ids between PUBREC and PUBREL [MQTT-4.3.3-9]. */
+  qos2In: number[];
+}
+
+export interface RestoreLimits {
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  /** Seconds; a stored expiry above the current cap is lowered to it. */
+  maxSessionExpiry: number;
+}
+
+export interface RestoredState {
+  sessions: StoredSession[];
+  retained: Message[];
+  /** Sessions whose expiry passed while the gateway was down (their rows are deleted). */
+  expiredSessions: number;
+  /** Queued or retained messages whose Message Expiry passed (deleted). */
+  expiredMessages: number;
+  /** Queued messages beyond the per-session caps (deleted). */
+  overCap: number;
+}
+
+export interface StateJournal {
+  readonly persistSessions: boolean;
+  readonly persistRetained: boolean;
+  /** Grows with every recorded write: the broker compares it around a publish. */
+  readonly writes: number;
+  /** Settles when everything recorded so far is committed (rejects if that commit failed). */
+  committed(): Promise<void>;
+  nextDeliveryId(): number;
+  /** Sets or (empty payload) clears the retained message of msg.topic. */
+  retain(msg: Message): void;
+  saveSession(rec: StoredSessionRecord): void;
+  /** Deletes the session with its subscriptions, deliveries and QoS 2 ids. */
+  deleteSession(clientId: string): void;
+  saveSubscription(clientId: string, sub: StoredSubscription): void;
+  deleteSubscription(clientId: string, filter: string): void;
+  addDelivery(clientId: string, d: StoredDelivery): void;
+  updateDelivery(id: number, packetId: number, state: DeliveryState): void;
+  removeDelivery(id: number): void;
+  addQos2(clientId: string, packetId: number): void;
+  removeQos2(clientId: string, packetId: number): void;
+  /** Reads everything back at start-up, deleting what expired (now: clock ms). */
+  restore(now: number, limits: RestoreLimits): RestoredState;
+}
