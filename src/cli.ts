@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { DestinationStream, Logger } from 'pino';
 import { isOutpostError, OutpostError } from './core/errors.js';
+import { ProgressMonitor, type ProgressProbe, type StuckComponent } from './core/progress.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
@@ -80,7 +81,7 @@ export interface CliDeps {
 export interface NotifierLike {
   ready(status?: string): Promise<void>;
   stopping(): Promise<void>;
-  startWatchdog(): void;
+  startWatchdog(stuck?: () => readonly StuckComponent[]): void;
   close(): void;
 }
 
@@ -253,7 +254,9 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   });
   // Watchdog pings from the start: opening and migrating the store may take a while.
   const notifier = (deps.createNotifier ?? ((l) => new SystemdNotifier({ env: deps.env ?? {}, log: l })))(log);
-  notifier.startWatchdog();
+  // Pings only while every component makes progress (the gateway's probes join below).
+  const progress = new ProgressMonitor(config.metrics.stuck_after, { now: () => Date.now() });
+  notifier.startWatchdog(() => progress.stuck());
   const cleanup = async () => {
     notifier.close();
     offSignal();
@@ -263,10 +266,11 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
 
   log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
   const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log });
+  if (hasProgress(gateway)) progress.watch(() => gateway.progressProbes);
   let listening = false;
   // Metrics after the gateway: /healthz then reports a gateway that exists.
   const metrics = config.metrics.enabled && isObservable(gateway)
-    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
+    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck() }) : undefined;
   try {
     await gateway.start(controller.signal);
     listening = true;
@@ -314,6 +318,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   }
   await cleanup();
   return code;
+}
+
+function hasProgress(gateway: object): gateway is { readonly progressProbes: readonly ProgressProbe[] } {
+  return 'progressProbes' in gateway;
 }
 
 /**

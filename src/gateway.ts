@@ -16,6 +16,7 @@ import type { Config, ListenerConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import { OutpostError } from './core/errors.js';
 import { ServiceGroup, type Service } from './core/lifecycle.js';
+import type { ProgressProbe } from './core/progress.js';
 import { Broker } from './broker/broker.js';
 import type { BrokerOptions } from './broker/options.js';
 import { TcpListener } from './broker/tcp-listener.js';
@@ -41,6 +42,8 @@ export interface GatewayDeps {
   clock?: Clock;
   /** Serial port access; default serialport (tests may hand in-memory ports). */
   serialPorts?: PortOpener;
+  /** Extra progress probes watched beside the components' own (tests inject a stuck one). */
+  probes?: readonly ProgressProbe[];
 }
 
 /** A listener: a service that accepts connections for the broker on a bound address. */
@@ -197,6 +200,18 @@ export class Gateway {
       },
     };
     return [store, bridges];
+  }
+
+  /** What the watchdog and /healthz ask whether every component still turns. */
+  get progressProbes(): ProgressProbe[] {
+    return [
+      this.broker.progress,
+      ...(this.outbox ? [this.outbox.progress] : []),
+      ...this.bridges.map((b) => b.progress),
+      this.serial.progress,
+      ...(this.mqttsn ? [this.mqttsn.progress] : []),
+      ...(this.deps.probes ?? []),
+    ];
   }
 
   /** Addresses actually bound (port 0 in config resolves to a real port). */

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Bus, DurableSink } from '../core/bus.js';
 import type { Clock } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import type { Message, Origin, QoS } from '../core/message.js';
 import type { Outbox, OutboxStats } from '../store/outbox.js';
 import { Forwarder } from './forwarder.js';
@@ -86,6 +87,11 @@ export class Bridge implements Service, DurableSink {
   /** Local retained topic telling local apps whether the cloud link is up. */
   get localStateTopic(): string {
     return `$SYS/outpost/bridge/${this.name}/state`;
+  }
+
+  /** Progress of the forwarder (see Forwarder.waitingSince). */
+  get progress(): ProgressProbe {
+    return { name: `bridge ${this.name} forwarder`, waitingSince: () => this.forwarder.waitingSince() };
   }
 
   get linkState(): BridgeState {

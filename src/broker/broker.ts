@@ -15,6 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
 import type { Message, Origin, QoS } from '../core/message.js';
 import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
@@ -65,6 +66,8 @@ export class Broker implements Bus, BrokerContext, Service {
   private busSeq = 0;
   private closing = false;
   private sweepTimer: TimerHandle | undefined;
+  private sweepMs = 0;
+  private lastSweepAt = 0;
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
     this.options = { ...defaultBrokerOptions, ...options };
@@ -73,6 +76,16 @@ export class Broker implements Bus, BrokerContext, Service {
     this.retained = deps.retained ?? new MemoryRetainedStore();
     this.limiter = new LogRateLimiter(this.clock);
   }
+
+  /** Progress: the keepalive sweep was due and has not run. */
+  readonly progress: ProgressProbe = {
+    name: 'broker keepalive sweep',
+    waitingSince: (now) => {
+      if (this.sweepTimer === undefined) return undefined;
+      const due = this.lastSweepAt + this.sweepMs;
+      return due <= now ? due : undefined;
+    },
+  };
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -91,7 +104,11 @@ export class Broker implements Bus, BrokerContext, Service {
     }
     const conn = new Connection(this, stream, peer);
     this.connections.add(conn);
-    this.sweepTimer ??= this.clock.setInterval(this.sweep, Math.max(50, Math.min(500, this.options.connectTimeoutMs / 2)));
+    if (this.sweepTimer === undefined) {
+      this.sweepMs = Math.max(50, Math.min(500, this.options.connectTimeoutMs / 2));
+      this.lastSweepAt = this.clock.now();
+      this.sweepTimer = this.clock.setInterval(this.sweep, this.sweepMs);
+    }
     this.metrics.connectionsCurrent = this.connections.size;
     conn.open();
   }
@@ -219,7 +236,7 @@ export class Broker implements Bus, BrokerContext, Service {
 
   /** Connect timeouts and keepalives of every connection, checked by one timer. */
   private readonly sweep = (): void => {
-    const now = this.clock.now();
+    const now = (this.lastSweepAt = this.clock.now());
     for (const c of this.connections) c.sweep(now);
   };
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Bus } from '../core/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import type { QoS } from '../core/message.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import { transition, type ClientEvent } from './client-state.js';
@@ -82,6 +83,18 @@ export class MqttsnGateway implements Service, SnContext {
   get addresses() {
     return this.transport.addresses;
   }
+
+  /** Progress: a supervision timer that should have fired by now and did not. */
+  readonly progress: ProgressProbe = {
+    name: 'mqtt-sn gateway',
+    waitingSince: (now) => {
+      let due: number | undefined;
+      for (const s of this.byId.values()) {
+        if (s.timer !== undefined && s.timerDue <= now && (due === undefined || s.timerDue < due)) due = s.timerDue;
+      }
+      return due;
+    },
+  };
 
   session(clientId: string): SnSession | undefined {
     return this.byId.get(clientId);
@@ -218,7 +231,9 @@ export class MqttsnGateway implements Service, SnContext {
     s.timer = undefined;
     const d = nextDeadline(s);
     if (d === undefined) return;
-    s.timer = this.clock.setTimeout(() => this.guarded(s, () => this.onTimer(s)), Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now())));
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now()));
+    s.timerDue = this.clock.now() + delay;
+    s.timer = this.clock.setTimeout(() => this.guarded(s, () => this.onTimer(s)), delay);
   }
 
   /** A timer callback must never take the process down: a failure is logged, the gateway goes on. */

@@ -8,6 +8,7 @@
  */
 import type { BrokerMetrics } from '../broker/metrics.js';
 import type { OutboxLimits, OutboxStats } from '../store/outbox.js';
+import type { StuckComponent } from '../core/progress.js';
 import { PromText } from './prometheus.js';
 
 export interface BridgeView {
@@ -74,11 +75,11 @@ export interface Health {
 }
 
 /**
- * Healthy = every listener is bound, and every bridge is up or, while down, still buffering
- * within its caps (no cap reached: rows, bytes, age). A link that is down but buffering is
+ * Healthy = every listener is bound, no component is stuck, and every bridge is up or, while
+ * down, still buffering within its caps (no cap reached: rows, bytes, age). A link that is down but buffering is
  * normal on a flaky uplink and must not restart the service.
  */
-export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: string) => OutboxLimits | undefined): Health {
+export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: string) => OutboxLimits | undefined, stuck: readonly StuckComponent[] = []): Health {
   const components: Record<string, string> = {};
   components['listeners'] = rt.listenersUp() ? 'ok' : 'not listening yet';
   for (const b of gw.bridges) {
@@ -93,6 +94,8 @@ export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: s
     }
     components[`bridge ${b.name}`] = b.linkState === 'up' || reached.length === 0 ? 'ok' : `down and its outbox is at its cap (${reached.join(', ')})`;
   }
+  // A component with work waiting and no progress (core/progress.ts): its loop no longer turns.
+  for (const s of stuck) components[s.name] = `stuck: work waiting and no progress for ${Math.round(s.forMs / 1000)}s`;
   const problems = Object.entries(components).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`);
   return { healthy: problems.length === 0, problems, components };
 }

@@ -5,6 +5,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { StuckComponent } from '../core/progress.js';
 import { checkHealth, renderMetrics, type GatewayView, type RuntimeView } from './gateway-metrics.js';
 import { MetricsServer } from './metrics-server.js';
 
@@ -31,8 +32,15 @@ export function isObservable(gateway: object): gateway is GatewayView {
   return 'broker' in gateway && 'bridges' in gateway;
 }
 
-export function createMetricsServer(config: Config, gateway: GatewayView, log: Logger, listenersUp: () => boolean): MetricsServer {
-  const rt = processRuntime(listenersUp);
+export interface MetricsServerHooks {
+  /** Whether every listener is bound (the gateway finished starting). */
+  listenersUp(): boolean;
+  /** Components that stopped making progress (core/progress.ts); default none. */
+  stuck?: () => readonly StuckComponent[];
+}
+
+export function createMetricsServer(config: Config, gateway: GatewayView, log: Logger, hooks: MetricsServerHooks): MetricsServer {
+  const rt = processRuntime(hooks.listenersUp);
   const limits = (name: string) => {
     const b = config.bridges.find((x) => x.name === name)?.buffer;
     return b && { maxBytes: b.max_bytes, maxRows: b.max_rows, maxAgeMs: b.max_age, whenFull: b.when_full };
@@ -40,7 +48,7 @@ export function createMetricsServer(config: Config, gateway: GatewayView, log: L
   const server = new MetricsServer(config.metrics.host, config.metrics.port, {
     log,
     render: () => renderMetrics(gateway, rt),
-    health: () => checkHealth(gateway, rt, limits),
+    health: () => checkHealth(gateway, rt, limits, hooks.stuck?.() ?? []),
   });
   const stop = server.stop.bind(server);
   server.stop = async () => {

@@ -14,6 +14,7 @@ import type { Bus } from '../core/bus.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { DriverDefinition } from './driver-api.js';
 import { DeviceRuntime, lineOf, type DeviceCounters } from './device.js';
@@ -37,6 +38,7 @@ export class SerialHost implements Service {
   private readonly devices = new Map<string, DeviceRuntime>();
   private statsTimer: TimerHandle | undefined;
   private started = false;
+  private lastStatsAt = 0;
   private readonly clock: Clock;
 
   constructor(
@@ -50,6 +52,16 @@ export class SerialHost implements Service {
   counters(id: string): Readonly<DeviceCounters> | undefined {
     return this.devices.get(id)?.counters;
   }
+
+  /** Progress: the periodic counters (every stats_interval) were due and not published. */
+  readonly progress: ProgressProbe = {
+    name: 'serial host',
+    waitingSince: (now) => {
+      if (this.statsTimer === undefined || !this.started) return undefined;
+      const due = this.lastStatsAt + this.config.stats_interval;
+      return due <= now ? due : undefined;
+    },
+  };
 
   isOnline(id: string): boolean {
     return this.devices.get(id)?.online ?? false;
@@ -103,7 +115,11 @@ export class SerialHost implements Service {
     for (const d of this.devices.values()) d.start();
     for (const l of this.links) l.start();
     if (this.devices.size > 0) {
-      this.statsTimer = this.clock.setInterval(() => this.devices.forEach((d) => d.publishStats()), this.config.stats_interval);
+      this.lastStatsAt = this.clock.now();
+      this.statsTimer = this.clock.setInterval(() => {
+        this.lastStatsAt = this.clock.now();
+        this.devices.forEach((d) => d.publishStats());
+      }, this.config.stats_interval);
       log.info({ devices: this.devices.size, ports: this.links.length }, 'serial devices configured');
     }
   }
@@ -119,6 +135,7 @@ export class SerialHost implements Service {
     if (!this.started) return;
     this.started = false;
     this.statsTimer?.cancel();
+    this.statsTimer = undefined;
     for (const d of this.devices.values()) d.halt();
     await Promise.all(this.links.map((l) => l.stop()));
     await Promise.all([...this.devices.values()].map((d) => d.stop()));
