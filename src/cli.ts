@@ -18,6 +18,11 @@ import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
 import { createRootLogger, flushLogger } from './observability/logger.js';
 import { SystemdNotifier } from './observability/systemd-notify.js';
 import { createMetricsServer, isObservable } from './observability/metrics-endpoint.js';
+import { statusCommand } from './observability/status-command.js';
+import { collectMetrics } from './observability/gateway-metrics.js';
+import { SysPublisher } from './observability/sys-topics.js';
+import { processRuntime } from './observability/metrics-endpoint.js';
+import { systemClock } from './core/clock.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -31,6 +36,8 @@ Commands:
   check FILE            validate a config file and list every problem in it
   passwd [-D] FILE USER add a user to a password file or change their password
                         (prompted without echo, or the first line of stdin); -D deletes
+  status [--url URL]    print clients, devices, sensors and bridge backlogs of the
+                        running gateway (default URL http://127.0.0.1:9100)
   help                  show this help
 
 Options:
@@ -90,7 +97,8 @@ export type Command =
   | { name: 'version' }
   | { name: 'check'; file: string }
   | { name: 'passwd'; file: string; user: string; delete: boolean }
-  | { name: 'run'; config: string | undefined };
+  | { name: 'run'; config: string | undefined }
+  | { name: 'status'; url: string | undefined };
 
 const usageError = (message: string) => new OutpostError('CLI_USAGE', message);
 
@@ -107,6 +115,7 @@ export function parseCommand(argv: readonly string[]): Command {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
         delete: { type: 'boolean', short: 'D' },
+        url: { type: 'string' },
       },
     });
   } catch (err) {
@@ -118,6 +127,7 @@ export function parseCommand(argv: readonly string[]): Command {
   const [name, ...rest] = positionals;
   if (name === undefined) throw usageError('missing command');
   if (values.delete && name !== 'passwd') throw usageError(`option -D does not apply to "${name}"`);
+  if (values.url !== undefined && name !== 'status') throw usageError(`option --url does not apply to "${name}"`);
   const noConfig = () => {
     if (values.config !== undefined) throw usageError(`option --config does not apply to "${name}"`);
   };
@@ -141,6 +151,10 @@ export function parseCommand(argv: readonly string[]): Command {
       if (rest[0] === undefined || rest[1] === undefined) throw usageError('passwd needs the file and the user: outpost passwd [-D] FILE USER');
       noExtra(2);
       return { name: 'passwd', file: rest[0], user: rest[1], delete: values.delete === true };
+    case 'status':
+      noConfig();
+      noExtra(0);
+      return { name: 'status', url: values.url };
     default:
       throw usageError(`unknown command "${name}"`);
   }
@@ -199,6 +213,8 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       });
     case 'run':
       return runCommand(command.config, deps);
+    case 'status':
+      return statusCommand(command.url, deps);
   }
 }
 
@@ -270,17 +286,20 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   let listening = false;
   // Metrics after the gateway: /healthz then reports a gateway that exists.
   const metrics = config.metrics.enabled && isObservable(gateway)
-    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck() }) : undefined;
+    ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck(), version: packageVersion() }) : undefined;
+  const sys = sysPublisher(config, gateway, () => listening);
   try {
     await gateway.start(controller.signal);
     listening = true;
     if (!stopping) await startMetrics(metrics, log);
+    if (!stopping) sys?.start();
   } catch (err) {
     if (!stopping) {
       // One sentence that says what to do; the stack only for errors we did not foresee.
       if (isOutpostError(err)) log.fatal({ code: err.code }, `startup failed: ${err.message}`);
       else log.fatal({ err }, 'startup failed');
       if (!log.isLevelEnabled('fatal')) deps.stderr(`outpost: startup failed: ${(err as Error).message}\n`);
+      sys?.stop();
       await metrics?.stop();
       await gateway.stop().catch(() => undefined);
       await cleanup();
@@ -300,6 +319,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   clearInterval(keepAlive);
 
   await notifier.stopping();
+  sys?.stop();
   await metrics?.stop();
   const timeoutMs = deps.stopTimeoutMs ?? 30_000;
   const timer = setTimeout(() => {
@@ -318,6 +338,15 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   }
   await cleanup();
   return code;
+}
+
+/** The counters of /metrics as retained $SYS/outpost/... messages (metrics.sys_interval; 0 = off). */
+function sysPublisher(config: Config, gateway: GatewayLike, listenersUp: () => boolean) {
+  if (config.metrics.sys_interval <= 0 || !isObservable(gateway) || !('publish' in gateway.broker)) return undefined;
+  const bus = gateway.broker as typeof gateway.broker & Pick<Gateway['broker'], 'publish'>;
+  const rt = processRuntime(listenersUp);
+  const sys = new SysPublisher(config.metrics.sys_interval, { bus, clock: systemClock, collect: () => collectMetrics(gateway, rt).families });
+  return { start: () => sys.start(), stop: () => (sys.stop(), rt.close()) };
 }
 
 function hasProgress(gateway: object): gateway is { readonly progressProbes: readonly ProgressProbe[] } {

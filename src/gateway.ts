@@ -202,6 +202,11 @@ export class Gateway {
     return [store, bridges];
   }
 
+  /** Sizes of the SQLite database file and its WAL; undefined while no store is open. */
+  storeFiles(): { db: number; wal: number } | undefined {
+    return this.db?.diskBytes();
+  }
+
   /** What the watchdog and /healthz ask whether every component still turns. */
   get progressProbes(): ProgressProbe[] {
     return [

@@ -94,6 +94,11 @@ export class Bridge implements Service, DurableSink {
     return { name: `bridge ${this.name} forwarder`, waitingSince: () => this.forwarder.waitingSince() };
   }
 
+  /** Messages sent to the cloud (first sends, not resends). */
+  get outbound(): number {
+    return this.forwarder.counters.sent;
+  }
+
   get linkState(): BridgeState {
     return this.state;
   }

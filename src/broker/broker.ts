@@ -87,6 +87,17 @@ export class Broker implements Bus, BrokerContext, Service {
     },
   };
 
+  /** Up to `limit` connected clients (status page and `outpost status`). */
+  clients(limit: number): { clientId: string; address: string; transport: string; protocol: number }[] {
+    const out = [];
+    for (const c of this.connections) {
+      if (out.length >= limit) break;
+      if (c.state !== 'connected') continue;
+      out.push({ clientId: c.clientId, address: `${c.peer.remoteAddress}:${c.peer.remotePort}`, transport: c.peer.transport, protocol: c.version });
+    }
+    return out;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -117,6 +128,7 @@ export class Broker implements Bus, BrokerContext, Service {
 
   publish(msg: Message): Promise<void> | undefined {
     this.metrics.messagesIn++;
+    this.metrics.messagesBySource[msg.origin.kind]++;
     if (msg.retain && this.options.retainAvailable) {
       // Stored with its flag; an empty payload removes the retained message [MQTT-3.3.1-10/-11].
       this.retained.set(msg);

@@ -96,6 +96,18 @@ export class MqttsnGateway implements Service, SnContext {
     },
   };
 
+  /** Sensors (sessions) by client state: active, asleep, awake, disconnected, lost. */
+  sensorsByState(): Record<string, number> {
+    const out: Record<string, number> = { active: 0, asleep: 0, awake: 0, disconnected: 0, lost: 0 };
+    for (const s of this.byId.values()) out[s.state] = (out[s.state] ?? 0) + 1;
+    return out;
+  }
+
+  /** Each sensor's client id, state and address (status page). */
+  sensors(): { clientId: string; state: string; address: string | undefined }[] {
+    return [...this.byId.values()].map((s) => ({ clientId: s.clientId, state: s.state, address: s.peer === undefined ? undefined : `${s.peer.address}:${s.peer.port}` }));
+  }
+
   session(clientId: string): SnSession | undefined {
     return this.byId.get(clientId);
   }

@@ -9,16 +9,18 @@
 import type { BrokerMetrics } from '../broker/metrics.js';
 import type { OutboxLimits, OutboxStats } from '../store/outbox.js';
 import type { StuckComponent } from '../core/progress.js';
+import { addComponentFamilies, type ComponentsView } from './component-metrics.js';
 import { PromText } from './prometheus.js';
 
 export interface BridgeView {
   readonly name: string;
   readonly linkState: 'up' | 'down';
   readonly counters: { readonly reconnects: number; readonly inbound: number };
+  readonly outbound?: number;
   backlog(): OutboxStats & { inflight: number };
 }
 
-export interface GatewayView {
+export interface GatewayView extends ComponentsView {
   readonly broker: { readonly metrics: BrokerMetrics };
   readonly bridges: readonly BridgeView[];
 }
@@ -31,9 +33,16 @@ export interface RuntimeView {
   rssBytes(): number;
   /** Whether every listener is bound (the gateway finished starting). */
   listenersUp(): boolean;
+  /** Bytes written to storage by the process, when the platform tells (Linux). */
+  storageWrittenBytes?(): number | undefined;
 }
 
 export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
+  return collectMetrics(gw, rt).toString();
+}
+
+/** Every family, for /metrics and for the $SYS/outpost/... copies. */
+export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
   const m = gw.broker.metrics;
   const p = new PromText()
     .one('outpost_up', 'gauge', '1 once every listener is bound.', rt.listenersUp() ? 1 : 0)
@@ -64,7 +73,8 @@ export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
       backlogs.flatMap(({ s, labels }) => Object.entries(s.drops).map(([reason, value]) => ({ labels: { ...labels, reason }, value: value ?? 0 }))))
     .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', rt.eventLoopLagMs() / 1000)
     .one('outpost_resident_memory_bytes', 'gauge', 'Resident set size of the process.', rt.rssBytes());
-  return p.toString();
+  addComponentFamilies(p, gw, rt.storageWrittenBytes?.());
+  return p;
 }
 
 export interface Health {

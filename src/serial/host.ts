@@ -35,7 +35,7 @@ export interface SerialHostDeps {
 export class SerialHost implements Service {
   readonly name = 'serial';
   private readonly links: PortLink[] = [];
-  private readonly devices = new Map<string, DeviceRuntime>();
+  private readonly deviceMap = new Map<string, DeviceRuntime>();
   private statsTimer: TimerHandle | undefined;
   private started = false;
   private lastStatsAt = 0;
@@ -50,7 +50,7 @@ export class SerialHost implements Service {
 
   /** Counters of one device (tests, bench, metrics). */
   counters(id: string): Readonly<DeviceCounters> | undefined {
-    return this.devices.get(id)?.counters;
+    return this.deviceMap.get(id)?.counters;
   }
 
   /** Progress: the periodic counters (every stats_interval) were due and not published. */
@@ -63,13 +63,18 @@ export class SerialHost implements Service {
     },
   };
 
+  /** Every configured device with its state and counters (metrics, status). */
+  devices(): { id: string; online: boolean; counters: Readonly<DeviceCounters> }[] {
+    return [...this.deviceMap.values()].map((d) => ({ id: d.id, online: d.online, counters: d.counters }));
+  }
+
   isOnline(id: string): boolean {
-    return this.devices.get(id)?.online ?? false;
+    return this.deviceMap.get(id)?.online ?? false;
   }
 
   /** The link a device uses (tests look at pause state and pending readings). */
   linkOf(id: string): PortLink | undefined {
-    return this.devices.get(id)?.link;
+    return this.deviceMap.get(id)?.link;
   }
 
   async start(): Promise<void> {
@@ -108,19 +113,19 @@ export class SerialHost implements Service {
       for (const d of group) {
         const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter, statePrefix: this.config.state_prefix });
         members.push(rt);
-        this.devices.set(d.id, rt);
+        this.deviceMap.set(d.id, rt);
       }
       this.links.push(link);
     }
-    for (const d of this.devices.values()) d.start();
+    for (const d of this.deviceMap.values()) d.start();
     for (const l of this.links) l.start();
-    if (this.devices.size > 0) {
+    if (this.deviceMap.size > 0) {
       this.lastStatsAt = this.clock.now();
       this.statsTimer = this.clock.setInterval(() => {
         this.lastStatsAt = this.clock.now();
-        this.devices.forEach((d) => d.publishStats());
+        this.deviceMap.forEach((d) => d.publishStats());
       }, this.config.stats_interval);
-      log.info({ devices: this.devices.size, ports: this.links.length }, 'serial devices configured');
+      log.info({ devices: this.deviceMap.size, ports: this.links.length }, 'serial devices configured');
     }
   }
 
@@ -136,10 +141,10 @@ export class SerialHost implements Service {
     this.started = false;
     this.statsTimer?.cancel();
     this.statsTimer = undefined;
-    for (const d of this.devices.values()) d.halt();
+    for (const d of this.deviceMap.values()) d.halt();
     await Promise.all(this.links.map((l) => l.stop()));
-    await Promise.all([...this.devices.values()].map((d) => d.stop()));
+    await Promise.all([...this.deviceMap.values()].map((d) => d.stop()));
     this.links.length = 0;
-    this.devices.clear();
+    this.deviceMap.clear();
   }
 }
