@@ -59,8 +59,10 @@ ETC="$ROOT/etc/outpost"
 STATE="$ROOT/var/lib/outpost"
 UNIT="$ROOT/etc/systemd/system/outpost.service"
 CHANGED=0
+QUIET=0        # program files: counted, not listed one by one
+WRITTEN=0
 
-changed() { CHANGED=1; say "$*"; }
+changed() { CHANGED=1; [ "$QUIET" = 1 ] || say "$*"; }
 
 # useradd/userdel/getent on the target system (the host, or the tree under --root).
 user_args=()
@@ -80,6 +82,7 @@ put() {
   if [ ! -f "$dst" ] || ! cmp -s "$src" "$dst"; then
     mkdir -p "$(dirname "$dst")"
     cp "$src" "$dst.tmp.$$" && mv -f "$dst.tmp.$$" "$dst"
+    WRITTEN=$((WRITTEN + 1))
     changed "wrote ${dst#"$ROOT"}"
   fi
   perms "$dst" "$mode" "$owner"
@@ -107,7 +110,9 @@ install_package() {
   [ -f "$FROM/dist/src/main.js" ] || die "$FROM is not built (no dist/src/main.js); run \"npm ci\" in $FROM first (it builds), or pass --from"
   [ -f "$FROM/package.json" ] || die "$FROM has no package.json; pass --from with an outpost checkout"
   dir "$APP" 0755 0:0
-  local f rel
+  local f rel removed=0
+  QUIET=1
+  WRITTEN=0
   # The package's own files, as npm would publish them (package.json "files").
   while IFS= read -r -d '' f; do
     rel="${f#"$FROM"/}"
@@ -119,8 +124,10 @@ install_package() {
   # Files of an older version that this one no longer has.
   while IFS= read -r -d '' f; do
     rel="${f#"$APP"/}"
-    if [ ! -e "$FROM/$rel" ]; then rm -f "$f"; changed "removed ${f#"$ROOT"} (not in this version)"; fi
+    if [ ! -e "$FROM/$rel" ]; then rm -f "$f"; removed=$((removed + 1)); changed "removed ${f#"$ROOT"}"; fi
   done < <(find "$APP/dist" "$APP/config" "$APP/systemd" -type f -print0 2>/dev/null)
+  QUIET=0
+  if [ "$WRITTEN" -gt 0 ] || [ "$removed" -gt 0 ]; then say "/opt/outpost: $WRITTEN files written, $removed removed (not in this version)"; fi
   if [ "$NPM" = 1 ]; then
     local stamp="$APP/node_modules/.outpost-lock"
     if [ ! -f "$stamp" ] || ! cmp -s "$APP/package-lock.json" "$stamp"; then

@@ -119,8 +119,7 @@ describe('systemd/install.sh', () => {
     writeFileSync(join(from, 'dist/src/main.js'), '#!/usr/bin/env node\nconsole.log("outpost 2");\n', { mode: 0o755 });
     const update = sh(args);
     expect(update.code).toBe(0);
-    expect(update.out).toContain('install.sh: wrote /opt/outpost/dist/src/main.js');
-    expect(update.out).toContain('install.sh: removed /opt/outpost/dist/src/old-module.js (not in this version)');
+    expect(update.out).toBe('install.sh: /opt/outpost: 1 files written, 1 removed (not in this version)\ninstall.sh: done. Edit /etc/outpost/outpost.yaml, then: systemctl restart outpost; journalctl -u outpost -o cat -f\n');
     expect(existsSync(join(root, 'opt/outpost/dist/src/old-module.js'))).toBe(false);
     expect(readFileSync(join(root, 'etc/outpost/outpost.yaml'), 'utf8')).toBe('listeners: [{ type: mqtt, host: 0.0.0.0, port: 1883 }]\n');
   });
