@@ -287,7 +287,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   // Metrics after the gateway: /healthz then reports a gateway that exists.
   const metrics = config.metrics.enabled && isObservable(gateway)
     ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck(), version: packageVersion() }) : undefined;
-  const sys = sysPublisher(config, gateway, () => listening);
+  const sys = sysPublisher(config, gateway, () => listening, () => progress.stuck());
   try {
     await gateway.start(controller.signal);
     listening = true;
@@ -341,10 +341,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
 }
 
 /** The counters of /metrics as retained $SYS/outpost/... messages (metrics.sys_interval; 0 = off). */
-function sysPublisher(config: Config, gateway: GatewayLike, listenersUp: () => boolean) {
+function sysPublisher(config: Config, gateway: GatewayLike, listenersUp: () => boolean, stuck: () => readonly StuckComponent[]) {
   if (config.metrics.sys_interval <= 0 || !isObservable(gateway) || !('publish' in gateway.broker)) return undefined;
   const bus = gateway.broker as typeof gateway.broker & Pick<Gateway['broker'], 'publish'>;
-  const rt = processRuntime(listenersUp);
+  const rt = processRuntime(listenersUp, stuck);
   const sys = new SysPublisher(config.metrics.sys_interval, { bus, clock: systemClock, collect: () => collectMetrics(gateway, rt).families });
   return { start: () => sys.start(), stop: () => (sys.stop(), rt.close()) };
 }

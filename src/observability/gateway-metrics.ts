@@ -35,6 +35,8 @@ export interface RuntimeView {
   listenersUp(): boolean;
   /** Bytes written to storage by the process, when the platform tells (Linux). */
   storageWrittenBytes?(): number | undefined;
+  /** Components that stopped making progress (core/progress.ts). */
+  stuck?(): readonly StuckComponent[];
 }
 
 export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
@@ -74,6 +76,11 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
     .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', rt.eventLoopLagMs() / 1000)
     .one('outpost_resident_memory_bytes', 'gauge', 'Resident set size of the process.', rt.rssBytes());
   addComponentFamilies(p, gw, rt.storageWrittenBytes?.());
+  if (rt.stuck !== undefined) {
+    const stuck = rt.stuck();
+    p.one('outpost_components_stuck', 'gauge', 'Components with work waiting and no progress for metrics.stuck_after (watchdog pings are withheld while > 0).', stuck.length)
+      .family('outpost_component_stuck_seconds', 'gauge', 'How long each stuck component has made no progress.', stuck.map((s) => ({ labels: { component: s.name }, value: s.forMs / 1000 })));
+  }
   return p;
 }
 

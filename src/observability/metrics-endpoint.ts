@@ -14,7 +14,7 @@ import { MetricsServer } from './metrics-server.js';
 import { collectStatus, StatusHistory, type StatusView } from './status.js';
 
 /** Process facts; the loop-delay histogram restarts at each read (mean since the last scrape). */
-export function processRuntime(listenersUp: () => boolean): RuntimeView & { close(): void } {
+export function processRuntime(listenersUp: () => boolean, stuck?: () => readonly StuckComponent[]): RuntimeView & { close(): void } {
   const delay = monitorEventLoopDelay({ resolution: 20 });
   delay.enable();
   return {
@@ -28,6 +28,7 @@ export function processRuntime(listenersUp: () => boolean): RuntimeView & { clos
     rssBytes: () => process.memoryUsage.rss(),
     storageWrittenBytes,
     listenersUp,
+    ...(stuck === undefined ? {} : { stuck }),
     close: () => delay.disable(),
   };
 }
@@ -64,7 +65,7 @@ export interface MetricsServerHooks {
 }
 
 export function createMetricsServer(config: Config, gateway: GatewayView & StatusView, log: Logger, hooks: MetricsServerHooks): MetricsServer {
-  const rt = processRuntime(hooks.listenersUp);
+  const rt = processRuntime(hooks.listenersUp, hooks.stuck);
   const startedAt = Date.now();
   const limits = (name: string) => {
     const b = config.bridges.find((x) => x.name === name)?.buffer;

@@ -73,6 +73,9 @@ describe('watchdog tied to component progress', () => {
     expect(h.status).toBe(503);
     expect(h.body.components['injected forwarder']).toMatch(/^stuck: work waiting and no progress for \d+s$/);
     expect(logText).toContain('no progress in injected forwarder; watchdog pings withheld');
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toContain('outpost_components_stuck 1\n');
+    expect(metrics).toMatch(/^outpost_component_stuck_seconds\{component="injected forwarder"\} \d+(\.\d+)?$/m);
 
     waitingSince = undefined; // it turned
     await rx.waitFor(new RegExp(`(WATCHDOG=1[\\s\\S]*){${before + 2}}`), 5000);
