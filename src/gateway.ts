@@ -212,7 +212,7 @@ export class Gateway {
     return [
       this.broker.progress,
       ...(this.outbox ? [this.outbox.progress] : []),
-      ...this.bridges.map((b) => b.progress),
+      ...this.bridges.flatMap((b) => b.progressProbes),
       this.serial.progress,
       ...(this.mqttsn ? [this.mqttsn.progress] : []),
       ...(this.deps.probes ?? []),

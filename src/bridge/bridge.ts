@@ -89,9 +89,12 @@ export class Bridge implements Service, DurableSink {
     return `$SYS/outpost/bridge/${this.name}/state`;
   }
 
-  /** Progress of the forwarder (see Forwarder.waitingSince). */
-  get progress(): ProgressProbe {
-    return { name: `bridge ${this.name} forwarder`, waitingSince: () => this.forwarder.waitingSince() };
+  /** Progress of the forwarder (Forwarder.waitingSince) and of the link's reconnect loop. */
+  get progressProbes(): ProgressProbe[] {
+    const probes: ProgressProbe[] = [{ name: `bridge ${this.name} forwarder`, waitingSince: () => this.forwarder.waitingSince() }];
+    const up = this.upstream;
+    if (up.waitingSince !== undefined) probes.push({ name: `bridge ${this.name} link`, waitingSince: () => up.waitingSince?.() });
+    return probes;
   }
 
   /** Messages sent to the cloud (first sends, not resends). */

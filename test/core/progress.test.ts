@@ -96,3 +96,23 @@ describe('bridge forwarder progress', () => {
     expect(monitor.stuck()).toEqual([]);
   });
 });
+
+describe('bridge link progress', () => {
+  it('is waiting, not stuck, while the cloud is unreachable and reconnects back off; idle once stopped', async () => {
+    const { makeClient } = await import('../helpers/upstream-harness.js');
+    const { freePort } = await import('../helpers/gateway-fixture.js');
+    const port = await freePort(); // nothing listens: every attempt is refused
+    const { client, rec } = makeClient({ url: `mqtt://127.0.0.1:${port}`, backoff: { baseMs: 50, capMs: 100 } });
+    const monitor = new ProgressMonitor(100, { now: () => Date.now() });
+    monitor.watch(() => [{ name: 'bridge cloud link', waitingSince: () => client.waitingSince() }]);
+    expect(client.waitingSince()).toBeUndefined(); // not started
+    await client.start(new AbortController().signal);
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      expect(monitor.stuck()).toEqual([]);
+    }
+    expect(rec.warnings().length).toBeGreaterThan(0); // it did fail and retry meanwhile
+    await client.stop();
+    expect(client.waitingSince()).toBeUndefined();
+  });
+});
