@@ -17,12 +17,8 @@ import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
 import { createRootLogger, flushLogger } from './observability/logger.js';
 import { SystemdNotifier } from './observability/systemd-notify.js';
-import { createMetricsServer, isObservable } from './observability/metrics-endpoint.js';
+import { createMetricsServer, createSysPublisher, isObservable } from './observability/metrics-endpoint.js';
 import { statusCommand } from './observability/status-command.js';
-import { collectMetrics } from './observability/gateway-metrics.js';
-import { SysPublisher } from './observability/sys-topics.js';
-import { processRuntime } from './observability/metrics-endpoint.js';
-import { systemClock } from './core/clock.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -287,7 +283,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   // Metrics after the gateway: /healthz then reports a gateway that exists.
   const metrics = config.metrics.enabled && isObservable(gateway)
     ? createMetricsServer(config, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck(), version: packageVersion() }) : undefined;
-  const sys = sysPublisher(config, gateway, () => listening, () => progress.stuck());
+  const sys = isObservable(gateway) ? createSysPublisher(config, gateway, () => listening, () => progress.stuck()) : undefined;
   try {
     await gateway.start(controller.signal);
     listening = true;
@@ -338,15 +334,6 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   }
   await cleanup();
   return code;
-}
-
-/** The counters of /metrics as retained $SYS/outpost/... messages (metrics.sys_interval; 0 = off). */
-function sysPublisher(config: Config, gateway: GatewayLike, listenersUp: () => boolean, stuck: () => readonly StuckComponent[]) {
-  if (config.metrics.sys_interval <= 0 || !isObservable(gateway) || !('publish' in gateway.broker)) return undefined;
-  const bus = gateway.broker as typeof gateway.broker & Pick<Gateway['broker'], 'publish'>;
-  const rt = processRuntime(listenersUp, stuck);
-  const sys = new SysPublisher(config.metrics.sys_interval, { bus, clock: systemClock, collect: () => collectMetrics(gateway, rt).families });
-  return { start: () => sys.start(), stop: () => (sys.stop(), rt.close()) };
 }
 
 function hasProgress(gateway: object): gateway is { readonly progressProbes: readonly ProgressProbe[] } {

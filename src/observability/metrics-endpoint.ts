@@ -9,7 +9,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import type { StuckComponent } from '../core/progress.js';
-import { checkHealth, renderMetrics, type GatewayView, type RuntimeView } from './gateway-metrics.js';
+import type { Bus } from '../core/bus.js';
+import { checkHealth, collectMetrics, renderMetrics, type GatewayView, type RuntimeView } from './gateway-metrics.js';
+import { SysPublisher } from './sys-topics.js';
 import { MetricsServer } from './metrics-server.js';
 import { collectStatus, StatusHistory, type StatusView } from './status.js';
 
@@ -95,4 +97,27 @@ export function createMetricsServer(config: Config, gateway: GatewayView & Statu
     await stop();
   };
   return server;
+}
+
+/**
+ * The counters of /metrics as retained $SYS/outpost/... messages every metrics.sys_interval
+ * (0 = off), on the gateway's own broker.
+ */
+export function createSysPublisher(
+  config: Config,
+  gateway: GatewayView,
+  listenersUp: () => boolean,
+  stuck: () => readonly StuckComponent[],
+): { start(): void; stop(): void } | undefined {
+  const broker = gateway.broker as GatewayView['broker'] & Partial<Pick<Bus, 'publish'>>;
+  if (config.metrics.sys_interval <= 0 || broker.publish === undefined) return undefined;
+  const rt = processRuntime(listenersUp, stuck);
+  const sys = new SysPublisher(config.metrics.sys_interval, { bus: broker as Pick<Bus, 'publish'>, clock: systemClock, collect: () => collectMetrics(gateway, rt).families });
+  return {
+    start: () => sys.start(),
+    stop: () => {
+      sys.stop();
+      rt.close();
+    },
+  };
 }
