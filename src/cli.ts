@@ -13,13 +13,15 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { DestinationStream, Logger } from 'pino';
 import { isOutpostError, OutpostError } from './core/errors.js';
+import { ProgressMonitor, type ProgressProbe, type StuckComponent } from './core/progress.js';
 import { loadConfig } from './config/load.js';
 import { logLevelStep } from './reload/log-level-step.js';
 import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
 import { createRootLogger, flushLogger } from './observability/logger.js';
 import { SystemdNotifier } from './observability/systemd-notify.js';
-import { createMetricsServer, isObservable } from './observability/metrics-endpoint.js';
+import { createMetricsServer, createSysPublisher, isObservable } from './observability/metrics-endpoint.js';
+import { statusCommand } from './observability/status-command.js';
 import { Reloader } from './reload/reloader.js';
 import type { ReloadStep } from './reload/step.js';
 
@@ -36,6 +38,8 @@ Commands:
   check FILE            validate a config file and list every problem in it
   passwd [-D] FILE USER add a user to a password file or change their password
                         (prompted without echo, or the first line of stdin); -D deletes
+  status [--url URL]    print clients, devices, sensors and bridge backlogs of the
+                        running gateway (default URL http://127.0.0.1:9100)
   help                  show this help
 
 Options:
@@ -91,7 +95,7 @@ export interface NotifierLike {
   ready(status?: string): Promise<void>;
   reloading?(): Promise<void>;
   stopping(): Promise<void>;
-  startWatchdog(): void;
+  startWatchdog(stuck?: () => readonly StuckComponent[]): void;
   close(): void;
 }
 
@@ -100,7 +104,8 @@ export type Command =
   | { name: 'version' }
   | { name: 'check'; file: string }
   | { name: 'passwd'; file: string; user: string; delete: boolean }
-  | { name: 'run'; config: string | undefined };
+  | { name: 'run'; config: string | undefined }
+  | { name: 'status'; url: string | undefined };
 
 const usageError = (message: string) => new OutpostError('CLI_USAGE', message);
 
@@ -117,6 +122,7 @@ export function parseCommand(argv: readonly string[]): Command {
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'V' },
         delete: { type: 'boolean', short: 'D' },
+        url: { type: 'string' },
       },
     });
   } catch (err) {
@@ -128,6 +134,7 @@ export function parseCommand(argv: readonly string[]): Command {
   const [name, ...rest] = positionals;
   if (name === undefined) throw usageError('missing command');
   if (values.delete && name !== 'passwd') throw usageError(`option -D does not apply to "${name}"`);
+  if (values.url !== undefined && name !== 'status') throw usageError(`option --url does not apply to "${name}"`);
   const noConfig = () => {
     if (values.config !== undefined) throw usageError(`option --config does not apply to "${name}"`);
   };
@@ -151,6 +158,10 @@ export function parseCommand(argv: readonly string[]): Command {
       if (rest[0] === undefined || rest[1] === undefined) throw usageError('passwd needs the file and the user: outpost passwd [-D] FILE USER');
       noExtra(2);
       return { name: 'passwd', file: rest[0], user: rest[1], delete: values.delete === true };
+    case 'status':
+      noConfig();
+      noExtra(0);
+      return { name: 'status', url: values.url };
     default:
       throw usageError(`unknown command "${name}"`);
   }
@@ -209,6 +220,8 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       });
     case 'run':
       return runCommand(command.config, deps);
+    case 'status':
+      return statusCommand(command.url, deps);
   }
 }
 
@@ -266,7 +279,9 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   });
   // Watchdog pings from the start: opening and migrating the store may take a while.
   const notifier = (deps.createNotifier ?? ((l) => new SystemdNotifier({ env: deps.env ?? {}, log: l })))(log);
-  notifier.startWatchdog();
+  // Pings only while every component makes progress (the gateway's probes join below).
+  const progress = new ProgressMonitor(config.metrics.stuck_after, { now: () => Date.now() });
+  notifier.startWatchdog(() => progress.stuck());
   const cleanup = async () => {
     offReload?.();
     notifier.close();
@@ -277,6 +292,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
 
   log.info({ version: packageVersion(), config: configFile ?? '(embedded default)' }, 'starting');
   const gateway = (deps.createGateway ?? ((c, d) => new Gateway(c, d)))(config, { log, ...(configFile !== undefined ? { configFile } : {}) });
+  if (hasProgress(gateway)) progress.watch(() => gateway.progressProbes);
   let listening = false;
   const reloader = new Reloader({
     load: () => loadConfig(configFile),
@@ -293,11 +309,13 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   // Bridge caps for /healthz come from the config in effect, which a reload may change.
   const live: Config = Object.freeze({ ...config, get bridges() { return reloader.config.bridges; } });
   const metrics = config.metrics.enabled && isObservable(gateway)
-    ? createMetricsServer(live, gateway, log.child({ component: 'metrics' }), () => listening) : undefined;
+    ? createMetricsServer(live, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck(), version: packageVersion() }) : undefined;
+  const sys = isObservable(gateway) ? createSysPublisher(live, gateway, () => listening, () => progress.stuck()) : undefined;
   try {
     await gateway.start(controller.signal);
     listening = true;
     if (!stopping) await startMetrics(metrics, log);
+    if (!stopping) sys?.start();
   } catch (err) {
     if (!stopping) {
       // One sentence that says what to do; the stack only for errors we did not foresee.
@@ -305,6 +323,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
       else log.fatal({ err }, 'startup failed');
       if (!log.isLevelEnabled('fatal')) deps.stderr(`outpost: startup failed: ${(err as Error).message}\n`);
       await reloader.close();
+      sys?.stop();
       await metrics?.stop();
       await gateway.stop().catch(() => undefined);
       await cleanup();
@@ -325,6 +344,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   clearInterval(keepAlive);
 
   await notifier.stopping();
+  sys?.stop();
   await metrics?.stop();
   const timeoutMs = deps.stopTimeoutMs ?? 30_000;
   const timer = setTimeout(() => {
@@ -344,6 +364,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   }
   await cleanup();
   return code;
+}
+
+function hasProgress(gateway: object): gateway is { readonly progressProbes: readonly ProgressProbe[] } {
+  return 'progressProbes' in gateway;
 }
 
 /**

@@ -18,6 +18,7 @@ import type { BridgeConfig, Config, ListenerConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import { OutpostError } from './core/errors.js';
 import { ServiceGroup, type Service } from './core/lifecycle.js';
+import type { ProgressProbe } from './core/progress.js';
 import { Broker } from './broker/broker.js';
 import type { BrokerOptions } from './broker/options.js';
 import { TcpListener } from './broker/tcp-listener.js';
@@ -53,6 +54,8 @@ export interface GatewayDeps {
   serialPorts?: PortOpener;
   /** The config file, for auth.password_file / auth.acl_file relative to it (default: the working directory). */
   configFile?: string;
+  /** Extra progress probes watched beside the components' own (tests inject a stuck one). */
+  probes?: readonly ProgressProbe[];
 }
 
 /** A listener: a service that accepts connections for the broker on a bound address. */
@@ -266,6 +269,23 @@ export class Gateway {
       bridgesStep({ bus: this.broker, bridges: this.bridges, createBridge: (b, i) => this.createBridge(b, i), signal: () => this.startSignal }),
       serialStep(this.serial),
       mqttsnStep(this.mqttsn),
+    ];
+  }
+
+  /** Sizes of the SQLite database file and its WAL; undefined while no store is open. */
+  storeFiles(): { db: number; wal: number } | undefined {
+    return this.db?.diskBytes();
+  }
+
+  /** What the watchdog and /healthz ask whether every component still turns. */
+  get progressProbes(): ProgressProbe[] {
+    return [
+      this.broker.progress,
+      ...(this.outbox ? [this.outbox.progress] : []),
+      ...this.bridges.flatMap((b) => b.progressProbes),
+      this.serial.progress,
+      ...(this.mqttsn ? [this.mqttsn.progress] : []),
+      ...(this.deps.probes ?? []),
     ];
   }
 

@@ -16,6 +16,7 @@ import type { Authorizer } from '../core/authorizer.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Clock } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import type { Message, Origin, QoS } from '../core/message.js';
 import type { Outbox, OutboxStats } from '../store/outbox.js';
 import { Forwarder } from './forwarder.js';
@@ -92,6 +93,19 @@ export class Bridge implements Service, DurableSink {
   /** Local retained topic telling local apps whether the cloud link is up. */
   get localStateTopic(): string {
     return `$SYS/outpost/bridge/${this.name}/state`;
+  }
+
+  /** Progress of the forwarder (Forwarder.waitingSince) and of the link's reconnect loop. */
+  get progressProbes(): ProgressProbe[] {
+    const probes: ProgressProbe[] = [{ name: `bridge ${this.name} forwarder`, waitingSince: () => this.forwarder.waitingSince() }];
+    const up = this.upstream;
+    if (up.waitingSince !== undefined) probes.push({ name: `bridge ${this.name} link`, waitingSince: () => up.waitingSince?.() });
+    return probes;
+  }
+
+  /** Messages sent to the cloud (first sends, not resends). */
+  get outbound(): number {
+    return this.forwarder.counters.sent;
   }
 
   get linkState(): BridgeState {

@@ -12,6 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
+import { ProgressStamp } from '../core/progress.js';
 import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { CALLER_MAX_PACKET_ID, type Upstream, type UpstreamSession } from './upstream.js';
 import { withIdentity, type IdentityMode } from './identity.js';
@@ -55,6 +56,8 @@ export class Forwarder {
   /** Token buckets of the rate budget; full at construction (one second's worth). */
   private tokens: { msgs: number; bytes: number; at: number };
   readonly counters = { sent: 0, resent: 0, acked: 0, refused: 0, tooLarge: 0 };
+  /** The last turn of the drain loop (a pump, an ack, the link going up or down). */
+  private readonly stamp: ProgressStamp;
 
   constructor(
     private readonly opts: ForwarderOptions,
@@ -63,6 +66,7 @@ export class Forwarder {
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {
+    this.stamp = new ProgressStamp(clock);
     this.tokens = { msgs: opts.rate?.msgsPerSec ?? 0, bytes: opts.rate?.bytesPerSec ?? 0, at: clock.now() };
     this.main = new RowCursor(outbox, opts.bridge, 0, Number.POSITIVE_INFINITY, opts.batch ?? 500);
     this.lastFrom = this.main;
@@ -72,8 +76,21 @@ export class Forwarder {
     return this.inflight.size;
   }
 
+  /**
+   * Since when rows have been waiting that the drain should be sending: the link is up, the
+   * window has room, nothing is paused (rate budget, a refusal's retry pause) or blocked (a
+   * full socket), and committed rows are not in flight. Waiting for acks or for the uplink
+   * (backoff) is not stuck.
+   */
+  waitingSince(): number | undefined {
+    if (!this.up || this.blocked || this.waitTimer !== undefined) return undefined;
+    const unsent = this.resend.length > 0 || (this.inflight.size < this.window && this.outbox.stats(this.opts.bridge).rows > this.inflight.size);
+    return unsent ? this.stamp.at : undefined;
+  }
+
   /** The link is up: resend what was in flight (same ids, DUP), then continue the drain. */
   onUp(session: UpstreamSession): void {
+    this.stamp.turn();
     this.up = true;
     this.blocked = false;
     this.window = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
@@ -88,6 +105,7 @@ export class Forwarder {
   }
 
   onDown(): void {
+    this.stamp.turn();
     this.up = false;
     this.waitTimer?.cancel();
     this.waitTimer = undefined;
@@ -105,6 +123,7 @@ export class Forwarder {
   }
 
   onAcked(packetId: number, reasonCode: number): void {
+    this.stamp.turn();
     const e = this.inflight.get(packetId);
     if (e === undefined) return;
     this.inflight.delete(packetId);
@@ -133,6 +152,7 @@ export class Forwarder {
   }
 
   private pump(): void {
+    this.stamp.turn();
     if (!this.up || this.blocked || this.waitTimer !== undefined) return;
     while (this.resend.length > 0) {
       const id = this.resend[0]!;

@@ -53,6 +53,8 @@ export class UpstreamClient implements Upstream {
   private stopped = false;
   private stopping: Promise<void> | undefined;
   private retryTimer: TimerHandle | undefined;
+  /** Clock ms of the last turn of the connect loop (an attempt, a close). */
+  private lastTurnAt = 0;
   private signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.stop();
   /** `publish` returned false for the high-water mark: say `writable` on drain. */
@@ -79,6 +81,15 @@ export class UpstreamClient implements Upstream {
 
   get connected(): boolean {
     return this.isUp;
+  }
+
+  /**
+   * Progress of the link: started and not stopped, yet no connection and no reconnect timer,
+   * so nothing will ever try again. Backoff between attempts (an outage) is waiting, not stuck.
+   */
+  waitingSince(): number | undefined {
+    if (!this.started || this.stopped || this.conn !== undefined || this.retryTimer !== undefined) return undefined;
+    return this.lastTurnAt;
   }
 
   /** The sentence of the last connection failure (for status and metrics). */
@@ -146,6 +157,7 @@ export class UpstreamClient implements Upstream {
 
   private attempt(): void {
     this.retryTimer = undefined;
+    this.lastTurnAt = this.clock.now();
     if (this.stopped) return;
     let tls;
     try {
@@ -260,6 +272,7 @@ export class UpstreamClient implements Upstream {
   private onClose(conn: UpstreamConnection, failure: Failure | undefined): void {
     if (this.conn !== conn) return;
     this.conn = undefined;
+    this.lastTurnAt = this.clock.now();
     const wasUp = this.isUp;
     this.isUp = false;
     this.ids.dropOwn();

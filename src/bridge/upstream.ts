@@ -99,6 +99,8 @@ export interface UpstreamEvents {
 
 export interface Upstream {
   readonly connected: boolean;
+  /** Since when the link has been down with nothing scheduled to retry (see core/progress.ts); optional for test doubles. */
+  waitingSince?(): number | undefined;
   /** Starts connecting (and reconnecting with backoff until stop). */
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;

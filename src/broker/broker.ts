@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
 import type { Message, Origin, QoS } from '../core/message.js';
 import type { StateJournal } from '../core/persistence.js';
@@ -80,6 +81,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private readonly limits: ConnectLimits;
   private journal: StateJournal | undefined;
   private restored = false;
+  private sweepMs = 0;
+  private lastSweepAt = 0;
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
     this.options = { ...defaultBrokerOptions, ...options };
@@ -128,6 +131,27 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.restored = false;
   }
 
+  /** Progress: the keepalive sweep was due and has not run. */
+  readonly progress: ProgressProbe = {
+    name: 'broker keepalive sweep',
+    waitingSince: (now) => {
+      if (this.sweepTimer === undefined) return undefined;
+      const due = this.lastSweepAt + this.sweepMs;
+      return due <= now ? due : undefined;
+    },
+  };
+
+  /** Up to `limit` connected clients (status page and `outpost status`). */
+  clients(limit: number): { clientId: string; address: string; transport: string; protocol: number }[] {
+    const out = [];
+    for (const c of this.connections) {
+      if (out.length >= limit) break;
+      if (c.state !== 'connected') continue;
+      out.push({ clientId: c.clientId, address: `${c.peer.remoteAddress}:${c.peer.remotePort}`, transport: c.peer.transport, protocol: c.version });
+    }
+    return out;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -150,7 +174,11 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     }
     const conn = new Connection(this, stream, peer);
     this.connections.add(conn);
-    this.sweepTimer ??= this.clock.setInterval(this.sweep, Math.max(50, Math.min(500, this.options.connectTimeoutMs / 2)));
+    if (this.sweepTimer === undefined) {
+      this.sweepMs = Math.max(50, Math.min(500, this.options.connectTimeoutMs / 2));
+      this.lastSweepAt = this.clock.now();
+      this.sweepTimer = this.clock.setInterval(this.sweep, this.sweepMs);
+    }
     this.metrics.connectionsCurrent = this.connections.size;
     conn.open();
   }
@@ -161,6 +189,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.metrics.messagesIn++;
     const journal = this.journal;
     const writes = journal === undefined ? 0 : journal.writes;
+    this.metrics.messagesBySource[msg.origin.kind]++;
     if (msg.retain && this.options.retainAvailable) {
       // Stored with its flag; an empty payload removes the retained message [MQTT-3.3.1-10/-11].
       this.retained.set(msg);
@@ -293,7 +322,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
 
   /** Connect timeouts and keepalives of every connection, checked by one timer. */
   private readonly sweep = (): void => {
-    const now = this.clock.now();
+    const now = (this.lastSweepAt = this.clock.now());
     for (const c of this.connections) c.sweep(now);
     this.limits.prune();
   };

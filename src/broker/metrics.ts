@@ -3,6 +3,7 @@
  * read by the metrics endpoint and $SYS topics of a later issue.
  */
 import { Tally } from '../core/tally.js';
+import type { SourceKind } from '../core/message.js';
 
 export type DropReason =
   | 'queue-full'
@@ -26,6 +27,8 @@ export class BrokerMetrics {
   messagesOut = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** Messages published on the bus, by the kind of source they came from. */
+  readonly messagesBySource: Record<SourceKind, number> = { mqtt: 0, mqttsn: 0, serial: 0, bridge: 0, system: 0 };
   /** Clients cut off for protocol violations, by outcome. */
   readonly violations = new Tally<string>();
   readonly drops = new Tally<DropReason>();

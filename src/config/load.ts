@@ -7,7 +7,8 @@
  * `FILE:LINE:COL key.path: what is wrong`, and all of them are reported at once so
  * an operator fixes the file in one pass.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
 import { expandIncludes, locate, readIncludeFromDisk, type ReadInclude, type Source } from './include.js';
@@ -35,6 +36,14 @@ export function loadConfig(file?: string): Config {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    const dir = dirname(file);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) {
+      throw new OutpostError(
+        'CONFIG_UNREADABLE',
+        `${file}: the config directory ${dir} does not exist; create it with the example config (systemd/install.sh does) or give --config another file`,
+        { cause: err },
+      );
+    }
     throw new OutpostError(
       'CONFIG_UNREADABLE',
       `${file}: cannot read the config file (${osReason(err)}); check the path and its permissions`,

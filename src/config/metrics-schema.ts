@@ -4,11 +4,24 @@
  * on the LAN is the operator's explicit choice (host: 0.0.0.0).
  */
 import { z } from 'zod';
+import { duration } from './unit-schema.js';
 
 export const metricsSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Serve /metrics and /healthz over HTTP.'),
     host: z.string().min(1).default('127.0.0.1').describe('Address to bind; 0.0.0.0 lets a Prometheus on the LAN scrape it.'),
     port: z.number().int().min(0).max(65535).default(9100).describe('TCP port; 0 picks a free port (tests use this).'),
+    stuck_after: duration({ min: 100 })
+      .prefault('30s')
+      .describe('A component with work waiting and no progress for this long is stuck: /healthz says so and the systemd watchdog pings stop.'),
+    sys_interval: duration()
+      .prefault('30s')
+      .describe('How often the counters are published as retained $SYS/outpost/... messages; 0 means never.'),
+    status_interval: duration({ min: 100 })
+      .prefault('10s')
+      .describe('How often the status page history (backlog over time) takes a sample.'),
+    status_history: duration({ min: 1000 })
+      .prefault('1h')
+      .describe('How far back the status page history goes (kept in memory: status_history / status_interval samples).'),
   })
   .strict();

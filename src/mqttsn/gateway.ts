@@ -12,6 +12,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { Message, QoS } from '../core/message.js';
 import { allowEverything, type Authorizer } from '../core/authorizer.js';
+import type { ProgressProbe } from '../core/progress.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import { transition, type ClientEvent } from './client-state.js';
 import type { SnContext } from './context.js';
@@ -96,6 +97,30 @@ export class MqttsnGateway implements Service, SnContext {
    */
   setPredefinedTopics(global: MqttsnConfig['predefined_topics'], clients: MqttsnConfig['clients']): void {
     this.predefined = PredefinedTopics.fromConfig(global, clients);
+  }
+
+  /** Progress: a supervision timer that should have fired by now and did not. */
+  readonly progress: ProgressProbe = {
+    name: 'mqtt-sn gateway',
+    waitingSince: (now) => {
+      let due: number | undefined;
+      for (const s of this.byId.values()) {
+        if (s.timer !== undefined && s.timerDue <= now && (due === undefined || s.timerDue < due)) due = s.timerDue;
+      }
+      return due;
+    },
+  };
+
+  /** Sensors (sessions) by client state: active, asleep, awake, disconnected, lost. */
+  sensorsByState(): Record<string, number> {
+    const out: Record<string, number> = { active: 0, asleep: 0, awake: 0, disconnected: 0, lost: 0 };
+    for (const s of this.byId.values()) out[s.state] = (out[s.state] ?? 0) + 1;
+    return out;
+  }
+
+  /** Each sensor's client id, state and address (status page). */
+  sensors(): { clientId: string; state: string; address: string | undefined }[] {
+    return [...this.byId.values()].map((s) => ({ clientId: s.clientId, state: s.state, address: s.peer === undefined ? undefined : `${s.peer.address}:${s.peer.port}` }));
   }
 
   session(clientId: string): SnSession | undefined {
@@ -233,7 +258,9 @@ export class MqttsnGateway implements Service, SnContext {
     s.timer = undefined;
     const d = nextDeadline(s);
     if (d === undefined) return;
-    s.timer = this.clock.setTimeout(() => this.guarded(s, () => this.onTimer(s)), Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now())));
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, d - this.clock.now()));
+    s.timerDue = this.clock.now() + delay;
+    s.timer = this.clock.setTimeout(() => this.guarded(s, () => this.onTimer(s)), delay);
   }
 
   /** A timer callback must never take the process down: a failure is logged, the gateway goes on. */

@@ -65,6 +65,8 @@ export class SnSession {
   lastQos1: { msgId: number; done: boolean; topicId: number } | undefined;
   /** Supervision: keepalive, sleep, Will prompts or session expiry, whichever applies. */
   timer: TimerHandle | undefined;
+  /** Clock ms the supervision timer is due (the progress probe looks for overdue ones). */
+  timerDue = 0;
   // ---- outbound ----
   queue: OutItem[] = [];
   flight: Flight | undefined;

@@ -8,16 +8,19 @@
  */
 import type { BrokerMetrics } from '../broker/metrics.js';
 import type { OutboxLimits, OutboxStats } from '../store/outbox.js';
+import type { StuckComponent } from '../core/progress.js';
+import { addComponentFamilies, type ComponentsView } from './component-metrics.js';
 import { PromText } from './prometheus.js';
 
 export interface BridgeView {
   readonly name: string;
   readonly linkState: 'up' | 'down';
   readonly counters: { readonly reconnects: number; readonly inbound: number; readonly denied?: number };
+  readonly outbound?: number;
   backlog(): OutboxStats & { inflight: number };
 }
 
-export interface GatewayView {
+export interface GatewayView extends ComponentsView {
   readonly broker: { readonly metrics: BrokerMetrics };
   readonly bridges: readonly BridgeView[];
 }
@@ -30,9 +33,18 @@ export interface RuntimeView {
   rssBytes(): number;
   /** Whether every listener is bound (the gateway finished starting). */
   listenersUp(): boolean;
+  /** Bytes written to storage by the process, when the platform tells (Linux). */
+  storageWrittenBytes?(): number | undefined;
+  /** Components that stopped making progress (core/progress.ts). */
+  stuck?(): readonly StuckComponent[];
 }
 
 export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
+  return collectMetrics(gw, rt).toString();
+}
+
+/** Every family, for /metrics and for the $SYS/outpost/... copies. */
+export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
   const m = gw.broker.metrics;
   const p = new PromText()
     .one('outpost_up', 'gauge', '1 once every listener is bound.', rt.listenersUp() ? 1 : 0)
@@ -69,7 +81,13 @@ export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
       backlogs.flatMap(({ s, labels }) => Object.entries(s.drops).map(([reason, value]) => ({ labels: { ...labels, reason }, value: value ?? 0 }))))
     .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', rt.eventLoopLagMs() / 1000)
     .one('outpost_resident_memory_bytes', 'gauge', 'Resident set size of the process.', rt.rssBytes());
-  return p.toString();
+  addComponentFamilies(p, gw, rt.storageWrittenBytes?.());
+  if (rt.stuck !== undefined) {
+    const stuck = rt.stuck();
+    p.one('outpost_components_stuck', 'gauge', 'Components with work waiting and no progress for metrics.stuck_after (watchdog pings are withheld while > 0).', stuck.length)
+      .family('outpost_component_stuck_seconds', 'gauge', 'How long each stuck component has made no progress.', stuck.map((s) => ({ labels: { component: s.name }, value: s.forMs / 1000 })));
+  }
+  return p;
 }
 
 export interface Health {
@@ -80,11 +98,11 @@ export interface Health {
 }
 
 /**
- * Healthy = every listener is bound, and every bridge is up or, while down, still buffering
- * within its caps (no cap reached: rows, bytes, age). A link that is down but buffering is
+ * Healthy = every listener is bound, no component is stuck, and every bridge is up or, while
+ * down, still buffering within its caps (no cap reached: rows, bytes, age). A link that is down but buffering is
  * normal on a flaky uplink and must not restart the service.
  */
-export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: string) => OutboxLimits | undefined): Health {
+export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: string) => OutboxLimits | undefined, stuck: readonly StuckComponent[] = []): Health {
   const components: Record<string, string> = {};
   components['listeners'] = rt.listenersUp() ? 'ok' : 'not listening yet';
   for (const b of gw.bridges) {
@@ -99,6 +117,8 @@ export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: s
     }
     components[`bridge ${b.name}`] = b.linkState === 'up' || reached.length === 0 ? 'ok' : `down and its outbox is at its cap (${reached.join(', ')})`;
   }
+  // A component with work waiting and no progress (core/progress.ts): its loop no longer turns.
+  for (const s of stuck) components[s.name] = `stuck: work waiting and no progress for ${Math.round(s.forMs / 1000)}s`;
   const problems = Object.entries(components).filter(([, v]) => v !== 'ok').map(([k, v]) => `${k}: ${v}`);
   return { healthy: problems.length === 0, problems, components };
 }

@@ -1,6 +1,7 @@
 /**
  * The operator's HTTP listener (default 127.0.0.1:9100): GET /metrics in the Prometheus
- * text format, GET /healthz 200 or 503 with a JSON body naming what is not healthy.
+ * text format, GET /healthz 200 or 503 with a JSON body naming what is not healthy,
+ * GET /status.json (status.ts) and GET / (the status page, status-page.html).
  * It only reads: rendering and health are functions handed in (gateway-metrics.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,6 +14,10 @@ export interface MetricsServerDeps {
   log: Logger;
   render(): string;
   health(): Health;
+  /** The /status.json document; without it /status.json and / are 404. */
+  status?(): unknown;
+  /** The status page HTML. */
+  page?(): string;
 }
 
 export class MetricsServer {
@@ -73,8 +78,12 @@ export class MetricsServer {
       } else if (path === '/healthz') {
         const h = this.deps.health();
         res.writeHead(h.healthy ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify(h)}\n`);
+      } else if (path === '/status.json' && this.deps.status !== undefined) {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(`${JSON.stringify(this.deps.status())}\n`);
+      } else if ((path === '/' || path === '/index.html') && this.deps.page !== undefined) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(this.deps.page());
       } else {
-        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics or /healthz\n');
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /, /status.json, /metrics or /healthz\n');
       }
     } catch (err) {
       this.deps.log.error({ err, path }, 'metrics request failed');

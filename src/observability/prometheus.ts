@@ -23,12 +23,22 @@ function formatValue(v: number): string {
   return String(v);
 }
 
+export interface Family {
+  name: string;
+  type: MetricType;
+  help: string;
+  samples: readonly Sample[];
+}
+
 export class PromText {
   private readonly lines: string[] = [];
+  /** The families written so far, for other renderings of the same numbers ($SYS topics). */
+  readonly families: Family[] = [];
 
   /** One metric family; a family with no samples is left out. Counter names end in _total. */
   family(name: string, type: MetricType, help: string, samples: readonly Sample[]): this {
     if (samples.length === 0) return this;
+    this.families.push({ name, type, help, samples });
     this.lines.push(`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`);
     for (const s of samples) {
       const labels = Object.entries(s.labels ?? {});

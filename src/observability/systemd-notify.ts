@@ -21,6 +21,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import type { StuckComponent } from '../core/progress.js';
 
 /** Sends one notification (newline-joined assignments) to the socket; rejects on failure. */
 export type NotifySend = (socket: string, assignments: readonly string[]) => Promise<void>;
@@ -73,6 +74,9 @@ export class SystemdNotifier {
   private maxLagMs = 0;
   private lastLagMs = 0;
   private pingInFlight = false;
+  private stuck: (() => readonly StuckComponent[]) | undefined;
+  /** The stuck components last logged, so the warning is written once per change. */
+  private stuckLogged = '';
   private disabled = false;
   /** Watchdog pings sent and withheld (for tests and metrics). */
   readonly counts = { pings: 0, withheld: 0, failures: 0 };
@@ -117,10 +121,15 @@ export class SystemdNotifier {
     await this.notify(['STOPPING=1']);
   }
 
-  /** Starts the watchdog pings when systemd asked for them (WATCHDOG_USEC); idempotent. */
-  startWatchdog(): void {
+  /**
+   * Starts the watchdog pings when systemd asked for them (WATCHDOG_USEC); idempotent.
+   * `stuck` names the components that stopped making progress: while any does, pings are
+   * withheld, so systemd restarts a gateway whose loop turns but whose bridge does not.
+   */
+  startWatchdog(stuck?: () => readonly StuckComponent[]): void {
     const interval = this.pingIntervalMs;
     if (interval === undefined || this.pinger !== undefined || !this.enabled) return;
+    this.stuck = stuck;
     this.tickMs = Math.max(1, Math.min(1000, Math.floor(interval / 4)));
     this.expectedTick = this.clock.now() + this.tickMs;
     this.ticker = this.clock.setInterval(() => this.tick(), this.tickMs);
@@ -152,6 +161,17 @@ export class SystemdNotifier {
     if (lag >= interval) {
       this.counts.withheld++;
       this.log.warn({ lagMs: lag, intervalMs: interval }, 'event loop stalled, watchdog ping withheld');
+      return;
+    }
+    const stuck = this.stuck?.() ?? [];
+    const names = stuck.map((s) => s.name).join(', ');
+    if (names !== this.stuckLogged) {
+      this.stuckLogged = names;
+      if (names !== '') this.log.error({ stuck }, `no progress in ${names}; watchdog pings withheld so systemd restarts the gateway`);
+      else this.log.info('every component makes progress again; watchdog pings resumed');
+    }
+    if (stuck.length > 0) {
+      this.counts.withheld++;
       return;
     }
     if (this.pingInFlight) return; // the previous ping is still waiting for systemd

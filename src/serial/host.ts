@@ -17,6 +17,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import { sameValue } from '../core/same-value.js';
 import type { Service } from '../core/lifecycle.js';
+import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { DriverDefinition } from './driver-api.js';
 import { DeviceRuntime, lineOf, type DeviceCounters } from './device.js';
@@ -55,9 +56,10 @@ function groupByPort(devices: readonly DeviceConfig[]): Map<string, DeviceConfig
 export class SerialHost implements Service {
   readonly name = 'serial';
   private readonly groups = new Map<string, PortGroup>();
-  private readonly devices = new Map<string, DeviceRuntime>();
+  private readonly runtimes = new Map<string, DeviceRuntime>();
   private statsTimer: TimerHandle | undefined;
   private started = false;
+  private lastStatsAt = 0;
   private readonly clock: Clock;
   private readonly limiter: LogRateLimiter;
 
@@ -71,21 +73,36 @@ export class SerialHost implements Service {
 
   /** Counters of one device (tests, bench, metrics). */
   counters(id: string): Readonly<DeviceCounters> | undefined {
-    return this.devices.get(id)?.counters;
+    return this.runtimes.get(id)?.counters;
+  }
+
+  /** Progress: the periodic counters (every stats_interval) were due and not published. */
+  readonly progress: ProgressProbe = {
+    name: 'serial host',
+    waitingSince: (now) => {
+      if (this.statsTimer === undefined || !this.started) return undefined;
+      const due = this.lastStatsAt + this.config.stats_interval;
+      return due <= now ? due : undefined;
+    },
+  };
+
+  /** Every configured device with its state and counters (metrics, status). */
+  devices(): { id: string; online: boolean; counters: Readonly<DeviceCounters> }[] {
+    return [...this.runtimes.values()].map((d) => ({ id: d.id, online: d.online, counters: d.counters }));
   }
 
   isOnline(id: string): boolean {
-    return this.devices.get(id)?.online ?? false;
+    return this.runtimes.get(id)?.online ?? false;
   }
 
   /** The link a device uses (tests look at pause state and pending readings). */
   linkOf(id: string): PortLink | undefined {
-    return this.devices.get(id)?.link;
+    return this.runtimes.get(id)?.link;
   }
 
   /** Ids of the devices running now. */
   get deviceIds(): string[] {
-    return [...this.devices.keys()];
+    return [...this.runtimes.keys()];
   }
 
   async start(): Promise<void> {
@@ -93,7 +110,7 @@ export class SerialHost implements Service {
     this.started = true;
     for (const [key, group] of groupByPort(this.config.devices)) this.startGroup(key, group);
     this.armStats();
-    if (this.devices.size > 0) this.deps.log.info({ devices: this.devices.size, ports: this.groups.size }, 'serial devices configured');
+    if (this.runtimes.size > 0) this.deps.log.info({ devices: this.runtimes.size, ports: this.groups.size }, 'serial devices configured');
   }
 
   /**
@@ -155,7 +172,7 @@ export class SerialHost implements Service {
     for (const d of group) {
       const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter: this.limiter, statePrefix: this.config.state_prefix, authorizer: this.deps.authorizer });
       members.push(rt);
-      this.devices.set(d.id, rt);
+      this.runtimes.set(d.id, rt);
     }
     this.groups.set(key, { configs: group, link, members });
     for (const m of members) m.start();
@@ -168,14 +185,18 @@ export class SerialHost implements Service {
     for (const m of g.members) m.halt();
     await g.link.stop();
     await Promise.all(g.members.map((m) => m.stop()));
-    for (const m of g.members) if (this.devices.get(m.id) === m) this.devices.delete(m.id);
+    for (const m of g.members) if (this.runtimes.get(m.id) === m) this.runtimes.delete(m.id);
   }
 
   private armStats(): void {
     this.statsTimer?.cancel();
     this.statsTimer = undefined;
-    if (this.devices.size > 0) {
-      this.statsTimer = this.clock.setInterval(() => this.devices.forEach((d) => d.publishStats()), this.config.stats_interval);
+    if (this.runtimes.size > 0) {
+      this.lastStatsAt = this.clock.now();
+      this.statsTimer = this.clock.setInterval(() => {
+        this.lastStatsAt = this.clock.now();
+        this.runtimes.forEach((d) => d.publishStats());
+      }, this.config.stats_interval);
     }
   }
 
@@ -196,6 +217,6 @@ export class SerialHost implements Service {
     for (const g of groups) for (const m of g.members) m.halt();
     await Promise.all(groups.map((g) => g.link.stop()));
     await Promise.all(groups.flatMap((g) => g.members.map((m) => m.stop())));
-    this.devices.clear();
+    this.runtimes.clear();
   }
 }

@@ -129,7 +129,16 @@ export class PortLink {
       if (path === undefined) return this.retry('no matching USB adapter is plugged in');
       stream = await this.deps.opener.open(path, this.s.line);
     } catch (err) {
-      return this.retry((err as Error).message);
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'EACCES' || e.code === 'EPERM' || /permission denied|operation not permitted/i.test(e.message)) {
+        // The operator must act (error), and the link keeps retrying: the fix needs no restart.
+        return this.retry(
+          `no permission to open ${path ?? 'the serial port'}: add the user running outpost to group dialout ` +
+            '(usermod -aG dialout USER, then restart outpost; the systemd unit has SupplementaryGroups=dialout)',
+          'error',
+        );
+      }
+      return this.retry(e.message);
     }
     if ((this.state as LinkState) === 'stopped') {
       stream.destroy();
@@ -148,12 +157,16 @@ export class PortLink {
     this.pump();
   }
 
-  private retry(reason: string): void {
+  private retry(reason: string, level: 'warn' | 'error' = 'warn'): void {
     if (this.state === 'stopped') return;
     this.state = 'waiting';
     const delay = this.backoff.next();
     const suppressed = this.deps.limiter.take(`open:${this.name}`);
-    if (suppressed >= 0) this.deps.log.warn({ reason, retryInMs: delay, ...(suppressed > 0 ? { suppressed } : {}) }, 'serial port unavailable, retrying');
+    if (suppressed >= 0) {
+      const fields = { reason, retryInMs: delay, ...(suppressed > 0 ? { suppressed } : {}) };
+      if (level === 'error') this.deps.log.error(fields, `serial port unavailable, retrying: ${reason}`);
+      else this.deps.log.warn(fields, 'serial port unavailable, retrying');
+    }
     this.retryTimer = this.deps.clock.setTimeout(() => void this.open(), delay);
   }
 

@@ -20,6 +20,7 @@ import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { OutboxBackend, SourceSeq } from './backend.js';
 import { CommitTx, mayHoldExpired, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
@@ -88,6 +89,8 @@ export class GroupCommitOutbox implements Outbox {
   private diskWasFull = false;
   /** performance.now() when the last commit started. */
   private lastCommitAt = -Infinity;
+  /** Clock ms of the last turn of the committer (a commit, a retry, an idle pass). */
+  private lastTurnAt = 0;
   private readonly log: Logger;
 
   constructor(
@@ -234,6 +237,12 @@ export class GroupCommitOutbox implements Outbox {
     this.listeners.clear();
   }
 
+  /** Progress: appends or acks waiting and no commit attempt since (a retry after a disk error counts as one). */
+  readonly progress: ProgressProbe = {
+    name: 'outbox committer',
+    waitingSince: () => (!this.closed && this.hasWork() ? this.lastTurnAt : undefined),
+  };
+
   private hasWork = (): boolean =>
     this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue || this.participants.some((p) => p.hasWork());
 
@@ -287,6 +296,7 @@ export class GroupCommitOutbox implements Outbox {
   }
 
   private commit(): void {
+    this.lastTurnAt = this.opts.clock.now();
     const appends = this.appends;
     const deletes = this.deletes;
     const sweep = this.sweepDue && mayHoldExpired(this.bridges.values(), this.opts.clock.now());

@@ -125,3 +125,8 @@ function generate(): TestCerts {
     pem: (path) => readFileSync(path),
   };
 }
+
+/** A new client certificate for `cn`, signed by the test CA (a renewal, for rotation tests). */
+export function issueClientCert(dir: string, name: string, cn: string): CertFiles {
+  return sign(dir, testCerts().ca, name, cn, CLIENT_EXT);
+}

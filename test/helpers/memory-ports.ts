@@ -8,6 +8,8 @@ import type { PortInfo, PortOpener } from '../../src/serial/port.js';
 
 export class MemoryPorts implements PortOpener {
   private readonly present = new Map<string, PortInfo>();
+  /** Paths whose open fails as for a user outside group dialout. */
+  readonly denied = new Set<string>();
   private readonly devices = new Map<string, Duplex>();
   readonly opened: { path: string; line: LineSettings }[] = [];
   listCalls = 0;
@@ -38,6 +40,8 @@ export class MemoryPorts implements PortOpener {
   async open(path: string, line: LineSettings): Promise<Duplex> {
     if (!this.present.has(path)) throw Object.assign(new Error(`Error: No such file or directory, cannot open ${path}`), { code: 'ENOENT' });
     if (this.devices.has(path)) throw new Error(`Error Resource temporarily unavailable Cannot lock port`);
+    // As @serialport/bindings-cpp words it (strerror, no code).
+    if (this.denied.has(path)) throw new Error(`Error: Permission denied, cannot open ${path}`);
     const [host, device] = duplexPair();
     host.once('close', () => {
       device.destroy();

@@ -1,0 +1,57 @@
+/**
+ * Bad environments for `outpost run`, as a real process: a config directory that does not
+ * exist, and a state directory the service user may not write (the process runs as the
+ * unprivileged user nobody, as outpost would without its own state directory). Each is one
+ * sentence that says what to do, and exit code 2 (config) or 1 (runtime).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'outpost-bad-env-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function outpost(args: string[], as?: number) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 30_000,
+    ...(as === undefined ? {} : { uid: as, gid: as }),
+    env: { ...process.env, HOME: tmp },
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+describe('outpost run in a bad environment', () => {
+  it('says the config directory is missing and how to create it, exit 2', () => {
+    const file = join(tmp, 'no-such-dir', 'outpost.yaml');
+    const r = outpost(['run', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${file}: the config directory ${join(tmp, 'no-such-dir')} does not exist; create it with the example config (systemd/install.sh does) or give --config another file\n`);
+  });
+
+  it('says the state directory cannot be written and to fix store.dir or its permissions, exit 1', () => {
+    if (process.getuid?.() !== 0) throw new Error('this test runs outpost as the user nobody, which needs root (as .ci/run runs the suite)');
+    const state = join(tmp, 'state');
+    mkdirSync(state);
+    chmodSync(tmp, 0o755);
+    chmodSync(state, 0o755); // owned by root: nobody may not write here
+    const config = join(tmp, 'outpost.yaml');
+    writeFileSync(
+      config,
+      `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nmetrics: { enabled: false }\nlog: { format: json }\n` +
+        `store: { dir: ${JSON.stringify(state)} }\nbridges: [{ name: cloud, url: "mqtt://127.0.0.1:1", rules: [{ pattern: "a/#" }] }]\n`,
+    );
+    chmodSync(config, 0o644);
+    const r = outpost(['run', '--config', config], 65_534);
+    expect(r.code).toBe(1);
+    const fatal = r.out.split('\n').filter((l) => l.includes('"level":"fatal"')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(fatal).toHaveLength(1);
+    expect(fatal[0]).toMatch(new RegExp(`^startup failed: cannot lock the state directory ${state} \\((EACCES|SQLITE_CANTOPEN)\\); fix store.dir or its permissions$`));
+    expect(r.out).not.toMatch(/"stack"/);
+  });
+});
