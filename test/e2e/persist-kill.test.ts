@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/gateway-fixture.js';
+import { OutpostProcess } from '../helpers/outpost-process.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -49,17 +50,6 @@ async function until(cond: () => boolean, what: string, ms: number, detail: () =
   }
 }
 
-async function startOutpost(config: string): Promise<Proc> {
-  const p = track(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', config], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }));
-  await until(() => p.output().includes('"msg":"gateway started"') || p.child.exitCode !== null, 'outpost to start', 15_000, p.output);
-  if (p.child.exitCode !== null) throw new Error(`outpost exited at start: ${p.output()}`);
-  return p;
-}
-
-async function kill9(p: Proc): Promise<void> {
-  process.kill(p.child.pid!, 'SIGKILL');
-  await p.exited;
-}
 
 async function client(url: string, o: IClientOptions): Promise<MqttClient> {
   const c = mqtt.connect(url, { reconnectPeriod: 0, ...o });
@@ -105,7 +95,7 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
       }),
     );
 
-    let outpost = await startOutpost(config);
+    let outpost = await OutpostProcess.start(config);
     // Persistent subscribers, then offline.
     const js = await client(url, { clientId: 'js-sub', clean: false, protocolVersion: 4 });
     await js.subscribeAsync('p/#', { qos: 2 });
@@ -134,9 +124,9 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     await pub.publishAsync('r/cleared', '', { qos: 1, retain: true });
     expect([q1.length, q2.length, finalRetained.length]).toEqual([N, N, RETAINED]);
 
-    await kill9(outpost);
+    await outpost.crash();
     await sleep(1200); // longer than the short session's expiry of 1 s
-    outpost = await startOutpost(config);
+    outpost = await OutpostProcess.start(config);
     expect(outpost.output()).toMatch(/"expiredSessions":1.*"msg":"state restored"/);
 
     // MQTT.js 3.1.1: every message, QoS 2 ones exactly once.
@@ -182,8 +172,7 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     expect(retained.size).toBe(RETAINED);
     expect([...retained].every(([t, v]) => v === `v2-${t.slice(2)}`)).toBe(true);
 
-    process.kill(outpost.child.pid!, 'SIGTERM');
-    await outpost.exited;
+    await outpost.stop();
   }, 90_000);
 
   it('stops a second outpost on the same store.dir with one sentence naming the directory, bridges or not', async () => {
@@ -195,15 +184,14 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
       writeFileSync(file, JSON.stringify({ listeners: [{ type: 'mqtt', host: '127.0.0.1', port }], log: { format: 'json' }, store: { dir: join(dir, 'data') }, metrics: { enabled: false } }));
       return file;
     };
-    const first = await startOutpost(await write('a.yaml'));
+    const first = await OutpostProcess.start(await write('a.yaml'));
     const second = track(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', await write('b.yaml')], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }));
     const code = await new Promise<number | null>((resolve) => second.child.once('exit', (c) => resolve(c)));
     expect(code).toBe(1);
     const fatal = second.output().split('\n').filter((l) => l.includes('already running'));
     expect(fatal).toHaveLength(1);
     expect(fatal[0]).toContain(`another outpost is already running with store.dir ${join(dir, 'data')}`);
-    process.kill(first.child.pid!, 'SIGTERM');
-    await first.exited;
+    await first.stop();
   }, 30_000);
 
   it('loses no acknowledged message when killed in the middle of a stream of QoS 1 and 2 publishes', async () => {
@@ -223,7 +211,7 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
         metrics: { enabled: false },
       }),
     );
-    let outpost = await startOutpost(config);
+    let outpost = await OutpostProcess.start(config);
     const sub = await client(url, { clientId: 'stream-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 } });
     await sub.subscribeAsync('s/#', { qos: 2 });
     await sub.endAsync();
@@ -246,10 +234,10 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
       }
     });
     await until(() => acked.size >= 300, '300 acknowledged publishes', 15_000);
-    await kill9(outpost);
+    await outpost.crash();
     pub.end(true);
     await Promise.all(loops);
-    outpost = await startOutpost(config);
+    outpost = await OutpostProcess.start(config);
 
     const got: string[] = [];
     const back = mqtt.connect(url, { clientId: 'stream-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 }, reconnectPeriod: 0 });
@@ -260,7 +248,6 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     const twos = got.filter((p) => Number(p.slice(2)) % 2 === 1);
     expect(twos.length).toBe(new Set(twos).size); // QoS 2: none twice
     console.log(`kill -9 mid-stream: ${n} sent, ${acked.size} acknowledged, ${new Set(got).size} delivered after the restart (${got.length - new Set(got).size} duplicates)`);
-    process.kill(outpost.child.pid!, 'SIGTERM');
-    await outpost.exited;
+    await outpost.stop();
   }, 90_000);
 });
