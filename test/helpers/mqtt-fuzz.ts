@@ -23,6 +23,10 @@ export const randomBytes = (r: Rng, n: number) => Buffer.from(Array.from({ lengt
 // ---- the corpus: valid encodings of every packet type ------------------------------------
 
 const topics = ['fz/a', 'fz/b/c', 'fz/', '/fz', 'fz/\u00e9t\u00e9', 'fz/a/b/c/d/e'];
+/** Topics the fuzz publishes on (retained ones among them). */
+export const FUZZ_TOPICS: readonly string[] = topics;
+/** Client ids the fuzz connects with (persistent sessions among them). */
+export const FUZZ_CLIENT_IDS: readonly string[] = [...Array.from({ length: 40 }, (_, i) => `fz-${i}`), 'fz-c', 'fz-p', 'fz-w'];
 const filters = ['fz/#', 'fz/+', '#', '+/+', 'fz/a', '$share/g/fz/#', '$SYS/#', 'fz/+/c'];
 
 export function packetsFor(version: 4 | 5): Packet[] {

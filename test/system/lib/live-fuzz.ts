@@ -3,7 +3,8 @@
  * MQTT packets over real TCP connections, random and mutated MQTT-SN datagrams over real
  * UDP, and random bytes on the serial ports of a line-json and an nmea device (socat ptys).
  * Afterwards the process must still be running, serve an MQTT round trip and an MQTT-SN
- * QoS 1 publish, and its RSS must come back near the baseline taken before the fuzz.
+ * QoS 1 publish, and once the state the fuzz legitimately created is cleared (its persistent
+ * sessions and retained topics) its RSS must come back near the baseline taken before it.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -13,7 +14,7 @@ import dgram from 'node:dgram';
 import mqtt from 'mqtt';
 import { MsgType } from '../../../src/mqttsn/packets.js';
 import { freePort } from '../../helpers/mosquitto.js';
-import { buildCorpus, fuzz, FuzzConn } from '../../helpers/mqtt-fuzz.js';
+import { buildCorpus, fuzz, FuzzConn, FUZZ_CLIENT_IDS, FUZZ_TOPICS } from '../../helpers/mqtt-fuzz.js';
 import { SnTestClient } from '../../helpers/mqttsn-client.js';
 import { OutpostProcess } from '../../helpers/outpost-process.js';
 import { prng } from '../../helpers/prng.js';
@@ -74,6 +75,19 @@ async function mqttRoundTrip(port: number, n: number): Promise<boolean> {
     return await got;
   } finally {
     await Promise.all([sub.endAsync(true), pub.endAsync(true)]);
+  }
+}
+
+/**
+ * What the fuzz legitimately left behind: persistent sessions of its client ids (with their
+ * bounded queues) and retained messages on its topics. A clean connect of each id ends its
+ * session [MQTT-3.1.2-6]; an empty retained message clears a topic [MQTT-3.3.1-10].
+ */
+async function clearFuzzState(port: number): Promise<void> {
+  for (const clientId of FUZZ_CLIENT_IDS) {
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId, clean: true, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 5000 });
+    if (clientId === FUZZ_CLIENT_IDS[0]) for (const t of FUZZ_TOPICS) await c.publishAsync(t, '', { qos: 1, retain: true });
+    await c.endAsync();
   }
 }
 
@@ -186,6 +200,7 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
 
     const [stats, , serialBytes] = await Promise.all([mqttRun, snRun, serialRun]);
     const seconds = (performance.now() - t0) / 1000;
+    if (proc.running) await clearFuzzState(port).catch(() => undefined);
     await sleep(o.settleMs ?? 10_000);
     clearInterval(peak);
     const stillRunning = proc.running;
