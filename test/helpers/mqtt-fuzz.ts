@@ -251,7 +251,7 @@ export interface Stats {
 /** Throws `count` fuzz packets over a pool of connections made by `open`, replacing closed ones. */
 export async function fuzz(
   r: Rng, corpus: Corpus, count: number, poolSize: number,
-  open: (version: 4 | 5) => FuzzConn, onBatch: (sent: number) => void, all: FuzzConn[], keepalive = 30,
+  open: (version: 4 | 5) => FuzzConn, onBatch: (sent: number) => void | Promise<void>, all: FuzzConn[], keepalive = 30,
 ): Promise<Stats> {
   const stats: Stats = { packets: 0, connections: 0, writeErrors: [] };
   const fresh = (): FuzzConn => {
@@ -287,7 +287,7 @@ export async function fuzz(
       }
     }
     await tick();
-    onBatch(stats.packets);
+    await onBatch(stats.packets);
   }
   return stats;
 }

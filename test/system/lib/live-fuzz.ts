@@ -47,8 +47,8 @@ export interface LiveFuzzReport {
   stillRunning: boolean;
   mqttRoundTrip: boolean;
   snPublishAcked: boolean;
-  /** Sum of outpost_protocol_violations_total and outpost_messages_dropped_total after the run. */
-  countedBadInput: number;
+  /** What the gateway counted as bad input, per input (from /metrics after the run). */
+  counted: { mqttViolations: number; mqttsnDrops: number; serialDiscardedBytes: number; serialDecodeFailures: number };
 }
 
 function metricSum(text: string, name: string): number {
@@ -142,8 +142,14 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
     const t0 = performance.now();
     const seed = o.seed ?? 20261128;
 
-    // MQTT over real TCP: a pool of 16 connections, refilled as outpost closes them.
+    // MQTT over real TCP: a pool of 16 connections, refilled as outpost closes them. The
+    // sender keeps pace with what outpost has read (bytes_received), or most packets would
+    // die unread in the kernel buffers of sockets the fuzz destroys.
     const sockets = new Set<net.Socket>();
+    let closedBytes = 0;
+    const written = (): number => closedBytes + [...sockets].reduce((n, s) => n + s.bytesWritten, 0);
+    const bytesRead = async (): Promise<number> => metricSum(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), 'outpost_bytes_received_total');
+    let nextPace = 5000;
     const mqttRun = (async () => {
       const r = prng(seed);
       const all: FuzzConn[] = [];
@@ -151,10 +157,24 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
         const s = net.connect({ host: '127.0.0.1', port });
         s.setNoDelay(true);
         sockets.add(s);
-        s.once('close', () => sockets.delete(s));
+        s.once('close', () => {
+          closedBytes += s.bytesWritten;
+          sockets.delete(s);
+        });
         return new FuzzConn(s, version);
-      }, (sent) => {
+      }, async (sent) => {
         if (sent % 100_000 < 20) say(`mqtt ${sent} packets`);
+        if (sent < nextPace) return;
+        nextPace = sent + 5000;
+        // Wait until outpost read nearly all of it, or stopped reading (closed connections drop their rest).
+        const target = written() * 0.95;
+        let last = -1;
+        for (let i = 0; i < 100; i++) {
+          const got = await bytesRead();
+          if (got >= target || got === last) return;
+          last = got;
+          await sleep(20);
+        }
       }, all, 2);
       // Let the last writes drain before the sockets go.
       await sleep(200);
@@ -220,7 +240,12 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
       stillRunning,
       mqttRoundTrip: mqttOk,
       snPublishAcked: snOk,
-      countedBadInput: metricSum(m, 'outpost_protocol_violations_total') + metricSum(m, 'outpost_messages_dropped_total'),
+      counted: {
+        mqttViolations: metricSum(m, 'outpost_protocol_violations_total'),
+        mqttsnDrops: metricSum(m, 'outpost_mqttsn_dropped_total'),
+        serialDiscardedBytes: metricSum(m, 'outpost_serial_discarded_bytes_total'),
+        serialDecodeFailures: metricSum(m, 'outpost_serial_decode_failures_total') + metricSum(m, 'outpost_serial_checksum_failures_total'),
+      },
     };
   } finally {
     await outpost?.stop(5000).catch(() => undefined);
@@ -239,7 +264,8 @@ export function liveFuzzTable(r: LiveFuzzReport): string {
     `| serial bytes (line-json + nmea ptys) | ${(r.serialBytes / 1048576).toFixed(1)} MiB |`,
     '',
     `fuzz time ${r.seconds.toFixed(1)} s; still running: ${r.stillRunning}; MQTT round trip after: ${r.mqttRoundTrip}; MQTT-SN QoS 1 publish after: ${r.snPublishAcked}; ` +
-      `bad input counted: ${r.countedBadInput.toLocaleString('en')}`,
+      `counted: ${r.counted.mqttViolations.toLocaleString('en')} MQTT protocol violations, ${r.counted.mqttsnDrops.toLocaleString('en')} MQTT-SN drops, ` +
+      `${r.counted.serialDiscardedBytes.toLocaleString('en')} serial bytes discarded and ${r.counted.serialDecodeFailures.toLocaleString('en')} serial frames refused`,
     `RSS baseline ${mib(r.rssBaselineKiB)} MiB, peak ${mib(r.rssPeakKiB)} MiB, after settling ${mib(r.rssAfterKiB)} MiB (${(((r.rssAfterKiB - r.rssBaselineKiB) / r.rssBaselineKiB) * 100).toFixed(1)} % over the baseline)`,
   ].join('\n');
 }
