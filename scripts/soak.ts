@@ -99,48 +99,63 @@ async function main(): Promise<void> {
     log(`outage ${outageSecs} s: ${rows} messages buffered, ${written.toFixed(0)} B written to disk per message, stored payload+topic ${recordBytes.toFixed(0)} B per message`);
     scenario.proxy.resume();
 
-    // Faults on a rotation until the deadline.
-    const rotation = ['drop', 'zombie', 'slow', 'crash', 'cloud-restart', 'serial-unplug', 'sensor-ports', 'reload'] as const;
-    let i = 0;
+    // Faults until the deadline, every 10 s: an uplink flap (drop, zombie, slow in turn; at
+    // most 100), every 90 s a kill -9 (at most 20), every 60 s one of cloud restart, pulled
+    // serial cable, sensors on new UDP ports, SIGHUP reload (in turn).
+    const flapKinds = ['drop', 'zombie', 'slow'] as const;
+    const others = ['cloud-restart', 'serial-unplug', 'sensor-ports', 'reload'] as const;
     let zombieWorst = 0;
-    while (Date.now() < deadline - 60_000) {
-      await sleep(15_000);
-      const f = rotation[i++ % rotation.length]!;
+    for (let tick = 1; Date.now() < deadline - 60_000; tick++) {
+      await sleep(10_000);
+      const done: string[] = [];
       const flaps = (faults['drop'] ?? 0) + (faults['zombie'] ?? 0) + (faults['slow'] ?? 0);
-      if (f === 'crash' && (faults['crash'] ?? 0) >= MAX_CRASHES) continue;
-      if ((f === 'drop' || f === 'zombie' || f === 'slow') && flaps >= MAX_FLAPS) continue;
-      count(f);
-      if (f === 'drop') scenario.proxy.drop();
-      else if (f === 'zombie') zombieWorst = Math.max(zombieWorst, await scenario.zombieUplink());
-      else if (f === 'slow') {
-        scenario.proxy.slow(50_000);
-        await sleep(5000);
-        scenario.proxy.resume();
-      } else if (f === 'crash') await scenario.crashAndRestart();
-      else if (f === 'cloud-restart') await scenario.cloud.restart();
-      else if (f === 'reload') {
-        // The bridge is replaced mid-traffic (inflight window 100 ↔ 99).
-        const r = await scenario.reload((c) => {
-          const b = (c['bridges'] as Record<string, unknown>[])[0]!;
-          b['inflight'] = b['inflight'] === 100 ? 99 : 100;
-        });
-        if (r['msg'] !== 'config reloaded') throw new Error(`reload rejected: ${JSON.stringify(r)}`);
-      } else if (f === 'serial-unplug') await scenario.serial[i % scenario.serial.length]!.unplugFor(2000);
-      else {
-        // A tenth of the sensors come back from new UDP ports (a NAT rebinding).
-        await Promise.all(scenario.sensors.filter((_, k) => k % 10 === i % 10).map((s) => s.attach(scenario.snPort).catch(() => undefined)));
+      if (flaps < MAX_FLAPS) {
+        const f = flapKinds[tick % flapKinds.length]!;
+        count(f);
+        done.push(f);
+        if (f === 'drop') scenario.proxy.drop();
+        else if (f === 'zombie') zombieWorst = Math.max(zombieWorst, await scenario.zombieUplink());
+        else {
+          scenario.proxy.slow(50_000);
+          await sleep(3000);
+          scenario.proxy.resume();
+        }
+      }
+      if (tick % 9 === 0 && (faults['crash'] ?? 0) < MAX_CRASHES) {
+        count('crash');
+        done.push('crash');
+        await scenario.crashAndRestart();
+      }
+      if (tick % 6 === 3) {
+        const f = others[Math.floor(tick / 6) % others.length]!;
+        count(f);
+        done.push(f);
+        if (f === 'cloud-restart') await scenario.cloud.restart();
+        else if (f === 'serial-unplug') await scenario.serial[tick % scenario.serial.length]!.unplugFor(2000);
+        else if (f === 'sensor-ports') {
+          // A tenth of the sensors come back from new UDP ports (a NAT rebinding).
+          await Promise.all(scenario.sensors.filter((_, k) => k % 10 === tick % 10).map((s) => s.attach(scenario.snPort).catch(() => undefined)));
+        } else {
+          // The bridge is replaced mid-traffic (inflight window 100 ↔ 99).
+          const r = await scenario.reload((c) => {
+            const b = (c['bridges'] as Record<string, unknown>[])[0]!;
+            b['inflight'] = b['inflight'] === 100 ? 99 : 100;
+          });
+          if (r['msg'] !== 'config reloaded') throw new Error(`reload rejected: ${JSON.stringify(r)}`);
+        }
       }
       await scenario.reattachBroken();
-      log(`fault ${f}; RSS ${(scenario.outpost!.rssKiB() / 1024).toFixed(1)} MiB`);
+      log(`faults ${done.join(', ')}; RSS ${(scenario.outpost!.rssKiB() / 1024).toFixed(1)} MiB`);
     }
 
-    const checks = await scenario.settle(120_000);
+    const { cloud: checks, local } = await scenario.settle(120_000);
     const totals = totalsByKind(checks);
+    const localTotals = totalsByKind(local);
     clearInterval(sampler);
     sampler = undefined;
 
     console.log(`\n## Soak result (${minutes} min, ${new Date().toISOString()})\n`);
-    console.log(totalsTable(totals));
+    console.log(`At the cloud:\n\n${totalsTable(totals)}\n\nAt the persistent local subscriber:\n\n${totalsTable(localTotals)}`);
     console.log(`\nfaults: ${Object.entries(faults).map(([k, v]) => `${k} ×${v}`).join(', ')}; worst zombie detection ${zombieWorst} ms (keepalive ${scenario.size.keepaliveSec} s)`);
     const base = rss[0]?.kib ?? NaN;
     const byMinute = new Map<number, number>();
@@ -150,7 +165,7 @@ async function main(): Promise<void> {
     const sorted = [...lag].sort((a, b) => a - b);
     console.log(`event-loop lag (scrape means, ms): p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)} p99 ${sorted[Math.floor(sorted.length * 0.99)]?.toFixed(2)} max ${sorted.at(-1)?.toFixed(2)}`);
     console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core; disk writes per buffered message ${written.toFixed(0)} B vs ${recordBytes.toFixed(0)} B stored payload+topic`);
-    const lost = totals.reduce((a, t) => a + t.lost, 0);
+    const lost = [...totals, ...localTotals].reduce((a, t) => a + t.lost, 0);
     const ooo = totals.reduce((a, t) => a + t.orderViolations, 0);
     process.exitCode = lost === 0 && ooo === 0 ? 0 : 1;
     if (process.exitCode) console.log(`FAILED: ${lost} lost, ${ooo} out of order`);

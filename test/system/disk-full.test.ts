@@ -81,7 +81,7 @@ describe('a full disk under load', () => {
       if (Date.now() > recoverBy) throw new Error(`no recovery within 60 s: ${rows} rows waiting, ${acked - ackedAtFull} acked since the disk was full`);
     }
 
-    const checks = await scenario.settle(60_000);
+    const { cloud: checks } = await scenario.settle(60_000);
     const totals = totalsByKind(checks);
     const storeErrors = metricSum(await scenario.metrics(), 'outpost_outbox_dropped_total', 'reason="store-error"');
     const reserveReleased = scenario.outpost!.output().includes('released the disk reserve');

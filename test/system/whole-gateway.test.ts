@@ -54,15 +54,19 @@ describe('the whole gateway under faults', () => {
     }
     await sleep(1500);
 
-    const checks = await scenario.settle(40_000);
+    const { cloud: checks, local } = await scenario.settle(40_000);
     const totals = totalsByKind(checks);
-    console.log(`whole gateway (short run): zombie uplink found in ${zombieMs} ms, ${scenario.crashes} kill -9\n${totalsTable(totals)}`);
+    const localTotals = totalsByKind(local);
+    console.log(`whole gateway (short run): zombie uplink found in ${zombieMs} ms, ${scenario.crashes} kill -9\nat the cloud:\n${totalsTable(totals)}\nat the persistent local subscriber:\n${totalsTable(localTotals)}`);
 
     const flaps = 2 + 1 + 1 + 1; // two drops, the zombie, the cloud restart, the bridge replaced by the reload
     const byKind = Object.fromEntries(totals.map((t) => [t.kind, t]));
     // Nothing acknowledged is lost, and every source got through.
     expect(checks.filter((c) => c.lostCount > 0).map((c) => `${c.name} lost ${c.lost.join(',')}`)).toEqual([]);
     expect(checks.filter((c) => c.arrived === 0).map((c) => c.name)).toEqual([]);
+    // The persistent local subscriber, across two kill -9 with its session in the store, got
+    // every acknowledged message too.
+    expect(local.filter((c) => c.lostCount > 0).map((c) => `${c.name} lost locally ${c.lost.join(',')}`)).toEqual([]);
     // Per-source order at the cloud.
     expect(checks.filter((c) => c.orderViolations > 0).map((c) => c.name)).toEqual([]);
     // Duplicates only within the inflight window per crash or flap.

@@ -103,7 +103,7 @@ export function totalsByKind(checks: readonly SourceCheck[]): KindTotals[] {
 }
 
 export function totalsTable(rows: readonly KindTotals[]): string {
-  const head = '| source | count | sent | acked by outpost | distinct at cloud | lost | bridge duplicates | cloud redeliveries | out of order |';
+  const head = '| source | count | sent | acked by outpost | distinct received | lost | duplicates (sent twice) | redelivered (DUP) | out of order |';
   const lines = rows.map(
     (r) => `| ${r.kind} | ${r.sources} | ${r.sent} | ${r.acked} | ${r.arrived} | ${r.lost} | ${r.duplicates} | ${r.cloudRedeliveries} | ${r.orderViolations} |`,
   );

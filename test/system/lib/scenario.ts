@@ -1,10 +1,12 @@
 /**
  * The whole gateway at once, as a field site runs it: one real outpost process with
  *
- *   MQTT clients (3.1.1 and 5) ──┐
- *   MQTT-SN sensors (UDP) ───────┼──▶ outpost ──TLS, mTLS──▶ FaultProxy ──▶ Mosquitto "cloud"
- *   serial: line-json, nmea,     │      │  SQLite outbox                        │
- *     modbus-rtu (socat ptys) ───┘      └─ /metrics                    CloudObserver (cloud/17/#)
+ *   MQTT clients (3.1.1 and 5, ──┐
+ *     some persistent)           │
+ *   MQTT-SN sensors (UDP, ───────┼──▶ outpost ──TLS, mTLS──▶ FaultProxy ──▶ Mosquitto "cloud"
+ *     some sleeping)             │      │  SQLite outbox                        │
+ *   serial: line-json, nmea,     │      ├─ /metrics                    CloudObserver (cloud/17/#)
+ *     modbus-rtu (socat ptys) ───┘      └─▶ a persistent local subscriber (site/#, QoS 1)
  *
  * and the faults a site lives through: kill -9 of outpost, uplink drops, stalls (zombie links)
  * and slow links, the cloud broker restarting, a serial cable pulled, sensors coming back from
@@ -12,10 +14,11 @@
  * (scripts/soak.ts, `npm run soak`) a long one with figures.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import mqtt, { type MqttClient } from 'mqtt';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testCerts } from '../../helpers/certs.js';
-import { CloudObserver } from '../../helpers/cloud-observer.js';
+import { CloudObserver, type CloudMessage } from '../../helpers/cloud-observer.js';
 import { FaultProxy } from '../../helpers/fault-proxy.js';
 import { memory, ModbusSlaveSim, type SlaveMemory } from '../../helpers/modbus-slave.js';
 import { Mosquitto, freePort } from '../../helpers/mosquitto.js';
@@ -65,6 +68,9 @@ export class WholeGateway {
   snPort = 0;
   metricsPort = 0;
   crashes = 0;
+  /** What the persistent local subscriber got (it reconnects after every restart). */
+  readonly local: CloudMessage[] = [];
+  private localClient: MqttClient | undefined;
   private modbus: ModbusSlaveSim | undefined;
   private modbusTimer: NodeJS.Timeout | undefined;
   private meter: SlaveMemory = memory();
@@ -102,8 +108,9 @@ export class WholeGateway {
       new PtySource('serial-lj-1', 'site/serial/lj-1/seq', lj, lineJson, this.size.serialRate),
       new PtySource('serial-gps-1', 'site/serial/gps-1/altitude', gps, ggaLine, this.size.serialRate),
     );
-    for (let i = 0; i < this.size.mqttClients; i++) this.mqtt.push(new MqttSource(`mqtt-${i}`, i % 2 === 0 ? 4 : 5, this.size.ratePerSource, this.size.pad));
-    for (let i = 0; i < this.size.snSensors; i++) this.sensors.push(new SnSource(`sn-${i}`, this.size.ratePerSource, this.size.pad));
+    // Every third MQTT client keeps a persistent session; every fourth sensor sleeps between readings.
+    for (let i = 0; i < this.size.mqttClients; i++) this.mqtt.push(new MqttSource(`mqtt-${i}`, i % 2 === 0 ? 4 : 5, this.size.ratePerSource, this.size.pad, i % 3 === 1));
+    for (let i = 0; i < this.size.snSensors; i++) this.sensors.push(new SnSource(`sn-${i}`, this.size.ratePerSource, this.size.pad, i % 4 === 3));
 
     const ka = this.size.keepaliveSec;
     writeFileSync(
@@ -153,7 +160,23 @@ export class WholeGateway {
   /** Starts outpost and (re)attaches every source. */
   async startOutpost(): Promise<void> {
     this.outpost = await OutpostProcess.start(this.config, { built: this.size.built ?? false });
+    await this.connectLocal();
     await this.attachAll();
+  }
+
+  /**
+   * The persistent local subscriber (MQTT 5, session expiry 1 h, QoS 1 on site/#): connected
+   * once; MQTT.js reconnects it after each restart and the session, restored from the store,
+   * delivers what was queued for it.
+   */
+  private async connectLocal(): Promise<void> {
+    if (this.localClient !== undefined) return;
+    const c = mqtt.connect(this.mqttUrl, { clientId: 'local-observer', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 3600 }, reconnectPeriod: 200, connectTimeout: 3000 });
+    c.on('error', () => undefined);
+    c.on('message', (topic, payload, packet) => this.local.push({ topic, payload, dup: packet.dup, id: undefined, src: undefined, seq: undefined, props: {} }));
+    await new Promise<void>((resolve) => c.once('connect', () => resolve()));
+    await c.subscribeAsync('site/#', { qos: 1 });
+    this.localClient = c;
   }
 
   async attachAll(): Promise<void> {
@@ -218,17 +241,21 @@ export class WholeGateway {
     return ms;
   }
 
-  /** Stops every source, waits until every acknowledged number is at the cloud (or `ms` passed), and checks. */
-  async settle(ms: number): Promise<SourceCheck[]> {
+  /**
+   * Stops every source, waits until every acknowledged number is at the cloud and at the
+   * local subscriber (or `ms` passed), and checks both.
+   */
+  async settle(ms: number): Promise<{ cloud: SourceCheck[]; local: SourceCheck[] }> {
     await Promise.all(this.sources.map((s) => s.detach()));
     const deadline = Date.now() + ms;
-    let checks = checkAll(this.sources, this.observer.messages, REMOTE_PREFIX);
-    while (checks.some((c) => c.lostCount > 0) && Date.now() < deadline) {
+    const check = () => ({ cloud: checkAll(this.sources, this.observer.messages, REMOTE_PREFIX), local: checkAll(this.sources, this.local, '') });
+    let c = check();
+    while ([...c.cloud, ...c.local].some((x) => x.lostCount > 0) && Date.now() < deadline) {
       await sleep(250);
-      checks = checkAll(this.sources, this.observer.messages, REMOTE_PREFIX);
+      c = check();
     }
     await sleep(500); // late duplicates count too
-    return checkAll(this.sources, this.observer.messages, REMOTE_PREFIX);
+    return check();
   }
 
   /** The gateway's /metrics text. */
@@ -239,6 +266,7 @@ export class WholeGateway {
 
   async dispose(): Promise<void> {
     await Promise.all(this.sources.map((s) => s.detach().catch(() => undefined)));
+    await this.localClient?.endAsync(true).catch(() => undefined);
     if (this.modbusTimer) clearInterval(this.modbusTimer);
     this.modbus?.stop();
     await this.outpost?.stop(5000).catch(() => undefined);

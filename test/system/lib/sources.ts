@@ -87,6 +87,8 @@ export class MqttSource extends Paced implements StampedSource {
     private readonly version: 4 | 5,
     ratePerSec: number,
     pad = 0,
+    /** A persistent session (3.1.1 clean session 0, MQTT 5 session expiry 1 h). */
+    private readonly persistent = false,
   ) {
     super(ratePerSec, pad);
     this.topic = `site/mqtt/${name}`;
@@ -100,7 +102,14 @@ export class MqttSource extends Paced implements StampedSource {
   /** Connects to the local broker and publishes until detached or cut off. */
   async attach(url: string): Promise<void> {
     await this.detach();
-    const client = mqtt.connect(url, { clientId: this.name, protocolVersion: this.version, reconnectPeriod: 0, connectTimeout: 3000 });
+    const client = mqtt.connect(url, {
+      clientId: this.name,
+      protocolVersion: this.version,
+      reconnectPeriod: 0,
+      connectTimeout: 3000,
+      clean: !this.persistent,
+      ...(this.persistent && this.version === 5 ? { properties: { sessionExpiryInterval: 3600 } } : {}),
+    });
     client.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
@@ -143,6 +152,12 @@ export class SnSource extends Paced implements StampedSource {
     readonly name: string,
     ratePerSec: number,
     pad = 0,
+    /**
+     * A sleeping sensor (§6.14): between readings it sleeps (DISCONNECT with a duration) and
+     * for each reading wakes with CONNECT (CleanSession 0, its topic id kept), publishes and
+     * goes back to sleep.
+     */
+    readonly sleepy = false,
   ) {
     super(ratePerSec, pad);
     this.topic = `site/sn/${name}`;
@@ -153,16 +168,29 @@ export class SnSource extends Paced implements StampedSource {
     const client = await SnTestClient.open({ port, autoAck: true });
     this.client = client;
     this.ports.push(client.localPort);
-    const rc = await client.connect(this.name, { duration: 30 });
+    const rc = await client.connect(this.name, { duration: 30, clean: !this.sleepy });
     if (rc !== 0) throw new Error(`${this.name}: CONNACK return code ${rc}`);
     const reg = await client.register(this.topic);
     if (reg.returnCode !== 0) throw new Error(`${this.name}: REGACK return code ${reg.returnCode}`);
     this.broken = false;
     const gen = ++this.gen;
+    let asleep = false;
     this.run(gen, async (n) => {
+      if (asleep) {
+        const woke = await client.connect(this.name, { duration: 30, clean: false });
+        if (woke !== 0) return 'failed';
+        asleep = false;
+      }
       const msgId = client.publish(reg.topicId, this.payload(n), { qos: 1 });
       const ack = await client.next(MsgType.PUBACK, 5000, (p) => p.msgId === msgId);
-      return ack.returnCode === 0 ? 'acked' : 'refused';
+      if (this.sleepy) {
+        client.send({ type: MsgType.DISCONNECT, duration: 60 });
+        await client.next(MsgType.DISCONNECT, 5000);
+        asleep = true;
+      }
+      // 0x01 (congestion) is a refusal to count; 0x02 (unknown topic id: the gateway restarted
+      // and forgot this sensor) means register again, as a sensor would.
+      return ack.returnCode === 0 ? 'acked' : ack.returnCode === 1 ? 'refused' : 'failed';
     }, () => {
       if (gen === this.gen) this.broken = true;
     });
