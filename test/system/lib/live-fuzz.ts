@@ -49,6 +49,8 @@ export interface LiveFuzzReport {
   snPublishAcked: boolean;
   /** What the gateway counted as bad input, per input (from /metrics after the run). */
   counted: { mqttViolations: number; mqttsnDrops: number; serialDiscardedBytes: number; serialDecodeFailures: number };
+  /** MQTT-SN sessions the fuzz's CONNECTs left (bounded by mqttsn.max_clients), after settling. */
+  snSessionsLeft: number;
 }
 
 function metricSum(text: string, name: string): number {
@@ -240,6 +242,7 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
       stillRunning,
       mqttRoundTrip: mqttOk,
       snPublishAcked: snOk,
+      snSessionsLeft: metricSum(m, 'outpost_mqttsn_sensors'),
       counted: {
         mqttViolations: metricSum(m, 'outpost_protocol_violations_total'),
         mqttsnDrops: metricSum(m, 'outpost_mqttsn_dropped_total'),
@@ -266,6 +269,7 @@ export function liveFuzzTable(r: LiveFuzzReport): string {
     `fuzz time ${r.seconds.toFixed(1)} s; still running: ${r.stillRunning}; MQTT round trip after: ${r.mqttRoundTrip}; MQTT-SN QoS 1 publish after: ${r.snPublishAcked}; ` +
       `counted: ${r.counted.mqttViolations.toLocaleString('en')} MQTT protocol violations, ${r.counted.mqttsnDrops.toLocaleString('en')} MQTT-SN drops, ` +
       `${r.counted.serialDiscardedBytes.toLocaleString('en')} serial bytes discarded and ${r.counted.serialDecodeFailures.toLocaleString('en')} serial frames refused`,
+    `MQTT-SN sessions left by the fuzz's CONNECTs: ${r.snSessionsLeft} (max_clients 1000)`,
     `RSS baseline ${mib(r.rssBaselineKiB)} MiB, peak ${mib(r.rssPeakKiB)} MiB, after settling ${mib(r.rssAfterKiB)} MiB (${(((r.rssAfterKiB - r.rssBaselineKiB) / r.rssBaselineKiB) * 100).toFixed(1)} % over the baseline)`,
   ].join('\n');
 }
