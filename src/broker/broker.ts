@@ -25,6 +25,7 @@ import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import { Connection, type PeerInfo } from './connection.js';
 import type { BrokerContext, OpenedSession } from './context.js';
+import { SessionLifecycle } from './session-lifecycle.js';
 import { BrokerMetrics, type DropReason } from './metrics.js';
 import { defaultBrokerOptions, type BrokerOptions } from './options.js';
 import { MemoryRetainedStore, type RetainedStore } from './retained.js';
@@ -55,9 +56,6 @@ function originKey(origin: Origin): string {
   return origin.kind === 'mqtt' ? origin.id : `${origin.kind}\u0000${origin.id}`;
 }
 
-/** setTimeout cannot wait longer than 2^31-1 ms; longer expiries are re-armed. */
-const MAX_TIMER_MS = 2_147_483_647;
-
 export class Broker implements Bus, BrokerContext, Service, Authorizer {
   readonly name = 'broker';
   readonly options: BrokerOptions;
@@ -79,6 +77,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private sweepTimer: TimerHandle | undefined;
   private readonly accessState: AccessState;
   private readonly limits: ConnectLimits;
+  private readonly lifecycle: SessionLifecycle;
   private journal: StateJournal | undefined;
   private restored = false;
   private sweepMs = 0;
@@ -92,6 +91,16 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.limiter = new LogRateLimiter(this.clock);
     this.accessState = new AccessState(deps.access);
     this.limits = new ConnectLimits(this.options, { clock: this.clock, log: this.log, metrics: this.metrics, limiter: this.limiter });
+    this.lifecycle = new SessionLifecycle({
+      sessions: this.sessions,
+      clock: this.clock,
+      log: this.log,
+      closing: () => this.closing,
+      newSession: (clientId) => this.newSession(clientId),
+      persist: (session, offlineAt) => this.persistence(session, offlineAt),
+      removeSubscription: (session, filter) => this.removeSubscription(session, filter),
+      publish: (msg) => this.publish(msg),
+    });
   }
 
   /**
@@ -335,45 +344,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   };
 
   openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession {
-    let session = this.sessions.get(clientId);
-    if (session !== undefined) {
-      const old = session.link as Connection | undefined;
-      if (old !== undefined && old !== conn) {
-        // Session takeover: the existing connection is closed [MQTT-3.1.4-3], with 0x8E for v5.
-        old.log.info('session taken over by a new connection');
-        const oldWill = old.will;
-        old.session = undefined;
-        session.detach();
-        if (old.version === 5) old.sendDisconnect('session-taken-over');
-        old.end();
-        // The old connection ended without DISCONNECT: its Will applies, unless a delay
-        // is pending and the session continues (MQTT 5 §3.1.3.2.2).
-        if (oldWill !== undefined && (oldWill.delay === 0 || cleanStart)) this.publishWill(oldWill);
-      }
-      session.willTimer?.cancel();
-      session.willTimer = undefined;
-      session.expiryTimer?.cancel();
-      session.expiryTimer = undefined;
-      if (session.pendingWill !== undefined) {
-        // A new connection for the session arrived before the Will Delay: no Will [MQTT-3.1.3-9],
-        // unless this connection starts clean, which ends the old session.
-        if (cleanStart) this.publishWill(session.pendingWill);
-        session.pendingWill = undefined;
-      }
-      if (cleanStart) {
-        this.endSession(session);
-        session = undefined;
-      }
-    }
-    const present = session !== undefined;
-    if (session === undefined) {
-      session = this.newSession(clientId);
-      this.sessions.set(clientId, session);
-    }
-    session.expiryInterval = expiryInterval;
-    session.protocolVersion = conn.version;
-    this.persistence(session);
-    return { session, present };
+    return this.lifecycle.open(conn, clientId, cleanStart, expiryInterval);
   }
 
   private newSession(clientId: string): Session {
@@ -421,72 +392,11 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     session.detach();
     if (conn.state !== 'closed' || !conn.graceful) conn.log.info('client connection lost');
     else conn.log.info('client disconnected');
-    const will = conn.will;
-    if (will !== undefined && !conn.graceful) {
-      if (will.delay > 0 && session.expiryInterval > 0) {
-        // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
-        session.pendingWill = will;
-        const delayMs = Math.min(will.delay, session.expiryInterval) * 1000;
-        session.willTimer = this.clock.setTimeout(() => {
-          session.willTimer = undefined;
-          const w = session.pendingWill;
-          session.pendingWill = undefined;
-          if (w !== undefined) this.publishWill(w);
-        }, Math.min(delayMs, MAX_TIMER_MS));
-      } else {
-        this.publishWill(will);
-      }
-    }
-    // Its expiry counts from now, also across a restart; a session made clean at DISCONNECT leaves the store.
-    this.persistence(session, this.clock.now());
-    if (this.closing) return;
-    if (session.expiryInterval === 0) this.endSession(session);
-    else this.armExpiry(session, session.expiryInterval * 1000);
+    this.lifecycle.closed(conn, session);
   }
 
   armExpiry(session: Session, ms: number): void {
-    session.expiryTimer = this.clock.setTimeout(() => {
-      session.expiryTimer = undefined;
-      if (ms > MAX_TIMER_MS) return this.armExpiry(session, ms - MAX_TIMER_MS);
-      this.log.info({ clientId: session.clientId }, 'session expired');
-      this.endSession(session);
-    }, Math.min(ms, MAX_TIMER_MS));
-  }
-
-  /** Ends a session: subscriptions leave the tree, queued messages are dropped (counted). */
-  private endSession(session: Session): void {
-    session.expiryTimer?.cancel();
-    session.expiryTimer = undefined;
-    if (session.pendingWill !== undefined) {
-      session.willTimer?.cancel();
-      session.willTimer = undefined;
-      const w = session.pendingWill;
-      session.pendingWill = undefined;
-      this.publishWill(w);
-    }
-    // Its rows go in one statement each table, not row by row.
-    session.journal?.deleteSession(session.clientId);
-    session.journal = undefined;
-    for (const filter of [...session.subscriptions.keys()]) this.removeSubscription(session, filter);
-    session.clearState();
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-  }
-
-  /** The Will as published now: its expiry counts from this moment (§3.1.3.2.4). */
-  private willMessage(will: { msg: Message; expiry: number | undefined }): Message {
-    const msg = { ...will.msg };
-    if (will.expiry !== undefined) msg.expiresAt = this.clock.now() + will.expiry * 1000;
-    return msg;
-  }
-
-  private publishWill(will: { msg: Message; expiry: number | undefined }): void {
-    this.publishMessage(this.willMessage(will));
-  }
-
-  private publishMessage(msg: Message): void {
-    this.log.debug({ topic: msg.topic, clientId: msg.origin.id }, 'publishing will');
-    const wait = this.publish(msg);
-    wait?.catch((err: unknown) => this.log.error({ err, topic: msg.topic }, 'will message not stored'));
+    this.lifecycle.armExpiry(session, ms);
   }
 
   private onDrop(session: Session, reason: DropReason, msg: Message): void {

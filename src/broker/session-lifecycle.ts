@@ -1,0 +1,146 @@
+/**
+ * The life of a session beyond one connection (§4.1, §3.1.2.4, §3.1.3.2): takeover by a new
+ * connection, the Will (at once or after its Will Delay Interval), expiry after the
+ * disconnect, and the end of a session. The broker owns the session table and the routing
+ * tree; this is the one place that decides when a session starts, continues and ends.
+ */
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.js';
+import type { Message } from '../core/message.js';
+import type { Connection } from './connection.js';
+import type { OpenedSession } from './context.js';
+import type { Session } from './session.js';
+
+/** setTimeout's largest delay; longer expiries re-arm in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+export interface LifecycleHost {
+  readonly sessions: Map<string, Session>;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** True while the broker shuts down: sessions are then neither ended nor expired. */
+  closing(): boolean;
+  newSession(clientId: string): Session;
+  /** Writes the session through to the store, if one is attached (offlineAt: since when it is offline). */
+  persist(session: Session, offlineAt?: number): void;
+  removeSubscription(session: Session, filter: string): boolean;
+  publish(msg: Message): Promise<void> | undefined;
+}
+
+export class SessionLifecycle {
+  constructor(private readonly host: LifecycleHost) {}
+
+  /** CONNECT: the client's session, taken over from another connection, ended when it starts clean, or new. */
+  open(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession {
+    let session = this.host.sessions.get(clientId);
+    if (session !== undefined) {
+      const old = session.link as Connection | undefined;
+      if (old !== undefined && old !== conn) {
+        // Session takeover: the existing connection is closed [MQTT-3.1.4-3], with 0x8E for v5.
+        old.log.info('session taken over by a new connection');
+        const oldWill = old.will;
+        old.session = undefined;
+        session.detach();
+        if (old.version === 5) old.sendDisconnect('session-taken-over');
+        old.end();
+        // The old connection ended without DISCONNECT: its Will applies, unless a delay
+        // is pending and the session continues (MQTT 5 §3.1.3.2.2).
+        if (oldWill !== undefined && (oldWill.delay === 0 || cleanStart)) this.publishWill(oldWill);
+      }
+      session.willTimer?.cancel();
+      session.willTimer = undefined;
+      session.expiryTimer?.cancel();
+      session.expiryTimer = undefined;
+      if (session.pendingWill !== undefined) {
+        // A new connection for the session arrived before the Will Delay: no Will [MQTT-3.1.3-9],
+        // unless this connection starts clean, which ends the old session.
+        if (cleanStart) this.publishWill(session.pendingWill);
+        session.pendingWill = undefined;
+      }
+      if (cleanStart) {
+        this.end(session);
+        session = undefined;
+      }
+    }
+    const present = session !== undefined;
+    if (session === undefined) {
+      session = this.host.newSession(clientId);
+      this.host.sessions.set(clientId, session);
+    }
+    session.expiryInterval = expiryInterval;
+    session.protocolVersion = conn.version;
+    this.host.persist(session);
+    return { session, present };
+  }
+
+  /** A connection carrying `session` ended: its Will (now or after its delay), then the session's expiry. */
+  closed(conn: Connection, session: Session): void {
+    const will = conn.will;
+    if (will !== undefined && !conn.graceful) {
+      if (will.delay > 0 && session.expiryInterval > 0) {
+        // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
+        session.pendingWill = will;
+        const delayMs = Math.min(will.delay, session.expiryInterval) * 1000;
+        session.willTimer = this.host.clock.setTimeout(() => {
+          session.willTimer = undefined;
+          const w = session.pendingWill;
+          session.pendingWill = undefined;
+          if (w !== undefined) this.publishWill(w);
+        }, Math.min(delayMs, MAX_TIMER_MS));
+      } else {
+        this.publishWill(will);
+      }
+    }
+    // Its expiry counts from now, also across a restart; a session made clean at DISCONNECT leaves the store.
+    this.host.persist(session, this.host.clock.now());
+    if (this.host.closing()) return;
+    if (session.expiryInterval === 0) this.end(session);
+    else this.armExpiry(session, session.expiryInterval * 1000);
+  }
+
+
+  armExpiry(session: Session, ms: number): void {
+    session.expiryTimer = this.host.clock.setTimeout(() => {
+      session.expiryTimer = undefined;
+      if (ms > MAX_TIMER_MS) return this.armExpiry(session, ms - MAX_TIMER_MS);
+      this.host.log.info({ clientId: session.clientId }, 'session expired');
+      this.end(session);
+    }, Math.min(ms, MAX_TIMER_MS));
+  }
+
+  /** Ends a session: subscriptions leave the tree, queued messages are dropped (counted). */
+  end(session: Session): void {
+    session.expiryTimer?.cancel();
+    session.expiryTimer = undefined;
+    if (session.pendingWill !== undefined) {
+      session.willTimer?.cancel();
+      session.willTimer = undefined;
+      const w = session.pendingWill;
+      session.pendingWill = undefined;
+      this.publishWill(w);
+    }
+    // Its rows go in one statement each table, not row by row.
+    session.journal?.deleteSession(session.clientId);
+    session.journal = undefined;
+    for (const filter of [...session.subscriptions.keys()]) this.host.removeSubscription(session, filter);
+    session.clearState();
+    if (this.host.sessions.get(session.clientId) === session) this.host.sessions.delete(session.clientId);
+  }
+
+  /** The Will as published now: its expiry counts from this moment (§3.1.3.2.4). */
+  private willMessage(will: { msg: Message; expiry: number | undefined }): Message {
+    const msg = { ...will.msg };
+    if (will.expiry !== undefined) msg.expiresAt = this.host.clock.now() + will.expiry * 1000;
+    return msg;
+  }
+
+  publishWill(will: { msg: Message; expiry: number | undefined }): void {
+    this.publishMessage(this.willMessage(will));
+  }
+
+  private publishMessage(msg: Message): void {
+    this.host.log.debug({ topic: msg.topic, clientId: msg.origin.id }, 'publishing will');
+    const wait = this.host.publish(msg);
+    wait?.catch((err: unknown) => this.host.log.error({ err, topic: msg.topic }, 'will message not stored'));
+  }
+}
