@@ -99,22 +99,22 @@ async function main(): Promise<void> {
     log(`outage ${outageSecs} s: ${rows} messages buffered, ${written.toFixed(0)} B written to disk per message, stored payload+topic ${recordBytes.toFixed(0)} B per message`);
     scenario.proxy.resume();
 
-    // Faults until the deadline, every 10 s: an uplink flap (drop, zombie, slow in turn; at
+    // Faults until the deadline, every 10 s: an uplink flap (drop, zombie, half-open, slow in turn; at
     // most 100), every 90 s a kill -9 (at most 20), every 60 s one of cloud restart, pulled
     // serial cable, sensors on new UDP ports, SIGHUP reload (in turn).
-    const flapKinds = ['drop', 'zombie', 'slow'] as const;
+    const flapKinds = ['drop', 'zombie', 'half-open', 'slow'] as const;
     const others = ['cloud-restart', 'serial-unplug', 'sensor-ports', 'reload'] as const;
     let zombieWorst = 0;
     for (let tick = 1; Date.now() < deadline - 60_000; tick++) {
       await sleep(10_000);
       const done: string[] = [];
-      const flaps = (faults['drop'] ?? 0) + (faults['zombie'] ?? 0) + (faults['slow'] ?? 0);
+      const flaps = flapKinds.reduce((a, k) => a + (faults[k] ?? 0), 0);
       if (flaps < MAX_FLAPS) {
         const f = flapKinds[tick % flapKinds.length]!;
         count(f);
         done.push(f);
         if (f === 'drop') scenario.proxy.drop();
-        else if (f === 'zombie') zombieWorst = Math.max(zombieWorst, await scenario.zombieUplink());
+        else if (f === 'zombie' || f === 'half-open') zombieWorst = Math.max(zombieWorst, await scenario.zombieUplink(f === 'zombie' ? 'stall' : 'half-open'));
         else {
           scenario.proxy.slow(50_000);
           await sleep(3000);
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
 
     console.log(`\n## Soak result (${minutes} min, ${new Date().toISOString()})\n`);
     console.log(`At the cloud:\n\n${totalsTable(totals)}\n\nAt the persistent local subscriber:\n\n${totalsTable(localTotals)}`);
-    console.log(`\nfaults: ${Object.entries(faults).map(([k, v]) => `${k} ×${v}`).join(', ')}; worst zombie detection ${zombieWorst} ms (keepalive ${scenario.size.keepaliveSec} s)`);
+    console.log(`\nfaults: ${Object.entries(faults).map(([k, v]) => `${k} ×${v}`).join(', ')}; worst zombie / half-open link detection ${zombieWorst} ms (keepalive ${scenario.size.keepaliveSec} s)`);
     const base = rss[0]?.kib ?? NaN;
     const byMinute = new Map<number, number>();
     for (const s of rss) byMinute.set(Math.floor(s.t), Math.max(byMinute.get(Math.floor(s.t)) ?? 0, s.kib));

@@ -5,10 +5,16 @@ import { FaultProxy } from './fault-proxy.js';
 
 let echo: Server;
 let proxy: FaultProxy;
+/** Bytes the echo server received (what got through towards the "cloud"). */
+let serverGot = 0;
 const sockets: Socket[] = [];
 
 beforeEach(async () => {
-  echo = createServer((s) => s.pipe(s));
+  serverGot = 0;
+  echo = createServer((s) => {
+    s.on('data', (b: Buffer) => (serverGot += b.length));
+    s.pipe(s);
+  });
   await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
   proxy = new FaultProxy((echo.address() as { port: number }).port, '127.0.0.1', 64 * 1024);
   await proxy.start();
@@ -41,6 +47,17 @@ async function until(done: () => boolean, ms = 3000): Promise<number> {
 }
 
 describe('FaultProxy', () => {
+  it('half-open: what the client sends reaches the server, nothing comes back until resumed', async () => {
+    const c = await open();
+    proxy.halfOpenLink();
+    c.socket.write(Buffer.alloc(1000));
+    await until(() => serverGot === 1000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(c.received()).toBe(0);
+    proxy.resume();
+    await until(() => c.received() === 1000);
+  });
+
   it('forwards both ways and counts connections', async () => {
     const c = await open();
     c.socket.write(Buffer.alloc(1000));

@@ -9,6 +9,8 @@
  *   drop()    destroy every current connection (a cut cable, a NAT reset)
  *   stall()   keep the sockets open but forward nothing either way (a zombie link);
  *             connections accepted while stalled stall too
+ *   halfOpenLink()  forward bridge → cloud only: the cloud gets the messages, its acks and
+ *             PINGRESPs never come back (a half-open link)
  *   delay(ms) every chunk waits ms before it is forwarded
  *   slow(Bps) at most that many bytes per second per direction
  *   refuse()  accept and close at once (a broker that is not there)
@@ -36,6 +38,8 @@ class Pipe {
     private readonly src: Socket,
     private readonly dst: Socket,
     private readonly proxy: FaultProxy,
+    /** The cloud → bridge direction (what halfOpen() stops). */
+    private readonly downstream: boolean,
   ) {
     src.on('data', (data: Buffer) => {
       this.queue.push({ data, at: Date.now() + proxy.delayMs });
@@ -51,7 +55,7 @@ class Pipe {
 
   pump(): void {
     if (this.timer !== undefined || this.waitingDrain || this.dst.destroyed) return;
-    if (this.proxy.stalled) return;
+    if (this.proxy.stalled || (this.downstream && this.proxy.halfOpen)) return;
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const now = Date.now();
@@ -111,6 +115,8 @@ export class FaultProxy {
   /** Connections accepted so far (refused ones included). */
   accepted = 0;
   stalled = false;
+  /** Bridge → cloud still flows, cloud → bridge does not (acks and PINGRESPs never come back). */
+  halfOpen = false;
   delayMs = 0;
   bytesPerSec = 0;
   private refusing = false;
@@ -153,6 +159,11 @@ export class FaultProxy {
     this.stalled = true;
   }
 
+  /** A half-open link: what the bridge sends reaches the cloud, nothing comes back. */
+  halfOpenLink(): void {
+    this.halfOpen = true;
+  }
+
   delay(ms: number): void {
     this.delayMs = ms;
   }
@@ -168,6 +179,7 @@ export class FaultProxy {
   /** Back to plain forwarding (no stall, delay, rate limit or refusal). */
   resume(): void {
     this.stalled = false;
+    this.halfOpen = false;
     this.refusing = false;
     this.delayMs = 0;
     this.bytesPerSec = 0;
@@ -182,7 +194,7 @@ export class FaultProxy {
     }
     const server = connect({ host: this.targetHost, port: this.targetPort, allowHalfOpen: true });
     const link: Link = { client, server, pipes: [] };
-    link.pipes.push(new Pipe(client, server, this), new Pipe(server, client, this));
+    link.pipes.push(new Pipe(client, server, this, false), new Pipe(server, client, this, true));
     this.links.add(link);
     const gone = (): void => this.unlink(link);
     client.on('error', gone);

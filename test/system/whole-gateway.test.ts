@@ -16,7 +16,7 @@ const scenario = new WholeGateway({ mqttClients: 10, snSensors: 50, ratePerSourc
 afterAll(() => scenario.dispose(), 30_000);
 
 describe('the whole gateway under faults', () => {
-  it('delivers every acknowledged message to the cloud once and in order per source, through drops, a zombie link, a cloud restart, a pulled cable, a reload and two kill -9', async () => {
+  it('delivers every acknowledged message to the cloud once and in order per source, through drops, a zombie and a half-open link, a cloud restart, a pulled cable, a reload and two kill -9', async () => {
     await scenario.prepare();
     await scenario.startOutpost();
     await sleep(2000);
@@ -30,8 +30,10 @@ describe('the whole gateway under faults', () => {
     await sleep(1500);
     scenario.proxy.resume();
 
-    // A zombie link: found within two keepalives (plus the sweep and dial slack).
-    const zombieMs = await scenario.zombieUplink();
+    // A zombie link and a half-open one: each found within two keepalives (plus dial slack).
+    const zombieMs = await scenario.zombieUplink('stall');
+    await sleep(1000);
+    const halfOpenMs = await scenario.zombieUplink('half-open');
 
     await scenario.cloud.restart();
     await sleep(1000);
@@ -57,9 +59,9 @@ describe('the whole gateway under faults', () => {
     const { cloud: checks, local } = await scenario.settle(40_000);
     const totals = totalsByKind(checks);
     const localTotals = totalsByKind(local);
-    console.log(`whole gateway (short run): zombie uplink found in ${zombieMs} ms, ${scenario.crashes} kill -9\nat the cloud:\n${totalsTable(totals)}\nat the persistent local subscriber:\n${totalsTable(localTotals)}`);
+    console.log(`whole gateway (short run): zombie uplink found in ${zombieMs} ms, half-open in ${halfOpenMs} ms, ${scenario.crashes} kill -9\nat the cloud:\n${totalsTable(totals)}\nat the persistent local subscriber:\n${totalsTable(localTotals)}`);
 
-    const flaps = 2 + 1 + 1 + 1; // two drops, the zombie, the cloud restart, the bridge replaced by the reload
+    const flaps = 2 + 2 + 1 + 1; // two drops, the zombie and the half-open link, the cloud restart, the bridge replaced by the reload
     const byKind = Object.fromEntries(totals.map((t) => [t.kind, t]));
     // Nothing acknowledged is lost, and every source got through.
     expect(checks.filter((c) => c.lostCount > 0).map((c) => `${c.name} lost ${c.lost.join(',')}`)).toEqual([]);
@@ -74,6 +76,7 @@ describe('the whole gateway under faults', () => {
       scenario.size.inflight * (scenario.crashes + flaps),
     );
     expect(zombieMs).toBeLessThanOrEqual(2 * scenario.size.keepaliveSec * 1000 + 1500);
+    expect(halfOpenMs).toBeLessThanOrEqual(2 * scenario.size.keepaliveSec * 1000 + 1500);
     // Sensors came back from new UDP ports after each crash.
     expect(scenario.sensors.every((s) => new Set(s.ports).size >= 3)).toBe(true);
     expect(byKind['mqtt']!.acked).toBeGreaterThan(100);

@@ -226,13 +226,15 @@ export class WholeGateway {
   }
 
   /**
-   * A zombie uplink: the proxy forwards nothing but keeps the sockets open. Resolves with the
-   * milliseconds until the bridge gave up on the link and dialled again.
+   * A zombie uplink: the proxy forwards nothing but keeps the sockets open (stall), or only
+   * the bridge's side gets through (half-open: the cloud receives, no ack or PINGRESP comes
+   * back). Resolves with the milliseconds until the bridge gave up on the link and dialled again.
    */
-  async zombieUplink(): Promise<number> {
+  async zombieUplink(kind: 'stall' | 'half-open' = 'stall'): Promise<number> {
     const before = this.proxy.accepted;
     const t0 = Date.now();
-    this.proxy.stall();
+    if (kind === 'stall') this.proxy.stall();
+    else this.proxy.halfOpenLink();
     const limit = 4 * this.size.keepaliveSec * 1000 + 5000;
     while (this.proxy.accepted === before && Date.now() - t0 < limit) await sleep(20);
     const ms = Date.now() - t0;
