@@ -30,6 +30,8 @@ export interface RuntimeView {
   now(): number;
   /** Event-loop lag, ms (mean of the last interval). */
   eventLoopLagMs(): number;
+  /** Event-loop lag of the last interval, mean, 99th percentile and maximum, ms (starts a new interval). */
+  eventLoopLag?(): { meanMs: number; p99Ms: number; maxMs: number };
   rssBytes(): number;
   /** Whether every listener is bound (the gateway finished starting). */
   listenersUp(): boolean;
@@ -46,6 +48,7 @@ export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
 /** Every family, for /metrics and for the $SYS/outpost/... copies. */
 export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
   const m = gw.broker.metrics;
+  const lag: { meanMs: number; p99Ms?: number; maxMs?: number } = rt.eventLoopLag?.() ?? { meanMs: rt.eventLoopLagMs() };
   const p = new PromText()
     .one('outpost_up', 'gauge', '1 once every listener is bound.', rt.listenersUp() ? 1 : 0)
     .one('outpost_clients_connected', 'gauge', 'MQTT connections open now.', m.connectionsCurrent)
@@ -79,8 +82,12 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
     .family('outpost_outbox_inflight', 'gauge', 'Messages sent to the cloud and not yet acknowledged.', backlogs.map(({ s, labels }) => ({ labels, value: s.inflight })))
     .family('outpost_outbox_dropped_total', 'counter', 'Messages that left the outbox undelivered, by reason.',
       backlogs.flatMap(({ s, labels }) => Object.entries(s.drops).map(([reason, value]) => ({ labels: { ...labels, reason }, value: value ?? 0 }))))
-    .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', rt.eventLoopLagMs() / 1000)
+    .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', lag.meanMs / 1000)
     .one('outpost_resident_memory_bytes', 'gauge', 'Resident set size of the process.', rt.rssBytes());
+  if (lag.p99Ms !== undefined) {
+    p.one('outpost_event_loop_lag_p99_seconds', 'gauge', 'Event-loop delay, 99th percentile over the last scrape interval.', lag.p99Ms / 1000)
+      .one('outpost_event_loop_lag_max_seconds', 'gauge', 'Event-loop delay, maximum over the last scrape interval.', (lag.maxMs ?? 0) / 1000);
+  }
   addComponentFamilies(p, gw, rt.storageWrittenBytes?.());
   if (rt.stuck !== undefined) {
     const stuck = rt.stuck();

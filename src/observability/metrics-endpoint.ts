@@ -19,14 +19,17 @@ import { collectStatus, StatusHistory, type StatusView } from './status.js';
 export function processRuntime(listenersUp: () => boolean, stuck?: () => readonly StuckComponent[]): RuntimeView & { close(): void } {
   const delay = monitorEventLoopDelay({ resolution: 20 });
   delay.enable();
+  // The histogram's values include the 20 ms sampling resolution; subtract it to report the lag alone.
+  const lagMs = (ns: number): number => (Number.isNaN(ns) ? 0 : Math.max(0, ns / 1e6 - 20));
+  const eventLoopLag = (): { meanMs: number; p99Ms: number; maxMs: number } => {
+    const lag = delay.count === 0 ? { meanMs: 0, p99Ms: 0, maxMs: 0 } : { meanMs: lagMs(delay.mean), p99Ms: lagMs(delay.percentile(99)), maxMs: lagMs(delay.max) };
+    delay.reset();
+    return lag;
+  };
   return {
     now: () => Date.now(),
-    eventLoopLagMs: () => {
-      // mean includes the 20 ms sampling resolution; subtract it to report the lag alone
-      const mean = Number.isNaN(delay.mean) ? 0 : Math.max(0, delay.mean / 1e6 - 20);
-      delay.reset();
-      return mean;
-    },
+    eventLoopLagMs: () => eventLoopLag().meanMs,
+    eventLoopLag,
     rssBytes: () => process.memoryUsage.rss(),
     storageWrittenBytes,
     listenersUp,

@@ -81,6 +81,10 @@ describe('metrics, $SYS copies and status of a busy gateway', () => {
     expect(value(f, 'outpost_sqlite_file_bytes', { file: 'wal' })).toBeGreaterThan(0);
     expect(value(f, 'outpost_storage_written_bytes_total')).toBeGreaterThanOrEqual(0);
     expect(value(f, 'outpost_event_loop_lag_seconds')).toBeGreaterThanOrEqual(0);
+    // The maximum of the interval bounds its 99th percentile and its mean.
+    const max = value(f, 'outpost_event_loop_lag_max_seconds')!;
+    expect(max).toBeGreaterThanOrEqual(value(f, 'outpost_event_loop_lag_p99_seconds')!);
+    expect(max).toBeGreaterThanOrEqual(value(f, 'outpost_event_loop_lag_seconds')!);
     expect(value(f, 'outpost_resident_memory_bytes')).toBeGreaterThan(1e6);
   });
 
