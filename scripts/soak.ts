@@ -105,7 +105,7 @@ async function main(): Promise<void> {
     scenario.proxy.resume();
 
     // Faults until the deadline, every 10 s: an uplink flap (drop, zombie, half-open, slow in turn; at
-    // most 100), every 90 s a kill -9 (at most 20), every 60 s one of cloud restart, pulled
+    // most 100), every 70 s a kill -9 (at most 20), every 60 s one of cloud restart, pulled
     // serial cable, sensors on new UDP ports, SIGHUP reload (in turn).
     const flapKinds = ['drop', 'zombie', 'half-open', 'slow'] as const;
     const others = ['cloud-restart', 'serial-unplug', 'sensor-ports', 'reload'] as const;
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
           scenario.proxy.resume();
         }
       }
-      if (tick % 9 === 0 && (faults['crash'] ?? 0) < MAX_CRASHES) {
+      if (tick % 7 === 0 && (faults['crash'] ?? 0) < MAX_CRASHES) {
         count('crash');
         done.push('crash');
         await scenario.crashAndRestart();
