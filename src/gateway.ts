@@ -12,7 +12,6 @@
  * bridges disconnect from the cloud, the store commits what is pending and closes.
  */
 import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { BridgeConfig, Config, ListenerConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
@@ -32,6 +31,7 @@ import { UpstreamClient } from './bridge/upstream-client.js';
 import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { DiskReserve } from './store/reserve.js';
+import { ensureDir } from './store/ensure-dir.js';
 import { SqliteStateJournal } from './store/state-journal.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
@@ -132,7 +132,7 @@ export class Gateway {
       name: 'state directory',
       start: async () => {
         try {
-          mkdirSync(this.config.store.dir, { recursive: true });
+          ensureDir(this.config.store.dir);
         } catch (err) {
           throw new OutpostError('STORE_UNAVAILABLE', `state directory ${this.config.store.dir} cannot be created (${(err as Error).message}); fix store.dir or its permissions`, { cause: err });
         }

@@ -9,7 +9,8 @@
  * that `sqlite3 .recover` can get back.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { existsSync, renameSync, statSync } from 'node:fs';
+import { ensureDir } from './ensure-dir.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -58,7 +59,7 @@ export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
   const log = opts.log;
   if (!memory) {
     try {
-      mkdirSync(path.dirname(file), { recursive: true });
+      ensureDir(path.dirname(file));
     } catch (err) {
       throw new OutpostError(
         'STORE_UNAVAILABLE',

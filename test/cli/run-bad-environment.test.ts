@@ -54,4 +54,15 @@ describe('outpost run in a bad environment', () => {
     expect(fatal[0]).toMatch(new RegExp(`^startup failed: cannot lock the state directory ${state} \\((EACCES|SQLITE_CANTOPEN)\\); fix store.dir or its permissions$`));
     expect(r.out).not.toMatch(/"stack"/);
   });
+
+  it('says a state directory on a filesystem that cannot hold one (/proc) cannot be created, exit 1, instead of hanging', () => {
+    const config = join(tmp, 'proc-state.yaml');
+    writeFileSync(config, `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nmetrics: { enabled: false }\nlog: { format: json }\nstore: { dir: /proc/outpost-state/data }\n`);
+    const r = outpost(['run', '--config', config]);
+    expect(r.code).toBe(1);
+    const fatal = r.out.split('\n').filter((l) => l.includes('"level":"fatal"')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(fatal).toEqual([
+      "startup failed: state directory /proc/outpost-state/data cannot be created (ENOENT: no such file or directory, mkdir '/proc/outpost-state'); fix store.dir or its permissions",
+    ]);
+  });
 });
