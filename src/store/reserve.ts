@@ -9,7 +9,7 @@
  * Without it a full disk stays full: in WAL mode every commit, deletes included, first needs
  * room for new WAL frames, and a checkpoint needs room to grow the database file.
  */
-import { closeSync, fsyncSync, openSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import type { Logger } from 'pino';
 
 const CHUNK = 64 * 1024;
@@ -30,9 +30,14 @@ export class DiskReserve {
     return this.held;
   }
 
-  /** Writes the reserve (at start and after recovery); false, with one warning, when there is no room. */
+  /**
+   * Writes the reserve (at start and after recovery); false, with one warning, when there is
+   * no room. A reserve file of the right size from an earlier run is kept as it is (no
+   * rewrite of its megabytes at every start).
+   */
   ensure(): boolean {
     if (this.bytes <= 0 || this.held) return this.held;
+    if (this.existingSize() === this.bytes) return (this.held = true);
     const zeros = Buffer.alloc(Math.min(CHUNK, this.bytes));
     let fd: number | undefined;
     try {
@@ -71,6 +76,14 @@ export class DiskReserve {
       return;
     }
     if (this.ensure()) this.log.info({ file: this.file, bytes: this.bytes }, 'disk reserve restored');
+  }
+
+  private existingSize(): number | undefined {
+    try {
+      return statSync(this.file).size;
+    } catch {
+      return undefined;
+    }
   }
 
   private removeFile(): void {
