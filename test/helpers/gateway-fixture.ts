@@ -3,7 +3,6 @@
  * YAML parser and schema as production, for end-to-end tests with real peers.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfigText } from '../../src/config/load.js';
@@ -52,15 +51,7 @@ export async function startGateway(brokerYaml = '', topYaml = ''): Promise<Runni
   };
 }
 
-/** A TCP port that was free a moment ago (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr !== 'object') throw new Error('no port');
-  return addr.port;
-}
+export { freePort } from './free-port.js';
 
 /** Rejects after `ms` with a message naming what did not happen. */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -12,11 +12,14 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { spawnTracked } from './child-process.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { testCerts } from './certs.js';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 export interface MosquittoOptions {
   /** Server certificate on the TLS listener: the valid one (default), an expired one, or one from an untrusted CA. */
@@ -32,17 +35,6 @@ export interface MosquittoOptions {
 }
 
 export const OBSERVER = { username: 'observer', password: 'observer' };
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
