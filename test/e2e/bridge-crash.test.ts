@@ -9,7 +9,7 @@
  *        │ records PUBACKed n        └──▶ bridge ──mTLS──▶ Mosquitto (stopped for part of the run)
  *        └──────────────────────────────────────────────────────▶ CloudObserver (persistent session)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
@@ -17,8 +17,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { localClient, sleep } from '../helpers/bridge-gateway.js';
 import { testCerts } from '../helpers/certs.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
-import { Mosquitto, freePort } from '../helpers/mosquitto.js';
-import { OutpostProcess } from '../helpers/outpost-process.js';
+import { Mosquitto } from '../helpers/mosquitto.js';
+import { OutpostProcess, writeProcessConfig } from '../helpers/outpost-process.js';
 
 const certs = testCerts();
 const cleanups: (() => Promise<unknown> | void)[] = [];
@@ -74,33 +74,24 @@ describe('kill -9 of outpost during load', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'outpost-crash-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const config = join(dir, 'outpost.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listeners: [{ type: 'mqtt', host: '127.0.0.1', port }],
-        log: { format: 'json', level: 'info' },
-        store: { dir: join(dir, 'data'), synchronous: 'full' },
-        // Off: an extra ephemeral port could take the stopped cloud's port before it restarts.
-        metrics: { enabled: false },
-        bridges: [
-          {
-            name: 'cloud',
-            url: `mqtts://127.0.0.1:${cloud.tlsPort}`,
-            client_id: 'site-17',
-            ca: certs.ca.crt,
-            cert: certs.client.crt,
-            key: certs.client.key,
-            keepalive: '2s',
-            connect_timeout: '2s',
-            backoff: { base: '100ms', cap: '500ms' },
-            inflight: INFLIGHT,
-            rules: [{ pattern: 'sensors/#', remote_prefix: 'sites/17/' }],
-          },
-        ],
-      }),
-    );
+    const { file: config, port } = await writeProcessConfig(dir, {
+      store: { synchronous: 'full' },
+      bridges: [
+        {
+          name: 'cloud',
+          url: `mqtts://127.0.0.1:${cloud.tlsPort}`,
+          client_id: 'site-17',
+          ca: certs.ca.crt,
+          cert: certs.client.crt,
+          key: certs.client.key,
+          keepalive: '2s',
+          connect_timeout: '2s',
+          backoff: { base: '100ms', cap: '500ms' },
+          inflight: INFLIGHT,
+          rules: [{ pattern: 'sensors/#', remote_prefix: 'sites/17/' }],
+        },
+      ],
+    });
 
     const pub = new Publisher();
     let cloudOutages = 0;

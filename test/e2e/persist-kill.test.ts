@@ -9,16 +9,13 @@
  *   the short-expiry session is gone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/gateway-fixture.js';
-import { OutpostProcess } from '../helpers/outpost-process.js';
+import { OutpostProcess, writeProcessConfig } from '../helpers/outpost-process.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
@@ -82,18 +79,7 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
   it('gives reconnecting persistent subscribers every acknowledged message and keeps every retained message', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-persist-kill-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const url = `mqtt://127.0.0.1:${port}`;
-    const config = join(dir, 'outpost.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listeners: [{ type: 'mqtt', host: '127.0.0.1', port }],
-        log: { format: 'json', level: 'info' },
-        store: { dir: join(dir, 'data'), synchronous: 'full' },
-        metrics: { enabled: false },
-      }),
-    );
+    const { file: config, url, port } = await writeProcessConfig(dir, { store: { synchronous: 'full' } });
 
     let outpost = await OutpostProcess.start(config);
     // Persistent subscribers, then offline.
@@ -178,14 +164,9 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
   it('stops a second outpost on the same store.dir with one sentence naming the directory, bridges or not', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-persist-lock-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const write = async (name: string) => {
-      const file = join(dir, name);
-      const port = await freePort();
-      writeFileSync(file, JSON.stringify({ listeners: [{ type: 'mqtt', host: '127.0.0.1', port }], log: { format: 'json' }, store: { dir: join(dir, 'data') }, metrics: { enabled: false } }));
-      return file;
-    };
+    const write = async (name: string) => (await writeProcessConfig(dir, {}, name)).file;
     const first = await OutpostProcess.start(await write('a.yaml'));
-    const second = track(spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', await write('b.yaml')], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const second = OutpostProcess.spawn(await write('b.yaml'));
     const code = await new Promise<number | null>((resolve) => second.child.once('exit', (c) => resolve(c)));
     expect(code).toBe(1);
     const fatal = second.output().split('\n').filter((l) => l.includes('already running'));
@@ -197,20 +178,11 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
   it('loses no acknowledged message when killed in the middle of a stream of QoS 1 and 2 publishes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-persist-kill-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const port = await freePort();
-    const url = `mqtt://127.0.0.1:${port}`;
-    const config = join(dir, 'outpost.yaml');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listeners: [{ type: 'mqtt', host: '127.0.0.1', port }],
-        log: { format: 'json', level: 'info' },
-        broker: { max_queued_messages: 100_000 },
-        // A wide commit window: an acknowledgement sent before its commit would be lost by the kill.
-        store: { dir: join(dir, 'data'), synchronous: 'full', commit_window: '100ms' },
-        metrics: { enabled: false },
-      }),
-    );
+    const { file: config, url } = await writeProcessConfig(dir, {
+      broker: { max_queued_messages: 100_000 },
+      // A wide commit window: an acknowledgement sent before its commit would be lost by the kill.
+      store: { synchronous: 'full', commit_window: '100ms' },
+    });
     let outpost = await OutpostProcess.start(config);
     const sub = await client(url, { clientId: 'stream-sub', clean: false, protocolVersion: 5, properties: { sessionExpiryInterval: 600 } });
     await sub.subscribeAsync('s/#', { qos: 2 });

@@ -7,8 +7,10 @@
  * SIGKILLed by pid.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const live = new Set<ChildProcess>();
@@ -35,8 +37,8 @@ export class OutpostProcess {
     child.once('exit', () => live.delete(child));
   }
 
-  /** Starts the gateway with `config` and waits for its "gateway started" line. */
-  static async start(config: string, o: { readyMs?: number; env?: NodeJS.ProcessEnv; built?: boolean } = {}): Promise<OutpostProcess> {
+  /** Spawns `outpost run --config config` without waiting for it (e.g. one expected to fail at start). */
+  static spawn(config: string, o: { env?: NodeJS.ProcessEnv; built?: boolean } = {}): OutpostProcess {
     // built: the compiled executable with its production node flags (for memory figures:
     // the tsx loader adds tens of MiB of its own).
     const args = o.built ? ['--max-semi-space-size=4', 'dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
@@ -45,7 +47,13 @@ export class OutpostProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: o.env ?? process.env,
     });
-    const p = new OutpostProcess(child);
+    return new OutpostProcess(child);
+  }
+
+  /** Starts the gateway with `config` and waits for its "gateway started" line. */
+  static async start(config: string, o: { readyMs?: number; env?: NodeJS.ProcessEnv; built?: boolean } = {}): Promise<OutpostProcess> {
+    const p = OutpostProcess.spawn(config, o);
+    const child = p.child;
     const readyMs = o.readyMs ?? 15_000;
     const deadline = Date.now() + readyMs;
     while (!p.out.includes('"msg":"gateway started"')) {
@@ -116,4 +124,27 @@ export class OutpostProcess {
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]);
   }
+}
+
+/**
+ * Writes a config file for a real process into `dir`: an MQTT listener on a free 127.0.0.1
+ * port, JSON logs at info, state in `dir/data`, metrics off; then `extra` on top (a `store`
+ * in `extra` adds to the default one).
+ */
+export async function writeProcessConfig(dir: string, extra: Record<string, unknown> = {}, name = 'outpost.yaml'): Promise<{ file: string; port: number; url: string }> {
+  const port = await freePort();
+  const file = join(dir, name);
+  const { store, ...rest } = extra;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      listeners: [{ type: 'mqtt', host: '127.0.0.1', port }],
+      log: { format: 'json', level: 'info' },
+      // Off: an extra port could take one a test means to reuse (a stopped cloud's).
+      metrics: { enabled: false },
+      ...rest,
+      store: { dir: join(dir, 'data'), ...(store as Record<string, unknown> | undefined) },
+    }),
+  );
+  return { file, port, url: `mqtt://127.0.0.1:${port}` };
 }
