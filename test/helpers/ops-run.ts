@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type ProcessHooks } from '../../src/cli.js';
 import { Gateway, type GatewayDeps } from '../../src/gateway.js';
+import mqtt, { type MqttClient } from 'mqtt';
+import { freePort } from './free-port.js';
+import { MemoryPorts } from './memory-ports.js';
+import { SnTestClient } from './mqttsn-client.js';
 
 export interface OpsRun {
   gateway: Gateway;
@@ -72,4 +76,44 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+export interface BusyGateway {
+  run: OpsRun;
+  /** The in-memory serial ports; /dev/ttyBOILER (a line-json device) is open. */
+  ports: MemoryPorts;
+  /** An MQTT-SN sensor, connected as door-sensor. */
+  sn: SnTestClient;
+  /** A local MQTT client, connected as dashboard. */
+  client: MqttClient;
+}
+
+/**
+ * A gateway with something of everything for the ops views: a line-json device on an
+ * in-memory port, an MQTT-SN sensor, an MQTT client and a bridge that stays down (nothing
+ * listens at its address) and buffers `sensors/#`. `metricsYaml` is its `metrics:` section;
+ * everything made is stopped through `cleanups`.
+ */
+export async function busyGateway(metricsYaml: string, cleanups: (() => Promise<unknown> | void)[]): Promise<BusyGateway> {
+  const ports = new MemoryPorts();
+  ports.plug('/dev/ttyBOILER');
+  const cloud = await freePort();
+  const run = await runOutpost(
+    [
+      `metrics: ${metricsYaml}`,
+      'serial: { devices: [{ id: boiler, port: /dev/ttyBOILER, driver: line-json }] }',
+      'mqttsn: { hosts: [127.0.0.1], port: 0, advertise: { interval: 0 } }',
+      `bridges: [{ name: cloud, url: "mqtt://127.0.0.1:${cloud}", rules: [{ pattern: "sensors/#" }], backoff: { base: 5s, cap: 5s } }]`,
+      '',
+    ].join('\n'),
+    { serialPorts: ports },
+  );
+  cleanups.push(() => run.stop());
+  const sn = await SnTestClient.open({ port: run.gateway.mqttsn!.addresses[0]!.port });
+  cleanups.push(() => sn.close());
+  await sn.connect('door-sensor', { duration: 60 });
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${run.port}`, { clientId: 'dashboard', reconnectPeriod: 0 });
+  cleanups.push(() => client.endAsync());
+  await eventually(() => ports.isOpen('/dev/ttyBOILER'), 'the serial port to open');
+  return { run, ports, sn, client };
 }

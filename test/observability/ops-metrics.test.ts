@@ -15,7 +15,7 @@ import type { Gateway } from '../../src/gateway.js';
 import { freePort } from '../helpers/gateway-fixture.js';
 import { MemoryPorts } from '../helpers/memory-ports.js';
 import { SnTestClient } from '../helpers/mqttsn-client.js';
-import { eventually, runOutpost, type OpsRun } from '../helpers/ops-run.js';
+import { busyGateway as startBusyGateway, eventually, type OpsRun } from '../helpers/ops-run.js';
 
 // The real Gateway is what /metrics and /status.json read (compile-time check of the views).
 const asViews = (g: Gateway): GatewayView & StatusView => g;
@@ -32,29 +32,11 @@ function value(families: Families, name: string, labels: Record<string, string> 
   return m === undefined ? undefined : Number((m as { value: string }).value);
 }
 
+/** The shared busy gateway with its traffic: 5 bridged publishes and 2 serial readings. */
 async function busyGateway(): Promise<{ run: OpsRun; ports: MemoryPorts; sn: SnTestClient }> {
-  const ports = new MemoryPorts();
-  ports.plug('/dev/ttyBOILER');
-  const cloud = await freePort(); // nothing listens there: the bridge stays down and buffers
-  const run = await runOutpost(
-    [
-      'metrics: { host: 127.0.0.1, port: 0, sys_interval: 200ms, status_interval: 200ms }',
-      'serial: { devices: [{ id: boiler, port: /dev/ttyBOILER, driver: line-json }] }',
-      'mqttsn: { hosts: [127.0.0.1], port: 0, advertise: { interval: 0 } }',
-      `bridges: [{ name: cloud, url: "mqtt://127.0.0.1:${cloud}", rules: [{ pattern: "sensors/#" }], backoff: { base: 5s, cap: 5s } }]`,
-      '',
-    ].join('\n'),
-    { serialPorts: ports },
-  );
-  cleanups.push(() => run.stop());
+  const { run, ports, sn, client } = await startBusyGateway('{ host: 127.0.0.1, port: 0, sys_interval: 200ms, status_interval: 200ms }', cleanups);
   asViews(run.gateway);
-  const sn = await SnTestClient.open({ port: run.gateway.mqttsn!.addresses[0]!.port });
-  cleanups.push(() => sn.close());
-  await sn.connect('door-sensor', { duration: 60 });
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${run.port}`, { clientId: 'dashboard', reconnectPeriod: 0 });
-  cleanups.push(() => client.endAsync());
   for (let i = 0; i < 5; i++) await client.publishAsync('sensors/room/temp', String(20 + i), { qos: 1 });
-  await eventually(() => ports.isOpen('/dev/ttyBOILER'), 'the serial port to open');
   ports.device('/dev/ttyBOILER').write('{"temp": 61.5}\n{"temp": 61.7}\n');
   await eventually(() => (run.gateway.serial.devices()[0]?.counters.frames ?? 0) === 2, 'two serial frames');
   return { run, ports, sn };

@@ -6,13 +6,9 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import mqtt from 'mqtt';
 import { chromium, type Browser } from 'playwright-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/gateway-fixture.js';
-import { MemoryPorts } from '../helpers/memory-ports.js';
-import { SnTestClient } from '../helpers/mqttsn-client.js';
-import { eventually, runOutpost } from '../helpers/ops-run.js';
+import { busyGateway } from '../helpers/ops-run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const artifacts = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
@@ -27,27 +23,8 @@ describe('the status page in Chromium', () => {
     if (!existsSync(CHROMIUM)) {
       throw new Error(`${CHROMIUM} is missing: the status page test needs Debian's chromium (apt-get install -y chromium; .ci/run installs it)`);
     }
-    const ports = new MemoryPorts();
-    ports.plug('/dev/ttyBOILER');
-    const cloud = await freePort(); // unreachable: the bridge buffers
-    const run = await runOutpost(
-      [
-        'metrics: { host: 127.0.0.1, port: 0, sys_interval: 0, status_interval: 300ms }',
-        'serial: { devices: [{ id: boiler, port: /dev/ttyBOILER, driver: line-json }] }',
-        'mqttsn: { hosts: [127.0.0.1], port: 0, advertise: { interval: 0 } }',
-        `bridges: [{ name: cloud, url: "mqtt://127.0.0.1:${cloud}", rules: [{ pattern: "sensors/#" }], backoff: { base: 5s, cap: 5s } }]`,
-        '',
-      ].join('\n'),
-      { serialPorts: ports },
-    );
-    cleanups.push(() => run.stop());
-    const sn = await SnTestClient.open({ port: run.gateway.mqttsn!.addresses[0]!.port });
-    cleanups.push(() => sn.close());
-    await sn.connect('door-sensor', { duration: 60 });
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${run.port}`, { clientId: 'dashboard', reconnectPeriod: 0 });
-    cleanups.push(() => client.endAsync());
+    const { run, ports, client } = await busyGateway('{ host: 127.0.0.1, port: 0, sys_interval: 0, status_interval: 300ms }', cleanups);
     for (let i = 0; i < 3; i++) await client.publishAsync('sensors/room/temp', String(i), { qos: 1 });
-    await eventually(() => ports.isOpen('/dev/ttyBOILER'), 'the serial port to open');
     ports.device('/dev/ttyBOILER').write('{"temp": 61.5}\n');
 
     const browser: Browser = await chromium.launch({
