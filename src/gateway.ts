@@ -235,7 +235,7 @@ export class Gateway {
     const storeLog = log.child({ component: 'outbox' });
     const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
     reserve.ensure();
-    this.outbox = new SqliteOutbox({ db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, reserve });
+    this.outbox = new SqliteOutbox({ db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, commitDelayMs: config.store.commit_delay, reserve });
     const { persist_sessions: persistSessions, persist_retained: persistRetained } = config.store;
     this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
     this.journal.attach(this.outbox.join(this.journal));

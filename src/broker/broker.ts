@@ -19,7 +19,7 @@ import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { ProgressProbe } from '../core/progress.js';
 import type { Bus, BusHandler, BusSubscribeOptions, BusSubscription, DurableSink } from '../core/bus.js';
-import type { Message, Origin, QoS } from '../core/message.js';
+import { originKey, type Message, type Origin, type QoS } from '../core/message.js';
 import type { StateJournal } from '../core/persistence.js';
 import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
@@ -45,15 +45,6 @@ export interface BrokerDeps {
   retained?: RetainedStore;
   /** Password file and ACL; default: none (everyone is anonymous and may do anything). */
   access?: AccessControl;
-}
-
-/**
- * What No Local compares: an MQTT session's origin is its client id; any other origin is
- * its kind and id joined by U+0000, which a client id cannot contain (connect refuses it),
- * so a client called "boiler" is not mistaken for the serial device "boiler" [MQTT-3.8.3-3].
- */
-function originKey(origin: Origin): string {
-  return origin.kind === 'mqtt' ? origin.id : `${origin.kind}\u0000${origin.id}`;
 }
 
 export class Broker implements Bus, BrokerContext, Service, Authorizer {
@@ -211,7 +202,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.route(msg);
     // Persist before you acknowledge: a QoS 1/2 publish that changed the retained store or
     // reached a persistent session is acknowledged after the commit holding those rows.
-    if (journal !== undefined && msg.qos > 0 && journal.writes !== writes) (waits ??= []).push(journal.committed());
+    if (journal !== undefined && msg.qos > 0 && journal.writes !== writes) (waits ??= []).push(journal.committed(msg.origin));
     if (waits === undefined) return undefined;
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
   }

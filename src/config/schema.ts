@@ -111,7 +111,13 @@ export const storeSchema = z
       ),
     commit_window: duration({ max: 1000 })
       .prefault('2ms')
-      .describe('Messages arriving within this window share one transaction (group commit); their acknowledgements wait for it.'),
+      .describe('Shortest time between two commits (group commit): a publisher waiting for its acknowledgement gets it within this window plus the commit.'),
+    commit_delay: duration({ max: 10_000 })
+      .prefault('100ms')
+      .describe(
+        'How long a message may wait for others to share its commit when its publisher does not wait for the acknowledgement ' +
+          '(sensors publishing on a period, serial readings); publishers that wait for each acknowledgement, and new ones, commit within commit_window. 0 = never held.',
+      ),
     reserve: size({ min: 0 })
       .prefault('16MiB')
       .describe('Disk space held back in store.dir (outpost.reserve) and released when the disk fills up, so the outbox can still drain; 0 = none.'),

@@ -23,6 +23,16 @@ export interface Origin {
   id: string;
 }
 
+/**
+ * One string per source: an MQTT session's origin is its client id; any other origin is
+ * its kind and id joined by U+0000, which a client id cannot contain (connect refuses it),
+ * so a client called "boiler" is not mistaken for the serial device "boiler". No Local
+ * compares these [MQTT-3.8.3-3]; the outbox's commit pacer keys its publishers by them.
+ */
+export function originKey(origin: Origin): string {
+  return origin.kind === 'mqtt' ? origin.id : `${origin.kind}\u0000${origin.id}`;
+}
+
 export interface Message {
   topic: string;
   payload: Buffer;

@@ -5,7 +5,7 @@
  * (src/store/state-journal.ts). Writes are recorded, not executed: they go into the next
  * group commit, and `committed()` is the promise an acknowledgement waits for.
  */
-import type { Message, QoS } from './message.js';
+import type { Message, Origin, QoS } from './message.js';
 
 /** Where an outgoing QoS 1/2 message of a session stands. */
 export type DeliveryState = 'queued' | 'wait-ack' | 'wait-rec' | 'wait-comp';
@@ -74,8 +74,13 @@ export interface StateJournal {
   readonly persistRetained: boolean;
   /** Grows with every recorded write: the broker compares it around a publish. */
   readonly writes: number;
-  /** Settles when everything recorded so far is committed (rejects if that commit failed). */
-  committed(): Promise<void>;
+  /**
+   * Settles when everything recorded so far is committed (rejects if that commit failed).
+   * `origin` is the publisher that waits for it (a PUBACK), so the commit pacer can tell a
+   * publisher waiting on each acknowledgement from one that is not; without it the commit
+   * comes within the commit window (a SUBACK, a QoS 2 packet id).
+   */
+  committed(origin?: Origin): Promise<void>;
   nextDeliveryId(): number;
   /** Sets or (empty payload) clears the retained message of msg.topic. */
   retain(msg: Message): void;

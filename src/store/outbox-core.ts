@@ -19,10 +19,11 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
-import type { Message } from '../core/message.js';
+import { originKey, type Message } from '../core/message.js';
 import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { OutboxBackend, SourceSeq } from './backend.js';
+import { CommitPacer } from './commit-pacer.js';
 import { CommitTx, mayHoldExpired, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
@@ -30,8 +31,13 @@ import { encodeProperties, recordBytes, toEntry } from './record.js';
 export interface OutboxOptions {
   clock: Clock;
   log: Logger;
-  /** Group-commit window (store.commit_window): 0 = commit on the next tick. */
+  /** Shortest time between two commits (store.commit_window): 0 = commit on the next tick. */
   commitWindowMs: number;
+  /**
+   * How long work nobody waits for may be held to share a commit (store.commit_delay;
+   * see commit-pacer.ts). 0 (the default) = every commit as soon as commitWindowMs allows.
+   */
+  commitDelayMs?: number;
   /** How often rows past max_age are swept when nobody reads them (default 60 s). */
   sweepIntervalMs?: number;
   /** Delay before a failed commit's deletes are tried again when no append comes (default 1 s). */
@@ -63,8 +69,13 @@ export interface CommitBatch {
 
 /** A participant's handle on the commits it joined. */
 export interface CommitJoin {
-  /** Asks for a commit (within the commit window); false when the outbox is closed. */
-  schedule(): boolean;
+  /**
+   * Asks for a commit; false when the outbox is closed. Without `wait` the work may be held
+   * up to the commit delay; with it somebody waits for this commit: `wait.origin` (see
+   * originKey) lets the pacer tell a publisher waiting on each acknowledgement from one that
+   * is not, and without an origin the commit comes within the commit window.
+   */
+  schedule(wait?: { origin?: string }): boolean;
   leave(): void;
 }
 
@@ -78,7 +89,10 @@ export class GroupCommitOutbox implements Outbox {
   private deletes = new Map<number, { bridge: string; reason: OutboxDropReason | undefined }>();
   private sweepDue = false;
   private waiters: Waiter[] = [];
-  private timer: { kind: 'immediate' | 'timeout' | 'retry'; handle: NodeJS.Immediate | NodeJS.Timeout } | undefined;
+  private timer: { kind: 'immediate' | 'timeout' | 'retry'; handle: NodeJS.Immediate | NodeJS.Timeout; due: number } | undefined;
+  private readonly pacer: CommitPacer;
+  /** performance.now() when the first work of the pending batch came. */
+  private batchSince: number | undefined;
   private sweepTimer: { cancel(): void } | undefined;
   private loaded = false;
   private closed = false;
@@ -99,6 +113,7 @@ export class GroupCommitOutbox implements Outbox {
   ) {
     this.log = opts.log;
     this.errorLog = new LogRateLimiter(opts.clock, 10_000, 1);
+    this.pacer = new CommitPacer({ delayMs: opts.commitDelayMs ?? 0 });
   }
 
   /** Transactions committed so far (tests check that appends share one). */
@@ -111,7 +126,7 @@ export class GroupCommitOutbox implements Outbox {
     if (Number.isFinite(limits.maxAgeMs) && this.sweepTimer === undefined && !this.closed) {
       this.sweepTimer = this.opts.clock.setInterval(() => {
         this.sweepDue = true;
-        this.schedule();
+        this.schedule(false);
       }, this.opts.sweepIntervalMs ?? 60_000);
     }
   }
@@ -120,9 +135,9 @@ export class GroupCommitOutbox implements Outbox {
   join(p: CommitParticipant): CommitJoin {
     this.participants.push(p);
     return {
-      schedule: () => {
+      schedule: (wait) => {
         if (this.closed) return false;
-        this.schedule();
+        this.schedule(wait === undefined ? false : this.pacer.arrive(wait.origin, performance.now()));
         return true;
       },
       leave: () => {
@@ -157,7 +172,7 @@ export class GroupCommitOutbox implements Outbox {
           bytes: recordBytes(msg.topic, msg.payload, props),
         },
       });
-      this.schedule();
+      this.schedule(this.pacer.arrive(originKey(msg.origin), performance.now()));
     });
   }
 
@@ -185,7 +200,7 @@ export class GroupCommitOutbox implements Outbox {
       }
       if (out.length >= limit || rows.length < want) break;
     }
-    if (dropped) this.schedule();
+    if (dropped) this.schedule(false);
     return out;
   }
 
@@ -195,7 +210,7 @@ export class GroupCommitOutbox implements Outbox {
       return;
     }
     for (const seq of seqs) this.deletes.set(seq, { bridge, reason: undefined });
-    if (seqs.length > 0) this.schedule();
+    if (seqs.length > 0) this.schedule(false);
   }
 
   newestSeq(bridge: string): number {
@@ -223,7 +238,7 @@ export class GroupCommitOutbox implements Outbox {
     if (this.timer === undefined && !this.hasWork()) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      this.schedule();
+      this.schedule(true);
     });
   }
 
@@ -267,25 +282,35 @@ export class GroupCommitOutbox implements Outbox {
   }
 
   /**
-   * At most one commit per tick and at most one per commit window, whichever is later:
-   * the next commit starts no sooner than `commitWindowMs` after the previous one
-   * started. An append into an idle outbox commits on the next tick (no added latency);
-   * under load the window bounds the commit (fsync) rate, so batches grow with the load
-   * and each message costs fewer bytes of WAL (flash wear).
+   * At most one commit per tick and at most one per commit window: the next commit starts
+   * no sooner than `commitWindowMs` after the previous one started. Work that somebody
+   * waits for (`prompt`, see commit-pacer.ts) commits as soon as that allows: an append
+   * into an idle outbox commits on the next tick. Other work (messages of publishers that
+   * do not wait, cloud acks, sweeps) may wait up to the commit delay for more to share its
+   * commit, so batches grow with the number of sources and each message costs fewer bytes
+   * of WAL (flash wear) and less CPU.
    * Real timers, not the injected Clock: the window is a disk-latency budget, not
    * application time, and a fake clock in tests must not freeze commits. They stay
    * ref'd so a process with appends in flight does not exit before they commit.
    */
-  private schedule(): void {
+  private schedule(prompt: boolean): void {
     if (this.closed) return;
+    const now = performance.now();
+    this.batchSince ??= now;
     if (this.timer?.kind === 'retry') this.cancelTimer(); // new work does not wait for the retry delay
-    if (this.timer !== undefined) return;
+    const floor = this.lastCommitAt + this.opts.commitWindowMs;
+    const due = prompt ? floor : Math.max(floor, this.batchSince + this.pacer.delayMs);
+    if (this.timer !== undefined) {
+      if (this.timer.due <= due) return;
+      this.cancelTimer();
+    }
     const run = () => {
       this.timer = undefined;
       this.commit();
     };
-    const wait = this.lastCommitAt + this.opts.commitWindowMs - performance.now();
-    this.timer = wait >= 1 ? { kind: 'timeout', handle: setTimeout(run, wait) } : { kind: 'immediate', handle: setImmediate(run) };
+    const wait = due - now;
+    this.timer =
+      wait >= 1 ? { kind: 'timeout', handle: setTimeout(run, wait), due } : { kind: 'immediate', handle: setImmediate(run), due };
   }
 
   private cancelTimer(): void {
@@ -297,6 +322,15 @@ export class GroupCommitOutbox implements Outbox {
 
   private commit(): void {
     this.lastTurnAt = this.opts.clock.now();
+    this.batchSince = undefined;
+    try {
+      this.commitBatch();
+    } finally {
+      this.pacer.answered(performance.now());
+    }
+  }
+
+  private commitBatch(): void {
     const appends = this.appends;
     const deletes = this.deletes;
     const sweep = this.sweepDue && mayHoldExpired(this.bridges.values(), this.opts.clock.now());
@@ -424,7 +458,7 @@ export class GroupCommitOutbox implements Outbox {
         this.commit();
       }, this.opts.retryMs ?? 1000);
       handle.unref(); // leftover deletes alone must not keep the process alive
-      this.timer = { kind: 'retry', handle };
+      this.timer = { kind: 'retry', handle, due: Infinity };
     }
   }
 }

@@ -17,7 +17,7 @@
  * changes the pending insert; retained updates of one topic within a batch write once.
  */
 import { OutpostError } from '../core/errors.js';
-import type { Message } from '../core/message.js';
+import { originKey, type Message, type Origin } from '../core/message.js';
 import type {
   DeliveryState,
   RestoreLimits,
@@ -92,7 +92,9 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     return this.count;
   }
 
-  committed(): Promise<void> {
+  committed(origin?: Origin): Promise<void> {
+    // Somebody waits for this commit: the outbox may bring it forward (commit-pacer.ts).
+    if (!this.closed && this.join !== undefined) this.join.schedule({ origin: origin === undefined ? undefined : originKey(origin) });
     if (this.deferred === undefined) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;

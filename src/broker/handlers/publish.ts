@@ -111,7 +111,7 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     session.addQos2In(id);
     // A persistent session's QoS 2 packet id is stored before PUBREC: a resend after a
     // restart is then answered, not delivered twice [MQTT-4.3.3-9].
-    const stored = session.journal?.committed();
+    const stored = session.journal?.committed(msg.origin);
     if (stored !== undefined) wait = wait === undefined ? stored : Promise.all([wait, stored]).then(() => undefined);
   }
   if (wait === undefined) {
