@@ -133,6 +133,10 @@ export class Bridge implements Service, DurableSink {
     this.unwatch = undefined;
     this.forwarder.stop();
     await this.upstream.stop();
+    // The cloud's last acks may be held for the commit delay: commit them now, so the
+    // backlog a stopped bridge reports is what it still owes. A failed commit only means
+    // those messages are sent again.
+    await this.deps.outbox.flush().catch(() => undefined);
   }
 
   // ---- DurableSink: the outbound side ---------------------------------------------
@@ -147,6 +151,10 @@ export class Bridge implements Service, DurableSink {
     const rule = outboundRule(this.rules, msg.topic)!;
     const out: Message = { ...msg, topic: toRemote(rule, msg.topic), qos: rule.qos, retain: msg.retain };
     return this.deps.outbox.append(this.name, out);
+  }
+
+  expect(origin: Message['origin']): void {
+    this.deps.outbox.expect(origin);
   }
 
   // ---- upstream events ------------------------------------------------------------

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { Message } from '../core/message.js';
+import type { Message, Origin } from '../core/message.js';
 import type { BrokerOptions } from './options.js';
 import type { BrokerMetrics } from './metrics.js';
 import type { Session } from './session.js';
@@ -37,6 +37,8 @@ export interface BrokerContext {
   openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession;
   /** Routes a client's PUBLISH; a promise means the ack must wait for durable sinks. */
   publish(msg: Message): Promise<void> | undefined;
+  /** A client connected and waits for answers: durable stores answer it promptly (Bus.expect). */
+  expect(origin: Origin): void;
   /** Adds a subscription to the routing tree; true when it did not exist before. */
   addSubscription(session: Session, entry: SubscriptionEntry): boolean;
   removeSubscription(session: Session, filter: string): boolean;

@@ -24,11 +24,14 @@ export interface OpsRun {
   stop(): Promise<number>;
 }
 
-/** `yaml` is appended to a base config (listener on port 0, JSON logs, state in a temp dir). */
-export async function runOutpost(yaml: string, deps: Partial<GatewayDeps> = {}): Promise<OpsRun> {
+/**
+ * `yaml` is appended to a base config (listener on port 0, JSON logs, state in a temp dir);
+ * `storeYaml` adds keys to its `store:` map (e.g. "commit_delay: 1s").
+ */
+export async function runOutpost(yaml: string, deps: Partial<GatewayDeps> = {}, storeYaml = ''): Promise<OpsRun> {
   const dir = mkdtempSync(join(tmpdir(), 'outpost-ops-'));
   const file = join(dir, 'outpost.yaml');
-  writeFileSync(file, `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nlog: { format: json }\nstore: { dir: ${JSON.stringify(join(dir, 'data'))} }\n${yaml}`);
+  writeFileSync(file, `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nlog: { format: json }\nstore: { dir: ${JSON.stringify(join(dir, 'data'))}${storeYaml ? `, ${storeYaml}` : ''} }\n${yaml}`);
   const lines: Record<string, unknown>[] = [];
   let onSignal: ((s: string) => void) | undefined;
   const proc: ProcessHooks = { onSignal: (fn) => ((onSignal = fn), () => (onSignal = undefined)), onCrash: () => () => undefined, exitNow: () => undefined };
