@@ -3,6 +3,7 @@
 //   RSS over time, CPU at ~1,000 msg/s bridged, bytes written to the SQLite files per buffered
 //   message, event-loop lag, and the lost / duplicate / order table per kind of source.
 // Run: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000]
+import Database from 'better-sqlite3';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -16,11 +17,12 @@ const { values } = parseArgs({
     sensors: { type: 'string', default: '1000' },
     rate: { type: 'string', default: '1000' },
     'commit-window': { type: 'string' },
+    'commit-delay': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)] [--commit-window 2ms]');
+  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)] [--commit-window 2ms] [--commit-delay 100ms]');
   process.exit(0);
 }
 const minutes = Number(values.minutes);
@@ -37,6 +39,17 @@ function procIo(pid: number): { writeBytes: number; wchar: number } {
   const text = readFileSync(`/proc/${pid}/io`, 'utf8');
   const get = (k: string): number => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
   return { writeBytes: get('write_bytes'), wchar: get('wchar') };
+}
+
+/** Bytes per outbox row as SQLite stores it (cells, their headers and pointers, in the table's leaf pages). */
+function storedRowBytes(file: string): number {
+  const db = new Database(file);
+  try {
+    const r = db.prepare("SELECT sum(pgsize - unused) AS used, sum(ncell) AS cells FROM dbstat WHERE name = 'outbox' AND pagetype = 'leaf'").get() as { used: number; cells: number };
+    return r.used / Math.max(1, r.cells);
+  } finally {
+    db.close();
+  }
 }
 
 function metric(text: string, name: string): number {
@@ -56,6 +69,7 @@ async function main(): Promise<void> {
     keepaliveSec: 5,
     built: true,
     ...(values['commit-window'] !== undefined ? { commitWindow: values['commit-window'] } : {}),
+    ...(values['commit-delay'] !== undefined ? { commitDelay: values['commit-delay'] } : {}),
   });
   const deadline = Date.now() + minutes * 60_000;
   const rss: { t: number; kib: number }[] = [];
@@ -101,7 +115,14 @@ async function main(): Promise<void> {
     const rows = metric(after.m, 'outpost_outbox_rows') - metric(before.m, 'outpost_outbox_rows');
     const recordBytes = (metric(after.m, 'outpost_outbox_bytes') - metric(before.m, 'outpost_outbox_bytes')) / Math.max(1, rows);
     const written = (after.io.writeBytes - before.io.writeBytes) / Math.max(1, rows);
-    log(`outage ${outageSecs} s: ${rows} messages buffered, ${written.toFixed(0)} B written to disk per message, stored payload+topic ${recordBytes.toFixed(0)} B per message`);
+    // A kill -9 while the backlog is there (one of the crashes), to weigh its rows as SQLite stores them.
+    let rowBytes = NaN;
+    await scenario.crashAndRestart(() => void (rowBytes = storedRowBytes(scenario.databaseFile)));
+    count('crash');
+    log(
+      `outage ${outageSecs} s: ${rows} messages buffered, ${written.toFixed(0)} B written to disk per message; ` +
+        `stored ${rowBytes.toFixed(0)} B per row in the outbox table (payload+topic ${recordBytes.toFixed(0)} B)`,
+    );
     scenario.proxy.resume();
 
     // Faults until the deadline, every 10 s: an uplink flap (drop, zombie, half-open, slow in turn; at
@@ -169,7 +190,11 @@ async function main(): Promise<void> {
     console.log(`RSS first sample ${(base / 1024).toFixed(1)} MiB, last ${((rss.at(-1)?.kib ?? NaN) / 1024).toFixed(1)} MiB, max ${(Math.max(...rss.map((s) => s.kib)) / 1024).toFixed(1)} MiB`);
     const sorted = [...lag].sort((a, b) => a - b);
     console.log(`event-loop lag, p99 of each 5 s interval (ms): median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)}, worst interval ${sorted.at(-1)?.toFixed(2)}; longest single delay ${lagMax.toFixed(1)} ms`);
-    console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core; disk writes per buffered message ${written.toFixed(0)} B vs ${recordBytes.toFixed(0)} B stored payload+topic`);
+    console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core`);
+    console.log(
+      `disk writes per buffered message ${written.toFixed(0)} B = ${(written / rowBytes).toFixed(2)}× the stored row of ${rowBytes.toFixed(0)} B ` +
+        `(${(written / recordBytes).toFixed(1)}× its payload+topic of ${recordBytes.toFixed(0)} B)`,
+    );
     const lost = [...totals, ...localTotals].reduce((a, t) => a + t.lost, 0);
     const ooo = totals.reduce((a, t) => a + t.orderViolations, 0);
     process.exitCode = lost === 0 && ooo === 0 ? 0 : 1;

@@ -153,10 +153,6 @@ export class Bridge implements Service, DurableSink {
     return this.deps.outbox.append(this.name, out);
   }
 
-  expect(origin: Message['origin']): void {
-    this.deps.outbox.expect(origin);
-  }
-
   // ---- upstream events ------------------------------------------------------------
 
   private onUp(session: UpstreamSession): void {

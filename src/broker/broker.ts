@@ -207,11 +207,6 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
   }
 
-  expect(origin: Origin): void {
-    this.journal?.expect?.(origin);
-    for (const sink of this.sinks) sink.expect?.(origin);
-  }
-
   subscribe(filter: string, origin: Origin, opts: BusSubscribeOptions, handler: BusHandler): BusSubscription {
     const shared = parseSharedFilter(filter);
     if (typeof shared === 'string') throw new Error(`invalid filter "${filter}": ${shared}`);

@@ -37,8 +37,6 @@ export interface BrokerContext {
   openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession;
   /** Routes a client's PUBLISH; a promise means the ack must wait for durable sinks. */
   publish(msg: Message): Promise<void> | undefined;
-  /** A client connected and waits for answers: durable stores answer it promptly (Bus.expect). */
-  expect(origin: Origin): void;
   /** Adds a subscription to the routing tree; true when it did not exist before. */
   addSubscription(session: Session, entry: SubscriptionEntry): boolean;
   removeSubscription(session: Session, filter: string): boolean;

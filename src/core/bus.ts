@@ -30,8 +30,6 @@ export interface DurableSink {
   /** Whether this publish goes to the sink (its origin matters: a bridge never takes back what it brought in). */
   selects(msg: Message): boolean;
   accept(msg: Message): Promise<void>;
-  /** See Bus.expect. */
-  expect?(origin: Message['origin']): void;
 }
 
 export interface Bus {
@@ -43,10 +41,4 @@ export interface Bus {
   publish(msg: Message): Promise<void> | undefined;
   subscribe(filter: string, origin: Message['origin'], opts: BusSubscribeOptions, handler: BusHandler): BusSubscription;
   addDurableSink(sink: DurableSink): () => void;
-  /**
-   * A publisher has just connected (MQTT CONNECT, MQTT-SN CONNECT): it waits for the answer
-   * to what it sends first, so the durable stores commit its next messages promptly instead
-   * of holding them for the commit delay as they would a periodic publisher's.
-   */
-  expect?(origin: Message['origin']): void;
 }

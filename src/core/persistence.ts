@@ -81,8 +81,6 @@ export interface StateJournal {
    * comes within the commit window (a SUBACK, a QoS 2 packet id).
    */
   committed(origin?: Origin): Promise<void>;
-  /** A publisher connected and waits for answers (see Bus.expect). */
-  expect?(origin: Origin): void;
   nextDeliveryId(): number;
   /** Sets or (empty payload) clears the retained message of msg.topic. */
   retain(msg: Message): void;

@@ -85,15 +85,6 @@ export class CommitPacer {
     return s.gap < this.opts.delayMs / 4;
   }
 
-  /**
-   * The origin (re)connected: it waits for the answers to what it sends next, however long
-   * it was away (a sensor back from sleep), so it counts as new again.
-   */
-  forget(origin: string): void {
-    this.origins.delete(origin);
-    this.pending.delete(origin);
-  }
-
   /** The commit holding everything that arrived so far settled at `now`: its publishers were answered. */
   answered(now: number): void {
     if (this.pending.size === 0) return;

@@ -130,6 +130,56 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 3,
+    description: 'outbox seqs numbered per bridge; no bridge index, no AUTOINCREMENT (fewer pages per commit)',
+    sql: `
+      -- Each commit of version 1's outbox rewrote three b-trees: the table, the (bridge)
+      -- index and sqlite_sequence. An index b-tree grows by splitting pages among siblings,
+      -- so the index alone cost about as many WAL bytes as the rows (flash wear). Now each
+      -- bridge owns a range of seqs, number * 2^40 + 1, 2, 3… (numbers from 0), and every query by bridge is a
+      -- rowid range scan of the table itself. The backend hands out seqs (sqlite-outbox.ts);
+      -- last_seq keeps the high-water mark of a bridge whose newest rows were deleted, so a
+      -- seq (and the message id made from it) is never handed out twice.
+      CREATE TABLE outbox_bridges (
+        name     TEXT    PRIMARY KEY,
+        no       INTEGER NOT NULL UNIQUE,
+        last_seq INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      -- The bridge with the oldest row is number 0: its seqs and message ids stay what they
+      -- were (with one bridge, the usual case, nothing changes). Each other one moves to a
+      -- range of its own.
+      INSERT INTO outbox_bridges (name, no, last_seq)
+        SELECT bridge, row_number() OVER (ORDER BY min(seq)) - 1, 0 FROM outbox GROUP BY bridge;
+      -- Every seq version 1 handed out, in every range: no new seq equals an old one.
+      UPDATE outbox_bridges
+        SET last_seq = no * 1099511627776 + coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0);
+
+      CREATE TABLE outbox_v3 (
+        seq         INTEGER PRIMARY KEY,
+        bridge      TEXT    NOT NULL,
+        topic       TEXT    NOT NULL,
+        payload     BLOB    NOT NULL,
+        qos         INTEGER NOT NULL,
+        retain      INTEGER NOT NULL,
+        props       TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER,
+        origin_kind TEXT    NOT NULL,
+        origin_id   TEXT    NOT NULL,
+        source_seq  INTEGER NOT NULL,
+        bytes       INTEGER NOT NULL
+      );
+      -- The rows keep their order within their bridge. Those of a second bridge get new
+      -- message ids, so one of them in flight during the upgrade may reach its cloud twice.
+      INSERT INTO outbox_v3
+        SELECT b.no * 1099511627776 + o.seq, o.bridge, o.topic, o.payload, o.qos, o.retain, o.props, o.created_at,
+               o.expires_at, o.origin_kind, o.origin_id, o.source_seq, o.bytes
+        FROM outbox o JOIN outbox_bridges b ON b.name = o.bridge ORDER BY o.seq;
+      DROP TABLE outbox;
+      ALTER TABLE outbox_v3 RENAME TO outbox;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

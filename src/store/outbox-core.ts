@@ -76,8 +76,6 @@ export interface CommitJoin {
    * is not, and without an origin the commit comes within the commit window.
    */
   schedule(wait?: { origin?: string }): boolean;
-  /** A publisher connected and waits for answers: its next messages are prompt. */
-  expect(origin: string): void;
   leave(): void;
 }
 
@@ -142,7 +140,6 @@ export class GroupCommitOutbox implements Outbox {
         this.schedule(wait === undefined ? false : this.pacer.arrive(wait.origin, performance.now()));
         return true;
       },
-      expect: (origin) => this.pacer.forget(origin),
       leave: () => {
         const i = this.participants.indexOf(p);
         if (i >= 0) this.participants.splice(i, 1);
@@ -177,10 +174,6 @@ export class GroupCommitOutbox implements Outbox {
       });
       this.schedule(this.pacer.arrive(originKey(msg.origin), performance.now()));
     });
-  }
-
-  expect(origin: Message['origin']): void {
-    this.pacer.forget(originKey(origin));
   }
 
   read(bridge: string, afterSeq: number, limit: number): OutboxEntry[] {

@@ -65,8 +65,6 @@ export interface Outbox {
    * A failed write rejects with STORE_FULL (disk full) or STORE_UNAVAILABLE.
    */
   append(bridge: string, msg: Message): Promise<void>;
-  /** A publisher connected and waits for answers: its next appends commit promptly (Bus.expect). */
-  expect(origin: Message['origin']): void;
   /** Up to `limit` committed rows with seq > afterSeq, oldest first. Expired rows are skipped and dropped. */
   read(bridge: string, afterSeq: number, limit: number): OutboxEntry[];
   /** The seq of the newest committed row of `bridge`, 0 when it has none. */

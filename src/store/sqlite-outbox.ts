@@ -1,8 +1,14 @@
 /**
- * The durable outbox: GroupCommitOutbox over the `outbox` and `source_seq` tables of
- * the gateway database (schema in migrations.ts). All statements are prepared once;
- * each commit is one `BEGIN IMMEDIATE … COMMIT`, i.e. one WAL append and, with
- * synchronous=FULL, one fsync for the whole batch.
+ * The durable outbox: GroupCommitOutbox over the `outbox`, `outbox_bridges` and
+ * `source_seq` tables of the gateway database (schema in migrations.ts). All statements
+ * are prepared once; each commit is one `BEGIN IMMEDIATE … COMMIT`, i.e. one WAL append
+ * and, with synchronous=FULL, one fsync for the whole batch.
+ *
+ * Seqs: bridge number n (0, 1, 2…) owns n * 2^40 + 1, 2, 3… (migration 3), so a bridge's rows are a
+ * rowid range of the one table and a commit touches the table's b-tree alone. The backend
+ * hands seqs out; a bridge's high-water mark is written to outbox_bridges only when a
+ * commit deleted its newest row and appended none after it (the drained outbox), not in
+ * every commit as AUTOINCREMENT would.
  *
  * The outbox does not own the database: close() commits what is pending and stops
  * its timers; whoever opened the database closes it afterwards.
@@ -26,6 +32,15 @@ export class SqliteOutbox extends GroupCommitOutbox {
   }
 }
 
+/** Seqs per bridge: 2^40 (35 years at 1,000 msg/s); 8,191 bridges stay below 2^53. */
+const SPAN = 2 ** 40;
+
+interface BridgeRange {
+  no: number;
+  /** The highest seq handed out (or saved as the high-water mark). */
+  top: number;
+}
+
 const READ_COLUMNS =
   'seq, topic, payload, qos, retain, props, created_at AS createdAt, expires_at AS expiresAt, ' +
   'origin_kind AS originKind, origin_id AS originId, source_seq AS sourceSeq';
@@ -33,6 +48,9 @@ const READ_COLUMNS =
 class SqliteBackend implements OutboxBackend {
   private s: ReturnType<typeof prepare> | undefined;
   private runInTx: ((fn: () => void) => void) | undefined;
+  private ranges: Map<string, BridgeRange> | undefined;
+  /** Bridges whose newest row this transaction deleted (their high-water mark must be saved). */
+  private readonly drained = new Set<string>();
 
   constructor(
     private readonly db: StoreDatabase,
@@ -52,14 +70,46 @@ class SqliteBackend implements OutboxBackend {
     if (this.runInTx === undefined) {
       // IMMEDIATE takes the write lock at BEGIN, so a competing connection shows up as
       // SQLITE_BUSY before any work rather than in the middle of the batch.
-      const tx = this.db.handle.transaction((f: () => void) => f());
+      const tx = this.db.handle.transaction((f: () => void) => {
+        this.drained.clear();
+        f();
+        for (const bridge of this.drained) this.st.saveTop.run(this.ranges!.get(bridge)!.top, bridge);
+      });
       this.runInTx = (f) => tx.immediate(f);
     }
-    this.runInTx(fn);
+    try {
+      this.runInTx(fn);
+    } catch (err) {
+      this.ranges = undefined; // rolled back: bridges added and seqs handed out are read again
+      throw err;
+    }
+  }
+
+  /** The seq range of a bridge; undefined for one that never had a row (when `create` is false). */
+  private range(bridge: string, create: boolean): BridgeRange | undefined {
+    if (this.ranges === undefined) {
+      this.ranges = new Map();
+      for (const b of this.st.bridges.all() as Array<{ name: string; no: number; lastSeq: number }>) {
+        const newest = this.st.newest.pluck().get(b.no * SPAN, (b.no + 1) * SPAN) as number | undefined;
+        this.ranges.set(b.name, { no: b.no, top: Math.max(b.lastSeq, newest ?? b.no * SPAN) });
+      }
+    }
+    let r = this.ranges.get(bridge);
+    if (r === undefined && create) {
+      const no = Math.max(-1, ...[...this.ranges.values()].map((x) => x.no)) + 1; // the first bridge is 0: seqs 1, 2, 3…
+      if ((no + 1) * SPAN > Number.MAX_SAFE_INTEGER) throw new OutpostError('STORE_UNAVAILABLE', `too many bridges in the outbox (${no})`);
+      this.st.addBridge.run(bridge, no, no * SPAN);
+      r = { no, top: no * SPAN };
+      this.ranges.set(bridge, r);
+    }
+    return r;
   }
 
   insert(row: NewRow): number {
-    const r = this.st.insert.run(
+    const r = this.range(row.bridge, true)!;
+    const seq = r.top + 1;
+    this.st.insert.run(
+      seq,
       row.bridge,
       row.topic,
       row.payload,
@@ -73,23 +123,32 @@ class SqliteBackend implements OutboxBackend {
       row.sourceSeq,
       row.bytes,
     );
-    return Number(r.lastInsertRowid);
+    // Set after the insert: a failed one hands the same seq out again (nobody saw it).
+    r.top = seq;
+    this.drained.delete(row.bridge);
+    return seq;
   }
 
   remove(bridge: string, seq: number): RemovedRow | undefined {
-    return this.st.remove.get(seq, bridge) as RemovedRow | undefined;
+    const removed = this.st.remove.get(seq, bridge) as RemovedRow | undefined;
+    if (removed !== undefined && seq === this.range(bridge, false)?.top) this.drained.add(bridge);
+    return removed;
   }
 
   head(bridge: string, limit: number): HeadRow[] {
-    return this.st.head.all(bridge, limit) as HeadRow[];
+    const r = this.range(bridge, false);
+    return r === undefined ? [] : (this.st.head.all(r.no * SPAN, (r.no + 1) * SPAN, limit) as HeadRow[]);
   }
 
   read(bridge: string, afterSeq: number, limit: number): StoredRow[] {
-    return this.st.read.all(bridge, afterSeq, limit) as StoredRow[];
+    const r = this.range(bridge, false);
+    if (r === undefined) return [];
+    return this.st.read.all(Math.max(afterSeq, r.no * SPAN), (r.no + 1) * SPAN, limit) as StoredRow[];
   }
 
   newest(bridge: string): number {
-    return (this.st.newest.get(bridge) as { seq: number | null }).seq ?? 0;
+    const r = this.range(bridge, false);
+    return r === undefined ? 0 : ((this.st.newest.pluck().get(r.no * SPAN, (r.no + 1) * SPAN) as number | undefined) ?? 0);
   }
 
   lastSourceSeq(bridge: string, originKind: string, originId: string): number {
@@ -152,20 +211,25 @@ class SqliteBackend implements OutboxBackend {
   }
 }
 
-function prepare(db: StoreDatabase): Record<'insert' | 'remove' | 'rowSources' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals', SqliteStatement> {
+type Statements = 'insert' | 'remove' | 'rowSources' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals' | 'bridges' | 'addBridge' | 'saveTop';
+
+function prepare(db: StoreDatabase): Record<Statements, SqliteStatement> {
   const h = db.handle;
   return {
     insert: h.prepare(
-      'INSERT INTO outbox (bridge, topic, payload, qos, retain, props, created_at, expires_at, origin_kind, origin_id, source_seq, bytes) ' +
-        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO outbox (seq, bridge, topic, payload, qos, retain, props, created_at, expires_at, origin_kind, origin_id, source_seq, bytes) ' +
+        'VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     // RETURNING (SQLite ≥ 3.35) gives the deleted row's size without a second lookup.
     remove: h.prepare('DELETE FROM outbox WHERE seq = ? AND bridge = ? RETURNING bytes, origin_kind AS originKind, origin_id AS originId, source_seq AS sourceSeq'),
     rowSources: h.prepare('SELECT bridge, origin_kind AS originKind, origin_id AS originId, max(source_seq) AS last FROM outbox GROUP BY bridge, origin_kind, origin_id'),
-    head: h.prepare('SELECT seq, bytes, created_at AS createdAt FROM outbox WHERE bridge = ? ORDER BY seq LIMIT ?'),
-    // max(seq) over the (bridge) index: index entries end with the rowid, so this is one seek.
-    newest: h.prepare('SELECT max(seq) AS seq FROM outbox WHERE bridge = ?'),
-    read: h.prepare(`SELECT ${READ_COLUMNS} FROM outbox WHERE bridge = ? AND seq > ? ORDER BY seq LIMIT ?`),
+    // Rowid ranges (one bridge's seqs): a seek and a walk along the table b-tree.
+    head: h.prepare('SELECT seq, bytes, created_at AS createdAt FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?'),
+    newest: h.prepare('SELECT seq FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq DESC LIMIT 1'),
+    read: h.prepare(`SELECT ${READ_COLUMNS} FROM outbox WHERE seq > ? AND seq < ? ORDER BY seq LIMIT ?`),
+    bridges: h.prepare('SELECT name, no, last_seq AS lastSeq FROM outbox_bridges'),
+    addBridge: h.prepare('INSERT INTO outbox_bridges (name, no, last_seq) VALUES (?, ?, ?)'),
+    saveTop: h.prepare('UPDATE outbox_bridges SET last_seq = max(last_seq, ?) WHERE name = ?'),
     lastSource: h.prepare('SELECT last_seq FROM source_seq WHERE bridge = ? AND origin_kind = ? AND origin_id = ?'),
     saveSource: h.prepare(
       'INSERT INTO source_seq (bridge, origin_kind, origin_id, last_seq) VALUES (?, ?, ?, ?) ' +

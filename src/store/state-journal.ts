@@ -110,10 +110,6 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     return this.deferred.promise;
   }
 
-  expect(origin: Origin): void {
-    this.join?.expect(originKey(origin));
-  }
-
   nextDeliveryId(): number {
     this.lastId ??= this.sql.maxDeliveryId();
     return ++this.lastId;

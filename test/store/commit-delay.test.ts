@@ -72,20 +72,6 @@ describe('store.commit_delay', () => {
     expect(performance.now() - started).toBeLessThan(5000);
   });
 
-  it('commits at once the next message of a sensor that reconnected (expect), though its last came long ago', async () => {
-    const { outbox } = open(400);
-    await outbox.append('cloud', msg('t', 'first', { origin: sensor(7) }));
-    await sleep(450);
-    const started = performance.now();
-    const held = outbox.append('cloud', msg('t', 'second', { origin: sensor(7) })).then(() => performance.now() - started);
-    await held;
-    expect(await held).toBeGreaterThanOrEqual(300); // held for the 400 ms delay
-    outbox.expect(sensor(7)); // CONNECT: the sensor now waits for its PUBACK
-    const t0 = performance.now();
-    await outbox.append('cloud', msg('t', 'third', { origin: sensor(7) }));
-    expect(performance.now() - t0).toBeLessThan(300);
-  });
-
   it('answers a wait without an origin (a SUBACK) within the commit window, even behind held work', async () => {
     const { outbox, journal } = open(2000);
     await outbox.append('cloud', msg('t', 'first', { origin: sensor(1) }));

@@ -90,16 +90,6 @@ describe('CommitPacer', () => {
     expect(p.arrive('client-0', 5000)).toBe(true);
   });
 
-  it('calls a held origin prompt again once it reconnected (forget)', () => {
-    const p = new CommitPacer({ delayMs: 100 });
-    p.arrive('sleepy', 0);
-    p.answered(1);
-    expect(p.arrive('sleepy', 60_000)).toBe(false); // back from a minute of sleep: looks periodic
-    p.answered(60_100);
-    p.forget('sleepy'); // ...but it connected first, so it is waiting on us
-    expect(p.arrive('sleepy', 120_000)).toBe(true);
-  });
-
   it('calls everything prompt when the delay is 0 or no origin is named', () => {
     const zero = new CommitPacer({ delayMs: 0 });
     zero.arrive('periodic', 0);

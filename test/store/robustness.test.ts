@@ -121,6 +121,7 @@ describe('disk full', () => {
     const db = openIn(undefined, log, clock);
     const outbox = new SqliteOutbox({ db, clock, log, commitWindowMs: 0 });
     await outbox.append('cloud', msg('t', 'before'));
+    db.handle.exec('VACUUM'); // no free pages left over from the migrations
     // max_page_count caps the file at its current size: the next new page is SQLITE_FULL,
     // exactly what SQLite reports for ENOSPC (sqlite.org/pragma.html#pragma_max_page_count).
     db.handle.pragma(`max_page_count = ${db.handle.pragma('page_count', { simple: true }) as number}`);

@@ -198,7 +198,6 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
     connack.returnCode = 0;
   }
   conn.send(connack);
-  ctx.expect({ kind: 'mqtt', id: clientId });
   ctx.metrics.connectionsAccepted++;
   conn.connected(keepalive);
   conn.log.info({ version: conn.version, clean: p.clean !== false, keepalive, sessionPresent: present, ...(user !== undefined ? { user } : {}) }, 'client connected');

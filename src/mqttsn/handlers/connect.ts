@@ -30,7 +30,6 @@ export function onConnect(ctx: SnContext, peer: Peer, p: Connect): void {
   }
   ctx.metrics.connects++;
   ctx.bind(s, peer);
-  ctx.bus.expect?.(s.origin); // a sensor back from sleep waits for the answers to what it sends now
   // §6.3: CleanSession also covers the Will data.
   //   clean, Will=1: subscriptions and Will deleted, prompts   clean, Will=0: both deleted
   //   keep,  Will=1: subscriptions kept, Will prompted anew     keep,  Will=0: both kept

@@ -47,6 +47,8 @@ export interface ScenarioSize {
   storeReserve?: string;
   /** store.commit_window (default: the gateway's default). */
   commitWindow?: string;
+  /** store.commit_delay (default: the gateway's default). */
+  commitDelay?: string;
   /** Payload size of MQTT and MQTT-SN messages (the number padded with spaces); default: just the digits. */
   pad?: number;
   /** Run the built dist/src/main.js (npm run build first) instead of the TypeScript sources. */
@@ -119,7 +121,7 @@ export class WholeGateway {
         {
           listeners: [{ type: 'mqtt', host: '127.0.0.1', port: this.port }],
           log: { format: 'json', level: 'info' },
-          store: { dir: this.size.storeDir ?? join(this.dir, 'data'), synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}), ...(this.size.commitWindow !== undefined ? { commit_window: this.size.commitWindow } : {}) },
+          store: { dir: this.size.storeDir ?? join(this.dir, 'data'), synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}), ...(this.size.commitWindow !== undefined ? { commit_window: this.size.commitWindow } : {}), ...(this.size.commitDelay !== undefined ? { commit_delay: this.size.commitDelay } : {}) },
           metrics: { enabled: true, host: '127.0.0.1', port: this.metricsPort },
           mqttsn: { hosts: ['127.0.0.1'], port: this.snPort, max_clients: 100_000 },
           serial: {
@@ -198,11 +200,18 @@ export class WholeGateway {
   }
 
   /** kill -9 during load, then start again and re-attach everyone. */
-  async crashAndRestart(): Promise<void> {
+  /** kill -9 and start again; `whileDown` runs in between (e.g. to look into the database file). */
+  async crashAndRestart(whileDown?: () => void | Promise<void>): Promise<void> {
     await this.outpost!.crash();
     this.crashes++;
     await Promise.all(this.sources.map((s) => s.detach()));
+    await whileDown?.();
     await this.startOutpost();
+  }
+
+  /** The database file of the outpost under test. */
+  get databaseFile(): string {
+    return join(this.size.storeDir ?? join(this.dir, 'data'), 'outpost.db');
   }
 
   /**
