@@ -9,6 +9,11 @@
  * the socket, there is nothing to wait for). After a reconnect everything still in
  * flight is sent again first, in order, with DUP set; the cloud may then see a
  * duplicate, never a gap.
+ *
+ * The window counts a row until its delete is committed, not only until its ack: the
+ * outbox may hold deletes for the commit delay, and a crash sends again every row whose
+ * delete was not committed. So duplicates after a crash stay within the inflight window.
+ * When acks alone fill the window, the forwarder asks the outbox to commit at once.
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -50,6 +55,9 @@ export class Forwarder {
   private remoteMaxPacket = Number.POSITIVE_INFINITY;
   private remoteMaxQos = 2;
   private blocked = false;
+  /** Acked rows whose deletes are not committed yet (they count in the window). */
+  private unstored = 0;
+  private flushing = false;
   /** Packet ids to send again (DUP) after a reconnect, in their original order. */
   private resend: number[] = [];
   private waitTimer: TimerHandle | undefined;
@@ -84,7 +92,8 @@ export class Forwarder {
    */
   waitingSince(): number | undefined {
     if (!this.up || this.blocked || this.waitTimer !== undefined) return undefined;
-    const unsent = this.resend.length > 0 || (this.inflight.size < this.window && this.outbox.stats(this.opts.bridge).rows > this.inflight.size);
+    const held = this.inflight.size + this.unstored;
+    const unsent = this.resend.length > 0 || (held < this.window && this.outbox.stats(this.opts.bridge).rows > held);
     return unsent ? this.stamp.at : undefined;
   }
 
@@ -141,7 +150,7 @@ export class Forwarder {
     } else {
       this.counters.acked++;
     }
-    this.outbox.ack(this.opts.bridge, [e.seq]);
+    this.release(e);
     this.pump();
   }
 
@@ -166,14 +175,14 @@ export class Forwarder {
       }
       this.resend.shift();
     }
-    while (this.inflight.size < this.window) {
+    while (this.inflight.size + this.unstored < this.window) {
       const e = this.nextRow();
       if (e === undefined) return;
       const size = e.payload.length + e.topic.length;
       if (size + 16 > this.remoteMaxPacket) {
         this.counters.tooLarge++;
         this.log.error({ topic: e.topic, size, max: this.remoteMaxPacket }, 'message larger than the cloud accepts; dropped');
-        this.outbox.ack(this.opts.bridge, [e.seq]);
+        this.release(e);
         continue;
       }
       const wait = this.takeBudget(size);
@@ -189,8 +198,24 @@ export class Forwarder {
         return;
       }
       this.counters.sent++;
-      if (id === 0) this.outbox.ack(this.opts.bridge, [e.seq]);
+      if (id === 0) this.release(e);
       else this.inflight.set(id, e);
+    }
+  }
+
+  /** The cloud has the row (or it is dropped): delete it; it leaves the window once that is committed. */
+  private release(e: OutboxEntry): void {
+    this.unstored++;
+    const done = (): void => {
+      this.unstored--;
+      this.pump();
+    };
+    this.outbox.ack(this.opts.bridge, [e.seq]).then(done, done);
+    if (this.inflight.size + this.unstored >= this.window && !this.flushing) {
+      // Acks fill the window: the deletes are what the drain waits for now, not a batch.
+      this.flushing = true;
+      const settled = (): void => void (this.flushing = false);
+      this.outbox.flush().then(settled, settled);
     }
   }
 

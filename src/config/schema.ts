@@ -113,10 +113,10 @@ export const storeSchema = z
       .prefault('2ms')
       .describe('Shortest time between two commits (group commit): a publisher waiting for its acknowledgement gets it within this window plus the commit.'),
     commit_delay: duration({ max: 10_000 })
-      .prefault('100ms')
+      .prefault('250ms')
       .describe(
         'How long a message may wait for others to share its commit when its publisher does not wait for the acknowledgement ' +
-          '(sensors publishing on a period, serial readings); publishers that wait for each acknowledgement, and new ones, commit within commit_window. 0 = never held.',
+          '(sensors publishing on a period, sleeping sensors, serial readings); publishers that wait for each acknowledgement, and new ones, commit within commit_window. 0 = never held.',
       ),
     reserve: size({ min: 0 })
       .prefault('16MiB')

@@ -89,6 +89,8 @@ export class GroupCommitOutbox implements Outbox {
   private deletes = new Map<number, { bridge: string; reason: OutboxDropReason | undefined }>();
   private sweepDue = false;
   private waiters: Waiter[] = [];
+  /** Whoever waits for the deletes of the acks so far (see ack()); carried over a failed commit. */
+  private ackWaiters: Waiter[] = [];
   private timer: { kind: 'immediate' | 'timeout' | 'retry'; handle: NodeJS.Immediate | NodeJS.Timeout; due: number } | undefined;
   private readonly pacer: CommitPacer;
   /** performance.now() when the first work of the pending batch came. */
@@ -204,13 +206,17 @@ export class GroupCommitOutbox implements Outbox {
     return out;
   }
 
-  ack(bridge: string, seqs: readonly number[]): void {
+  ack(bridge: string, seqs: readonly number[]): Promise<void> {
     if (this.closed) {
       this.log.warn({ bridge, count: seqs.length }, 'ack after the outbox closed ignored (those messages will be sent again)');
-      return;
+      return Promise.reject(new OutpostError('STORE_UNAVAILABLE', 'the outbox is closed; the ack was not stored'));
     }
     for (const seq of seqs) this.deletes.set(seq, { bridge, reason: undefined });
-    if (seqs.length > 0) this.schedule(false);
+    if (seqs.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.ackWaiters.push({ resolve, reject });
+      this.schedule(false);
+    });
   }
 
   newestSeq(bridge: string): number {
@@ -249,6 +255,9 @@ export class GroupCommitOutbox implements Outbox {
     this.sweepTimer = undefined;
     this.cancelTimer();
     this.commit(); // the pending batch, now: close() is how a stop keeps its promises
+    const left = this.ackWaiters;
+    this.ackWaiters = [];
+    for (const w of left) w.reject(new OutpostError('STORE_UNAVAILABLE', 'the outbox closed before these acks were stored; the messages will be sent again'));
     this.listeners.clear();
   }
 
@@ -335,6 +344,8 @@ export class GroupCommitOutbox implements Outbox {
     const deletes = this.deletes;
     const sweep = this.sweepDue && mayHoldExpired(this.bridges.values(), this.opts.clock.now());
     const waiters = this.waiters;
+    let acked = this.ackWaiters;
+    this.ackWaiters = [];
     this.appends = [];
     this.deletes = new Map();
     this.sweepDue = false;
@@ -345,7 +356,7 @@ export class GroupCommitOutbox implements Outbox {
       if (b !== undefined) (batches ??= []).push(b);
     }
     if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined) {
-      for (const w of waiters) w.resolve();
+      for (const w of [...waiters, ...acked]) w.resolve();
       return;
     }
     const started = (this.lastCommitAt = performance.now());
@@ -356,9 +367,11 @@ export class GroupCommitOutbox implements Outbox {
       // appends need, and must not fail with them while the disk is still full.
       const err = this.commitDeletes(deletes, sweep);
       if (err !== undefined) {
-        this.failed(err, appends, deletes, sweep, waiters, batches);
+        this.failed(err, appends, deletes, sweep, waiters, batches, acked);
         return;
       }
+      for (const w of acked) w.resolve();
+      acked = [];
       deletes.clear();
       sweepNow = false;
       if (appends.length === 0 && batches === undefined) {
@@ -377,11 +390,12 @@ export class GroupCommitOutbox implements Outbox {
         if (batches !== undefined) for (const b of batches) b.write();
       });
     } catch (err) {
-      this.failed(err, appends, deletes, sweep, waiters, batches);
+      this.failed(err, appends, deletes, sweep, waiters, batches, acked);
       return;
     }
     this.commitCount++;
     tx.apply();
+    for (const w of acked) w.resolve();
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
     this.backend.afterCommit?.();
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
@@ -439,6 +453,7 @@ export class GroupCommitOutbox implements Outbox {
     sweep: boolean,
     waiters: Waiter[],
     batches: CommitBatch[] | undefined,
+    acked: Waiter[],
   ): void {
     const error = this.backend.storeError(err, appends.length);
     if (error.code === 'STORE_FULL') this.diskWasFull = true;
@@ -449,6 +464,7 @@ export class GroupCommitOutbox implements Outbox {
     // Acks and drops were not applied: keep them for the next batch (an ack lost here
     // would only mean a duplicate, but there is no reason to lose it).
     for (const [seq, d] of deletes) if (!this.deletes.has(seq)) this.deletes.set(seq, d);
+    this.ackWaiters = acked.concat(this.ackWaiters); // their deletes are tried again
     this.sweepDue ||= sweep;
     const suppressed = this.errorLog.take(error.code);
     if (suppressed >= 0) this.log.error({ err, code: error.code, messages: appends.length, suppressed }, error.message);

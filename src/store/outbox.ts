@@ -69,8 +69,12 @@ export interface Outbox {
   read(bridge: string, afterSeq: number, limit: number): OutboxEntry[];
   /** The seq of the newest committed row of `bridge`, 0 when it has none. */
   newestSeq(bridge: string): number;
-  /** The cloud acknowledged these rows: delete them (batched into the next commit). */
-  ack(bridge: string, seqs: readonly number[]): void;
+  /**
+   * The cloud acknowledged these rows: delete them (batched into a later commit, up to the
+   * commit delay). Resolves once the deletes are committed: until then a crash sends those
+   * messages again, so the bridge counts them in its inflight window (forwarder.ts).
+   */
+  ack(bridge: string, seqs: readonly number[]): Promise<void>;
   stats(bridge: string): OutboxStats;
   /** Calls `listener` after each commit that added rows for `bridge`. Returns an unsubscribe. */
   watch(bridge: string, listener: () => void): () => void;

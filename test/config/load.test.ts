@@ -86,7 +86,7 @@ describe('loading a valid config', () => {
         connect_burst: 10,
       },
       log: { level: 'info', format: 'auto' },
-      store: { dir: './data', synchronous: 'full', commit_window: 2, commit_delay: 100, reserve: 16 * 1024 * 1024, persist_sessions: true, persist_retained: true },
+      store: { dir: './data', synchronous: 'full', commit_window: 2, commit_delay: 250, reserve: 16 * 1024 * 1024, persist_sessions: true, persist_retained: true },
       bridges: [],
       serial: { include: [], devices: [], state_prefix: '$SYS/outpost/serial', stats_interval: 60_000, reopen: { base: 1000, cap: 30_000 }, max_pending: 256 },
       metrics: { enabled: true, host: '127.0.0.1', port: 9100, stuck_after: 30_000, sys_interval: 30_000, status_interval: 10_000, status_history: 3_600_000 },
