@@ -3,7 +3,7 @@
  * Expired messages are dropped on read. The store behind it is in memory in this
  * issue; the persistence layer will implement the same interface.
  */
-import type { Message } from '../core/message.js';
+import { ownPayload, type Message } from '../core/message.js';
 import { topicMatches } from '../core/topic.js';
 
 export interface RetainedStore {
@@ -22,7 +22,7 @@ export class MemoryRetainedStore implements RetainedStore {
 
   set(msg: Message): void {
     if (msg.payload.length === 0) this.byTopic.delete(msg.topic);
-    else this.byTopic.set(msg.topic, msg);
+    else this.byTopic.set(msg.topic, ownPayload(msg));
   }
 
   match(filter: string, now: number): Message[] {

@@ -4,7 +4,7 @@
  * It is a Subscriber in the routing tree; the live connection, when there is one, is
  * its SessionLink.
  */
-import type { Message, QoS } from '../core/message.js';
+import { ownPayload, type Message, type QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
 import type { DeliveryState, StateJournal, StoredDelivery } from '../core/persistence.js';
 import type { Subscriber, SubscriptionEntry } from './subscription-tree.js';
@@ -195,7 +195,8 @@ export class Session implements Subscriber {
       rowId = j.nextDeliveryId();
       j.addDelivery(this.clientId, { id: rowId, msg, qos: qos as 1 | 2, retainFlag, subIds, packetId: 0, state: 'queued' });
     }
-    this.queue.push({ msg, qos, retainFlag, subIds, size, rowId });
+    // Kept until the client takes it: not as a view pinning a larger buffer (core/message.ts).
+    this.queue.push({ msg: ownPayload(msg), qos, retainFlag, subIds, size, rowId });
     this.queuedBytes += size;
   }
 

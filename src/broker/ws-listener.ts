@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
 import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
@@ -42,6 +42,7 @@ export class WsListener implements Service {
   private watcher: TlsFileWatcher | undefined;
   private readonly warnings: PeerWarnings;
   private gated = false;
+  private createStream: typeof import('ws').createWebSocketStream | undefined;
 
   constructor(
     private readonly config: WsConfig,
@@ -78,6 +79,9 @@ export class WsListener implements Service {
     server.headersTimeout = this.options.handshakeTimeoutMs;
     server.requestTimeout = this.options.handshakeTimeoutMs;
 
+    // Loaded here, not at the top: a gateway without ws/wss listeners never pays for `ws` (a few MiB resident).
+    const { WebSocketServer, createWebSocketStream } = await import('ws');
+    this.createStream = createWebSocketStream;
     const wss = new WebSocketServer({
       server,
       path: c.path,
@@ -108,7 +112,7 @@ export class WsListener implements Service {
     ws.on('error', (err: Error & { code?: string }) => {
       this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
     });
-    const stream = createWebSocketStream(ws);
+    const stream = this.createStream!(ws);
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
     this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { rateChecked: true } : {}) });

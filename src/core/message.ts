@@ -43,3 +43,22 @@ export interface Message {
   expiresAt?: number;
   origin: Origin;
 }
+
+/**
+ * Makes `msg.payload` own its bytes, before a message is kept for long: as a retained message,
+ * or queued for a client that is offline or asleep. A payload decoded from the wire is usually a
+ * view into a larger buffer (a slice of Node's shared 8 KiB allocation pool, or of a datagram), and
+ * one kept view keeps all of it resident: after the live fuzz, 321 retained messages of a few bytes
+ * held 2.5 MiB of pool slabs. The bytes never change; the Buffer holding them is swapped, once,
+ * for every holder of the message. Returns `msg`.
+ */
+export function ownPayload(msg: Message): Message {
+  const p = msg.payload;
+  if (p.byteLength < p.buffer.byteLength) {
+    // allocUnsafeSlow: a buffer of exactly this size, never a slice of the pool.
+    const own = Buffer.allocUnsafeSlow(p.byteLength);
+    p.copy(own);
+    msg.payload = own;
+  }
+  return msg;
+}

@@ -8,7 +8,7 @@
  *      PUBLISH resent with DUP; awake clients get PINGRESP once the buffer is flushed (§6.14)
  */
 import type { Clock } from '../core/clock.js';
-import type { Message } from '../core/message.js';
+import { ownPayload, type Message } from '../core/message.js';
 import { canSend } from './client-state.js';
 import type { MqttsnMetrics, SnDropReason } from './metrics.js';
 import { MsgType, ReturnCode, shortTopicId, type Packet, type Publish, type TopicIdTypeValue } from './packets.js';
@@ -40,7 +40,8 @@ export function deliver(h: OutboundHost, s: SnSession, msg: Message): void {
   // Sleeping clients get QoS 0 too, buffered (MQTT-SN 1.2 §6.14 leaves it open; the TC's
   // MQTT-554 resolution allows it): a sensor that sleeps 59 minutes of 60 would miss everything.
   if (s.queue.length >= h.maxBuffered) return h.dropped(s, 'buffer-full', msg.topic);
-  s.queue.push({ msg, qos: msg.qos });
+  // Kept until the client takes it: not as a view pinning a larger buffer (core/message.ts).
+  s.queue.push({ msg: ownPayload(msg), qos: msg.qos });
   if (s.flight === undefined && canSend(s.state)) pump(h, s);
 }
 

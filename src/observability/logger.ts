@@ -6,8 +6,9 @@
  * last lines before an exit are never lost: JSON lines for journald and log shippers,
  * or pino-pretty's formatter on a terminal.
  */
+import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { LogConfig } from '../config/schema.js';
 
 export type { Logger };
@@ -64,6 +65,9 @@ export function createRootLogger(options: RootLoggerOptions): Logger {
  * formatted and written before `log.info()` returns, unlike a transport stream.
  */
 function prettyDestination(out: DestinationStream, colorize: boolean): DestinationStream {
+  // Required only here: a service logging JSON to journald never loads pino-pretty and its
+  // dependencies (about a MiB resident). It is CommonJS, so require() loads it synchronously.
+  const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   const format = pinoPretty.prettyFactory({
     colorize: colorize && pinoPretty.isColorSupported,
     translateTime: 'SYS:HH:MM:ss.l',

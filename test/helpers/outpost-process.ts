@@ -39,10 +39,11 @@ export class OutpostProcess {
 
   /** Spawns `outpost run --config config` without waiting for it (e.g. one expected to fail at start). */
   static spawn(config: string, o: { env?: NodeJS.ProcessEnv; built?: boolean } = {}): OutpostProcess {
-    // built: the compiled executable with its production node flags (for memory figures:
-    // the tsx loader adds tens of MiB of its own).
-    const args = o.built ? ['--max-semi-space-size=4', 'dist/src/main.js'] : ['--import', 'tsx', 'src/main.ts'];
-    const child = spawn(process.execPath, [...args, 'run', '--config', config], {
+    // built: the compiled executable itself, so the node flags and environment of its shebang
+    // (src/main.ts) apply exactly as under systemd and `npm start` (for memory figures; the
+    // tsx loader also adds tens of MiB of its own).
+    const [command, args] = o.built ? ['dist/src/main.js', []] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+    const child = spawn(command, [...args, 'run', '--config', config], {
       cwd: repo,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: o.env ?? process.env,

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MEMORY, openDatabase, type StoreDatabase } from '../../src/store/database.js';
+import { MEMORY, openDatabase, PAGE_CACHE_KIB, type StoreDatabase } from '../../src/store/database.js';
 import { SCHEMA_VERSION } from '../../src/store/migrations.js';
 
 const log = pino({ level: 'silent' });
@@ -33,6 +33,12 @@ describe('openDatabase', () => {
     expect(db.handle.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.handle.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(db.movedAside).toBeUndefined();
+  });
+
+  it('keeps a 2 MiB page cache, not the 16 MiB better-sqlite3 builds SQLite with', () => {
+    const db = openAt(dir);
+    expect(db.handle.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
+    expect(PAGE_CACHE_KIB).toBe(2048);
   });
 
   for (const [sync, level] of [
