@@ -209,7 +209,7 @@ export class GroupCommitOutbox implements Outbox {
   ack(bridge: string, seqs: readonly number[]): Promise<void> {
     if (this.closed) {
       this.log.warn({ bridge, count: seqs.length }, 'ack after the outbox closed ignored (those messages will be sent again)');
-      return Promise.reject(new OutpostError('STORE_UNAVAILABLE', 'the outbox is closed; the ack was not stored'));
+      return Promise.resolve(); // nothing will be committed any more: nobody should wait
     }
     for (const seq of seqs) this.deletes.set(seq, { bridge, reason: undefined });
     if (seqs.length === 0) return Promise.resolve();
@@ -255,9 +255,11 @@ export class GroupCommitOutbox implements Outbox {
     this.sweepTimer = undefined;
     this.cancelTimer();
     this.commit(); // the pending batch, now: close() is how a stop keeps its promises
+    // Acks whose deletes failed even now are not stored (those messages will be sent again);
+    // whoever waits is released all the same, since nothing more will be committed.
     const left = this.ackWaiters;
     this.ackWaiters = [];
-    for (const w of left) w.reject(new OutpostError('STORE_UNAVAILABLE', 'the outbox closed before these acks were stored; the messages will be sent again'));
+    for (const w of left) w.resolve();
     this.listeners.clear();
   }
 

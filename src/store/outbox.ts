@@ -71,8 +71,9 @@ export interface Outbox {
   newestSeq(bridge: string): number;
   /**
    * The cloud acknowledged these rows: delete them (batched into a later commit, up to the
-   * commit delay). Resolves once the deletes are committed: until then a crash sends those
-   * messages again, so the bridge counts them in its inflight window (forwarder.ts).
+   * commit delay). Resolves once the deletes are committed (or the outbox closed; it never
+   * rejects): until then a crash sends those messages again, so the bridge counts them in
+   * its inflight window (forwarder.ts).
    */
   ack(bridge: string, seqs: readonly number[]): Promise<void>;
   stats(bridge: string): OutboxStats;

@@ -102,6 +102,18 @@ export function outboxContract(name: string, factory: OutboxFactory): void {
       expect(h.outbox.stats('cloud')).toMatchObject({ rows: 1, bytes: 2, drops: {} });
     });
 
+    it('resolves an ack once its delete is committed, and an ack after close without rejecting', async () => {
+      await h.outbox.append('cloud', msg('t', 'a'));
+      const [row] = h.outbox.read('cloud', 0, 10);
+      let done = false;
+      const acked = h.outbox.ack('cloud', [row!.seq]).then(() => (done = true));
+      expect(done).toBe(false);
+      await acked;
+      expect(h.outbox.stats('cloud').rows).toBe(0); // committed by the time it resolved
+      await h.close();
+      await expect(h.outbox.ack('cloud', [row!.seq])).resolves.toBeUndefined();
+    });
+
     it('gives strictly increasing seqs and never reuses one, even after the newest rows were deleted', async () => {
       await Promise.all(['1', '2', '3'].map((p) => h.outbox.append('cloud', msg('t', p))));
       const before = h.outbox.read('cloud', 0, 10).map((e) => e.seq);
