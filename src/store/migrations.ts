@@ -180,6 +180,22 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE outbox_v3 RENAME TO outbox;
     `,
   },
+  {
+    version: 4,
+    description: 'per-source numbers appended to a log, folded into source_seq now and then',
+    sql: `
+      -- With the uplink up, a source that publishes about once a second has one row in the
+      -- outbox at a time, so nearly every cloud ack deletes a source's newest row and its
+      -- number must be saved. Upserted into source_seq (a b-tree keyed by source) that
+      -- touched most of its pages in every commit: half the bytes written in steady state.
+      -- Each commit now appends one row holding the numbers it saves; the backend folds the
+      -- log into source_seq after many rows (sqlite-outbox.ts) and reads both at start.
+      CREATE TABLE source_seq_log (
+        id      INTEGER PRIMARY KEY,
+        entries TEXT    NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

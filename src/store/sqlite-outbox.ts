@@ -10,6 +10,10 @@
  * commit deleted its newest row and appended none after it (the drained outbox), not in
  * every commit as AUTOINCREMENT would.
  *
+ * Per-source numbers that leave the outbox with their rows (commit-tx.ts) are appended as
+ * one row of source_seq_log per commit and folded into source_seq every `sourceLogRows`
+ * rows (migration 4): a sequential append instead of upserts spread over the source table.
+ *
  * The outbox does not own the database: close() commits what is pending and stops
  * its timers; whoever opened the database closes it afterwards.
  */
@@ -17,6 +21,7 @@ import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
+import { sourceKey } from './commit-tx.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
 import type { DiskReserve } from './reserve.js';
 
@@ -24,13 +29,18 @@ export interface SqliteOutboxOptions extends OutboxOptions {
   db: StoreDatabase;
   /** Space released when the disk fills up (store.reserve). */
   reserve?: DiskReserve;
+  /** Rows of the source-number log before it is folded into source_seq (default 1,000). */
+  sourceLogRows?: number;
 }
 
 export class SqliteOutbox extends GroupCommitOutbox {
   constructor(opts: SqliteOutboxOptions) {
-    super(new SqliteBackend(opts.db, opts.reserve), opts);
+    super(new SqliteBackend(opts.db, opts.reserve, opts.sourceLogRows ?? 1000), opts);
   }
 }
+
+/** Distinct sources in the log that fold it early (bounds the memory of `logged`). */
+const LOGGED_MAX = 10_000;
 
 /** Seqs per bridge: 2^40 (35 years at 1,000 msg/s); 8,191 bridges stay below 2^53. */
 const SPAN = 2 ** 40;
@@ -51,10 +61,15 @@ class SqliteBackend implements OutboxBackend {
   private ranges: Map<string, BridgeRange> | undefined;
   /** Bridges whose newest row this transaction deleted (their high-water mark must be saved). */
   private readonly drained = new Set<string>();
+  /** Source numbers this transaction saves (one log row at its end). */
+  private readonly toLog = new Map<string, SourceSeq>();
+  /** What the log holds, newest number per source, and its row count; undefined = read it again. */
+  private log: { bySource: Map<string, SourceSeq>; rows: number } | undefined;
 
   constructor(
     private readonly db: StoreDatabase,
-    private readonly reserve?: DiskReserve,
+    private readonly reserve: DiskReserve | undefined,
+    private readonly sourceLogRows: number,
   ) {}
 
   get storeId(): string {
@@ -72,16 +87,51 @@ class SqliteBackend implements OutboxBackend {
       // SQLITE_BUSY before any work rather than in the middle of the batch.
       const tx = this.db.handle.transaction((f: () => void) => {
         this.drained.clear();
+        this.toLog.clear();
         f();
         for (const bridge of this.drained) this.st.saveTop.run(this.ranges!.get(bridge)!.top, bridge);
+        if (this.toLog.size > 0) this.appendSourceLog();
       });
       this.runInTx = (f) => tx.immediate(f);
     }
     try {
       this.runInTx(fn);
     } catch (err) {
-      this.ranges = undefined; // rolled back: bridges added and seqs handed out are read again
+      // Rolled back: bridges added, seqs handed out and the source log are read again.
+      this.ranges = undefined;
+      this.log = undefined;
       throw err;
+    }
+  }
+
+  /** The source-number log as of the last commit (read once, then kept up to date). */
+  private sourceLog(): { bySource: Map<string, SourceSeq>; rows: number } {
+    if (this.log === undefined) {
+      const bySource = new Map<string, SourceSeq>();
+      let rows = 0;
+      for (const text of this.st.readLog.pluck().all() as string[]) {
+        rows++;
+        for (const [bridge, originKind, originId, last] of JSON.parse(text) as Array<[string, string, string, number]>) {
+          const key = sourceKey(bridge, originKind, originId);
+          if ((bySource.get(key)?.last ?? 0) < last) bySource.set(key, { bridge, originKind, originId, last });
+        }
+      }
+      this.log = { bySource, rows };
+    }
+    return this.log;
+  }
+
+  /** One log row for this transaction's numbers; the log is folded into source_seq when it grew long. */
+  private appendSourceLog(): void {
+    const log = this.sourceLog();
+    const entries = [...this.toLog.values()];
+    this.st.appendLog.run(JSON.stringify(entries.map((e) => [e.bridge, e.originKind, e.originId, e.last])));
+    log.rows++;
+    for (const [key, e] of this.toLog) if ((log.bySource.get(key)?.last ?? 0) < e.last) log.bySource.set(key, e);
+    if (log.rows >= this.sourceLogRows || log.bySource.size >= LOGGED_MAX) {
+      for (const e of log.bySource.values()) this.st.saveSource.run(e.bridge, e.originKind, e.originId, e.last);
+      this.st.clearLog.run();
+      this.log = { bySource: new Map(), rows: 0 };
     }
   }
 
@@ -152,11 +202,14 @@ class SqliteBackend implements OutboxBackend {
   }
 
   lastSourceSeq(bridge: string, originKind: string, originId: string): number {
-    return (this.st.lastSource.pluck().get(bridge, originKind, originId) as number | undefined) ?? 0;
+    const saved = (this.st.lastSource.pluck().get(bridge, originKind, originId) as number | undefined) ?? 0;
+    return Math.max(saved, this.sourceLog().bySource.get(sourceKey(bridge, originKind, originId))?.last ?? 0);
   }
 
+  /** Kept for the log row written at the end of the transaction (see appendSourceLog). */
   saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void {
-    this.st.saveSource.run(bridge, originKind, originId, last);
+    const key = sourceKey(bridge, originKind, originId);
+    if ((this.toLog.get(key)?.last ?? 0) < last) this.toLog.set(key, { bridge, originKind, originId, last });
   }
 
   sourceSeqsInRows(): SourceSeq[] {
@@ -211,7 +264,9 @@ class SqliteBackend implements OutboxBackend {
   }
 }
 
-type Statements = 'insert' | 'remove' | 'rowSources' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals' | 'bridges' | 'addBridge' | 'saveTop';
+type Statements =
+  | 'insert' | 'remove' | 'rowSources' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals' | 'bridges' | 'addBridge' | 'saveTop'
+  | 'readLog' | 'appendLog' | 'clearLog';
 
 function prepare(db: StoreDatabase): Record<Statements, SqliteStatement> {
   const h = db.handle;
@@ -230,6 +285,9 @@ function prepare(db: StoreDatabase): Record<Statements, SqliteStatement> {
     bridges: h.prepare('SELECT name, no, last_seq AS lastSeq FROM outbox_bridges'),
     addBridge: h.prepare('INSERT INTO outbox_bridges (name, no, last_seq) VALUES (?, ?, ?)'),
     saveTop: h.prepare('UPDATE outbox_bridges SET last_seq = max(last_seq, ?) WHERE name = ?'),
+    readLog: h.prepare('SELECT entries FROM source_seq_log ORDER BY id'),
+    appendLog: h.prepare('INSERT INTO source_seq_log (entries) VALUES (?)'),
+    clearLog: h.prepare('DELETE FROM source_seq_log'),
     lastSource: h.prepare('SELECT last_seq FROM source_seq WHERE bridge = ? AND origin_kind = ? AND origin_id = ?'),
     saveSource: h.prepare(
       'INSERT INTO source_seq (bridge, origin_kind, origin_id, last_seq) VALUES (?, ?, ?, ?) ' +

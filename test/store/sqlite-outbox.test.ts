@@ -96,11 +96,41 @@ describe('SqliteOutbox on a file', () => {
       ['c', 3],
       ['e', 2],
     ]);
-    // Acking the newest row of a source saves its number; an older one does not.
+    // Acking the newest row of a source saves its number (one log row for the commit); an older one does not.
     const rows = s.outbox.read('cloud', 0, 10);
     s.outbox.ack('cloud', [rows[0]!.seq, rows[4]!.seq]); // "a" (not the newest of its source) and "e" (the newest of door)
     await s.outbox.flush();
-    expect(s.db.handle.prepare('SELECT origin_id AS id, last_seq AS last FROM source_seq').all()).toEqual([{ id: door.id, last: 2 }]);
+    expect(s.db.handle.prepare('SELECT entries FROM source_seq_log').pluck().all().map((t) => JSON.parse(t as string))).toEqual([[['cloud', 'mqtt', door.id, 2]]]);
+    expect(sourceRows(s.db)).toBe(0);
+  });
+
+  it('appends one log row per commit that saves source numbers, folds the log into the source table when it is long, and numbers on from either after a restart', async () => {
+    const db = openDatabase({ dir, synchronous: 'full', log, clock });
+    let outbox = new SqliteOutbox({ db, clock, log, commitWindowMs: 0, sourceLogRows: 3 });
+    const h = db.handle;
+    const logRows = () => h.prepare('SELECT count(*) FROM source_seq_log').pluck().get() as number;
+    const tableRows = () => h.prepare('SELECT origin_id AS id, last_seq AS last FROM source_seq ORDER BY origin_id').all();
+    const from = (id: string) => ({ origin: { kind: 'mqtt' as const, id } });
+    // Each round: two sources publish and are acked (their newest rows deleted) in one commit.
+    const round = async (n: number) => {
+      await Promise.all([outbox.append('cloud', msg('t', `x${n}`, from('x'))), outbox.append('cloud', msg('t', `y${n}`, from('y')))]);
+      outbox.ack('cloud', outbox.read('cloud', 0, 10).map((e) => e.seq));
+      await outbox.flush();
+    };
+    await round(1);
+    await round(2);
+    expect([logRows(), tableRows()]).toEqual([2, []]);
+    await round(3); // the third log row folds the log
+    expect([logRows(), tableRows()]).toEqual([0, [{ id: 'x', last: 3 }, { id: 'y', last: 3 }]]);
+    await round(4);
+    expect([logRows(), tableRows()]).toEqual([1, [{ id: 'x', last: 3 }, { id: 'y', last: 3 }]]);
+    await outbox.close();
+    // A restart reads both: 4 from the log beats 3 in the table.
+    outbox = new SqliteOutbox({ db, clock, log, commitWindowMs: 0, sourceLogRows: 3 });
+    await outbox.append('cloud', msg('t', 'x5', from('x')));
+    expect(outbox.read('cloud', 0, 10).map((e) => e.sourceSeq)).toEqual([5]);
+    await outbox.close();
+    db.close();
   });
 
   it('saves every cached source number before the cache of sources is emptied, so none is handed out twice', async () => {
