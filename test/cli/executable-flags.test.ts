@@ -26,9 +26,9 @@ describe('the outpost executable', () => {
     expect(JSON.parse(out)).toEqual([['--max-semi-space-size=2', '--heap-growing-percent=30'], '2', '131072']);
   });
 
-  it('is what npm start runs, with no node flags of its own', () => {
+  it('is what npm start runs, with no node flags of its own, in place of the shell (so a SIGTERM to npm reaches it)', () => {
     const pkg = JSON.parse(readFileSync(`${repo}package.json`, 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
-    expect(pkg.scripts['start']).toBe('dist/src/main.js run');
+    expect(pkg.scripts['start']).toBe('exec dist/src/main.js run');
     expect(pkg.bin['outpost']).toBe('dist/src/main.js');
   });
 });
