@@ -89,8 +89,8 @@ export class GroupCommitOutbox implements Outbox {
   private deletes = new Map<number, { bridge: string; reason: OutboxDropReason | undefined }>();
   private sweepDue = false;
   private waiters: Waiter[] = [];
-  /** Whoever waits for the deletes of the acks so far (see ack()); carried over a failed commit. */
-  private ackWaiters: Waiter[] = [];
+  /** Whoever waits for the deletes of the acks so far (see ack()); carried over a failed commit, never rejected. */
+  private ackWaiters: Array<() => void> = [];
   private timer: { kind: 'immediate' | 'timeout' | 'retry'; handle: NodeJS.Immediate | NodeJS.Timeout; due: number } | undefined;
   private readonly pacer: CommitPacer;
   /** performance.now() when the first work of the pending batch came. */
@@ -213,8 +213,8 @@ export class GroupCommitOutbox implements Outbox {
     }
     for (const seq of seqs) this.deletes.set(seq, { bridge, reason: undefined });
     if (seqs.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.ackWaiters.push({ resolve, reject });
+    return new Promise<void>((resolve) => {
+      this.ackWaiters.push(resolve);
       this.schedule(false);
     });
   }
@@ -259,7 +259,7 @@ export class GroupCommitOutbox implements Outbox {
     // whoever waits is released all the same, since nothing more will be committed.
     const left = this.ackWaiters;
     this.ackWaiters = [];
-    for (const w of left) w.resolve();
+    for (const resolve of left) resolve();
     this.listeners.clear();
   }
 
@@ -358,7 +358,8 @@ export class GroupCommitOutbox implements Outbox {
       if (b !== undefined) (batches ??= []).push(b);
     }
     if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined) {
-      for (const w of [...waiters, ...acked]) w.resolve();
+      for (const w of waiters) w.resolve();
+      for (const resolve of acked) resolve();
       return;
     }
     const started = (this.lastCommitAt = performance.now());
@@ -372,7 +373,7 @@ export class GroupCommitOutbox implements Outbox {
         this.failed(err, appends, deletes, sweep, waiters, batches, acked);
         return;
       }
-      for (const w of acked) w.resolve();
+      for (const resolve of acked) resolve();
       acked = [];
       deletes.clear();
       sweepNow = false;
@@ -397,7 +398,7 @@ export class GroupCommitOutbox implements Outbox {
     }
     this.commitCount++;
     tx.apply();
-    for (const w of acked) w.resolve();
+    for (const resolve of acked) resolve();
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
     this.backend.afterCommit?.();
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
@@ -455,7 +456,7 @@ export class GroupCommitOutbox implements Outbox {
     sweep: boolean,
     waiters: Waiter[],
     batches: CommitBatch[] | undefined,
-    acked: Waiter[],
+    acked: Array<() => void>,
   ): void {
     const error = this.backend.storeError(err, appends.length);
     if (error.code === 'STORE_FULL') this.diskWasFull = true;

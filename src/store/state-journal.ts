@@ -93,8 +93,6 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
   }
 
   committed(origin?: Origin): Promise<void> {
-    // Somebody waits for this commit: the outbox may bring it forward (commit-pacer.ts).
-    if (!this.closed && this.join !== undefined) this.join.schedule({ origin: origin === undefined ? undefined : originKey(origin) });
     if (this.deferred === undefined) {
       let resolve!: () => void;
       let reject!: (err: unknown) => void;
@@ -103,11 +101,12 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
         reject = rej;
       });
       this.deferred = { promise, resolve, reject };
-      // Nothing pending: the next commit settles it (at once, or rejected when closed).
-      if (this.ops.length === 0 && this.retained.size === 0) this.schedule();
-      return promise;
     }
-    return this.deferred.promise;
+    const { promise } = this.deferred;
+    // Somebody waits for this commit, so the outbox may bring it forward (commit-pacer.ts);
+    // with nothing pending the next commit settles it (or it is rejected when closed).
+    this.schedule({ origin: origin === undefined ? undefined : originKey(origin) });
+    return promise;
   }
 
   nextDeliveryId(): number {
@@ -219,9 +218,10 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     this.schedule();
   }
 
-  private schedule(): void {
-    if (this.scheduled) return;
-    if (this.closed || this.join === undefined || !this.join.schedule()) {
+  /** Asks for a commit: once per batch for the work itself, and again for every wait on it. */
+  private schedule(wait?: { origin?: string }): void {
+    if (this.scheduled && wait === undefined) return;
+    if (this.closed || this.join === undefined || !this.join.schedule(wait)) {
       this.fail(new OutpostError('STORE_UNAVAILABLE', 'the store is not open; the change was not stored'));
       return;
     }
