@@ -6,9 +6,10 @@
  * 1,000 msg/s from a thousand sensors, a commit every 2 ms writes 2 messages per 4 KiB
  * page, some 20 times the bytes of the messages themselves (flash wear). Holding those
  * messages for up to `commit_delay` costs their publishers nothing: each sends its next
- * reading on its own period, not when the acknowledgement comes. A publisher that does
- * wait for each acknowledgement (a sequential or window-limited publisher, a test script,
- * a sensor that sleeps once acknowledged) would lose its throughput to the same delay.
+ * reading on its own period, not when the acknowledgement comes (a sleeping sensor too: it
+ * wakes on its period). A publisher that does wait for each acknowledgement before the next
+ * message (a sequential or window-limited publisher, a test script) would lose its
+ * throughput to the same delay.
  *
  * Which kind a publisher is shows in when its messages arrive: a waiting publisher sends
  * its next message right after the commit that answered its previous one. The pacer keeps,
@@ -16,7 +17,7 @@
  * prompt while the average is under a quarter of the delay. Only the first message after
  * a commit counts: one that arrives while the origin already has a message in the batch
  * was not waiting for anything. An origin it does not know (new, or forgotten) is prompt,
- * so a one-shot publisher or a sensor back from sleep is answered at once.
+ * so a new publisher's first message is answered at once.
  *
  * Memory is bounded: at most `maxOrigins` origins are remembered, least recently seen
  * forgotten first (a forgotten origin only costs one prompt commit).

@@ -121,7 +121,7 @@ export class WholeGateway {
         {
           listeners: [{ type: 'mqtt', host: '127.0.0.1', port: this.port }],
           log: { format: 'json', level: 'info' },
-          store: { dir: this.size.storeDir ?? join(this.dir, 'data'), synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}), ...(this.size.commitWindow !== undefined ? { commit_window: this.size.commitWindow } : {}), ...(this.size.commitDelay !== undefined ? { commit_delay: this.size.commitDelay } : {}) },
+          store: { dir: this.storeDir, synchronous: 'full', ...(this.size.storeReserve !== undefined ? { reserve: this.size.storeReserve } : {}), ...(this.size.commitWindow !== undefined ? { commit_window: this.size.commitWindow } : {}), ...(this.size.commitDelay !== undefined ? { commit_delay: this.size.commitDelay } : {}) },
           metrics: { enabled: true, host: '127.0.0.1', port: this.metricsPort },
           mqttsn: { hosts: ['127.0.0.1'], port: this.snPort, max_clients: 100_000 },
           serial: {
@@ -209,9 +209,14 @@ export class WholeGateway {
     await this.startOutpost();
   }
 
+  /** store.dir of the outpost under test. */
+  get storeDir(): string {
+    return this.size.storeDir ?? join(this.dir, 'data');
+  }
+
   /** The database file of the outpost under test. */
   get databaseFile(): string {
-    return join(this.size.storeDir ?? join(this.dir, 'data'), 'outpost.db');
+    return join(this.storeDir, 'outpost.db');
   }
 
   /**
