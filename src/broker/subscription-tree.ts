@@ -5,6 +5,7 @@
  * publish goes to one member of each matching group.
  */
 import type { Message, QoS } from '../core/message.js';
+import type { StoredSubscription } from '../core/persistence.js';
 import type { ReadGuard } from './read-guard.js';
 
 /** Something that receives routed messages: an MQTT session or an in-process bus subscriber. */
@@ -18,15 +19,9 @@ export interface Subscriber {
   deliver(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void;
 }
 
-export interface SubscriptionEntry {
+/** A subscription in the tree: its options as subscribed (and as a persistent session stores them), and who gets the messages. */
+export interface SubscriptionEntry extends StoredSubscription {
   subscriber: Subscriber;
-  /** The filter as subscribed, $share prefix included. */
-  filter: string;
-  qos: QoS;
-  noLocal: boolean;
-  retainAsPublished: boolean;
-  retainHandling: 0 | 1 | 2;
-  subscriptionId: number | undefined;
   group: string | undefined;
   /** Set when the ACL grants this filter only in part: each message is checked at delivery. */
   readGuard?: ReadGuard | undefined;
