@@ -39,8 +39,13 @@ export class SqliteOutbox extends GroupCommitOutbox {
   }
 }
 
-/** Distinct sources in the log that fold it early (bounds the memory of `logged`). */
+/** Distinct sources in the log that fold it early (bounds the memory of its in-memory copy). */
 const LOGGED_MAX = 10_000;
+
+/** Keeps the higher of two numbers saved for one source. */
+function keepNewest(bySource: Map<string, SourceSeq>, key: string, s: SourceSeq): void {
+  if ((bySource.get(key)?.last ?? 0) < s.last) bySource.set(key, s);
+}
 
 /** Seqs per bridge: 2^40 (35 years at 1,000 msg/s); 8,191 bridges stay below 2^53. */
 const SPAN = 2 ** 40;
@@ -112,8 +117,7 @@ class SqliteBackend implements OutboxBackend {
       for (const text of this.st.readLog.pluck().all() as string[]) {
         rows++;
         for (const [bridge, originKind, originId, last] of JSON.parse(text) as Array<[string, string, string, number]>) {
-          const key = sourceKey(bridge, originKind, originId);
-          if ((bySource.get(key)?.last ?? 0) < last) bySource.set(key, { bridge, originKind, originId, last });
+          keepNewest(bySource, sourceKey(bridge, originKind, originId), { bridge, originKind, originId, last });
         }
       }
       this.log = { bySource, rows };
@@ -124,10 +128,9 @@ class SqliteBackend implements OutboxBackend {
   /** One log row for this transaction's numbers; the log is folded into source_seq when it grew long. */
   private appendSourceLog(): void {
     const log = this.sourceLog();
-    const entries = [...this.toLog.values()];
-    this.st.appendLog.run(JSON.stringify(entries.map((e) => [e.bridge, e.originKind, e.originId, e.last])));
+    this.st.appendLog.run(JSON.stringify([...this.toLog.values()].map((e) => [e.bridge, e.originKind, e.originId, e.last])));
     log.rows++;
-    for (const [key, e] of this.toLog) if ((log.bySource.get(key)?.last ?? 0) < e.last) log.bySource.set(key, e);
+    for (const [key, e] of this.toLog) keepNewest(log.bySource, key, e);
     if (log.rows >= this.sourceLogRows || log.bySource.size >= LOGGED_MAX) {
       for (const e of log.bySource.values()) this.st.saveSource.run(e.bridge, e.originKind, e.originId, e.last);
       this.st.clearLog.run();
@@ -208,8 +211,7 @@ class SqliteBackend implements OutboxBackend {
 
   /** Kept for the log row written at the end of the transaction (see appendSourceLog). */
   saveSourceSeq(bridge: string, originKind: string, originId: string, last: number): void {
-    const key = sourceKey(bridge, originKind, originId);
-    if ((this.toLog.get(key)?.last ?? 0) < last) this.toLog.set(key, { bridge, originKind, originId, last });
+    keepNewest(this.toLog, sourceKey(bridge, originKind, originId), { bridge, originKind, originId, last });
   }
 
   sourceSeqsInRows(): SourceSeq[] {
