@@ -62,6 +62,9 @@ export class CommitTx {
   private evictCache = false;
   /** Bridges that got at least one new row (their watchers run after the commit). */
   readonly added = new Set<string>();
+  /** Rows this commit inserted and deleted, in order (for the outbox's committed tails). */
+  readonly inserted: Array<{ seq: number; row: NewRow }> = [];
+  readonly deleted: Array<{ bridge: string; seq: number }> = [];
 
   constructor(
     private readonly backend: OutboxBackend,
@@ -74,6 +77,7 @@ export class CommitTx {
   remove(bridge: string, seq: number, reason: OutboxDropReason | undefined): void {
     const r = this.backend.remove(bridge, seq);
     if (r === undefined) return;
+    this.deleted.push({ bridge, seq });
     this.removed(bridge, seq, r.bytes, reason);
     const key = sourceKey(bridge, r.originKind, r.originId);
     const last = this.sources.get(key)?.last ?? this.sourceCache.get(key)?.last;
@@ -125,6 +129,7 @@ export class CommitTx {
     }
     p.row.sourceSeq = this.nextSourceSeq(p.bridge, p.row.originKind, p.row.originId);
     const seq = this.backend.insert(p.row);
+    this.inserted.push({ seq, row: p.row });
     if (w.rows === 0) {
       w.oldestSeq = seq;
       w.oldestAt = p.row.createdAt;
