@@ -55,8 +55,7 @@ export function sessionOf(packet: IConnackPacket): UpstreamSession {
 
 /** PUBLISH bytes; application properties only on MQTT 5 (3.1.1 has none). */
 export function encodeOutbound(p: UpstreamPublish, version: 4 | 5): Buffer {
-  if (p.properties === undefined || version === 4) return encodePublish(p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, version);
-  return encode({ cmd: 'publish', topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, dup: p.dup, messageId: p.packetId, properties: p.properties }, 5);
+  return encodePublish(p.topic, p.payload, p.qos, p.retain, p.dup, p.packetId, version, p.properties);
 }
 
 export function inboundOf(p: IPublishPacket): InboundMessage {

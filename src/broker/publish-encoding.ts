@@ -24,9 +24,7 @@ export function sharedEncoding(conn: Connection, msg: Message, qos: QoS, retainF
     if (hit !== undefined) return hit;
   }
   const props = conn.version === 5 ? msg.properties : undefined;
-  const buf = props === undefined
-    ? encodePublish(msg.topic, msg.payload, qos, retainFlag, false, 1, conn.version)
-    : encode({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: retainFlag, dup: false, messageId: qos > 0 ? 1 : undefined, properties: props }, conn.version);
+  const buf = encodePublish(msg.topic, msg.payload, qos, retainFlag, false, 1, conn.version, props);
   if (fanout) {
     if (cache === undefined) {
       cache = [];

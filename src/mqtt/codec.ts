@@ -253,23 +253,33 @@ export function encodeAck(cmd: (typeof ACK_CMDS)[number], packetId: number): Buf
   return buf;
 }
 
-/** Encodes a PUBLISH without properties in one allocation (the fan-out hot path). */
+/**
+ * Encodes a PUBLISH in one allocation (the fan-out and bridge hot path). v5 properties of
+ * the kinds a forwarded message carries (user properties, message expiry, content type,
+ * response topic, correlation data, payload format) are encoded here too, in the order
+ * mqtt-packet writes them; any other property goes to mqtt-packet, the reference codec
+ * (test/mqtt/codec.test.ts checks both give the same bytes).
+ */
 export function encodePublish(
   topic: string, payload: Buffer, qos: 0 | 1 | 2, retain: boolean, dup: boolean, packetId: number, version: ProtocolVersion,
+  properties?: object,
 ): Buffer {
+  let plen = 0;
+  if (version === 5 && properties !== undefined) {
+    const n = propertiesLength(properties as Record<string, unknown>);
+    if (n === undefined) {
+      return mqttPacket.generate(
+        { cmd: 'publish', topic, payload, qos, retain, dup, messageId: qos > 0 ? packetId : undefined, properties: properties as never },
+        { protocolVersion: 5 },
+      );
+    }
+    plen = n;
+  }
   const tlen = Buffer.byteLength(topic, 'utf8');
-  const rem = 2 + tlen + (qos > 0 ? 2 : 0) + (version === 5 ? 1 : 0) + payload.length;
-  const hl = rem < 128 ? 1 : rem < 16384 ? 2 : rem < 2097152 ? 3 : 4;
-  const buf = Buffer.allocUnsafe(1 + hl + rem);
+  const rem = 2 + tlen + (qos > 0 ? 2 : 0) + (version === 5 ? varIntSize(plen) + plen : 0) + payload.length;
+  const buf = Buffer.allocUnsafe(1 + varIntSize(rem) + rem);
   buf[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
-  let o = 1;
-  let x = rem;
-  do {
-    let d = x % 128;
-    x = Math.floor(x / 128);
-    if (x > 0) d |= 0x80;
-    buf[o++] = d;
-  } while (x > 0);
+  let o = writeVarInt(buf, 1, rem);
   buf.writeUInt16BE(tlen, o);
   o += 2;
   o += buf.write(topic, o, 'utf8');
@@ -277,9 +287,125 @@ export function encodePublish(
     buf.writeUInt16BE(packetId, o);
     o += 2;
   }
-  if (version === 5) buf[o++] = 0;
+  if (version === 5) {
+    o = writeVarInt(buf, o, plen);
+    if (plen > 0) o = writeProperties(buf, o, properties as Record<string, unknown>);
+  }
   payload.copy(buf, o);
   return buf;
+}
+
+function varIntSize(x: number): number {
+  return x < 128 ? 1 : x < 16384 ? 2 : x < 2097152 ? 3 : 4;
+}
+
+/** Variable Byte Integer (§1.5.5) at `o`; returns the offset after it. */
+function writeVarInt(buf: Buffer, o: number, x: number): number {
+  do {
+    let d = x % 128;
+    x = Math.floor(x / 128);
+    if (x > 0) d |= 0x80;
+    buf[o++] = d;
+  } while (x > 0);
+  return o;
+}
+
+/** PUBLISH properties encoded here (§3.3.2.3), by their identifier. */
+const PUBLISH_PROPS: Record<string, number> = {
+  payloadFormatIndicator: 0x01,
+  messageExpiryInterval: 0x02,
+  contentType: 0x03,
+  responseTopic: 0x08,
+  correlationData: 0x09,
+  userProperties: 0x26,
+};
+
+const MAX_STRING = 65535;
+
+/** Values of one user property: a string or several. */
+function userValues(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [v];
+}
+
+/** Bytes of the property block, or undefined when it holds anything not encoded here. */
+function propertiesLength(props: Record<string, unknown>): number | undefined {
+  let n = 0;
+  for (const k in props) {
+    if (!Object.prototype.hasOwnProperty.call(props, k)) continue;
+    const v = props[k];
+    if (v === null || v === undefined) continue;
+    switch (PUBLISH_PROPS[k]) {
+      case 0x01:
+        if (typeof v !== 'boolean') return undefined;
+        n += 2;
+        break;
+      case 0x02:
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) return undefined;
+        n += 5;
+        break;
+      case 0x03:
+      case 0x08: {
+        if (typeof v !== 'string') return undefined;
+        const len = Buffer.byteLength(v, 'utf8');
+        if (len > MAX_STRING) return undefined;
+        n += 3 + len;
+        break;
+      }
+      case 0x09:
+        if (!Buffer.isBuffer(v) || v.length > MAX_STRING) return undefined;
+        n += 3 + v.length;
+        break;
+      case 0x26: {
+        if (typeof v !== 'object') return undefined;
+        for (const name of Object.getOwnPropertyNames(v)) {
+          const nlen = Buffer.byteLength(name, 'utf8');
+          for (const x of userValues((v as Record<string, unknown>)[name])) {
+            if (typeof x !== 'string') return undefined;
+            const xlen = Buffer.byteLength(x, 'utf8');
+            if (nlen > MAX_STRING || xlen > MAX_STRING) return undefined;
+            n += 5 + nlen + xlen;
+          }
+        }
+        break;
+      }
+      default:
+        return undefined;
+    }
+  }
+  return n;
+}
+
+function writeString(buf: Buffer, o: number, s: string): number {
+  const len = buf.write(s, o + 2, 'utf8');
+  buf.writeUInt16BE(len, o);
+  return o + 2 + len;
+}
+
+/** Writes the properties measured by propertiesLength; returns the offset after them. */
+function writeProperties(buf: Buffer, o: number, props: Record<string, unknown>): number {
+  for (const k in props) {
+    if (!Object.prototype.hasOwnProperty.call(props, k)) continue;
+    const v = props[k];
+    if (v === null || v === undefined) continue;
+    const id = PUBLISH_PROPS[k]!;
+    if (id === 0x26) {
+      for (const name of Object.getOwnPropertyNames(v)) {
+        for (const x of userValues((v as Record<string, unknown>)[name])) {
+          buf[o++] = id;
+          o = writeString(buf, writeString(buf, o, name), x as string);
+        }
+      }
+      continue;
+    }
+    buf[o++] = id;
+    if (id === 0x01) buf[o++] = v ? 1 : 0;
+    else if (id === 0x02) o = buf.writeUInt32BE(v as number, o);
+    else if (id === 0x09) {
+      buf.writeUInt16BE((v as Buffer).length, o);
+      o += 2 + (v as Buffer).copy(buf, o + 2);
+    } else o = writeString(buf, o, v as string);
+  }
+  return o;
 }
 
 /**

@@ -24,6 +24,48 @@ function reference(buf: Buffer, version: 4 | 5): Packet {
 }
 
 describe('PUBLISH fast path', () => {
+  it('encodes v5 publishes with forwarded properties byte-for-byte as mqtt-packet does, in their order', () => {
+    const next = rng(7);
+    const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+    const strings = ['', 'a', 'outpost-seq', 'ünï°C', 'x'.repeat(200)];
+    for (let i = 0; i < 500; i++) {
+      const props: Record<string, unknown> = {};
+      const keys = ['userProperties', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'payloadFormatIndicator'];
+      for (const k of keys.sort(() => next() - 0.5)) {
+        if (next() < 0.4) continue;
+        if (k === 'userProperties') {
+          const u: Record<string, string | string[]> = {};
+          for (let j = 1 + Math.floor(next() * 3); j > 0; j--) u[pick(strings) + j] = next() < 0.3 ? [pick(strings), pick(strings)] : pick(strings);
+          props[k] = u;
+        } else if (k === 'messageExpiryInterval') props[k] = pick([0, 1, 300, 0xffffffff]);
+        else if (k === 'correlationData') props[k] = Buffer.from(pick(strings));
+        else if (k === 'payloadFormatIndicator') props[k] = next() < 0.5;
+        else props[k] = pick(strings);
+      }
+      const qos = pick([0, 1, 2] as const);
+      const topic = pick(['a/b', 'sensors/ünï', 'x'.repeat(300)]);
+      const payload = Buffer.alloc(pick([0, 5, 100, 20_000]), 0x42);
+      const ours = encodePublish(topic, payload, qos, i % 2 === 0, qos > 0 && i % 3 === 0, 0x0102, 5, props);
+      const theirs = mqttPacket.generate(
+        { cmd: 'publish', topic, payload, qos, retain: i % 2 === 0, dup: qos > 0 && i % 3 === 0, messageId: qos > 0 ? 0x0102 : undefined, properties: props },
+        { protocolVersion: 5 },
+      );
+      expect(ours.toString('hex'), JSON.stringify(props)).toBe(theirs.toString('hex'));
+    }
+  });
+
+  it('leaves publishes with other properties (topic alias, subscription ids) to mqtt-packet and gets its bytes', () => {
+    const props = { topicAlias: 3, subscriptionIdentifier: [1, 70_000], userProperties: { a: 'b' } };
+    const ours = encodePublish('t', Buffer.from('x'), 1, false, false, 9, 5, props);
+    const theirs = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, messageId: 9, properties: props }, { protocolVersion: 5 });
+    expect(ours.equals(theirs)).toBe(true);
+  });
+
+  it('ignores properties in a 3.1.1 publish, which has no property block', () => {
+    const ours = encodePublish('t', Buffer.from('x'), 1, false, false, 9, 4, { userProperties: { a: 'b' } });
+    expect(ours.equals(encodePublish('t', Buffer.from('x'), 1, false, false, 9, 4))).toBe(true);
+  });
+
   const sizes = [0, 1, 63, 64, 100, 127 - 9, 16_384, 70_000];
   const topics = ['a', 'sensors/boiler/temp', 'ünï/çødé/°C', 'x'.repeat(300)];
 
