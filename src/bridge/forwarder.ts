@@ -57,6 +57,8 @@ export class Forwarder {
   private blocked = false;
   /** Acked rows whose deletes are not committed yet (they count in the window). */
   private unstored = 0;
+  /** The latest ack promise and how many released rows wait on it. */
+  private storing: { promise: Promise<void>; rows: number } | undefined;
   private flushing = false;
   /** Packet ids to send again (DUP) after a reconnect, in their original order. */
   private resend: number[] = [];
@@ -206,11 +208,19 @@ export class Forwarder {
   /** The cloud has the row (or it is dropped): delete it; it leaves the window once that is committed. */
   private release(e: OutboxEntry): void {
     this.unstored++;
-    const done = (): void => {
-      this.unstored--;
-      this.pump();
-    };
-    this.outbox.ack(this.opts.bridge, [e.seq]).then(done, done);
+    // Acks of one batch share one promise (outbox-core.ts): one callback per commit, not per row.
+    const p = this.outbox.ack(this.opts.bridge, [e.seq]);
+    if (p === this.storing?.promise) this.storing.rows++;
+    else {
+      const batch = { promise: p, rows: 1 };
+      this.storing = batch;
+      const done = (): void => {
+        this.unstored -= batch.rows;
+        if (this.storing === batch) this.storing = undefined;
+        this.pump();
+      };
+      p.then(done, done);
+    }
     if (this.inflight.size + this.unstored >= this.window && !this.flushing) {
       // Acks fill the window: the deletes are what the drain waits for now, not a batch.
       this.flushing = true;

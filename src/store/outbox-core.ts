@@ -98,6 +98,10 @@ export class GroupCommitOutbox implements Outbox {
   private waiters: Waiter[] = [];
   /** Whoever waits for the deletes of the acks so far (see ack()); carried over a failed commit, never rejected. */
   private ackWaiters: Array<() => void> = [];
+  /** The promise every ack of the pending batch gets (one per commit, not one per ack). */
+  private ackBatch: Promise<void> | undefined;
+  /** Per bridge, the pending-delete record of an ack (shared: acks are most of the deletes). */
+  private readonly ackRecords = new Map<string, { bridge: string; reason: undefined }>();
   private timer: { kind: 'immediate' | 'timeout' | 'retry'; handle: NodeJS.Immediate | NodeJS.Timeout; due: number } | undefined;
   private readonly pacer: CommitPacer;
   /** performance.now() when the first work of the pending batch came. */
@@ -218,12 +222,13 @@ export class GroupCommitOutbox implements Outbox {
       this.log.warn({ bridge, count: seqs.length }, 'ack after the outbox closed ignored (those messages will be sent again)');
       return Promise.resolve(); // nothing will be committed any more: nobody should wait
     }
-    for (const seq of seqs) this.deletes.set(seq, { bridge, reason: undefined });
+    let record = this.ackRecords.get(bridge);
+    if (record === undefined) this.ackRecords.set(bridge, (record = { bridge, reason: undefined }));
+    for (const seq of seqs) this.deletes.set(seq, record);
     if (seqs.length === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.ackWaiters.push(resolve);
-      this.schedule(false);
-    });
+    this.ackBatch ??= new Promise<void>((resolve) => this.ackWaiters.push(resolve));
+    this.schedule(false);
+    return this.ackBatch;
   }
 
   newestSeq(bridge: string): number {
@@ -266,6 +271,7 @@ export class GroupCommitOutbox implements Outbox {
     // whoever waits is released all the same, since nothing more will be committed.
     const left = this.ackWaiters;
     this.ackWaiters = [];
+    this.ackBatch = undefined;
     for (const resolve of left) resolve();
     this.listeners.clear();
   }
@@ -355,6 +361,7 @@ export class GroupCommitOutbox implements Outbox {
     const waiters = this.waiters;
     let acked = this.ackWaiters;
     this.ackWaiters = [];
+    this.ackBatch = undefined;
     this.appends = [];
     this.deletes = new Map();
     this.sweepDue = false;
