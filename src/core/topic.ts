@@ -86,18 +86,29 @@ export function hasWildcard(filter: string): boolean {
 
 /**
  * Does `filter` match `topic`? Leading wildcards do not match topics that start
- * with `$` [MQTT-4.7.2-1]. Both arguments are assumed valid.
+ * with `$` [MQTT-4.7.2-1]. Both arguments are assumed valid. Walks both strings level by
+ * level without splitting them (it runs for every rule and ACL entry of every message).
  */
 export function topicMatches(filter: string, topic: string): boolean {
   if (filter === topic) return true;
   if (topic.charCodeAt(0) === 36 /* $ */ && (filter.charCodeAt(0) === 43 || filter.charCodeAt(0) === 35)) return false;
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i];
-    if (level === '#') return true; // matches the parent level too: "a/#" matches "a" [MQTT-4.7.1-2]
-    if (i >= t.length) return false;
-    if (level !== '+' && level !== t[i]) return false;
+  let f = 0; // start of the filter's current level
+  let t = 0; // start of the topic's current level; past topic.length: no level left
+  for (;;) {
+    let fe = filter.indexOf('/', f);
+    if (fe < 0) fe = filter.length;
+    const len = fe - f;
+    // '#' matches the rest, and the parent level too: "a/#" matches "a" [MQTT-4.7.1-2].
+    if (len === 1 && filter.charCodeAt(f) === 35) return true;
+    if (t > topic.length) return false;
+    let te = topic.indexOf('/', t);
+    if (te < 0) te = topic.length;
+    if (len !== 1 || filter.charCodeAt(f) !== 43 /* + */) {
+      if (te - t !== len) return false;
+      for (let i = 0; i < len; i++) if (filter.charCodeAt(f + i) !== topic.charCodeAt(t + i)) return false;
+    }
+    f = fe + 1;
+    t = te + 1;
+    if (f > filter.length) return t > topic.length;
   }
-  return f.length === t.length;
 }

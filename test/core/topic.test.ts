@@ -194,4 +194,36 @@ describe('topicMatches', () => {
   it.each(rows)('"%s" vs "%s" → %s (%s)', (filter, topic, expected) => {
     expect(topicMatches(filter, topic)).toBe(expected);
   });
+
+  it('agrees with matching level by level on split strings, over 20,000 seeded filters and topics with empty levels', () => {
+    const reference = (filter: string, topic: string): boolean => {
+      if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+      const f = filter.split('/');
+      const t = topic.split('/');
+      for (let i = 0; i < f.length; i++) {
+        if (f[i] === '#') return true;
+        if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+      }
+      return f.length === t.length;
+    };
+    let seed = 11;
+    const next = (k: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % k;
+    const levels = ['', 'a', 'b', 'ab', '$x', 'ünï'];
+    const make = (wild: boolean): string => {
+      const n = 1 + next(4);
+      const out: string[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = wild ? next(8) : 7;
+        if (r === 0) out.push('+');
+        else if (r === 1 && i === n - 1) out.push('#');
+        else out.push(levels[next(levels.length)]!);
+      }
+      return out.join('/');
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const filter = make(true);
+      const topic = make(false);
+      expect(topicMatches(filter, topic), `${filter} vs ${topic}`).toBe(reference(filter, topic));
+    }
+  });
 });
