@@ -125,9 +125,11 @@ async function main(): Promise<void> {
     );
     scenario.proxy.resume();
 
-    // Faults until the deadline, every 10 s: an uplink flap (drop, zombie, half-open, slow in turn; at
-    // most 100), every 70 s a kill -9 (at most 20), every 60 s one of cloud restart, pulled
-    // serial cable, sensors on new UDP ports, SIGHUP reload (in turn).
+    // Faults until the deadline, one round every 10 s plus the time the faults take (about 14 s
+    // in all): an uplink flap (drop, zombie, half-open, slow in turn; at most 100); every fifth
+    // round a kill -9 (at most 20, which a 30-minute run reaches; every seventh round gave 16);
+    // every sixth round one of cloud restart, pulled serial cable, sensors on new UDP ports,
+    // SIGHUP reload (in turn).
     const flapKinds = ['drop', 'zombie', 'half-open', 'slow'] as const;
     const others = ['cloud-restart', 'serial-unplug', 'sensor-ports', 'reload'] as const;
     let zombieWorst = 0;
@@ -147,7 +149,7 @@ async function main(): Promise<void> {
           scenario.proxy.resume();
         }
       }
-      if (tick % 7 === 0 && (faults['crash'] ?? 0) < MAX_CRASHES) {
+      if (tick % 5 === 0 && (faults['crash'] ?? 0) < MAX_CRASHES) {
         count('crash');
         done.push('crash');
         await scenario.crashAndRestart();
