@@ -65,8 +65,12 @@ export function interFrameMs(line: LineSettings): number {
   return Math.ceil((3.5 * bits * 1000) / line.baud);
 }
 
+/** How often an open port's device node is checked (see watchPresence). */
+const PRESENCE_CHECK_MS = 1000;
+
 export class PortLink {
   state: LinkState = 'idle';
+  private presenceTimer: TimerHandle | undefined;
   /** Times the port was opened again after it had been open. */
   reopens = 0;
   private stream: Duplex | undefined;
@@ -154,7 +158,25 @@ export class PortLink {
     stream.once('close', this.onClose);
     this.deps.log.info({ path }, 'serial port open');
     this.events.opened(path);
+    this.watchPresence(path, stream);
     this.pump();
+  }
+
+  /**
+   * The stream's 'close' is the usual sign of a pulled adapter; a device node that is gone
+   * is the sure one (udev removes it on unplug, devpts when a pty's other end closes). It is
+   * checked every PRESENCE_CHECK_MS while the port is open.
+   */
+  private watchPresence(path: string, stream: Duplex): void {
+    const present = this.deps.opener.present?.bind(this.deps.opener);
+    if (present === undefined) return;
+    this.presenceTimer = this.deps.clock.setInterval(() => {
+      void present(path).then((here) => {
+        if (here || this.stream !== stream) return;
+        this.lastError = `${path} is gone (the adapter was unplugged)`;
+        stream.destroy();
+      });
+    }, PRESENCE_CHECK_MS);
   }
 
   private retry(reason: string, level: 'warn' | 'error' = 'warn'): void {
@@ -210,6 +232,8 @@ export class PortLink {
     this.idleTimer?.cancel();
     this.gapTimer?.cancel();
     this.gapTimer = undefined;
+    this.presenceTimer?.cancel();
+    this.presenceTimer = undefined;
     this.framer.reset();
     this.paused = false;
     const waiting = [...(this.current ? [this.current] : []), ...this.queue.splice(0)];

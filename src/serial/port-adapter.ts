@@ -4,7 +4,10 @@
  *
  * serialport's stream emits 'close' (with err.disconnected) when a USB adapter is pulled and
  * 'error' on I/O failures; the PortLink treats both as a lost port and reopens with backoff.
+ * Not every loss shows on the stream (a pseudo-terminal whose other end died was once
+ * missed for over 15 s), so the link also checks that the device node is still there.
  */
+import { stat } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import type { LineSettings } from './driver-api.js';
 import type { PortInfo, PortOpener } from './port.js';
@@ -32,6 +35,16 @@ export const serialportOpener: PortOpener = {
     });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
     return port;
+  },
+
+  async present(path: string): Promise<boolean> {
+    try {
+      await stat(path);
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code !== 'ENOENT' && code !== 'ENOTDIR'; // only a missing node means the device is gone
+    }
   },
 
   async list(): Promise<PortInfo[]> {

@@ -18,6 +18,12 @@ export interface PortOpener {
   open(path: string, line: LineSettings): Promise<Duplex>;
   /** The serial ports present now (for USB matches). */
   list(): Promise<PortInfo[]>;
+  /**
+   * Whether the port's device node is still there (false once a USB adapter is pulled and
+   * udev removed its node, or a pseudo-terminal's other end closed). Optional: without it
+   * the link relies on the stream's 'close' alone.
+   */
+  present?(path: string): Promise<boolean>;
 }
 
 const hex = (s: string | undefined) => (s === undefined ? undefined : parseInt(s.replace(/^0x/i, ''), 16));

@@ -7,7 +7,7 @@ import type { LineSettings } from '../../src/serial/driver-api.js';
 import type { PortInfo, PortOpener } from '../../src/serial/port.js';
 
 export class MemoryPorts implements PortOpener {
-  private readonly present = new Map<string, PortInfo>();
+  private readonly plugged = new Map<string, PortInfo>();
   /** Paths whose open fails as for a user outside group dialout. */
   readonly denied = new Set<string>();
   private readonly devices = new Map<string, Duplex>();
@@ -15,15 +15,24 @@ export class MemoryPorts implements PortOpener {
   listCalls = 0;
 
   plug(path: string, usb: Omit<PortInfo, 'path'> = {}): void {
-    this.present.set(path, { path, ...usb });
+    this.plugged.set(path, { path, ...usb });
   }
 
   /** The port disappears: an open stream errors and closes, like a pulled USB adapter. */
   unplug(path: string): void {
-    this.present.delete(path);
+    this.plugged.delete(path);
     const dev = this.devices.get(path);
     this.devices.delete(path);
     dev?.destroy();
+  }
+
+  /** The port's node disappears but its open stream says nothing (a close event that never came). */
+  vanish(path: string): void {
+    this.plugged.delete(path);
+  }
+
+  async present(path: string): Promise<boolean> {
+    return this.plugged.has(path);
   }
 
   /** The device end of the open port at `path` (write what the device sends, read what it receives). */
@@ -38,7 +47,7 @@ export class MemoryPorts implements PortOpener {
   }
 
   async open(path: string, line: LineSettings): Promise<Duplex> {
-    if (!this.present.has(path)) throw Object.assign(new Error(`Error: No such file or directory, cannot open ${path}`), { code: 'ENOENT' });
+    if (!this.plugged.has(path)) throw Object.assign(new Error(`Error: No such file or directory, cannot open ${path}`), { code: 'ENOENT' });
     if (this.devices.has(path)) throw new Error(`Error Resource temporarily unavailable Cannot lock port`);
     // As @serialport/bindings-cpp words it (strerror, no code).
     if (this.denied.has(path)) throw new Error(`Error: Permission denied, cannot open ${path}`);
@@ -55,7 +64,7 @@ export class MemoryPorts implements PortOpener {
 
   async list(): Promise<PortInfo[]> {
     this.listCalls++;
-    return [...this.present.values()];
+    return [...this.plugged.values()];
   }
 }
 

@@ -78,6 +78,28 @@ describe('serial driver host', () => {
     expect(rig.host.counters('boiler')).toMatchObject({ reopens: 1, discarded_bytes: 9, decode_failures: 1 });
   });
 
+  it('takes a port whose device node vanished without a close event for unplugged within a second, and reopens it when it is back', async () => {
+    rig = await startHost(serialConfig(['devices:', jsonDevice('boiler', '/dev/ttyUSB0')].join('\n')));
+    rig.ports.plug('/dev/ttyUSB0');
+    await rig.advance(1000);
+    expect(rig.host.isOnline('boiler')).toBe(true);
+    rig.ports.vanish('/dev/ttyUSB0');
+    await rig.advance(999);
+    await settle();
+    expect(rig.host.isOnline('boiler')).toBe(true); // not checked yet
+    await rig.advance(1001);
+    await settle();
+    expect(rig.host.isOnline('boiler')).toBe(false);
+    expect(rig.ports.isOpen('/dev/ttyUSB0')).toBe(false);
+    expect(rig.logs.find((l) => l.msg === 'serial port lost')).toMatchObject({ reason: '/dev/ttyUSB0 is gone (the adapter was unplugged)' });
+    rig.ports.plug('/dev/ttyUSB0');
+    await rig.advance(5000);
+    expect(rig.host.isOnline('boiler')).toBe(true);
+    rig.ports.device('/dev/ttyUSB0').write('{"temp":3}\n');
+    await settle();
+    expect(rig.on('sensors/boiler/temp')).toHaveLength(1);
+  });
+
   it('finds a USB adapter by vendor, product and serial number wherever it enumerates', async () => {
     rig = await startHost(serialConfig(['devices:', '  - { id: meter, port: { vendor_id: "0403", product_id: "6001", serial_number: A50 }, driver: line-kv }'].join('\n')));
     rig.ports.plug('/dev/ttyUSB0', { vendorId: '0403', productId: '6001', serialNumber: 'OTHER' });

@@ -26,6 +26,17 @@ describe('serialport adapter', () => {
     await new Promise((r) => port.once('close', r).destroy());
   });
 
+  it('says a pty is present while its other end lives, and gone once it was killed (its node removed)', async () => {
+    lab = new PtyLab();
+    const pty = await lab.pty('ttyGone');
+    const port = await serialportOpener.open(pty.path, line);
+    expect(await serialportOpener.present!(pty.path)).toBe(true);
+    await pty.unplug();
+    expect(await serialportOpener.present!(pty.path)).toBe(false);
+    expect(await serialportOpener.present!('/dev/outpost-no-such-port')).toBe(false);
+    port.destroy();
+  });
+
   it('locks the port: a second open fails instead of stealing bytes', async () => {
     lab = new PtyLab();
     const pty = await lab.pty('ttyLocked');
