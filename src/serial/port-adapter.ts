@@ -34,6 +34,18 @@ export const serialportOpener: PortOpener = {
       highWaterMark: READ_HIGH_WATER_MARK,
     });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+    // serialport's stream has no _destroy: destroy() ended the stream and left the port open,
+    // its fd and poller alive. On a tty that was hung up (a pty whose other end died) its
+    // read loop then spins for ever, since every read returns 0 bytes: a core and megabytes
+    // per second, seen in the soak. destroy() closes the port itself here.
+    port._destroy = (err, callback) => {
+      const binding = port.port;
+      if (binding === undefined || !binding.isOpen) return callback(err);
+      binding.close().then(
+        () => callback(err),
+        (closeErr: unknown) => callback(err ?? (closeErr as Error)),
+      );
+    };
     return port;
   },
 

@@ -37,6 +37,19 @@ describe('serialport adapter', () => {
     port.destroy();
   });
 
+  it('closes the port itself on destroy(), so no fd, poller or read loop outlives the stream', async () => {
+    lab = new PtyLab();
+    const pty = await lab.pty('ttyDestroy');
+    const port = await serialportOpener.open(pty.path, line);
+    const binding = (port as unknown as { port?: { isOpen: boolean } }).port!;
+    expect(binding.isOpen).toBe(true);
+    await new Promise((r) => port.once('close', r).destroy());
+    expect(binding.isOpen).toBe(false);
+    // The adapter is free again: a second open succeeds (the lock went with the fd).
+    const again = await serialportOpener.open(pty.path, line);
+    await new Promise((r) => again.once('close', r).destroy());
+  });
+
   it('locks the port: a second open fails instead of stealing bytes', async () => {
     lab = new PtyLab();
     const pty = await lab.pty('ttyLocked');
