@@ -60,7 +60,8 @@ async function startOutpost(dir: string, udp: number, tcp: number): Promise<Chil
     '  rate_limit: { datagrams_per_second: 100000, burst: 100000 }',
     '',
   ].join('\n'));
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--import', 'tsx', path.join(repoRoot, 'src/main.ts'), 'run', '--config', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // The built executable, so the node flags of its shebang apply as in production (npm run build first).
+  const child = spawn(path.join(repoRoot, 'dist/src/main.js'), ['run', '--config', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   const probe = await Sensor.open(udp, 'probe');
   for (let i = 0; i < 100; i++) {
     try {

@@ -71,7 +71,8 @@ async function startOutpost(dir: string, serialYaml: string[], bridged: boolean)
       ...serialYaml.map((l) => `  ${l}`),
     ].join('\n'),
   );
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', '--import', 'tsx', 'src/main.ts', 'run', '--config', file], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The built executable, so the node flags of its shebang apply as in production (npm run build first).
+  const child = spawn('dist/src/main.js', ['run', '--config', file], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'] });
   return {
     child,
     port,
