@@ -13,7 +13,32 @@
  * which come in order) leave at once, so in steady state the tail holds about the
  * bridge's inflight window.
  */
-import type { StoredRow } from './backend.js';
+import type { NewRow, StoredRow } from './backend.js';
+
+/** Bounds of each bridge's tail: a few commits' worth at 1,000 msg/s. */
+const TAIL_ROWS = 2048;
+const TAIL_BYTES = 512 * 1024;
+
+/** The committed tails of every bridge of one outbox. */
+export class CommittedTails {
+  private readonly byBridge = new Map<string, CommittedTail>();
+
+  /** Rows of `bridge` after `afterSeq`, or undefined when the backend must answer (see CommittedTail.read). */
+  read(bridge: string, afterSeq: number, limit: number): StoredRow[] | undefined {
+    return this.byBridge.get(bridge)?.read(afterSeq, limit);
+  }
+
+  /** What a commit wrote: its rows first, then its deletes (which may include some of them). */
+  committed(inserted: ReadonlyArray<{ seq: number; row: NewRow }>, deleted: ReadonlyArray<{ bridge: string; seq: number }>): void {
+    for (const { seq, row } of inserted) {
+      let t = this.byBridge.get(row.bridge);
+      if (t === undefined) this.byBridge.set(row.bridge, (t = new CommittedTail(TAIL_ROWS, TAIL_BYTES)));
+      const { topic, payload, qos, retain, props, createdAt, expiresAt, originKind, originId, sourceSeq } = row;
+      t.added({ seq, topic, payload, qos, retain, props, createdAt, expiresAt, originKind, originId, sourceSeq }, row.bytes);
+    }
+    for (const { bridge, seq } of deleted) this.byBridge.get(bridge)?.removed(seq);
+  }
+}
 
 export class CommittedTail {
   private rows: Array<{ row: StoredRow; bytes: number }> = [];

@@ -24,7 +24,7 @@ import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { OutboxBackend, SourceSeq } from './backend.js';
 import { CommitPacer } from './commit-pacer.js';
-import { CommittedTail } from './committed-tail.js';
+import { CommittedTails } from './committed-tail.js';
 import { CommitTx, mayHoldExpired, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
@@ -49,10 +49,6 @@ export interface OutboxOptions {
 
 /** A bridge that was never configured keeps everything. */
 const UNLIMITED: OutboxLimits = { maxBytes: Infinity, maxRows: Infinity, maxAgeMs: Infinity, whenFull: 'drop-oldest' };
-
-/** Bounds of each bridge's committed tail: a few commits' worth at 1,000 msg/s. */
-const TAIL_ROWS = 2048;
-const TAIL_BYTES = 512 * 1024;
 
 type Waiter = { resolve: () => void; reject: (err: unknown) => void };
 
@@ -89,7 +85,7 @@ export class GroupCommitOutbox implements Outbox {
   private readonly listeners = new Map<string, Set<() => void>>();
   private readonly sourceCache = new Map<string, SourceSeq>();
   /** Per bridge, its newest committed rows (see committed-tail.ts). */
-  private readonly tails = new Map<string, CommittedTail>();
+  private readonly tails = new CommittedTails();
   private appends: PendingAppend[] = [];
   private readonly participants: CommitParticipant[] = [];
   /** Rows to delete in the next commit: seq → bridge and why (undefined = acked). */
@@ -199,7 +195,7 @@ export class GroupCommitOutbox implements Outbox {
     // Every row here is committed: writes happen only inside commit(), synchronously.
     for (;;) {
       const want = limit - out.length;
-      const rows = this.tails.get(bridge)?.read(cursor, want) ?? this.backend.read(bridge, cursor, want);
+      const rows = this.tails.read(bridge, cursor, want) ?? this.backend.read(bridge, cursor, want);
       for (const r of rows) {
         cursor = r.seq;
         if (this.deletes.has(r.seq)) continue; // acked or dropped, deleted at the next commit
@@ -412,7 +408,7 @@ export class GroupCommitOutbox implements Outbox {
     }
     this.commitCount++;
     tx.apply();
-    this.toTails(tx);
+    this.tails.committed(tx.inserted, tx.deleted);
     for (const resolve of acked) resolve();
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
     this.backend.afterCommit?.();
@@ -433,17 +429,6 @@ export class GroupCommitOutbox implements Outbox {
         }
       }
     }
-  }
-
-  /** What a commit wrote, into the committed tails: its rows first, then its deletes (which may include some of them). */
-  private toTails(tx: CommitTx): void {
-    for (const { seq, row } of tx.inserted) {
-      let t = this.tails.get(row.bridge);
-      if (t === undefined) this.tails.set(row.bridge, (t = new CommittedTail(TAIL_ROWS, TAIL_BYTES)));
-      t.added({ seq, topic: row.topic, payload: row.payload, qos: row.qos, retain: row.retain, props: row.props, createdAt: row.createdAt,
-        expiresAt: row.expiresAt, originKind: row.originKind, originId: row.originId, sourceSeq: row.sourceSeq }, row.bytes);
-    }
-    for (const { bridge, seq } of tx.deleted) this.tails.get(bridge)?.removed(seq);
   }
 
   /**
@@ -469,7 +454,7 @@ export class GroupCommitOutbox implements Outbox {
       }
       this.commitCount++;
       tx.apply();
-      this.toTails(tx);
+      this.tails.committed(tx.inserted, tx.deleted);
       this.backend.checkpoint?.();
       return undefined;
     }
