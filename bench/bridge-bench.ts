@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { testCerts } from '../test/helpers/certs.js';
 import { Mosquitto } from '../test/helpers/mosquitto.js';
+import { wholeNumberOpt } from './lib/args.js';
 import { DrainObserver, ingest, type DrainResult, type IngestResult } from './lib/bridge-load.js';
 import { Child, CpuMeter, killChildrenSync, startEdgeMosquitto, startOutpost, type TlsFiles } from './lib/bridge-procs.js';
 import { freePort } from './lib/brokers.js';
@@ -70,29 +71,23 @@ function options(argv: string[]): Options | undefined {
     },
   });
   if (values.help) return undefined;
-  const num = (v: string | undefined, name: string, def: number): number => {
-    if (v === undefined) return def;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number >= 1, got ${v}`);
-    return n;
-  };
   const quick = values.quick === true;
-  const publishers = num(values.publishers, 'publishers', quick ? 4 : 8);
+  const publishers = wholeNumberOpt(values.publishers, 'publishers', quick ? 4 : 8);
   // Whole messages per publisher.
   const round = (n: number) => Math.max(publishers, Math.round(n / publishers) * publishers);
-  const messages = round(num(values.messages, 'messages', quick ? 40_000 : 1_000_000));
+  const messages = round(wholeNumberOpt(values.messages, 'messages', quick ? 40_000 : 1_000_000));
   const sync = (values.sync ?? 'normal,full').split(',').map((s) => s.trim());
   for (const s of sync) if (s !== 'full' && s !== 'normal') throw new Error(`--sync takes full and/or normal, got ${s}`);
   return {
     quick,
     messages,
-    mosquittoMessages: round(num(values['mosquitto-messages'], 'mosquitto-messages', quick ? 20_000 : messages)),
+    mosquittoMessages: round(wholeNumberOpt(values['mosquitto-messages'], 'mosquitto-messages', quick ? 20_000 : messages)),
     publishers,
-    window: num(values.window, 'window', 64),
+    window: wholeNumberOpt(values.window, 'window', 64),
     sync: sync as ('full' | 'normal')[],
     mosquitto: values['no-mosquitto'] !== true,
     cmd: values['outpost-cmd'] ?? DEFAULT_CMD,
-    timeoutMs: num(values.timeout, 'timeout', 300) * 1000,
+    timeoutMs: wholeNumberOpt(values.timeout, 'timeout', 300) * 1000,
     out: values.out ?? path.join(repoRoot, 'bench/results/bridge-latest.md'),
   };
 }

@@ -18,7 +18,9 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { testCerts } from '../test/helpers/certs.js';
 import { Mosquitto } from '../test/helpers/mosquitto.js';
 import { Child, CpuMeter, killChildrenSync, startEdgeMosquitto, startOutpost, type TlsFiles } from './lib/bridge-procs.js';
+import { wholeNumberOpt } from './lib/args.js';
 import { freePort } from './lib/brokers.js';
+import { median } from './lib/report.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -35,19 +37,14 @@ const USAGE = `Usage: npm run bench:paced -- [options]
 const { values } = parseArgs({
   strict: true,
   options: {
-    rate: { type: 'string', default: '1000' },
-    clients: { type: 'string', default: '100' },
-    seconds: { type: 'string', default: '30' },
-    rounds: { type: 'string', default: '2' },
+    rate: { type: 'string' },
+    clients: { type: 'string' },
+    seconds: { type: 'string' },
+    rounds: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
-const num = (v: string, name: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number >= 1, got ${v}`);
-  return n;
-};
 
 interface Row {
   system: string;
@@ -118,10 +115,10 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const rate = num(values.rate!, 'rate');
-  const clients = num(values.clients!, 'clients');
-  const seconds = num(values.seconds!, 'seconds');
-  const rounds = num(values.rounds!, 'rounds');
+  const rate = wholeNumberOpt(values.rate, 'rate', 1000);
+  const clients = wholeNumberOpt(values.clients, 'clients', 100);
+  const seconds = wholeNumberOpt(values.seconds, 'seconds', 30);
+  const rounds = wholeNumberOpt(values.rounds, 'rounds', 2);
   const out = values.out ?? path.join(repoRoot, 'bench/results/paced-latest.md');
   const certs = testCerts();
   const tls: TlsFiles = { ca: certs.ca.crt, cert: certs.client.crt, key: certs.client.key };
@@ -151,11 +148,6 @@ async function main(): Promise<number> {
     killChildrenSync();
     rmSync(tmp, { recursive: true, force: true });
   }
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = Math.floor(s.length / 2);
-    return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-  };
   const ours = median(rows.filter((r) => r.system.startsWith('outpost')).map((r) => r.cpu));
   const theirs = median(rows.filter((r) => r.system.startsWith('mosquitto')).map((r) => r.cpu));
   const report = [

@@ -49,6 +49,14 @@ export const USAGE = `Usage: npm run bench -- [options]
   -h, --help
 `;
 
+/** A whole-number option of at least 1 (`def` when not given); a clear error otherwise. */
+export function wholeNumberOpt(v: string | undefined, name: string, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number >= 1, got ${v}`);
+  return n;
+}
+
 function intOpt(v: string | undefined, name: string, def: number, min = 1): number {
   if (v === undefined) return def;
   const n = Number(v);
