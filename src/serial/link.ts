@@ -171,11 +171,14 @@ export class PortLink {
     const present = this.deps.opener.present?.bind(this.deps.opener);
     if (present === undefined) return;
     this.presenceTimer = this.deps.clock.setInterval(() => {
-      void present(path).then((here) => {
-        if (here || this.stream !== stream) return;
-        this.lastError = `${path} is gone (the adapter was unplugged)`;
-        stream.destroy();
-      });
+      present(path).then(
+        (here) => {
+          if (here || this.stream !== stream) return;
+          this.lastError = `${path} is gone (the adapter was unplugged)`;
+          stream.destroy();
+        },
+        () => undefined, // a check that could not run says nothing; the next one tries again
+      );
     }, PRESENCE_CHECK_MS);
   }
 
