@@ -99,8 +99,11 @@ async function main(): Promise<void> {
     const o1 = scenario.outpost!;
     const c0 = o1.cpuTicks();
     const m0 = scenario.observer.messages.length;
+    const w0 = procIo(o1.pid).writeBytes;
     await sleep(steadySecs * 1000);
     const cpuPct = ((o1.cpuTicks() - c0) / 100 / steadySecs) * 100;
+    /** Bytes written per second in the steady state (messages in and out within moments). */
+    const steadyWrites = (procIo(o1.pid).writeBytes - w0) / steadySecs;
     const bridgedRate = (scenario.observer.messages.length - m0) / steadySecs;
     log(`steady: ${bridgedRate.toFixed(0)} msg/s at the cloud, outpost CPU ${cpuPct.toFixed(1)}% of one core`);
 
@@ -124,6 +127,17 @@ async function main(): Promise<void> {
         `stored ${rowBytes.toFixed(0)} B per row in the outbox table (payload+topic ${recordBytes.toFixed(0)} B)`,
     );
     scenario.proxy.resume();
+
+    // The drain after the outage: the bytes its deletes (and the checkpoint once the outbox is
+    // nearly empty again) write, above the steady rate of the traffic that goes on meanwhile.
+    const o2 = scenario.outpost!;
+    const d0 = { io: procIo(o2.pid).writeBytes, t: Date.now() };
+    const drainDeadline = Date.now() + 120_000;
+    while (Date.now() < drainDeadline && metric(await scenario.metrics(), 'outpost_outbox_rows') > Math.max(2000, rows / 50)) await sleep(500);
+    await sleep(10_000);
+    const drainSecs = (Date.now() - d0.t) / 1000;
+    const drained = (procIo(o2.pid).writeBytes - d0.io - steadyWrites * drainSecs) / Math.max(1, rows);
+    log(`drain: ${drainSecs.toFixed(0)} s to a nearly empty outbox (+10 s), ${drained.toFixed(0)} B written per buffered message above the steady ${(steadyWrites / 1024).toFixed(0)} KiB/s`);
 
     // Faults until the deadline, one round every 10 s plus the time the faults take (about 14 s
     // in all): an uplink flap (drop, zombie, half-open, slow in turn; at most 100); every fifth
@@ -195,7 +209,9 @@ async function main(): Promise<void> {
     console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core`);
     console.log(
       `disk writes per buffered message ${written.toFixed(0)} B = ${(written / rowBytes).toFixed(2)}× the stored row of ${rowBytes.toFixed(0)} B ` +
-        `(${(written / recordBytes).toFixed(1)}× its payload+topic of ${recordBytes.toFixed(0)} B)`,
+        `(${(written / recordBytes).toFixed(1)}× its payload+topic of ${recordBytes.toFixed(0)} B); ` +
+        `its deletes in the drain after the outage ${drained.toFixed(0)} B more, ${((written + drained) / rowBytes).toFixed(2)}× in all; ` +
+        `steady state ${(steadyWrites / Math.max(1, bridgedRate)).toFixed(0)} B per bridged message`,
     );
     const lost = [...totals, ...localTotals].reduce((a, t) => a + t.lost, 0);
     const ooo = totals.reduce((a, t) => a + t.orderViolations, 0);

@@ -83,6 +83,10 @@ export interface OutboxBackend {
   relieve?(): boolean;
   /** Hands space freed by deletes back to the disk (SQLite: checkpoint and truncate the WAL). Never throws. */
   checkpoint?(): boolean;
-  /** After every successful commit (SQLite: writes the released reserve again once there is room). */
-  afterCommit?(): void;
+  /**
+   * After every successful commit, with the bytes now queued in all bridges (SQLite: writes
+   * the released reserve again once there is room; checkpoints once the outbox is nearly
+   * empty). Never throws.
+   */
+  afterCommit?(queuedBytes: number): void;
 }

@@ -411,7 +411,7 @@ export class GroupCommitOutbox implements Outbox {
     this.tails.committed(tx.inserted, tx.deleted);
     for (const resolve of acked) resolve();
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
-    this.backend.afterCommit?.();
+    this.backend.afterCommit?.(this.queuedBytes());
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
     appends.forEach((a, i) =>
       outcomes[i] === 'full-rejected'
@@ -429,6 +429,13 @@ export class GroupCommitOutbox implements Outbox {
         }
       }
     }
+  }
+
+  /** Bytes of all bridges' rows (payload and topic). */
+  private queuedBytes(): number {
+    let n = 0;
+    for (const st of this.bridges.values()) n += st.bytes;
+    return n;
   }
 
   /**

@@ -20,7 +20,7 @@
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
-import type { SqliteStatement, StoreDatabase } from './database.js';
+import { MEMORY, type SqliteStatement, type StoreDatabase } from './database.js';
 import { sourceKey } from './commit-tx.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
 import type { DiskReserve } from './reserve.js';
@@ -31,11 +31,20 @@ export interface SqliteOutboxOptions extends OutboxOptions {
   reserve?: DiskReserve;
   /** Rows of the source-number log before it is folded into source_seq (default 1,000). */
   sourceLogRows?: number;
+  /** WAL size from which a nearly empty outbox checkpoints (default 4 MiB; see afterCommit). */
+  walSettleBytes?: number;
 }
+
+/** The WAL size from which a nearly empty outbox checkpoints (see afterCommit). */
+const WAL_SETTLE_BYTES = 4 * 1024 * 1024;
+/** Queued bytes (payload and topic) up to which the outbox counts as nearly empty. */
+const SETTLED_OUTBOX_BYTES = 256 * 1024;
+/** Commits between two looks at the WAL's size (a stat of the -wal file). */
+const WAL_CHECK_EVERY = 8;
 
 export class SqliteOutbox extends GroupCommitOutbox {
   constructor(opts: SqliteOutboxOptions) {
-    super(new SqliteBackend(opts.db, opts.reserve, opts.sourceLogRows ?? 1000), opts);
+    super(new SqliteBackend(opts.db, opts.reserve, opts.sourceLogRows ?? 1000, opts.walSettleBytes ?? WAL_SETTLE_BYTES), opts);
   }
 }
 
@@ -61,6 +70,9 @@ const READ_COLUMNS =
   'origin_kind AS originKind, origin_id AS originId, source_seq AS sourceSeq';
 
 class SqliteBackend implements OutboxBackend {
+  /** Checkpoints afterCommit ran (for tests). */
+  settles = 0;
+  private commitsSinceWalCheck = 0;
   private s: ReturnType<typeof prepare> | undefined;
   private runInTx: ((fn: () => void) => void) | undefined;
   private ranges: Map<string, BridgeRange> | undefined;
@@ -75,6 +87,7 @@ class SqliteBackend implements OutboxBackend {
     private readonly db: StoreDatabase,
     private readonly reserve: DiskReserve | undefined,
     private readonly sourceLogRows: number,
+    private readonly walSettleBytes: number,
   ) {}
 
   get storeId(): string {
@@ -242,9 +255,30 @@ class SqliteBackend implements OutboxBackend {
     }
   }
 
-  /** The reserve, released on a full disk, is written again once the disk has room. */
-  afterCommit(): void {
+  /**
+   * The reserve, released on a full disk, is written again once the disk has room.
+   *
+   * Then the checkpoint (database.ts, WAL_CHECKPOINT_PAGES): once the WAL has grown past
+   * walSettleBytes and the outbox holds at most SETTLED_OUTBOX_BYTES, the pages its rows
+   * freed are given back (`incremental_vacuum` moves the few pages still in use from the
+   * end of the file into the holes and truncates it) and the WAL is checkpointed. The
+   * checkpoint copies only pages that are still part of the file, so messages that were
+   * buffered and acknowledged since the last one are written once in all, into the WAL.
+   * With the uplink up this runs every few MiB of WAL and writes the few pages in use.
+   */
+  afterCommit(queuedBytes: number): void {
     if (this.reserve !== undefined && !this.reserve.isHeld) this.reserve.restore(dirname(this.db.file));
+    if (queuedBytes > SETTLED_OUTBOX_BYTES || this.db.file === MEMORY) return;
+    if (++this.commitsSinceWalCheck < WAL_CHECK_EVERY) return;
+    this.commitsSinceWalCheck = 0;
+    if (this.db.diskBytes().wal < this.walSettleBytes) return;
+    try {
+      this.db.handle.pragma('incremental_vacuum');
+      this.db.handle.pragma('wal_checkpoint(PASSIVE)');
+      this.settles++;
+    } catch {
+      // A full disk: the next settled commit tries again (and relieve() has its own checkpoint).
+    }
   }
 
   storeError(err: unknown, messages: number): OutpostError {
