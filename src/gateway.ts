@@ -272,9 +272,9 @@ export class Gateway {
     ];
   }
 
-  /** Sizes of the SQLite database file and its WAL; undefined while no store is open. */
-  storeFiles(): { db: number; wal: number } | undefined {
-    return this.db?.diskBytes();
+  /** Sizes of the SQLite database file and its WAL, and the commits so far; undefined while no store is open. */
+  storeFiles(): { db: number; wal: number; commits: number } | undefined {
+    return this.db === undefined ? undefined : { ...this.db.diskBytes(), commits: this.outbox?.commits ?? 0 };
   }
 
   /** What the watchdog and /healthz ask whether every component still turns. */

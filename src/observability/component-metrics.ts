@@ -27,7 +27,7 @@ export interface ComponentsView {
   readonly bridges: readonly { readonly name: string; readonly outbound?: number }[];
   readonly serial?: SerialView;
   readonly mqttsn?: MqttsnView | undefined;
-  storeFiles?(): { db: number; wal: number } | undefined;
+  storeFiles?(): { db: number; wal: number; commits?: number } | undefined;
 }
 
 /** Source kinds as operators name them: what the bridge brings in comes from the cloud. */
@@ -66,6 +66,9 @@ export function addComponentFamilies(p: PromText, gw: ComponentsView, storageWri
       { labels: { file: 'db' }, value: files.db },
       { labels: { file: 'wal' }, value: files.wal },
     ]);
+    // Each commit appends whole pages to the WAL (and fsyncs it with synchronous=full): with
+    // the bytes written, the figure behind the flash wear of a site.
+    if (files.commits !== undefined) p.one('outpost_store_commits_total', 'counter', 'Transactions committed to the SQLite store (group commits of the outbox and the persistent state).', files.commits);
   }
   if (storageWrittenBytes !== undefined) {
     p.one('outpost_storage_written_bytes_total', 'counter', 'Bytes the process caused to be written to storage (Linux /proc/self/io write_bytes: SQLite WAL and checkpoints).', storageWrittenBytes);

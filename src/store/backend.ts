@@ -84,9 +84,9 @@ export interface OutboxBackend {
   /** Hands space freed by deletes back to the disk (SQLite: checkpoint and truncate the WAL). Never throws. */
   checkpoint?(): boolean;
   /**
-   * After every successful commit, with the bytes now queued in all bridges (SQLite: writes
+   * After every successful commit, with the rows and bytes now queued in all bridges (SQLite: writes
    * the released reserve again once there is room; checkpoints once the outbox is nearly
    * empty). Never throws.
    */
-  afterCommit?(queuedBytes: number): void;
+  afterCommit?(queued: { rows: number; bytes: number }): void;
 }

@@ -411,7 +411,7 @@ export class GroupCommitOutbox implements Outbox {
     this.tails.committed(tx.inserted, tx.deleted);
     for (const resolve of acked) resolve();
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
-    this.backend.afterCommit?.(this.queuedBytes());
+    this.backend.afterCommit?.(this.queued());
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
     appends.forEach((a, i) =>
       outcomes[i] === 'full-rejected'
@@ -431,11 +431,15 @@ export class GroupCommitOutbox implements Outbox {
     }
   }
 
-  /** Bytes of all bridges' rows (payload and topic). */
-  private queuedBytes(): number {
-    let n = 0;
-    for (const st of this.bridges.values()) n += st.bytes;
-    return n;
+  /** Rows and bytes (payload and topic) of all bridges. */
+  private queued(): { rows: number; bytes: number } {
+    let rows = 0;
+    let bytes = 0;
+    for (const st of this.bridges.values()) {
+      rows += st.rows;
+      bytes += st.bytes;
+    }
+    return { rows, bytes };
   }
 
   /**

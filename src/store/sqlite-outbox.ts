@@ -37,8 +37,12 @@ export interface SqliteOutboxOptions extends OutboxOptions {
 
 /** The WAL size from which a nearly empty outbox checkpoints (see afterCommit). */
 const WAL_SETTLE_BYTES = 4 * 1024 * 1024;
-/** Queued bytes (payload and topic) up to which the outbox counts as nearly empty. */
-const SETTLED_OUTBOX_BYTES = 256 * 1024;
+/**
+ * Up to these the outbox counts as nearly empty: with the uplink up it holds a commit's
+ * rows or two (a few hundred), and the vacuum moves at most the pages they fill.
+ */
+const SETTLED_ROWS = 1000;
+const SETTLED_BYTES = 256 * 1024;
 /** Commits between two looks at the WAL's size (a stat of the -wal file). */
 const WAL_CHECK_EVERY = 8;
 
@@ -259,16 +263,16 @@ class SqliteBackend implements OutboxBackend {
    * The reserve, released on a full disk, is written again once the disk has room.
    *
    * Then the checkpoint (database.ts, WAL_CHECKPOINT_PAGES): once the WAL has grown past
-   * walSettleBytes and the outbox holds at most SETTLED_OUTBOX_BYTES, the pages its rows
+   * walSettleBytes and the outbox is nearly empty (SETTLED_ROWS, SETTLED_BYTES), the pages its rows
    * freed are given back (`incremental_vacuum` moves the few pages still in use from the
    * end of the file into the holes and truncates it) and the WAL is checkpointed. The
    * checkpoint copies only pages that are still part of the file, so messages that were
    * buffered and acknowledged since the last one are written once in all, into the WAL.
    * With the uplink up this runs every few MiB of WAL and writes the few pages in use.
    */
-  afterCommit(queuedBytes: number): void {
+  afterCommit(queued: { rows: number; bytes: number }): void {
     if (this.reserve !== undefined && !this.reserve.isHeld) this.reserve.restore(dirname(this.db.file));
-    if (queuedBytes > SETTLED_OUTBOX_BYTES || this.db.file === MEMORY) return;
+    if (queued.rows > SETTLED_ROWS || queued.bytes > SETTLED_BYTES || this.db.file === MEMORY) return;
     if (++this.commitsSinceWalCheck < WAL_CHECK_EVERY) return;
     this.commitsSinceWalCheck = 0;
     if (this.db.diskBytes().wal < this.walSettleBytes) return;

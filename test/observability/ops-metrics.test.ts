@@ -61,6 +61,9 @@ describe('metrics, $SYS copies and status of a busy gateway', () => {
     expect(value(f, 'outpost_outbox_rows', { bridge: 'cloud' })).toBe(7);
     expect(value(f, 'outpost_sqlite_file_bytes', { file: 'db' })).toBeGreaterThan(0);
     expect(value(f, 'outpost_sqlite_file_bytes', { file: 'wal' })).toBeGreaterThan(0);
+    // The 7 outbox rows were committed in at least one transaction, and at most one per message and reading.
+    expect(value(f, 'outpost_store_commits_total')).toBeGreaterThanOrEqual(1);
+    expect(value(f, 'outpost_store_commits_total')).toBeLessThanOrEqual(20);
     expect(value(f, 'outpost_storage_written_bytes_total')).toBeGreaterThanOrEqual(0);
     expect(value(f, 'outpost_event_loop_lag_seconds')).toBeGreaterThanOrEqual(0);
     // The maximum of the interval bounds its 99th percentile and its mean.
