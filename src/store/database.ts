@@ -64,7 +64,18 @@ export interface OpenDatabaseOptions {
   busyTimeoutMs?: number;
   /** The schema steps; tests pass a shorter list to build old-schema files. */
   migrations?: readonly Migration[];
+  /** Largest file rebuilt at start to the current layout (default REBUILD_MAX_BYTES). */
+  rebuildMaxBytes?: number;
 }
+
+/**
+ * A file of an earlier layout is rebuilt at start only up to this size (with its WAL). VACUUM
+ * rewrites the whole file, with a rollback journal, before the gateway is ready: some
+ * seconds for 64 MiB on an SD card, and minutes for the gigabytes an outbox may hold after
+ * a long outage, which would overrun systemd's start timeout. A larger file keeps its
+ * layout until a start finds it small again (its backlog sent).
+ */
+export const REBUILD_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface StoreDatabase {
   readonly handle: SqliteHandle;
@@ -153,7 +164,7 @@ function openChecked(file: string, opts: OpenDatabaseOptions, onFailure: (err: u
     }
     // A file from a newer outpost is left exactly as it is (not even rebuilt).
     refuseNewer(handle, file, opts.migrations ?? MIGRATIONS);
-    ensureLayout(handle, file, opts.log);
+    ensureLayout(handle, file, opts.log, opts.rebuildMaxBytes ?? REBUILD_MAX_BYTES);
     if (file !== MEMORY) {
       // WAL: readers never block the writer, and a commit is one append to the -wal file
       // plus (with synchronous=FULL) one fsync of it (sqlite.org/wal.html).
@@ -187,11 +198,12 @@ function openChecked(file: string, opts: OpenDatabaseOptions, onFailure: (err: u
 /**
  * Gives the file the page size and auto-vacuum mode of PAGE_SIZE. A new file takes them
  * before its first page is written; a file made by an earlier outpost is rebuilt once with
- * VACUUM (page size cannot change in WAL mode, so the journal is switched for it). A VACUUM
- * needs room for a second copy of the file: when it fails, the file keeps its layout and
- * works as before, and the next start tries again.
+ * VACUUM (page size cannot change in WAL mode, so the journal is switched for it), if it is
+ * no larger than `rebuildMaxBytes`. A VACUUM needs room for a second copy of the file and
+ * its journal: when it fails, the file keeps its layout and works as before, and the next
+ * start tries again. A kill during the VACUUM is rolled back from its journal at the next open.
  */
-function ensureLayout(handle: SqliteHandle, file: string, log: Logger): void {
+function ensureLayout(handle: SqliteHandle, file: string, log: Logger, rebuildMaxBytes: number): void {
   const pageSize = handle.pragma('page_size', { simple: true }) as number;
   const autoVacuum = handle.pragma('auto_vacuum', { simple: true }) as number;
   if (pageSize === PAGE_SIZE && autoVacuum === AUTO_VACUUM_INCREMENTAL) return;
@@ -200,6 +212,11 @@ function ensureLayout(handle: SqliteHandle, file: string, log: Logger): void {
     handle.pragma('auto_vacuum = INCREMENTAL');
   };
   if ((handle.pragma('page_count', { simple: true }) as number) === 0 || file === MEMORY) return setLayout();
+  const size = sizeOf(file) + sizeOf(`${file}-wal`);
+  if (size > rebuildMaxBytes) {
+    log.info({ file, bytes: size, pageSize }, 'database keeps its earlier layout for now (too large to rebuild at start; a later start rebuilds it once its backlog is sent)');
+    return;
+  }
   const started = performance.now();
   try {
     handle.pragma('journal_mode = DELETE');

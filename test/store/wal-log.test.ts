@@ -51,6 +51,22 @@ describe('database layout', () => {
   });
 });
 
+describe('database layout of a large file', () => {
+  it('leaves a file over the rebuild limit in its layout, working, and rebuilds it once it is small enough', () => {
+    const old = new Database(path.join(dir, 'outpost.db'));
+    old.pragma('journal_mode = WAL');
+    old.exec("CREATE TABLE kept (v TEXT); INSERT INTO kept VALUES ('a')");
+    old.close();
+    const big = openDatabase({ dir, synchronous: 'normal', log, rebuildMaxBytes: 1024 });
+    expect([pragma(big, 'page_size'), pragma(big, 'journal_mode')]).toEqual([4096, 'wal']);
+    big.handle.exec("INSERT INTO kept VALUES ('b')");
+    big.close();
+    const later = open();
+    expect([pragma(later, 'page_size'), pragma(later, 'auto_vacuum')]).toEqual([1024, 2]);
+    expect(later.handle.prepare('SELECT v FROM kept ORDER BY v').pluck().all()).toEqual(['a', 'b']);
+  });
+});
+
 describe('the WAL as the log of buffered messages', () => {
   it('keeps buffered rows out of the database file and, once they are acknowledged, checkpoints only the pages still in use', async () => {
     const clock = new FakeClock();
