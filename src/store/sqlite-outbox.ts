@@ -22,6 +22,7 @@ import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
 import { MEMORY, type SqliteStatement, type StoreDatabase } from './database.js';
 import { sourceKey } from './commit-tx.js';
+import { decodeSourceLog, encodeSourceLog } from './source-log.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
 import type { DiskReserve } from './reserve.js';
 
@@ -131,11 +132,9 @@ class SqliteBackend implements OutboxBackend {
     if (this.log === undefined) {
       const bySource = new Map<string, SourceSeq>();
       let rows = 0;
-      for (const text of this.st.readLog.pluck().all() as string[]) {
+      for (const value of this.st.readLog.pluck().all() as Array<string | Buffer>) {
         rows++;
-        for (const [bridge, originKind, originId, last] of JSON.parse(text) as Array<[string, string, string, number]>) {
-          keepNewest(bySource, sourceKey(bridge, originKind, originId), { bridge, originKind, originId, last });
-        }
+        for (const e of decodeSourceLog(value)) keepNewest(bySource, sourceKey(e.bridge, e.originKind, e.originId), e);
       }
       this.log = { bySource, rows };
     }
@@ -145,7 +144,7 @@ class SqliteBackend implements OutboxBackend {
   /** One log row for this transaction's numbers; the log is folded into source_seq when it grew long. */
   private appendSourceLog(): void {
     const log = this.sourceLog();
-    this.st.appendLog.run(JSON.stringify([...this.toLog.values()].map((e) => [e.bridge, e.originKind, e.originId, e.last])));
+    this.st.appendLog.run(encodeSourceLog(this.toLog.values()));
     log.rows++;
     for (const [key, e] of this.toLog) keepNewest(log.bySource, key, e);
     if (log.rows >= this.sourceLogRows || log.bySource.size >= LOGGED_MAX) {

@@ -10,6 +10,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type StoreDatabase } from '../../src/store/database.js';
 import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
+import { decodeSourceLog, encodeSourceLog } from '../../src/store/source-log.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { door, msg, payloads } from './outbox-helpers.js';
 
@@ -100,7 +101,9 @@ describe('SqliteOutbox on a file', () => {
     const rows = s.outbox.read('cloud', 0, 10);
     s.outbox.ack('cloud', [rows[0]!.seq, rows[4]!.seq]); // "a" (not the newest of its source) and "e" (the newest of door)
     await s.outbox.flush();
-    expect(s.db.handle.prepare('SELECT entries FROM source_seq_log').pluck().all().map((t) => JSON.parse(t as string))).toEqual([[['cloud', 'mqtt', door.id, 2]]]);
+    expect(s.db.handle.prepare('SELECT entries FROM source_seq_log').pluck().all().map((v) => decodeSourceLog(v as Buffer))).toEqual([
+      [{ bridge: 'cloud', originKind: 'mqtt', originId: door.id, last: 2 }],
+    ]);
     expect(sourceRows(s.db)).toBe(0);
   });
 
@@ -150,5 +153,22 @@ describe('SqliteOutbox on a file', () => {
     await stop(s);
     await p;
     expect(payloads(start().outbox, 'cloud')).toEqual(['pending']);
+  });
+});
+
+describe('the source-number log rows', () => {
+  it('round-trip every entry, grouped by bridge and kind, and read rows written as JSON text by earlier versions', () => {
+    const entries = Array.from({ length: 120 }, (_, i) => ({ bridge: i % 3 === 0 ? 'backup' : 'cloud', originKind: i % 2 === 0 ? 'mqttsn' : 'mqtt', originId: `sn-${i}"\\é`, last: 1_000_000 + i }));
+    const key = (e: { bridge: string; originKind: string; originId: string }) => `${e.bridge}/${e.originKind}/${e.originId}`;
+    const sorted = (xs: typeof entries) => [...xs].sort((a, b) => key(a).localeCompare(key(b)));
+    expect(sorted(decodeSourceLog(encodeSourceLog(entries)))).toEqual(sorted(entries));
+    expect(decodeSourceLog(JSON.stringify([['cloud', 'mqtt', 'door', 7]]))).toEqual([{ bridge: 'cloud', originKind: 'mqtt', originId: 'door', last: 7 }]);
+  });
+
+  it('keep the numbers of a commit of fifty sensors well inside a 1 KiB page, which their JSON text overflowed', () => {
+    const entries = Array.from({ length: 50 }, (_, i) => ({ bridge: 'cloud', originKind: 'mqttsn', originId: `sn-${(i * 37) % 1000}`, last: 400_000 + i * 13 }));
+    const text = JSON.stringify(entries.map((e) => [e.bridge, e.originKind, e.originId, e.last]));
+    expect(text.length).toBeGreaterThan(1024);
+    expect(encodeSourceLog(entries).length).toBeLessThan(512);
   });
 });
