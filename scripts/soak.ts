@@ -4,6 +4,7 @@
 //   message, event-loop lag, and the lost / duplicate / order table per kind of source.
 // Run: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000]
 import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -50,6 +51,20 @@ function storedRowBytes(file: string): number {
   } finally {
     db.close();
   }
+}
+
+/**
+ * RSS of a bare node (an idle timer) started the way the gateway's executable starts node:
+ * the environment and flags of dist/src/main.js's shebang line. The RSS target is on top of it.
+ */
+async function bareNodeRssKiB(): Promise<number> {
+  const shebang = readFileSync(new URL('../dist/src/main.js', import.meta.url), 'utf8').split('\n', 1)[0]!;
+  const args = shebang.replace(/^#!\/usr\/bin\/env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
+  const child = spawn('/usr/bin/env', [...args, '-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' });
+  await sleep(2500);
+  const kib = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN);
+  child.kill();
+  return kib;
 }
 
 function metric(text: string, name: string): number {
@@ -203,7 +218,10 @@ async function main(): Promise<void> {
     const byMinute = new Map<number, number>();
     for (const s of rss) byMinute.set(Math.floor(s.t), Math.max(byMinute.get(Math.floor(s.t)) ?? 0, s.kib));
     console.log(`\nRSS (max per minute, MiB): ${[...byMinute.entries()].map(([m, k]) => `${m}:${(k / 1024).toFixed(1)}`).join(' ')}`);
-    console.log(`RSS first sample ${(base / 1024).toFixed(1)} MiB, last ${((rss.at(-1)?.kib ?? NaN) / 1024).toFixed(1)} MiB, max ${(Math.max(...rss.map((s) => s.kib)) / 1024).toFixed(1)} MiB`);
+    const max = Math.max(...rss.map((s) => s.kib));
+    console.log(`RSS first sample ${(base / 1024).toFixed(1)} MiB, last ${((rss.at(-1)?.kib ?? NaN) / 1024).toFixed(1)} MiB, max ${(max / 1024).toFixed(1)} MiB`);
+    const bare = await bareNodeRssKiB();
+    console.log(`bare node with the executable's flags: ${(bare / 1024).toFixed(1)} MiB; outpost above it: max ${((max - bare) / 1024).toFixed(1)} MiB, last ${(((rss.at(-1)?.kib ?? NaN) - bare) / 1024).toFixed(1)} MiB (target ≤ 60)`);
     const sorted = [...lag].sort((a, b) => a - b);
     console.log(`event-loop lag, p99 of each 5 s interval (ms): median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)}, worst interval ${sorted.at(-1)?.toFixed(2)}; longest single delay ${lagMax.toFixed(1)} ms`);
     console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core`);

@@ -4,9 +4,12 @@
  * picks it when 0 is configured). Datagrams above the size bound are dropped here.
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import { systemClock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { BoundAddress, DatagramHandler, DatagramPeer, DatagramTransport } from './transport.js';
 
 export interface UdpTransportOptions {
@@ -27,9 +30,23 @@ function isMulticast(address: string): boolean {
   return address.toLowerCase().startsWith('ff');
 }
 
+/**
+ * dgram's lookup for the addresses it is given: IP literals (a sensor's source address, the
+ * configured broadcast address) answer at once; anything else goes to dns.lookup. The
+ * default lookup defers even a literal's answer to the next tick, once per datagram sent.
+ */
+function literalLookup(address: string, family: dns.LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const v = isIP(address);
+  if (v !== 0) callback(null, address, v);
+  else dns.lookup(address, family, callback); // dgram passes the family as 4 or 6, which dns.lookup takes too
+}
+
 export class UdpTransport implements DatagramTransport {
   private sockets: { socket: dgram.Socket; family: 'IPv4' | 'IPv6' }[] = [];
+  private v4: dgram.Socket | undefined;
+  private v6: dgram.Socket | undefined;
   private errors = 0;
+  private readonly errorLog = new LogRateLimiter(systemClock);
 
   constructor(
     private readonly options: UdpTransportOptions,
@@ -53,7 +70,7 @@ export class UdpTransport implements DatagramTransport {
       for (const host of this.options.hosts) {
         const family = isIP(host) === 6 ? 'IPv6' : 'IPv4';
         // ipv6Only: "::" must not also take the IPv4 port that "0.0.0.0" binds.
-        const socket = dgram.createSocket({ type: family === 'IPv6' ? 'udp6' : 'udp4', ipv6Only: family === 'IPv6', reuseAddr: false });
+        const socket = dgram.createSocket({ type: family === 'IPv6' ? 'udp6' : 'udp4', ipv6Only: family === 'IPv6', reuseAddr: false, lookup: literalLookup });
         await this.bind(socket, host, port);
         port = socket.address().port;
         try {
@@ -67,8 +84,13 @@ export class UdpTransport implements DatagramTransport {
           if (buf.length > this.options.maxDatagramSize) this.options.onOversized?.(from, buf.length);
           else onDatagram(buf, from);
         });
-        socket.on('error', (err) => this.log.warn({ err, host }, 'mqtt-sn socket error'));
+        socket.on('error', (err) => {
+          const suppressed = this.errorLog.take(host);
+          if (suppressed >= 0) this.log.warn({ err, host, suppressed }, 'mqtt-sn socket error');
+        });
         this.sockets.push({ socket, family });
+        if (family === 'IPv4') this.v4 = socket;
+        else this.v6 = socket;
       }
     } catch (err) {
       await this.stop();
@@ -94,17 +116,23 @@ export class UdpTransport implements DatagramTransport {
     });
   }
 
+  /**
+   * One datagram to a sensor. The address is the literal a datagram came from, so the
+   * lookup (literalLookup) answers at once, and every send shares one callback that counts
+   * failures (dgram reports a failed send only to a callback).
+   */
   send(buf: Buffer, to: DatagramPeer): void {
-    const family = isIP(to.address) === 6 ? 'IPv6' : 'IPv4';
-    const s = this.sockets.find((x) => x.family === family)?.socket;
+    const s = to.address.includes(':') ? this.v6 : this.v4;
     if (s === undefined) {
       this.errors++;
       return;
     }
-    s.send(buf, to.port, to.address, (err) => {
-      if (err) this.errors++;
-    });
+    s.send(buf, to.port, to.address, this.sent);
   }
+
+  private readonly sent = (err: Error | null): void => {
+    if (err) this.errors++;
+  };
 
   broadcast(buf: Buffer, radius: number): void {
     const address = this.options.broadcastAddress;
@@ -122,14 +150,13 @@ export class UdpTransport implements DatagramTransport {
         this.errors++;
       }
     }
-    s.send(buf, this.options.broadcastPort, address, (err) => {
-      if (err) this.errors++;
-    });
+    s.send(buf, this.options.broadcastPort, address, this.sent);
   }
 
   async stop(): Promise<void> {
     const list = this.sockets;
     this.sockets = [];
+    this.v4 = this.v6 = undefined;
     await Promise.all(list.map(({ socket }) => new Promise<void>((resolve) => socket.close(() => resolve()))));
   }
 }

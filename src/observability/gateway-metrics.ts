@@ -33,6 +33,8 @@ export interface RuntimeView {
   /** Event-loop lag of the last interval, mean, 99th percentile and maximum, ms (starts a new interval). */
   eventLoopLag?(): { meanMs: number; p99Ms: number; maxMs: number };
   rssBytes(): number;
+  /** The JavaScript heap in use and reserved, and memory held outside it by buffers (Node's process.memoryUsage()). */
+  heapBytes?(): { used: number; total: number; external: number };
   /** Whether every listener is bound (the gateway finished starting). */
   listenersUp(): boolean;
   /** Bytes written to storage by the process, when the platform tells (Linux). */
@@ -84,6 +86,14 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
       backlogs.flatMap(({ s, labels }) => Object.entries(s.drops).map(([reason, value]) => ({ labels: { ...labels, reason }, value: value ?? 0 }))))
     .one('outpost_event_loop_lag_seconds', 'gauge', 'Event-loop delay (mean over the last scrape interval).', lag.meanMs / 1000)
     .one('outpost_resident_memory_bytes', 'gauge', 'Resident set size of the process.', rt.rssBytes());
+  const heap = rt.heapBytes?.();
+  if (heap !== undefined) {
+    p.family('outpost_heap_bytes', 'gauge', 'JavaScript heap in use and reserved, and memory outside it held by buffers (external).', [
+      { labels: { kind: 'used' }, value: heap.used },
+      { labels: { kind: 'total' }, value: heap.total },
+      { labels: { kind: 'external' }, value: heap.external },
+    ]);
+  }
   if (lag.p99Ms !== undefined) {
     p.one('outpost_event_loop_lag_p99_seconds', 'gauge', 'Event-loop delay, 99th percentile over the last scrape interval.', lag.p99Ms / 1000)
       .one('outpost_event_loop_lag_max_seconds', 'gauge', 'Event-loop delay, maximum over the last scrape interval.', (lag.maxMs ?? 0) / 1000);

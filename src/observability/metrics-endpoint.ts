@@ -31,6 +31,10 @@ export function processRuntime(listenersUp: () => boolean, stuck?: () => readonl
     eventLoopLagMs: () => eventLoopLag().meanMs,
     eventLoopLag,
     rssBytes: () => process.memoryUsage.rss(),
+    heapBytes: () => {
+      const m = process.memoryUsage();
+      return { used: m.heapUsed, total: m.heapTotal, external: m.external };
+    },
     storageWrittenBytes,
     listenersUp,
     ...(stuck === undefined ? {} : { stuck }),

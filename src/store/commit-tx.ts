@@ -42,6 +42,16 @@ export function mayHoldExpired(states: Iterable<BridgeState>, now: number): bool
   return false;
 }
 
+/** Rows and bytes (payload and topic) of all bridges. */
+export function queuedTotals(states: Iterable<BridgeState>): { rows: number; bytes: number } {
+  const t = { rows: 0, bytes: 0 };
+  for (const st of states) {
+    t.rows += st.rows;
+    t.bytes += st.bytes;
+  }
+  return t;
+}
+
 export type Outcome = 'stored' | 'full-newest' | 'full-rejected';
 
 type Working = Omit<BridgeState, 'limits' | 'drops'> & { drops: Partial<Record<OutboxDropReason, number>> };

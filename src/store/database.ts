@@ -24,8 +24,13 @@ export type SqliteStatement = Database.Statement;
 
 export const MEMORY = ':memory:';
 
-/** SQLite page cache per connection, KiB (2 MiB: 2,048 pages of 1 KiB). */
-export const PAGE_CACHE_KIB = 2048;
+/**
+ * SQLite page cache per connection, KiB (1,024 pages of 1 KiB). The pages a busy gateway
+ * keeps touching are few: the outbox's newest and oldest leaves and the path to them, the
+ * persistent sessions' queues, the free-list and pointer-map pages; rows of a backlog are
+ * read once, in order.
+ */
+export const PAGE_CACHE_KIB = 1024;
 
 /**
  * The file's layout, chosen for the bytes a buffered message costs the flash (issue 9):

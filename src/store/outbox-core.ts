@@ -25,7 +25,7 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { OutboxBackend, SourceSeq } from './backend.js';
 import { CommitPacer } from './commit-pacer.js';
 import { CommittedTails } from './committed-tail.js';
-import { CommitTx, mayHoldExpired, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
+import { CommitTx, mayHoldExpired, queuedTotals, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
 
@@ -411,7 +411,7 @@ export class GroupCommitOutbox implements Outbox {
     this.tails.committed(tx.inserted, tx.deleted);
     for (const resolve of acked) resolve();
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
-    this.backend.afterCommit?.(this.queued());
+    this.backend.afterCommit?.(queuedTotals(this.bridges.values()));
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
     appends.forEach((a, i) =>
       outcomes[i] === 'full-rejected'
@@ -429,17 +429,6 @@ export class GroupCommitOutbox implements Outbox {
         }
       }
     }
-  }
-
-  /** Rows and bytes (payload and topic) of all bridges. */
-  private queued(): { rows: number; bytes: number } {
-    let rows = 0;
-    let bytes = 0;
-    for (const st of this.bridges.values()) {
-      rows += st.rows;
-      bytes += st.bytes;
-    }
-    return { rows, bytes };
   }
 
   /**

@@ -71,6 +71,9 @@ describe('metrics, $SYS copies and status of a busy gateway', () => {
     expect(max).toBeGreaterThanOrEqual(value(f, 'outpost_event_loop_lag_p99_seconds')!);
     expect(max).toBeGreaterThanOrEqual(value(f, 'outpost_event_loop_lag_seconds')!);
     expect(value(f, 'outpost_resident_memory_bytes')).toBeGreaterThan(1e6);
+    expect(value(f, 'outpost_heap_bytes', { kind: 'used' })).toBeGreaterThan(1e6);
+    expect(value(f, 'outpost_heap_bytes', { kind: 'total' })).toBeGreaterThanOrEqual(value(f, 'outpost_heap_bytes', { kind: 'used' })!);
+    expect(value(f, 'outpost_heap_bytes', { kind: 'external' })).toBeGreaterThan(0);
   });
 
   it('publishes the same counters as retained $SYS/outpost/... messages that a late subscriber to $SYS/# receives', async () => {

@@ -35,10 +35,10 @@ describe('openDatabase', () => {
     expect(db.movedAside).toBeUndefined();
   });
 
-  it('keeps a 2 MiB page cache, not the 16 MiB better-sqlite3 builds SQLite with', () => {
+  it('keeps a 1 MiB page cache, not the 16 MiB better-sqlite3 builds SQLite with', () => {
     const db = openAt(dir);
     expect(db.handle.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
-    expect(PAGE_CACHE_KIB).toBe(2048);
+    expect(PAGE_CACHE_KIB).toBe(1024);
   });
 
   for (const [sync, level] of [
