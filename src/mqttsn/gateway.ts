@@ -25,7 +25,7 @@ import { advertise } from './handlers/discovery.js';
 import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
-import { makePeer, SnSession, type Peer } from './session.js';
+import { makePeer, sourceKeyOf, SnSession, type Peer } from './session.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
@@ -150,9 +150,10 @@ export class MqttsnGateway implements Service, SnContext {
   onDatagram(buf: Buffer, from: DatagramPeer): void {
     this.metrics.datagramsIn++;
     if (!this.running) return;
-    if (!this.flood.admit(`${from.address}|${from.port}`)) return this.reject('flood', undefined, `datagrams from ${from.address}:${from.port} over the rate limit`);
+    const source = sourceKeyOf(from);
+    if (!this.flood.admit(source)) return this.reject('flood', undefined, `datagrams from ${from.address}:${from.port} over the rate limit`);
     const d = decode(buf);
-    const peer = makePeer(from, d.ok ? d.encapsulation : undefined);
+    const peer = makePeer(from, d.ok ? d.encapsulation : undefined, source);
     if (!d.ok) return this.reject(d.reason, peer, `undecodable datagram (${buf.length} octets, type ${d.type ?? '?'})`);
     try {
       dispatch(this, this.transport, peer, d.packet);

@@ -19,8 +19,11 @@ export interface Peer {
   key: string;
 }
 
-export function makePeer(from: { address: string; port: number }, encapsulation: Encapsulation | undefined): Peer {
-  const key = `${from.address}|${from.port}`;
+/** The source address and port as one key (flood buckets, and sessions of unencapsulated clients). */
+export const sourceKeyOf = (from: { address: string; port: number }): string => `${from.address}|${from.port}`;
+
+/** `key`: sourceKeyOf(from), when the caller made it already (one string, hashed once, per datagram). */
+export function makePeer(from: { address: string; port: number }, encapsulation: Encapsulation | undefined, key = sourceKeyOf(from)): Peer {
   return { address: from.address, port: from.port, encapsulation, key: encapsulation === undefined ? key : `${key}|${encapsulation.wirelessNodeId.toString('hex')}` };
 }
 
