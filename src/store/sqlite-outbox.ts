@@ -75,8 +75,6 @@ const READ_COLUMNS =
   'origin_kind AS originKind, origin_id AS originId, source_seq AS sourceSeq';
 
 class SqliteBackend implements OutboxBackend {
-  /** Checkpoints afterCommit ran (for tests). */
-  settles = 0;
   private commitsSinceWalCheck = 0;
   private s: ReturnType<typeof prepare> | undefined;
   private runInTx: ((fn: () => void) => void) | undefined;
@@ -278,7 +276,6 @@ class SqliteBackend implements OutboxBackend {
     try {
       this.db.handle.pragma('incremental_vacuum');
       this.db.handle.pragma('wal_checkpoint(PASSIVE)');
-      this.settles++;
     } catch {
       // A full disk: the next settled commit tries again (and relieve() has its own checkpoint).
     }

@@ -33,10 +33,10 @@ const open = (): StoreDatabase => {
 const pragma = (db: StoreDatabase, name: string): unknown => db.handle.pragma(name, { simple: true });
 
 describe('database layout', () => {
-  it('makes a new file with 1 KiB pages, incremental auto-vacuum and a 64 MiB automatic checkpoint', () => {
+  it('makes a new file with 1 KiB pages, incremental auto-vacuum and a 16 MiB automatic checkpoint', () => {
     const db = open();
     expect([pragma(db, 'page_size'), pragma(db, 'auto_vacuum'), pragma(db, 'wal_autocheckpoint')]).toEqual([1024, 2, WAL_CHECKPOINT_PAGES]);
-    expect(PAGE_SIZE * WAL_CHECKPOINT_PAGES).toBe(64 * 1024 * 1024);
+    expect(PAGE_SIZE * WAL_CHECKPOINT_PAGES).toBe(16 * 1024 * 1024);
   });
 
   it('rebuilds a file an earlier outpost made with 4 KiB pages once, keeping its rows and WAL mode', () => {
