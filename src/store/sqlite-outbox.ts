@@ -262,7 +262,7 @@ class SqliteBackend implements OutboxBackend {
    * Then the checkpoint (database.ts, WAL_CHECKPOINT_PAGES): once the WAL has grown past
    * walSettleBytes and the outbox is nearly empty (SETTLED_ROWS, SETTLED_BYTES), the pages its rows
    * freed are given back (`incremental_vacuum` moves the few pages still in use from the
-   * end of the file into the holes and truncates it) and the WAL is checkpointed. The
+   * end of the file into the holes and truncates it) and the WAL is checkpointed and emptied. The
    * checkpoint copies only pages that are still part of the file, so messages that were
    * buffered and acknowledged since the last one are written once in all, into the WAL.
    * With the uplink up this runs every few MiB of WAL and writes the few pages in use.
@@ -275,7 +275,10 @@ class SqliteBackend implements OutboxBackend {
     if (this.db.diskBytes().wal < this.walSettleBytes) return;
     try {
       this.db.handle.pragma('incremental_vacuum');
-      this.db.handle.pragma('wal_checkpoint(PASSIVE)');
+      // TRUNCATE: the -wal file starts again from nothing, so its size is what was written
+      // since (a PASSIVE checkpoint leaves the file at its size, and this would run again
+      // every WAL_CHECK_EVERY commits).
+      this.db.handle.pragma('wal_checkpoint(TRUNCATE)');
     } catch {
       // A full disk: the next settled commit tries again (and relieve() has its own checkpoint).
     }
