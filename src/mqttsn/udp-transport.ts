@@ -122,7 +122,7 @@ export class UdpTransport implements DatagramTransport {
    * failures (dgram reports a failed send only to a callback).
    */
   send(buf: Buffer, to: DatagramPeer): void {
-    const s = to.address.includes(':') ? this.v6 : this.v4;
+    const s = this.socketFor(to.address);
     if (s === undefined) {
       this.errors++;
       return;
@@ -134,10 +134,14 @@ export class UdpTransport implements DatagramTransport {
     if (err) this.errors++;
   };
 
+  /** The socket of the address's family (an IP literal: a sensor's, or the broadcast address). */
+  private socketFor(address: string): dgram.Socket | undefined {
+    return address.includes(':') ? this.v6 : this.v4;
+  }
+
   broadcast(buf: Buffer, radius: number): void {
     const address = this.options.broadcastAddress;
-    const family = isIP(address) === 6 ? 'IPv6' : 'IPv4';
-    const s = this.sockets.find((x) => x.family === family)?.socket;
+    const s = this.socketFor(address);
     if (s === undefined) {
       this.errors++;
       return;
