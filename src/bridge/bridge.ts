@@ -17,7 +17,7 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Clock } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { ProgressProbe } from '../core/progress.js';
-import type { Message, Origin, QoS } from '../core/message.js';
+import { makeOrigin, type Message, type Origin, type QoS } from '../core/message.js';
 import type { Outbox, OutboxStats } from '../store/outbox.js';
 import { Forwarder } from './forwarder.js';
 import type { IdentityMode } from './identity.js';
@@ -68,7 +68,7 @@ export class Bridge implements Service, DurableSink {
   ) {
     this.name = settings.name;
     this.rules = compileRules(settings.name, settings.rules);
-    this.origin = { kind: 'bridge', id: settings.name };
+    this.origin = makeOrigin('bridge', settings.name);
     const events: UpstreamEvents = {
       up: (s) => this.onUp(s),
       down: (reason) => this.onDown(reason),

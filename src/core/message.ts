@@ -21,6 +21,17 @@ export interface Origin {
   kind: SourceKind;
   /** Client id, device id, bridge name… */
   id: string;
+  /**
+   * originKey() of this origin, made once by a source that publishes often under one
+   * origin (makeOrigin): the ACL cache, the commit pacer and the journal look each
+   * message's origin up by it, and a string built per message is hashed anew each time.
+   */
+  readonly key?: string;
+}
+
+/** An origin that carries its key (for sources that reuse one origin for every message). */
+export function makeOrigin(kind: SourceKind, id: string): Origin {
+  return { kind, id, key: originKey({ kind, id }) };
 }
 
 /**
@@ -30,6 +41,7 @@ export interface Origin {
  * compares these [MQTT-3.8.3-3]; the outbox's commit pacer keys its publishers by them.
  */
 export function originKey(origin: Origin): string {
+  if (origin.key !== undefined) return origin.key;
   return origin.kind === 'mqtt' ? origin.id : `${origin.kind}\u0000${origin.id}`;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { BusSubscription } from '../core/bus.js';
 import type { TimerHandle } from '../core/clock.js';
-import type { Message, QoS } from '../core/message.js';
+import { makeOrigin, type Message, type Origin, type QoS } from '../core/message.js';
 import type { ClientState } from './client-state.js';
 import type { Encapsulation, Publish, SnQoS } from './packets.js';
 import { TopicRegistry } from './topic-registry.js';
@@ -78,16 +78,17 @@ export class SnSession {
   budget = 0;
   private nextId = 1;
 
+  /** One origin object for all its messages, with its key made once (core/message.ts). */
+  readonly origin: Origin;
+
   constructor(
     readonly clientId: string,
     maxTopics: number,
   ) {
+    this.origin = makeOrigin('mqttsn', clientId);
     this.topics = new TopicRegistry(maxTopics);
   }
 
-  get origin(): Message['origin'] {
-    return { kind: 'mqttsn', id: this.clientId };
-  }
 
   /** MsgIds 1..65535 (0 is used by QoS 0 and -1 only). */
   allocateMsgId(): number {

@@ -11,7 +11,7 @@ import type { DeviceConfig } from '../config/serial-schema.js';
 import type { Authorizer } from '../core/authorizer.js';
 import type { Bus, BusSubscription } from '../core/bus.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
-import type { Message } from '../core/message.js';
+import { makeOrigin, type Message } from '../core/message.js';
 import type { LogRateLimiter } from '../observability/rate-limit.js';
 import type { CommandResult, DriverContext, DriverDefinition, DriverInstance, FailureKind, LineSettings, Reading } from './driver-api.js';
 import type { DiscardReason } from './framer.js';
@@ -80,7 +80,7 @@ export class DeviceRuntime {
     private readonly deps: DeviceDeps,
   ) {
     this.id = config.id;
-    this.origin = { kind: 'serial', id: config.id };
+    this.origin = makeOrigin('serial', config.id);
     this.log = deps.log.child({ device: config.id });
     this.mapper = new DeviceMapper({
       device: config.id,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ownPayload, type Message } from '../../src/core/message.js';
+import { makeOrigin, originKey, ownPayload, type Message } from '../../src/core/message.js';
 
 const msg = (payload: Buffer): Message => ({ topic: 't', payload, qos: 1, retain: true, origin: { kind: 'mqtt', id: 'c' } });
 
@@ -34,5 +34,20 @@ describe('ownPayload', () => {
     const empty = msg(Buffer.alloc(10).subarray(0, 0));
     ownPayload(empty);
     expect(empty.payload.length).toBe(0);
+  });
+});
+describe('origin keys', () => {
+  it('keys an MQTT client by its client id and any other source by its kind and id', () => {
+    expect(originKey({ kind: 'mqtt', id: 'boiler' })).toBe('boiler');
+    expect(originKey({ kind: 'serial', id: 'boiler' })).toBe('serial\u0000boiler');
+    expect(originKey({ kind: 'serial', id: 'boiler' })).not.toBe(originKey({ kind: 'mqtt', id: 'boiler' }));
+  });
+
+  it('gives an origin made once the key a fresh origin of the same source gets, without building it again', () => {
+    for (const kind of ['mqtt', 'mqttsn', 'serial', 'bridge', 'system'] as const) {
+      const o = makeOrigin(kind, 'dev-1');
+      expect(o.key).toBe(originKey({ kind, id: 'dev-1' }));
+      expect(originKey(o)).toBe(o.key);
+    }
   });
 });
