@@ -103,7 +103,6 @@ export function brokerOptionsFrom(config: Config): Partial<BrokerOptions> {
     maxConnectionsPerAddress: b.max_connections_per_address,
     connectRate: b.connect_rate,
     connectBurst: b.connect_burst,
-    writeCoalescingMs: b.write_coalescing,
   };
 }
 

@@ -61,9 +61,6 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private readonly limiter: LogRateLimiter;
   private flushList: Connection[] = [];
   private flushScheduled = false;
-  /** Connections whose publishes wait for the end of the write-coalescing window. */
-  private heldList: Connection[] = [];
-  private heldTimer: NodeJS.Timeout | undefined;
   private routeEpoch = 0;
   routeFanout = 0;
   private busSeq = 0;
@@ -323,22 +320,6 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     }
   }
 
-  holdFlush(conn: Connection, due: number): void {
-    this.heldList.push(conn);
-    if (this.heldTimer === undefined) this.heldTimer = setTimeout(this.flushHeld, Math.max(0, due - performance.now()));
-  }
-
-  /**
-   * Everything held goes out when the first-held connection's window ends: the others
-   * wait less than their window, never more, and one timer serves them all.
-   */
-  private readonly flushHeld = (): void => {
-    const list = this.heldList;
-    this.heldList = [];
-    this.heldTimer = undefined;
-    for (const c of list) c.flushHeld();
-  };
-
   /** Connect timeouts and keepalives of every connection, checked by one timer. */
   private readonly sweep = (): void => {
     const now = (this.lastSweepAt = this.clock.now());
@@ -461,9 +442,6 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       conn.end();
     }
     await Promise.all(closed);
-    clearTimeout(this.heldTimer);
-    this.heldTimer = undefined;
-    this.heldList = [];
     for (const s of this.sessions.values()) {
       s.expiryTimer?.cancel();
       s.willTimer?.cancel();

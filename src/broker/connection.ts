@@ -67,10 +67,7 @@ export class Connection implements SessionLink {
   private readonly decoder: Decoder;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** NONE, or when the pending bytes go out: this tick (TICK) or at the end of the coalescing window (HELD). */
-  private flushState: FlushState = FlushState.NONE;
-  /** performance.now() of the last socket write. */
-  private lastFlushAt = Number.NEGATIVE_INFINITY;
+  private flushScheduled = false;
   private drainWaiting = false;
   /** A packet arrived since the last sweep (cheaper than touching a timer per packet). */
   private seen = false;
@@ -312,7 +309,7 @@ export class Connection implements SessionLink {
       return 'unencodable';
     }
     this.ctx.metrics.messagesOut++;
-    this.writeRaw(buf, true);
+    this.writeRaw(buf);
     return undefined;
   }
 
@@ -320,58 +317,25 @@ export class Connection implements SessionLink {
     this.writeRaw(encodeAck('pubrel', packetId));
   }
 
-  /**
-   * Queues bytes; all writes of one tick go out as one socket write. `hold`: a publish to
-   * this client, which may wait for the rest of the coalescing window when the socket was
-   * written to within it (see BrokerOptions.writeCoalescingMs). Anything else (an
-   * acknowledgement, CONNACK, PINGRESP) goes out this tick and takes held bytes with it.
-   */
-  writeRaw(buf: Buffer, hold = false): void {
+  /** Queues bytes; all writes of one tick go out as one socket write. */
+  writeRaw(buf: Buffer): void {
     if (this.state === 'closed') return;
     this.pending.push(buf);
     this.pendingBytes += buf.length;
     this.ctx.metrics.packetsOut++;
-    if (this.flushState === FlushState.TICK) return;
-    if (hold && this.mayHold()) {
-      if (this.flushState === FlushState.NONE) {
-        this.flushState = FlushState.HELD;
-        this.ctx.holdFlush(this, this.lastFlushAt + this.ctx.options.writeCoalescingMs);
-      }
-      return;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      this.ctx.scheduleFlush(this);
     }
-    this.flushState = FlushState.TICK;
-    this.ctx.scheduleFlush(this);
   }
 
-  /**
-   * Whether a publish may wait for the window's end: the last write was within the window,
-   * what waits is under COALESCE_MAX_BYTES, and the client has used under half its QoS 1/2
-   * window (a client whose window is nearly full is waiting for these messages to ack them).
-   */
-  private mayHold(): boolean {
-    const w = this.ctx.options.writeCoalescingMs;
-    return (
-      w > 0 &&
-      this.pendingBytes < COALESCE_MAX_BYTES &&
-      (this.session?.inflightCount ?? 0) * 2 < this.window &&
-      performance.now() - this.lastFlushAt < w
-    );
-  }
-
-  /** The coalescing window ended (a flush this tick may have come first). */
-  flushHeld(): void {
-    if (this.flushState === FlushState.HELD) this.flush();
-  }
-
-  /** Writes what is queued; called by the broker at the end of the tick or of the window. */
   flush(): void {
-    this.flushState = FlushState.NONE;
+    this.flushScheduled = false;
     const n = this.pending.length;
     if (n === 0 || this.state === 'closed' && this.socket.destroyed) return;
     const data = n === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
-    this.lastFlushAt = performance.now();
     this.ctx.metrics.bytesOut += data.length;
     if (!this.socket.write(data)) {
       if (this.drainWaiting) return;
@@ -438,13 +402,6 @@ export class Connection implements SessionLink {
     this.ctx.connectionClosed(this);
   }
 }
-
-/** When a connection's queued bytes go out: not scheduled, this tick, or at the end of the coalescing window. */
-const FlushState = { NONE: 0, TICK: 1, HELD: 2 } as const;
-type FlushState = (typeof FlushState)[keyof typeof FlushState];
-
-/** Bytes of publishes that may wait for the coalescing window; more go out at once. */
-const COALESCE_MAX_BYTES = 16 * 1024;
 
 /** Resets and other socket errors end in 'close', which does the cleanup. */
 function ignoreSocketError(): void {}

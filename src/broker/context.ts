@@ -31,10 +31,7 @@ export interface BrokerContext {
   readonly routeFanout: number;
   /** Rate-limited warning about one client, keyed by what went wrong. */
   warn(conn: Connection, key: string, detail: string): void;
-  /** Flushes the connection at the end of this tick. */
   scheduleFlush(conn: Connection): void;
-  /** Flushes the connection at `due` (performance.now() time), or sooner. */
-  holdFlush(conn: Connection, due: number): void;
   connectionClosed(conn: Connection): void;
   /** Finds, takes over or creates the session for a client id (§3.1.4 steps 3-4). */
   openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession;

@@ -28,13 +28,6 @@ export interface BrokerOptions {
   connectBurst: number;
   /** Socket bytes buffered for a client before it counts as slow and messages queue instead. */
   socketHighWater: number;
-  /**
-   * Publishes to a connection written to less than this many ms ago wait out the rest of
-   * it, so a subscriber of a busy stream gets one socket write per window instead of one
-   * per message (each write to a socket is a syscall, and on loopback the receiver's wakeup
-   * too). 0 = every tick's bytes go out in that tick. Acknowledgements are never held.
-   */
-  writeCoalescingMs: number;
 }
 
 export const defaultBrokerOptions: BrokerOptions = {
@@ -55,5 +48,4 @@ export const defaultBrokerOptions: BrokerOptions = {
   connectRate: 0,
   connectBurst: 10,
   socketHighWater: 256 * 1024,
-  writeCoalescingMs: 2,
 };

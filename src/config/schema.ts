@@ -83,11 +83,6 @@ export const brokerSchema = z
       .min(1)
       .default(10)
       .describe('Connections one source address may open at once before connect_rate applies.'),
-    write_coalescing: duration({ max: 100 })
-      .prefault('2ms')
-      .describe(
-        'How long messages to a subscriber that was written to less than this ago may wait, to share one socket write; 0 writes every message at once. Acknowledgements are never held.',
-      ),
   })
   .strict();
 

@@ -84,7 +84,6 @@ describe('loading a valid config', () => {
         max_connections_per_address: 0,
         connect_rate: 0,
         connect_burst: 10,
-        write_coalescing: 2,
       },
       log: { level: 'info', format: 'auto' },
       store: { dir: './data', synchronous: 'full', commit_window: 2, commit_delay: 250, reserve: 16 * 1024 * 1024, persist_sessions: true, persist_retained: true },
