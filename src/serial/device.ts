@@ -295,6 +295,16 @@ export class DeviceRuntime {
     this.commands = [];
   }
 
+  /**
+   * A device removed from the config (or moved under another state prefix): its retained
+   * state and stats are cleared, so a dashboard connecting later does not list a device
+   * that is gone. Called after stop(), whose retained `offline` live subscribers have seen.
+   */
+  forget(): void {
+    this.publishSystem(this.stateTopic('state'), '', true);
+    this.publishSystem(this.stateTopic('stats'), '', true);
+  }
+
   /** Second half: waits for the poll or command in flight, then says offline (retained). */
   async stop(): Promise<void> {
     if (this.stopped) return;

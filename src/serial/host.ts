@@ -122,15 +122,16 @@ export class SerialHost implements Service {
   async reload(next: SerialConfig): Promise<string[]> {
     const hostOf = (c: SerialConfig) => ({ ...c, devices: [], include: [] });
     const restartAll = !sameValue(hostOf(this.config), hostOf(next));
+    const prefixBefore = this.config.state_prefix;
     this.config = next;
     if (!this.started) return [];
     const wanted = groupByPort(next.devices);
-    const stopped = new Set<string>();
+    const stopped = new Map<string, DeviceRuntime>();
     const started = new Set<string>();
     for (const [key, g] of [...this.groups]) {
       const want = wanted.get(key);
       if (!restartAll && want !== undefined && sameValue(want, g.configs)) continue;
-      for (const m of g.members) stopped.add(m.id);
+      for (const m of g.members) stopped.set(m.id, m);
       await this.stopGroup(key, g);
     }
     for (const [key, group] of wanted) {
@@ -139,9 +140,11 @@ export class SerialHost implements Service {
       for (const d of group) started.add(d.id);
     }
     this.armStats();
+    // Retained state of a device that is gone, or now lives under another state prefix.
+    for (const [id, m] of stopped) if (!started.has(id) || prefixBefore !== next.state_prefix) m.forget();
     const changes: string[] = [];
     for (const id of started) changes.push(stopped.has(id) ? `serial device ${id} restarted` : `serial device ${id} added`);
-    for (const id of stopped) if (!started.has(id)) changes.push(`serial device ${id} removed`);
+    for (const id of stopped.keys()) if (!started.has(id)) changes.push(`serial device ${id} removed`);
     return changes;
   }
 

@@ -38,7 +38,7 @@ describe('serial host reload', () => {
     expect(rig.ports.opened.filter((o) => o.path === '/dev/ttyUSB0')).toHaveLength(1);
   });
 
-  it('restarts only the changed device with its new settings, and stops a removed one (retained offline)', async () => {
+  it('restarts only the changed device with its new settings, and stops a removed one (offline, then its retained state cleared)', async () => {
     rig = await startHost(config(device('boiler', '/dev/ttyUSB0'), device('meter', '/dev/ttyUSB1'), device('pump', '/dev/ttyUSB2')));
     await online(rig, '/dev/ttyUSB0', '/dev/ttyUSB1', '/dev/ttyUSB2');
     const boilerLink = rig.host.linkOf('boiler');
@@ -51,7 +51,10 @@ describe('serial host reload', () => {
     expect(rig.host.linkOf('meter')).not.toBe(meterLink);
     expect(rig.ports.opened.filter((o) => o.path === '/dev/ttyUSB1').map((o) => o.line.baud)).toEqual([9600, 19200]);
     expect(rig.ports.isOpen('/dev/ttyUSB2')).toBe(false);
-    expect(rig.on('$SYS/outpost/serial/pump/state').at(-1)).toBe('offline');
+    // Live subscribers see it go offline; one connecting later finds no device that is gone.
+    expect(rig.on('$SYS/outpost/serial/pump/state').slice(-2)).toEqual(['offline', '']);
+    expect(rig.broker.retainedFor('$SYS/outpost/serial/pump/#')).toEqual([]);
+    expect(rig.broker.retainedFor('$SYS/outpost/serial/meter/state').map((m) => m.payload.toString())).toEqual(['online']);
     expect(rig.host.deviceIds.sort()).toEqual(['boiler', 'meter']);
 
     rig.ports.device('/dev/ttyUSB1').write('{"kwh":7}\n');
@@ -74,5 +77,8 @@ describe('serial host reload', () => {
     expect(await rig.host.reload(next)).toEqual(['serial device boiler restarted']);
     await rig.advance(1000);
     expect(rig.on('site/serial/boiler/state').at(-1)).toBe('online');
+    // Nothing retained is left under the old prefix.
+    expect(rig.broker.retainedFor('$SYS/outpost/serial/#')).toEqual([]);
+    expect(rig.broker.retainedFor('site/serial/boiler/state').map((m) => m.payload.toString())).toEqual(['online']);
   });
 });
