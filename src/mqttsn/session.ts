@@ -89,7 +89,6 @@ export class SnSession {
     this.topics = new TopicRegistry(maxTopics);
   }
 
-
   /** MsgIds 1..65535 (0 is used by QoS 0 and -1 only). */
   allocateMsgId(): number {
     const id = this.nextId;
