@@ -58,8 +58,11 @@ export class Bridge implements Service, DurableSink {
   private removeSink: (() => void) | undefined;
   private unwatch: (() => void) | undefined;
   private state: BridgeState = 'down';
-  /** denied: inbound messages the ACL did not let this bridge publish locally. */
-  readonly counters = { reconnects: 0, inbound: 0, denied: 0 };
+  /**
+   * denied: inbound messages the ACL did not let this bridge publish locally;
+   * unmatched: inbound messages no inbound rule takes (dropped).
+   */
+  readonly counters = { reconnects: 0, inbound: 0, denied: 0, unmatched: 0 };
   private deniedLog: LogRateLimiter | undefined;
 
   constructor(
@@ -160,7 +163,36 @@ export class Bridge implements Service, DurableSink {
     this.deps.log.info({ sessionPresent: session.sessionPresent, receiveMaximum: session.receiveMaximum, backlog: this.deps.outbox.stats(this.name).rows }, 'bridge up');
     this.upstream.publishDirect(this.settings.stateTopic, Buffer.from('online'), 1, true);
     this.publishLocalState('up');
+    this.subscribeInbound(session.sessionPresent);
+    this.forwarder.onUp(session);
+  }
+
+  /**
+   * SUBSCRIBE for the inbound rules, and UNSUBSCRIBE for filters a resumed remote session
+   * still holds from rules that are gone (a reload or restart removed or re-prefixed
+   * them): the cloud would go on sending, and queueing while we are away, messages that
+   * no rule takes, on an uplink that may be paid by the byte. What the session may hold
+   * is saved before SUBSCRIBE goes out, so a crash in between forgets nothing.
+   */
+  private subscribeInbound(sessionPresent: boolean): void {
     const inbound = this.rules.filter((r) => r.direction !== 'out');
+    const wanted = [...new Set(inbound.map((r) => r.remoteFilter))];
+    const held = sessionPresent ? this.readRemoteFilters() : [];
+    const stale = held.filter((f) => !wanted.includes(f));
+    const mayHold = [...new Set([...held, ...wanted])];
+    if (!sameList(mayHold, held)) this.saveRemoteFilters(mayHold);
+    if (stale.length > 0) {
+      this.upstream
+        .unsubscribe(stale)
+        .then((codes) => {
+          // 0x11: the cloud had no such subscription, which is what we wanted too.
+          const kept = stale.filter((_, i) => (codes[i] ?? 0) >= 0x80 && codes[i] !== 0x11);
+          const gone = stale.filter((f) => !kept.includes(f));
+          this.deps.log.info({ filters: gone, ...(kept.length > 0 ? { refused: kept } : {}) }, 'unsubscribed from remote filters no inbound rule uses any more');
+          this.saveRemoteFilters([...wanted, ...kept]);
+        })
+        .catch((err: unknown) => this.deps.log.warn({ err: String(err), filters: stale }, 'unsubscribe from stale remote filters not confirmed; tried again on the next connect'));
+    }
     if (inbound.length > 0) {
       this.upstream
         .subscribe(inbound.map((r) => ({ topic: r.remoteFilter, qos: r.qos, noLocal: true })))
@@ -171,7 +203,23 @@ export class Bridge implements Service, DurableSink {
         })
         .catch((err: unknown) => this.deps.log.warn({ err: String(err) }, 'inbound subscription not confirmed'));
     }
-    this.forwarder.onUp(session);
+  }
+
+  private readRemoteFilters(): string[] {
+    try {
+      return this.deps.outbox.remoteFilters(this.name);
+    } catch (err) {
+      this.deps.log.warn({ err: String(err) }, 'remote filters of the last session not readable; stale ones stay subscribed');
+      return [];
+    }
+  }
+
+  private saveRemoteFilters(filters: string[]): void {
+    try {
+      this.deps.outbox.saveRemoteFilters(this.name, filters);
+    } catch (err) {
+      this.deps.log.warn({ err: String(err) }, 'remote filters not saved; a filter a later config drops may stay subscribed on the cloud');
+    }
   }
 
   private onDown(reason: string): void {
@@ -186,7 +234,11 @@ export class Bridge implements Service, DurableSink {
 
   private onInbound(m: InboundMessage): void {
     const rule = inboundRule(this.rules, m.topic);
-    if (rule === undefined) return; // an overlapping remote subscription of someone else's
+    if (rule === undefined) {
+      // No rule takes it: a subscription we could not drop, or a cloud that sends unasked.
+      this.counters.unmatched++;
+      return;
+    }
     this.counters.inbound++;
     const msg: Message = { topic: toLocal(rule, m.topic), payload: m.payload, qos: Math.min(m.qos, rule.qos) as QoS, retain: m.retain, origin: this.origin };
     if (this.deps.authorizer !== undefined && !this.deps.authorizer.grantsFor(this.origin).canWrite(msg.topic)) {
@@ -212,4 +264,8 @@ export class Bridge implements Service, DurableSink {
       .publish({ topic: this.localStateTopic, payload: Buffer.from(state), qos: 1, retain: true, origin: { kind: 'system', id: 'outpost' } })
       ?.catch((err: unknown) => this.deps.log.warn({ err: String(err), topic: this.localStateTopic }, 'link state not stored'));
   }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -20,7 +20,7 @@ import { Backoff, type RandomSource } from '../core/backoff.js';
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import type { QoS } from '../core/message.js';
-import { encode, encodePublish, type IConnackPacket, type IPublishPacket, type ISubackPacket, type Packet } from '../mqtt/codec.js';
+import { encode, encodePublish, type IConnackPacket, type IPublishPacket, type ISubackPacket, type IUnsubackPacket, type Packet } from '../mqtt/codec.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from './upstream.js';
 import { UpstreamConnection } from './upstream-connection.js';
@@ -59,6 +59,7 @@ export class UpstreamClient implements Upstream {
   private readonly onAbort = (): void => void this.stop();
   /** `publish` returned false for the high-water mark: say `writable` on drain. */
   private wantWritable = false;
+  /** SUBSCRIBE and UNSUBSCRIBE waiting for their SUBACK / UNSUBACK, by packet id. */
   private readonly subscribes = new Map<number, { resolve(codes: number[]): void; reject(err: Error): void }>();
   private lastFailure: string | undefined;
   /** The remote's Maximum Packet Size on the current connection. */
@@ -145,6 +146,16 @@ export class UpstreamClient implements Upstream {
     return new Promise((resolve, reject) => this.subscribes.set(id, { resolve, reject }));
   }
 
+  unsubscribe(filters: string[]): Promise<number[]> {
+    const conn = this.conn;
+    if (!this.isUp || conn === undefined) return Promise.reject(new OutpostError('BRIDGE_UPSTREAM', 'cannot unsubscribe: not connected to the cloud broker'));
+    const id = this.ids.allocateOwn();
+    if (id === undefined) return Promise.reject(new OutpostError('BRIDGE_UPSTREAM', 'cannot unsubscribe: no free packet id'));
+    conn.send(encode({ cmd: 'unsubscribe', messageId: id, unsubscriptions: filters }, this.options.protocolVersion));
+    // 3.1.1's UNSUBACK has no codes: every filter counts as done (0).
+    return new Promise((resolve, reject) => this.subscribes.set(id, { resolve: (codes) => resolve(codes.length > 0 ? codes : filters.map(() => 0)), reject }));
+  }
+
   publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void {
     const conn = this.conn;
     if (!this.isUp || conn === undefined) return;
@@ -213,8 +224,9 @@ export class UpstreamClient implements Upstream {
         return conn.send(encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }, this.options.protocolVersion));
       case 'suback':
         return this.onSuback(packet);
-      case 'pingresp':
       case 'unsuback':
+        return this.onSuback(packet);
+      case 'pingresp':
         return;
       case 'disconnect':
         return conn.fail(describeDisconnect(packet.reasonCode ?? 0, packet.properties?.reasonString));
@@ -262,10 +274,11 @@ export class UpstreamClient implements Upstream {
     else if (p.qos === 2) conn.send(encode({ cmd: 'pubrec', messageId: id }, v));
   }
 
-  private onSuback(packet: ISubackPacket): void {
+  /** SUBACK or UNSUBACK: their codes, one per filter (none in a 3.1.1 UNSUBACK). */
+  private onSuback(packet: ISubackPacket | IUnsubackPacket): void {
     const id = packet.messageId ?? 0;
     this.ids.releaseOwn(id);
-    this.subscribes.get(id)?.resolve((packet.granted as (number | object)[]).map((g) => (typeof g === 'number' ? g : 0x80)));
+    this.subscribes.get(id)?.resolve(((packet.granted ?? []) as (number | object)[]).map((g) => (typeof g === 'number' ? g : 0x80)));
     this.subscribes.delete(id);
   }
 
@@ -276,7 +289,7 @@ export class UpstreamClient implements Upstream {
     const wasUp = this.isUp;
     this.isUp = false;
     this.ids.dropOwn();
-    for (const w of this.subscribes.values()) w.reject(new OutpostError('BRIDGE_UPSTREAM', 'connection to the cloud broker lost before SUBACK'));
+    for (const w of this.subscribes.values()) w.reject(new OutpostError('BRIDGE_UPSTREAM', 'connection to the cloud broker lost before SUBACK / UNSUBACK'));
     this.subscribes.clear();
     if (failure === undefined || this.stopped) {
       if (wasUp) this.events.down('stopped');

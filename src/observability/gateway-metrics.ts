@@ -15,7 +15,7 @@ import { PromText } from './prometheus.js';
 export interface BridgeView {
   readonly name: string;
   readonly linkState: 'up' | 'down';
-  readonly counters: { readonly reconnects: number; readonly inbound: number; readonly denied?: number };
+  readonly counters: { readonly reconnects: number; readonly inbound: number; readonly denied?: number; readonly unmatched?: number };
   readonly outbound?: number;
   backlog(): OutboxStats & { inflight: number };
 }
@@ -77,6 +77,7 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
     .family('outpost_bridge_reconnects_total', 'counter', 'Bridge connections to the cloud broker after the first.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.reconnects })))
     .family('outpost_bridge_inbound_messages_total', 'counter', 'Messages the bridge brought in from the cloud.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.inbound })))
     .family('outpost_bridge_inbound_denied_total', 'counter', 'Messages from the cloud the ACL did not let the bridge publish locally.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.denied ?? 0 })))
+    .family('outpost_bridge_inbound_unmatched_total', 'counter', 'Messages from the cloud that no inbound rule takes (dropped).', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.unmatched ?? 0 })))
     .family('outpost_outbox_rows', 'gauge', 'Messages waiting in the outbox for the cloud.', backlogs.map(({ s, labels }) => ({ labels, value: s.rows })))
     .family('outpost_outbox_bytes', 'gauge', 'Payload and topic bytes waiting in the outbox.', backlogs.map(({ s, labels }) => ({ labels, value: s.bytes })))
     .family('outpost_outbox_oldest_age_seconds', 'gauge', 'Age of the oldest waiting message (0 when empty).',

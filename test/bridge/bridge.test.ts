@@ -37,6 +37,13 @@ class ScriptedUpstream implements Upstream {
     this.subscriptions.push(...filters);
     return filters.map((f) => f.qos);
   }
+  unsubscribed: string[][] = [];
+  /** UNSUBACK codes to answer with (default: all 0). */
+  unsubackCodes: number[] | undefined;
+  async unsubscribe(filters: string[]): Promise<number[]> {
+    this.unsubscribed.push(filters);
+    return this.unsubackCodes ?? filters.map(() => 0);
+  }
   publishDirect(topic: string, payload: Buffer): void {
     this.direct.push({ topic, payload: String(payload) });
   }
@@ -263,6 +270,53 @@ describe('bridge inbound, loops and state', () => {
     ]);
     upstream.events.message({ topic: 'site/cmd/reboot', payload: Buffer.from('now'), qos: 1, retain: false });
     expect(got.map((m) => [m.topic, String(m.payload), m.origin.kind])).toEqual([['cloud/cmd/reboot', 'now', 'bridge']]);
+  });
+
+  it('unsubscribes a resumed remote session from filters no inbound rule uses any more, and remembers what is left', async () => {
+    const { upstream, outbox } = await setup();
+    // An earlier config subscribed site/old/# and site/cmd/#; this one keeps only site/cmd/#.
+    outbox.saveRemoteFilters('cloud', ['site/old/#', 'site/cmd/#']);
+    upstream.up({ sessionPresent: true });
+    await settle();
+    expect(upstream.unsubscribed).toEqual([['site/old/#']]);
+    expect(upstream.subscriptions.map((f) => f.topic)).toEqual(['site/cmd/#', 'echo/#']);
+    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
+  });
+
+  it('sends no UNSUBSCRIBE to a new remote session, which holds no subscriptions, and saves the ones it makes', async () => {
+    const { upstream, outbox } = await setup();
+    outbox.saveRemoteFilters('cloud', ['site/old/#']);
+    upstream.up({ sessionPresent: false });
+    await settle();
+    expect(upstream.unsubscribed).toEqual([]);
+    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
+  });
+
+  it('keeps a filter whose UNSUBSCRIBE the cloud refused, and asks again on the next connect', async () => {
+    const { upstream, outbox } = await setup();
+    outbox.saveRemoteFilters('cloud', ['site/old/#', 'site/gone/#']);
+    upstream.unsubackCodes = [0x87, 0x11]; // not authorized; no subscription existed
+    upstream.up({ sessionPresent: true });
+    await settle();
+    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#', 'site/old/#']);
+    upstream.down();
+    upstream.unsubackCodes = undefined;
+    upstream.up({ sessionPresent: true });
+    await settle();
+    expect(upstream.unsubscribed).toEqual([['site/old/#', 'site/gone/#'], ['site/old/#']]);
+    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
+  });
+
+  it('drops and counts an inbound message that no inbound rule takes', async () => {
+    const { upstream, broker } = await setup();
+    const got: string[] = [];
+    broker.subscribe('#', { kind: 'system', id: 't' }, { qos: 1 }, (m) => void got.push(m.topic));
+    upstream.up();
+    await settle();
+    upstream.events.message({ topic: 'site/old/x', payload: Buffer.from('late'), qos: 1, retain: false });
+    upstream.events.message({ topic: 'site/cmd/x', payload: Buffer.from('ok'), qos: 1, retain: false });
+    expect(got.filter((t) => !t.startsWith('$SYS/'))).toEqual(['cloud/cmd/x']);
+    expect(bridge!.counters).toMatchObject({ inbound: 1, unmatched: 1 });
   });
 
   it('publishes locally only what the ACL lets the bridge write, counting the rest', async () => {

@@ -286,6 +286,52 @@ describe('bridge inbound rules', () => {
   });
 });
 
+describe('bridge inbound rules across a config change', () => {
+  it.each([5, 4] as const)('MQTT %s: a restart that drops an inbound rule unsubscribes the resumed cloud session from its filter, so the cloud stops sending it', async (protocol) => {
+    const m = await cloud();
+    const cloudSide = await Observer.connect(m, ['observer/none']);
+    cleanups.push(() => cloudSide.close());
+    const rule = (name: string) => ({ pattern: `${name}/#`, direction: 'in', qos: 1, remote_prefix: 'sites/17/' });
+    const first = await startBridgedGateway({ bridges: [bridge(m.tlsPort, { protocol, rules: [rule('commands'), rule('alerts')] })] });
+    const dir = first.dir;
+    cleanups.push(() => first.dispose());
+    await waitFor(() => first.gateway.bridges[0]!.linkState === 'up', 'the first bridge to connect');
+    await sleep(300); // SUBACK for both filters
+    await first.stop();
+
+    // The new config has no alerts rule. The cloud session (clean start off) still has the
+    // alerts subscription, and queues what is published on it meanwhile.
+    await cloudSide.client.publishAsync('sites/17/alerts/queued', 'while away', { qos: 1 });
+    const second = await startBridgedGateway({ dir, bridges: [bridge(m.tlsPort, { protocol, rules: [rule('commands')] })] });
+    cleanups.push(() => second.dispose());
+    const b = second.gateway.bridges[0]!;
+    await waitFor(() => second.logs().some((l) => l.msg.startsWith('unsubscribed from remote filters')), 'the UNSUBSCRIBE of the dropped filter');
+    const line = second.logs().find((l) => l.msg.startsWith('unsubscribed from remote filters'))!;
+    expect(line.filters).toEqual(['sites/17/alerts/#']);
+    // What the cloud had queued before the UNSUBSCRIBE still comes, and is dropped, counted.
+    await waitFor(() => b.counters.unmatched === 1, 'the queued alert, dropped');
+
+    // From now on the cloud sends nothing on the dropped filter: an alert published before
+    // a command would arrive before it (one session, in order), and none does.
+    await cloudSide.client.publishAsync('sites/17/alerts/after', 'not wanted', { qos: 1 });
+    await cloudSide.client.publishAsync('sites/17/commands/reboot', 'now', { qos: 1 });
+    await waitFor(() => b.counters.inbound === 1, 'the command');
+    expect(b.counters.unmatched).toBe(1);
+
+    // The next restart with the same rules resumes the session and has nothing to drop.
+    await second.stop();
+    const third = await startBridgedGateway({ dir, bridges: [bridge(m.tlsPort, { protocol, rules: [rule('commands')] })] });
+    cleanups.push(() => third.dispose());
+    await waitFor(() => third.gateway.bridges[0]!.linkState === 'up', 'the third bridge to connect');
+    await sleep(300);
+    expect(third.logs().filter((l) => l.msg.startsWith('unsubscribed'))).toEqual([]);
+    await cloudSide.client.publishAsync('sites/17/alerts/later', 'not wanted', { qos: 1 });
+    await cloudSide.client.publishAsync('sites/17/commands/stop', 'now', { qos: 1 });
+    await waitFor(() => third.gateway.bridges[0]!.counters.inbound === 1, 'the second command');
+    expect(third.gateway.bridges[0]!.counters.unmatched).toBe(0);
+  });
+});
+
 describe('bridge with bad credentials or certificates', () => {
   const cases = [
     { what: 'a broker certificate from an untrusted CA', broker: { serverCert: 'rogue' }, extra: {}, sentence: /^TLS certificate of 127\.0\.0\.1 is not trusted \(\w+\): check bridges\[\]\.ca$/ },
