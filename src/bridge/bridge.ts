@@ -177,10 +177,12 @@ export class Bridge implements Service, DurableSink {
   private subscribeInbound(sessionPresent: boolean): void {
     const inbound = this.rules.filter((r) => r.direction !== 'out');
     const wanted = [...new Set(inbound.map((r) => r.remoteFilter))];
-    const held = sessionPresent ? this.readRemoteFilters() : [];
+    const saved = this.readRemoteFilters();
+    // A new session (session present 0) holds none of them.
+    const held = sessionPresent ? saved : [];
     const stale = held.filter((f) => !wanted.includes(f));
     const mayHold = [...new Set([...held, ...wanted])];
-    if (!sameList(mayHold, held)) this.saveRemoteFilters(mayHold);
+    if (!sameList(mayHold, saved)) this.saveRemoteFilters(mayHold);
     if (stale.length > 0) {
       this.upstream
         .unsubscribe(stale)

@@ -292,6 +292,19 @@ describe('bridge inbound, loops and state', () => {
     expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
   });
 
+  it('forgets the saved filters when a bridge with no inbound rules gets a new remote session', async () => {
+    const { upstream, outbox } = await setup({ rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, local_prefix: '', remote_prefix: 'site/' }] });
+    outbox.saveRemoteFilters('cloud', ['site/old/#']);
+    upstream.up({ sessionPresent: false });
+    await settle();
+    expect(outbox.remoteFilters('cloud')).toEqual([]);
+    upstream.down();
+    upstream.up({ sessionPresent: true });
+    await settle();
+    expect(upstream.unsubscribed).toEqual([]);
+    expect(upstream.subscriptions).toEqual([]);
+  });
+
   it('keeps a filter whose UNSUBSCRIBE the cloud refused, and asks again on the next connect', async () => {
     const { upstream, outbox } = await setup();
     outbox.saveRemoteFilters('cloud', ['site/old/#', 'site/gone/#']);
