@@ -33,6 +33,7 @@ import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { DiskReserve } from './store/reserve.js';
 import { ensureDir } from './store/ensure-dir.js';
 import { SqliteStateJournal } from './store/state-journal.js';
+import { SqliteRemoteFilters } from './store/remote-filters.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
 import { systemClock } from './core/clock.js';
@@ -217,8 +218,8 @@ export class Gateway {
    * Opens the store (once): the directory lock first, then the database, its outbox and the
    * journal of persistent sessions and retained messages, which commits with the outbox.
    */
-  private openStore(): SqliteOutbox {
-    if (this.outbox !== undefined) return this.outbox;
+  private openStore(): { outbox: SqliteOutbox; db: StoreDatabase } {
+    if (this.outbox !== undefined && this.db !== undefined) return { outbox: this.outbox, db: this.db };
     const { config } = this;
     const log = this.deps.log;
     // The database is the state a second gateway must not share (it would drain the
@@ -240,7 +241,7 @@ export class Gateway {
     this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
     this.journal.attach(this.outbox.join(this.journal));
     this.broker.attachJournal(this.journal);
-    return this.outbox;
+    return { outbox: this.outbox, db: this.db };
   }
 
   /** A bridge for one `bridges[index]` entry, not started (TLS files are read once to check them). */
@@ -249,10 +250,12 @@ export class Gateway {
     const settings = bridgeSettings(b, index);
     const blog = this.deps.log.child({ component: 'bridge', bridge: b.name });
     const clock = this.deps.clock ?? systemClock;
+    const { outbox, db } = this.openStore();
     return new Bridge(settings, {
       bus: this.broker,
       authorizer: this.broker,
-      outbox: this.openStore(),
+      outbox,
+      remoteFilters: new SqliteRemoteFilters(db),
       log: blog,
       clock,
       createUpstream: (options, events) => new UpstreamClient(options, events, { log: blog, clock }),

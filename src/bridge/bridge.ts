@@ -19,6 +19,7 @@ import type { Service } from '../core/lifecycle.js';
 import type { ProgressProbe } from '../core/progress.js';
 import { makeOrigin, type Message, type Origin, type QoS } from '../core/message.js';
 import type { Outbox, OutboxStats } from '../store/outbox.js';
+import type { RemoteFilterStore } from '../store/remote-filters.js';
 import { Forwarder } from './forwarder.js';
 import type { IdentityMode } from './identity.js';
 import { compileRules, inboundRule, outboundRule, toLocal, toRemote, type Rule, type RuleInput } from './rules.js';
@@ -40,6 +41,8 @@ export interface BridgeSettings {
 export interface BridgeDeps {
   bus: Bus;
   outbox: Outbox;
+  /** The filters the cloud session may hold, kept across restarts. */
+  remoteFilters: RemoteFilterStore;
   log: Logger;
   clock: Clock;
   createUpstream(options: UpstreamOptions, events: UpstreamEvents): Upstream;
@@ -209,7 +212,7 @@ export class Bridge implements Service, DurableSink {
 
   private readRemoteFilters(): string[] {
     try {
-      return this.deps.outbox.remoteFilters(this.name);
+      return this.deps.remoteFilters.get(this.name);
     } catch (err) {
       this.deps.log.warn({ err: String(err) }, 'remote filters of the last session not readable; stale ones stay subscribed');
       return [];
@@ -218,7 +221,7 @@ export class Bridge implements Service, DurableSink {
 
   private saveRemoteFilters(filters: string[]): void {
     try {
-      this.deps.outbox.saveRemoteFilters(this.name, filters);
+      this.deps.remoteFilters.save(this.name, filters);
     } catch (err) {
       this.deps.log.warn({ err: String(err) }, 'remote filters not saved; a filter a later config drops may stay subscribed on the cloud');
     }

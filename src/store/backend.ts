@@ -73,10 +73,6 @@ export interface OutboxBackend {
   sourceSeqsInRows(): SourceSeq[];
   /** Rows and bytes per bridge, to seed the in-memory counters once. */
   totals(): Array<{ bridge: string; rows: number; bytes: number }>;
-  /** The remote filters saved for `bridge` by saveRemoteFilters, [] if none. */
-  remoteFilters(bridge: string): string[];
-  /** Saves (replaces) the remote filters of `bridge`, outside any batch; may throw. */
-  saveRemoteFilters(bridge: string, filters: readonly string[]): void;
   /** Turns a failed transaction into the error the appends of that batch reject with. */
   storeError(err: unknown, messages: number): OutpostError;
   /**

@@ -19,7 +19,6 @@ class MemoryBackend implements OutboxBackend {
   /** Per bridge, rows by seq; a Map iterates in insertion order, which is seq order. */
   private readonly rows = new Map<string, Map<number, Row>>();
   private readonly sources = new Map<string, number>();
-  private readonly filters = new Map<string, string[]>();
   private lastSeq = 0;
   /** Inverse operations of the running transaction, replayed backwards if it throws. */
   private undo: Array<() => void> | undefined;
@@ -62,14 +61,6 @@ class MemoryBackend implements OutboxBackend {
       for (const x of all) q.set(x.seq, x);
     });
     return { bytes: r.bytes, originKind: r.originKind, originId: r.originId, sourceSeq: r.sourceSeq };
-  }
-
-  remoteFilters(bridge: string): string[] {
-    return [...(this.filters.get(bridge) ?? [])];
-  }
-
-  saveRemoteFilters(bridge: string, filters: readonly string[]): void {
-    this.filters.set(bridge, [...filters]);
   }
 
   newest(bridge: string): number {

@@ -231,15 +231,6 @@ export class GroupCommitOutbox implements Outbox {
     return this.closed ? 0 : this.backend.newest(bridge);
   }
 
-  remoteFilters(bridge: string): string[] {
-    return this.closed ? [] : this.backend.remoteFilters(bridge);
-  }
-
-  saveRemoteFilters(bridge: string, filters: readonly string[]): void {
-    if (this.closed) throw new OutpostError('STORE_UNAVAILABLE', 'the outbox is closed');
-    this.backend.saveRemoteFilters(bridge, filters);
-  }
-
   stats(bridge: string): OutboxStats {
     const st = this.state(bridge);
     if (st.oldestAt === null && !this.closed) {

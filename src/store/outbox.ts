@@ -77,13 +77,6 @@ export interface Outbox {
    */
   ack(bridge: string, seqs: readonly number[]): Promise<void>;
   stats(bridge: string): OutboxStats;
-  /**
-   * The filters `bridge` may still hold subscribed in its remote session (what
-   * saveRemoteFilters last kept), so a reconnect can unsubscribe the ones no rule wants.
-   */
-  remoteFilters(bridge: string): string[];
-  /** Remembers them across restarts; may throw (disk full, store closed). */
-  saveRemoteFilters(bridge: string, filters: readonly string[]): void;
   /** Calls `listener` after each commit that added rows for `bridge`. Returns an unsubscribe. */
   watch(bridge: string, listener: () => void): () => void;
   /** Resolves when everything appended or acked so far is committed. */

@@ -236,21 +236,6 @@ class SqliteBackend implements OutboxBackend {
     return this.st.totals.all() as Array<{ bridge: string; rows: number; bytes: number }>;
   }
 
-  remoteFilters(bridge: string): string[] {
-    const text = this.st.readMeta.pluck().get(REMOTE_FILTERS + bridge) as string | undefined;
-    if (text === undefined) return [];
-    try {
-      const v: unknown = JSON.parse(text);
-      return Array.isArray(v) ? v.filter((f): f is string => typeof f === 'string') : [];
-    } catch {
-      return []; // unreadable: the worst case is a stale remote subscription, as before this record existed
-    }
-  }
-
-  saveRemoteFilters(bridge: string, filters: readonly string[]): void {
-    this.st.saveMeta.run(REMOTE_FILTERS + bridge, JSON.stringify(filters));
-  }
-
   /**
    * A WAL that filled the disk holds many versions of the same few pages; the checkpoint
    * writes each page once into the database file and TRUNCATE gives the rest back, so the
@@ -320,10 +305,7 @@ class SqliteBackend implements OutboxBackend {
 
 type Statements =
   | 'insert' | 'remove' | 'rowSources' | 'head' | 'newest' | 'read' | 'lastSource' | 'saveSource' | 'totals' | 'bridges' | 'addBridge' | 'saveTop'
-  | 'readLog' | 'appendLog' | 'clearLog' | 'readMeta' | 'saveMeta';
-
-/** Key prefix in `meta` of a bridge's remote filters (Outbox.remoteFilters). */
-const REMOTE_FILTERS = 'remote_filters:';
+  | 'readLog' | 'appendLog' | 'clearLog';
 
 function prepare(db: StoreDatabase): Record<Statements, SqliteStatement> {
   const h = db.handle;
@@ -351,7 +333,5 @@ function prepare(db: StoreDatabase): Record<Statements, SqliteStatement> {
         'ON CONFLICT (bridge, origin_kind, origin_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)',
     ),
     totals: h.prepare('SELECT bridge, count(*) AS rows, sum(bytes) AS bytes FROM outbox GROUP BY bridge'),
-    readMeta: h.prepare('SELECT value FROM meta WHERE key = ?'),
-    saveMeta: h.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
   };
 }

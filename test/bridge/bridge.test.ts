@@ -14,6 +14,7 @@ import type { Message, QoS } from '../../src/core/message.js';
 import { systemClock } from '../../src/core/clock.js';
 import { AccessControl } from '../../src/auth/access-control.js';
 import { Acl } from '../../src/auth/acl.js';
+import { MemoryRemoteFilters } from '../../src/store/remote-filters.js';
 
 const log = pino({ level: 'silent' });
 
@@ -88,9 +89,10 @@ async function setup(over: Partial<BridgeSettings> = {}) {
     upstream: { url: 'mqtt://127.0.0.1:1', clientId: 'site', protocolVersion: 5, keepalive: 60, cleanStart: false, sessionExpiry: 60, connectTimeoutMs: 1000, backoff: { baseMs: 10, capMs: 100 } },
     ...over,
   };
-  bridge = new Bridge(settings, { bus: h.broker, authorizer: h.broker, outbox, log, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
+  const filters = new MemoryRemoteFilters();
+  bridge = new Bridge(settings, { bus: h.broker, authorizer: h.broker, outbox, remoteFilters: filters, log, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
   await bridge.start(new AbortController().signal);
-  return { upstream, outbox, broker: h.broker };
+  return { upstream, outbox, filters, broker: h.broker };
 }
 
 function msg(topic: string, n: number): Message {
@@ -273,31 +275,31 @@ describe('bridge inbound, loops and state', () => {
   });
 
   it('unsubscribes a resumed remote session from filters no inbound rule uses any more, and remembers what is left', async () => {
-    const { upstream, outbox } = await setup();
+    const { upstream, filters } = await setup();
     // An earlier config subscribed site/old/# and site/cmd/#; this one keeps only site/cmd/#.
-    outbox.saveRemoteFilters('cloud', ['site/old/#', 'site/cmd/#']);
+    filters.save('cloud', ['site/old/#', 'site/cmd/#']);
     upstream.up({ sessionPresent: true });
     await settle();
     expect(upstream.unsubscribed).toEqual([['site/old/#']]);
     expect(upstream.subscriptions.map((f) => f.topic)).toEqual(['site/cmd/#', 'echo/#']);
-    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
+    expect(filters.get('cloud')).toEqual(['site/cmd/#', 'echo/#']);
   });
 
   it('sends no UNSUBSCRIBE to a new remote session, which holds no subscriptions, and saves the ones it makes', async () => {
-    const { upstream, outbox } = await setup();
-    outbox.saveRemoteFilters('cloud', ['site/old/#']);
+    const { upstream, filters } = await setup();
+    filters.save('cloud', ['site/old/#']);
     upstream.up({ sessionPresent: false });
     await settle();
     expect(upstream.unsubscribed).toEqual([]);
-    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
+    expect(filters.get('cloud')).toEqual(['site/cmd/#', 'echo/#']);
   });
 
   it('forgets the saved filters when a bridge with no inbound rules gets a new remote session', async () => {
-    const { upstream, outbox } = await setup({ rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, local_prefix: '', remote_prefix: 'site/' }] });
-    outbox.saveRemoteFilters('cloud', ['site/old/#']);
+    const { upstream, filters } = await setup({ rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, local_prefix: '', remote_prefix: 'site/' }] });
+    filters.save('cloud', ['site/old/#']);
     upstream.up({ sessionPresent: false });
     await settle();
-    expect(outbox.remoteFilters('cloud')).toEqual([]);
+    expect(filters.get('cloud')).toEqual([]);
     upstream.down();
     upstream.up({ sessionPresent: true });
     await settle();
@@ -306,18 +308,18 @@ describe('bridge inbound, loops and state', () => {
   });
 
   it('keeps a filter whose UNSUBSCRIBE the cloud refused, and asks again on the next connect', async () => {
-    const { upstream, outbox } = await setup();
-    outbox.saveRemoteFilters('cloud', ['site/old/#', 'site/gone/#']);
+    const { upstream, filters } = await setup();
+    filters.save('cloud', ['site/old/#', 'site/gone/#']);
     upstream.unsubackCodes = [0x87, 0x11]; // not authorized; no subscription existed
     upstream.up({ sessionPresent: true });
     await settle();
-    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#', 'site/old/#']);
+    expect(filters.get('cloud')).toEqual(['site/cmd/#', 'echo/#', 'site/old/#']);
     upstream.down();
     upstream.unsubackCodes = undefined;
     upstream.up({ sessionPresent: true });
     await settle();
     expect(upstream.unsubscribed).toEqual([['site/old/#', 'site/gone/#'], ['site/old/#']]);
-    expect(outbox.remoteFilters('cloud')).toEqual(['site/cmd/#', 'echo/#']);
+    expect(filters.get('cloud')).toEqual(['site/cmd/#', 'echo/#']);
   });
 
   it('drops and counts an inbound message that no inbound rule takes', async () => {

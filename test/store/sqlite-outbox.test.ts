@@ -156,25 +156,6 @@ describe('SqliteOutbox on a file', () => {
   });
 });
 
-describe('the remote filters a bridge keeps', () => {
-  it('carries each bridge\'s remote filters over a restart, replaced by the last save, and reads an unreadable record as none', async () => {
-    let s = start();
-    expect(s.outbox.remoteFilters('cloud')).toEqual([]);
-    s.outbox.saveRemoteFilters('cloud', ['a/#', 'b/+/c']);
-    s.outbox.saveRemoteFilters('cloud', ['b/+/c']);
-    s.outbox.saveRemoteFilters('backup', ['x/#']);
-    await stop(s);
-
-    s = start();
-    expect(s.outbox.remoteFilters('cloud')).toEqual(['b/+/c']);
-    expect(s.outbox.remoteFilters('backup')).toEqual(['x/#']);
-    s.db.handle.prepare("UPDATE meta SET value = '{not json' WHERE key = 'remote_filters:cloud'").run();
-    expect(s.outbox.remoteFilters('cloud')).toEqual([]);
-    await stop(s);
-    expect(() => s.outbox.saveRemoteFilters('cloud', ['a/#'])).toThrow(/closed/);
-  });
-});
-
 describe('the source-number log rows', () => {
   it('round-trip every entry, grouped by bridge and kind, and read rows written as JSON text by earlier versions', () => {
     const entries = Array.from({ length: 120 }, (_, i) => ({ bridge: i % 3 === 0 ? 'backup' : 'cloud', originKind: i % 2 === 0 ? 'mqttsn' : 'mqtt', originId: `sn-${i}"\\é`, last: 1_000_000 + i }));
