@@ -223,7 +223,6 @@ export class UpstreamClient implements Upstream {
         this.ids.inboundReleased(packet.messageId ?? 0);
         return conn.send(encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }, this.options.protocolVersion));
       case 'suback':
-        return this.onSuback(packet);
       case 'unsuback':
         return this.onSuback(packet);
       case 'pingresp':
