@@ -17,6 +17,7 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Clock } from '../core/clock.js';
 import type { Service } from '../core/lifecycle.js';
 import type { ProgressProbe } from '../core/progress.js';
+import { sameValue } from '../core/same-value.js';
 import { makeOrigin, type Message, type Origin, type QoS } from '../core/message.js';
 import type { Outbox, OutboxStats } from '../store/outbox.js';
 import type { RemoteFilterStore } from '../store/remote-filters.js';
@@ -185,7 +186,7 @@ export class Bridge implements Service, DurableSink {
     const held = sessionPresent ? saved : [];
     const stale = held.filter((f) => !wanted.includes(f));
     const mayHold = [...new Set([...held, ...wanted])];
-    if (!sameList(mayHold, saved)) this.saveRemoteFilters(mayHold);
+    if (!sameValue(mayHold, saved)) this.saveRemoteFilters(mayHold);
     if (stale.length > 0) {
       this.upstream
         .unsubscribe(stale)
@@ -269,8 +270,4 @@ export class Bridge implements Service, DurableSink {
       .publish({ topic: this.localStateTopic, payload: Buffer.from(state), qos: 1, retain: true, origin: { kind: 'system', id: 'outpost' } })
       ?.catch((err: unknown) => this.deps.log.warn({ err: String(err), topic: this.localStateTopic }, 'link state not stored'));
   }
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -15,7 +15,7 @@ export interface RemoteFilterStore {
   save(bridge: string, filters: readonly string[]): void;
 }
 
-/** Nothing survives a restart: for tests and gateways without a store. */
+/** Nothing survives a restart: for tests of the bridge. */
 export class MemoryRemoteFilters implements RemoteFilterStore {
   private readonly byBridge = new Map<string, string[]>();
 
