@@ -33,6 +33,7 @@ import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { DiskReserve } from './store/reserve.js';
 import { ensureDir } from './store/ensure-dir.js';
 import { SqliteStateJournal } from './store/state-journal.js';
+import { SqliteSnSessions } from './store/sn-sessions.js';
 import { SqliteRemoteFilters } from './store/remote-filters.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
@@ -170,6 +171,7 @@ export class Gateway {
   private db: StoreDatabase | undefined;
   private outbox: SqliteOutbox | undefined;
   private journal: SqliteStateJournal | undefined;
+  private snSessions: SqliteSnSessions | undefined;
   /** The running bridges; a reload adds, replaces and removes entries in place. */
   readonly bridges: Bridge[] = [];
   private startSignal: AbortSignal = new AbortController().signal;
@@ -187,9 +189,12 @@ export class Gateway {
       },
       stop: async () => {
         this.broker.attachJournal(undefined);
+        this.mqttsn?.attachStore(undefined);
         await this.outbox?.close(); // commits what the journal still holds, too
         this.journal?.close();
         this.journal = undefined;
+        this.snSessions?.close();
+        this.snSessions = undefined;
         this.db?.close();
         this.outbox = undefined;
         this.db = undefined;
@@ -241,6 +246,11 @@ export class Gateway {
     this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
     this.journal.attach(this.outbox.join(this.journal));
     this.broker.attachJournal(this.journal);
+    if (this.mqttsn !== undefined && persistSessions) {
+      this.snSessions = new SqliteSnSessions(this.db);
+      this.snSessions.attach(this.outbox.join(this.snSessions));
+      this.mqttsn.attachStore(this.snSessions);
+    }
     return { outbox: this.outbox, db: this.db };
   }
 

@@ -30,8 +30,11 @@ export interface SnContext extends OutboundHost {
   bind(s: SnSession, peer: Peer): void;
   /** (Re)arms the session's supervision timer from its state. */
   armTimer(s: SnSession): void;
-  /** checkRead: the ACL grants the filter only in part, so each message is checked before delivery. */
-  subscribe(s: SnSession, filter: string, qos: QoS, checkRead?: boolean): void;
+  /**
+   * checkRead: the ACL grants the filter only in part, so each message is checked before
+   * delivery; retained: whether the filter's retained messages are delivered (default true).
+   */
+  subscribe(s: SnSession, filter: string, qos: QoS, checkRead?: boolean, retained?: boolean): void;
   /** Counts a dropped datagram or message and logs it, rate-limited. */
   reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void;
   newSession(clientId: string): SnSession | undefined;

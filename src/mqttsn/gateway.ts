@@ -25,6 +25,7 @@ import { advertise } from './handlers/discovery.js';
 import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
+import { snapshot, type SnSessionStore } from './persistence.js';
 import { makePeer, sourceKeyOf, SnSession, type Peer } from './session.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
@@ -62,6 +63,8 @@ export class MqttsnGateway implements Service, SnContext {
   private readonly drops: DropLog;
   private advertiseTimer: TimerHandle | undefined;
   private running = false;
+  /** Where persistent sessions are kept (persistence.ts); none: they end with the process. */
+  private store: SnSessionStore | undefined;
 
   constructor(
     readonly config: MqttsnConfig,
@@ -127,7 +130,13 @@ export class MqttsnGateway implements Service, SnContext {
     return this.byId.get(clientId);
   }
 
+  /** Keeps persistent sessions in `store` from now on; `start` restores what it holds. */
+  attachStore(store: SnSessionStore | undefined): void {
+    this.store = store;
+  }
+
   async start(): Promise<void> {
+    this.restore();
     await this.transport.start((buf, from) => this.onDatagram(buf, from));
     this.running = true;
     if (this.config.advertise.interval > 0) {
@@ -143,7 +152,61 @@ export class MqttsnGateway implements Service, SnContext {
     this.advertiseTimer?.cancel();
     this.advertiseTimer = undefined;
     await this.transport.stop();
-    for (const s of [...this.byId.values()]) this.endSession(s);
+    // Persistent sessions stay stored: the next start restores them.
+    for (const s of [...this.byId.values()]) this.endSession(s, true);
+  }
+
+  /** The stored persistent sessions, back as "disconnected" with their subscriptions (persistence.ts). */
+  private restore(): void {
+    if (this.store === undefined) return;
+    let records;
+    try {
+      records = this.store.load();
+    } catch (err) {
+      this.log.error({ err }, 'stored mqtt-sn sessions could not be read; sensors start afresh');
+      return;
+    }
+    const expiry = this.clock.now() + this.config.session_expiry;
+    for (const [clientId, rec] of records) {
+      if (this.byId.has(clientId)) continue;
+      if (this.byId.size >= this.config.max_clients) {
+        this.store.delete(clientId);
+        continue;
+      }
+      const s = new SnSession(clientId, this.config.max_topics_per_client);
+      s.cleanSession = false;
+      if (rec.will !== undefined) s.will = { ...rec.will, payload: Buffer.from(rec.will.payload, 'base64') };
+      s.topics.restore(rec.topics);
+      this.byId.set(clientId, s);
+      for (const [filter, qos] of rec.subs) {
+        // The ACL as it is now: a filter it no longer grants is not subscribed again.
+        const access = this.authorizer.grantsFor(s.origin).readAccess(filter);
+        if (access === 'none') continue;
+        try {
+          this.subscribe(s, filter, qos, access === 'some', false);
+        } catch (err) {
+          this.log.warn({ err, clientId, filter }, 'stored mqtt-sn subscription not restored');
+        }
+      }
+      s.expiryDeadline = expiry;
+      this.persist(s);
+      this.armTimer(s);
+    }
+    if (records.size > 0) this.log.info({ sessions: this.byId.size }, 'persistent mqtt-sn sessions restored');
+  }
+
+  persist(s: SnSession): void {
+    const store = this.store;
+    if (store === undefined || this.byId.get(s.clientId) !== s) return;
+    if (s.cleanSession) {
+      if (s.saved !== undefined) store.delete(s.clientId);
+      s.saved = undefined;
+      return;
+    }
+    const text = snapshot(s);
+    if (text === s.saved) return;
+    s.saved = text;
+    store.save(s.clientId, text);
   }
 
   /** Entry point for every datagram (the transport already enforced the size bound). */
@@ -300,7 +363,7 @@ export class MqttsnGateway implements Service, SnContext {
     return false;
   }
 
-  subscribe(s: SnSession, filter: string, qos: QoS, checkRead = false): void {
+  subscribe(s: SnSession, filter: string, qos: QoS, checkRead = false, retained = true): void {
     const subs = (s.subs ??= new Map());
     subs.get(filter)?.unsubscribe();
     const handler = checkRead
@@ -309,7 +372,8 @@ export class MqttsnGateway implements Service, SnContext {
         this.metrics.drop('not-authorized');
       }
       : (msg: Message) => deliver(this, s, msg);
-    subs.set(filter, this.bus.subscribe(filter, s.origin, { qos, sendRetained: true }, handler));
+    subs.set(filter, this.bus.subscribe(filter, s.origin, { qos, sendRetained: retained }, handler));
+    (s.subQos ??= new Map()).set(filter, qos);
   }
 
   newSession(clientId: string): SnSession | undefined {
@@ -328,7 +392,10 @@ export class MqttsnGateway implements Service, SnContext {
     return s;
   }
 
-  endSession(s: SnSession): void {
+  /** `keepStored`: the gateway stops, the session does not end for its client (see stop). */
+  endSession(s: SnSession, keepStored = false): void {
+    if (!keepStored && s.saved !== undefined && this.byId.get(s.clientId) === s) this.store?.delete(s.clientId);
+    s.saved = undefined;
     const lost = s.reset();
     if (lost > 0) this.metrics.drop('session-ended', lost);
     s.timer?.cancel();

@@ -30,6 +30,8 @@ export interface OutboundHost {
   flushed(session: SnSession): void;
   /** Runs a timer callback, logging instead of throwing. */
   guarded(session: SnSession, fn: () => void): void;
+  /** The session's durable part may have changed: stored if it did (persistence.ts). */
+  persist(session: SnSession): void;
 }
 
 /** A bus message matched one of the client's subscriptions. */
@@ -171,10 +173,12 @@ export function onRegack(h: OutboundHost, s: SnSession, msgId: number, returnCod
   s.flight = undefined;
   if (returnCode === ReturnCode.ACCEPTED) {
     s.topics.confirm(f.topicId);
+    h.persist(s);
   } else {
     // The client refused the topic: the message waiting for it cannot be delivered.
     const item = s.queue.shift();
     s.topics.forget(f.topicId);
+    h.persist(s);
     complete(h, s);
     if (item !== undefined) h.dropped(s, 'register-refused', item.msg.topic);
   }
@@ -188,6 +192,7 @@ export function onPuback(h: OutboundHost, s: SnSession, msgId: number, returnCod
   if (returnCode === ReturnCode.INVALID_TOPIC_ID && f.packet.topicIdType === 0 && f.item.reregistered !== true) {
     // The client lost the registration (a reboot): register again and resend, once.
     s.topics.forget(f.packet.topicId);
+    h.persist(s);
     hold(s);
     s.flight = undefined;
     s.queue.unshift({ ...f.item, reregistered: true });

@@ -62,6 +62,10 @@ export class SnSession {
   connecting: { stage: 'topic' | 'msg'; deadline: number; topic?: { topic: string; qos: SnQoS; retain: boolean } } | undefined;
   readonly topics: TopicRegistry;
   subs: Map<string, BusSubscription> | undefined;
+  /** The QoS of each subscription, for the stored session (persistence.ts). */
+  subQos: Map<string, QoS> | undefined;
+  /** The stored text of this session as last saved (undefined: not stored). */
+  saved: string | undefined;
   /** Incoming QoS 2 MsgIds between PUBLISH and PUBREL → whether PUBREC was sent (committed). */
   qos2In: Map<number, boolean> | undefined;
   /** The last incoming QoS 1 MsgId and whether its PUBACK went out (a DUP is not published twice). */
@@ -100,6 +104,7 @@ export class SnSession {
   reset(): number {
     for (const sub of this.subs?.values() ?? []) sub.unsubscribe();
     this.subs = undefined;
+    this.subQos = undefined;
     this.topics.clear();
     this.qos2In = undefined;
     this.lastQos1 = undefined;

@@ -67,6 +67,25 @@ export class TopicRegistry {
     this.known?.delete(id);
   }
 
+  /** Every id with its name and whether the client knows it (for the stored session). */
+  entries(): Array<[number, string, boolean]> {
+    const out: Array<[number, string, boolean]> = [];
+    for (const [id, name] of this.byId ?? []) out.push([id, name, this.known?.has(id) ?? false]);
+    return out;
+  }
+
+  /** Puts back stored entries (a restart): up to the limit, duplicates of an id or name skipped. */
+  restore(entries: ReadonlyArray<readonly [number, string, boolean]>): void {
+    this.clear();
+    for (const [id, name, known] of entries) {
+      if (this.size >= this.limit || id < FIRST_ID || id > LAST_ID || this.byId?.has(id) || this.byName?.has(name)) continue;
+      (this.byId ??= new Map()).set(id, name);
+      (this.byName ??= new Map()).set(name, id);
+      if (known) (this.known ??= new Set()).add(id);
+      if (id >= this.next) this.next = id === LAST_ID ? FIRST_ID : id + 1;
+    }
+  }
+
   clear(): void {
     this.byId = undefined;
     this.byName = undefined;

@@ -196,6 +196,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    description: 'persistent MQTT-SN sessions',
+    sql: `
+      -- One row per MQTT-SN client with CleanSession=0: its Will, subscriptions and topic ids
+      -- as JSON (src/mqttsn/persistence.ts). Written when they change, not per message.
+      CREATE TABLE sn_sessions (
+        client_id TEXT PRIMARY KEY,
+        record    TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -21,6 +21,7 @@ export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
     ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
     return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.CONGESTION });
   }
+  ctx.persist(s);
   ctx.reply(s, { type: MsgType.REGACK, topicId: id, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
 }
 
@@ -64,6 +65,7 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
   // subscribing again would send the retained messages twice.
   if (p.dup && s.subs?.has(filter)) return;
   ctx.subscribe(s, filter, p.qos, access === 'some');
+  ctx.persist(s);
 }
 
 export function onUnsubscribe(ctx: SnContext, s: SnSession, p: Unsubscribe): void {
@@ -71,6 +73,8 @@ export function onUnsubscribe(ctx: SnContext, s: SnSession, p: Unsubscribe): voi
   if (filter !== undefined) {
     s.subs?.get(filter)?.unsubscribe();
     s.subs?.delete(filter);
+    s.subQos?.delete(filter);
+    ctx.persist(s);
   }
   // UNSUBACK in every case: the client only wants to know it is not subscribed (§6.9).
   ctx.reply(s, { type: MsgType.UNSUBACK, msgId: p.msgId });

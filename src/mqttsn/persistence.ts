@@ -1,0 +1,99 @@
+/**
+ * What of a persistent MQTT-SN session (CleanSession=0) survives a restart of the gateway.
+ *
+ * MQTT-SN's CONNACK has no "session present" flag, so a sensor that connected once with
+ * CleanSession=0 trusts its subscriptions and topic ids to last: after a power cut of the
+ * gateway it would never learn that they were gone, and a sleeping sensor subscribed to
+ * its commands would stop receiving them without a sign. So each persistent session's
+ * durable part is stored and restored at start:
+ *
+ *   saved when it changes: CONNECT (its Will), WILLTOPICUPD/WILLMSGUPD,
+ *   SUBSCRIBE/UNSUBSCRIBE, REGISTER/REGACK (topic ids the client knows); deleted when the
+ *   session ends (clean CONNECT, expiry, eviction)
+ *
+ *   restored as "disconnected": its subscriptions are on the bus again at once, so what is
+ *   published meanwhile is buffered for it (up to mqttsn.max_buffered_messages); the next
+ *   PINGREQ or PUBLISH from the sensor gets a DISCONNECT (§6.14: it must CONNECT again),
+ *   and its CONNECT with CleanSession=0 finds everything as it was, buffered messages
+ *   included. The session expires after mqttsn.session_expiry from the restart.
+ *
+ * Not stored: the client's state (awake, asleep…), address, keepalive and sleep duration,
+ * which change with every reading of a sleeping sensor and would cost a write each (flash
+ * wear) and which its next CONNECT and DISCONNECT set anew; messages buffered at the
+ * moment of the crash; the MsgIds of QoS 2 publishes in progress.
+ */
+import type { QoS } from '../core/message.js';
+import type { SnQoS } from './packets.js';
+import type { SnSession } from './session.js';
+
+export interface SnSessionRecord {
+  will?: { topic: string | undefined; qos: SnQoS; retain: boolean; payload: string };
+  /** [filter, QoS] */
+  subs: Array<[string, QoS]>;
+  /** [id, name, whether the client knows the id] */
+  topics: Array<[number, string, boolean]>;
+}
+
+/** Where persistent sessions are kept; writes may be deferred to the next commit of the store. */
+export interface SnSessionStore {
+  /** Every stored session by client id; unreadable records are left out. */
+  load(): Map<string, SnSessionRecord>;
+  save(clientId: string, record: string): void;
+  delete(clientId: string): void;
+}
+
+/** Kept in memory only: for tests of a gateway restarted on the same store. */
+export class MemorySnSessionStore implements SnSessionStore {
+  readonly records = new Map<string, string>();
+
+  load(): Map<string, SnSessionRecord> {
+    return parseRecords(this.records);
+  }
+
+  save(clientId: string, record: string): void {
+    this.records.set(clientId, record);
+  }
+
+  delete(clientId: string): void {
+    this.records.delete(clientId);
+  }
+}
+
+/** The session's durable part as stored text (JSON). */
+export function snapshot(s: SnSession): string {
+  const w = s.will;
+  const rec: SnSessionRecord = {
+    ...(w === undefined ? {} : { will: { topic: w.topic, qos: w.qos, retain: w.retain, payload: w.payload.toString('base64') } }),
+    subs: [...(s.subQos ?? [])],
+    topics: s.topics.entries(),
+  };
+  return JSON.stringify(rec);
+}
+
+/** Records by client id from stored texts; a damaged one is skipped (that sensor starts afresh). */
+export function parseRecords(texts: Iterable<[string, string]>): Map<string, SnSessionRecord> {
+  const out = new Map<string, SnSessionRecord>();
+  for (const [clientId, text] of texts) {
+    const rec = parseRecord(text);
+    if (rec !== undefined) out.set(clientId, rec);
+  }
+  return out;
+}
+
+function parseRecord(text: string): SnSessionRecord | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<SnSessionRecord>;
+    if (typeof v !== 'object' || v === null || !Array.isArray(v.subs) || !Array.isArray(v.topics)) return undefined;
+    const subs = v.subs.filter((e): e is [string, QoS] => Array.isArray(e) && typeof e[0] === 'string' && (e[1] === 0 || e[1] === 1 || e[1] === 2));
+    const topics = v.topics.filter(
+      (e): e is [number, string, boolean] => Array.isArray(e) && Number.isInteger(e[0]) && e[0] >= 1 && e[0] <= 0xfffe && typeof e[1] === 'string' && typeof e[2] === 'boolean',
+    );
+    const w = v.will;
+    const will = w !== undefined && typeof w === 'object' && w !== null && typeof w.payload === 'string' && [-1, 0, 1, 2].includes(w.qos)
+      ? { topic: typeof w.topic === 'string' ? w.topic : undefined, qos: w.qos, retain: w.retain === true, payload: w.payload }
+      : undefined;
+    return { ...(will === undefined ? {} : { will }), subs, topics };
+  } catch {
+    return undefined;
+  }
+}
