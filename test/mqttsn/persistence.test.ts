@@ -1,0 +1,181 @@
+/**
+ * Persistent MQTT-SN sessions across a restart of the gateway (src/mqttsn/persistence.ts):
+ * two gateways one after the other on the same broker and the same session store, with
+ * real UDP sensors. The restarted gateway listens on a new port, so each sensor comes back
+ * from a new socket, as a sensor behind NAT would.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
+import { MsgType } from '../../src/mqttsn/packets.js';
+import { MemorySnSessionStore } from '../../src/mqttsn/persistence.js';
+import { silentLog } from '../helpers/broker-harness.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import type { SnTestClient } from '../helpers/mqttsn-client.js';
+import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
+
+const YAML = 'retry_interval: 1s\nmax_retries: 2\nsession_expiry: 1h';
+const harnesses: SnHarness[] = [];
+afterEach(async () => {
+  for (const h of harnesses.splice(0).reverse()) await h.close().catch(() => undefined);
+});
+
+const origin = { kind: 'system', id: 'test' } as const;
+const publish = (broker: Broker, topic: string, payload: string) => broker.publish({ topic, payload: Buffer.from(payload), qos: 1, retain: false, origin });
+
+async function start(store: MemorySnSessionStore, o: { broker?: Broker; clock?: FakeClock; yaml?: string } = {}): Promise<SnHarness> {
+  const h = await startSnGateway(o.yaml ?? YAML, { store, broker: o.broker, clock: o.clock });
+  harnesses.push(h);
+  return h;
+}
+
+/** Stops the first gateway (its sensors' sockets too); the broker goes on for the second. */
+async function stopGateway(h: SnHarness, ...clients: SnTestClient[]): Promise<void> {
+  for (const c of clients) await c.close();
+  await h.gw.stop();
+  harnesses.splice(harnesses.indexOf(h), 1);
+}
+
+describe('persistent MQTT-SN sessions across a gateway restart', () => {
+  it('keeps a CleanSession 0 subscription: a message published before the sensor is back reaches it after its CONNECT', async () => {
+    const store = new MemorySnSessionStore();
+    const broker = new Broker({}, { log: silentLog });
+    const h1 = await start(store, { broker });
+    const c1 = await h1.client();
+    expect(await c1.connect('valve-3', { clean: false })).toBe(0);
+    expect((await c1.subscribe('cmd/valve-3', 1)).returnCode).toBe(0);
+    await stopGateway(h1, c1);
+
+    const h2 = await start(store, { broker });
+    expect(h2.gw.session('valve-3')?.state).toBe('disconnected');
+    await publish(broker, 'cmd/valve-3', 'open');
+    const c2 = await h2.client();
+    expect(await c2.connect('valve-3', { clean: false })).toBe(0);
+    const p = await c2.next(MsgType.PUBLISH);
+    expect(p.payload.toString()).toBe('open');
+    // The topic id of the subscription is the one the sensor was given before the restart.
+    expect(h2.gw.session('valve-3')?.topics.nameOf(p.topicId)).toBe('cmd/valve-3');
+  });
+
+  it('keeps the topic ids a sensor registered, so its PUBLISH after the restart is accepted without a new REGISTER', async () => {
+    const store = new MemorySnSessionStore();
+    const broker = new Broker({}, { log: silentLog });
+    const h1 = await start(store, { broker });
+    const c1 = await h1.client();
+    await c1.connect('meter-1', { clean: false });
+    const reg = await c1.register('site/meter-1/kwh');
+    await stopGateway(h1, c1);
+
+    const h2 = await start(store, { broker });
+    const seen = h2.watch('site/#');
+    const c2 = await h2.client();
+    await c2.connect('meter-1', { clean: false });
+    const msgId = c2.publish(reg.topicId, '42.7', { qos: 1 });
+    const ack = await c2.next(MsgType.PUBACK, 2000, (a) => a.msgId === msgId);
+    expect(ack.returnCode).toBe(0);
+    await until(() => seen.length === 1, 'the reading on the bus');
+    expect(seen[0]).toMatchObject({ topic: 'site/meter-1/kwh' });
+    expect(seen[0]!.payload.toString()).toBe('42.7');
+  });
+
+  it('tells a sleeping sensor that wakes after the restart to CONNECT again, and then delivers what was buffered for it', async () => {
+    const store = new MemorySnSessionStore();
+    const broker = new Broker({}, { log: silentLog });
+    const h1 = await start(store, { broker });
+    const c1 = await h1.client();
+    await c1.connect('tag-9', { clean: false, duration: 30 });
+    await c1.subscribe('to/tag-9/#', 1);
+    c1.send({ type: MsgType.DISCONNECT, duration: 60 });
+    await c1.next(MsgType.DISCONNECT);
+    await stopGateway(h1, c1);
+
+    const h2 = await start(store, { broker });
+    await publish(broker, 'to/tag-9/led', 'blink');
+    const c2 = await h2.client();
+    c2.send({ type: MsgType.PINGREQ, clientId: 'tag-9' });
+    expect((await c2.next(MsgType.DISCONNECT)).duration).toBeUndefined();
+    expect(await c2.connect('tag-9', { clean: false, duration: 30 })).toBe(0);
+    const reg = await c2.next(MsgType.REGISTER);
+    expect(reg.topicName).toBe('to/tag-9/led');
+    c2.send({ type: MsgType.REGACK, topicId: reg.topicId, msgId: reg.msgId, returnCode: 0 });
+    expect((await c2.next(MsgType.PUBLISH)).payload.toString()).toBe('blink');
+  });
+
+  it('keeps the Will: a sensor back after the restart that then goes silent has its Will published', async () => {
+    const clock = new FakeClock();
+    const store = new MemorySnSessionStore();
+    const broker = new Broker({}, { log: silentLog, clock });
+    const h1 = await start(store, { broker, clock });
+    const c1 = await h1.client();
+    await c1.connect('pump-2', { clean: false, duration: 10, will: { topic: 'status/pump-2', payload: 'gone', qos: 1 } });
+    await stopGateway(h1, c1);
+
+    const h2 = await start(store, { broker, clock });
+    const wills = h2.watch('status/#');
+    const c2 = await h2.client();
+    // §6.3: CleanSession 0 and Will 0 keep the stored Will.
+    expect(await c2.connect('pump-2', { clean: false, duration: 10 })).toBe(0);
+    clock.advance(16_000);
+    await until(() => wills.length === 1, 'the Will');
+    expect(wills[0]!.payload.toString()).toBe('gone');
+  });
+
+  it('forgets the stored session on a CleanSession 1 CONNECT, and after the session expiry', async () => {
+    const clock = new FakeClock();
+    const store = new MemorySnSessionStore();
+    const h = await start(store, { clock, yaml: 'session_expiry: 1m' });
+    const a = await h.client();
+    await a.connect('a', { clean: false });
+    await a.subscribe('x/a', 1);
+    const b = await h.client();
+    await b.connect('b', { clean: false });
+    await b.subscribe('x/b', 1);
+    expect([...store.records.keys()].sort()).toEqual(['a', 'b']);
+
+    expect(await a.connect('a', { clean: true })).toBe(0);
+    expect([...store.records.keys()]).toEqual(['b']);
+
+    b.send({ type: MsgType.DISCONNECT, duration: undefined });
+    await b.next(MsgType.DISCONNECT);
+    clock.advance(61_000);
+    await until(() => h.gw.session('b') === undefined, 'the session to expire');
+    expect(store.records.size).toBe(0);
+  });
+
+  it('keeps the stored sessions when the gateway stops, and writes nothing for a reading that changes nothing', async () => {
+    const store = new MemorySnSessionStore();
+    let writes = 0;
+    const save = store.save.bind(store);
+    store.save = (id, rec) => {
+      writes++;
+      save(id, rec);
+    };
+    const broker = new Broker({}, { log: silentLog });
+    const h1 = await start(store, { broker });
+    const c = await h1.client();
+    await c.connect('s1', { clean: false });
+    const reg = await c.register('site/s1');
+    const before = writes;
+    for (let i = 0; i < 5; i++) {
+      await c.connect('s1', { clean: false });
+      const id = c.publish(reg.topicId, String(i), { qos: 1 });
+      await c.next(MsgType.PUBACK, 2000, (a) => a.msgId === id);
+      c.send({ type: MsgType.DISCONNECT, duration: 60 });
+      await c.next(MsgType.DISCONNECT);
+    }
+    expect(writes).toBe(before);
+    await stopGateway(h1, c);
+    expect(JSON.parse(store.records.get('s1')!)).toMatchObject({ topics: [[reg.topicId, 'site/s1', true]] });
+  });
+
+  it('skips a damaged record and restores the others', async () => {
+    const store = new MemorySnSessionStore();
+    store.records.set('bad', '{"subs": 7');
+    store.records.set('good', JSON.stringify({ subs: [['cmd/good', 1]], topics: [] }));
+    const h = await start(store);
+    expect(h.gw.session('bad')).toBeUndefined();
+    expect(h.gw.session('good')?.subQos?.get('cmd/good')).toBe(1);
+    // Its subscription is on the bus again: a command is held for it until it connects.
+    await publish(h.broker, 'cmd/good', 'x');
+    expect(h.gw.session('good')?.queue.map((i) => i.msg.topic)).toEqual(['cmd/good']);
+  });
+});
