@@ -246,7 +246,8 @@ export class Gateway {
     this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
     this.journal.attach(this.outbox.join(this.journal));
     this.broker.attachJournal(this.journal);
-    if (this.mqttsn !== undefined && persistSessions) {
+    if (!persistSessions) SqliteSnSessions.forgetAll(this.db);
+    else if (this.mqttsn !== undefined) {
       this.snSessions = new SqliteSnSessions(this.db);
       this.snSessions.attach(this.outbox.join(this.snSessions));
       this.mqttsn.attachStore(this.snSessions);

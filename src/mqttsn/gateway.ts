@@ -189,7 +189,9 @@ export class MqttsnGateway implements Service, SnContext {
         }
       }
       s.expiryDeadline = expiry;
-      this.persist(s);
+      // As stored (a filter the ACL now refuses stays in the record until the next change):
+      // a restart writes nothing.
+      s.saved = snapshot(s);
       this.armTimer(s);
     }
     if (records.size > 0) this.log.info({ sessions: this.byId.size }, 'persistent mqtt-sn sessions restored');

@@ -15,6 +15,11 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
 
   constructor(private readonly db: StoreDatabase) {}
 
+  /** store.persist_sessions: false: sessions stored by an earlier run are forgotten, not kept for later. */
+  static forgetAll(db: StoreDatabase): void {
+    db.handle.prepare('DELETE FROM sn_sessions').run();
+  }
+
   /** Connects the store to the commits it rides in. */
   attach(join: CommitJoin): void {
     this.join = join;

@@ -64,4 +64,13 @@ describe('persistent MQTT-SN sessions in SQLite', () => {
     expect(outbox.commits - before).toBe(1);
     expect(sessions.load().has('s1')).toBe(true);
   });
+
+  it('forgets every stored session when store.persist_sessions is switched off', async () => {
+    const a = open();
+    a.sessions.save('s1', record('cmd/1'));
+    await a.outbox.close();
+    a.sessions.close();
+    SqliteSnSessions.forgetAll(a.db);
+    expect(a.sessions.load().size).toBe(0);
+  });
 });
