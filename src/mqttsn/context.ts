@@ -37,6 +37,8 @@ export interface SnContext extends OutboundHost {
   subscribe(s: SnSession, filter: string, qos: QoS, checkRead?: boolean, retained?: boolean): void;
   /** Counts a dropped datagram or message and logs it, rate-limited. */
   reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void;
+  /** Stores the session's changes, then acknowledges (persistence.ts): `refused` if storing failed. */
+  afterStored(s: SnSession, ack: () => void, refused?: () => void): void;
   newSession(clientId: string): SnSession | undefined;
   endSession(s: SnSession): void;
 }

@@ -197,6 +197,23 @@ export class MqttsnGateway implements Service, SnContext {
     if (records.size > 0) this.log.info({ sessions: this.byId.size }, 'persistent mqtt-sn sessions restored');
   }
 
+  /**
+   * Stores the session's changes and calls `ack` once they are committed (at once when
+   * nothing needed storing), or `refused` if the commit failed (disk full, store closed).
+   */
+  afterStored(s: SnSession, ack: () => void, refused: () => void = ack): void {
+    this.persist(s);
+    const wait = this.store?.committed(s.clientId);
+    if (wait === undefined) return ack();
+    wait.then(
+      () => this.guarded(s, ack),
+      (err: unknown) => {
+        this.reject('store-failed', s.peer, `session of ${s.clientId} not stored (${(err as Error).message})`);
+        this.guarded(s, refused);
+      },
+    );
+  }
+
   persist(s: SnSession): void {
     const store = this.store;
     if (store === undefined || this.byId.get(s.clientId) !== s) return;

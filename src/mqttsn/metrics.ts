@@ -22,6 +22,8 @@ export type SnDropReason =
   | 'not-authorized'
   | 'too-large-out'
   | 'session-ended'
+  /** A change of a persistent session that could not be stored; its acknowledgement refused it. */
+  | 'store-failed'
   /** A handler failed (a bug): the message was dropped, the gateway carries on. */
   | 'internal-error';
 

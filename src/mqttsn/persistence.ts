@@ -9,7 +9,8 @@
  *
  *   saved when it changes: CONNECT (its Will), WILLTOPICUPD/WILLMSGUPD,
  *   SUBSCRIBE/UNSUBSCRIBE, REGISTER/REGACK (topic ids the client knows); deleted when the
- *   session ends (clean CONNECT, expiry, eviction)
+ *   session ends (clean CONNECT, expiry, eviction). The gateway's answer to a change
+ *   (CONNACK, WILL…RESP, REGACK, SUBACK, UNSUBACK) goes out once it is committed.
  *
  *   restored as "disconnected": its subscriptions are on the bus again at once, so what is
  *   published meanwhile is buffered for it (up to mqttsn.max_buffered_messages); the next
@@ -40,6 +41,12 @@ export interface SnSessionStore {
   load(): Map<string, SnSessionRecord>;
   save(clientId: string, record: string): void;
   delete(clientId: string): void;
+  /**
+   * Settles once the client's last save or delete is on the disk (rejects if that failed);
+   * undefined when nothing of the client's is waiting. The acknowledgement of a change
+   * (REGACK, SUBACK, CONNACK…) waits for it: persist before you acknowledge.
+   */
+  committed(clientId: string): Promise<void> | undefined;
 }
 
 /** Kept in memory only: for tests of a gateway restarted on the same store. */
@@ -56,6 +63,10 @@ export class MemorySnSessionStore implements SnSessionStore {
 
   delete(clientId: string): void {
     this.records.delete(clientId);
+  }
+
+  committed(): undefined {
+    return undefined;
   }
 }
 

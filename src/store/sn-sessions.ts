@@ -3,6 +3,7 @@
  * Saves and deletes wait in memory, the newest per client, and ride in the next group
  * commit of the outbox like the broker's session journal: never a commit of their own.
  */
+import { OutpostError } from '../core/errors.js';
 import { parseRecords, type SnSessionRecord, type SnSessionStore } from '../mqttsn/persistence.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
 import type { CommitBatch, CommitJoin, CommitParticipant } from './outbox-core.js';
@@ -10,6 +11,8 @@ import type { CommitBatch, CommitJoin, CommitParticipant } from './outbox-core.j
 export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
   /** Client id → its record to write, or null to delete it. */
   private pending = new Map<string, string | null>();
+  /** Settled by the commit that takes `pending` (one per batch, made when somebody waits). */
+  private deferred: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
   private join: CommitJoin | undefined;
   private statements: { upsert: SqliteStatement; remove: SqliteStatement } | undefined;
 
@@ -30,6 +33,9 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
     this.join?.leave();
     this.join = undefined;
     this.pending = new Map();
+    const d = this.deferred;
+    this.deferred = undefined;
+    d?.reject(new OutpostError('STORE_UNAVAILABLE', 'the store is closed; the MQTT-SN session was not stored'));
   }
 
   load(): Map<string, SnSessionRecord> {
@@ -45,6 +51,22 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
     this.queue(clientId, null);
   }
 
+  committed(clientId: string): Promise<void> | undefined {
+    if (!this.pending.has(clientId) || this.join === undefined) return undefined;
+    if (this.deferred === undefined) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.deferred = { promise, resolve, reject };
+    }
+    // Somebody waits: the commit comes at once, not after the commit delay.
+    this.join.schedule({});
+    return this.deferred.promise;
+  }
+
   hasWork(): boolean {
     return this.pending.size > 0;
   }
@@ -52,7 +74,9 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
   take(): CommitBatch | undefined {
     if (this.pending.size === 0) return undefined;
     const batch = this.pending;
+    const deferred = this.deferred;
     this.pending = new Map();
+    this.deferred = undefined;
     return {
       write: () => {
         const { upsert, remove } = (this.statements ??= {
@@ -64,10 +88,12 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
           else upsert.run(clientId, record);
         }
       },
-      committed: () => undefined,
-      failed: () => {
-        // Kept for the next commit, unless something newer replaced it meanwhile.
+      committed: () => deferred?.resolve(),
+      failed: (err) => {
+        // Kept for the next commit, unless something newer replaced it meanwhile; whoever
+        // waited is told (its acknowledgement says the change was refused).
         for (const [clientId, record] of batch) if (!this.pending.has(clientId)) this.pending.set(clientId, record);
+        deferred?.reject(err);
       },
     };
   }

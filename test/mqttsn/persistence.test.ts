@@ -4,10 +4,16 @@
  * real UDP sensors. The restarted gateway listens on a new port, so each sensor comes back
  * from a new socket, as a sensor behind NAT would.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { MsgType } from '../../src/mqttsn/packets.js';
 import { MemorySnSessionStore } from '../../src/mqttsn/persistence.js';
+import { openDatabase } from '../../src/store/database.js';
+import { SqliteSnSessions } from '../../src/store/sn-sessions.js';
+import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
 import { silentLog } from '../helpers/broker-harness.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import type { SnTestClient } from '../helpers/mqttsn-client.js';
@@ -15,8 +21,10 @@ import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway
 
 const YAML = 'retry_interval: 1s\nmax_retries: 2\nsession_expiry: 1h';
 const harnesses: SnHarness[] = [];
+const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const h of harnesses.splice(0).reverse()) await h.close().catch(() => undefined);
+  for (const f of cleanups.splice(0).reverse()) await f();
 });
 
 const origin = { kind: 'system', id: 'test' } as const;
@@ -174,5 +182,30 @@ describe('persistent MQTT-SN sessions across a gateway restart', () => {
     // Its subscription is on the bus again: a command is held for it until it connects.
     await publish(h.broker, 'cmd/good', 'x');
     expect(h.gw.session('good')?.queue.map((i) => i.msg.topic)).toEqual(['cmd/good']);
+  });
+
+  it('answers CONNACK, SUBACK and REGACK of a persistent session only once the session is in the database, without the commit delay', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'outpost-sn-persist-'));
+    const db = openDatabase({ dir, synchronous: 'full', log: silentLog, clock: new FakeClock() });
+    // A commit delay longer than the client waits for an answer: only a prompt commit gets one in time.
+    const outbox = new SqliteOutbox({ db, clock: new FakeClock(), log: silentLog, commitWindowMs: 0, commitDelayMs: 5_000 });
+    const store = new SqliteSnSessions(db);
+    store.attach(outbox.join(store));
+    cleanups.push(async () => {
+      await outbox.close();
+      store.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const h = await startSnGateway(YAML, { store });
+    harnesses.push(h);
+    const c = await h.client();
+    expect(await c.connect('v-7', { clean: false })).toBe(0);
+    expect(store.load().get('v-7')).toEqual({ subs: [], topics: [] });
+    expect((await c.subscribe('cmd/v-7', 1)).returnCode).toBe(0);
+    expect(store.load().get('v-7')?.subs).toEqual([['cmd/v-7', 1]]);
+    const reg = await c.register('site/v-7');
+    expect(reg.returnCode).toBe(0);
+    expect(store.load().get('v-7')?.topics).toContainEqual([reg.topicId, 'site/v-7', true]);
   });
 });

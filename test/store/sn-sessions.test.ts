@@ -73,4 +73,26 @@ describe('persistent MQTT-SN sessions in SQLite', () => {
     SqliteSnSessions.forgetAll(a.db);
     expect(a.sessions.load().size).toBe(0);
   });
+
+  it('settles a wait for a client once its save is committed, and has nothing to wait for otherwise', async () => {
+    const { outbox, sessions } = open();
+    expect(sessions.committed('s1')).toBeUndefined();
+    sessions.save('s1', record('cmd/1'));
+    const wait = sessions.committed('s1');
+    expect(wait).toBeInstanceOf(Promise);
+    expect(sessions.committed('s2')).toBeUndefined();
+    const before = outbox.commits;
+    await wait;
+    expect(outbox.commits - before).toBe(1);
+    expect(sessions.load().has('s1')).toBe(true);
+    expect(sessions.committed('s1')).toBeUndefined();
+  });
+
+  it('rejects a wait when the store closes before the commit', async () => {
+    const { sessions } = open();
+    sessions.save('s1', record('cmd/1'));
+    const wait = sessions.committed('s1')!;
+    sessions.close();
+    await expect(wait).rejects.toThrow(/not stored/);
+  });
 });

@@ -53,11 +53,17 @@ export function onConnect(ctx: SnContext, peer: Peer, p: Connect): void {
 
 function accept(ctx: SnContext, s: SnSession): void {
   s.connecting = undefined;
-  // Stored (CleanSession=0: its Will may be new) or no longer stored (CleanSession=1).
-  ctx.persist(s);
-  ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.ACCEPTED });
-  // After the CONNACK: buffered messages (CleanSession=false) follow it.
-  ctx.apply(s, 'connect');
+  // Stored (CleanSession=0: its Will may be new) or no longer stored (CleanSession=1) before
+  // the CONNACK; a sensor whose session did not change is answered at once.
+  ctx.afterStored(
+    s,
+    () => {
+      ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.ACCEPTED });
+      // After the CONNACK: buffered messages (CleanSession=false) follow it.
+      ctx.apply(s, 'connect');
+    },
+    () => ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.CONGESTION }),
+  );
 }
 
 export function onWillTopic(ctx: SnContext, s: SnSession, p: WillTopic<0x07>): void {
@@ -98,14 +104,20 @@ export function onWillTopicUpd(ctx: SnContext, s: SnSession, p: WillTopic<0x1a>)
   } else {
     s.will = { topic: p.topic, qos: p.qos, retain: p.retain, payload: s.will?.payload ?? Buffer.alloc(0) };
   }
-  ctx.persist(s);
-  ctx.reply(s, { type: MsgType.WILLTOPICRESP, returnCode: ReturnCode.ACCEPTED });
+  ctx.afterStored(
+    s,
+    () => ctx.reply(s, { type: MsgType.WILLTOPICRESP, returnCode: ReturnCode.ACCEPTED }),
+    () => ctx.reply(s, { type: MsgType.WILLTOPICRESP, returnCode: ReturnCode.CONGESTION }),
+  );
 }
 
 /** WILLMSGUPD (§6.4): a new Will message for the existing topic. */
 export function onWillMsgUpd(ctx: SnContext, s: SnSession, p: WillMsg<0x1c>): void {
   if (s.will === undefined) s.will = { topic: undefined, qos: 0, retain: false, payload: p.payload };
   else s.will.payload = p.payload;
-  ctx.persist(s);
-  ctx.reply(s, { type: MsgType.WILLMSGRESP, returnCode: ReturnCode.ACCEPTED });
+  ctx.afterStored(
+    s,
+    () => ctx.reply(s, { type: MsgType.WILLMSGRESP, returnCode: ReturnCode.ACCEPTED }),
+    () => ctx.reply(s, { type: MsgType.WILLMSGRESP, returnCode: ReturnCode.CONGESTION }),
+  );
 }

@@ -21,8 +21,11 @@ export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
     ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
     return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.CONGESTION });
   }
-  ctx.persist(s);
-  ctx.reply(s, { type: MsgType.REGACK, topicId: id, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
+  ctx.afterStored(
+    s,
+    () => ctx.reply(s, { type: MsgType.REGACK, topicId: id, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED }),
+    () => ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.CONGESTION }),
+  );
 }
 
 /** The filter a SUBSCRIBE/UNSUBSCRIBE names, or undefined if it names nothing valid. */
@@ -60,12 +63,25 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
     }
     topicId = id;
   }
-  ctx.reply(s, { type: MsgType.SUBACK, qos: p.qos, topicId, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
+  const ack = () => ctx.reply(s, { type: MsgType.SUBACK, qos: p.qos, topicId, msgId: p.msgId, returnCode: ReturnCode.ACCEPTED });
   // A retransmission (DUP, §5.3.4) of a SUBSCRIBE we already applied only lost its SUBACK:
   // subscribing again would send the retained messages twice.
-  if (p.dup && s.subs?.has(filter)) return;
-  ctx.subscribe(s, filter, p.qos, access === 'some');
-  ctx.persist(s);
+  if (p.dup && s.subs?.has(filter)) return ack();
+  // Stored with the subscription before the SUBACK; the bus subscription follows the SUBACK
+  // so that retained messages come after it.
+  const qos = p.qos;
+  (s.subQos ??= new Map()).set(filter, qos);
+  ctx.afterStored(
+    s,
+    () => {
+      ack();
+      ctx.subscribe(s, filter, qos, access === 'some');
+    },
+    () => {
+      if (!s.subs?.has(filter)) s.subQos?.delete(filter);
+      refuse(ReturnCode.CONGESTION);
+    },
+  );
 }
 
 export function onUnsubscribe(ctx: SnContext, s: SnSession, p: Unsubscribe): void {
@@ -74,8 +90,8 @@ export function onUnsubscribe(ctx: SnContext, s: SnSession, p: Unsubscribe): voi
     s.subs?.get(filter)?.unsubscribe();
     s.subs?.delete(filter);
     s.subQos?.delete(filter);
-    ctx.persist(s);
   }
-  // UNSUBACK in every case: the client only wants to know it is not subscribed (§6.9).
-  ctx.reply(s, { type: MsgType.UNSUBACK, msgId: p.msgId });
+  // UNSUBACK in every case (after the change is stored, or failed to be): the client only
+  // wants to know it is not subscribed (§6.9).
+  ctx.afterStored(s, () => ctx.reply(s, { type: MsgType.UNSUBACK, msgId: p.msgId }));
 }
