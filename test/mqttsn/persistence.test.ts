@@ -207,5 +207,13 @@ describe('persistent MQTT-SN sessions across a gateway restart', () => {
     const reg = await c.register('site/v-7');
     expect(reg.returnCode).toBe(0);
     expect(store.load().get('v-7')?.topics).toContainEqual([reg.topicId, 'site/v-7', true]);
+
+    // A CleanSession=1 CONNECT right behind a SUBSCRIBE, before that one's commit: the clean
+    // session must not end up with the subscription.
+    c.send({ type: MsgType.SUBSCRIBE, dup: false, qos: 1, msgId: c.nextMsgId(), topicIdType: 0, topicName: 'cmd/late', topicId: undefined });
+    expect(await c.connect('v-7', { clean: true })).toBe(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.gw.session('v-7')?.subs?.has('cmd/late') ?? false).toBe(false);
+    expect(store.load().has('v-7')).toBe(false);
   });
 });

@@ -74,6 +74,9 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
   ctx.afterStored(
     s,
     () => {
+      // A CleanSession=1 CONNECT or the session's end while the commit was under way
+      // dropped this subscription: nothing to acknowledge or subscribe any more.
+      if (s.subQos?.get(filter) !== qos || ctx.byId.get(s.clientId) !== s) return;
       ack();
       ctx.subscribe(s, filter, qos, access === 'some');
     },
