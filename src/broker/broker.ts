@@ -105,7 +105,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
 
   /** Connect rate, charged before a TLS or WebSocket handshake (see listen.ts gateHandshakes). */
   admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
-    return !this.closing && this.limits.admitHandshake(peer);
+    return !this.closing && this.limits.admitHandshake(peer, this.connections.size);
   }
 
   get access(): AccessControl {

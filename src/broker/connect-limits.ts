@@ -59,12 +59,20 @@ export class ConnectLimits {
   }
 
   /**
-   * The connect rate alone, for TLS and WebSocket listeners to ask before the handshake
-   * (the costly part of a flood); the stream they hand over later is not charged again.
+   * For TLS and WebSocket listeners to ask before the handshake (the costly part of a
+   * flood): a gateway or an address already at its limit of open connections is refused
+   * without one, and the connect rate is charged here (the stream they hand over later is
+   * not charged again). Handshakes under way are not counted: the rate bounds them, and
+   * `admit` checks the open connections again once one completes.
    */
-  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
-    if (this.o.connectRate <= 0 || this.take(peer.remoteAddress)) return true;
-    this.refused(peer, 'connect-rate');
+  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>, current: number): boolean {
+    const o = this.o;
+    let reason: LimitReason | undefined;
+    if (o.maxConnections > 0 && current >= o.maxConnections) reason = 'max-connections';
+    else if (o.maxConnectionsPerAddress > 0 && (this.open.get(peer.remoteAddress) ?? 0) >= o.maxConnectionsPerAddress) reason = 'max-connections-per-address';
+    else if (o.connectRate > 0 && !this.take(peer.remoteAddress)) reason = 'connect-rate';
+    if (reason === undefined) return true;
+    this.refused(peer, reason);
     return false;
   }
 

@@ -37,6 +37,30 @@ describe('connection limits', () => {
   });
 });
 
+describe('connection limits before a TLS or WebSocket handshake', () => {
+  it('refuse a handshake from an address at its limit of open connections or into a full gateway; below the limits the rate applies', () => {
+    const clock = new FakeClock();
+    const l = new ConnectLimits({ maxConnections: 3, maxConnectionsPerAddress: 2, connectRate: 1, connectBurst: 2 }, { clock });
+    const peer = (a: string) => ({ transport: 'tls' as const, remoteAddress: a, remotePort: 1 });
+    expect(l.admitHandshake(peer('a'), 0)).toBe(true);
+    expect(l.check('a', 0, true)).toBeUndefined();
+    expect(l.admitHandshake(peer('a'), 1)).toBe(true);
+    expect(l.check('a', 1, true)).toBeUndefined();
+    // Two open: the third handshake from a is refused before it costs anything.
+    expect(l.admitHandshake(peer('a'), 2)).toBe(false);
+    expect(l.admitHandshake(peer('b'), 2)).toBe(true);
+    expect(l.check('b', 2, true)).toBeUndefined();
+    // Three open in all: nobody gets a handshake.
+    expect(l.admitHandshake(peer('c'), 3)).toBe(false);
+    l.release('a');
+    // a is under its limit again, but its burst of 2 went to its two connections: the rate
+    // applies until a token is back.
+    expect(l.admitHandshake(peer('a'), 2)).toBe(false);
+    clock.advance(1000);
+    expect(l.admitHandshake(peer('a'), 2)).toBe(true);
+  });
+});
+
 describe('a connect flood from one address', () => {
   let gw: RunningGateway | undefined;
   afterEach(async () => {

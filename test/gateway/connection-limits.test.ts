@@ -2,6 +2,7 @@
  * Connection limits hold on every listener type (mqtt, mqtts, ws, wss): the broker checks
  * them for whatever stream a listener hands it.
  */
+import tls from 'node:tls';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
@@ -57,6 +58,27 @@ describe('max_connections_per_address', () => {
     const third = await within(attempt(urls[type]!, `${type}-3`), 5000, 'the connection after');
     expect(third.result).toBe('connected');
     await third.client.endAsync();
+    await expect.poll(() => gw.broker.connectionCount, { timeout: 3000 }).toBe(0);
+  });
+
+  it.each(['mqtts', 'wss'])('on %s refuses the second connection before its TLS handshake, so a flood costs no handshakes', async (type) => {
+    const first = await within(attempt(urls[type]!, `${type}-h1`), 5000, 'the first connection');
+    expect(first.result).toBe('connected');
+    const port = Number(new URL(urls[type]!).port);
+    const outcome = await within(
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port, ca: certs.pem(certs.ca.crt), servername: 'localhost' }, () => {
+          resolve('handshake completed');
+          s.destroy();
+        });
+        s.on('error', () => resolve('closed before the handshake'));
+        s.on('close', () => resolve('closed before the handshake'));
+      }),
+      5000,
+      'the raw TLS attempt',
+    );
+    expect(outcome).toBe('closed before the handshake');
+    await first.client.endAsync();
     await expect.poll(() => gw.broker.connectionCount, { timeout: 3000 }).toBe(0);
   });
 });
