@@ -3,6 +3,7 @@
  * Saves and deletes wait in memory, the newest per client, and ride in the next group
  * commit of the outbox like the broker's session journal: never a commit of their own.
  */
+import { deferred, type Deferred } from '../core/deferred.js';
 import { OutpostError } from '../core/errors.js';
 import { parseRecords, type SnSessionRecord, type SnSessionStore } from '../mqttsn/persistence.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
@@ -12,7 +13,7 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
   /** Client id → its record to write, or null to delete it. */
   private pending = new Map<string, string | null>();
   /** Settled by the commit that takes `pending` (one per batch, made when somebody waits). */
-  private deferred: { promise: Promise<void>; resolve(): void; reject(err: unknown): void } | undefined;
+  private deferred: Deferred | undefined;
   private join: CommitJoin | undefined;
   private statements: { upsert: SqliteStatement; remove: SqliteStatement } | undefined;
 
@@ -53,15 +54,7 @@ export class SqliteSnSessions implements SnSessionStore, CommitParticipant {
 
   committed(clientId: string): Promise<void> | undefined {
     if (!this.pending.has(clientId) || this.join === undefined) return undefined;
-    if (this.deferred === undefined) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.deferred = { promise, resolve, reject };
-    }
+    this.deferred ??= deferred();
     // Somebody waits: the commit comes at once, not after the commit delay.
     this.join.schedule({});
     return this.deferred.promise;

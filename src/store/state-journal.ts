@@ -16,6 +16,7 @@
  * acknowledged before the commit) writes nothing; an update of a delivery still pending
  * changes the pending insert; retained updates of one topic within a batch write once.
  */
+import { deferred, type Deferred } from '../core/deferred.js';
 import { OutpostError } from '../core/errors.js';
 import { originKey, type Message, type Origin } from '../core/message.js';
 import type {
@@ -41,12 +42,6 @@ type Op =
   | { k: 'rm'; id: number }
   | { k: 'q2'; clientId: string; packetId: number }
   | { k: 'del-q2'; clientId: string; packetId: number };
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
 
 export interface JournalOptions {
   db: StoreDatabase;
@@ -93,16 +88,7 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
   }
 
   committed(origin?: Origin): Promise<void> {
-    if (this.deferred === undefined) {
-      let resolve!: () => void;
-      let reject!: (err: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.deferred = { promise, resolve, reject };
-    }
-    const { promise } = this.deferred;
+    const { promise } = (this.deferred ??= deferred());
     // Somebody waits for this commit, so the outbox may bring it forward (commit-pacer.ts);
     // with nothing pending the next commit settles it (or it is rejected when closed).
     this.schedule({ origin: origin === undefined ? undefined : originKey(origin) });

@@ -8,6 +8,7 @@ import type { Message, Origin } from '../../src/core/message.js';
 import { OutpostError } from '../../src/core/errors.js';
 import { startBroker, type Harness } from '../helpers/broker-harness.js';
 import { connect, publish, publishPacket, subscribe, takePublishes, ticks, until } from '../helpers/flows.js';
+import { deferred } from '../../src/core/deferred.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -20,17 +21,6 @@ const boiler: Origin = { kind: 'serial', id: 'boiler' };
 
 function msg(topic: string, payload: string, extra: Partial<Message> = {}): Message {
   return { topic, payload: Buffer.from(payload), qos: 1, retain: false, origin: boiler, ...extra };
-}
-
-/** A promise with its settle functions, to play a slow durable commit. */
-function deferred() {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
 }
 
 describe('bus subscribers', () => {
