@@ -33,6 +33,7 @@ import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { DiskReserve } from './store/reserve.js';
 import { ensureDir } from './store/ensure-dir.js';
 import { SqliteStateJournal } from './store/state-journal.js';
+import { JournalSnQueue } from './store/sn-queue.js';
 import { SqliteSnSessions } from './store/sn-sessions.js';
 import { SqliteRemoteFilters } from './store/remote-filters.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
@@ -250,7 +251,8 @@ export class Gateway {
     else if (this.mqttsn !== undefined) {
       this.snSessions = new SqliteSnSessions(this.db);
       this.snSessions.attach(this.outbox.join(this.snSessions));
-      this.mqttsn.attachStore(this.snSessions);
+      const clock = this.deps.clock ?? systemClock;
+      this.mqttsn.attachStore(this.snSessions, new JournalSnQueue(this.journal, () => clock.now()));
     }
     return { outbox: this.outbox, db: this.db };
   }

@@ -7,6 +7,13 @@
  */
 import type { Message, Origin, QoS } from './message.js';
 
+/**
+ * Deliveries may also be kept for in-process consumers (the buffered messages of a
+ * persistent MQTT-SN session), under keys that start with U+0000, which no MQTT client id
+ * can contain [MQTT-1.5.4-2]. The broker's restore leaves those rows to their owner.
+ */
+export const CONSUMER_KEY_PREFIX = '\u0000';
+
 /** Where an outgoing QoS 1/2 message of a session stands. */
 export type DeliveryState = 'queued' | 'wait-ack' | 'wait-rec' | 'wait-comp';
 

@@ -25,8 +25,8 @@ import { advertise } from './handlers/discovery.js';
 import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
-import { snapshot, type SnSessionStore } from './persistence.js';
-import { makePeer, sourceKeyOf, SnSession, type Peer } from './session.js';
+import { snapshot, type SnQueueStore, type SnSessionStore } from './persistence.js';
+import { makePeer, sourceKeyOf, SnSession, type OutItem, type Peer } from './session.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
@@ -65,6 +65,8 @@ export class MqttsnGateway implements Service, SnContext {
   private running = false;
   /** Where persistent sessions are kept (persistence.ts); none: they end with the process. */
   private store: SnSessionStore | undefined;
+  /** Where their buffered QoS 1/2 messages are kept (with `store`). */
+  private queueStore: SnQueueStore | undefined;
 
   constructor(
     readonly config: MqttsnConfig,
@@ -130,9 +132,10 @@ export class MqttsnGateway implements Service, SnContext {
     return this.byId.get(clientId);
   }
 
-  /** Keeps persistent sessions in `store` from now on; `start` restores what it holds. */
-  attachStore(store: SnSessionStore | undefined): void {
+  /** Keeps persistent sessions in `store` (their buffered messages in `queue`) from now on; `start` restores them. */
+  attachStore(store: SnSessionStore | undefined, queue?: SnQueueStore): void {
     this.store = store;
+    this.queueStore = store === undefined ? undefined : queue;
   }
 
   async start(): Promise<void> {
@@ -162,15 +165,18 @@ export class MqttsnGateway implements Service, SnContext {
     let records;
     try {
       records = this.store.load();
+      this.queueStore?.prune(new Set(records.keys()));
     } catch (err) {
       this.log.error({ err }, 'stored mqtt-sn sessions could not be read; sensors start afresh');
       return;
     }
     const expiry = this.clock.now() + this.config.session_expiry;
+    let buffered = 0;
     for (const [clientId, rec] of records) {
       if (this.byId.has(clientId)) continue;
       if (this.byId.size >= this.config.max_clients) {
         this.store.delete(clientId);
+        this.queueStore?.clear(clientId);
         continue;
       }
       const s = new SnSession(clientId, this.config.max_topics_per_client);
@@ -178,6 +184,9 @@ export class MqttsnGateway implements Service, SnContext {
       if (rec.will !== undefined) s.will = { ...rec.will, payload: Buffer.from(rec.will.payload, 'base64') };
       s.topics.restore(rec.topics);
       this.byId.set(clientId, s);
+      // Messages buffered before the restart go first, in order (before anything routed now).
+      for (const q of this.loadQueue(clientId)) s.queue.push({ msg: q.msg, qos: q.qos, rowId: q.rowId });
+      buffered += s.queue.length;
       for (const [filter, qos] of rec.subs) {
         // The ACL as it is now: a filter it no longer grants is not subscribed again.
         const access = this.authorizer.grantsFor(s.origin).readAccess(filter);
@@ -194,7 +203,27 @@ export class MqttsnGateway implements Service, SnContext {
       s.saved = snapshot(s);
       this.armTimer(s);
     }
-    if (records.size > 0) this.log.info({ sessions: this.byId.size }, 'persistent mqtt-sn sessions restored');
+    if (records.size > 0) this.log.info({ sessions: this.byId.size, buffered }, 'persistent mqtt-sn sessions restored');
+  }
+
+  private loadQueue(clientId: string): ReturnType<SnQueueStore['load']> {
+    try {
+      return this.queueStore?.load(clientId, this.maxBuffered) ?? [];
+    } catch (err) {
+      this.log.error({ err, clientId }, 'stored mqtt-sn buffered messages could not be read');
+      return [];
+    }
+  }
+
+  buffered(s: SnSession, item: OutItem): void {
+    if (this.queueStore === undefined || s.cleanSession || item.qos === 0 || this.byId.get(s.clientId) !== s) return;
+    item.rowId = this.queueStore.add(s.clientId, item.msg, item.qos);
+  }
+
+  done(item: OutItem): void {
+    if (item.rowId === undefined) return;
+    this.queueStore?.remove(item.rowId);
+    item.rowId = undefined;
   }
 
   /**
@@ -218,7 +247,10 @@ export class MqttsnGateway implements Service, SnContext {
     const store = this.store;
     if (store === undefined || this.byId.get(s.clientId) !== s) return;
     if (s.cleanSession) {
-      if (s.saved !== undefined) store.delete(s.clientId);
+      if (s.saved !== undefined) {
+        store.delete(s.clientId);
+        this.queueStore?.clear(s.clientId);
+      }
       s.saved = undefined;
       return;
     }
@@ -413,9 +445,14 @@ export class MqttsnGateway implements Service, SnContext {
 
   /** `keepStored`: the gateway stops, the session does not end for its client (see stop). */
   endSession(s: SnSession, keepStored = false): void {
-    if (!keepStored && s.saved !== undefined && this.byId.get(s.clientId) === s) this.store?.delete(s.clientId);
+    if (!keepStored && s.saved !== undefined && this.byId.get(s.clientId) === s) {
+      this.store?.delete(s.clientId);
+      this.queueStore?.clear(s.clientId);
+    }
     s.saved = undefined;
-    const lost = s.reset();
+    // Stored messages of a session kept for the next start are not lost.
+    const kept = keepStored ? s.queue.filter((i) => i.rowId !== undefined).length + (s.flight?.kind === 'publish' && s.flight.item.rowId !== undefined ? 1 : 0) : 0;
+    const lost = s.reset() - kept;
     if (lost > 0) this.metrics.drop('session-ended', lost);
     s.timer?.cancel();
     s.timer = undefined;

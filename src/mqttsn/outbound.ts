@@ -32,6 +32,10 @@ export interface OutboundHost {
   guarded(session: SnSession, fn: () => void): void;
   /** The session's durable part may have changed: stored if it did (persistence.ts). */
   persist(session: SnSession): void;
+  /** A message joins the buffer: stored if the session is persistent (sets item.rowId). */
+  buffered(session: SnSession, item: OutItem): void;
+  /** A buffered message left for good (sent at QoS 0, acknowledged, or dropped): unstored. */
+  done(item: OutItem): void;
 }
 
 /** A bus message matched one of the client's subscriptions. */
@@ -43,7 +47,9 @@ export function deliver(h: OutboundHost, s: SnSession, msg: Message): void {
   // MQTT-554 resolution allows it): a sensor that sleeps 59 minutes of 60 would miss everything.
   if (s.queue.length >= h.maxBuffered) return h.dropped(s, 'buffer-full', msg.topic);
   // Kept until the client takes it: not as a view pinning a larger buffer (core/message.ts).
-  s.queue.push({ msg: ownPayload(msg), qos: msg.qos });
+  const item: OutItem = { msg: ownPayload(msg), qos: msg.qos };
+  h.buffered(s, item);
+  s.queue.push(item);
   if (s.flight === undefined && canSend(s.state)) pump(h, s);
 }
 
@@ -68,6 +74,7 @@ export function pump(h: OutboundHost, s: SnSession): void {
       const id = s.topics.assign(item.msg.topic, false);
       if (id === undefined) {
         s.queue.shift();
+        h.done(item);
         complete(h, s);
         h.dropped(s, 'topic-table-full', item.msg.topic);
         continue;
@@ -91,12 +98,14 @@ export function pump(h: OutboundHost, s: SnSession): void {
     };
     const size = h.send(s, packet);
     if (size > h.maxDatagramSize) {
+      h.done(item);
       complete(h, s);
       h.dropped(s, 'too-large-out', item.msg.topic);
       continue;
     }
     h.metrics.publishOut++;
     if (item.qos === 0) {
+      h.done(item);
       complete(h, s);
       continue;
     }
@@ -161,6 +170,7 @@ function armRetry(h: OutboundHost, s: SnSession): void {
 
 function land(h: OutboundHost, s: SnSession): void {
   hold(s);
+  if (s.flight?.kind === 'publish') h.done(s.flight.item);
   s.flight = undefined;
   complete(h, s);
   pump(h, s);
@@ -180,7 +190,10 @@ export function onRegack(h: OutboundHost, s: SnSession, msgId: number, returnCod
     s.topics.forget(f.topicId);
     h.persist(s);
     complete(h, s);
-    if (item !== undefined) h.dropped(s, 'register-refused', item.msg.topic);
+    if (item !== undefined) {
+      h.done(item);
+      h.dropped(s, 'register-refused', item.msg.topic);
+    }
   }
   pump(h, s);
 }

@@ -18,12 +18,18 @@
  *   and its CONNECT with CleanSession=0 finds everything as it was, buffered messages
  *   included. The session expires after mqttsn.session_expiry from the restart.
  *
+ *   buffered QoS 1/2 messages (SnQueueStore): kept from the moment they are buffered until
+ *   the sensor acknowledged them (or they were dropped), in the broker's session journal,
+ *   so the publisher's PUBACK waits for their commit as for a persistent MQTT session.
+ *   After a restart they go out first, in order, once the sensor connects again (one that
+ *   was in flight at the crash is sent again: a duplicate at most, never a loss).
+ *
  * Not stored: the client's state (awake, asleep…), address, keepalive and sleep duration,
  * which change with every reading of a sleeping sensor and would cost a write each (flash
- * wear) and which its next CONNECT and DISCONNECT set anew; messages buffered at the
- * moment of the crash; the MsgIds of QoS 2 publishes in progress.
+ * wear) and which its next CONNECT and DISCONNECT set anew; buffered QoS 0 messages; the
+ * MsgIds of QoS 2 publishes in progress.
  */
-import type { QoS } from '../core/message.js';
+import type { Message, QoS } from '../core/message.js';
 import type { SnQoS } from './packets.js';
 import type { SnSession } from './session.js';
 
@@ -47,6 +53,59 @@ export interface SnSessionStore {
    * (REGACK, SUBACK, CONNACK…) waits for it: persist before you acknowledge.
    */
   committed(clientId: string): Promise<void> | undefined;
+}
+
+/** A buffered message as stored: its row, the message and the QoS it goes out with. */
+export interface StoredItem {
+  rowId: number;
+  msg: Message;
+  qos: 1 | 2;
+}
+
+/**
+ * The buffered QoS 1/2 messages of persistent sessions. Writes ride in the next commit;
+ * `add` during a publish's routing makes that publisher's acknowledgement wait for it.
+ */
+export interface SnQueueStore {
+  /** Stores a message buffered for the client; returns its row id. */
+  add(clientId: string, msg: Message, qos: 1 | 2): number;
+  /** The message left the buffer for good: acknowledged, or dropped. */
+  remove(rowId: number): void;
+  /** Every stored message of the client (its session ended). */
+  clear(clientId: string): void;
+  /** At start: the client's messages in order, the first `max` of them (the rest deleted). */
+  load(clientId: string, max: number): StoredItem[];
+  /** At start: deletes the messages of clients that have no stored session. */
+  prune(keep: ReadonlySet<string>): void;
+}
+
+/** Kept in memory only: for tests of a gateway restarted on the same store. */
+export class MemorySnQueue implements SnQueueStore {
+  readonly rows = new Map<number, { clientId: string; msg: Message; qos: 1 | 2 }>();
+  private lastId = 0;
+
+  add(clientId: string, msg: Message, qos: 1 | 2): number {
+    this.rows.set(++this.lastId, { clientId, msg, qos });
+    return this.lastId;
+  }
+
+  remove(rowId: number): void {
+    this.rows.delete(rowId);
+  }
+
+  clear(clientId: string): void {
+    for (const [id, r] of this.rows) if (r.clientId === clientId) this.rows.delete(id);
+  }
+
+  load(clientId: string, max: number): StoredItem[] {
+    const mine = [...this.rows].filter(([, r]) => r.clientId === clientId);
+    for (const [id] of mine.slice(max)) this.rows.delete(id);
+    return mine.slice(0, max).map(([rowId, r]) => ({ rowId, msg: r.msg, qos: r.qos }));
+  }
+
+  prune(keep: ReadonlySet<string>): void {
+    for (const [id, r] of this.rows) if (!keep.has(r.clientId)) this.rows.delete(id);
+  }
 }
 
 /** Kept in memory only: for tests of a gateway restarted on the same store. */

@@ -41,6 +41,8 @@ export interface OutItem {
   qos: QoS;
   /** Set once a PUBACK "invalid topic id" made us register again: never loop. */
   reregistered?: boolean;
+  /** Its row in the store while it waits (QoS 1/2 for a persistent session; persistence.ts). */
+  rowId?: number;
 }
 
 /** The one exchange in flight towards the client (§6.10: one QoS 1/2 PUBLISH or REGISTER at a time). */

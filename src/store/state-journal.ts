@@ -161,6 +161,16 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     return this.sql.restore(now, limits, this.persistSessions, this.persistRetained);
   }
 
+  /** What is stored under an in-process consumer's key (CONSUMER_KEY_PREFIX), read back at its start. */
+  restoreConsumer(key: string, now: number, limits: RestoreLimits): ReturnType<StateSql['restoreConsumer']> {
+    return this.sql.restoreConsumer(key, now, limits);
+  }
+
+  /** In-process consumer keys from `prefix` on that have deliveries stored. */
+  consumerKeys(prefix: string): string[] {
+    return this.sql.consumerKeys(prefix);
+  }
+
   // ---- CommitParticipant ---------------------------------------------------------
 
   hasWork(): boolean {

@@ -5,14 +5,15 @@
  * outbox's group commits (state-journal.ts).
  */
 import type { Message, QoS, SourceKind } from '../core/message.js';
-import type {
-  DeliveryState,
-  RestoreLimits,
-  RestoredState,
-  StoredDelivery,
-  StoredSession,
-  StoredSessionRecord,
-  StoredSubscription,
+import {
+  CONSUMER_KEY_PREFIX,
+  type DeliveryState,
+  type RestoreLimits,
+  type RestoredState,
+  type StoredDelivery,
+  type StoredSession,
+  type StoredSessionRecord,
+  type StoredSubscription,
 } from '../core/persistence.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
 import { decodeProperties, encodeProperties } from './record.js';
@@ -20,6 +21,8 @@ import { decodeProperties, encodeProperties } from './record.js';
 const STATES: readonly DeliveryState[] = ['queued', 'wait-ack', 'wait-rec', 'wait-comp'];
 /** Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2). */
 const NEVER = 0xffffffff;
+/** Just above every in-process consumer key (they start with U+0000). */
+const CONSUMER_KEY_END = '\u0001';
 
 type Names =
   | 'saveSession' | 'delSession' | 'delSubs' | 'delDeliveries' | 'delQos2'
@@ -119,10 +122,14 @@ export class StateSql {
         return;
       }
       // Rows without a session cannot be reached (deleteSession removes them together); drop any.
+      // Deliveries of in-process consumers (keys from U+0000 up) are left to their owner.
       h.exec(
         'DELETE FROM subscriptions WHERE client_id NOT IN (SELECT client_id FROM sessions);' +
-          'DELETE FROM deliveries WHERE client_id NOT IN (SELECT client_id FROM sessions);' +
           'DELETE FROM qos2_in WHERE client_id NOT IN (SELECT client_id FROM sessions);',
+      );
+      h.prepare('DELETE FROM deliveries WHERE client_id NOT IN (SELECT client_id FROM sessions) AND NOT (client_id >= ? AND client_id < ?)').run(
+        CONSUMER_KEY_PREFIX,
+        CONSUMER_KEY_END,
       );
       const rows = h.prepare('SELECT client_id AS clientId, protocol, expiry, offline_at AS offlineAt FROM sessions').all() as Array<{
         clientId: string;
@@ -185,6 +192,35 @@ export class StateSql {
       retainHandling: ((s.options >> 2) & 3) as 0 | 1 | 2,
       subscriptionId: s.subId ?? undefined,
     }));
+    const deliveries = this.readDeliveries(clientId, now, limits, out);
+    const qos2In = h.prepare('SELECT packet_id FROM qos2_in WHERE client_id = ?').pluck().all(clientId) as number[];
+    return { clientId, protocolVersion, expiryInterval, offlineAt, subscriptions, deliveries, qos2In };
+  }
+
+  /**
+   * The deliveries stored for an in-process consumer (`key` from CONSUMER_KEY_PREFIX on),
+   * read back at its start like a session's: in id order, up to the caps, expired and
+   * over-cap ones deleted.
+   */
+  restoreConsumer(key: string, now: number, limits: RestoreLimits): { deliveries: StoredDelivery[]; expiredMessages: number; overCap: number } {
+    const out = { expiredMessages: 0, overCap: 0 };
+    let deliveries: StoredDelivery[] = [];
+    this.db.handle.transaction(() => void (deliveries = this.readDeliveries(key, now, limits, out))).immediate();
+    return { deliveries, ...out };
+  }
+
+  /** Keys from `prefix` on (which starts with CONSUMER_KEY_PREFIX) that have deliveries stored. */
+  consumerKeys(prefix: string): string[] {
+    return this.db.handle
+      .prepare('SELECT DISTINCT client_id FROM deliveries WHERE client_id >= ? AND client_id < ?')
+      .pluck()
+      .all(prefix, CONSUMER_KEY_END)
+      .filter((k) => (k as string).startsWith(prefix)) as string[];
+  }
+
+  /** A key's deliveries in id order, up to the caps; expired and over-cap ones are deleted (and counted in `out`). */
+  private readDeliveries(clientId: string, now: number, limits: RestoreLimits, out: Pick<RestoredState, 'expiredMessages' | 'overCap'>): StoredDelivery[] {
+    const h = this.db.handle;
     const deliveries: StoredDelivery[] = [];
     const drop: number[] = [];
     let queued = 0;
@@ -224,8 +260,7 @@ export class StateSql {
       });
     }
     for (const id of drop) this.st.rmDelivery.run(id);
-    const qos2In = h.prepare('SELECT packet_id FROM qos2_in WHERE client_id = ?').pluck().all(clientId) as number[];
-    return { clientId, protocolVersion, expiryInterval, offlineAt, subscriptions, deliveries, qos2In };
+    return deliveries;
   }
 }
 

@@ -6,6 +6,9 @@
  *   mosquitto_pub: a command for the sensor, acknowledged while the sensor is still asleep
  *   sensor wakes (PINGREQ) ─▶ DISCONNECT ─▶ CONNECT CleanSession 0 ─▶ the command arrives,
  *   and its reading on the topic id it registered before the crash is accepted
+ *
+ * And a command acknowledged to mosquitto_pub while the sensor slept, right before the
+ * kill -9, reaches the sensor after the restart: its PUBACK meant it was on the disk.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -68,6 +71,38 @@ describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
     const msgId = c2.publish(reg.topicId, '73', { qos: 1 });
     expect((await c2.next(MsgType.PUBACK, 2000, (a) => a.msgId === msgId)).returnCode).toBe(0);
     expect(await got).toBe('site/tank-4/level 73');
+    await outpost.stop();
+  });
+
+  it('delivers after the restart a command that was acknowledged to its publisher while the sensor slept, right before the kill', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const udpPort = await freePort();
+    const { file, port } = await writeProcessConfig(dir, { mqttsn: { hosts: ['127.0.0.1'], port: udpPort, advertise: { interval: 0 } } });
+
+    let outpost = await OutpostProcess.start(file);
+    cleanups.push(() => outpost.kill9());
+    const c1 = await SnTestClient.open({ port: udpPort });
+    cleanups.push(() => c1.close());
+    expect(await c1.connect('gate-8', { clean: false, duration: 30 })).toBe(0);
+    expect((await c1.subscribe('cmd/gate-8/#', 1)).returnCode).toBe(0);
+    c1.send({ type: MsgType.DISCONNECT, duration: 300 });
+    await c1.next(MsgType.DISCONNECT);
+    // mosquitto_pub exits once it has the PUBACK; the kill follows at once.
+    await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-q', '1', '-t', 'cmd/gate-8/bar', '-m', 'raise']);
+    await outpost.crash();
+
+    outpost = await OutpostProcess.start(file);
+    const c2 = await SnTestClient.open({ port: udpPort });
+    cleanups.push(() => c2.close());
+    expect(await c2.connect('gate-8', { clean: false, duration: 30 })).toBe(0);
+    const reg = await c2.next(MsgType.REGISTER);
+    expect(reg.topicName).toBe('cmd/gate-8/bar');
+    c2.send({ type: MsgType.REGACK, topicId: reg.topicId, msgId: reg.msgId, returnCode: 0 });
+    const cmd = await c2.next(MsgType.PUBLISH);
+    expect(cmd.payload.toString()).toBe('raise');
+    expect(cmd.qos).toBe(1);
+    c2.send({ type: MsgType.PUBACK, topicId: cmd.topicId, msgId: cmd.msgId, returnCode: 0 });
     await outpost.stop();
   });
 });

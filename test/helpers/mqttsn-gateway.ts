@@ -9,7 +9,7 @@ import type { Clock } from '../../src/core/clock.js';
 import type { Message } from '../../src/core/message.js';
 import { createMqttsnGateway } from '../../src/mqttsn/create.js';
 import type { MqttsnGateway } from '../../src/mqttsn/gateway.js';
-import type { SnSessionStore } from '../../src/mqttsn/persistence.js';
+import type { SnQueueStore, SnSessionStore } from '../../src/mqttsn/persistence.js';
 import { silentLog } from './broker-harness.js';
 import { SnTestClient, type SnClientOptions } from './mqttsn-client.js';
 
@@ -24,13 +24,13 @@ export interface SnHarness {
 }
 
 /** `yaml` is extra YAML under `mqttsn:`, e.g. "max_retries: 1". */
-export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; broker?: Broker; log?: Logger; store?: SnSessionStore } = {}): Promise<SnHarness> {
+export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; broker?: Broker; log?: Logger; store?: SnSessionStore; queue?: SnQueueStore } = {}): Promise<SnHarness> {
   const hosts = o.ipv6 ? '["127.0.0.1", "::1"]' : '["127.0.0.1"]';
   const text = ['mqttsn:', `  hosts: ${hosts}`, '  port: 0', ...(yaml.includes('advertise:') ? [] : ['  advertise: { interval: 0 }']), ...yaml.split('\n').filter(Boolean).map((l) => `  ${l}`)].join('\n');
   const config = parseConfigText(text, 'mqttsn-test.yaml').mqttsn!;
   const broker = o.broker ?? new Broker({}, { log: silentLog, clock: o.clock });
   const gw = createMqttsnGateway(config, { bus: broker, authorizer: broker, log: o.log ?? silentLog, clock: o.clock });
-  gw.attachStore(o.store);
+  gw.attachStore(o.store, o.queue);
   await gw.start();
   const port = gw.addresses[0]!.port;
   const clients: SnTestClient[] = [];

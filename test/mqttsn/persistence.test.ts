@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { MsgType } from '../../src/mqttsn/packets.js';
-import { MemorySnSessionStore } from '../../src/mqttsn/persistence.js';
+import { MemorySnQueue, MemorySnSessionStore } from '../../src/mqttsn/persistence.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteSnSessions } from '../../src/store/sn-sessions.js';
 import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
@@ -30,8 +30,8 @@ afterEach(async () => {
 const origin = { kind: 'system', id: 'test' } as const;
 const publish = (broker: Broker, topic: string, payload: string) => broker.publish({ topic, payload: Buffer.from(payload), qos: 1, retain: false, origin });
 
-async function start(store: MemorySnSessionStore, o: { broker?: Broker; clock?: FakeClock; yaml?: string } = {}): Promise<SnHarness> {
-  const h = await startSnGateway(o.yaml ?? YAML, { store, broker: o.broker, clock: o.clock });
+async function start(store: MemorySnSessionStore, o: { broker?: Broker; clock?: FakeClock; yaml?: string; queue?: MemorySnQueue } = {}): Promise<SnHarness> {
+  const h = await startSnGateway(o.yaml ?? YAML, { store, broker: o.broker, clock: o.clock, queue: o.queue });
   harnesses.push(h);
   return h;
 }
@@ -182,6 +182,70 @@ describe('persistent MQTT-SN sessions across a gateway restart', () => {
     // Its subscription is on the bus again: a command is held for it until it connects.
     await publish(h.broker, 'cmd/good', 'x');
     expect(h.gw.session('good')?.queue.map((i) => i.msg.topic)).toEqual(['cmd/good']);
+  });
+
+  it('keeps the QoS 1 messages buffered for a sleeping sensor across a restart: they go out first, in order, then what came meanwhile', async () => {
+    const store = new MemorySnSessionStore();
+    const queue = new MemorySnQueue();
+    const broker = new Broker({}, { log: silentLog });
+    const h1 = await start(store, { broker, queue });
+    const c1 = await h1.client();
+    await c1.connect('gate-1', { clean: false, duration: 30 });
+    await c1.subscribe('cmd/gate-1', 1);
+    c1.send({ type: MsgType.DISCONNECT, duration: 600 });
+    await c1.next(MsgType.DISCONNECT);
+    await publish(broker, 'cmd/gate-1', 'one');
+    await publish(broker, 'cmd/gate-1', 'two');
+    expect([...queue.rows.values()].map((r) => r.msg.payload.toString())).toEqual(['one', 'two']);
+    await stopGateway(h1, c1);
+
+    const h2 = await start(store, { broker, queue });
+    await publish(broker, 'cmd/gate-1', 'three');
+    const c2 = await h2.client();
+    expect(await c2.connect('gate-1', { clean: false, duration: 30 })).toBe(0);
+    const got: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = await c2.next(MsgType.PUBLISH);
+      got.push(p.payload.toString());
+      c2.send({ type: MsgType.PUBACK, topicId: p.topicId, msgId: p.msgId, returnCode: 0 });
+    }
+    expect(got).toEqual(['one', 'two', 'three']);
+    await until(() => queue.rows.size === 0, 'the acknowledged messages to leave the store');
+  });
+
+  it('does not store what an awake sensor acknowledged, nor QoS 0, and drops the stored messages with a CleanSession 1 CONNECT', async () => {
+    const store = new MemorySnSessionStore();
+    const queue = new MemorySnQueue();
+    const broker = new Broker({}, { log: silentLog });
+    const h = await start(store, { broker, queue });
+    const c = await h.client({ autoAck: true });
+    await c.connect('lamp-2', { clean: false, duration: 30 });
+    await c.subscribe('cmd/lamp-2', 1);
+    await publish(broker, 'cmd/lamp-2', 'on');
+    expect((await c.next(MsgType.PUBLISH)).payload.toString()).toBe('on');
+    await until(() => queue.rows.size === 0, 'the acknowledged message to leave the store');
+
+    c.send({ type: MsgType.DISCONNECT, duration: 600 });
+    await c.next(MsgType.DISCONNECT);
+    await publish(broker, 'cmd/lamp-2', 'off');
+    await broker.publish({ topic: 'cmd/lamp-2', payload: Buffer.from('q0'), qos: 0, retain: false, origin });
+    expect([...queue.rows.values()].map((r) => r.msg.payload.toString())).toEqual(['off']);
+    expect(h.gw.session('lamp-2')?.queue).toHaveLength(2);
+
+    expect(await c.connect('lamp-2', { clean: true })).toBe(0);
+    expect(queue.rows.size).toBe(0);
+  });
+
+  it('deletes at start the stored messages of a sensor whose session is not stored, and keeps at most max_buffered_messages', async () => {
+    const store = new MemorySnSessionStore();
+    const queue = new MemorySnQueue();
+    store.records.set('kept', JSON.stringify({ subs: [['cmd/kept', 1]], topics: [] }));
+    const msg = (p: string) => ({ topic: 'cmd/kept', payload: Buffer.from(p), qos: 1 as const, retain: false, origin });
+    for (const p of ['a', 'b', 'c']) queue.add('kept', msg(p), 1);
+    queue.add('gone', msg('x'), 1);
+    const h = await start(store, { queue, yaml: `${YAML}\nmax_buffered_messages: 2` });
+    expect(h.gw.session('kept')?.queue.map((i) => i.msg.payload.toString())).toEqual(['a', 'b']);
+    expect([...queue.rows.values()].map((r) => `${r.clientId} ${r.msg.payload.toString()}`)).toEqual(['kept a', 'kept b']);
   });
 
   it('answers CONNACK, SUBACK and REGACK of a persistent session only once the session is in the database, without the commit delay', async () => {
