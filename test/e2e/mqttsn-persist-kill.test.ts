@@ -28,6 +28,17 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
 });
 
+/** The gateway registers the command topic with the sensor, then publishes the command; the sensor acknowledges both. */
+async function receiveCommand(c: SnTestClient, topic: string, payload: string): Promise<{ qos: number }> {
+  const reg = await c.next(MsgType.REGISTER);
+  expect(reg.topicName).toBe(topic);
+  c.send({ type: MsgType.REGACK, topicId: reg.topicId, msgId: reg.msgId, returnCode: 0 });
+  const cmd = await c.next(MsgType.PUBLISH);
+  expect(cmd.payload.toString()).toBe(payload);
+  c.send({ type: MsgType.PUBACK, topicId: cmd.topicId, msgId: cmd.msgId, returnCode: 0 });
+  return cmd;
+}
+
 describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
   it('gives a sleeping sensor the command published while it slept through the crash, and accepts its old topic id', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
@@ -61,12 +72,7 @@ describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
     c2.send({ type: MsgType.PINGREQ, clientId: 'tank-4' });
     await c2.next(MsgType.DISCONNECT);
     expect(await c2.connect('tank-4', { clean: false, duration: 30 })).toBe(0);
-    const cmdReg = await c2.next(MsgType.REGISTER);
-    expect(cmdReg.topicName).toBe('cmd/tank-4/valve');
-    c2.send({ type: MsgType.REGACK, topicId: cmdReg.topicId, msgId: cmdReg.msgId, returnCode: 0 });
-    const cmd = await c2.next(MsgType.PUBLISH);
-    expect(cmd.payload.toString()).toBe('close');
-    c2.send({ type: MsgType.PUBACK, topicId: cmd.topicId, msgId: cmd.msgId, returnCode: 0 });
+    await receiveCommand(c2, 'cmd/tank-4/valve', 'close');
 
     const msgId = c2.publish(reg.topicId, '73', { qos: 1 });
     expect((await c2.next(MsgType.PUBACK, 2000, (a) => a.msgId === msgId)).returnCode).toBe(0);
@@ -96,13 +102,7 @@ describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
     const c2 = await SnTestClient.open({ port: udpPort });
     cleanups.push(() => c2.close());
     expect(await c2.connect('gate-8', { clean: false, duration: 30 })).toBe(0);
-    const reg = await c2.next(MsgType.REGISTER);
-    expect(reg.topicName).toBe('cmd/gate-8/bar');
-    c2.send({ type: MsgType.REGACK, topicId: reg.topicId, msgId: reg.msgId, returnCode: 0 });
-    const cmd = await c2.next(MsgType.PUBLISH);
-    expect(cmd.payload.toString()).toBe('raise');
-    expect(cmd.qos).toBe(1);
-    c2.send({ type: MsgType.PUBACK, topicId: cmd.topicId, msgId: cmd.msgId, returnCode: 0 });
+    expect((await receiveCommand(c2, 'cmd/gate-8/bar', 'raise')).qos).toBe(1);
     await outpost.stop();
   });
 });
