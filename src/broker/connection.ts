@@ -6,6 +6,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import type { WillSpec } from '../core/persistence.js';
 import type { Message, QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
 import { ALLOW_ALL, type Grants } from '../auth/acl.js';
@@ -48,7 +49,7 @@ export class Connection implements SessionLink {
   grants: Grants = ALLOW_ALL;
   session: Session | undefined;
   /** Will from CONNECT; delay and expiry in seconds (MQTT 5 §3.1.3.2). */
-  will: { msg: Message; delay: number; expiry: number | undefined } | undefined;
+  will: WillSpec | undefined;
   keepalive = 0;
   /** Set when the client sent DISCONNECT (0x00): the Will is discarded [MQTT-3.14.4-3]. */
   graceful = false;

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
-import type { StateJournal, StoredSessionRecord } from '../core/persistence.js';
+import type { StateJournal, StoredSessionRecord, WillSpec } from '../core/persistence.js';
 import { parseSharedFilter } from '../core/topic.js';
 import type { BrokerOptions } from './options.js';
 import type { RetainedStore } from './retained.js';
@@ -13,7 +13,8 @@ import type { Session } from './session.js';
 import type { SubscriptionEntry } from './subscription-tree.js';
 
 export function sessionRecord(session: Session, offlineAt: number | undefined): StoredSessionRecord {
-  return { clientId: session.clientId, protocolVersion: session.protocolVersion, expiryInterval: session.expiryInterval, offlineAt };
+  const will = offlineAt === undefined ? session.liveWill : session.pendingWill;
+  return { clientId: session.clientId, protocolVersion: session.protocolVersion, expiryInterval: session.expiryInterval, offlineAt, will };
 }
 
 /**
@@ -46,6 +47,8 @@ export interface RestoreTarget {
   newSession(clientId: string): Session;
   addSubscription(session: Session, entry: SubscriptionEntry): boolean;
   armExpiry(session: Session, ms: number): void;
+  /** Publishes `will` at its due time unless the client comes back first. */
+  armWill(session: Session, will: WillSpec): void;
 }
 
 /**
@@ -63,6 +66,7 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
   // A retained message set before the restore (a bridge's inbound side starts first) is newer.
   for (const m of state.retained) if (t.retained.match(m.topic, now).length === 0) t.retained.set(m);
   let messages = 0;
+  let wills = 0;
   for (const s of state.sessions) {
     const session = t.newSession(s.clientId);
     session.protocolVersion = s.protocolVersion;
@@ -75,12 +79,23 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
     session.restore(s.deliveries, s.qos2In);
     session.journal = journal; // after the subscriptions: they are stored already
     messages += s.deliveries.length;
+    session.offlineAt = s.offlineAt ?? now;
     // Counted from when it went offline, the downtime included (0xFFFFFFFF is re-armed in steps like any long expiry).
-    t.armExpiry(session, Math.max(0, s.expiryInterval * 1000 - (now - (s.offlineAt ?? now))));
+    t.armExpiry(session, Math.max(0, s.expiryInterval * 1000 - (now - session.offlineAt)));
+    if (s.will !== undefined) {
+      // A Will pending at the crash keeps its due time. One held for a client connected at
+      // the crash is owed as if its connection closed now [MQTT-3.1.2-8], but not before
+      // 1.5 × its keepalive: a client that is alive reconnects first and so cancels it
+      // [MQTT-3.1.3-9], rather than every device flapping to its Will after each restart.
+      const delayMs = Math.min(s.will.delay, s.expiryInterval) * 1000;
+      t.armWill(session, { ...s.will, due: s.will.due ?? now + Math.max(delayMs, s.will.keepalive * 1500) });
+      wills++;
+    }
   }
   const counts = {
     sessions: state.sessions.length,
     messages,
+    wills,
     retained: state.retained.length,
     expiredSessions: state.expiredSessions,
     expiredMessages: state.expiredMessages,

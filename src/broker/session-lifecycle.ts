@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Message } from '../core/message.js';
+import type { WillSpec } from '../core/persistence.js';
 import type { Connection } from './connection.js';
 import type { OpenedSession } from './context.js';
 import type { Session } from './session.js';
@@ -69,6 +70,9 @@ export class SessionLifecycle {
     }
     session.expiryInterval = expiryInterval;
     session.protocolVersion = conn.version;
+    // Stored with a persistent session: a restart while the client is connected owes it.
+    session.liveWill = conn.will;
+    session.offlineAt = undefined;
     this.host.persist(session);
     return { session, present };
   }
@@ -76,28 +80,41 @@ export class SessionLifecycle {
   /** A connection carrying `session` ended: its Will (now or after its delay), then the session's expiry. */
   closed(conn: Connection, session: Session): void {
     const will = conn.will;
+    const now = this.host.clock.now();
+    session.liveWill = undefined;
+    session.offlineAt = now;
     if (will !== undefined && !conn.graceful) {
       if (will.delay > 0 && session.expiryInterval > 0) {
         // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
-        session.pendingWill = will;
-        const delayMs = Math.min(will.delay, session.expiryInterval) * 1000;
-        session.willTimer = this.host.clock.setTimeout(() => {
-          session.willTimer = undefined;
-          const w = session.pendingWill;
-          session.pendingWill = undefined;
-          if (w !== undefined) this.publishWill(w);
-        }, Math.min(delayMs, MAX_TIMER_MS));
+        this.armWill(session, { ...will, due: now + Math.min(will.delay, session.expiryInterval) * 1000 });
       } else {
         this.publishWill(will);
       }
     }
-    // Its expiry counts from now, also across a restart; a session made clean at DISCONNECT leaves the store.
-    this.host.persist(session, this.host.clock.now());
+    // Its expiry counts from now, also across a restart; a session made clean at DISCONNECT
+    // leaves the store. A pending Will is stored with it (due time included).
+    this.host.persist(session, now);
     if (this.host.closing()) return;
     if (session.expiryInterval === 0) this.end(session);
     else this.armExpiry(session, session.expiryInterval * 1000);
   }
 
+
+  /** `will` is published at will.due unless a connection for the session comes first (open cancels it). */
+  armWill(session: Session, will: WillSpec): void {
+    session.willTimer?.cancel();
+    session.pendingWill = will;
+    const ms = Math.max(0, (will.due ?? this.host.clock.now()) - this.host.clock.now());
+    session.willTimer = this.host.clock.setTimeout(() => {
+      session.willTimer = undefined;
+      const w = session.pendingWill;
+      session.pendingWill = undefined;
+      if (w === undefined) return;
+      this.publishWill(w);
+      // Published: no longer stored with the (still offline) session.
+      if (session.link === undefined && this.host.sessions.get(session.clientId) === session) this.host.persist(session, session.offlineAt);
+    }, Math.min(ms, MAX_TIMER_MS));
+  }
 
   armExpiry(session: Session, ms: number): void {
     session.expiryTimer = this.host.clock.setTimeout(() => {

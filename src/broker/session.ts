@@ -6,7 +6,7 @@
  */
 import { ownPayload, type Message, type QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
-import type { DeliveryState, StateJournal, StoredDelivery } from '../core/persistence.js';
+import type { DeliveryState, StateJournal, StoredDelivery, WillSpec } from '../core/persistence.js';
 import type { Subscriber, SubscriptionEntry } from './subscription-tree.js';
 import type { BrokerMetrics, DropReason } from './metrics.js';
 
@@ -75,7 +75,11 @@ export class Session implements Subscriber {
    * Will waiting for its Will Delay Interval [MQTT-3.1.3-9]. Its Message Expiry Interval
    * (seconds) starts when it is published (§3.1.3.2.4), so it is kept unstamped here.
    */
-  pendingWill: { msg: Message; expiry: number | undefined } | undefined;
+  pendingWill: WillSpec | undefined;
+  /** The Will of the connected client, stored with a persistent session (a restart may owe it). */
+  liveWill: WillSpec | undefined;
+  /** Clock ms its last connection closed; undefined while connected. */
+  offlineAt: number | undefined;
   /** The verified user name of the connection that last opened it (the ACL subject with the client id). */
   user: string | undefined;
   /** Routing scratch: marks the last publish that reached this subscriber (dedup of overlaps). */

@@ -124,7 +124,7 @@ export const storeSchema = z
     persist_sessions: z
       .boolean()
       .default(true)
-      .describe('Keep persistent sessions (clean session 0 / session expiry > 0) across restarts: subscriptions, queued and inflight QoS 1/2 messages; for MQTT-SN clients with CleanSession 0 their subscriptions, topic ids, Will and buffered QoS 1/2 messages.'),
+      .describe('Keep persistent sessions (clean session 0 / session expiry > 0) across restarts: subscriptions, queued and inflight QoS 1/2 messages, the Will; for MQTT-SN clients with CleanSession 0 their subscriptions, topic ids, Will and buffered QoS 1/2 messages.'),
     persist_retained: z.boolean().default(true).describe('Keep retained messages across restarts.'),
   })
   .strict();

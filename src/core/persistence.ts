@@ -41,6 +41,19 @@ export interface StoredDelivery {
   state: DeliveryState;
 }
 
+/** A Will (§3.1.3.2) as the broker keeps it with a connection, and with a persistent session. */
+export interface WillSpec {
+  msg: Message;
+  /** Will Delay Interval, seconds (0 for 3.1.1). */
+  delay: number;
+  /** Message Expiry Interval, seconds; it starts when the Will is published (§3.1.3.2.4). */
+  expiry: number | undefined;
+  /** The Keep Alive of the connection it came with, seconds. */
+  keepalive: number;
+  /** Clock ms it is due once its connection is gone (its Will Delay runs); undefined while connected. */
+  due?: number;
+}
+
 export interface StoredSessionRecord {
   clientId: string;
   protocolVersion: 3 | 4 | 5;
@@ -48,6 +61,8 @@ export interface StoredSessionRecord {
   expiryInterval: number;
   /** Clock ms when its connection closed; undefined while it is (or was, at a crash) online. */
   offlineAt: number | undefined;
+  /** The Will held for its connected client, or pending after the connection closed. */
+  will?: WillSpec | undefined;
 }
 
 export interface StoredSession extends StoredSessionRecord {

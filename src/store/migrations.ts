@@ -208,6 +208,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    description: 'Wills of persistent sessions',
+    sql: `
+      -- The Will held for a connected persistent client, or pending after its connection
+      -- closed (JSON, src/store/state-sql.ts): published after a restart if the client does
+      -- not come back in time.
+      ALTER TABLE sessions ADD COLUMN will TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -14,6 +14,7 @@ import {
   type StoredSession,
   type StoredSessionRecord,
   type StoredSubscription,
+  type WillSpec,
 } from '../core/persistence.js';
 import type { SqliteStatement, StoreDatabase } from './database.js';
 import { decodeProperties, encodeProperties } from './record.js';
@@ -44,7 +45,7 @@ export class StateSql {
   }
 
   saveSession(r: StoredSessionRecord): void {
-    this.st.saveSession.run(r.clientId, r.protocolVersion, r.expiryInterval, r.offlineAt ?? null);
+    this.st.saveSession.run(r.clientId, r.protocolVersion, r.expiryInterval, r.offlineAt ?? null, encodeWill(r.will));
   }
 
   deleteSession(clientId: string): void {
@@ -131,11 +132,12 @@ export class StateSql {
         CONSUMER_KEY_PREFIX,
         CONSUMER_KEY_END,
       );
-      const rows = h.prepare('SELECT client_id AS clientId, protocol, expiry, offline_at AS offlineAt FROM sessions').all() as Array<{
+      const rows = h.prepare('SELECT client_id AS clientId, protocol, expiry, offline_at AS offlineAt, will FROM sessions').all() as Array<{
         clientId: string;
         protocol: number;
         expiry: number;
         offlineAt: number | null;
+        will: string | null;
       }>;
       for (const r of rows) {
         const expiry = Math.min(r.expiry, limits.maxSessionExpiry);
@@ -145,8 +147,9 @@ export class StateSql {
           out.expiredSessions++;
           continue;
         }
-        if (r.offlineAt === null) this.saveSession({ clientId: r.clientId, protocolVersion: r.protocol as 3 | 4 | 5, expiryInterval: expiry, offlineAt });
-        out.sessions.push(this.restoreSession(r.clientId, r.protocol as 3 | 4 | 5, expiry, offlineAt, now, limits, out));
+        const will = decodeWill(r.will, r.clientId);
+        if (r.offlineAt === null) this.saveSession({ clientId: r.clientId, protocolVersion: r.protocol as 3 | 4 | 5, expiryInterval: expiry, offlineAt, will });
+        out.sessions.push({ ...this.restoreSession(r.clientId, r.protocol as 3 | 4 | 5, expiry, offlineAt, now, limits, out), will });
       }
     }).immediate();
     return out;
@@ -297,12 +300,44 @@ function message(
   return m;
 }
 
+/** A Will as stored with its session (migration 6); its origin is the session's client. */
+function encodeWill(w: WillSpec | undefined): string | null {
+  if (w === undefined) return null;
+  const m = w.msg;
+  return JSON.stringify({
+    topic: m.topic,
+    payload: m.payload.toString('base64'),
+    qos: m.qos,
+    retain: m.retain,
+    props: encodeProperties(m.properties),
+    delay: w.delay,
+    expiry: w.expiry ?? null,
+    keepalive: w.keepalive,
+    due: w.due ?? null,
+  });
+}
+
+/** A damaged Will is left out (the session itself is restored). */
+function decodeWill(text: string | null, clientId: string): WillSpec | undefined {
+  if (text === null) return undefined;
+  try {
+    const o = JSON.parse(text) as { topic: string; payload: string; qos: number; retain: boolean; props: string | null; delay: number; expiry: number | null; keepalive: number; due: number | null };
+    if (typeof o.topic !== 'string' || typeof o.payload !== 'string' || ![0, 1, 2].includes(o.qos)) return undefined;
+    const msg = message(o.topic, Buffer.from(o.payload, 'base64'), o.qos, o.retain === true, o.props ?? null, null, 'mqtt', clientId);
+    const w: WillSpec = { msg, delay: Number(o.delay) || 0, expiry: o.expiry ?? undefined, keepalive: Number(o.keepalive) || 0 };
+    if (typeof o.due === 'number') w.due = o.due;
+    return w;
+  } catch {
+    return undefined;
+  }
+}
+
 function prepare(db: StoreDatabase): Record<Names, SqliteStatement> {
   const h = db.handle;
   return {
     saveSession: h.prepare(
-      'INSERT INTO sessions (client_id, protocol, expiry, offline_at) VALUES (?, ?, ?, ?) ' +
-        'ON CONFLICT (client_id) DO UPDATE SET protocol = excluded.protocol, expiry = excluded.expiry, offline_at = excluded.offline_at',
+      'INSERT INTO sessions (client_id, protocol, expiry, offline_at, will) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (client_id) DO UPDATE SET protocol = excluded.protocol, expiry = excluded.expiry, offline_at = excluded.offline_at, will = excluded.will',
     ),
     delSession: h.prepare('DELETE FROM sessions WHERE client_id = ?'),
     delSubs: h.prepare('DELETE FROM subscriptions WHERE client_id = ?'),

@@ -297,6 +297,68 @@ describe('persistent sessions across a restart', () => {
   });
 });
 
+describe('Wills of persistent sessions across a restart', () => {
+  const will = { topic: 'status/dev', payload: Buffer.from('offline'), qos: 1 as const, retain: false };
+  /** Will messages as they reach the bus of the restarted broker. */
+  function watch(h: PersistHarness): string[] {
+    const seen: string[] = [];
+    h.broker.subscribe('status/#', { kind: 'system', id: 'watch' }, { qos: 1 }, (m) => seen.push(`${m.topic} ${m.payload.toString()}`));
+    return seen;
+  }
+
+  it('publishes the Will of a client connected at the crash that does not come back within 1.5 × its keepalive, once', async () => {
+    const clock = new FakeClock();
+    let h = await boot({ clock });
+    await connect(h, 'dev', { keepalive: 10, will });
+    await h.journal.committed();
+    h = await restart(h, 'crash', { clock });
+    const seen = watch(h);
+    clock.advance(14_900);
+    expect(seen).toEqual([]);
+    clock.advance(200);
+    expect(seen).toEqual(['status/dev offline']);
+    // Published, so no longer stored: the next restart does not owe it again.
+    await h.journal.committed();
+    h = await restart(h, 'crash', { clock });
+    const again = watch(h);
+    clock.advance(60_000);
+    expect(again).toEqual([]);
+  });
+
+  it('does not publish it when the client reconnects in time, nor after a normal DISCONNECT', async () => {
+    const clock = new FakeClock();
+    let h = await boot({ clock });
+    await connect(h, 'dev', { keepalive: 10, will });
+    const other = await connect(h, 'other', { keepalive: 10, will: { ...will, topic: 'status/other' } });
+    other.c.send({ cmd: 'disconnect' } as Packet);
+    await other.c.waitClosed();
+    await h.journal.committed();
+    h = await restart(h, 'crash', { clock });
+    const seen = watch(h);
+    clock.advance(5_000);
+    const back = await connect(h, 'dev', { keepalive: 10 });
+    expect(back.present).toBe(true);
+    clock.advance(60_000);
+    expect(seen).toEqual([]);
+  });
+
+  it('keeps the due time of a Will whose delay was running at the crash', async () => {
+    const clock = new FakeClock();
+    let h = await boot({ clock });
+    const { c } = await connect(h, 'dev', { keepalive: 10, properties: { sessionExpiryInterval: 300 }, will: { ...will, properties: { willDelayInterval: 30 } } }, 5);
+    c.destroy(); // no DISCONNECT: the Will Delay starts
+    await c.waitClosed();
+    await h.journal.committed();
+    clock.advance(10_000);
+    h = await restart(h, 'crash', { clock });
+    const seen = watch(h);
+    clock.advance(19_900);
+    expect(seen).toEqual([]);
+    clock.advance(200);
+    expect(seen).toEqual(['status/dev offline']);
+  });
+});
+
 describe('retained messages across a restart', () => {
   it('keeps set and replaced retained messages, forgets cleared and expired ones', async () => {
     const clock = new FakeClock();

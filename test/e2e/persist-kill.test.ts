@@ -175,6 +175,29 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     await first.stop();
   }, 30_000);
 
+  it('publishes after the restart the Will of a persistent client that was connected at the kill and never came back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-will-kill-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { file, url } = await writeProcessConfig(dir, {});
+    let outpost = await OutpostProcess.start(file);
+    cleanups.push(() => outpost.kill9());
+    const will = { topic: 'status/pump-7', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
+    const device = await client(url, { clientId: 'pump-7', clean: false, keepalive: 2, will });
+    // Acknowledged once stored, and the session (with its Will) was stored before it.
+    await device.publishAsync('status/pump-7', 'online', { qos: 1, retain: true });
+    await outpost.crash();
+    device.end(true); // the device went down with the gateway and does not come back
+
+    outpost = await OutpostProcess.start(file);
+    const dashboard = await client(url, { clientId: 'dashboard', clean: true });
+    const seen: string[] = [];
+    dashboard.on('message', (t, p) => seen.push(`${t} ${p.toString()}`));
+    await dashboard.subscribeAsync('status/#', { qos: 1 });
+    // 1.5 × its 2 s keepalive after the restart: the device did not reconnect, so its Will goes out.
+    await until(() => seen.includes('status/pump-7 offline'), 'the Will', 10_000, () => seen.join(', '));
+    await outpost.stop();
+  }, 30_000);
+
   it('loses no acknowledged message when killed in the middle of a stream of QoS 1 and 2 publishes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-persist-kill-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

@@ -137,7 +137,7 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
       const mp = pickMessageProps(wp);
       if (mp !== undefined) msg.properties = mp;
     }
-    will = { msg, delay: v5 ? (wp.willDelayInterval ?? 0) : 0, expiry: v5 ? wp.messageExpiryInterval : undefined };
+    will = { msg, delay: v5 ? (wp.willDelayInterval ?? 0) : 0, expiry: v5 ? wp.messageExpiryInterval : undefined, keepalive: 0 };
   }
 
   // Keep Alive, possibly overridden by Server Keep Alive (§3.2.2.3.14).
@@ -171,6 +171,7 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
   conn.clientId = clientId;
   conn.user = user;
   conn.grants = grants;
+  if (will !== undefined) will.keepalive = keepalive;
   conn.will = will;
   const { session, present } = ctx.openSession(conn, clientId, p.clean !== false, expiry);
   session.protocolVersion = conn.version;
