@@ -88,7 +88,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       log: this.log,
       closing: () => this.closing,
       newSession: (clientId) => this.newSession(clientId),
-      persist: (session, offlineAt) => this.persistence(session, offlineAt),
+      persist: (session) => this.persistence(session),
       removeSubscription: (session, filter) => this.removeSubscription(session, filter),
       publish: (msg) => this.publish(msg),
     });
@@ -342,8 +342,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     return new Session(clientId, this.options, this.metrics, { onDrop: (s, r, m) => this.onDrop(s, r, m) });
   }
 
-  private persistence(session: Session, offlineAt?: number): void {
-    if (this.journal !== undefined) writeThrough(this.journal, session, offlineAt);
+  private persistence(session: Session): void {
+    if (this.journal !== undefined) writeThrough(this.journal, session);
   }
 
   addSubscription(session: Session, entry: SubscriptionEntry): boolean {

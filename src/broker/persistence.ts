@@ -12,7 +12,9 @@ import type { RetainedStore } from './retained.js';
 import type { Session } from './session.js';
 import type { SubscriptionEntry } from './subscription-tree.js';
 
-export function sessionRecord(session: Session, offlineAt: number | undefined): StoredSessionRecord {
+/** The session as stored: online (its client's Will held) or offline since session.offlineAt (a pending Will). */
+export function sessionRecord(session: Session): StoredSessionRecord {
+  const offlineAt = session.offlineAt;
   const will = offlineAt === undefined ? session.liveWill : session.pendingWill;
   return { clientId: session.clientId, protocolVersion: session.protocolVersion, expiryInterval: session.expiryInterval, offlineAt, will };
 }
@@ -20,9 +22,9 @@ export function sessionRecord(session: Session, offlineAt: number | undefined): 
 /**
  * A session is written through while its expiry is > 0 (3.1.1 clean session 0, or a v5
  * Session Expiry Interval > 0); one that becomes clean again (v5 CONNECT with expiry 0,
- * or DISCONNECT setting it to 0) leaves the store. `offlineAt` undefined = online now.
+ * or DISCONNECT setting it to 0) leaves the store. `session.offlineAt` undefined = online now.
  */
-export function writeThrough(journal: StateJournal, session: Session, offlineAt: number | undefined): void {
+export function writeThrough(journal: StateJournal, session: Session): void {
   if (!journal.persistSessions) return;
   if (session.expiryInterval === 0) {
     if (session.journal !== undefined) {
@@ -31,7 +33,7 @@ export function writeThrough(journal: StateJournal, session: Session, offlineAt:
     }
     return;
   }
-  journal.saveSession(sessionRecord(session, offlineAt));
+  journal.saveSession(sessionRecord(session));
   if (session.journal === undefined) {
     for (const e of session.subscriptions.values()) journal.saveSubscription(session.clientId, e);
     session.persistTo(journal);

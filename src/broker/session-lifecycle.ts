@@ -22,8 +22,8 @@ export interface LifecycleHost {
   /** True while the broker shuts down: sessions are then neither ended nor expired. */
   closing(): boolean;
   newSession(clientId: string): Session;
-  /** Writes the session through to the store, if one is attached (offlineAt: since when it is offline). */
-  persist(session: Session, offlineAt?: number): void;
+  /** Writes the session through to the store, if one is attached (offline since session.offlineAt). */
+  persist(session: Session): void;
   removeSubscription(session: Session, filter: string): boolean;
   publish(msg: Message): Promise<void> | undefined;
 }
@@ -93,7 +93,7 @@ export class SessionLifecycle {
     }
     // Its expiry counts from now, also across a restart; a session made clean at DISCONNECT
     // leaves the store. A pending Will is stored with it (due time included).
-    this.host.persist(session, now);
+    this.host.persist(session);
     if (this.host.closing()) return;
     if (session.expiryInterval === 0) this.end(session);
     else this.armExpiry(session, session.expiryInterval * 1000);
@@ -112,7 +112,7 @@ export class SessionLifecycle {
       if (w === undefined) return;
       this.publishWill(w);
       // Published: no longer stored with the (still offline) session.
-      if (session.link === undefined && this.host.sessions.get(session.clientId) === session) this.host.persist(session, session.offlineAt);
+      if (session.link === undefined && this.host.sessions.get(session.clientId) === session) this.host.persist(session);
     }, Math.min(ms, MAX_TIMER_MS));
   }
 
