@@ -415,6 +415,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
         addSubscription: (s, e) => this.addSubscription(s, e),
         armExpiry: (s, ms) => this.armExpiry(s, ms),
         armWill: (s, w) => this.lifecycle.armWill(s, w),
+        publishWill: (w) => this.lifecycle.publishWill(w),
       });
     }
   }

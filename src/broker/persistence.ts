@@ -51,6 +51,8 @@ export interface RestoreTarget {
   armExpiry(session: Session, ms: number): void;
   /** Publishes `will` at its due time unless the client comes back first. */
   armWill(session: Session, will: WillSpec): void;
+  /** Publishes `will` now. */
+  publishWill(will: WillSpec): void;
 }
 
 /**
@@ -94,10 +96,14 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
       wills++;
     }
   }
+  // A session that expired while the gateway was down ended then: its Will is owed now,
+  // after the persistent sessions above are back so that their subscribers receive it.
+  for (const w of state.expiredWills) t.publishWill(w);
   const counts = {
     sessions: state.sessions.length,
     messages,
     wills,
+    expiredWills: state.expiredWills.length,
     retained: state.retained.length,
     expiredSessions: state.expiredSessions,
     expiredMessages: state.expiredMessages,

@@ -85,6 +85,11 @@ export interface RestoredState {
   retained: Message[];
   /** Sessions whose expiry passed while the gateway was down (their rows are deleted). */
   expiredSessions: number;
+  /**
+   * The Wills those sessions held: owed at once, since a session's end publishes its Will
+   * whatever is left of the Will Delay [MQTT-3.1.2-8].
+   */
+  expiredWills: WillSpec[];
   /** Queued or retained messages whose Message Expiry passed (deleted). */
   expiredMessages: number;
   /** Queued messages beyond the per-session caps (deleted). */

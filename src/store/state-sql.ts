@@ -114,7 +114,7 @@ export class StateSql {
    */
   restore(now: number, limits: RestoreLimits, wantSessions: boolean, wantRetained: boolean): RestoredState {
     const h = this.db.handle;
-    const out: RestoredState = { sessions: [], retained: [], expiredSessions: 0, expiredMessages: 0, overCap: 0 };
+    const out: RestoredState = { sessions: [], retained: [], expiredSessions: 0, expiredWills: [], expiredMessages: 0, overCap: 0 };
     h.transaction(() => {
       if (wantRetained) this.restoreRetained(now, out);
       else h.exec('DELETE FROM retained');
@@ -143,6 +143,8 @@ export class StateSql {
         const expiry = Math.min(r.expiry, limits.maxSessionExpiry);
         const offlineAt = r.offlineAt ?? now;
         if (expiry !== NEVER && offlineAt + expiry * 1000 <= now) {
+          const will = decodeWill(r.will, r.clientId);
+          if (will !== undefined) out.expiredWills.push(will);
           this.deleteSession(r.clientId);
           out.expiredSessions++;
           continue;

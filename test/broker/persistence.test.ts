@@ -356,6 +356,29 @@ describe('Wills of persistent sessions across a restart', () => {
     h = await restart(h, 'crash', { clock });
     willDueIn(clock, watch(h), 20_000);
   });
+
+  it('publishes at start the Will of a session that expired while the gateway was down, to a persistent subscriber, once', async () => {
+    const clock = new FakeClock();
+    let h = await boot({ clock });
+    const dash = await connect(h, 'dash');
+    await subscribe(dash.c, 'status/#', 1);
+    dash.c.destroy();
+    const dev = await connect(h, 'dev', { keepalive: 10, properties: { sessionExpiryInterval: 20 }, will: { ...will, properties: { willDelayInterval: 60 } } }, 5);
+    dev.c.destroy(); // the session ends 20 s later, before its 60 s Will Delay: its end owes the Will
+    await dev.c.waitClosed();
+    await h.journal.committed();
+    // Down for a minute (a new clock: the crashed broker's timers stay behind): it expired meanwhile.
+    const later = new FakeClock(clock.now() + 60_000);
+    h = await restart(h, 'crash', { clock: later });
+    await h.journal.committed();
+    expect(h.count('sessions')).toBe(1); // dash's
+    h = await restart(h, 'crash', { clock: later }); // owed once: this start publishes nothing
+    expect(h.count('deliveries')).toBe(1);
+    const back = await connect(h, 'dash');
+    expect(back.present).toBe(true);
+    const got = await publishes(back.c, 1);
+    expect(`${got[0]!.topic} ${got[0]!.payload.toString()}`).toBe('status/dev offline');
+  });
 });
 
 describe('retained messages across a restart', () => {
