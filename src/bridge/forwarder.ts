@@ -1,7 +1,7 @@
 /**
  * Drains one bridge's outbox to the cloud, oldest first.
  *
- *   outbox (committed rows) ─read─▶ buffer ─▶ window (≤ inflight, ≤ remote Receive Maximum)
+ *   outbox (committed rows) ─read─▶ buffer ─▶ window (unacked ≤ remote Receive Maximum; + unstored ≤ inflight)
  *        ▲                                         │ PUBLISH QoS 1/2 (packet id per row)
  *        └──────────── ack (delete row) ◀── PUBACK / PUBCOMP from the cloud
  *
@@ -14,6 +14,11 @@
  * outbox may hold deletes for the commit delay, and a crash sends again every row whose
  * delete was not committed. So duplicates after a crash stay within the inflight window.
  * When acks alone fill the window, the forwarder asks the outbox to commit at once.
+ * The cloud's Receive Maximum caps only the rows it has not acknowledged (it is a limit on
+ * unacknowledged PUBLISHes [MQTT-3.3.4-9]); rows it acknowledged and whose delete waits for
+ * the commit count against our own window alone. Capping both by it would tie the commit
+ * rate to the cloud's setting: a cloud announcing 10 would force a commit, and its fsync,
+ * every 10 messages.
  */
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -25,7 +30,7 @@ import { RowCursor } from './row-cursor.js';
 
 export interface ForwarderOptions {
   bridge: string;
-  /** Our inflight window; the remote's Receive Maximum can lower it. */
+  /** Our window: rows sent and not yet deleted (at most this many are sent again after a crash). */
   inflight: number;
   identity: IdentityMode;
   rate?: { msgsPerSec?: number; bytesPerSec?: number };
@@ -51,7 +56,8 @@ export class Forwarder {
   private readonly inflight = new Map<number, OutboxEntry>();
   private nextId = 1;
   private up = false;
-  private window = 0;
+  /** Unacknowledged rows the cloud takes: min(inflight, its Receive Maximum). */
+  private remoteWindow = 0;
   private remoteMaxPacket = Number.POSITIVE_INFINITY;
   private remoteMaxQos = 2;
   private blocked = false;
@@ -95,7 +101,7 @@ export class Forwarder {
   waitingSince(): number | undefined {
     if (!this.up || this.blocked || this.waitTimer !== undefined) return undefined;
     const held = this.inflight.size + this.unstored;
-    const unsent = this.resend.length > 0 || (held < this.window && this.outbox.stats(this.opts.bridge).rows > held);
+    const unsent = this.resend.length > 0 || (this.hasRoom() && this.outbox.stats(this.opts.bridge).rows > held);
     return unsent ? this.stamp.at : undefined;
   }
 
@@ -104,7 +110,7 @@ export class Forwarder {
     this.stamp.turn();
     this.up = true;
     this.blocked = false;
-    this.window = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
+    this.remoteWindow = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
     this.remoteMaxPacket = session.maximumPacketSize ?? Number.POSITIVE_INFINITY;
     this.remoteMaxQos = session.maximumQoS ?? 2;
     // The budget is not refilled here: a link that flaps would get a fresh bucket on every
@@ -177,7 +183,7 @@ export class Forwarder {
       }
       this.resend.shift();
     }
-    while (this.inflight.size + this.unstored < this.window) {
+    while (this.hasRoom()) {
       const e = this.nextRow();
       if (e === undefined) return;
       const size = e.payload.length + e.topic.length;
@@ -205,6 +211,11 @@ export class Forwarder {
     }
   }
 
+  /** Another row may be sent: the cloud takes one more unacknowledged, and our window has room. */
+  private hasRoom(): boolean {
+    return this.inflight.size < this.remoteWindow && this.inflight.size + this.unstored < this.opts.inflight;
+  }
+
   /** The cloud has the row (or it is dropped): delete it; it leaves the window once that is committed. */
   private release(e: OutboxEntry): void {
     this.unstored++;
@@ -221,7 +232,7 @@ export class Forwarder {
       };
       p.then(done, done);
     }
-    if (this.inflight.size + this.unstored >= this.window && !this.flushing) {
+    if (this.inflight.size + this.unstored >= this.opts.inflight && !this.flushing) {
       // Acks fill the window: the deletes are what the drain waits for now, not a batch.
       this.flushing = true;
       const settled = (): void => void (this.flushing = false);

@@ -172,7 +172,10 @@ export const bridgeSchema = z
     connect_timeout: duration({ min: 100 }).prefault('30s').describe('TCP + TLS + CONNACK must complete within this.'),
     clean_start: z.boolean().default(false).describe('Start a fresh remote session on every connect.'),
     session_expiry: duration({ max: 4_294_967_295_000, wholeSeconds: true }).prefault('1d').describe('Remote session expiry (MQTT 5).'),
-    inflight: z.number().int().min(1).max(65_535).default(100).describe('Unacknowledged messages in flight to the cloud (capped by its Receive Maximum).'),
+    inflight: z.number().int().min(1).max(65_535).default(100).describe(
+      'Messages sent to the cloud and not yet deleted from the outbox (at most this many are sent again after a crash); ' +
+        "those not acknowledged yet are also capped by the cloud's Receive Maximum.",
+    ),
     order: z
       .enum(['strict', 'live-first'])
       .default('strict')
