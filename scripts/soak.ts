@@ -2,7 +2,7 @@
 // N minutes, with faults on a bounded rotation, printing the figures of issue 9:
 //   RSS over time, CPU at ~1,000 msg/s bridged, bytes written to the SQLite files per buffered
 //   message, event-loop lag, and the lost / duplicate / order table per kind of source.
-// Run: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000]
+// Run: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000] [--inflight 100]
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -19,15 +19,17 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     'commit-window': { type: 'string' },
     'commit-delay': { type: 'string' },
+    inflight: { type: 'string', default: '100' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)] [--commit-window 2ms] [--commit-delay 100ms]');
+  console.log('Usage: npm run soak -- [--minutes 30] [--mqtt 100] [--sensors 1000] [--rate 1000 (msg/s over all MQTT clients and sensors)] [--commit-window 2ms] [--commit-delay 100ms] [--inflight 100 (the bridge window)]');
   process.exit(0);
 }
 const minutes = Number(values.minutes);
 const mqttClients = Number(values.mqtt);
+const inflight = Number(values.inflight);
 const snSensors = Number(values.sensors);
 const totalRate = Number(values.rate);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -80,7 +82,7 @@ async function main(): Promise<void> {
     snSensors,
     ratePerSource: totalRate / sources,
     serialRate: 5,
-    inflight: 100,
+    inflight,
     keepaliveSec: 5,
     built: true,
     ...(values['commit-window'] !== undefined ? { commitWindow: values['commit-window'] } : {}),
@@ -193,10 +195,10 @@ async function main(): Promise<void> {
           // A tenth of the sensors come back from new UDP ports (a NAT rebinding).
           await Promise.all(scenario.sensors.filter((_, k) => k % 10 === tick % 10).map((s) => s.attach(scenario.snPort).catch(() => undefined)));
         } else {
-          // The bridge is replaced mid-traffic (inflight window 100 ↔ 99).
+          // The bridge is replaced mid-traffic (inflight window N ↔ N − 1).
           const r = await scenario.reload((c) => {
             const b = (c['bridges'] as Record<string, unknown>[])[0]!;
-            b['inflight'] = b['inflight'] === 100 ? 99 : 100;
+            b['inflight'] = b['inflight'] === inflight ? inflight - 1 : inflight;
           });
           if (r['msg'] !== 'config reloaded') throw new Error(`reload rejected: ${JSON.stringify(r)}`);
         }
