@@ -56,8 +56,8 @@ export class Forwarder {
   private readonly inflight = new Map<number, OutboxEntry>();
   private nextId = 1;
   private up = false;
-  /** Unacknowledged rows the cloud takes: min(inflight, its Receive Maximum). */
-  private remoteWindow = 0;
+  /** Unacknowledged rows the cloud takes (its Receive Maximum). */
+  private remoteReceiveMaximum = 0;
   private remoteMaxPacket = Number.POSITIVE_INFINITY;
   private remoteMaxQos = 2;
   private blocked = false;
@@ -110,7 +110,7 @@ export class Forwarder {
     this.stamp.turn();
     this.up = true;
     this.blocked = false;
-    this.remoteWindow = Math.max(1, Math.min(this.opts.inflight, session.receiveMaximum));
+    this.remoteReceiveMaximum = Math.max(1, session.receiveMaximum);
     this.remoteMaxPacket = session.maximumPacketSize ?? Number.POSITIVE_INFINITY;
     this.remoteMaxQos = session.maximumQoS ?? 2;
     // The budget is not refilled here: a link that flaps would get a fresh bucket on every
@@ -213,7 +213,7 @@ export class Forwarder {
 
   /** Another row may be sent: the cloud takes one more unacknowledged, and our window has room. */
   private hasRoom(): boolean {
-    return this.inflight.size < this.remoteWindow && this.inflight.size + this.unstored < this.opts.inflight;
+    return this.inflight.size < this.remoteReceiveMaximum && this.inflight.size + this.unstored < this.opts.inflight;
   }
 
   /** The cloud has the row (or it is dropped): delete it; it leaves the window once that is committed. */
