@@ -318,7 +318,7 @@ export class Connection implements SessionLink {
     this.writeRaw(encodeAck('pubrel', packetId));
   }
 
-  /** Queues bytes; all writes of one turn of the event loop go out as one socket write. */
+  /** Queues bytes; all writes of one tick go out as one socket write. */
   writeRaw(buf: Buffer): void {
     if (this.state === 'closed') return;
     this.pending.push(buf);
