@@ -15,7 +15,7 @@
  * delete was not committed. So duplicates after a crash stay within the inflight window.
  * When acks alone fill the window, the forwarder asks the outbox to commit at once.
  * The cloud's Receive Maximum caps only the rows it has not acknowledged (it is a limit on
- * unacknowledged PUBLISHes [MQTT-3.3.4-9]); rows it acknowledged and whose delete waits for
+ * unacknowledged PUBLISHes [MQTT-3.3.4-7]); rows it acknowledged and whose delete waits for
  * the commit count against our own window alone. Capping both by it would tie the commit
  * rate to the cloud's setting: a cloud announcing 10 would force a commit, and its fsync,
  * every 10 messages.

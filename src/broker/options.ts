@@ -6,7 +6,7 @@ export interface BrokerOptions {
   maxPacketSize: number;
   /** Server Keep Alive cap in seconds (0 = none). */
   maxKeepalive: number;
-  /** QoS 1/2 publishes a client may have unacknowledged towards us [MQTT-3.3.4-9]. */
+  /** QoS 1/2 publishes a client may have unacknowledged towards us [MQTT-3.3.4-7]. */
   receiveMaximum: number;
   /** Our outgoing QoS 1/2 window per client (lowered by the client's Receive Maximum). */
   maxInflight: number;
