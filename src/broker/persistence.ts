@@ -9,6 +9,7 @@ import type { StateJournal, StoredSessionRecord, WillSpec } from '../core/persis
 import { parseSharedFilter } from '../core/topic.js';
 import type { BrokerOptions } from './options.js';
 import type { RetainedStore } from './retained.js';
+import { willDelayMs } from './session-lifecycle.js';
 import type { Session } from './session.js';
 import type { SubscriptionEntry } from './subscription-tree.js';
 
@@ -91,8 +92,7 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
       // the crash is owed as if its connection closed now [MQTT-3.1.2-8], but not before
       // 1.5 × its keepalive: a client that is alive reconnects first and so cancels it
       // [MQTT-3.1.3-9], rather than every device flapping to its Will after each restart.
-      const delayMs = Math.min(s.will.delay, s.expiryInterval) * 1000;
-      t.armWill(session, { ...s.will, due: s.will.due ?? now + Math.max(delayMs, s.will.keepalive * 1500) });
+      t.armWill(session, { ...s.will, due: s.will.due ?? now + Math.max(willDelayMs(s.will, s.expiryInterval), s.will.keepalive * 1500) });
       wills++;
     }
   }

@@ -28,6 +28,11 @@ export interface LifecycleHost {
   publish(msg: Message): Promise<void> | undefined;
 }
 
+/** How long a Will waits once its connection is gone: its Will Delay, cut short by the session's end (§3.1.3.2.2). */
+export function willDelayMs(will: Pick<WillSpec, 'delay'>, expiryInterval: number): number {
+  return Math.min(will.delay, expiryInterval) * 1000;
+}
+
 export class SessionLifecycle {
   constructor(private readonly host: LifecycleHost) {}
 
@@ -86,7 +91,7 @@ export class SessionLifecycle {
     if (will !== undefined && !conn.graceful) {
       if (will.delay > 0 && session.expiryInterval > 0) {
         // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
-        this.armWill(session, { ...will, due: now + Math.min(will.delay, session.expiryInterval) * 1000 });
+        this.armWill(session, { ...will, due: now + willDelayMs(will, session.expiryInterval) });
       } else {
         this.publishWill(will);
       }
