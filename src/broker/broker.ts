@@ -316,7 +316,11 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.flushList.push(conn);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flushAll);
+      // After the poll phase, not after each callback: the datagrams and reads of one turn of
+      // the event loop share one socket write per connection. A connection whose queue grows
+      // past FLUSH_NOW_BYTES within the turn writes at once (Connection.writeRaw), so a burst
+      // is not held back until the turn ends.
+      setImmediate(this.flushAll);
     }
   }
 

@@ -36,6 +36,12 @@ export interface PeerInfo {
 }
 
 const MAX_HELD_PACKETS = 1000;
+/**
+ * Queued bytes that are written at once rather than at the end of the turn: about what one
+ * socket read (64 KiB) of a busy publisher queues for a subscriber, so that under load the
+ * writes keep pace with the reads instead of piling up until the poll phase ends.
+ */
+const FLUSH_NOW_BYTES = 64 * 1024;
 
 
 export class Connection implements SessionLink {
@@ -318,13 +324,17 @@ export class Connection implements SessionLink {
     this.writeRaw(encodeAck('pubrel', packetId));
   }
 
-  /** Queues bytes; all writes of one tick go out as one socket write. */
+  /**
+   * Queues bytes; what one turn of the event loop queues goes out as one socket write, or
+   * as soon as FLUSH_NOW_BYTES are queued.
+   */
   writeRaw(buf: Buffer): void {
     if (this.state === 'closed') return;
     this.pending.push(buf);
     this.pendingBytes += buf.length;
     this.ctx.metrics.packetsOut++;
-    if (!this.flushScheduled) {
+    if (this.pendingBytes >= FLUSH_NOW_BYTES) this.flush();
+    else if (!this.flushScheduled) {
       this.flushScheduled = true;
       this.ctx.scheduleFlush(this);
     }
