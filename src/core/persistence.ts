@@ -116,6 +116,7 @@ export interface StateJournal {
   deleteSession(clientId: string): void;
   saveSubscription(clientId: string, sub: StoredSubscription): void;
   deleteSubscription(clientId: string, filter: string): void;
+  /** Keeps `d` itself until the commit: the caller hands it over and changes it no more. */
   addDelivery(clientId: string, d: StoredDelivery): void;
   updateDelivery(id: number, packetId: number, state: DeliveryState): void;
   removeDelivery(id: number): void;

@@ -21,8 +21,11 @@ export interface StoredRow {
   sourceSeq: number;
 }
 
-/** A row to insert; seq is assigned by the backend. */
-export interface NewRow extends Omit<StoredRow, 'seq'> {
+/**
+ * A row to insert. Its seq (0 until then) and sourceSeq are filled in by the commit that
+ * inserts it; after that commit the same object serves as the stored row (committed-tail.ts).
+ */
+export interface NewRow extends StoredRow {
   bridge: string;
   bytes: number;
 }
@@ -57,8 +60,12 @@ export interface OutboxBackend {
   transaction(fn: () => void): void;
   /** Inserts a row and returns its seq (greater than any seq ever returned before). */
   insert(row: NewRow): number;
-  /** Deletes one row of `bridge`; returns what the commit needs of it, or undefined when it was not there. */
-  remove(bridge: string, seq: number): RemovedRow | undefined;
+  /**
+   * Deletes one row of `bridge`; returns what the commit needs of it, or undefined when it
+   * was not there. `known`: what the caller already holds of the row (its committed copy), so
+   * the backend need not read it first.
+   */
+  remove(bridge: string, seq: number, known?: RemovedRow): RemovedRow | undefined;
   /** The `limit` oldest rows of `bridge`. */
   head(bridge: string, limit: number): HeadRow[];
   /** The newest seq of `bridge`, 0 when it has no rows. */

@@ -12,7 +12,7 @@
  * At start the cache is seeded from the rows (highest number per source); a source that
  * has no rows left is looked up in the source table.
  */
-import type { HeadRow, NewRow, OutboxBackend, SourceSeq } from './backend.js';
+import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq } from './backend.js';
 import type { OutboxDropReason, OutboxLimits } from './outbox.js';
 
 export interface BridgeState {
@@ -73,7 +73,7 @@ export class CommitTx {
   /** Bridges that got at least one new row (their watchers run after the commit). */
   readonly added = new Set<string>();
   /** Rows this commit inserted and deleted, in order (for the outbox's committed tails). */
-  readonly inserted: Array<{ seq: number; row: NewRow }> = [];
+  readonly inserted: NewRow[] = [];
   readonly deleted: Array<{ bridge: string; seq: number }> = [];
 
   constructor(
@@ -81,11 +81,13 @@ export class CommitTx {
     private readonly stateOf: (bridge: string) => BridgeState,
     private readonly sourceCache: Map<string, SourceSeq>,
     private readonly now: number,
+    /** The committed copy of a row, when the caller holds it (saves the backend a read per delete). */
+    private readonly known: (bridge: string, seq: number) => RemovedRow | undefined = () => undefined,
   ) {}
 
   /** Deletes one row; `reason` undefined means acknowledged by the cloud (not a drop). */
   remove(bridge: string, seq: number, reason: OutboxDropReason | undefined): void {
-    const r = this.backend.remove(bridge, seq);
+    const r = this.backend.remove(bridge, seq, this.known(bridge, seq));
     if (r === undefined) return;
     this.deleted.push({ bridge, seq });
     this.removed(bridge, seq, r.bytes, reason);
@@ -138,8 +140,8 @@ export class CommitTx {
       }
     }
     p.row.sourceSeq = this.nextSourceSeq(p.bridge, p.row.originKind, p.row.originId);
-    const seq = this.backend.insert(p.row);
-    this.inserted.push({ seq, row: p.row });
+    const seq = (p.row.seq = this.backend.insert(p.row));
+    this.inserted.push(p.row);
     if (w.rows === 0) {
       w.oldestSeq = seq;
       w.oldestAt = p.row.createdAt;

@@ -5,7 +5,7 @@
  * a twentieth of the gateway's CPU.
  *
  * Invariant: every committed row of the bridge with seq ≥ `from` is in `rows`, unless it
- * was deleted since (then its seq is in `gone`). A read after a seq ≥ from - 1 is
+ * was deleted since (then it is marked in `gone`). A read after a seq ≥ from - 1 is
  * therefore answered here completely; an older one goes to the backend.
  *
  * Bounded: at most `maxRows` rows and `maxBytes` record bytes; the oldest leave first
@@ -28,24 +28,32 @@ export class CommittedTails {
     return this.byBridge.get(bridge)?.read(afterSeq, limit);
   }
 
-  /** What a commit wrote: its rows first, then its deletes (which may include some of them). */
-  committed(inserted: ReadonlyArray<{ seq: number; row: NewRow }>, deleted: ReadonlyArray<{ bridge: string; seq: number }>): void {
-    for (const { seq, row } of inserted) {
+  /** The committed row `seq` of `bridge`, when the tail holds it. */
+  find(bridge: string, seq: number): NewRow | undefined {
+    return this.byBridge.get(bridge)?.find(seq);
+  }
+
+  /**
+   * What a commit wrote: its rows first (the inserted objects themselves, their seq filled
+   * in), then its deletes (which may include some of them).
+   */
+  committed(inserted: readonly NewRow[], deleted: ReadonlyArray<{ bridge: string; seq: number }>): void {
+    for (const row of inserted) {
       let t = this.byBridge.get(row.bridge);
       if (t === undefined) this.byBridge.set(row.bridge, (t = new CommittedTail(TAIL_ROWS, TAIL_BYTES)));
-      const { topic, payload, qos, retain, props, createdAt, expiresAt, originKind, originId, sourceSeq } = row;
-      t.added({ seq, topic, payload, qos, retain, props, createdAt, expiresAt, originKind, originId, sourceSeq }, row.bytes);
+      t.added(row);
     }
     for (const { bridge, seq } of deleted) this.byBridge.get(bridge)?.removed(seq);
   }
 }
 
 export class CommittedTail {
-  private rows: Array<{ row: StoredRow; bytes: number }> = [];
+  /** In seq order; `gone[i]` marks rows[i] deleted (it stays until it reaches the front). */
+  private rows: NewRow[] = [];
+  private gone: boolean[] = [];
   private head = 0;
   private from = Number.POSITIVE_INFINITY;
   private bytes = 0;
-  private readonly gone = new Set<number>();
 
   constructor(
     private readonly maxRows: number,
@@ -58,47 +66,64 @@ export class CommittedTail {
   }
 
   /** A row was committed; seqs only grow. */
-  added(row: StoredRow, bytes: number): void {
+  added(row: NewRow): void {
     if (this.size === 0 && this.from === Number.POSITIVE_INFINITY) this.from = row.seq;
-    this.rows.push({ row, bytes });
-    this.bytes += bytes;
+    this.rows.push(row);
+    this.gone.push(false);
+    this.bytes += row.bytes;
     while (this.size > this.maxRows || (this.bytes > this.maxBytes && this.size > 1)) this.evict();
   }
 
   /** A row's delete was committed. */
   removed(seq: number): void {
-    if (seq < this.from || this.size === 0 || seq > this.rows[this.rows.length - 1]!.row.seq) return;
-    this.gone.add(seq);
-    while (this.size > 0 && this.gone.has(this.rows[this.head]!.row.seq)) this.evict();
+    const i = this.indexOf(seq);
+    if (i < 0) return;
+    this.gone[i] = true;
+    while (this.size > 0 && this.gone[this.head]) this.evict();
+  }
+
+  /** The row `seq` while it is held and not deleted. */
+  find(seq: number): NewRow | undefined {
+    const i = this.indexOf(seq);
+    return i < 0 || this.gone[i] ? undefined : this.rows[i];
   }
 
   /** Up to `limit` rows with seq > afterSeq, oldest first; undefined when older rows may be missing here. */
   read(afterSeq: number, limit: number): StoredRow[] | undefined {
     if (afterSeq + 1 < this.from) return undefined;
     const out: StoredRow[] = [];
-    // First row with seq > afterSeq (binary search; the rows are in seq order).
-    let lo = this.head;
-    let hi = this.rows.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.rows[mid]!.row.seq <= afterSeq) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.rows.length && out.length < limit; i++) {
-      const r = this.rows[i]!.row;
-      if (!this.gone.has(r.seq)) out.push(r);
+    for (let i = this.firstAfter(afterSeq); i < this.rows.length && out.length < limit; i++) {
+      if (!this.gone[i]) out.push(this.rows[i]!);
     }
     return out;
   }
 
+  /** Index of the first held row with seq > `seq` (binary search; the rows are in seq order). */
+  private firstAfter(seq: number): number {
+    let lo = this.head;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.rows[mid]!.seq <= seq) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private indexOf(seq: number): number {
+    const i = this.firstAfter(seq - 1);
+    return i < this.rows.length && this.rows[i]!.seq === seq ? i : -1;
+  }
+
   private evict(): void {
     const e = this.rows[this.head]!;
-    this.rows[this.head++] = undefined as never;
+    this.rows[this.head] = undefined as never;
+    this.head++;
     this.bytes -= e.bytes;
-    this.gone.delete(e.row.seq);
-    this.from = e.row.seq + 1;
+    this.from = e.seq + 1;
     if (this.head > 1024 && this.head * 2 > this.rows.length) {
       this.rows = this.rows.slice(this.head);
+      this.gone = this.gone.slice(this.head);
       this.head = 0;
     }
   }

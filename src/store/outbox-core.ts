@@ -22,7 +22,7 @@ import { OutpostError } from '../core/errors.js';
 import { originKey, type Message } from '../core/message.js';
 import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
-import type { OutboxBackend, SourceSeq } from './backend.js';
+import type { NewRow, OutboxBackend, SourceSeq } from './backend.js';
 import { CommitPacer } from './commit-pacer.js';
 import { CommittedTails } from './committed-tail.js';
 import { CommitTx, mayHoldExpired, queuedTotals, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
@@ -86,6 +86,7 @@ export class GroupCommitOutbox implements Outbox {
   private readonly sourceCache = new Map<string, SourceSeq>();
   /** Per bridge, its newest committed rows (see committed-tail.ts). */
   private readonly tails = new CommittedTails();
+  private readonly committedRow = (bridge: string, seq: number): NewRow | undefined => this.tails.find(bridge, seq);
   private appends: PendingAppend[] = [];
   private readonly participants: CommitParticipant[] = [];
   /** Rows to delete in the next commit: seq → bridge and why (undefined = acked). */
@@ -166,6 +167,7 @@ export class GroupCommitOutbox implements Outbox {
         resolve,
         reject,
         row: {
+          seq: 0, // assigned inside the commit
           bridge,
           topic: msg.topic,
           // Copied: the caller may reuse its buffer once append returned.
@@ -392,7 +394,7 @@ export class GroupCommitOutbox implements Outbox {
         return;
       }
     }
-    const tx = new CommitTx(this.backend, stateOf, this.sourceCache, this.opts.clock.now());
+    const tx = new CommitTx(this.backend, stateOf, this.sourceCache, this.opts.clock.now(), this.committedRow);
     const outcomes: Outcome[] = [];
     try {
       this.backend.transaction(() => {
@@ -440,7 +442,7 @@ export class GroupCommitOutbox implements Outbox {
   private commitDeletes(deletes: GroupCommitOutbox['deletes'], sweep: boolean): unknown {
     let error: unknown;
     for (let attempt = 0; attempt < 2; attempt++) {
-      const tx = new CommitTx(this.backend, (b) => this.state(b), this.sourceCache, this.opts.clock.now());
+      const tx = new CommitTx(this.backend, (b) => this.state(b), this.sourceCache, this.opts.clock.now(), this.committedRow);
       try {
         this.backend.transaction(() => {
           for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);

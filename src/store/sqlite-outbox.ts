@@ -196,10 +196,13 @@ class SqliteBackend implements OutboxBackend {
     return seq;
   }
 
-  remove(bridge: string, seq: number): RemovedRow | undefined {
-    const removed = this.st.removed.get(seq, bridge) as RemovedRow | undefined;
-    if (removed === undefined) return undefined;
-    this.st.remove.run(seq);
+  remove(bridge: string, seq: number, known?: RemovedRow): RemovedRow | undefined {
+    let removed = known;
+    if (removed === undefined) {
+      removed = this.st.removed.get(seq, bridge) as RemovedRow | undefined;
+      if (removed === undefined) return undefined;
+      this.st.remove.run(seq);
+    } else if (this.st.remove.run(seq).changes === 0) return undefined;
     if (seq === this.range(bridge, false)?.top) this.drained.add(bridge);
     return removed;
   }

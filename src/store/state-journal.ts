@@ -123,8 +123,9 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     this.push({ k: 'del-sub', clientId, filter });
   }
 
+  /** Takes `d` as it is (every caller builds it for this call): updateDelivery amends it until the commit. */
   addDelivery(clientId: string, d: StoredDelivery): void {
-    const op = { k: 'add' as const, clientId, d: { ...d }, cancelled: false };
+    const op = { k: 'add' as const, clientId, d, cancelled: false };
     this.adds.set(d.id, op);
     this.push(op);
   }

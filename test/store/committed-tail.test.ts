@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { StoredRow } from '../../src/store/backend.js';
+import type { NewRow, StoredRow } from '../../src/store/backend.js';
 import { CommittedTail } from '../../src/store/committed-tail.js';
 import { openDatabase, type StoreDatabase } from '../../src/store/database.js';
 import type { OutboxEntry } from '../../src/store/outbox.js';
@@ -15,16 +15,16 @@ import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { msg } from './outbox-helpers.js';
 
-const row = (seq: number): StoredRow => ({
+const row = (seq: number): NewRow => ({
   seq, topic: 't', payload: Buffer.from(String(seq)), qos: 1, retain: 0, props: null,
-  createdAt: 0, expiresAt: null, originKind: 'mqtt', originId: 'a', sourceSeq: seq,
+  createdAt: 0, expiresAt: null, originKind: 'mqtt', originId: 'a', sourceSeq: seq, bridge: 'cloud', bytes: 10,
 });
 const seqs = (rows: StoredRow[] | undefined): number[] | undefined => rows?.map((r) => r.seq);
 
 describe('CommittedTail', () => {
   it('answers reads from the first row it saw on, and none from before it', () => {
     const t = new CommittedTail(100, 1 << 20);
-    for (const s of [5, 6, 7]) t.added(row(s), 10);
+    for (const s of [5, 6, 7]) t.added(row(s));
     expect(seqs(t.read(4, 10))).toEqual([5, 6, 7]);
     expect(seqs(t.read(6, 10))).toEqual([7]);
     expect(seqs(t.read(7, 10))).toEqual([]);
@@ -34,7 +34,7 @@ describe('CommittedTail', () => {
 
   it('skips deleted rows, and lets deleted rows at its front go at once', () => {
     const t = new CommittedTail(100, 1 << 20);
-    for (const s of [1, 2, 3, 4]) t.added(row(s), 10);
+    for (const s of [1, 2, 3, 4]) t.added(row(s));
     t.removed(3);
     expect(seqs(t.read(0, 10))).toEqual([1, 2, 4]);
     t.removed(1);
@@ -44,14 +44,27 @@ describe('CommittedTail', () => {
     expect(t.read(1, 10)).toBeUndefined();
   });
 
+  it('finds a held row by its seq until it is deleted or leaves the tail', () => {
+    const t = new CommittedTail(3, 1 << 20);
+    for (const s of [1, 2, 3]) t.added(row(s));
+    expect(t.find(2)?.payload.toString()).toBe('2');
+    t.removed(2);
+    expect(t.find(2)).toBeUndefined();
+    expect(t.find(3)?.seq).toBe(3);
+    t.added(row(4)); // over the bound of 3 rows: seq 1 leaves
+    expect(t.find(1)).toBeUndefined();
+    expect(t.find(5)).toBeUndefined();
+    expect(t.find(0)).toBeUndefined();
+  });
+
   it('keeps at most its row and byte bounds, the newest rows', () => {
     const byRows = new CommittedTail(3, 1 << 20);
-    for (let s = 1; s <= 10; s++) byRows.added(row(s), 10);
+    for (let s = 1; s <= 10; s++) byRows.added(row(s));
     expect(byRows.size).toBe(3);
     expect(seqs(byRows.read(7, 10))).toEqual([8, 9, 10]);
     expect(byRows.read(6, 10)).toBeUndefined();
     const byBytes = new CommittedTail(100, 25);
-    for (let s = 1; s <= 10; s++) byBytes.added(row(s), 10);
+    for (let s = 1; s <= 10; s++) byBytes.added(row(s));
     expect(byBytes.size).toBe(2);
     expect(seqs(byBytes.read(8, 10))).toEqual([9, 10]);
   });
