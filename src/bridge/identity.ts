@@ -28,7 +28,11 @@ export function withIdentity(
   if (mode === 'none') return { payload: e.payload, properties: e.properties };
   const src = `${e.originKind}:${e.originId}`;
   if (mode === 'properties') {
-    const userProperties = { ...e.properties?.userProperties, [ID_PROPERTY]: e.msgId, [SOURCE_PROPERTY]: src, [SEQ_PROPERTY]: String(e.sourceSeq) };
+    if (e.properties === undefined) {
+      // Most messages carry no properties: one literal of a fixed shape.
+      return { payload: e.payload, properties: { userProperties: { 'outpost-id': e.msgId, 'outpost-src': src, 'outpost-seq': String(e.sourceSeq) } } };
+    }
+    const userProperties = { ...e.properties.userProperties, [ID_PROPERTY]: e.msgId, [SOURCE_PROPERTY]: src, [SEQ_PROPERTY]: String(e.sourceSeq) };
     return { payload: e.payload, properties: { ...e.properties, userProperties } };
   }
   const body: Record<string, unknown> = { id: e.msgId, src, seq: e.sourceSeq, ts: e.createdAt };

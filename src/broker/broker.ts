@@ -204,7 +204,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     // reached a persistent session is acknowledged after the commit holding those rows.
     if (journal !== undefined && msg.qos > 0 && journal.writes !== writes) (waits ??= []).push(journal.committed(msg.origin));
     if (waits === undefined) return undefined;
-    return waits.length === 1 ? waits[0] : Promise.all(waits).then(() => undefined);
+    // Nobody reads the value, so Promise.all's array of undefineds stands in for void (one promise less per message).
+    return waits.length === 1 ? waits[0] : (Promise.all(waits) as Promise<unknown> as Promise<void>);
   }
 
   subscribe(filter: string, origin: Origin, opts: BusSubscribeOptions, handler: BusHandler): BusSubscription {

@@ -322,9 +322,33 @@ const PUBLISH_PROPS: Record<string, number> = {
 
 const MAX_STRING = 65535;
 
-/** Values of one user property: a string or several. */
-function userValues(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [v];
+/** One user property (name and value) on the wire, or undefined when not a string pair. */
+function userPairLength(nlen: number, x: unknown): number | undefined {
+  if (typeof x !== 'string') return undefined;
+  const xlen = Buffer.byteLength(x, 'utf8');
+  return nlen > MAX_STRING || xlen > MAX_STRING ? undefined : 5 + nlen + xlen;
+}
+
+/** Bytes of the user properties (each value a string or a list of them; no array allocated per value). */
+function userPropertiesLength(u: Record<string, unknown>): number | undefined {
+  let n = 0;
+  for (const name in u) {
+    if (!Object.prototype.hasOwnProperty.call(u, name)) continue;
+    const nlen = Buffer.byteLength(name, 'utf8');
+    const x = u[name];
+    if (Array.isArray(x)) {
+      for (const one of x) {
+        const m = userPairLength(nlen, one);
+        if (m === undefined) return undefined;
+        n += m;
+      }
+    } else {
+      const m = userPairLength(nlen, x);
+      if (m === undefined) return undefined;
+      n += m;
+    }
+  }
+  return n;
 }
 
 /** Bytes of the property block, or undefined when it holds anything not encoded here. */
@@ -356,16 +380,9 @@ function propertiesLength(props: Record<string, unknown>): number | undefined {
         n += 3 + v.length;
         break;
       case 0x26: {
-        if (typeof v !== 'object') return undefined;
-        for (const name of Object.getOwnPropertyNames(v)) {
-          const nlen = Buffer.byteLength(name, 'utf8');
-          for (const x of userValues((v as Record<string, unknown>)[name])) {
-            if (typeof x !== 'string') return undefined;
-            const xlen = Buffer.byteLength(x, 'utf8');
-            if (nlen > MAX_STRING || xlen > MAX_STRING) return undefined;
-            n += 5 + nlen + xlen;
-          }
-        }
+        const u = typeof v === 'object' ? userPropertiesLength(v as Record<string, unknown>) : undefined;
+        if (u === undefined) return undefined;
+        n += u;
         break;
       }
       default:
@@ -389,8 +406,16 @@ function writeProperties(buf: Buffer, o: number, props: Record<string, unknown>)
     if (v === null || v === undefined) continue;
     const id = PUBLISH_PROPS[k]!;
     if (id === 0x26) {
-      for (const name of Object.getOwnPropertyNames(v)) {
-        for (const x of userValues((v as Record<string, unknown>)[name])) {
+      const u = v as Record<string, unknown>;
+      for (const name in u) {
+        if (!Object.prototype.hasOwnProperty.call(u, name)) continue;
+        const x = u[name];
+        if (Array.isArray(x)) {
+          for (const one of x) {
+            buf[o++] = id;
+            o = writeString(buf, writeString(buf, o, name), one as string);
+          }
+        } else {
           buf[o++] = id;
           o = writeString(buf, writeString(buf, o, name), x as string);
         }

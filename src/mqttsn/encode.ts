@@ -9,90 +9,158 @@ function qosBits(qos: SnQoS): number {
   return (qos === -1 ? 3 : qos) << 5;
 }
 
-function u16(n: number): Buffer {
-  const b = Buffer.allocUnsafe(2);
-  b.writeUInt16BE(n & 0xffff, 0);
-  return b;
-}
+const utf8 = (s: string): number => Buffer.byteLength(s, 'utf8');
 
-/** The body (everything after MsgType) of a message. */
-function body(p: Packet): Buffer {
+/** Octets after MsgType. */
+function bodyLength(p: Packet): number {
   switch (p.type) {
     case MsgType.ADVERTISE:
-      return Buffer.from([p.gwId, p.duration >> 8, p.duration & 0xff]);
+      return 3;
     case MsgType.SEARCHGW:
-      return Buffer.from([p.radius]);
-    case MsgType.GWINFO:
-      return Buffer.concat([Buffer.from([p.gwId]), p.gwAdd]);
-    case MsgType.CONNECT:
-      return Buffer.concat([
-        Buffer.from([(p.will ? 0x08 : 0) | (p.cleanSession ? 0x04 : 0), p.protocolId, p.duration >> 8, p.duration & 0xff]),
-        Buffer.from(p.clientId, 'utf8'),
-      ]);
     case MsgType.CONNACK:
     case MsgType.WILLTOPICRESP:
     case MsgType.WILLMSGRESP:
-      return Buffer.from([p.returnCode]);
+      return 1;
+    case MsgType.GWINFO:
+      return 1 + p.gwAdd.length;
+    case MsgType.CONNECT:
+      return 4 + utf8(p.clientId);
     case MsgType.WILLTOPICREQ:
     case MsgType.WILLMSGREQ:
     case MsgType.PINGRESP:
-      return Buffer.alloc(0);
+      return 0;
     case MsgType.WILLTOPIC:
     case MsgType.WILLTOPICUPD:
-      if (p.topic === undefined) return Buffer.alloc(0);
-      return Buffer.concat([Buffer.from([qosBits(p.qos) | (p.retain ? 0x10 : 0)]), Buffer.from(p.topic, 'utf8')]);
+      return p.topic === undefined ? 0 : 1 + utf8(p.topic);
     case MsgType.WILLMSG:
     case MsgType.WILLMSGUPD:
-      return p.payload;
+      return p.payload.length;
     case MsgType.REGISTER:
-      return Buffer.concat([u16(p.topicId), u16(p.msgId), Buffer.from(p.topicName, 'utf8')]);
+      return 4 + utf8(p.topicName);
     case MsgType.REGACK:
     case MsgType.PUBACK:
-      return Buffer.concat([u16(p.topicId), u16(p.msgId), Buffer.from([p.returnCode])]);
-    case MsgType.PUBLISH: {
-      const head = Buffer.allocUnsafe(5);
-      head[0] = (p.dup ? 0x80 : 0) | qosBits(p.qos) | (p.retain ? 0x10 : 0) | p.topicIdType;
-      head.writeUInt16BE(p.topicId & 0xffff, 1);
-      head.writeUInt16BE(p.msgId & 0xffff, 3);
-      return Buffer.concat([head, p.payload]);
-    }
+      return 5;
+    case MsgType.PUBLISH:
+      return 5 + p.payload.length;
     case MsgType.PUBCOMP:
     case MsgType.PUBREC:
     case MsgType.PUBREL:
     case MsgType.UNSUBACK:
-      return u16(p.msgId);
+      return 2;
+    case MsgType.SUBSCRIBE:
+    case MsgType.UNSUBSCRIBE:
+      return 3 + (p.topicIdType === 0 ? utf8(p.topicName ?? '') : 2);
+    case MsgType.SUBACK:
+      return 6;
+    case MsgType.PINGREQ:
+      return p.clientId === undefined ? 0 : utf8(p.clientId);
+    case MsgType.DISCONNECT:
+      return p.duration === undefined ? 0 : 2;
+  }
+}
+
+/** Writes the body (everything after MsgType) at `o`; bodyLength(p) octets. */
+function writeBody(b: Buffer, o: number, p: Packet): void {
+  switch (p.type) {
+    case MsgType.ADVERTISE:
+      b[o] = p.gwId;
+      b.writeUInt16BE(p.duration & 0xffff, o + 1);
+      return;
+    case MsgType.SEARCHGW:
+      b[o] = p.radius;
+      return;
+    case MsgType.GWINFO:
+      b[o] = p.gwId;
+      p.gwAdd.copy(b, o + 1);
+      return;
+    case MsgType.CONNECT:
+      b[o] = (p.will ? 0x08 : 0) | (p.cleanSession ? 0x04 : 0);
+      b[o + 1] = p.protocolId;
+      b.writeUInt16BE(p.duration & 0xffff, o + 2);
+      b.write(p.clientId, o + 4, 'utf8');
+      return;
+    case MsgType.CONNACK:
+    case MsgType.WILLTOPICRESP:
+    case MsgType.WILLMSGRESP:
+      b[o] = p.returnCode;
+      return;
+    case MsgType.WILLTOPICREQ:
+    case MsgType.WILLMSGREQ:
+    case MsgType.PINGRESP:
+      return;
+    case MsgType.WILLTOPIC:
+    case MsgType.WILLTOPICUPD:
+      if (p.topic === undefined) return;
+      b[o] = qosBits(p.qos) | (p.retain ? 0x10 : 0);
+      b.write(p.topic, o + 1, 'utf8');
+      return;
+    case MsgType.WILLMSG:
+    case MsgType.WILLMSGUPD:
+      p.payload.copy(b, o);
+      return;
+    case MsgType.REGISTER:
+      b.writeUInt16BE(p.topicId & 0xffff, o);
+      b.writeUInt16BE(p.msgId & 0xffff, o + 2);
+      b.write(p.topicName, o + 4, 'utf8');
+      return;
+    case MsgType.REGACK:
+    case MsgType.PUBACK:
+      b.writeUInt16BE(p.topicId & 0xffff, o);
+      b.writeUInt16BE(p.msgId & 0xffff, o + 2);
+      b[o + 4] = p.returnCode;
+      return;
+    case MsgType.PUBLISH:
+      b[o] = (p.dup ? 0x80 : 0) | qosBits(p.qos) | (p.retain ? 0x10 : 0) | p.topicIdType;
+      b.writeUInt16BE(p.topicId & 0xffff, o + 1);
+      b.writeUInt16BE(p.msgId & 0xffff, o + 3);
+      p.payload.copy(b, o + 5);
+      return;
+    case MsgType.PUBCOMP:
+    case MsgType.PUBREC:
+    case MsgType.PUBREL:
+    case MsgType.UNSUBACK:
+      b.writeUInt16BE(p.msgId & 0xffff, o);
+      return;
     case MsgType.SUBSCRIBE:
     case MsgType.UNSUBSCRIBE: {
       const dup = p.type === MsgType.SUBSCRIBE && p.dup ? 0x80 : 0;
       const qos = p.type === MsgType.SUBSCRIBE ? qosBits(p.qos) : 0;
-      const topic = p.topicIdType === 0 ? Buffer.from(p.topicName ?? '', 'utf8') : u16(p.topicId ?? 0);
-      return Buffer.concat([Buffer.from([dup | qos | p.topicIdType]), u16(p.msgId), topic]);
+      b[o] = dup | qos | p.topicIdType;
+      b.writeUInt16BE(p.msgId & 0xffff, o + 1);
+      if (p.topicIdType === 0) b.write(p.topicName ?? '', o + 3, 'utf8');
+      else b.writeUInt16BE((p.topicId ?? 0) & 0xffff, o + 3);
+      return;
     }
     case MsgType.SUBACK:
-      return Buffer.concat([Buffer.from([qosBits(p.qos)]), u16(p.topicId), u16(p.msgId), Buffer.from([p.returnCode])]);
+      b[o] = qosBits(p.qos);
+      b.writeUInt16BE(p.topicId & 0xffff, o + 1);
+      b.writeUInt16BE(p.msgId & 0xffff, o + 3);
+      b[o + 5] = p.returnCode;
+      return;
     case MsgType.PINGREQ:
-      return p.clientId === undefined ? Buffer.alloc(0) : Buffer.from(p.clientId, 'utf8');
+      if (p.clientId !== undefined) b.write(p.clientId, o, 'utf8');
+      return;
     case MsgType.DISCONNECT:
-      return p.duration === undefined ? Buffer.alloc(0) : u16(p.duration);
+      if (p.duration !== undefined) b.writeUInt16BE(p.duration & 0xffff, o);
+      return;
   }
 }
 
-/** Encodes a message; the caller checks the result against its datagram size bound. */
+/** Encodes a message in one allocation; the caller checks the result against its datagram size bound. */
 export function encode(p: Packet): Buffer {
-  const b = body(p);
-  const total = b.length + 2;
-  if (total <= 255) {
-    const out = Buffer.allocUnsafe(total);
-    out[0] = total;
+  const n = bodyLength(p);
+  if (n + 2 <= 255) {
+    const out = Buffer.allocUnsafe(n + 2);
+    out[0] = n + 2;
     out[1] = p.type;
-    b.copy(out, 2);
+    writeBody(out, 2, p);
     return out;
   }
-  const out = Buffer.allocUnsafe(b.length + 4);
+  const out = Buffer.allocUnsafe(n + 4);
   out[0] = 0x01;
-  out.writeUInt16BE(b.length + 4, 1);
+  out.writeUInt16BE(n + 4, 1);
   out[3] = p.type;
-  b.copy(out, 4);
+  writeBody(out, 4, p);
   return out;
 }
 

@@ -62,6 +62,11 @@ describe('message identity', () => {
     expect(out.properties?.userProperties).toEqual({ unit: 'C', [ID_PROPERTY]: 'abc-42', [SOURCE_PROPERTY]: 'mqtt:boiler', [SEQ_PROPERTY]: '7' });
   });
 
+  it('adds the same three user properties to a message that has no properties of its own', () => {
+    const out = withIdentity('properties', { ...entry, properties: undefined });
+    expect(out.properties).toEqual({ userProperties: { [ID_PROPERTY]: 'abc-42', [SOURCE_PROPERTY]: 'mqtt:boiler', [SEQ_PROPERTY]: '7' } });
+  });
+
   it('wraps the payload in a JSON envelope, base64 when it is not UTF-8', () => {
     expect(JSON.parse(String(withIdentity('envelope', entry).payload))).toEqual({ id: 'abc-42', src: 'mqtt:boiler', seq: 7, ts: 1_700_000_000_000, payload: '21.5' });
     const binary = withIdentity('envelope', { ...entry, payload: Buffer.from([0xff, 0x00]) });
