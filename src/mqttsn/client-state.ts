@@ -30,7 +30,9 @@ export type ClientEvent =
   /** N_retry retransmissions went unanswered, §6.13. */
   | 'retries-exhausted'
   /** Another client CONNECTed from this client's address: it cannot be reached any more. */
-  | 'address-reused';
+  | 'address-reused'
+  /** Restored owing its Will after a restart of the gateway, and not back in time (persistence.ts). */
+  | 'not-back';
 
 export type ClientAction =
   | 'arm-keepalive'
@@ -81,6 +83,8 @@ export function transition(state: ClientState, event: ClientEvent): Transition |
       return state === 'active' || state === 'awake' ? lose : undefined;
     case 'address-reused':
       return state === 'active' || state === 'asleep' || state === 'awake' ? lose : undefined;
+    case 'not-back':
+      return state === 'disconnected' ? lose : undefined;
   }
 }
 

@@ -26,7 +26,7 @@ import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
 import { snapshot, type SnQueueStore, type SnSessionStore } from './persistence.js';
-import { makePeer, sourceKeyOf, SnSession, type OutItem, type Peer } from './session.js';
+import { makePeer, sourceKeyOf, SnSession, unicast, type OutItem, type Peer } from './session.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
@@ -182,6 +182,13 @@ export class MqttsnGateway implements Service, SnContext {
       const s = new SnSession(clientId, this.config.max_topics_per_client);
       s.cleanSession = false;
       if (rec.will !== undefined) s.will = { ...rec.will, payload: Buffer.from(rec.will.payload, 'base64') };
+      s.keepaliveMs = (rec.ka ?? 0) * 1000;
+      s.sleepMs = s.savedSleepMs = (rec.sleep ?? 0) * 1000;
+      s.ended = rec.ended ?? true;
+      // Connected or asleep when the gateway went down: it must come back as supervision
+      // would have required, or its Will is owed (persistence.ts).
+      const period = Math.max(s.keepaliveMs, s.sleepMs);
+      if (!s.ended && s.will !== undefined && period > 0) s.willDeadline = this.clock.now() + period * GRACE;
       s.topics.restore(rec.topics);
       this.byId.set(clientId, s);
       // Messages buffered before the restart go first, in order (before anything routed now).
@@ -254,6 +261,7 @@ export class MqttsnGateway implements Service, SnContext {
       s.saved = undefined;
       return;
     }
+    s.savedSleepMs = s.sleepMs;
     const text = snapshot(s);
     if (text === s.saved) return;
     s.saved = text;
@@ -296,9 +304,7 @@ export class MqttsnGateway implements Service, SnContext {
 
   send(s: SnSession, packet: Packet): number {
     if (s.peer === undefined) return 0;
-    // Unicast replies carry Radius 0 in Ctrl (§5.5: only relevant for broadcasts).
-    const peer = s.peer.encapsulation === undefined ? s.peer : { ...s.peer, encapsulation: { ...s.peer.encapsulation, ctrl: 0 } };
-    return this.sendTo(peer, packet);
+    return this.sendTo(unicast(s.peer), packet);
   }
 
   reply(s: SnSession, packet: Packet): void {
@@ -314,6 +320,8 @@ export class MqttsnGateway implements Service, SnContext {
       switch (action) {
         case 'arm-sleep':
           s.sleepDeadline = this.clock.now() + s.sleepMs * GRACE;
+          // A new Duration is stored: it bounds how long a restart waits for this sleeper.
+          if (s.sleepMs !== s.savedSleepMs) this.persist(s);
           break;
         case 'publish-will':
           this.publishWill(s);
@@ -338,6 +346,10 @@ export class MqttsnGateway implements Service, SnContext {
       s.peer = undefined;
       if (s.cleanSession) return this.endSession(s);
       s.expiryDeadline = this.clock.now() + this.config.session_expiry;
+      // Disconnected, or lost with its Will sent: nothing is owed any more, also after a restart.
+      s.ended = true;
+      s.willDeadline = undefined;
+      this.persist(s);
     }
     if (this.byId.get(s.clientId) === s) this.armTimer(s);
   }
@@ -395,6 +407,10 @@ export class MqttsnGateway implements Service, SnContext {
     // The Will prompts were never answered (§6.2): the CONNECT is abandoned.
     if (due === 'abandon-connect' && this.abandonConnect(s)) return;
     if (due === 'keepalive-expired' || due === 'sleep-expired') return this.apply(s, due);
+    if (due === 'not-back') {
+      s.willDeadline = undefined;
+      return this.apply(s, 'not-back');
+    }
     if (due === 'session-expired') return this.endSession(s);
     this.armTimer(s);
   }

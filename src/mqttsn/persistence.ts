@@ -24,10 +24,18 @@
  *   After a restart they go out first, in order, once the sensor connects again (one that
  *   was in flight at the crash is sent again: a duplicate at most, never a loss).
  *
- * Not stored: the client's state (awake, asleep…), address, keepalive and sleep duration,
- * which change with every reading of a sleeping sensor and would cost a write each (flash
- * wear) and which its next CONNECT and DISCONNECT set anew; buffered QoS 0 messages; the
- * MsgIds of QoS 2 publishes in progress.
+ *   the Will a client that never comes back owes: the record holds its Keep Alive and
+ *   sleep Duration and whether its connection ended owing no Will (a DISCONNECT, or a loss
+ *   whose Will went out). A client restored owing its Will must CONNECT again within 1.5×
+ *   the longer of the two from the restart, as supervision would have required of it had
+ *   the gateway stayed up; otherwise it is lost and its Will is published (once: the loss
+ *   is stored). These change on a DISCONNECT, a loss, or a new Keep Alive or Duration, not
+ *   with the readings of a sleeping sensor.
+ *
+ * Not stored: the client's state (awake, asleep…) and address, which change with every
+ * reading of a sleeping sensor and would cost a write each (flash wear) and which its next
+ * CONNECT and DISCONNECT set anew; buffered QoS 0 messages; the MsgIds of QoS 2 publishes
+ * in progress.
  */
 import type { Message, QoS } from '../core/message.js';
 import type { SnQoS } from './packets.js';
@@ -35,6 +43,11 @@ import type { SnSession } from './session.js';
 
 export interface SnSessionRecord {
   will?: { topic: string | undefined; qos: SnQoS; retain: boolean; payload: string };
+  /** Keep Alive of its last CONNECT and Duration of its last sleep, in seconds (0: none). */
+  ka?: number;
+  sleep?: number;
+  /** Its connection ended owing no Will (SnSession.ended); absent in records of earlier versions. */
+  ended?: boolean;
   /** [filter, QoS] */
   subs: Array<[string, QoS]>;
   /** [id, name, whether the client knows the id] */
@@ -136,6 +149,9 @@ export function snapshot(s: SnSession): string {
     ...(w === undefined ? {} : { will: { topic: w.topic, qos: w.qos, retain: w.retain, payload: w.payload.toString('base64') } }),
     subs: [...(s.subQos ?? [])],
     topics: s.topics.entries(),
+    ka: s.keepaliveMs / 1000,
+    sleep: s.sleepMs / 1000,
+    ended: s.ended,
   };
   return JSON.stringify(rec);
 }
@@ -162,7 +178,16 @@ function parseRecord(text: string): SnSessionRecord | undefined {
     const will = w !== undefined && typeof w === 'object' && w !== null && typeof w.payload === 'string' && [-1, 0, 1, 2].includes(w.qos)
       ? { topic: typeof w.topic === 'string' ? w.topic : undefined, qos: w.qos, retain: w.retain === true, payload: w.payload }
       : undefined;
-    return { ...(will === undefined ? {} : { will }), subs, topics };
+    const secs = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x) && x >= 0 && x <= 0xffff;
+    // Left out when absent (records of earlier versions): the restore then assumes no Will is owed.
+    return {
+      ...(will === undefined ? {} : { will }),
+      subs,
+      topics,
+      ...(secs(v.ka) ? { ka: v.ka } : {}),
+      ...(secs(v.sleep) ? { sleep: v.sleep } : {}),
+      ...(typeof v.ended === 'boolean' ? { ended: v.ended } : {}),
+    };
   } catch {
     return undefined;
   }

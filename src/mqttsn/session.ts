@@ -23,6 +23,11 @@ export interface Peer {
 export const sourceKeyOf = (from: { address: string; port: number }): string => `${from.address}|${from.port}`;
 
 /** `key`: sourceKeyOf(from), when the caller made it already (one string, hashed once, per datagram). */
+/** The address a reply goes to: unicast replies carry Radius 0 in Ctrl (§5.5: only relevant for broadcasts). */
+export function unicast(peer: Peer): Peer {
+  return peer.encapsulation === undefined ? peer : { ...peer, encapsulation: { ...peer.encapsulation, ctrl: 0 } };
+}
+
 export function makePeer(from: { address: string; port: number }, encapsulation: Encapsulation | undefined, key = sourceKeyOf(from)): Peer {
   return { address: from.address, port: from.port, encapsulation, key: encapsulation === undefined ? key : `${key}|${encapsulation.wirelessNodeId.toString('hex')}` };
 }
@@ -68,6 +73,19 @@ export class SnSession {
   subQos: Map<string, QoS> | undefined;
   /** The stored text of this session as last saved (undefined: not stored). */
   saved: string | undefined;
+  /** sleepMs as last stored (a sleep cycle with an unchanged Duration stores nothing). */
+  savedSleepMs = 0;
+  /**
+   * The connection ended owing no Will: a DISCONNECT (§6.12), or the Will went out when the
+   * client was lost. Stored, so that a restart knows whether a client that never comes
+   * back still owes its Will.
+   */
+  ended = true;
+  /**
+   * Restored after a restart while the client was connected (or asleep): clock ms by which
+   * it must have CONNECTed again, or its Will is published (persistence.ts).
+   */
+  willDeadline: number | undefined;
   /** Incoming QoS 2 MsgIds between PUBLISH and PUBREL → whether PUBREC was sent (committed). */
   qos2In: Map<number, boolean> | undefined;
   /** The last incoming QoS 1 MsgId and whether its PUBACK went out (a DUP is not published twice). */

@@ -8,7 +8,7 @@ import type { SnSession } from './session.js';
 
 export const GRACE = 1.5;
 
-export type Due = 'abandon-connect' | 'keepalive-expired' | 'sleep-expired' | 'session-expired';
+export type Due = 'abandon-connect' | 'keepalive-expired' | 'sleep-expired' | 'not-back' | 'session-expired';
 
 /** The next moment something may be due for this session, or undefined for none. */
 export function nextDeadline(s: SnSession): number | undefined {
@@ -19,6 +19,7 @@ export function nextDeadline(s: SnSession): number | undefined {
   if (s.state === 'active' && s.keepaliveMs > 0) min(s.lastSeen + s.keepaliveMs * GRACE);
   else if (s.state === 'asleep' || s.state === 'awake') min(s.sleepDeadline);
   else if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) min(s.expiryDeadline);
+  if (s.state === 'disconnected' && s.willDeadline !== undefined) min(s.willDeadline);
   return d;
 }
 
@@ -27,6 +28,7 @@ export function dueAt(s: SnSession, now: number): Due | undefined {
   if (s.connecting !== undefined && now >= s.connecting.deadline) return 'abandon-connect';
   if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return 'keepalive-expired';
   if ((s.state === 'asleep' || s.state === 'awake') && now >= s.sleepDeadline) return 'sleep-expired';
+  if (s.state === 'disconnected' && s.willDeadline !== undefined && now >= s.willDeadline) return 'not-back';
   if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return 'session-expired';
   return undefined;
 }

@@ -8,7 +8,8 @@
  *   and its reading on the topic id it registered before the crash is accepted
  *
  * And a command acknowledged to mosquitto_pub while the sensor slept, right before the
- * kill -9, reaches the sensor after the restart: its PUBACK meant it was on the disk.
+ * kill -9, reaches the sensor after the restart: its PUBACK meant it was on the disk. And a
+ * sensor connected at the kill that never comes back is reported by its Will.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -103,6 +104,40 @@ describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
     cleanups.push(() => c2.close());
     expect(await c2.connect('gate-8', { clean: false, duration: 30 })).toBe(0);
     expect((await receiveCommand(c2, 'cmd/gate-8/bar', 'raise')).qos).toBe(1);
+    await outpost.stop();
+  });
+
+  it('publishes the Will of a sensor that was connected at the kill and does not come back within 1.5 × its Keep Alive, and none for one that had disconnected', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const udpPort = await freePort();
+    const { file, url } = await writeProcessConfig(dir, { mqttsn: { hosts: ['127.0.0.1'], port: udpPort, advertise: { interval: 0 } } });
+
+    let outpost = await OutpostProcess.start(file);
+    cleanups.push(() => outpost.kill9());
+    const pump = await SnTestClient.open({ port: udpPort });
+    cleanups.push(() => pump.close());
+    expect(await pump.connect('pump-9', { clean: false, duration: 2, will: { topic: 'status/pump-9', payload: 'offline', qos: 1, retain: true } })).toBe(0);
+    const valve = await SnTestClient.open({ port: udpPort });
+    cleanups.push(() => valve.close());
+    expect(await valve.connect('valve-2', { clean: false, duration: 2, will: { topic: 'status/valve-2', payload: 'offline', qos: 1 } })).toBe(0);
+    valve.send({ type: MsgType.DISCONNECT, duration: undefined });
+    await valve.next(MsgType.DISCONNECT); // answered once stored: the kill may follow at once
+    await outpost.crash();
+    await pump.close(); // the pump died with the power cut
+
+    outpost = await OutpostProcess.start(file);
+    const restarted = Date.now();
+    const dashboard = mqtt.connect(url, { reconnectPeriod: 0 });
+    cleanups.push(() => void dashboard.end(true));
+    const wills: Array<{ text: string; after: number }> = [];
+    dashboard.on('message', (t, p) => wills.push({ text: `${t} ${p.toString()}`, after: Date.now() - restarted }));
+    await dashboard.subscribeAsync('status/#', { qos: 1 });
+    const deadline = Date.now() + 10_000;
+    while (wills.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1000)); // anything else would come with it
+    expect(wills.map((w) => w.text)).toEqual(['status/pump-9 offline']);
+    expect(wills[0]!.after).toBeGreaterThanOrEqual(2000); // not before 1.5 × 2 s of the restart
     await outpost.stop();
   });
 });

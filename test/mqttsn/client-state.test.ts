@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { canSend, transition, type ClientEvent, type ClientState } from '../../src/mqttsn/client-state.js';
 
 const states: ClientState[] = ['disconnected', 'active', 'asleep', 'awake', 'lost'];
-const events: ClientEvent[] = ['connect', 'disconnect', 'sleep', 'wake', 'flushed', 'keepalive-expired', 'sleep-expired', 'retries-exhausted', 'address-reused'];
+const events: ClientEvent[] = ['connect', 'disconnect', 'sleep', 'wake', 'flushed', 'keepalive-expired', 'sleep-expired', 'retries-exhausted', 'address-reused', 'not-back'];
 
 const LOSE = 'lost: stop-timer, publish-will, hold';
 
@@ -18,6 +18,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'sleep-expired': '-',
     'retries-exhausted': '-',
     'address-reused': '-',
+    'not-back': LOSE,
   },
   active: {
     connect: 'active: arm-keepalive, deliver-buffered',
@@ -29,6 +30,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'sleep-expired': '-',
     'retries-exhausted': LOSE,
     'address-reused': LOSE,
+    'not-back': '-',
   },
   asleep: {
     connect: 'active: arm-keepalive, deliver-buffered',
@@ -40,6 +42,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'sleep-expired': LOSE,
     'retries-exhausted': '-',
     'address-reused': LOSE,
+    'not-back': '-',
   },
   awake: {
     connect: 'active: arm-keepalive, deliver-buffered',
@@ -51,6 +54,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'sleep-expired': LOSE,
     'retries-exhausted': LOSE,
     'address-reused': LOSE,
+    'not-back': '-',
   },
   lost: {
     connect: 'active: arm-keepalive, deliver-buffered',
@@ -62,6 +66,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'sleep-expired': '-',
     'retries-exhausted': '-',
     'address-reused': '-',
+    'not-back': '-',
   },
 };
 

@@ -53,6 +53,9 @@ export function onConnect(ctx: SnContext, peer: Peer, p: Connect): void {
 
 function accept(ctx: SnContext, s: SnSession): void {
   s.connecting = undefined;
+  // Connected: a Will is owed from now on until a DISCONNECT (stored with the session below).
+  s.ended = false;
+  s.willDeadline = undefined;
   // Stored (CleanSession=0: its Will may be new) or no longer stored (CleanSession=1) before
   // the CONNACK; a sensor whose session did not change is answered at once.
   ctx.afterStored(

@@ -7,7 +7,7 @@
  */
 import type { SnContext } from '../context.js';
 import { MsgType, type Disconnect, type PingReq } from '../packets.js';
-import type { Peer } from '../session.js';
+import { unicast, type Peer } from '../session.js';
 
 export function onPingreq(ctx: SnContext, peer: Peer, p: PingReq): void {
   const byAddress = ctx.byPeer.get(peer.key);
@@ -34,11 +34,20 @@ export function onDisconnect(ctx: SnContext, peer: Peer, p: Disconnect): void {
   const s = ctx.byPeer.get(peer.key);
   if (s === undefined) return; // nothing to end; answering could loop with a confused peer
   // The gateway acknowledges both kinds with a DISCONNECT (§6.12, §6.14).
-  ctx.reply(s, { type: MsgType.DISCONNECT, duration: undefined });
+  const answer = { type: MsgType.DISCONNECT, duration: undefined } as const;
+  const to = unicast(peer);
   if (p.duration !== undefined && p.duration > 0) {
     s.sleepMs = p.duration * 1000;
+    if (s.sleepMs === s.savedSleepMs || s.cleanSession) {
+      ctx.sendTo(to, answer);
+      return ctx.apply(s, 'sleep');
+    }
+    // A new Duration is stored first (apply): a restart waits that long for the sleeper.
     ctx.apply(s, 'sleep');
-  } else {
-    ctx.apply(s, 'disconnect');
+    return ctx.afterStored(s, () => void ctx.sendTo(to, answer));
   }
+  ctx.apply(s, 'disconnect');
+  // Answered once the stored session says that it owes no Will: a crash right after the
+  // answer must not report a sensor that said goodbye as lost (persistence.ts).
+  ctx.afterStored(s, () => void ctx.sendTo(to, answer));
 }
