@@ -186,9 +186,11 @@ export class MqttsnGateway implements Service, SnContext {
       s.sleepMs = s.savedSleepMs = (rec.sleep ?? 0) * 1000;
       s.ended = rec.ended ?? true;
       // Connected or asleep when the gateway went down: it must come back as supervision
-      // would have required, or its Will is owed (persistence.ts).
+      // would have required, or its Will is owed (persistence.ts). Until then its session
+      // does not expire either: a sleeper may be due back later than mqttsn.session_expiry.
       const period = Math.max(s.keepaliveMs, s.sleepMs);
-      if (!s.ended && s.will !== undefined && period > 0) s.willDeadline = this.clock.now() + period * GRACE;
+      const dueBack = !s.ended && period > 0 ? this.clock.now() + period * GRACE : undefined;
+      if (s.will !== undefined) s.willDeadline = dueBack;
       s.topics.restore(rec.topics);
       this.byId.set(clientId, s);
       // Messages buffered before the restart go first, in order (before anything routed now).
@@ -204,7 +206,7 @@ export class MqttsnGateway implements Service, SnContext {
           this.log.warn({ err, clientId, filter }, 'stored mqtt-sn subscription not restored');
         }
       }
-      s.expiryDeadline = expiry;
+      s.expiryDeadline = Math.max(expiry, dueBack ?? 0);
       // As stored (a filter the ACL now refuses stays in the record until the next change):
       // a restart writes nothing.
       s.saved = snapshot(s);

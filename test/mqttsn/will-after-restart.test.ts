@@ -118,6 +118,23 @@ describe('the Will of a persistent MQTT-SN client across a gateway restart', () 
     expect(wills).toEqual(['status/pump-4 offline']);
   });
 
+  it('keeps the session of a sensor asleep at the stop until 1.5 × its sleep Duration has passed, when that is longer than the session expiry', async () => {
+    const { store, broker } = setup();
+    const first = await gateway(store, broker);
+    const c = await first.h.client();
+    await c.connect('buoy-1', { clean: false, duration: 10 });
+    expect((await c.subscribe('cmd/buoy-1', 1)).returnCode).toBe(0);
+    c.send({ type: MsgType.DISCONNECT, duration: 3000 }); // 1.5 × 3,000 s is longer than session_expiry (1 h)
+    await c.next(MsgType.DISCONNECT);
+    await stop(first.h, c);
+
+    const second = await gateway(store, broker);
+    second.clock.advance(3_700_000);
+    expect(second.h.gw.session('buoy-1')?.subQos?.get('cmd/buoy-1')).toBe(1);
+    second.clock.advance(800_000);
+    expect(second.h.gw.session('buoy-1')).toBeUndefined();
+  });
+
   it('owes no Will for a session stored by an earlier version, which did not record how its connection ended', async () => {
     const { store, broker, wills } = setup();
     store.records.set('old-7', JSON.stringify({ will: { topic: 'status/old-7', qos: 1, retain: false, payload: Buffer.from('gone').toString('base64') }, subs: [], topics: [] }));
