@@ -454,6 +454,8 @@ export class MqttsnGateway implements Service, SnContext {
         this.reject('unexpected', undefined, `session limit mqttsn.max_clients (${this.config.max_clients}) reached`);
         return undefined;
       }
+      // Ended before its client came back after a restart: the Will it owes goes out now.
+      if (evict.willDeadline !== undefined) this.publishWill(evict);
       this.endSession(evict);
     }
     const s = new SnSession(clientId, this.config.max_topics_per_client);

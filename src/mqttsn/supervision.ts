@@ -36,13 +36,19 @@ export function dueAt(s: SnSession, now: number): Due | undefined {
 /**
  * At the session limit, the oldest session nobody is connected to makes room (Map order is
  * age); failing that, an active client without Keep Alive (Duration 0: never supervised)
- * that has been silent for longer than `idleMs`.
+ * that has been silent for longer than `idleMs`; last, a session restored after a restart
+ * that is still waiting for its client to come back (willDeadline: evicting it ends it
+ * owing its Will).
  */
 export function evictionCandidate(sessions: Iterable<SnSession>, now: number, idleMs: number): SnSession | undefined {
   let silent: SnSession | undefined;
+  let awaited: SnSession | undefined;
   for (const s of sessions) {
-    if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) return s;
+    if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) {
+      if (s.willDeadline === undefined) return s;
+      awaited ??= s;
+    }
     if (silent === undefined && s.state === 'active' && s.keepaliveMs === 0 && now - s.lastSeen > idleMs) silent = s;
   }
-  return silent;
+  return silent ?? awaited;
 }

@@ -35,6 +35,15 @@ describe('MQTT-SN session supervision', () => {
     expect(evictionCandidate(list.slice(0, 3), 0, 1000)).toBeUndefined();
   });
 
+  it('evicts a session still awaited after a restart only when nothing else can make room', () => {
+    const awaited = session({ state: 'disconnected', willDeadline: 5_000 });
+    const ghost = session({ state: 'active', keepaliveMs: 0, lastSeen: 0 });
+    const gone = session({ state: 'disconnected' });
+    expect(evictionCandidate([awaited, ghost, gone], 2_000, 1000)).toBe(gone);
+    expect(evictionCandidate([awaited, ghost], 2_000, 1000)).toBe(ghost);
+    expect(evictionCandidate([awaited], 2_000, 1000)).toBe(awaited);
+  });
+
   it('falls back to an active client without Keep Alive that has been silent longer than the idle bound', () => {
     const ghost = session({ state: 'active', keepaliveMs: 0, lastSeen: 0 });
     const supervised = session({ state: 'active', keepaliveMs: 10_000, lastSeen: 0 });

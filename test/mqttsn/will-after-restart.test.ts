@@ -22,9 +22,9 @@ afterEach(async () => {
 });
 
 /** A gateway on `store` with its own clock (a restarted process starts its timers afresh). */
-async function gateway(store: MemorySnSessionStore, broker: Broker): Promise<{ h: SnHarness; clock: FakeClock }> {
+async function gateway(store: MemorySnSessionStore, broker: Broker, extraYaml = ''): Promise<{ h: SnHarness; clock: FakeClock }> {
   const clock = new FakeClock();
-  const h = await startSnGateway(YAML, { store, broker, clock });
+  const h = await startSnGateway(`${YAML}\n${extraYaml}`, { store, broker, clock });
   harnesses.push(h);
   return { h, clock };
 }
@@ -133,6 +133,20 @@ describe('the Will of a persistent MQTT-SN client across a gateway restart', () 
     expect(second.h.gw.session('buoy-1')?.subQos?.get('cmd/buoy-1')).toBe(1);
     second.clock.advance(800_000);
     expect(second.h.gw.session('buoy-1')).toBeUndefined();
+  });
+
+  it('publishes the Will of a session still awaited after the restart when the session limit evicts it for a new sensor', async () => {
+    const { store, broker, wills } = setup();
+    const first = await gateway(store, broker, 'max_clients: 1');
+    const c1 = await first.h.client();
+    await c1.connect('pump-4', { clean: false, duration: 10, will: WILL });
+    await stop(first.h, c1);
+
+    const second = await gateway(store, broker, 'max_clients: 1');
+    const c2 = await second.h.client();
+    expect(await c2.connect('new-sensor', { clean: true, duration: 10 })).toBe(0);
+    expect(second.h.gw.session('pump-4')).toBeUndefined();
+    expect(wills).toEqual(['status/pump-4 offline']);
   });
 
   it('owes no Will for a session stored by an earlier version, which did not record how its connection ended', async () => {
