@@ -22,12 +22,12 @@ export interface Peer {
 /** The source address and port as one key (flood buckets, and sessions of unencapsulated clients). */
 export const sourceKeyOf = (from: { address: string; port: number }): string => `${from.address}|${from.port}`;
 
-/** `key`: sourceKeyOf(from), when the caller made it already (one string, hashed once, per datagram). */
 /** The address a reply goes to: unicast replies carry Radius 0 in Ctrl (§5.5: only relevant for broadcasts). */
 export function unicast(peer: Peer): Peer {
   return peer.encapsulation === undefined ? peer : { ...peer, encapsulation: { ...peer.encapsulation, ctrl: 0 } };
 }
 
+/** `key`: sourceKeyOf(from), when the caller made it already (one string, hashed once, per datagram). */
 export function makePeer(from: { address: string; port: number }, encapsulation: Encapsulation | undefined, key = sourceKeyOf(from)): Peer {
   return { address: from.address, port: from.port, encapsulation, key: encapsulation === undefined ? key : `${key}|${encapsulation.wirelessNodeId.toString('hex')}` };
 }

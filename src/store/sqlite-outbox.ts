@@ -197,12 +197,8 @@ class SqliteBackend implements OutboxBackend {
   }
 
   remove(bridge: string, seq: number, known?: RemovedRow): RemovedRow | undefined {
-    let removed = known;
-    if (removed === undefined) {
-      removed = this.st.removed.get(seq, bridge) as RemovedRow | undefined;
-      if (removed === undefined) return undefined;
-      this.st.remove.run(seq);
-    } else if (this.st.remove.run(seq).changes === 0) return undefined;
+    const removed = known ?? (this.st.removed.get(seq, bridge) as RemovedRow | undefined);
+    if (removed === undefined || this.st.remove.run(seq).changes === 0) return undefined;
     if (seq === this.range(bridge, false)?.top) this.drained.add(bridge);
     return removed;
   }
