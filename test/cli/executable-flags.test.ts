@@ -4,7 +4,8 @@
  * so that `npm start`, the benchmarks and the soak measure what ships.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -30,5 +31,36 @@ describe('the outpost executable', () => {
     const pkg = JSON.parse(readFileSync(`${repo}package.json`, 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
     expect(pkg.scripts['start']).toBe('exec dist/src/main.js run');
     expect(pkg.bin['outpost']).toBe('dist/src/main.js');
+  });
+});
+
+describe('the built executable (npm run build, scripts/build.ts)', () => {
+  const dist = `${repo}dist/src/`;
+  const files = readdirSync(dist).filter((f) => f.endsWith('.js'));
+
+  it('is one bundle: it loads only node built-ins, its own chunks, the native modules, pino-pretty and optional helpers', () => {
+    const loaded = new Set<string>();
+    for (const f of files) {
+      const js = readFileSync(dist + f, 'utf8');
+      for (const m of js.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\b__require\(\s*|\brequire\(\s*)"([\w@./:-]+)"/g)) loaded.add(m[1]!);
+    }
+    const outside = [...loaded].filter((s) => !s.startsWith('./') && !s.startsWith('node:') && !builtinModules.includes(s));
+    // ws's and debug's optional helpers are required inside try/catch: used when installed, never needed
+    expect(outside.sort()).toEqual(['better-sqlite3', 'bufferutil', 'serialport', 'supports-color', 'utf-8-validate']);
+    expect(files).toContain('main.js');
+    // pino-pretty is required by name only on a terminal (src/observability/logger.ts)
+    expect(readFileSync(`${dist}main.js`, 'utf8').includes('("pino-pretty")')).toBe(true);
+  });
+
+  it('carries zod with its English messages only, and maps back to the TypeScript sources', () => {
+    const sources = (JSON.parse(readFileSync(`${dist}main.js.map`, 'utf8')) as { sources: string[] }).sources;
+    const locales = sources.filter((s) => /zod\/v4\/locales\/(?!index\.js$)[^/]+$/.test(s));
+    expect(locales).toEqual([expect.stringMatching(/zod\/v4\/locales\/en\.js$/)]);
+    expect(sources.some((s) => s.endsWith('src/broker/broker.ts'))).toBe(true);
+    expect(sources.some((s) => s.endsWith('drivers/modbus-rtu/index.ts'))).toBe(true);
+  });
+
+  it('starts, names its version and exits 0', () => {
+    expect(execFileSync(`${dist}main.js`, ['--version'], { encoding: 'utf8', timeout: 10_000 }).trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });
