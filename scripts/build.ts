@@ -5,7 +5,7 @@
  * Why a bundle and not tsc's one file per module (issue 9, measured with the whole-gateway
  * scenario; figures in bench/README.md, "Memory settings"):
  * - every module node loads keeps its whole source text in the V8 heap for as long as the
- *   process runs (V8 compiles functions lazily, from the source); zod alone loads 45 locale
+ *   process runs (V8 compiles functions lazily, from the source); zod alone loads 63 locale
  *   files the gateway never uses, and a source with one non-Latin-1 character in a comment
  *   is held at two bytes a character. The bundle has no comments, is ASCII (esbuild escapes
  *   the rest) and leaves the locales out;
