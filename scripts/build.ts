@@ -3,13 +3,13 @@
  * pure-JS dependencies (esbuild), beside a copy of the status page.
  *
  * Why a bundle and not tsc's one file per module (issue 9, measured with the whole-gateway
- * scenario; figures in bench/README.md, "Memory settings"):
+ * scenario; figures in bench/README.md, "The bundle"):
  * - every module node loads keeps its whole source text in the V8 heap for as long as the
  *   process runs (V8 compiles functions lazily, from the source); zod alone loads 63 locale
  *   files the gateway never uses, and a source with one non-Latin-1 character in a comment
  *   is held at two bytes a character. The bundle has no comments, is ASCII (esbuild escapes
  *   the rest) and leaves the locales out;
- * - ~250 module records, file reads and resolutions fewer at start-up: the gateway starts
+ * - ~350 module records, file reads and resolutions fewer at start-up: the gateway starts
  *   about a third faster, which is the time a kill -9 leaves the sensors without a broker.
  *
  * Kept as they were: identifiers and function names (stack traces and logged error types
