@@ -29,6 +29,14 @@ afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
 });
 
+/** A fresh store directory (removed after the test) and a config with an MQTT-SN listener on a free UDP port. */
+async function snProcessConfig(): Promise<{ udpPort: number; file: string; port: number; url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const udpPort = await freePort();
+  return { udpPort, ...(await writeProcessConfig(dir, { mqttsn: { hosts: ['127.0.0.1'], port: udpPort, advertise: { interval: 0 } } })) };
+}
+
 /** The gateway registers the command topic with the sensor, then publishes the command; the sensor acknowledges both. */
 async function receiveCommand(c: SnTestClient, topic: string, payload: string): Promise<{ qos: number }> {
   const reg = await c.next(MsgType.REGISTER);
@@ -42,10 +50,7 @@ async function receiveCommand(c: SnTestClient, topic: string, payload: string): 
 
 describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
   it('gives a sleeping sensor the command published while it slept through the crash, and accepts its old topic id', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const udpPort = await freePort();
-    const { file, port, url } = await writeProcessConfig(dir, { mqttsn: { hosts: ['127.0.0.1'], port: udpPort, advertise: { interval: 0 } } });
+    const { udpPort, file, port, url } = await snProcessConfig();
 
     let outpost = await OutpostProcess.start(file);
     cleanups.push(() => outpost.kill9());
@@ -82,10 +87,7 @@ describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
   });
 
   it('delivers after the restart a command that was acknowledged to its publisher while the sensor slept, right before the kill', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const udpPort = await freePort();
-    const { file, port } = await writeProcessConfig(dir, { mqttsn: { hosts: ['127.0.0.1'], port: udpPort, advertise: { interval: 0 } } });
+    const { udpPort, file, port } = await snProcessConfig();
 
     let outpost = await OutpostProcess.start(file);
     cleanups.push(() => outpost.kill9());
@@ -108,10 +110,7 @@ describe('kill -9 of outpost with persistent MQTT-SN sessions', () => {
   });
 
   it('publishes the Will of a sensor that was connected at the kill and does not come back within 1.5 × its Keep Alive, and none for one that had disconnected', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'outpost-sn-kill-'));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const udpPort = await freePort();
-    const { file, url } = await writeProcessConfig(dir, { mqttsn: { hosts: ['127.0.0.1'], port: udpPort, advertise: { interval: 0 } } });
+    const { udpPort, file, url } = await snProcessConfig();
 
     let outpost = await OutpostProcess.start(file);
     cleanups.push(() => outpost.kill9());
