@@ -77,8 +77,8 @@ describe('the whole gateway under faults', () => {
     );
     expect(zombieMs).toBeLessThanOrEqual(2 * scenario.size.keepaliveSec * 1000 + 1500);
     expect(halfOpenMs).toBeLessThanOrEqual(2 * scenario.size.keepaliveSec * 1000 + 1500);
-    // Sensors came back from new UDP ports after each crash.
-    expect(scenario.sensors.every((s) => new Set(s.ports).size >= 3)).toBe(true);
+    // Sensors came back from a new UDP port after each crash.
+    expect(scenario.sensors.filter((s) => s.ports.length < 3 || s.ports.some((p, i) => i > 0 && p === s.ports[i - 1])).map((s) => `${s.name} ${s.ports.join(',')}`)).toEqual([]);
     expect(byKind['mqtt']!.acked).toBeGreaterThan(100);
     expect(byKind['sn']!.acked).toBeGreaterThan(500);
   }, 150_000);

@@ -164,8 +164,10 @@ export class SnSource extends Paced implements StampedSource {
   }
 
   async attach(port: number): Promise<void> {
-    await this.detach();
+    // The new socket is bound before the old one closes, so the OS cannot hand back the port
+    // just given up (it does, about once in 20,000 binds): every attach is a port change.
     const client = await SnTestClient.open({ port, autoAck: true });
+    await this.detach();
     this.client = client;
     this.ports.push(client.localPort);
     const rc = await client.connect(this.name, { duration: 30, clean: !this.sleepy });
