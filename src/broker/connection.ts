@@ -11,7 +11,7 @@ import type { Message, QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
 import { ALLOW_ALL, type Grants } from '../auth/acl.js';
 import { Decoder, encode, encodeAck, publishPacketIdOffset, setDupFlag, type DecodeError, type Packet, type ProtocolVersion } from '../mqtt/codec.js';
-import { encodeV5Publish, sharedEncoding } from './publish-encoding.js';
+import { encodeV5Publish, encodingShared, sharedEncoding } from './publish-encoding.js';
 import type { BrokerContext } from './context.js';
 import type { Session, SessionLink } from './session.js';
 import type { DropReason } from './metrics.js';
@@ -300,7 +300,8 @@ export class Connection implements SessionLink {
         buf = sharedEncoding(this, msg, qos, retainFlag);
         if (buf.length > this.clientMaxPacketSize) return 'too-large-for-client';
         if (qos > 0) {
-          buf = Buffer.from(buf);
+          // The packet id goes into the bytes: into a copy when other subscribers share them.
+          if (encodingShared(this)) buf = Buffer.from(buf);
           buf.writeUInt16BE(packetId, publishPacketIdOffset(buf));
           if (dup) setDupFlag(buf);
         }

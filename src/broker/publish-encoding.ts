@@ -10,12 +10,16 @@ import type { Connection } from './connection.js';
 /** Encodings of a message shared by every subscriber that needs the same bytes. */
 const encodings = new WeakMap<Message, (Buffer | undefined)[]>();
 
+/** Whether sharedEncoding hands `conn` bytes that other subscribers share (a publish fanning out). */
+export const encodingShared = (conn: Connection): boolean => conn.ctx.routeFanout > 1;
+
 /**
  * The bytes of a PUBLISH without per-subscriber properties. When one publish fans out
- * to many subscribers it is encoded once per (version, QoS, retain) and shared.
+ * to many subscribers it is encoded once per (version, QoS, retain) and shared: the
+ * caller must copy them before changing a byte (encodingShared). Otherwise they are its own.
  */
 export function sharedEncoding(conn: Connection, msg: Message, qos: QoS, retainFlag: boolean): Buffer {
-  const fanout = conn.ctx.routeFanout > 1;
+  const fanout = encodingShared(conn);
   const slot = (conn.version === 5 ? 6 : 0) + qos * 2 + (retainFlag ? 1 : 0);
   let cache: (Buffer | undefined)[] | undefined;
   if (fanout) {

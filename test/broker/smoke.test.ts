@@ -23,3 +23,30 @@ describe('broker over in-memory streams', () => {
     expect(String(got.payload)).toBe('x');
   });
 });
+
+describe('a QoS 1 publish fanning out', () => {
+  it('reaches each subscriber with its own packet id, also when they share one encoding', async () => {
+    h = startBroker();
+    const a = h.client();
+    const b = h.client();
+    expect((await a.connect({ clientId: 'a' })).returnCode).toBe(0);
+    expect((await b.connect({ clientId: 'b' })).returnCode).toBe(0);
+    a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'first', qos: 1 }, { topic: 'x/+', qos: 1 }] });
+    expect((await a.next('suback')).granted).toEqual([1, 1]);
+    b.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'x/+', qos: 1 }] });
+    expect((await b.next('suback')).granted).toEqual([1]);
+    const pub = h.client();
+    expect((await pub.connect({ clientId: 'pub' })).returnCode).toBe(0);
+    // `a` alone gets one message first, so its next packet id differs from b's.
+    pub.send({ cmd: 'publish', topic: 'first', payload: Buffer.from('1'), qos: 1, dup: false, retain: false, messageId: 1 });
+    expect((await pub.next('puback')).messageId).toBe(1);
+    const first = await a.next('publish');
+    pub.send({ cmd: 'publish', topic: 'x/y', payload: Buffer.from('2'), qos: 1, dup: false, retain: false, messageId: 2 });
+    expect((await pub.next('puback')).messageId).toBe(2);
+    const toA = await a.next('publish');
+    const toB = await b.next('publish');
+    expect([toA.topic, String(toA.payload), toB.topic, String(toB.payload)]).toEqual(['x/y', '2', 'x/y', '2']);
+    expect(toA.messageId).toBe(first.messageId! + 1);
+    expect(toB.messageId).toBe(1);
+  });
+});
