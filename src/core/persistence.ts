@@ -105,7 +105,8 @@ export interface StateJournal {
    * Settles when everything recorded so far is committed (rejects if that commit failed).
    * `origin` is the publisher that waits for it (a PUBACK), so the commit pacer can tell a
    * publisher waiting on each acknowledgement from one that is not; without it the commit
-   * comes within the commit window (a SUBACK, a QoS 2 packet id).
+   * comes within the commit window (a SUBACK, a QoS 2 packet id). A failure nobody awaits
+   * is not an unhandled rejection (the broker may stop waiting when another wait failed first).
    */
   committed(origin?: Origin): Promise<void>;
   nextDeliveryId(): number;

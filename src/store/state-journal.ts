@@ -88,7 +88,12 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
   }
 
   committed(origin?: Origin): Promise<void> {
-    const { promise } = (this.deferred ??= deferred());
+    if (this.deferred === undefined) {
+      this.deferred = deferred();
+      // Whoever waits sees a failure; one that nobody is left to see is not an unhandled rejection.
+      this.deferred.promise.catch(() => undefined);
+    }
+    const { promise } = this.deferred;
     // Somebody waits for this commit, so the outbox may bring it forward (commit-pacer.ts);
     // with nothing pending the next commit settles it (or it is rejected when closed).
     this.schedule({ origin: origin === undefined ? undefined : originKey(origin) });
