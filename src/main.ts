@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 --heap-growing-percent=30
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_TRIM_THRESHOLD_=131072 node --max-semi-space-size=2 --heap-growing-percent=30 --single-threaded-gc
 /**
  * The `outpost` executable: binds the CLI (src/cli.ts) to the real process —
  * argv, stdout/stderr, signals, crash handlers and the exit code.
@@ -12,6 +12,12 @@
  *   survived the last full GC. Left to itself V8 lets it grow up to 4× first (the ceiling
  *   scales with the heap limit it derives from the machine's RAM), and the soak's RSS went up
  *   and down by 40-70 MiB of garbage under throughput.
+ * - `--single-threaded-gc`: V8 collects on the main thread only. By default four helper
+ *   threads share each collection with it; at the soak's 1,000 msg/s they used 1.9 % of a core
+ *   (a sixth of the gateway's CPU) to save the main thread about 1 %, the rest being their own
+ *   overhead, and on a 2- or 4-core Pi they compete with the gateway and the OS for the same
+ *   cores. Alone, the main thread marks in small steps (longest 0.9 ms in --trace-gc, against
+ *   6.7 ms with the helpers) and scavenges in as long as before (bench/README.md, "Memory settings").
  * - `MALLOC_ARENA_MAX=2`: glibc makes up to 8 malloc arenas per core for V8's and libuv's
  *   threads, each keeping freed memory resident; two are plenty for one JS thread.
  * - `MALLOC_TRIM_THRESHOLD_=131072`: glibc's default (128 KiB), but set, which stops glibc from
