@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { totalsByKind, totalsTable } from '../test/system/lib/checker.js';
+import { cpuTicksOf } from '../test/helpers/outpost-process.js';
 import { WholeGateway } from '../test/system/lib/scenario.js';
 
 const { values } = parseArgs({
@@ -115,14 +116,20 @@ async function main(): Promise<void> {
     const steadySecs = Math.min(60, Math.max(15, minutes * 6));
     const o1 = scenario.outpost!;
     const c0 = o1.cpuTicks();
+    // The cloud Mosquitto, measured over the same seconds: a peer on the same busy host
+    // (it takes the same messages over TLS and acknowledges them), so a reader can tell a
+    // slow host from a slower gateway.
+    const cloudPid = scenario.cloud.pid;
+    const k0 = cloudPid === undefined ? NaN : cpuTicksOf(cloudPid);
     const m0 = scenario.observer.messages.length;
     const w0 = procIo(o1.pid).writeBytes;
     await sleep(steadySecs * 1000);
     const cpuPct = ((o1.cpuTicks() - c0) / 100 / steadySecs) * 100;
+    const cloudPct = cloudPid === undefined ? NaN : ((cpuTicksOf(cloudPid) - k0) / 100 / steadySecs) * 100;
     /** Bytes written per second in the steady state (messages in and out within moments). */
     const steadyWrites = (procIo(o1.pid).writeBytes - w0) / steadySecs;
     const bridgedRate = (scenario.observer.messages.length - m0) / steadySecs;
-    log(`steady: ${bridgedRate.toFixed(0)} msg/s at the cloud, outpost CPU ${cpuPct.toFixed(1)}% of one core`);
+    log(`steady: ${bridgedRate.toFixed(0)} msg/s at the cloud, outpost CPU ${cpuPct.toFixed(1)}% of one core, the cloud Mosquitto ${cloudPct.toFixed(1)}%`);
 
     // Uplink down: everything buffers; bytes written per buffered message.
     scenario.proxy.refuse();
@@ -226,7 +233,10 @@ async function main(): Promise<void> {
     console.log(`bare node with the executable's flags: ${(bare / 1024).toFixed(1)} MiB; outpost above it: max ${((max - bare) / 1024).toFixed(1)} MiB, last ${(((rss.at(-1)?.kib ?? NaN) - bare) / 1024).toFixed(1)} MiB (target ≤ 60)`);
     const sorted = [...lag].sort((a, b) => a - b);
     console.log(`event-loop lag, p99 of each 5 s interval (ms): median ${sorted[Math.floor(sorted.length / 2)]?.toFixed(2)}, worst interval ${sorted.at(-1)?.toFixed(2)}; longest single delay ${lagMax.toFixed(1)} ms`);
-    console.log(`CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core`);
+    console.log(
+      `CPU at ${bridgedRate.toFixed(0)} msg/s bridged: ${cpuPct.toFixed(1)}% of one core (target ≤ 10); ` +
+        `the cloud Mosquitto, same seconds, taking those messages over TLS: ${cloudPct.toFixed(1)}% (outpost ${(cpuPct / cloudPct).toFixed(1)}× it)`,
+    );
     console.log(
       `disk writes per buffered message ${written.toFixed(0)} B = ${(written / rowBytes).toFixed(2)}× the stored row of ${rowBytes.toFixed(0)} B ` +
         `(${(written / recordBytes).toFixed(1)}× its payload+topic of ${recordBytes.toFixed(0)} B); ` +

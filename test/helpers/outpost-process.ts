@@ -121,10 +121,15 @@ export class OutpostProcess {
 
   /** utime + stime in clock ticks (USER_HZ, 100 on Linux). */
   cpuTicks(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    return cpuTicksOf(this.pid);
   }
+}
+
+/** utime + stime of process `pid` (all its threads) in clock ticks (USER_HZ, 100 on Linux). */
+export function cpuTicksOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
 }
 
 /**
