@@ -14,10 +14,11 @@
  *   and down by 40-70 MiB of garbage under throughput.
  * - `--single-threaded-gc`: V8 collects on the main thread only. By default four helper
  *   threads share each collection with it; at the soak's 1,000 msg/s they used 1.9 % of a core
- *   (a sixth of the gateway's CPU) to save the main thread about 1 %, the rest being their own
- *   overhead, and on a 2- or 4-core Pi they compete with the gateway and the OS for the same
- *   cores. Alone, the main thread marks in small steps (longest 0.9 ms in --trace-gc, against
- *   6.7 ms with the helpers) and scavenges in as long as before (bench/README.md, "Memory settings").
+ *   (a sixth of the gateway's CPU) while the main thread's own GC time, by --trace-gc, is only
+ *   about 0.13 % of a core higher without them; on a 2- or 4-core Pi they also compete with the
+ *   gateway and the OS for the same cores. Alone, the main thread marks in small steps (longest
+ *   0.9 ms, against 6.7 ms with the helpers) and scavenges in as long as before
+ *   (bench/README.md, "Single-threaded GC").
  * - `MALLOC_ARENA_MAX=2`: glibc makes up to 8 malloc arenas per core for V8's and libuv's
  *   threads, each keeping freed memory resident; two are plenty for one JS thread.
  * - `MALLOC_TRIM_THRESHOLD_=131072`: glibc's default (128 KiB), but set, which stops glibc from
