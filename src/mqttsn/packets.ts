@@ -165,14 +165,24 @@ export type Decoded =
   | { ok: true; packet: Packet; encapsulation: Encapsulation | undefined }
   | { ok: false; reason: DecodeError; type: number | undefined };
 
-/** Two octets of a short topic name (§5.3.11, §6.7) as the topic string they spell. */
-export function shortName(topicId: number): string {
-  return Buffer.from([topicId >> 8, topicId & 0xff]).toString('latin1');
+/**
+ * Two octets of a short topic name (§3, §5.3.11) as the topic string they spell, read as
+ * UTF-8 like every MQTT topic: two ASCII characters or one two-octet character. Undefined
+ * for octets that are not well-formed UTF-8 (an MQTT topic cannot carry them, [MQTT-1.5.4-1]).
+ * Whether the string is a valid topic name or filter is the caller's check.
+ */
+export function shortName(topicId: number): string | undefined {
+  const hi = topicId >> 8;
+  const lo = topicId & 0xff;
+  if (hi < 0x80 && lo < 0x80) return String.fromCharCode(hi, lo);
+  // A lead octet of a two-octet sequence (0xC0/0xC1 would be overlong) and a continuation octet.
+  if (hi >= 0xc2 && hi <= 0xdf && lo >= 0x80 && lo <= 0xbf) return String.fromCharCode(((hi & 0x1f) << 6) | (lo & 0x3f));
+  return undefined;
 }
 
-/** The TopicId octets for a two-character short topic name, or undefined if it is not exactly 2 octets. */
+/** The TopicId octets for a topic name of exactly two UTF-8 octets (a short name), or undefined. */
 export function shortTopicId(name: string): number | undefined {
-  const b = Buffer.from(name, 'latin1');
-  if (b.length !== 2 || b.toString('latin1') !== name) return undefined;
-  return b.readUInt16BE(0);
+  if (name.length > 2) return undefined;
+  const b = Buffer.from(name, 'utf8');
+  return b.length === 2 ? b.readUInt16BE(0) : undefined;
 }

@@ -133,6 +133,13 @@ describe('short topic names (§6.7)', () => {
     expect(shortTopicId('abc')).toBeUndefined();
     expect(shortTopicId('€')).toBeUndefined();
   });
+
+  it('read the two octets as UTF-8 and give nothing for octets that are not', () => {
+    expect(shortName(0xc3a9)).toBe('é');
+    expect(shortTopicId('é')).toBe(0xc3a9);
+    expect(shortName(0x2f23)).toBe('/#');
+    for (const bad of [0xfffe, 0xc080, 0xc1bf, 0x80c3, 0xe282, 0xc361]) expect(shortName(bad), bad.toString(16)).toBeUndefined();
+  });
 });
 
 describe('decode on garbage', () => {

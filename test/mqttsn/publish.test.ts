@@ -44,6 +44,31 @@ describe('MQTT-SN PUBLISH from a sensor', () => {
     expect(seen[0]!.topic).toBe('ab');
   });
 
+  it('refuses a short topic name that is not a valid MQTT topic name with PUBACK 0x02 and publishes nothing', async () => {
+    const seen = h.watch('#');
+    const c = await h.client();
+    await c.connect('s1');
+    // A wildcard, a NUL, octets that are not UTF-8: none may reach an MQTT subscriber.
+    for (const octets of [[0x61, 0x23], [0x78, 0x2b], [0x00, 0x00], [0x00, 0x61], [0xff, 0xfe], [0xc0, 0x80]]) {
+      const topicId = Buffer.from(octets).readUInt16BE(0);
+      const msgId = c.publish(topicId, 'v', { qos: 1, topicIdType: 2 });
+      expect(await c.next(MsgType.PUBACK, 2000, (a) => a.msgId === msgId)).toMatchObject({ topicId, returnCode: ReturnCode.INVALID_TOPIC_ID });
+    }
+    c.publish(Buffer.from('ok').readUInt16BE(0), 'v', { qos: 1, topicIdType: 2 });
+    await c.next(MsgType.PUBACK, 2000, (a) => a.returnCode === 0);
+    expect(seen.map((m) => m.topic)).toEqual(['ok']);
+    expect(h.gw.metrics.dropped('invalid-topic')).toBe(6);
+  });
+
+  it('reads a short topic name as UTF-8: two octets of one character publish that character', async () => {
+    const seen = h.watch('#');
+    const c = await h.client();
+    await c.connect('s1');
+    c.publish(Buffer.from('é').readUInt16BE(0), 'v', { qos: 1, topicIdType: 2 });
+    expect((await c.next(MsgType.PUBACK)).returnCode).toBe(0);
+    expect(seen.map((m) => m.topic)).toEqual(['é']);
+  });
+
   it('resolves predefined ids, a client table overriding the global one', async () => {
     const seen = h.watch('#');
     const a = await h.client();
@@ -128,6 +153,16 @@ describe('MQTT-SN PUBLISH QoS -1 (§6.8)', () => {
     c.publish(Buffer.from('zz').readUInt16BE(0), 's', { qos: -1, topicIdType: 2 });
     await until(() => seen.length === 2, 'two QoS -1 publishes');
     expect(seen.map((m) => [m.topic, m.qos])).toEqual([['sensors/door', 0], ['zz', 0]]);
+  });
+
+  it('is dropped and counted on a short name that is not a valid topic name, and nothing is published', async () => {
+    const seen = h.watch('#');
+    const c = await h.client();
+    c.publish(Buffer.from('#a').readUInt16BE(0), 'p', { qos: -1, topicIdType: 2 });
+    c.publish(Buffer.from([0x00, 0x61]).readUInt16BE(0), 'p', { qos: -1, topicIdType: 2 });
+    c.publish(Buffer.from('zz').readUInt16BE(0), 's', { qos: -1, topicIdType: 2 });
+    await until(() => seen.length === 1 && h.gw.metrics.dropped('qos-minus-one-topic') === 2, 'one publish and two drops');
+    expect(seen[0]!.topic).toBe('zz');
   });
 
   it('is dropped and counted on a normal topic id, with no answer', async () => {

@@ -57,6 +57,18 @@ describe('MQTT-SN SUBSCRIBE and delivery to sensors', () => {
     expect(c.topicIds.size).toBe(0);
   });
 
+  it('refuses a short name that is not a valid topic filter with SUBACK 0x02, and takes one that is', async () => {
+    const c = await h.client({ autoAck: true });
+    await c.connect('s1');
+    for (const short of ['a#', '+a', '#\u0000', '\u00ff\u00fe']) {
+      expect(await c.subscribe({ short }, 1), JSON.stringify(short)).toMatchObject({ returnCode: ReturnCode.INVALID_TOPIC_ID });
+    }
+    expect(await c.subscribe({ short: '/#' }, 0)).toMatchObject({ topicId: 0, returnCode: 0 });
+    local('/x', 'p');
+    await until(() => c.publishes.length === 1, 'the publish on /x');
+    expect(h.gw.metrics.dropped('internal-error')).toBe(0);
+  });
+
   it('sends retained messages after the SUBACK, with the retain flag', async () => {
     local('state/a', 'A', 1, true);
     local('state/b', 'B', 1, true);

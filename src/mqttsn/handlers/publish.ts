@@ -10,6 +10,7 @@
  * characters included): the client matches on them.
  */
 import type { Message, QoS } from '../../core/message.js';
+import { validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
 import { MsgType, ReturnCode, shortName, type MsgIdOnly, type Publish } from '../packets.js';
 import type { Peer, SnSession } from '../session.js';
@@ -22,9 +23,19 @@ function topicOf(ctx: SnContext, clientId: string | undefined, s: SnSession | un
       return s?.topics.nameOf(p.topicId);
     case 1:
       return ctx.predefined.nameOf(clientId, p.topicId);
-    case 2:
-      return shortName(p.topicId);
+    case 2: {
+      // Two octets from the sensor become an MQTT topic name as they are: "a#" or a NUL
+      // must not reach MQTT subscribers, whose clients would drop the connection for them.
+      const name = shortName(p.topicId);
+      return name !== undefined && validateTopicName(name).ok ? name : undefined;
+    }
   }
+}
+
+/** Why a PUBLISH's TopicId names no topic, for the log. */
+function unknownTopic(p: Publish): string {
+  const octets = `0x${p.topicId.toString(16).padStart(4, '0')}`;
+  return p.topicIdType === 2 ? `PUBLISH to short topic name ${octets}, not a valid topic name` : `PUBLISH to unknown topic id ${octets}`;
 }
 
 function puback(ctx: SnContext, s: SnSession, p: Publish, returnCode: number): void {
@@ -34,8 +45,9 @@ function puback(ctx: SnContext, s: SnSession, p: Publish, returnCode: number): v
 export function onPublish(ctx: SnContext, s: SnSession, p: Publish): void {
   const topic = topicOf(ctx, s.clientId, s, p);
   if (topic === undefined) {
-    // Unknown TopicId: "rejected: invalid topic ID" (§6.6), for QoS 0 too, so the client re-registers.
-    ctx.reject('invalid-topic', s.peer, `PUBLISH to unknown topic id ${p.topicId}`);
+    // Unknown TopicId or an invalid short name: "rejected: invalid topic ID" (§6.6), for
+    // QoS 0 too, so the client re-registers (or learns its short name is refused).
+    ctx.reject('invalid-topic', s.peer, unknownTopic(p));
     return puback(ctx, s, p, ReturnCode.INVALID_TOPIC_ID);
   }
   if (!ctx.authorizer.grantsFor(s.origin).canWrite(topic)) {
@@ -119,7 +131,8 @@ export function onPublishMinusOne(ctx: SnContext, peer: Peer, p: Publish): void 
   const s = ctx.byPeer.get(peer.key);
   const topic = p.topicIdType === 0 ? undefined : topicOf(ctx, s?.clientId, s, p);
   if (topic === undefined) {
-    return ctx.reject('qos-minus-one-topic', peer, 'PUBLISH QoS -1 needs a predefined topic id or a short topic name');
+    const why = p.topicIdType === 0 ? 'PUBLISH QoS -1 needs a predefined topic id or a short topic name' : `QoS -1 ${unknownTopic(p)}`;
+    return ctx.reject('qos-minus-one-topic', peer, why);
   }
   const origin = { kind: 'mqttsn' as const, id: s?.clientId ?? `qos-1:${peer.address}` };
   if (!ctx.authorizer.grantsFor(origin).canWrite(topic)) {

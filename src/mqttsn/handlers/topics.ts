@@ -32,7 +32,9 @@ export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
 function filterOf(ctx: SnContext, s: SnSession, p: Subscribe | Unsubscribe): string | undefined {
   if (p.topicIdType === 0) return p.topicName !== undefined && validateTopicFilter(p.topicName).ok ? p.topicName : undefined;
   if (p.topicIdType === 1) return ctx.predefined.nameOf(s.clientId, p.topicId!);
-  return shortName(p.topicId!);
+  // A short name is a filter of two octets: "/#" is one, "a#" or a NUL is not.
+  const name = shortName(p.topicId!);
+  return name !== undefined && validateTopicFilter(name).ok ? name : undefined;
 }
 
 export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
