@@ -15,6 +15,7 @@ export type Outcome =
   | 'client-identifier-not-valid'
   | 'bad-username-or-password'
   | 'not-authorized'
+  | 'bad-authentication-method'
   | 'server-unavailable'
   | 'server-busy'
   | 'server-shutting-down'
@@ -51,6 +52,7 @@ export const V5_REASON: Readonly<Record<Outcome, number>> = {
   'client-identifier-not-valid': 0x85,
   'bad-username-or-password': 0x86,
   'not-authorized': 0x87,
+  'bad-authentication-method': 0x8c,
   'server-unavailable': 0x88,
   'server-busy': 0x89,
   'server-shutting-down': 0x8b,

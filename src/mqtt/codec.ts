@@ -9,6 +9,7 @@
  */
 import mqttPacket from 'mqtt-packet';
 import type { Packet, IPublishPacket } from 'mqtt-packet';
+import { repeatedProperty } from './property-scan.js';
 import { propertiesLength, varIntSize, writeProperties, writeVarInt } from './publish-properties.js';
 
 export type {
@@ -33,7 +34,9 @@ export type ProtocolVersion = 3 | 4 | 5;
 
 export type DecodeError =
   | { kind: 'malformed'; detail: string; firstByte: number; raw: Buffer | undefined }
-  | { kind: 'too-large'; detail: string; size: number };
+  | { kind: 'too-large'; detail: string; size: number }
+  /** Well-formed, but against a rule of the protocol (a property given twice). */
+  | { kind: 'protocol-error'; detail: string };
 
 export interface DecoderSink {
   onPacket(packet: Packet, raw: Buffer): void;
@@ -172,6 +175,13 @@ export class Decoder {
       return;
     }
     if (packet.cmd === 'connect') this.version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+    if (this.version === 5 && hasProperties(packet)) {
+      const id = repeatedProperty(raw);
+      if (id !== 0) {
+        this.fail({ kind: 'protocol-error', detail: `${packet.cmd.toUpperCase()} with property 0x${id.toString(16).padStart(2, '0')} more than once` });
+        return;
+      }
+    }
     this.sink.onPacket(packet, raw);
   }
 
@@ -305,6 +315,11 @@ export function encodePublish(
 function hasBrokenProperties(packet: Packet): boolean {
   const p = packet as { properties?: Record<string, unknown>; will?: { properties?: Record<string, unknown> } };
   return brokenProps(p.properties) || (packet.cmd === 'connect' && brokenProps(p.will?.properties));
+}
+
+function hasProperties(packet: Packet): boolean {
+  const p = packet as { properties?: object; will?: { properties?: object } };
+  return p.properties !== undefined || p.will?.properties !== undefined;
 }
 
 function brokenValue(v: unknown): boolean {

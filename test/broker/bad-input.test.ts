@@ -145,6 +145,15 @@ const rows: Row[] = [
     disconnect: 0x81,
   },
   { name: 'will property running past the end of CONNECT', version: 5, connect: false, send: raw(frame(0x10, [...str('MQTT'), 5, 0x06, 0, 0, 0, ...str('w5'), 3, 0x03, 0, 80, ...str('w/t'), ...str('p')])), violation: 'malformed-packet' },
+  // Properties given twice where MQTT 5 allows one (§2.2.2.2: "a Protocol Error to include … more than once")
+  { name: 'Content Type twice in a PUBLISH (§3.3.2.3.9)', version: 5, send: (c) => c.sendRaw(publishRaw(5, bytes('t'), { props: [0x03, ...str('a'), 0x03, ...str('b')] })), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'Message Expiry Interval twice in a PUBLISH, the first 0 (§3.3.2.3.3)', version: 5, send: (c) => c.sendRaw(publishRaw(5, bytes('t'), { props: [0x02, 0, 0, 0, 0, 0x02, 0, 0, 0, 50] })), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'Session Expiry Interval twice in a DISCONNECT (§3.14.2.2.2)', version: 5, send: raw(frame(0xe0, [0x00, 10, 0x11, 0, 0, 0, 60, 0x11, 0, 0, 0, 60])), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'Reason String twice in a PUBACK (§3.4.2.2.2)', version: 5, send: raw(frame(0x40, [0, 1, 0x00, 8, 0x1f, ...str('a'), 0x1f, ...str('b')])), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'Subscription Identifier twice in a SUBSCRIBE (§3.8.2.1.2)', version: 5, send: raw(frame(0x82, [0, 1, 4, 0x0b, 1, 0x0b, 2, ...str('a'), 0])), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'a Subscription Identifier in a PUBLISH from a client [MQTT-3.3.4-6]', version: 5, send: (c) => c.sendRaw(publishRaw(5, bytes('t'), { props: [0x0b, 0x01] })), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'a Response Topic with a wildcard [MQTT-3.3.2-14]', version: 5, send: (c) => c.sendRaw(publishRaw(5, bytes('t'), { props: [0x08, ...str('r/#')] })), violation: 'protocol-error', disconnect: 0x82 },
+  { name: 'an empty topic without a topic alias in v5 (§3.3.2.1)', version: 5, send: (c) => c.sendRaw(publishRaw(5, [])), violation: 'protocol-error', disconnect: 0x82 },
   { name: 'topic alias that was never set, with an empty topic', version: 5, send: (c) => c.sendRaw(publishRaw(5, [], { props: [0x23, 0x00, 0x01] })), violation: 'protocol-error', disconnect: 0x82 },
 
   // SUBSCRIBE / UNSUBSCRIBE / acks

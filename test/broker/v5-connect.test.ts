@@ -92,6 +92,39 @@ describe('MQTT 5 CONNECT and CONNACK', () => {
     await c.waitClosed();
   });
 
+  /** A raw v5 CONNECT with these property bytes (and, given, a Will with its own). */
+  const rawConnect = (props: number[], will?: number[]): number[] => {
+    const str = (t: string) => [0, t.length, ...Buffer.from(t)];
+    const body = [...str('MQTT'), 5, will === undefined ? 0x02 : 0x06, 0, 10, props.length, ...props, ...str('dup'), ...(will === undefined ? [] : [will.length, ...will, ...str('w/t'), ...str('p')])];
+    return [0x10, body.length, ...body];
+  };
+
+  it.each([
+    ['Session Expiry Interval', [0x11, 0, 0, 0, 60, 0x11, 0, 0, 0, 60], undefined],
+    ['Receive Maximum', [0x21, 0, 2, 0x21, 0, 2], undefined],
+    ['Maximum Packet Size', [0x27, 0, 0, 0, 40, 0x27, 0, 0, 0, 40], undefined],
+    ['Will Delay Interval (in the Will properties)', [], [0x18, 0, 0, 0, 5, 0x18, 0, 0, 0, 5]],
+  ])('refuses a CONNECT with the %s twice with CONNACK 0x82, and the next client is served (§3.1.2.11)', async (_name, props, will) => {
+    h = startBroker();
+    const bad = h.client(5);
+    bad.sendRaw(rawConnect(props, will));
+    expect((await bad.next('connack')).reasonCode).toBe(0x82);
+    await bad.waitClosed();
+    expect(h.broker.metrics.violations.get('protocol-error')).toBe(1);
+    expect(h.broker.sessionCount).toBe(0);
+    const { connack } = await connect(h, 'next', { properties: { sessionExpiryInterval: 60 } });
+    expect(connack.reasonCode).toBe(0);
+  });
+
+  it('refuses a CONNECT asking for enhanced authentication with CONNACK 0x8C and closes it [MQTT-4.12.0-1]', async () => {
+    h = startBroker();
+    const c = h.client(5);
+    const ack = await c.connect({ clientId: 'scram', properties: { authenticationMethod: 'SCRAM-SHA-1', authenticationData: Buffer.from('abc') } });
+    expect(ack.reasonCode).toBe(0x8c);
+    await c.waitClosed();
+    expect(h.broker.sessionCount).toBe(0);
+  });
+
   it('sends Response Information only when the client requested it (§3.2.2.3.15)', async () => {
     h = startBroker();
     const asked = await connect(h, 'req', { properties: { requestResponseInformation: true } });

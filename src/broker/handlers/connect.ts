@@ -36,6 +36,12 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
   }
   if (badlyEncoded(clientId, raw)) return refuse(conn, 'client-identifier-not-valid', 'client id is not well-formed UTF-8');
 
+  // Enhanced authentication (§4.12) is not offered: a client that asks for a method is
+  // refused with 0x8C and closed [MQTT-4.12.0-1], never admitted as if it had succeeded.
+  if (v5 && p.properties?.authenticationMethod !== undefined) {
+    return refuse(conn, 'bad-authentication-method', `authentication method "${p.properties.authenticationMethod.slice(0, 64)}" is not supported`);
+  }
+
   // Password without user name is not allowed in 3.1.1 [MQTT-3.1.2-22].
   if (!v5 && p.password !== undefined && p.username === undefined) {
     return refuse(conn, 'bad-username-or-password', 'password without user name');

@@ -24,6 +24,13 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   // QoS 1/2 PUBLISH needs a non-zero Packet Identifier [MQTT-2.3.1-1] (v5 [MQTT-2.2.1-3]).
   if (p.qos > 0 && !p.messageId) return { outcome: 'protocol-error', detail: 'PUBLISH with packet id 0' };
 
+  // A Subscription Identifier is the server's to add; from a client it is a Protocol Error [MQTT-3.3.4-6].
+  if (v5 && props?.subscriptionIdentifier !== undefined) return { outcome: 'protocol-error', detail: 'PUBLISH from a client with a subscription identifier' };
+  // The Response Topic is a topic name: no wildcards [MQTT-3.3.2-14].
+  if (v5 && props?.responseTopic !== undefined && !validateTopicName(props.responseTopic).ok) {
+    return { outcome: 'protocol-error', detail: 'PUBLISH with a response topic that is not a valid topic name' };
+  }
+
   if (v5 && props?.topicAlias !== undefined) {
     const alias = props.topicAlias;
     // 0 or above our Topic Alias Maximum is an error [MQTT-3.3.2-8/-9].
@@ -40,6 +47,8 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   if (p.topic.length > 0 && badlyEncoded(p.topic, raw)) {
     return { outcome: 'malformed-packet', detail: 'PUBLISH topic: ill-formed UTF-8 or U+0000' };
   }
+  // An empty topic without a Topic Alias is a Protocol Error in v5 (§3.3.2.1).
+  if (v5 && topic.length === 0) return { outcome: 'protocol-error', detail: 'PUBLISH with an empty topic and no topic alias' };
   const check = validateTopicName(topic, opts.maxTopicLevels);
   // Wildcards in a topic name [MQTT-3.3.2-2], empty or too deep topics.
   if (!check.ok) return { outcome: 'topic-name-invalid', detail: `PUBLISH topic: ${check.reason}` };
