@@ -192,7 +192,14 @@ export class Connection implements SessionLink {
     }
     this.ctx.metrics.packetsIn++;
     this.seen = true;
-    const v = handlePacket(this, packet, raw);
+    let v: Violation | undefined;
+    try {
+      v = handlePacket(this, packet, raw);
+    } catch (err) {
+      // Only a bug gets here: this client is cut off (0x83), the gateway and everyone else carry on.
+      this.log.error({ err, cmd: packet.cmd }, 'packet handling failed');
+      v = { outcome: 'implementation-specific-error', detail: `${packet.cmd} could not be handled` };
+    }
     if (v !== undefined) this.violate(v);
   }
 

@@ -113,6 +113,13 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
   }
 
   saveSession(rec: StoredSessionRecord): void {
+    // Refused here, where the caller hears of it, rather than failing every later commit: a
+    // batch that cannot be written is kept for the next one (take().failed), so one record
+    // the table cannot hold would stop all persistence until a restart.
+    const { expiryInterval: e, offlineAt } = rec;
+    if (!Number.isInteger(e) || e < 0 || e > 0xffffffff || (offlineAt !== undefined && !Number.isFinite(offlineAt))) {
+      throw new OutpostError('STORE_UNAVAILABLE', `session of ${rec.clientId} not stored: expiry ${String(e)}, offline since ${String(offlineAt)}`);
+    }
     this.push({ k: 'session', rec: { ...rec } });
   }
 

@@ -95,6 +95,25 @@ describe('persistent sessions across a restart', () => {
     expect((await c.next('publish')).payload.toString()).toBe('four');
   });
 
+  it('cuts off only the client whose session the journal refused (0x83), and persistence goes on for the others', async () => {
+    const h = await boot();
+    const save = h.journal.saveSession.bind(h.journal);
+    h.journal.saveSession = (rec) => {
+      if (rec.clientId === 'refused') throw new Error('this record cannot be stored');
+      save(rec);
+    };
+    const bad = h.client(5);
+    bad.send({ cmd: 'connect', clientId: 'refused', protocolVersion: 5, clean: false, keepalive: 0, properties: { sessionExpiryInterval: 60 } } as Packet);
+    await bad.waitClosed();
+    expect(h.broker.metrics.violations.get('implementation-specific-error')).toBe(1);
+    const { c: sub } = await connect(h, 'sub');
+    await subscribe(sub, 'a/#', 1);
+    const { c: pub } = await connect(h, 'pub', { clean: true });
+    await publish(pub, 'a/1', 'one', 1, 1);
+    expect((await sub.next('publish')).payload.toString()).toBe('one');
+    expect(h.count('sessions')).toBe(1);
+  });
+
   it('acknowledges a QoS 1 publish for an offline persistent session only once its copy is in the file', async () => {
     const h = await boot({ commitWindowMs: 50 });
     const { c: sub } = await connect(h, 'sub');

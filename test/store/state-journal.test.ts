@@ -157,6 +157,16 @@ describe('the state journal', () => {
     expect([count('sessions'), count('qos2_in')]).toEqual([1, 1]);
   });
 
+  it('refuses a session record the table cannot hold at once, and later commits are unaffected', async () => {
+    const { journal: j, count } = openJournal();
+    for (const bad of [Number.NaN, -1, 2 ** 32, [60, 60] as unknown as number]) {
+      expect(() => j.saveSession({ clientId: 'garbled', protocolVersion: 5, expiryInterval: bad, offlineAt: undefined })).toThrow(/not stored/);
+    }
+    j.saveSession({ clientId: 'fine', protocolVersion: 5, expiryInterval: 60, offlineAt: undefined });
+    await j.committed();
+    expect(count('sessions')).toBe(1);
+  });
+
   it('resolves committed() with nothing pending, and rejects changes once closed', async () => {
     const a = openJournal();
     await a.journal.committed();
