@@ -59,7 +59,7 @@ export const brokerSchema = z
     allow_empty_client_id: z
       .boolean()
       .default(true)
-      .describe('Accept an empty client id and assign one (clean sessions only).'),
+      .describe('Accept an empty client id and assign one (MQTT 3.1.1: with CleanSession 1 only; MQTT 5: the assigned id is sent back in CONNACK).'),
     max_connections: z
       .number()
       .int()
