@@ -228,7 +228,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 /** The config file, and the password file and ACL it names (relative to it). */
 async function checkCommand(file: string, deps: CliDeps): Promise<number> {
   try {
-    const config = loadConfig(file);
+    const config = loadConfig(file, { checkFiles: true });
     if (config.auth.password_file !== undefined || config.auth.acl_file !== undefined) await loadAccessControl(config.auth, file);
   } catch (err) {
     if (isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE')) {
@@ -244,7 +244,7 @@ async function checkCommand(file: string, deps: CliDeps): Promise<number> {
 async function runCommand(configFile: string | undefined, deps: CliDeps): Promise<number> {
   let config: Config;
   try {
-    config = loadConfig(configFile);
+    config = loadConfig(configFile, { checkFiles: true });
   } catch (err) {
     if (!isOutpostError(err)) throw err;
     deps.stderr(`${err.message}\n`);
@@ -295,7 +295,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   if (hasProgress(gateway)) progress.watch(() => gateway.progressProbes);
   let listening = false;
   const reloader = new Reloader({
-    load: () => loadConfig(configFile),
+    load: () => loadConfig(configFile, { checkFiles: true }),
     running: config,
     steps: [logLevelStep(log), ...(gateway.reloadSteps?.(configFile) ?? [])],
     log: log.child({ component: 'reload' }),

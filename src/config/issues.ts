@@ -106,32 +106,59 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** The keys an object schema allows at `path` (through defaults, arrays, pipes, unions). */
-export function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathKey[]): string[] {
+type Def = Record<string, unknown> & { type: string };
+const defOf = (s: z.core.$ZodType): Def => s._zod.def as unknown as Def;
+const WRAPPERS = new Set(['default', 'prefault', 'optional', 'nullable', 'readonly']);
+
+/** The schema under default/optional/… wrappers and pipes. */
+function unwrap(s: z.core.$ZodType): z.core.$ZodType {
+  for (;;) {
+    const def = defOf(s);
+    if (WRAPPERS.has(def.type)) s = def['innerType'] as z.core.$ZodType;
+    else if (def.type === 'pipe') s = def['in'] as z.core.$ZodType;
+    else return s;
+  }
+}
+
+/** The options of a discriminated union that the data's tag selects (all of them if it selects none). */
+function chosenOptions(def: Def, value: unknown): z.core.$ZodType[] {
+  const options = def['options'] as z.core.$ZodType[];
+  const tagKey = def['discriminator'];
+  if (typeof tagKey !== 'string' || value === null || typeof value !== 'object') return options;
+  const tag = (value as Record<string, unknown>)[tagKey];
+  const chosen = options.filter((o) => {
+    const od = defOf(unwrap(o));
+    const field = od.type === 'object' ? (od['shape'] as Record<string, z.core.$ZodType>)[tagKey] : undefined;
+    const fd = field === undefined ? undefined : defOf(unwrap(field));
+    return fd?.type === 'literal' && (fd['values'] as unknown[]).includes(tag);
+  });
+  return chosen.length > 0 ? chosen : options;
+}
+
+/**
+ * The keys an object schema allows at `path` (through defaults, arrays, pipes, unions). With
+ * the parsed `data`, a discriminated union counts only the option its tag selects: a serial
+ * device's options are those of its own driver, not of every driver.
+ */
+export function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathKey[], data?: unknown): string[] {
   const found = new Set<string>();
-  const visit = (s: z.core.$ZodType, rest: readonly PathKey[]): void => {
-    const def = s._zod.def as unknown as Record<string, unknown> & { type: string };
+  const at = (value: unknown, key: PathKey): unknown => (value !== null && typeof value === 'object' ? (value as Record<PathKey, unknown>)[key] : undefined);
+  const visit = (schemaHere: z.core.$ZodType, rest: readonly PathKey[], value: unknown): void => {
+    const s = unwrap(schemaHere);
+    const def = defOf(s);
     switch (def.type) {
-      case 'default':
-      case 'prefault':
-      case 'optional':
-      case 'nullable':
-      case 'readonly':
-        return visit(def['innerType'] as z.core.$ZodType, rest);
-      case 'pipe':
-        return visit(def['in'] as z.core.$ZodType, rest);
       case 'union':
-        for (const option of def['options'] as z.core.$ZodType[]) visit(option, rest);
+        for (const option of chosenOptions(def, value)) visit(option, rest, value);
         return;
       case 'array':
-        if (rest.length > 0) visit(def['element'] as z.core.$ZodType, rest.slice(1));
+        if (rest.length > 0) visit(def['element'] as z.core.$ZodType, rest.slice(1), at(value, rest[0]!));
         return;
       case 'object': {
         const shape = def['shape'] as Record<string, z.core.$ZodType>;
         if (rest.length === 0) {
           for (const k of Object.keys(shape)) found.add(k);
         } else if (typeof rest[0] === 'string' && shape[rest[0]]) {
-          visit(shape[rest[0]]!, rest.slice(1));
+          visit(shape[rest[0]]!, rest.slice(1), at(value, rest[0]));
         }
         return;
       }
@@ -139,6 +166,6 @@ export function allowedKeysAt(schema: z.core.$ZodType, path: readonly PathKey[])
         return;
     }
   };
-  visit(schema, path);
+  visit(schema, path, data);
   return [...found];
 }

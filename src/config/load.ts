@@ -12,6 +12,7 @@ import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
 import { expandIncludes, locate, readIncludeFromDisk, type ReadInclude, type Source } from './include.js';
+import { unreadableFiles, type PathProblem } from './files.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -29,8 +30,11 @@ export function defaultConfig(): Config {
   return deepFreeze(configSchema.parse({}));
 }
 
-/** Loads and validates a config file; no file means the embedded default. */
-export function loadConfig(file?: string): Config {
+/**
+ * Loads and validates a config file; no file means the embedded default. `checkFiles`: the
+ * TLS files it names must be readable too (for a config about to be used; files.ts).
+ */
+export function loadConfig(file?: string, opts: { checkFiles?: boolean } = {}): Config {
   if (file === undefined) return defaultConfig();
   let text: string;
   try {
@@ -50,14 +54,15 @@ export function loadConfig(file?: string): Config {
       { cause: err },
     );
   }
-  return parseConfigText(text, file);
+  return parseConfigText(text, file, readIncludeFromDisk, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined);
 }
 
 /**
  * YAML text → frozen Config, or OutpostError('CONFIG_INVALID') listing every problem.
- * Pure but for included device map files, read through `readInclude` (relative to fileName).
+ * Pure but for included device map files, read through `readInclude` (relative to fileName),
+ * and what `probe` finds in a config of the right shape (loadConfig: unreadable TLS files).
  */
-export function parseConfigText(text: string, fileName: string, readInclude: ReadInclude = readIncludeFromDisk): Config {
+export function parseConfigText(text: string, fileName: string, readInclude: ReadInclude = readIncludeFromDisk, probe?: (config: Config) => PathProblem[]): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const main: Source = { file: fileName, doc, lines: lineCounter };
@@ -96,7 +101,10 @@ export function parseConfigText(text: string, fileName: string, readInclude: Rea
   }));
 
   const result = configSchema.safeParse(data);
-  if (result.success && problems.length === 0) return deepFreeze(result.data);
+  if (result.success) {
+    for (const p of probe?.(result.data) ?? []) problems.push({ source: main, offset: offsetOf(main.doc, p.path), path: p.path, message: p.message });
+    if (problems.length === 0) return deepFreeze(result.data);
+  }
 
   for (const issue of result.error?.issues ?? []) {
     const path = issue.path as PathKey[];
@@ -105,7 +113,7 @@ export function parseConfigText(text: string, fileName: string, readInclude: Rea
     const src = at?.source ?? main;
     const docPath = at?.path ?? path;
     if (issue.code === 'unrecognized_keys') {
-      const allowed = allowedKeysAt(configSchema, path);
+      const allowed = allowedKeysAt(configSchema, path, data);
       for (const key of issue.keys) {
         const pair = pairAt(src.doc, docPath, key);
         problems.push({

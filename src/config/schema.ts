@@ -8,6 +8,7 @@
  * Durations come out as milliseconds and sizes as bytes.
  */
 import { z } from 'zod';
+import { validateTopicFilter } from '../core/topic.js';
 import { duration, size } from './unit-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
 import { serialSchema } from './serial-schema.js';
@@ -135,11 +136,22 @@ export const bridgeRuleSchema = z
   .object({
     pattern: z.string().min(1).describe('Topic filter below the prefixes: local_prefix + pattern is bridged out, remote_prefix + pattern is bridged in.'),
     direction: z.enum(['out', 'in', 'both']).default('out').describe('out: local → cloud; in: cloud → local; both.'),
-    qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1).describe('QoS used towards the other side.'),
+    qos: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: () => 'must be 0, 1 or 2' }).default(1).describe('QoS used towards the other side.'),
     local_prefix: z.string().default('').describe('Prefix of the topic on the local broker (removed going out, added coming in).'),
     remote_prefix: z.string().default('').describe('Prefix of the topic on the cloud broker (added going out, removed coming in).'),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    // Checked here rather than when the bridge starts, so `outpost check` names every bad rule at its line.
+    for (const [side, prefix] of [['local_prefix', r.local_prefix], ['remote_prefix', r.remote_prefix]] as const) {
+      const check = validateTopicFilter(prefix + r.pattern);
+      if (!check.ok) {
+        const what = prefix === '' ? 'not a valid topic filter' : `not a valid topic filter after ${side} "${prefix}"`;
+        ctx.addIssue({ code: 'custom', path: ['pattern'], message: `${what} (${check.reason}); fix the pattern${prefix === '' ? '' : ` or ${side}`}` });
+        return;
+      }
+    }
+  });
 
 export const bridgeBufferSchema = z
   .object({

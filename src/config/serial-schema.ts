@@ -62,14 +62,14 @@ function topicTemplate(allowed: readonly string[], required: readonly string[] =
 /** Keys every device has, whatever its driver. */
 const deviceShape = {
   id: z.string().regex(ID_PATTERN, { error: () => 'use letters, digits, "_", "-" or "." (it appears in topics)' }).describe('Device name, used in topics, logs and state topics.'),
-  port: z.union([z.string().min(1), usbMatchSchema]).describe('A device path (prefer /dev/serial/by-id/...) or a USB match {vendor_id, product_id, serial_number}.'),
+  port: z.union([z.string().min(1), usbMatchSchema], { error: () => 'expected a device path such as /dev/ttyUSB0 or a USB match { vendor_id, product_id, serial_number }' }).describe('A device path (prefer /dev/serial/by-id/...) or a USB match {vendor_id, product_id, serial_number}.'),
   baud: z.number().int().min(50).max(4_000_000).default(9600).describe('Baud rate.'),
   data_bits: z.union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)]).default(8),
   parity: z.enum(parityValues).default('none'),
   stop_bits: z.union([z.literal(1), z.literal(1.5), z.literal(2)]).default(1),
   topic: topicTemplate(['device', 'metric', 'driver'], ['metric']).default('sensors/{device}/{metric}').describe('Topic template: {device}, {metric}, {driver}.'),
   payload: z.enum(['json', 'plain']).default('json').describe('json: {"value":…,"unit":…,"ts":…}; plain: the value as text.'),
-  qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0),
+  qos: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: () => 'must be 0, 1 or 2' }).default(0),
   retain: z.boolean().default(false),
   only_mapped: z.boolean().default(false).describe('Publish only the metrics listed under metrics.'),
   metrics: z.record(z.string(), metricMapSchema).default({}).describe('Per-metric rename, scale, offset, unit, type, deadband, intervals.'),

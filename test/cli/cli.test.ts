@@ -110,6 +110,18 @@ describe('outpost CLI', () => {
     );
   });
 
+  it('exits 2 from check and from run alike when a TLS file the config names cannot be read', async () => {
+    const file = writeConfig('tls-missing.yaml', 'bridges:\n  - name: cloud\n    url: mqtts://cloud.example:8883\n    ca: /nonexistent/ca.crt\n    rules: [{ pattern: "#" }]\n');
+    const line = `${file}:4:9 bridges[0].ca: cannot read /nonexistent/ca.crt (ENOENT); fix the path or its permissions\n`;
+    const checked = harness();
+    expect(await runCli(['check', file], checked.deps)).toBe(2);
+    expect(checked.err()).toBe(line);
+    const ran = harness();
+    expect(await runCli(['run', '--config', file], ran.deps)).toBe(2);
+    expect(ran.err()).toBe(line);
+    expect(ran.logs()).toEqual([]);
+  });
+
   it('exits 2 naming the file when check cannot read it', async () => {
     const h = harness();
     expect(await runCli(['check', join(tmp, 'nope.yaml')], h.deps)).toBe(2);

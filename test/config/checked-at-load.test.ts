@@ -1,0 +1,98 @@
+/**
+ * What `outpost check` must catch that start-up would otherwise trip over later: TLS files
+ * that cannot be read, bridge patterns that are no topic filter, a driver option another
+ * driver has. Each problem is one line at its position, all of them at once.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { isOutpostError } from '../../src/core/errors.js';
+import { loadConfig, parseConfigText } from '../../src/config/load.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'outpost-checked-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function problemsOf(load: () => unknown): string[] {
+  try {
+    load();
+  } catch (err) {
+    if (isOutpostError(err, 'CONFIG_INVALID')) return err.message.split('\n');
+    throw err;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('TLS files named by the config', () => {
+  const file = join(tmp, 'tls.yaml');
+  const real = join(tmp, 'present.pem');
+  writeFileSync(real, 'not checked for content here');
+  const lines = [
+      'listeners:',
+      '  - { type: mqtt, port: 1883 }',
+      `  - { type: mqtts, port: 8883, cert: ${real}, key: /nonexistent/server.key }`,
+      'bridges:',
+      '  - name: cloud',
+      '    url: mqtts://cloud.example:8883',
+      '    ca: /nonexistent/ca.crt',
+      '    cert: missing-client.crt',
+      `    key: ${real}`,
+      '    rules: [{ pattern: "site/#" }]',
+  ];
+  writeFileSync(file, lines.join('\n'));
+  /** line:column of the first `text` in the file. */
+  const at = (text: string): string => {
+    const i = lines.findIndex((l) => l.includes(text));
+    return `${i + 1}:${lines[i]!.indexOf(text) + 1}`;
+  };
+
+  it('are each reported at the key that names them when the config is loaded for use', () => {
+    expect(problemsOf(() => loadConfig(file, { checkFiles: true }))).toEqual([
+      `${file}:${at('/nonexistent/server.key')} listeners[1].key: cannot read /nonexistent/server.key (ENOENT); fix the path or its permissions`,
+      `${file}:${at('/nonexistent/ca.crt')} bridges[0].ca: cannot read /nonexistent/ca.crt (ENOENT); fix the path or its permissions`,
+      `${file}:${at('missing-client.crt')} bridges[0].cert: cannot read missing-client.crt (ENOENT); fix the path or its permissions`,
+    ]);
+  });
+
+  it('are not read when the config is only parsed for its shape', () => {
+    expect(() => loadConfig(file)).not.toThrow();
+  });
+});
+
+describe('bridge rule patterns', () => {
+  it('that are no topic filter, with or without their prefixes, are each reported at their line', () => {
+    const text = [
+      'bridges:',
+      '  - name: cloud',
+      '    url: mqtts://cloud.example:8883',
+      '    rules:',
+      '      - { pattern: "a/#/b" }',
+      '      - { pattern: "x+/y" }',
+      '      - { pattern: "ok/#", remote_prefix: "sites/#/" }',
+      '      - { pattern: "fine/+" }',
+    ].join('\n');
+    expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
+      'c.yaml:5:20 bridges[0].rules[0].pattern: not a valid topic filter ("#" must be the last level and alone); fix the pattern, got "a/#/b"',
+      'c.yaml:6:20 bridges[0].rules[1].pattern: not a valid topic filter ("+" must occupy a whole level); fix the pattern, got "x+/y"',
+      'c.yaml:7:20 bridges[0].rules[2].pattern: not a valid topic filter after remote_prefix "sites/#/" ("#" must be the last level and alone); fix the pattern or remote_prefix, got "ok/#"',
+    ]);
+  });
+});
+
+describe('serial devices', () => {
+  const device = (extra: string) => `serial:\n  devices:\n    - { id: d1, port: /dev/ttyS9, driver: line-json, ${extra} }\n`;
+
+  it("name an unknown option against the device's own driver only, and never suggest the key itself", () => {
+    const [line] = problemsOf(() => parseConfigText(device('options: { registers: [] }'), 'c.yaml'));
+    expect(line).toMatch(/^c\.yaml:3:\d+ serial\.devices\[0\]\.options\.registers: unknown key "registers"/);
+    expect(line).not.toContain('did you mean "registers"');
+    expect(line).toContain('max_line');
+    expect(line).not.toContain('slave_id');
+  });
+
+  it('say what a QoS and a port may be', () => {
+    expect(problemsOf(() => parseConfigText(device('qos: 3'), 'c.yaml'))[0]).toMatch(/qos: must be 0, 1 or 2, got 3$/);
+    const port = problemsOf(() => parseConfigText('serial:\n  devices:\n    - { id: d1, port: 5, driver: line-json }\n', 'c.yaml'))[0];
+    expect(port).toMatch(/port: expected a device path such as \/dev\/ttyUSB0 or a USB match/);
+  });
+});
