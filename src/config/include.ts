@@ -9,7 +9,7 @@
  *   b.yaml    ─ devices        [n+a..)   ─┴─ appended, each with a Segment mapping paths back
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { PathKey } from './issues.js';
 
@@ -74,7 +74,8 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
     }
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-    const source: Source = { file: entry, doc, lines };
+    // Named as the main file is (as given, from the working directory), so the name leads to it.
+    const source: Source = { file: isAbsolute(entry) ? entry : join(dirname(main.file), entry), doc, lines };
     if (doc.errors.length > 0) {
       for (const e of doc.errors) problems.push({ source, docPath: [], message: `invalid YAML: ${e.message.replace(/\.$/, '')}` });
       return;

@@ -102,15 +102,15 @@ describe('included device map files', () => {
     expect(config.serial.devices.map((d) => d.id)).toEqual(['boiler', 'pump', 'gps']);
   });
 
-  it('reports a problem inside an included file at that file, line and column, with its own key path', () => {
+  it('reports a problem inside an included file at that file (named from where the main file is), line and column, with its own key path', () => {
     expect(
       problems(main, {
         '/etc/outpost/devices/boiler-room.yaml': ['devices:', '  - id: pump', '    port: /dev/ttyUSB1', '    driver: line-kv', '    options:', '      assign: "=>"'].join('\n'),
         '/etc/outpost/gps.yaml': ['devices:', '  - id: gps', '    port: /dev/ttyACM0', '    driver: nmae', '    baud: fast'].join('\n'),
       }),
     ).toEqual([
-      'devices/boiler-room.yaml:6:15 devices[0].options.assign: must be one of "=", ":", got "=>"',
-      'gps.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "nmae"',
+      '/etc/outpost/devices/boiler-room.yaml:6:15 devices[0].options.assign: must be one of "=", ":", got "=>"',
+      '/etc/outpost/gps.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "nmae"',
     ]);
     // Checks across devices run once every device is valid on its own (zod refines last).
     expect(
@@ -118,15 +118,23 @@ describe('included device map files', () => {
         '/etc/outpost/devices/boiler-room.yaml': 'devices: []\n',
         '/etc/outpost/gps.yaml': ['devices:', '  - id: boiler', '    port: /dev/ttyACM0', '    driver: nmea'].join('\n'),
       }),
-    ).toEqual(['gps.yaml:2:9 devices[0].id: device id "boiler" is used twice; ids must be unique, got "boiler"']);
+    ).toEqual(['/etc/outpost/gps.yaml:2:9 devices[0].id: device id "boiler" is used twice; ids must be unique, got "boiler"']);
+  });
+
+  it('names an included file from the working directory when the main file was given relative to it', () => {
+    const read = (path: string): string => {
+      if (path.endsWith('/site/maps/a.yaml')) return 'devices:\n  - { id: a, port: /dev/ttyS1, driver: nmae }\n';
+      throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    };
+    expect(() => parseConfigText('serial:\n  include: [maps/a.yaml]\n', '../site/outpost.yaml', read)).toThrow(/^\.\.\/site\/maps\/a\.yaml:2:\d+ devices\[0\]\.driver: unknown driver/);
   });
 
   it('reports a missing file at its include entry, and a file that is not a device map', () => {
     expect(problems(main, { '/etc/outpost/gps.yaml': 'device:\n  - {}\n' })).toEqual([
       '/etc/outpost/outpost.yaml:2:13 serial.include[0]: cannot read device map file /etc/outpost/devices/boiler-room.yaml (ENOENT); check the path (relative to this file)',
-      'gps.yaml:1:1 device: unknown key "device"; a device map file holds only: devices',
+      '/etc/outpost/gps.yaml:1:1 device: unknown key "device"; a device map file holds only: devices',
     ]);
-    expect(problems(main, { '/etc/outpost/devices/boiler-room.yaml': 'devices: [', '/etc/outpost/gps.yaml': '- a\n' })[0]).toMatch(/^devices\/boiler-room\.yaml:1:\d+ invalid YAML/);
+    expect(problems(main, { '/etc/outpost/devices/boiler-room.yaml': 'devices: [', '/etc/outpost/gps.yaml': '- a\n' })[0]).toMatch(/^\/etc\/outpost\/devices\/boiler-room\.yaml:1:\d+ invalid YAML/);
   });
 
   it('accepts an empty device map file', () => {
@@ -155,7 +163,7 @@ describe('outpost check with device maps', () => {
     writeFileSync(join(tmp, 'maps/site.yaml'), 'devices:\n  - id: meter\n    port: /dev/ttyUSB0\n    driver: modbus-tcp\n');
     const r = await check(join(tmp, 'outpost.yaml'));
     expect(r.code).toBe(2);
-    expect(r.err).toBe('maps/site.yaml:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "modbus-tcp"\n');
+    expect(r.err).toBe(`${join(tmp, 'maps/site.yaml')}:4:13 devices[0].driver: unknown driver; use one of: line-json, line-kv, nmea, modbus-rtu, regex, got "modbus-tcp"\n`);
   });
 
   it('makes `outpost run` stop before starting anything, with the same sentence', async () => {
@@ -169,7 +177,7 @@ describe('outpost check with device maps', () => {
       },
     });
     expect(code).toBe(2);
-    expect(err).toMatch(/^maps\/site\.yaml:4:13 devices\[0\]\.driver: unknown driver/);
+    expect(err.startsWith(`${join(tmp, 'maps/site.yaml')}:4:13 devices[0].driver: unknown driver`)).toBe(true);
   });
 
   it('accepts a valid file with includes', async () => {
