@@ -327,7 +327,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
       await metrics?.stop();
       await gateway.stop().catch(() => undefined);
       await cleanup();
-      return EXIT_FAILURE;
+      // A file the config names that cannot be used (a password file, an ACL, a TLS key that
+      // does not match) is a bad config like a schema error: exit 2, which systemd does not
+      // restart (RestartPreventExitStatus=2), where 1 means "try again".
+      return isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE') ? EXIT_USAGE : EXIT_FAILURE;
     }
     // A signal aborted the start: carry on with the normal stop below.
   }

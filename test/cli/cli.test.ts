@@ -186,6 +186,17 @@ describe('outpost run', () => {
     });
   });
 
+  it('exits 2, which systemd does not restart, when a file the config names cannot be used at start', async () => {
+    const gw = fakeGateway({
+      start: async () => {
+        throw new OutpostError('CONFIG_UNREADABLE', '/etc/outpost/acl: cannot read the ACL file (ENOENT); fix auth.acl_file');
+      },
+    });
+    const h = harness({ createGateway: () => gw });
+    expect(await runCli(['run', '--config', quietConfig()], h.deps)).toBe(2);
+    expect(h.logs().filter((l) => l.level === 'fatal')).toMatchObject([{ code: 'CONFIG_UNREADABLE' }]);
+  });
+
   it('exits 1 at once on a second signal while stopping', async () => {
     const gw = fakeGateway({ stop: () => new Promise<void>(() => {}) });
     const h = harness({ createGateway: () => gw, stopTimeoutMs: 1000 });

@@ -29,10 +29,12 @@ describe('systemd/outpost.service', () => {
   const d = directives(unit);
   const one = (key: string) => d.get(key)?.at(-1);
 
-  it('is a notify service with a watchdog that restarts on failure', () => {
+  it('is a notify service with a watchdog that restarts on failure, but not on a bad config', () => {
     expect(one('Type')).toBe('notify');
     expect(one('WatchdogSec')).toMatch(/^\d+s?$/);
     expect(one('Restart')).toBe('on-failure');
+    // A bad config (exit 2) is not restarted over and over.
+    expect(one('RestartPreventExitStatus')).toBe('2');
   });
 
   it('runs the installed outpost with the config in the configuration directory', () => {
