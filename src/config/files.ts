@@ -3,12 +3,15 @@
  * listeners and bridges. A config loaded for use (`outpost check`, `outpost run`, a reload)
  * has them read once here, so a wrong path is reported with every other problem, at its
  * line, with exit code 2, instead of stopping start-up later with the first one alone.
- * Relative paths are read from the working directory, as start-up reads them.
+ * Relative paths are taken from the config file's directory (resolveTlsPaths), like
+ * auth.password_file, auth.acl_file and serial.include: under systemd the working directory
+ * is the state directory, not /etc/outpost.
  *
  * parseConfigText stays pure: this is the probe loadConfig hands it (a config parsed only
  * for its shape, like the example files in the tests, names files of another machine).
  */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { PathKey } from './issues.js';
 import type { Config } from './schema.js';
 
@@ -45,4 +48,16 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
     check(['bridges', i, 'key'], b.key);
   });
   return problems;
+}
+
+/** Makes the TLS file paths of listeners and bridges absolute, from `baseDir` (before the config is frozen). */
+export function resolveTlsPaths(config: Config, baseDir: string): void {
+  const fix = <T extends { cert?: string | undefined; key?: string | undefined; ca?: string | undefined }>(o: T): void => {
+    for (const k of ['cert', 'key', 'ca'] as const) {
+      const p = o[k];
+      if (p !== undefined) (o as Record<string, unknown>)[k] = resolve(baseDir, p);
+    }
+  };
+  for (const l of config.listeners) if (l.type === 'mqtts' || l.type === 'wss') fix(l);
+  for (const b of config.bridges) fix(b);
 }

@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
 import { expandIncludes, locate, readIncludeFromDisk, type ReadInclude, type Source } from './include.js';
-import { unreadableFiles, type PathProblem } from './files.js';
+import { resolveTlsPaths, unreadableFiles, type PathProblem } from './files.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
 
@@ -54,7 +54,7 @@ export function loadConfig(file?: string, opts: { checkFiles?: boolean } = {}): 
       { cause: err },
     );
   }
-  return parseConfigText(text, file, readIncludeFromDisk, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined);
+  return parseConfigText(text, file, readIncludeFromDisk, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined, dirname(file));
 }
 
 /**
@@ -62,7 +62,14 @@ export function loadConfig(file?: string, opts: { checkFiles?: boolean } = {}): 
  * Pure but for included device map files, read through `readInclude` (relative to fileName),
  * and what `probe` finds in a config of the right shape (loadConfig: unreadable TLS files).
  */
-export function parseConfigText(text: string, fileName: string, readInclude: ReadInclude = readIncludeFromDisk, probe?: (config: Config) => PathProblem[]): Config {
+export function parseConfigText(
+  text: string,
+  fileName: string,
+  readInclude: ReadInclude = readIncludeFromDisk,
+  probe?: (config: Config) => PathProblem[],
+  /** Given, relative TLS file paths are taken from this directory (loadConfig: the config file's). */
+  baseDir?: string,
+): Config {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const main: Source = { file: fileName, doc, lines: lineCounter };
@@ -102,6 +109,7 @@ export function parseConfigText(text: string, fileName: string, readInclude: Rea
 
   const result = configSchema.safeParse(data);
   if (result.success) {
+    if (baseDir !== undefined) resolveTlsPaths(result.data, baseDir);
     for (const p of probe?.(result.data) ?? []) problems.push({ source: main, offset: offsetOf(main.doc, p.path), path: p.path, message: p.message });
     if (problems.length === 0) return deepFreeze(result.data);
   }

@@ -34,10 +34,10 @@ function setup(name: string, passwd: string, acl: string): string {
 }
 
 describe('a malformed password file or ACL', () => {
-  it('stops start-up with one line naming file:line and what is wrong', async () => {
+  it('stops start-up with exit code 2 and one line naming file:line and what is wrong', async () => {
     const file = setup('bad-passwd', '# users\nalice:hunter2\n', 'read #\n');
     const h = harness();
-    expect(await runCli(['run', '--config', file], h.deps)).toBe(1);
+    expect(await runCli(['run', '--config', file], h.deps)).toBe(2);
     const fatal = h.logs().filter((l) => l.level === 60 || l.level === 'fatal');
     expect(fatal.map((l) => l.msg)).toEqual([
       `startup failed: ${join(file, '..', 'passwd')}:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`); fix the line or rewrite it with \`outpost passwd ${join(file, '..', 'passwd')} USER\``,

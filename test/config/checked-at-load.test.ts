@@ -3,7 +3,7 @@
  * that cannot be read, bridge patterns that are no topic filter, a driver option another
  * driver has. Each problem is one line at its position, all of them at once.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -50,12 +50,24 @@ describe('TLS files named by the config', () => {
     expect(problemsOf(() => loadConfig(file, { checkFiles: true }))).toEqual([
       `${file}:${at('/nonexistent/server.key')} listeners[1].key: cannot read /nonexistent/server.key (ENOENT); fix the path or its permissions`,
       `${file}:${at('/nonexistent/ca.crt')} bridges[0].ca: cannot read /nonexistent/ca.crt (ENOENT); fix the path or its permissions`,
-      `${file}:${at('missing-client.crt')} bridges[0].cert: cannot read missing-client.crt (ENOENT); fix the path or its permissions`,
+      `${file}:${at('missing-client.crt')} bridges[0].cert: cannot read ${join(tmp, 'missing-client.crt')} (ENOENT); fix the path or its permissions`,
     ]);
   });
 
   it('are not read when the config is only parsed for its shape', () => {
     expect(() => loadConfig(file)).not.toThrow();
+  });
+
+  it("are found from the config file's directory when relative, whatever the working directory", () => {
+    const dir = join(tmp, 'etc');
+    mkdirSync(join(dir, 'tls'), { recursive: true });
+    for (const f of ['server.crt', 'server.key', 'ca.crt']) writeFileSync(join(dir, 'tls', f), 'pem');
+    const conf = join(dir, 'outpost.yaml');
+    writeFileSync(conf, 'listeners:\n  - { type: mqtts, port: 8883, cert: tls/server.crt, key: tls/server.key }\nbridges:\n  - { name: c, url: "mqtts://c:8883", ca: tls/ca.crt, rules: [{ pattern: "#" }] }\n');
+    expect(process.cwd()).not.toBe(dir);
+    const config = loadConfig(conf, { checkFiles: true });
+    expect(config.listeners[0]).toMatchObject({ cert: join(dir, 'tls/server.crt'), key: join(dir, 'tls/server.key') });
+    expect(config.bridges[0]!.ca).toBe(join(dir, 'tls/ca.crt'));
   });
 });
 
