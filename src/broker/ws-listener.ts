@@ -113,6 +113,14 @@ export class WsListener implements Service {
       this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
     });
     const stream = this.createStream!(ws);
+    // MQTT travels in binary frames only; any other data frame closes the connection
+    // [MQTT-6.0.0-1]. Ahead of the stream's own listener, so the frame never reaches the broker.
+    ws.prependListener('message', (_data: unknown, isBinary: boolean) => {
+      if (isBinary) return;
+      this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort }, 'websocket text frame refused (MQTT needs binary frames)');
+      stream.destroy();
+      ws.close(1003, 'binary frames only');
+    });
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
     this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { rateChecked: true } : {}) });

@@ -86,6 +86,20 @@ describe('ws and wss listeners', () => {
     await h.waitLog('websocket without the mqtt subprotocol refused');
   });
 
+  it('closes a connection that sends a text frame, without answering it, and others carry on [MQTT-6.0.0-1]', async () => {
+    const h = await start();
+    const bad = await rawWs(h.port);
+    bad.ws.send(CONNECT.toString('latin1'), { binary: false });
+    const code = await bad.closed;
+    expect([1003, 1006]).toContain(code);
+    expect(bad.received).toEqual([]);
+    await h.waitLog('websocket text frame refused (MQTT needs binary frames)');
+    const good = await rawWs(h.port);
+    good.ws.send(CONNECT);
+    await expect.poll(() => Buffer.concat(good.received).toString('hex'), { timeout: 2000 }).toBe('20020000');
+    good.ws.close();
+  });
+
   it('reassembles a CONNECT split over fragments and over two messages', async () => {
     const h = await start();
     const a = await rawWs(h.port);
