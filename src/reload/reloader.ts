@@ -120,7 +120,7 @@ export class Reloader {
       const restart = restartChanges(prev, loaded);
       const next = keepRunningValues(prev, loaded, restart);
       for (const step of this.deps.steps) await step.check?.(next, prev);
-      for (const key of restart) log.warn({ key }, restartMessage(key));
+      for (const key of restart) log.warn({ setting: key }, restartMessage(key));
       const changes: string[] = [];
       for (const step of this.deps.steps) {
         try {

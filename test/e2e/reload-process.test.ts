@@ -199,13 +199,14 @@ describe('outpost reloads its config on SIGHUP (real process)', () => {
     // A bad device map file is named at its own FILE:LINE:COL.
     writeFileSync(join(tmp, `devices-${port}.yaml`), 'devices:\n  - { id: x, port: /dev/ttyUSB9, driver: nosuch }\n');
     const badMap = await p.reload(configYaml(port, ['serial:', `  include: [devices-${port}.yaml]`]));
-    expect(badMap.msg).toMatch(new RegExp(`^config not reloaded, the running config stays: devices-${port}\\.yaml:2:\\d+ devices\\[0\\]\\.driver: unknown driver`));
+    expect(badMap.msg.startsWith(`config not reloaded, the running config stays: ${join(tmp, `devices-${port}.yaml`)}:2:`)).toBe(true);
+    expect(badMap.msg).toMatch(/ devices\[0\]\.driver: unknown driver/);
 
     const other = await freePort();
     const restart = await p.reload(configYaml(other, [], port));
     expect(restart.msg).toBe('config reloaded, nothing to apply');
-    expect(p.logs().filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
-      'listeners changed: needs a restart (systemctl restart outpost); keeping the running value',
+    expect(p.logs().filter((l) => l.level === 'warn').map((l) => [l.msg, l['setting']])).toEqual([
+      ['listeners changed: needs a restart (systemctl restart outpost); keeping the running value', 'listeners'],
     ]);
     await roundTrip(c, 'still/here/2');
     await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${other}`, { reconnectPeriod: 0, connectTimeout: 1000 })).rejects.toThrow();
