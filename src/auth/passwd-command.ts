@@ -5,7 +5,7 @@
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { isOutpostError } from '../core/errors.js';
-import { DEFAULT_SCRYPT, hashPassword, parsePasswordFile, USER_NAME, type ScryptParams } from './password-file.js';
+import { DEFAULT_SCRYPT, hashPassword, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
 
 export interface PasswdDeps {
   stdout(text: string): void;
@@ -19,7 +19,7 @@ export interface PasswdDeps {
 /** Exit code: 0 done, 1 the user to delete is not there, 2 bad input (name, password, malformed file). */
 export async function passwdCommand(file: string, user: string, del: boolean, deps: PasswdDeps): Promise<number> {
   if (!USER_NAME.test(user)) {
-    deps.stderr(`outpost passwd: user name "${user}" must not contain spaces or ":"\n`);
+    deps.stderr(`outpost passwd: user name "${user}" ${USER_NAME_RULE}\n`);
     return 2;
   }
   let text = '';

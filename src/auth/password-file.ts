@@ -26,6 +26,8 @@ export const DEFAULT_SCRYPT: ScryptParams = { N: 32768, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 const SALT_LENGTH = 16;
 export const USER_NAME = /^[^\s:#][^\s:]*$/;
+/** What USER_NAME asks, as a sentence for a name it refuses. */
+export const USER_NAME_RULE = 'must not contain spaces or ":" nor start with "#" (a comment in the file)';
 
 function derive(password: string | Buffer, salt: Buffer, { N, r, p }: ScryptParams, keylen: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -70,7 +72,7 @@ export function parsePasswordFile(text: string, file: string): Map<string, Passw
     const colon = line.indexOf(':');
     if (colon <= 0) fail('expected user:$scrypt$N$r$p$salt$hash');
     const user = line.slice(0, colon);
-    if (!USER_NAME.test(user)) fail(`user name "${user}" must not contain spaces or ":"`);
+    if (!USER_NAME.test(user)) fail(`user name "${user}" ${USER_NAME_RULE}`);
     if (users.has(user)) fail(`user "${user}" appears twice`);
     const entry = parseHash(line.slice(colon + 1));
     if (typeof entry === 'string') fail(entry);

@@ -34,6 +34,8 @@ export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: u
   const options = issue.code === 'invalid_union' ? (issue as { options?: unknown[] }).options : undefined;
   // A cross-key check on a key that is absent (params.absent) says itself what to add.
   if (!present && issue.code === 'custom' && issue.params?.['absent'] === true) return issue.message;
+  // A cross-key check whose message is complete without the value (it names another key).
+  if (issue.code === 'custom' && issue.params?.['plain'] === true) return issue.message;
   if (!present && typeof key === 'string') {
     const hint = issue.code === 'invalid_value' && issue.values.length === 1 ? `: ${String(issue.values[0])}`
       : options !== undefined ? `: ${options.map(String).join(' | ')}` : '';

@@ -41,7 +41,7 @@ function checkTls(l: { ca?: string | undefined; require_certificate: boolean; us
     ctx.addIssue({ code: 'custom', path: ['ca'], params: { absent: true }, message: 'require_certificate needs ca (the CA client certificates are checked against)' });
   }
   if (l.use_identity_as_username && !l.require_certificate) {
-    ctx.addIssue({ code: 'custom', path: ['use_identity_as_username'], message: 'needs require_certificate: true' });
+    ctx.addIssue({ code: 'custom', path: ['use_identity_as_username'], params: { plain: true }, message: 'needs require_certificate: true' });
   }
 }
 

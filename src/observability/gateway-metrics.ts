@@ -59,7 +59,7 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
     .one('outpost_connections_closed_total', 'counter', 'MQTT connections closed.', m.connectionsClosed)
     .one('outpost_packets_received_total', 'counter', 'MQTT packets received.', m.packetsIn)
     .one('outpost_packets_sent_total', 'counter', 'MQTT packets sent.', m.packetsOut)
-    .one('outpost_messages_received_total', 'counter', 'PUBLISH messages received from clients.', m.messagesIn)
+    .one('outpost_messages_received_total', 'counter', 'Messages published into the broker from every source (MQTT, MQTT-SN, serial, bridges, the $SYS topics of the gateway itself); by source in outpost_messages_in_total.', m.messagesIn)
     .one('outpost_messages_sent_total', 'counter', 'PUBLISH messages sent to clients.', m.messagesOut)
     .one('outpost_bytes_received_total', 'counter', 'MQTT bytes received.', m.bytesIn)
     .one('outpost_bytes_sent_total', 'counter', 'MQTT bytes sent.', m.bytesOut)

@@ -53,7 +53,7 @@ describe('a malformed password file', () => {
     ['alice:plain', '/etc/outpost/passwd:1: expected user:$scrypt$N$r$p$salt$hash (written by `outpost passwd`)'],
     ['# users\n\nalice:$scrypt$1000$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==', '/etc/outpost/passwd:3: scrypt N must be a power of two from 2 to 1048576, got 1000'],
     ['alice:$scrypt$1024$8$1$!!$aGFzaGhhc2hoYXNoaGFzaA==', '/etc/outpost/passwd:1: salt is not base64'],
-    ['al ice:$scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==', '/etc/outpost/passwd:1: user name "al ice" must not contain spaces or ":"'],
+    ['al ice:$scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==', '/etc/outpost/passwd:1: user name "al ice" must not contain spaces or ":" nor start with "#" (a comment in the file)'],
   ])('%j stops start-up with file:line and what is wrong', (text, message) => {
     expect(problem(text)).toBe(`${message}; fix the line or rewrite it with \`outpost passwd /etc/outpost/passwd USER\``);
   });
