@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { validateTopicFilter } from '../core/topic.js';
+import type { PathKey } from './issues.js';
 import { duration, size } from './unit-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
 import { serialSchema } from './serial-schema.js';
@@ -245,6 +246,21 @@ export const configSchema = z
     metrics: metricsSchema.prefault({}).describe('HTTP listener for /metrics (Prometheus) and /healthz.'),
   })
   .strict()
+  .superRefine((c, ctx) => {
+    // Two TCP listeners (the metrics one too) on one address and port: the second cannot bind,
+    // and the error at start would blame "another program". Port 0 picks a free port each.
+    const taken: Array<{ host: string; port: number; where: string }> = [];
+    const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
+    const claim = (host: string, port: number, path: PathKey[], where: string): void => {
+      if (port === 0) return;
+      const other = taken.find((t) => t.port === port && (t.host === host || wildcard(t.host) || wildcard(host)));
+      if (other !== undefined) {
+        ctx.addIssue({ code: 'custom', path, params: { plain: true }, message: `port ${port} on ${host} is also taken by ${other.where} on ${other.host}; give each listener its own port` });
+      } else taken.push({ host, port, where });
+    };
+    c.listeners.forEach((l, i) => claim(l.host, l.port, ['listeners', i, 'port'], `listeners[${i}]`));
+    if (c.metrics.enabled) claim(c.metrics.host, c.metrics.port, ['metrics', 'port'], 'metrics');
+  })
   .describe('outpost gateway configuration');
 
 /** The parsed, validated config: durations in ms, sizes in bytes. */

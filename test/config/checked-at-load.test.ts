@@ -108,3 +108,23 @@ describe('serial devices', () => {
     expect(port).toMatch(/port: expected a device path such as \/dev\/ttyUSB0 or a USB match/);
   });
 });
+
+describe('ports', () => {
+  it('taken twice by TCP listeners or the metrics listener are reported at the second one, port 0 excepted', () => {
+    const text = [
+      'listeners:',
+      '  - { type: mqtt, host: 127.0.0.1, port: 31942 }',
+      '  - { type: ws, host: 127.0.0.1, port: 31942 }',
+      '  - { type: mqtt, host: 0.0.0.0, port: 31942 }',
+      '  - { type: mqtt, port: 0 }',
+      '  - { type: ws, port: 0 }',
+      '  - { type: mqtt, host: 127.0.0.2, port: 31943 }',
+      'metrics: { port: 31943, host: 127.0.0.1 }',
+    ].join('\n');
+    expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
+      'c.yaml:3:40 listeners[1].port: port 31942 on 127.0.0.1 is also taken by listeners[0] on 127.0.0.1; give each listener its own port',
+      'c.yaml:4:40 listeners[2].port: port 31942 on 0.0.0.0 is also taken by listeners[0] on 127.0.0.1; give each listener its own port',
+    ]);
+    expect(() => parseConfigText('listeners:\n  - { type: mqtt, port: 9100 }\n', 'c.yaml')).toThrow(/metrics\.port: port 9100 on 127\.0\.0\.1 is also taken by listeners\[0\]/);
+  });
+});
