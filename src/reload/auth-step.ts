@@ -26,10 +26,17 @@ export function authStep(deps: AuthStepDeps): ReloadStep {
       const ac = prepared ?? (await loadAccessControl(next.auth, deps.configFile));
       prepared = undefined;
       deps.setAccessControl(ac);
-      const files = [next.auth.password_file !== undefined ? 'password file' : undefined, next.auth.acl_file !== undefined ? 'ACL file' : undefined].filter((x) => x !== undefined);
-      const had = prev.auth.password_file !== undefined || prev.auth.acl_file !== undefined;
-      if (files.length > 0) return { changes: [`${files.join(' and ')} read again`] };
-      return { changes: had ? ['password file and ACL no longer used'] : [] };
+      // Said one by one: dropping a file turns a control off, which an operator must see in the log.
+      const changes: string[] = [];
+      const file = (what: string, before: string | undefined, after: string | undefined): void => {
+        if (after !== undefined) changes.push(before === undefined ? `${what} ${after} now used` : before === after ? `${what} read again` : `${what} now ${after} (was ${before})`);
+        else if (before !== undefined) changes.push(`${what} ${before} no longer used: ${what === 'ACL file' ? 'no ACL, every client may publish and subscribe to every topic' : 'passwords are not checked any more'}`);
+      };
+      file('password file', prev.auth.password_file, next.auth.password_file);
+      file('ACL file', prev.auth.acl_file, next.auth.acl_file);
+      if (next.auth.failure_delay !== prev.auth.failure_delay) changes.push(`auth.failure_delay ${prev.auth.failure_delay} ms → ${next.auth.failure_delay} ms`);
+      if (next.auth.max_concurrent_checks !== prev.auth.max_concurrent_checks) changes.push(`auth.max_concurrent_checks ${prev.auth.max_concurrent_checks} → ${next.auth.max_concurrent_checks}`);
+      return { changes };
     },
   };
 }

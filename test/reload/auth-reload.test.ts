@@ -67,5 +67,14 @@ describe('auth reload', () => {
     const again = await tryConnect(gw.url, 'bob', 'b-pw');
     expect(again.code).toBe(0);
     for (const c of [alice.client, bob.client, again.client]) await c?.endAsync(true);
+
+    // Dropping a file or changing the check settings is said, each on its own line.
+    const acl = join(dir, 'acl');
+    writeFileSync(acl, 'topic readwrite #\n');
+    const withAcl = parseConfigText('listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nauth: { acl_file: acl, failure_delay: 2s }', configFile);
+    await step.check!(withAcl, prev);
+    expect(await step.apply(withAcl, prev)).toEqual({
+      changes: [`password file passwd no longer used: passwords are not checked any more`, 'ACL file acl now used', 'auth.failure_delay 50 ms → 2000 ms'],
+    });
   });
 });
