@@ -30,6 +30,7 @@ import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
 import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
+import { CommitHealth } from './store/commit-health.js';
 import { DiskReserve } from './store/reserve.js';
 import { ensureDir } from './store/ensure-dir.js';
 import { SqliteStateJournal } from './store/state-journal.js';
@@ -171,6 +172,7 @@ export class Gateway {
   private dirLock: { release(): void } | undefined;
   private db: StoreDatabase | undefined;
   private outbox: SqliteOutbox | undefined;
+  private commitHealth: CommitHealth | undefined;
   private journal: SqliteStateJournal | undefined;
   private snSessions: SqliteSnSessions | undefined;
   /** The running bridges; a reload adds, replaces and removes entries in place. */
@@ -242,7 +244,11 @@ export class Gateway {
     const storeLog = log.child({ component: 'outbox' });
     const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
     reserve.ensure();
-    this.outbox = new SqliteOutbox({ db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, commitDelayMs: config.store.commit_delay, reserve });
+    const health = (this.commitHealth = new CommitHealth(this.deps.clock ?? systemClock));
+    this.outbox = new SqliteOutbox({
+      db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, commitDelayMs: config.store.commit_delay, reserve,
+      onCommit: () => health.committed(), onCommitFailed: (err) => health.failed(err),
+    });
     const { persist_sessions: persistSessions, persist_retained: persistRetained } = config.store;
     this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
     this.journal.attach(this.outbox.join(this.journal));
@@ -289,6 +295,11 @@ export class Gateway {
   }
 
   /** Sizes of the SQLite database file and its WAL, and the commits so far; undefined while no store is open. */
+  /** 'ok', or why the store acknowledges nothing (commit-health.ts); undefined before it opened. */
+  storeHealth(): string | undefined {
+    return this.commitHealth?.state();
+  }
+
   storeFiles(): { db: number; wal: number; commits: number } | undefined {
     return this.db === undefined ? undefined : { ...this.db.diskBytes(), commits: this.outbox?.commits ?? 0 };
   }

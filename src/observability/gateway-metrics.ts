@@ -23,6 +23,8 @@ export interface BridgeView {
 export interface GatewayView extends ComponentsView {
   readonly broker: { readonly metrics: BrokerMetrics };
   readonly bridges: readonly BridgeView[];
+  /** 'ok', or why the store acknowledges nothing; undefined without a store. */
+  storeHealth?(): string | undefined;
 }
 
 export interface RuntimeView {
@@ -116,13 +118,15 @@ export interface Health {
 }
 
 /**
- * Healthy = every listener is bound, no component is stuck, and every bridge is up or, while
+ * Healthy = every listener is bound, the store's commits succeed, no component is stuck, and every bridge is up or, while
  * down, still buffering within its caps (no cap reached: rows, bytes, age). A link that is down but buffering is
  * normal on a flaky uplink and must not restart the service.
  */
 export function checkHealth(gw: GatewayView, rt: RuntimeView, limits: (bridge: string) => OutboxLimits | undefined, stuck: readonly StuckComponent[] = []): Health {
   const components: Record<string, string> = {};
   components['listeners'] = rt.listenersUp() ? 'ok' : 'not listening yet';
+  const store = gw.storeHealth?.();
+  if (store !== undefined) components['store'] = store;
   for (const b of gw.bridges) {
     const s = b.backlog();
     const caps = limits(b.name);

@@ -45,6 +45,8 @@ export interface OutboxOptions {
   retryMs?: number;
   /** Called after each commit (for metrics): messages appended, rows deleted, transaction time. */
   onCommit?: (info: { appends: number; deletes: number; ms: number }) => void;
+  /** Called after each failed commit, with the error its waiters were given (commit-health.ts). */
+  onCommitFailed?: (err: OutpostError) => void;
 }
 
 /** A bridge that was never configured keeps everything. */
@@ -483,6 +485,7 @@ export class GroupCommitOutbox implements Outbox {
     for (const [seq, d] of deletes) if (!this.deletes.has(seq)) this.deletes.set(seq, d);
     this.ackWaiters = acked.concat(this.ackWaiters); // their deletes are tried again
     this.sweepDue ||= sweep;
+    this.opts.onCommitFailed?.(error);
     const suppressed = this.errorLog.take(error.code);
     if (suppressed >= 0) this.log.error({ err, code: error.code, messages: appends.length, suppressed }, error.message);
     if (!this.closed && this.timer === undefined && this.hasWork()) {

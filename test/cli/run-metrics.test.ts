@@ -46,7 +46,7 @@ describe('outpost run with metrics', () => {
     expect(Number(families.find((f) => f.name === 'outpost_resident_memory_bytes')?.metrics[0]?.value)).toBeGreaterThan(1e6);
     const health = await fetch(`${url}/healthz`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ healthy: true, problems: [], components: { listeners: 'ok' } });
+    expect(await health.json()).toEqual({ healthy: true, problems: [], components: { listeners: 'ok', store: 'ok' } });
     r.stop();
     expect(await r.done).toBe(0);
     await expect(fetch(`${url}/metrics`)).rejects.toThrow();
