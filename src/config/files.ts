@@ -24,40 +24,39 @@ export type ReadFile = (file: string) => void;
 
 const readFromDisk: ReadFile = (file) => void readFileSync(file);
 
+/** Each TLS file path the config names: where it is in the file, and the object holding it. */
+function* tlsFiles(config: Config): Generator<{ path: PathKey[]; holder: Partial<Record<TlsKey, string>>; key: TlsKey; file: string }> {
+  const holders: Array<[PathKey[], Partial<Record<TlsKey, string>>]> = [];
+  config.listeners.forEach((l, i) => {
+    if (l.type === 'mqtts' || l.type === 'wss') holders.push([['listeners', i], l]);
+  });
+  config.bridges.forEach((b, i) => holders.push([['bridges', i], b]));
+  for (const [at, holder] of holders) {
+    for (const key of TLS_KEYS) {
+      const file = holder[key];
+      if (file !== undefined) yield { path: [...at, key], holder, key, file };
+    }
+  }
+}
+
+type TlsKey = 'cert' | 'key' | 'ca';
+const TLS_KEYS: readonly TlsKey[] = ['cert', 'key', 'ca'];
+
 /** One problem per file that cannot be read, under the key that names it. */
 export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): PathProblem[] {
   const problems: PathProblem[] = [];
-  const check = (path: PathKey[], file: string | undefined): void => {
-    if (file === undefined) return;
+  for (const { path, file } of tlsFiles(config)) {
     try {
       read(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       problems.push({ path, message: `cannot read ${file} (${code}); fix the path or its permissions` });
     }
-  };
-  config.listeners.forEach((l, i) => {
-    if (l.type !== 'mqtts' && l.type !== 'wss') return;
-    check(['listeners', i, 'cert'], l.cert);
-    check(['listeners', i, 'key'], l.key);
-    check(['listeners', i, 'ca'], l.ca);
-  });
-  config.bridges.forEach((b, i) => {
-    check(['bridges', i, 'ca'], b.ca);
-    check(['bridges', i, 'cert'], b.cert);
-    check(['bridges', i, 'key'], b.key);
-  });
+  }
   return problems;
 }
 
 /** Makes the TLS file paths of listeners and bridges absolute, from `baseDir` (before the config is frozen). */
 export function resolveTlsPaths(config: Config, baseDir: string): void {
-  const fix = <T extends { cert?: string | undefined; key?: string | undefined; ca?: string | undefined }>(o: T): void => {
-    for (const k of ['cert', 'key', 'ca'] as const) {
-      const p = o[k];
-      if (p !== undefined) (o as Record<string, unknown>)[k] = resolve(baseDir, p);
-    }
-  };
-  for (const l of config.listeners) if (l.type === 'mqtts' || l.type === 'wss') fix(l);
-  for (const b of config.bridges) fix(b);
+  for (const { holder, key, file } of tlsFiles(config)) holder[key] = resolve(baseDir, file);
 }
