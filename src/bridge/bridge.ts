@@ -115,6 +115,16 @@ export class Bridge implements Service, DurableSink {
     return this.forwarder.counters.sent;
   }
 
+  /**
+   * Carries on the counts of the bridge this one replaces on a reload, so the counters of a
+   * bridge name only ever rise (a drop reads as a process restart to Prometheus).
+   */
+  continueCountsOf(previous: Bridge): void {
+    for (const k of Object.keys(this.counters) as Array<keyof Bridge['counters']>) this.counters[k] += previous.counters[k];
+    const mine = this.forwarder.counters;
+    for (const k of Object.keys(mine) as Array<keyof typeof mine>) mine[k] += previous.forwarder.counters[k];
+  }
+
   get linkState(): BridgeState {
     return this.state;
   }

@@ -84,6 +84,7 @@ export function bridgesStep(host: BridgeHost): ReloadStep {
         running.set(b.name, b);
         await stopped;
         removeStandIn();
+        fresh.continueCountsOf(current);
         await fresh.start(host.signal());
         changes.push(`bridge ${b.name} changed (reconnecting with the new settings)`);
       }

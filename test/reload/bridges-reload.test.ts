@@ -98,7 +98,7 @@ describe('bridges across a live reload', () => {
     expect(closed).toBe(false);
   });
 
-  it('replaces a changed bridge: its backlog drains, then new messages take the new rules and none is lost in the swap', async () => {
+  it('replaces a changed bridge: its backlog drains, then new messages take the new rules, none is lost in the swap and its counters keep rising', async () => {
     const m = await cloud();
     const obs = await observe(m, ['old/#', 'new/#']);
     const nowhere = `mqtt://127.0.0.1:${await freePort()}`;
@@ -135,6 +135,8 @@ describe('bridges across a live reload', () => {
     expect(renamed.length).toBeGreaterThan(0);
     await waitFor(() => gw.gateway.bridges[0]!.backlog().rows === 0, 'an empty outbox');
     expect(gw.gateway.bridges).toHaveLength(1);
+    // The replacements carried their counts on: the bridge's sent counter covers all 2,250.
+    expect(gw.gateway.bridges[0]!.outbound).toBeGreaterThanOrEqual(2250);
   });
 
   it('stops a removed bridge; its waiting messages stay in the outbox and drain when it is added back', async () => {
