@@ -229,24 +229,22 @@ export class Connection implements SessionLink {
   /** DecoderSink */
   onError(err: DecodeError): void {
     if (this.state === 'closed') return;
-    if (this.state === 'authenticating') {
-      // Garbage behind CONNECT: the client is cut off, without waiting for the verdict.
-      return this.violate({ outcome: err.kind === 'too-large' ? 'packet-too-large' : err.kind === 'protocol-error' ? 'protocol-error' : 'malformed-packet', detail: err.detail });
+    const outcome: Outcome = err.kind === 'too-large' ? 'packet-too-large' : err.kind === 'protocol-error' ? 'protocol-error' : 'malformed-packet';
+    // Garbage behind CONNECT: the client is cut off, without waiting for the verdict.
+    if (this.state === 'authenticating') return this.violate({ outcome, detail: err.detail });
+    if (this.state === 'awaiting-connect') {
+      if (err.kind === 'protocol-error') {
+        // A v5 CONNECT against the rules (a property twice) is told so with CONNACK 0x82 before the close [MQTT-4.13.1-1].
+        this.writeRaw(Buffer.from([0x20, 0x03, 0x00, 0x82, 0x00]));
+      } else if (err.kind === 'malformed' && err.firstByte >> 4 === 1 && /protocol version/i.test(err.detail)) {
+        // An unknown protocol level in CONNECT is answered with CONNACK 0x01 [MQTT-3.1.2-2].
+        this.ctx.metrics.connectionsRefused++;
+        this.ctx.warn(this, 'unsupported-protocol', 'unsupported protocol version in CONNECT');
+        this.writeRaw(Buffer.from([0x20, 0x02, 0x00, 0x01]));
+        return this.end();
+      }
     }
-    if (err.kind === 'too-large') return this.violate({ outcome: 'packet-too-large', detail: err.detail });
-    if (err.kind === 'protocol-error') {
-      // A v5 CONNECT against the rules (a property twice) is told so with CONNACK 0x82 before the close [MQTT-4.13.1-1].
-      if (this.state === 'awaiting-connect') this.writeRaw(Buffer.from([0x20, 0x03, 0x00, 0x82, 0x00]));
-      return this.violate({ outcome: 'protocol-error', detail: err.detail });
-    }
-    // An unknown protocol level in CONNECT is answered with CONNACK 0x01 [MQTT-3.1.2-2].
-    if (this.state === 'awaiting-connect' && err.firstByte >> 4 === 1 && /protocol version/i.test(err.detail)) {
-      this.ctx.metrics.connectionsRefused++;
-      this.ctx.warn(this, 'unsupported-protocol', 'unsupported protocol version in CONNECT');
-      this.writeRaw(Buffer.from([0x20, 0x02, 0x00, 0x01]));
-      return this.end();
-    }
-    this.violate({ outcome: 'malformed-packet', detail: err.detail });
+    this.violate({ outcome, detail: err.detail });
   }
 
   /**
