@@ -9,6 +9,7 @@
  */
 import mqttPacket from 'mqtt-packet';
 import type { Packet, IPublishPacket } from 'mqtt-packet';
+import { bytesAfterConnect, mismatchedProtocol } from './connect-scan.js';
 import { repeatedProperty } from './property-scan.js';
 import { propertiesLength, varIntSize, writeProperties, writeVarInt } from './publish-properties.js';
 
@@ -174,7 +175,14 @@ export class Decoder {
       this.fail({ kind: 'malformed', detail: 'property runs past the end of the packet', firstByte: raw[0]!, raw });
       return;
     }
-    if (packet.cmd === 'connect') this.version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+    if (packet.cmd === 'connect') {
+      // Said to be an unacceptable protocol level (the broker answers CONNACK 0x01), or malformed.
+      const mismatch = mismatchedProtocol(packet.protocolId, packet.protocolVersion);
+      if (mismatch !== undefined) return this.fail({ kind: 'malformed', detail: mismatch, firstByte: raw[0]!, raw });
+      this.version = (packet.protocolVersion ?? 4) as ProtocolVersion;
+      const extra = bytesAfterConnect(raw, this.version === 5);
+      if (extra > 0) return this.fail({ kind: 'malformed', detail: `CONNECT with ${extra} byte(s) after its last field`, firstByte: raw[0]!, raw });
+    }
     if (this.version === 5 && hasProperties(packet)) {
       const id = repeatedProperty(raw);
       if (id !== 0) {

@@ -23,7 +23,7 @@ const SUBSCRIPTION_IDENTIFIER = 0x0b;
 const seen = new Uint8Array(0x30);
 
 /** A variable byte integer at `o`: its value and the offset after it (undefined past the end). */
-function varInt(raw: Buffer, o: number): { value: number; next: number } | undefined {
+export function varInt(raw: Buffer, o: number): { value: number; next: number } | undefined {
   let value = 0;
   for (let i = 0, mult = 1; i < 4; i++, mult *= 128) {
     const b = raw[o + i];

@@ -98,6 +98,10 @@ const rows: Row[] = [
   // CONNECT content
   { name: 'unknown protocol level 6 in CONNECT → CONNACK 1 [MQTT-3.1.2-2]', version: 4, connect: false, send: raw(connectRaw({ level: 6 })), connack: 1 },
   { name: 'unknown protocol level 2 in CONNECT → CONNACK 1 [MQTT-3.1.2-2]', version: 4, connect: false, send: raw(connectRaw({ level: 2 })), connack: 1 },
+  { name: 'protocol name "MQIsdp" (3.1) with protocol level 4 → CONNACK 1 [MQTT-3.1.2-1]', version: 4, connect: false, send: raw(connectRaw({ name: 'MQIsdp', level: 4 })), connack: 1 },
+  { name: 'protocol name "MQTT" with protocol level 3 → CONNACK 1 [MQTT-3.1.2-1]', version: 4, connect: false, send: raw(connectRaw({ level: 3 })), connack: 1 },
+  { name: 'bytes after the last field of a 3.1.1 CONNECT (§2.1.4)', version: 4, connect: false, send: raw(connectRaw({ tail: [0x00, 0x01, 0x02] })), violation: 'malformed-packet' },
+  { name: 'bytes after the last field of a v5 CONNECT (§2.1.4)', version: 5, connect: false, send: raw(connectRaw({ level: 5, tail: [0x00] })), violation: 'malformed-packet' },
   { name: 'wrong protocol name in CONNECT [MQTT-3.1.2-1]', version: 4, connect: false, send: raw(connectRaw({ name: 'MQTX' })), violation: 'malformed-packet' },
   { name: 'reserved CONNECT flag set [MQTT-3.1.2-3]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x03 })), violation: 'malformed-packet' },
   { name: 'will QoS 3 [MQTT-3.1.2-14]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x1e, tail: [...str('w'), ...str('p')] })), violation: 'malformed-packet' },
@@ -111,6 +115,7 @@ const rows: Row[] = [
   ...both({ name: 'wildcard in the PUBLISH topic [MQTT-3.3.2-2]', send: (c) => c.sendRaw(publishRaw(c.version as 4 | 5, bytes('a/+/c'))), violation: 'topic-name-invalid' }, 0x90),
   { name: 'empty PUBLISH topic [MQTT-4.7.3-1]', version: 4, send: (c) => c.sendRaw(publishRaw(4, [])), violation: 'topic-name-invalid' },
   ...both({ name: 'PUBLISH with QoS 3 [MQTT-3.3.1-4]', send: (c) => c.sendRaw(publishRaw(c.version as 4 | 5, bytes('t'), { first: 0x36 })), violation: 'malformed-packet' }, 0x81),
+  ...both({ name: 'QoS 0 PUBLISH with the DUP flag set [MQTT-3.3.1-2]', send: (c) => c.sendRaw(publishRaw(c.version as 4 | 5, bytes('t'), { first: 0x38 })), violation: 'malformed-packet' }, 0x81),
   ...both({ name: 'QoS 1 PUBLISH with packet id 0 [MQTT-2.3.1-1]', send: (c) => c.sendRaw(publishRaw(c.version as 4 | 5, bytes('t'), { first: 0x32, id: 0 })), violation: 'protocol-error' }, 0x82),
   ...both({
     name: 'QoS 2 packet id reused with DUP=0 before PUBREL [MQTT-2.3.1-2]',
@@ -248,6 +253,19 @@ describe('bad input', () => {
 });
 
 describe('unusual but well-formed input', () => {
+  it('accepts an MQTT 3.1 CONNECT ("MQIsdp", level 3) and a 3.1.1 CONNECT whose Will, user name and password end it exactly', async () => {
+    h = startBroker();
+    const v31 = h.client(4);
+    v31.sendRaw(connectRaw({ name: 'MQIsdp', level: 3, clientId: 'v31' }));
+    expect((await v31.next('connack')).returnCode).toBe(0);
+    const full = h.client(4);
+    // Will (QoS 1), user name and password flags, each field present once.
+    full.sendRaw(connectRaw({ flags: 0xce, clientId: 'full', tail: [...str('will/t'), ...str('bye'), ...str('user'), ...str('pw')] }));
+    expect((await full.next('connack')).returnCode).toBe(0);
+    expect(v31.closed || full.closed).toBe(false);
+    expect(totalViolations(h)).toBe(0);
+  });
+
   it('drops a message the encoder refuses for that subscriber only, and the rest still get it', async () => {
     h = startBroker();
     const v5 = h.client(5);

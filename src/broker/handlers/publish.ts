@@ -21,6 +21,8 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
   const props = p.properties;
   let topic = p.topic;
 
+  // DUP is for resending QoS 1/2; on QoS 0 it is a malformed packet [MQTT-3.3.1-2].
+  if (p.qos === 0 && p.dup) return { outcome: 'malformed-packet', detail: 'QoS 0 PUBLISH with the DUP flag set' };
   // QoS 1/2 PUBLISH needs a non-zero Packet Identifier [MQTT-2.3.1-1] (v5 [MQTT-2.2.1-3]).
   if (p.qos > 0 && !p.messageId) return { outcome: 'protocol-error', detail: 'PUBLISH with packet id 0' };
 
