@@ -58,6 +58,11 @@ export class DeviceRuntime {
     checksum_failures: 0, timeouts: 0, reopens: 0, publish_failures: 0, denied: 0, commands: 0, command_failures: 0,
   };
   online = false;
+  /**
+   * What the runtimes this one replaced on reloads counted of the two counters that are read
+   * from elsewhere (the link's reopens, the mapper's held-back readings), which start at 0 again.
+   */
+  private readonly carried = { reopens: 0, held_back: 0 };
   private readonly instance: DriverInstance;
   private readonly mapper: DeviceMapper;
   private readonly log: Logger;
@@ -122,10 +127,29 @@ export class DeviceRuntime {
     }
   }
 
+  /**
+   * Carries on the counts of the runtime this one replaces on a reload (same device id, changed
+   * config), so every counter of a device only rises (a drop reads as a process restart to
+   * Prometheus). Called before start(), once the previous runtime has stopped.
+   */
+  continueCountsOf(previous: DeviceRuntime): void {
+    previous.syncDerived();
+    for (const k of Object.keys(this.counters) as Array<keyof DeviceCounters>) this.counters[k] += previous.counters[k];
+    this.carried.reopens = previous.counters.reopens;
+    this.carried.held_back = previous.counters.held_back;
+    this.syncDerived();
+  }
+
+  /** The counters read from the link and the mapper, on top of what earlier runtimes counted. */
+  private syncDerived(): void {
+    this.counters.reopens = this.carried.reopens + this.link.reopens;
+    this.counters.held_back = this.carried.held_back + this.mapper.skipped;
+  }
+
   // ---- link events ----------------------------------------------------------------
 
   opened(): void {
-    this.counters.reopens = this.link.reopens;
+    this.syncDerived();
     if (this.instance.poll) this.schedulePoll(0);
     else this.setOnline(true);
   }
@@ -179,7 +203,7 @@ export class DeviceRuntime {
   }
 
   publishStats(): void {
-    this.counters.held_back = this.mapper.skipped;
+    this.syncDerived();
     this.publishSystem(this.stateTopic('stats'), JSON.stringify({ online: this.online, ...this.counters }), true);
   }
 

@@ -117,7 +117,8 @@ export class SerialHost implements Service {
    * Applies a new `serial:` section: ports whose devices are unchanged keep running; a port
    * with an added, removed or changed device restarts (its link and every device on it); a
    * change of the host settings (reopen, max_pending, state_prefix, stats_interval) restarts
-   * them all. Resolves with one phrase per device added, removed or restarted.
+   * them all. A restarted device carries on its counters (they only rise); a removed one that
+   * comes back later starts from 0. Resolves with one phrase per device added, removed or restarted.
    */
   async reload(next: SerialConfig): Promise<string[]> {
     const hostOf = (c: SerialConfig) => ({ ...c, devices: [], include: [] });
@@ -136,7 +137,7 @@ export class SerialHost implements Service {
     }
     for (const [key, group] of wanted) {
       if (this.groups.has(key)) continue;
-      this.startGroup(key, group);
+      this.startGroup(key, group, stopped);
       for (const d of group) started.add(d.id);
     }
     this.armStats();
@@ -148,7 +149,8 @@ export class SerialHost implements Service {
     return changes;
   }
 
-  private startGroup(key: string, group: DeviceConfig[]): void {
+  /** `replaced`: runtimes a reload stopped, by id; a device that replaces one carries on its counters. */
+  private startGroup(key: string, group: DeviceConfig[], replaced?: ReadonlyMap<string, DeviceRuntime>): void {
     const log = this.deps.log;
     const first = group[0]!;
     const driver = this.driverOf(first);
@@ -174,6 +176,8 @@ export class SerialHost implements Service {
     );
     for (const d of group) {
       const rt = new DeviceRuntime(d, this.driverOf(d), link, { bus: this.deps.bus, clock: this.clock, log, limiter: this.limiter, statePrefix: this.config.state_prefix, authorizer: this.deps.authorizer });
+      const previous = replaced?.get(d.id);
+      if (previous !== undefined) rt.continueCountsOf(previous);
       members.push(rt);
       this.runtimes.set(d.id, rt);
     }

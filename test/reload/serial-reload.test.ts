@@ -62,6 +62,53 @@ describe('serial host reload', () => {
     expect(rig.on('power/meter/kwh').map((p) => JSON.parse(p).value)).toEqual([7]);
   });
 
+  it('carries on the counters of a device restarted with changed settings, so each only rises and keeps counting', async () => {
+    const meter = (extra = '') => device('meter', '/dev/ttyUSB0', `, metrics: { kwh: { deadband: 5 } }${extra}`);
+    rig = await startHost(config(meter()));
+    await online(rig, '/dev/ttyUSB0');
+    const r = rig;
+    const reopen = async () => {
+      r.ports.unplug('/dev/ttyUSB0');
+      await settle();
+      await online(r, '/dev/ttyUSB0');
+    };
+    // 11 is held back by the deadband; the last line is no JSON.
+    r.ports.device('/dev/ttyUSB0').write('{"kwh":10}\n{"kwh":11}\nnot json\n');
+    await settle();
+    await reopen();
+    const before = { ...r.host.counters('meter')! };
+    expect(before).toMatchObject({ frames: 3, readings: 2, published: 1, held_back: 1, decode_failures: 1, reopens: 1 });
+
+    expect(await r.host.reload(config(meter(', baud: 19200')))).toEqual(['serial device meter restarted']);
+    await online(r, '/dev/ttyUSB0');
+    expect(r.ports.opened.at(-1)!.line.baud).toBe(19200);
+    // Nothing dropped with the restart: not the plain counts, nor those read from the new link and mapper.
+    expect(r.host.counters('meter')).toEqual(before);
+    const retained = () => JSON.parse(r.broker.retainedFor('$SYS/outpost/serial/meter/stats')[0]!.payload.toString()) as Record<string, unknown>;
+    expect(retained()).toMatchObject(before);
+
+    // And they go on from there.
+    r.ports.device('/dev/ttyUSB0').write('{"kwh":20}\n{"kwh":21}\n');
+    await settle();
+    await reopen();
+    const after = { frames: 5, readings: 4, published: 2, held_back: 2, decode_failures: 1, reopens: 2 };
+    expect(r.host.counters('meter')).toMatchObject(after);
+    expect(retained()).toMatchObject(after);
+    for (const [k, v] of Object.entries(before)) expect(r.host.counters('meter')![k as keyof typeof before], k).toBeGreaterThanOrEqual(v);
+  });
+
+  it('starts the counters of a device removed and later added back from 0, as a new device', async () => {
+    rig = await startHost(config(device('boiler', '/dev/ttyUSB0')));
+    await online(rig, '/dev/ttyUSB0');
+    rig.ports.device('/dev/ttyUSB0').write('{"temp":20}\n');
+    await settle();
+    expect(rig.host.counters('boiler')).toMatchObject({ frames: 1, readings: 1 });
+    expect(await rig.host.reload(serialConfig('devices: []'))).toEqual(['serial device boiler removed']);
+    expect(await rig.host.reload(config(device('boiler', '/dev/ttyUSB0')))).toEqual(['serial device boiler added']);
+    await online(rig, '/dev/ttyUSB0');
+    expect(rig.host.counters('boiler')).toMatchObject({ frames: 0, readings: 0, published: 0, reopens: 0 });
+  });
+
   it('changes nothing when the devices are the same', async () => {
     rig = await startHost(config(device('boiler', '/dev/ttyUSB0')));
     await online(rig, '/dev/ttyUSB0');
