@@ -20,7 +20,7 @@
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
-import { MEMORY, type SqliteStatement, type StoreDatabase } from './database.js';
+import { MEMORY, PAGE_SIZE, WAL_CHECKPOINT_PAGES, type SqliteStatement, type StoreDatabase } from './database.js';
 import { sourceKey } from './commit-tx.js';
 import { decodeSourceLog, encodeSourceLog } from './source-log.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
@@ -104,6 +104,7 @@ class SqliteBackend implements OutboxBackend {
 
   transaction(fn: () => void): void {
     if (this.runInTx === undefined) {
+      this.boundWalByReserve();
       // IMMEDIATE takes the write lock at BEGIN, so a competing connection shows up as
       // SQLITE_BUSY before any work rather than in the middle of the batch.
       const tx = this.db.handle.transaction((f: () => void) => {
@@ -123,6 +124,21 @@ class SqliteBackend implements OutboxBackend {
       this.log = undefined;
       throw err;
     }
+  }
+
+  /**
+   * A reserve smaller than the WAL SQLite lets grow (database.ts, WAL_CHECKPOINT_PAGES) could
+   * not drain a full disk: a backlog written since the last checkpoint sits in the WAL, and
+   * the checkpoint that must come before the deletes fit needs the database file to grow by
+   * what the WAL holds. With a 1 MiB reserve on a small card that checkpoint never fitted,
+   * every delete failed with it and the outbox stayed full for good. So SQLite checkpoints
+   * once the WAL holds as much as the reserve: the released reserve covers that checkpoint.
+   */
+  private boundWalByReserve(): void {
+    const bytes = this.reserve?.bytes ?? 0;
+    if (bytes <= 0 || this.db.file === MEMORY) return;
+    const pages = Math.max(16, Math.floor(bytes / PAGE_SIZE));
+    if (pages < WAL_CHECKPOINT_PAGES) this.db.handle.pragma(`wal_autocheckpoint = ${pages}`);
   }
 
   /** The source-number log as of the last commit (read once, then kept up to date). */

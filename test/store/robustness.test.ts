@@ -3,7 +3,7 @@
  * newer versions, corrupt files, a full disk, and the process killed with SIGKILL.
  * Fixtures are built by test/fixtures/store/make-fixtures.ts and copied before use.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isOutpostError } from '../../src/core/errors.js';
 import { openDatabase, type StoreDatabase } from '../../src/store/database.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
+import { DiskReserve } from '../../src/store/reserve.js';
 import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { msg, payloads } from './outbox-helpers.js';
@@ -146,6 +147,49 @@ describe('disk full', () => {
     expect(outbox.stats('cloud')).toMatchObject({ rows: 1, bytes: 6 });
     await outbox.close();
   });
+});
+
+describe('a full disk with a small reserve', () => {
+  // A real tmpfs (needs root, as test/system/disk-full.test.ts): SQLite's own checkpoint at
+  // 16 MiB of WAL never ran on a 4 MiB disk, so the whole backlog sat in the WAL and the
+  // checkpoint after releasing a 1 MiB reserve needed the database file to grow by the
+  // whole WAL. It failed, every delete failed with it, and the outbox never drained.
+  it('drains the backlog that filled the disk once the reserve is released, and takes new messages after', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
+    const mnt = path.join(dir, 'small');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    const silent = pino({ level: 'silent' });
+    let db: StoreDatabase | undefined;
+    try {
+      db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
+      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent);
+      expect(reserve.ensure()).toBe(true);
+      const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0, retryMs: 10 });
+      let n = 0;
+      let full = false;
+      while (!full && n < 100_000) {
+        const batch = Array.from({ length: 100 }, () => outbox.append('cloud', msg('sensors/x', `${n++}:${'x'.repeat(180)}`)));
+        full = (await Promise.allSettled(batch)).some((r) => r.status === 'rejected');
+      }
+      expect(full).toBe(true);
+      const queued = outbox.stats('cloud').rows;
+      expect(queued).toBeGreaterThan(5000);
+      // The uplink is back: the bridge acks the oldest rows, one window of 100 at a time.
+      const deadline = Date.now() + 20_000;
+      while (outbox.stats('cloud').rows > 0 && Date.now() < deadline) {
+        const rows = outbox.read('cloud', 0, 100);
+        await Promise.race([outbox.ack('cloud', rows.map((r) => r.seq)), new Promise((r) => setTimeout(r, 2000))]);
+      }
+      expect(outbox.stats('cloud').rows).toBe(0);
+      await outbox.append('cloud', msg('sensors/x', 'after the drain'));
+      expect(payloads(outbox, 'cloud')).toEqual(['after the drain']);
+      await outbox.close();
+    } finally {
+      db?.close();
+      execFileSync('umount', [mnt]);
+    }
+  }, 60_000);
 });
 
 describe('kill -9', () => {
