@@ -31,6 +31,8 @@ export interface OutFlight {
   state: 'wait-ack' | 'wait-rec' | 'wait-comp';
   /** Its row in the journal; 0 when the session is not persisted. */
   rowId: number;
+  /** Not yet resent on the current connection: it waits for room in the client's Receive Maximum. */
+  held?: boolean;
 }
 
 interface Pending {
@@ -94,6 +96,8 @@ export class Session implements Subscriber {
   private head = 0;
   private queuedBytes = 0;
   private nextId = 1;
+  /** Inflight flows not yet resent on the current connection (OutFlight.held). */
+  private heldCount = 0;
 
   constructor(
     readonly clientId: string,
@@ -123,6 +127,11 @@ export class Session implements Subscriber {
     return this.flights?.size ?? 0;
   }
 
+  /** QoS 1/2 PUBLISHes the current connection has and has not acknowledged: what its Receive Maximum bounds. */
+  private get outstanding(): number {
+    return this.inflightCount - this.heldCount;
+  }
+
   get isOnline(): boolean {
     return this.link !== undefined;
   }
@@ -142,7 +151,7 @@ export class Session implements Subscriber {
       if (qos === 0) return this.dropped('offline-qos0', msg);
       return this.enqueue(msg, qos, retainFlag, subIds);
     }
-    if (this.queuedCount === 0 && !link.congested && (qos === 0 || this.inflightCount < link.window)) {
+    if (this.queuedCount === 0 && this.heldCount === 0 && !link.congested && (qos === 0 || this.inflightCount < link.window)) {
       this.send(link, msg, qos, retainFlag, subIds, 0);
       return;
     }
@@ -153,6 +162,7 @@ export class Session implements Subscriber {
   pump(): void {
     const link = this.link;
     if (link === undefined) return;
+    if (this.heldCount > 0 && !this.resendHeld(link)) return;
     while (this.head < this.queue.length && !link.congested) {
       const p = this.queue[this.head]!;
       if (p.qos > 0 && this.inflightCount >= link.window) break;
@@ -204,8 +214,32 @@ export class Session implements Subscriber {
     this.queuedBytes += size;
   }
 
+  /**
+   * Resends held flows, oldest first [MQTT-4.6.0-1], while the client's Receive Maximum
+   * has room [MQTT-3.3.4-9]. Returns true when none is left held (the queue may follow).
+   */
+  private resendHeld(link: SessionLink): boolean {
+    for (const f of this.flights?.values() ?? []) {
+      if (this.heldCount === 0) break;
+      if (f.held !== true) continue;
+      if (this.outstanding >= link.window || link.congested) return false;
+      f.held = false;
+      this.heldCount--;
+      const drop = link.sendPublish(f.msg, f.qos, f.retainFlag, f.subIds, f.packetId, true);
+      if (drop !== undefined) {
+        this.finished(f);
+        this.dropped(drop, f.msg);
+      }
+    }
+    return this.heldCount === 0;
+  }
+
   /** The flow of `f` ended (acknowledged or refused): it leaves the window and the journal. */
   private finished(f: OutFlight): void {
+    if (f.held === true) {
+      f.held = false;
+      this.heldCount--;
+    }
     this.inflight.delete(f.packetId);
     if (f.rowId !== 0) this.journal?.removeDelivery(f.rowId);
   }
@@ -245,6 +279,11 @@ export class Session implements Subscriber {
       this.pump();
       return true;
     }
+    if (f.held === true) {
+      // Acknowledged from the last connection before it was resent on this one.
+      f.held = false;
+      this.heldCount--;
+    }
     f.state = 'wait-comp';
     if (f.rowId !== 0) this.journal?.updateDelivery(f.rowId, packetId, 'wait-comp');
     this.link?.sendPubrel(packetId);
@@ -262,18 +301,28 @@ export class Session implements Subscriber {
   /**
    * A connection takes this session over. Unacknowledged PUBLISHes are resent with DUP
    * and PUBRELs resent, in their original order [MQTT-4.4.0-1], then the queue drains.
+   * The new connection's Receive Maximum may be smaller than the flows left inflight: the
+   * PUBLISHes beyond it are held and resent as acknowledgements make room [MQTT-3.3.4-9]
+   * (a flow waiting for PUBCOMP counts against it too, its PUBREL is always resent).
    */
   attach(link: SessionLink): void {
     this.link = link;
+    this.heldCount = 0;
+    let sent = 0;
     for (const f of this.flights?.values() ?? []) {
+      f.held = false;
       if (f.state === 'wait-comp') {
         link.sendPubrel(f.packetId);
+        sent++;
+      } else if (sent >= link.window) {
+        f.held = true;
+        this.heldCount++;
       } else {
         const drop = link.sendPublish(f.msg, f.qos, f.retainFlag, f.subIds, f.packetId, true);
         if (drop !== undefined) {
           this.finished(f);
           this.dropped(drop, f.msg);
-        }
+        } else sent++;
       }
     }
     this.pump();
@@ -338,6 +387,7 @@ export class Session implements Subscriber {
     const lost = this.inflightCount + this.queuedCount;
     if (lost > 0) this.metrics.drop('session-ended', lost);
     this.flights = undefined;
+    this.heldCount = 0;
     this.queue = [];
     this.head = 0;
     this.queuedBytes = 0;

@@ -329,6 +329,33 @@ describe('MQTT 5 flow control towards the client', () => {
     expect(r1!.topic.length).toBeGreaterThan(0);
   });
 
+  it('resends the unacknowledged messages of a resumed session only up to the new connection\'s smaller Receive Maximum, the rest in order as PUBACKs come [MQTT-3.3.4-9] [MQTT-4.6.0-1]', async () => {
+    h = startBroker();
+    const first = await connect(h, 'shrinks', { properties: { sessionExpiryInterval: 60, receiveMaximum: 6 } });
+    await subscribe(first.c, 'rm/#', 1);
+    const { c: pub } = await connect(h, 'pub');
+    for (let i = 1; i <= 8; i++) await publish(pub, 'rm/x', `m${i}`, 1);
+    expect(await collect(first.c, 6)).toHaveLength(6); // none acknowledged
+    first.c.destroy();
+    await until(() => h!.broker.connectionCount === 1, 'the drop');
+    const again = await connect(h, 'shrinks', { clean: false, properties: { sessionExpiryInterval: 60, receiveMaximum: 2 } });
+    expect(again.connack.sessionPresent).toBe(true);
+    let outstanding = await collect(again.c, 2);
+    await ticks(30);
+    expect(takePublishes(again.c)).toEqual([]); // 2 outstanding: the other 4 resends wait
+    const seen = outstanding.map((p) => `${String(p.payload)}${p.dup ? '+dup' : ''}`);
+    while (seen.length < 8) {
+      again.c.send({ cmd: 'puback', messageId: outstanding.shift()!.messageId });
+      const next = await again.c.next('publish');
+      outstanding.push(next);
+      seen.push(`${String(next.payload)}${next.dup ? '+dup' : ''}`);
+      await ticks(10);
+      expect(takePublishes(again.c)).toEqual([]); // never more than 2 outstanding
+    }
+    expect(seen).toEqual(['m1+dup', 'm2+dup', 'm3+dup', 'm4+dup', 'm5+dup', 'm6+dup', 'm7', 'm8']);
+    outstanding = [];
+  });
+
   it('disconnects with 0x93 a client that sends more unacknowledged QoS 2 publishes than the Receive Maximum it was given [MQTT-3.3.4-8]', async () => {
     h = startBroker({ receiveMaximum: 2 });
     const { c, connack } = await connect(h, 'greedy');
