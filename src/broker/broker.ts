@@ -90,6 +90,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       newSession: (clientId) => this.newSession(clientId),
       persist: (session) => this.persistence(session),
       removeSubscription: (session, filter) => this.removeSubscription(session, filter),
+      deliverShared: (filter, msg) => this.deliverShared(filter, msg),
       publish: (msg) => this.publish(msg),
     });
   }
@@ -375,6 +376,17 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     const shared = parseSharedFilter(filter);
     const inner = shared !== null && typeof shared !== 'string' ? shared.filter : filter;
     return this.tree.remove(inner, session.key, entry.group);
+  }
+
+  /** Hands `msg` to one member of the shared subscription `filter` ($share/group/inner); false when none is left. */
+  private deliverShared(filter: string, msg: Message): boolean {
+    const shared = parseSharedFilter(filter);
+    if (shared === null || typeof shared === 'string') return false;
+    const e = this.tree.pickShared(shared.filter, shared.group);
+    if (e === undefined) return false;
+    if (e.readGuard !== undefined && !e.readGuard.canRead(msg.topic)) return false;
+    e.subscriber.deliver(msg, Math.min(msg.qos, e.qos) as QoS, msg.retain && e.retainAsPublished, e.subscriptionId !== undefined ? [e.subscriptionId] : undefined);
+    return true;
   }
 
   retainedFor(filter: string): Message[] {

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 import type { Message } from '../core/message.js';
+import { parseSharedFilter, topicMatches } from '../core/topic.js';
 import type { WillSpec } from '../core/persistence.js';
 import type { Connection } from './connection.js';
 import type { OpenedSession } from './context.js';
@@ -25,6 +26,8 @@ export interface LifecycleHost {
   /** Writes the session through to the store, if one is attached (offline since session.offlineAt). */
   persist(session: Session): void;
   removeSubscription(session: Session, filter: string): boolean;
+  /** Delivers `msg` to one member of the shared subscription `filter` ($share/group/…); false when it has none left. */
+  deliverShared(filter: string, msg: Message): boolean;
   publish(msg: Message): Promise<void> | undefined;
 }
 
@@ -144,8 +147,21 @@ export class SessionLifecycle {
     // Its rows go in one statement each table, not row by row.
     session.journal?.deleteSession(session.clientId);
     session.journal = undefined;
+    // What a shared subscription gave this session and its client never received goes to
+    // another member of the group rather than being lost with it (MQTT 5 §4.8.2).
+    const shared = [...session.subscriptions.values()].filter((e) => e.group !== undefined);
+    const orphans = shared.length > 0 ? session.unreceived() : [];
     for (const filter of [...session.subscriptions.keys()]) this.host.removeSubscription(session, filter);
-    session.clearState();
+    let handedOver = 0;
+    for (const msg of orphans) {
+      let taken = false;
+      for (const e of shared) {
+        const inner = parseSharedFilter(e.filter);
+        if (inner !== null && typeof inner !== 'string' && topicMatches(inner.filter, msg.topic) && this.host.deliverShared(e.filter, msg)) taken = true;
+      }
+      if (taken) handedOver++;
+    }
+    session.clearState(handedOver);
     if (this.host.sessions.get(session.clientId) === session) this.host.sessions.delete(session.clientId);
   }
 

@@ -382,9 +382,21 @@ export class Session implements Subscriber {
     for (const id of qos2In) this.qos2In.add(id);
   }
 
-  /** Discards the message state (clean start, or session end). */
-  clearState(): void {
-    const lost = this.inflightCount + this.queuedCount;
+  /**
+   * The QoS 1/2 messages this session took and its client has not received yet (inflight
+   * before PUBACK/PUBREC, then queued), oldest first: what a shared subscription hands to
+   * another member when the session ends (MQTT 5 §4.8.2).
+   */
+  unreceived(): Message[] {
+    const out: Message[] = [];
+    for (const f of this.flights?.values() ?? []) if (f.state !== 'wait-comp') out.push(f.msg);
+    for (let i = this.head; i < this.queue.length; i++) if (this.queue[i]!.qos > 0) out.push(this.queue[i]!.msg);
+    return out;
+  }
+
+  /** Discards the message state (clean start, or session end); `handedOver` of them went to other subscribers. */
+  clearState(handedOver = 0): void {
+    const lost = this.inflightCount + this.queuedCount - handedOver;
     if (lost > 0) this.metrics.drop('session-ended', lost);
     this.flights = undefined;
     this.heldCount = 0;

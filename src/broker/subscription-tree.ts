@@ -123,6 +123,17 @@ export class SubscriptionTree {
     return true;
   }
 
+  /** One member of the shared subscription `group` on `innerFilter` (round robin, connected ones first). */
+  pickShared(innerFilter: string, group: string): SubscriptionEntry | undefined {
+    let node: TrieNode | undefined = this.root;
+    for (const level of innerFilter.split('/')) {
+      node = node.children?.get(level);
+      if (node === undefined) return undefined;
+    }
+    const g = node.groups?.get(group);
+    return g === undefined ? undefined : pickMember(g);
+  }
+
   /**
    * Appends to `out` every subscription matching `topic`. Leading `+`/`#` do not match
    * topics beginning with `$` [MQTT-4.7.2-1].

@@ -591,6 +591,28 @@ describe('MQTT 5 shared subscriptions', () => {
     expect(takePublishes(m2)).toEqual([]);
   });
 
+  it('hands the QoS 1 messages a member never acknowledged to another member of the group when that member\'s session ends (§4.8.2)', async () => {
+    h = startBroker({ maxInflight: 2 });
+    const { c: keeper } = await connect(h, 'keeper');
+    const { c: leaver } = await connect(h, 'leaver'); // Session Expiry 0: its session ends with the connection
+    await subscribe(keeper, '$share/g/jobs/#', 1);
+    await subscribe(leaver, '$share/g/jobs/#', 1);
+    const { c: pub } = await connect(h, 'pub');
+    for (let i = 0; i < 8; i++) await publish(pub, 'jobs/x', `j${i}`, 1);
+    await ticks(30);
+    const kept = takePublishes(keeper);
+    for (const p of kept) keeper.send({ cmd: 'puback', messageId: p.messageId });
+    const taken = takePublishes(leaver); // 2 inflight, the rest of its share queued; none acknowledged
+    expect(taken).toHaveLength(2);
+    leaver.destroy();
+    await until(() => h!.broker.connectionCount === 2, 'the drop');
+    const handed = await collect(keeper, 8 - kept.length, { ack: true });
+    const all = [...kept, ...handed].map((p) => String(p.payload)).sort();
+    expect(all).toEqual([...Array(8).keys()].map((i) => `j${i}`));
+    await ticks(20);
+    expect(takePublishes(keeper)).toEqual([]); // each once
+  });
+
   it('treats No Local on a shared subscription as a protocol error 0x82 [MQTT-3.8.3-4]', async () => {
     h = startBroker();
     const { c } = await connect(h, 'nl');
