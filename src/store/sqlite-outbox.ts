@@ -44,6 +44,8 @@ const WAL_SETTLE_BYTES = 4 * 1024 * 1024;
  */
 const SETTLED_ROWS = 1000;
 const SETTLED_BYTES = 256 * 1024;
+/** Pages freed per step when the vacuum after a full disk must go in steps (see vacuum). */
+const VACUUM_STEP_PAGES = 256;
 /** Commits between two looks at the WAL's size (a stat of the -wal file). */
 const WAL_CHECK_EVERY = 8;
 
@@ -90,7 +92,7 @@ class SqliteBackend implements OutboxBackend {
     private readonly db: StoreDatabase,
     private readonly reserve: DiskReserve | undefined,
     private readonly sourceLogRows: number,
-    private readonly walSettleBytes: number,
+    private walSettleBytes: number,
   ) {}
 
   get storeId(): string {
@@ -138,7 +140,11 @@ class SqliteBackend implements OutboxBackend {
     const bytes = this.reserve?.bytes ?? 0;
     if (bytes <= 0 || this.db.file === MEMORY) return;
     const pages = Math.max(16, Math.floor(bytes / PAGE_SIZE));
-    if (pages < WAL_CHECKPOINT_PAGES) this.db.handle.pragma(`wal_autocheckpoint = ${pages}`);
+    if (pages >= WAL_CHECKPOINT_PAGES) return;
+    this.db.handle.pragma(`wal_autocheckpoint = ${pages}`);
+    // The WAL now stays near that size, so the settled outbox gives its freed pages back (and
+    // the reserve can be written again) from half of it, not from a size it never reaches.
+    this.walSettleBytes = Math.min(this.walSettleBytes, (pages * PAGE_SIZE) / 2);
   }
 
   /** The source-number log as of the last commit (read once, then kept up to date). */
@@ -291,7 +297,7 @@ class SqliteBackend implements OutboxBackend {
     this.commitsSinceWalCheck = 0;
     if (this.db.diskBytes().wal < this.walSettleBytes) return;
     try {
-      this.db.handle.pragma('incremental_vacuum');
+      this.vacuum();
       // TRUNCATE: the -wal file starts again from nothing, so its size is what was written
       // since (a PASSIVE checkpoint leaves the file at its size, and this would run again
       // every WAL_CHECK_EVERY commits).
@@ -300,6 +306,32 @@ class SqliteBackend implements OutboxBackend {
       // A full disk: the next settled commit tries again (and relieve() has its own checkpoint).
     }
   }
+
+  /**
+   * Gives the freed pages back. After a full disk drained, the database file (the backlog's
+   * pages, now free) and the WAL fill the disk between them, and moving pages needs WAL
+   * frames: then it goes in steps, the WAL emptied before each (its pages written once
+   * more). Without that the pages were never given back and the reserve never written
+   * again, however empty the outbox.
+   */
+  private vacuum(): void {
+    try {
+      this.db.handle.pragma('incremental_vacuum');
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_FULL') throw err;
+      // Each step's moved pages (and the freelist pages it rewrites, again whenever the
+      // small page cache spills them) fit in the WAL that the checkpoint before it emptied.
+      const free = (): number => this.db.handle.pragma('freelist_count', { simple: true }) as number;
+      for (let left = free(); left > 0; ) {
+        this.db.handle.pragma('wal_checkpoint(TRUNCATE)');
+        this.db.handle.pragma(`incremental_vacuum(${VACUUM_STEP_PAGES})`);
+        const now = free();
+        if (now >= left) break;
+        left = now;
+      }
+    }
+  }
+
 
   storeError(err: unknown, messages: number): OutpostError {
     const code = String((err as { code?: unknown }).code ?? '');

@@ -154,7 +154,7 @@ describe('a full disk with a small reserve', () => {
   // 16 MiB of WAL never ran on a 4 MiB disk, so the whole backlog sat in the WAL and the
   // checkpoint after releasing a 1 MiB reserve needed the database file to grow by the
   // whole WAL. It failed, every delete failed with it, and the outbox never drained.
-  it('drains the backlog that filled the disk once the reserve is released, and takes new messages after', async () => {
+  it('drains the backlog that filled the disk once the reserve is released, takes new messages after, and gives the space back for the reserve', async () => {
     if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
     const mnt = path.join(dir, 'small');
     mkdirSync(mnt);
@@ -163,7 +163,8 @@ describe('a full disk with a small reserve', () => {
     let db: StoreDatabase | undefined;
     try {
       db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
-      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent);
+      let now = 0;
+      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, () => now);
       expect(reserve.ensure()).toBe(true);
       const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0, retryMs: 10 });
       let n = 0;
@@ -184,6 +185,15 @@ describe('a full disk with a small reserve', () => {
       expect(outbox.stats('cloud').rows).toBe(0);
       await outbox.append('cloud', msg('sensors/x', 'after the drain'));
       expect(payloads(outbox, 'cloud')).toEqual(['after the drain']);
+      expect(reserve.isHeld).toBe(false);
+      // Traffic goes on with the uplink up: the pages the drain freed go back to the disk,
+      // and the reserve is written again for the next time.
+      for (let i = 0; i < 200 && !reserve.isHeld; i++) {
+        now += 11_000;
+        const rows = outbox.read('cloud', 0, 100);
+        await Promise.all([outbox.ack('cloud', rows.map((r) => r.seq)), ...Array.from({ length: 20 }, () => outbox.append('cloud', msg('sensors/x', 'y'.repeat(180))))]);
+      }
+      expect(reserve.isHeld).toBe(true);
       await outbox.close();
     } finally {
       db?.close();
