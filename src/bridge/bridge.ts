@@ -129,8 +129,15 @@ export class Bridge implements Service, DurableSink {
     return this.state;
   }
 
+  /**
+   * The outbox's numbers, with the rows the forwarder dropped undelivered added to its drops:
+   * those the cloud refused for good (PUBACK 0x87 and the like) and those larger than it takes.
+   */
   backlog(): OutboxStats & { inflight: number } {
-    return { ...this.deps.outbox.stats(this.name), inflight: this.forwarder.inflightCount };
+    const stats = this.deps.outbox.stats(this.name);
+    const { refused, tooLarge } = this.forwarder.counters;
+    const drops = { ...stats.drops, ...(refused > 0 ? { 'cloud-refused': refused } : {}), ...(tooLarge > 0 ? { 'too-large': tooLarge } : {}) };
+    return { ...stats, drops, inflight: this.forwarder.inflightCount };
   }
 
   async start(signal: AbortSignal): Promise<void> {

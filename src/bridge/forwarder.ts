@@ -27,6 +27,7 @@ import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { CALLER_MAX_PACKET_ID, type Upstream, type UpstreamSession } from './upstream.js';
 import { withIdentity, type IdentityMode } from './identity.js';
 import { RowCursor } from './row-cursor.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
 
 export interface ForwarderOptions {
   bridge: string;
@@ -74,6 +75,11 @@ export class Forwarder {
   readonly counters = { sent: 0, resent: 0, acked: 0, refused: 0, tooLarge: 0 };
   /** The last turn of the drain loop (a pump, an ack, the link going up or down). */
   private readonly stamp: ProgressStamp;
+  /**
+   * Refusals and oversized rows come one per row: a cloud ACL that denies a busy topic
+   * would otherwise write an error line for every message (5 per topic and reason per 10 s).
+   */
+  private readonly refusalLog: LogRateLimiter;
 
   constructor(
     private readonly opts: ForwarderOptions,
@@ -83,6 +89,7 @@ export class Forwarder {
     private readonly log: Logger,
   ) {
     this.stamp = new ProgressStamp(clock);
+    this.refusalLog = new LogRateLimiter(clock);
     this.tokens = { msgs: opts.rate?.msgsPerSec ?? 0, bytes: opts.rate?.bytesPerSec ?? 0, at: clock.now() };
     this.main = new RowCursor(outbox, opts.bridge, 0, Number.POSITIVE_INFINITY, opts.batch ?? 500);
     this.lastFrom = this.main;
@@ -147,14 +154,18 @@ export class Forwarder {
     if (reasonCode >= 0x80 && !PERMANENT_REFUSALS.has(reasonCode)) {
       // The cloud is busy or unwell: keep the row and send it again after a pause,
       // ahead of everything not yet sent, so order is kept.
-      this.log.warn({ topic: e.topic, reasonCode }, 'cloud refused a message for now; resending');
+      const suppressed = this.refusalLog.take(`${reasonCode} ${e.topic}`);
+      if (suppressed >= 0) this.log.warn({ topic: e.topic, reasonCode, ...(suppressed > 0 ? { suppressed } : {}) }, 'cloud refused a message for now; resending');
       this.unread(e);
       this.pauseFor(RETRY_AFTER_MS);
       return;
     }
     if (reasonCode >= 0x80) {
       this.counters.refused++;
-      this.log.error({ topic: e.topic, reasonCode, msgId: e.msgId }, 'cloud refused a message; dropped (check its ACL / topic rules)');
+      const suppressed = this.refusalLog.take(`${reasonCode} ${e.topic}`);
+      if (suppressed >= 0) {
+        this.log.error({ topic: e.topic, reasonCode, msgId: e.msgId, ...(suppressed > 0 ? { suppressed } : {}) }, 'cloud refused a message; dropped (check its ACL / topic rules)');
+      }
     } else {
       this.counters.acked++;
     }
@@ -189,7 +200,10 @@ export class Forwarder {
       const size = e.payload.length + e.topic.length;
       if (size + 16 > this.remoteMaxPacket) {
         this.counters.tooLarge++;
-        this.log.error({ topic: e.topic, size, max: this.remoteMaxPacket }, 'message larger than the cloud accepts; dropped');
+        const suppressed = this.refusalLog.take(`too-large ${e.topic}`);
+        if (suppressed >= 0) {
+          this.log.error({ topic: e.topic, size, max: this.remoteMaxPacket, ...(suppressed > 0 ? { suppressed } : {}) }, 'message larger than the cloud accepts; dropped');
+        }
         this.release(e);
         continue;
       }

@@ -25,7 +25,9 @@ export type OutboxDropReason =
   | 'full-rejected' // reject refused the new message (publisher not acknowledged)
   | 'expired-age' // older than max_age
   | 'expired-message' // its MQTT 5 Message Expiry passed before delivery
-  | 'store-error'; // the disk refused the write (SQLITE_FULL, I/O error)
+  | 'store-error' // the disk refused the write (SQLITE_FULL, I/O error)
+  | 'cloud-refused' // the cloud refused it for good (PUBACK 0x87 not authorized, 0x90 topic name invalid…); counted by the bridge
+  | 'too-large'; // larger than the cloud's Maximum Packet Size; counted by the bridge
 
 export interface OutboxEntry {
   /** Position in the outbox: strictly increasing in append order, never reused. */

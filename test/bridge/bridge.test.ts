@@ -71,7 +71,7 @@ afterEach(async () => {
   bridge = undefined;
 });
 
-async function setup(over: Partial<BridgeSettings> = {}) {
+async function setup(over: Partial<BridgeSettings> = {}, logger = log) {
   h = startBroker();
   outbox = new MemoryOutbox({ clock: systemClock, log, commitWindowMs: 0 });
   let upstream!: ScriptedUpstream;
@@ -90,7 +90,7 @@ async function setup(over: Partial<BridgeSettings> = {}) {
     ...over,
   };
   const filters = new MemoryRemoteFilters();
-  bridge = new Bridge(settings, { bus: h.broker, authorizer: h.broker, outbox, remoteFilters: filters, log, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
+  bridge = new Bridge(settings, { bus: h.broker, authorizer: h.broker, outbox, remoteFilters: filters, log: logger, clock: systemClock, createUpstream: (_o, ev) => (upstream = new ScriptedUpstream(ev)) });
   await bridge.start(new AbortController().signal);
   return { upstream, outbox, filters, broker: h.broker };
 }
@@ -176,6 +176,21 @@ describe('bridge forwarding', () => {
     await settle();
     expect(upstream.sent.map((p) => String(p.payload))).toEqual(['2']);
     expect(outbox!.stats('cloud').rows).toBe(1);
+  });
+
+  it('counts the rows the cloud refused for good among the drops by reason, and logs the refusals rate-limited', async () => {
+    const lines: Array<{ msg: string; suppressed?: number }> = [];
+    const capture = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const { upstream, broker } = await setup({ inflight: 10 }, capture);
+    upstream.up();
+    for (let i = 1; i <= 30; i++) await broker.publish(msg('sensors/t', i));
+    for (let round = 0; round < 5; round++) {
+      upstream.ackAll(0x87);
+      await settle();
+    }
+    expect(outbox!.stats('cloud').rows).toBe(0);
+    expect(bridge!.backlog().drops).toEqual({ 'cloud-refused': 30 });
+    expect(lines.filter((l) => l.msg.startsWith('cloud refused a message')).length).toBe(5);
   });
 
   it('waits for the socket to drain when the upstream is congested, then continues in order', async () => {
