@@ -33,6 +33,8 @@ export interface OutFlight {
   rowId: number;
   /** Not yet resent on the current connection: it waits for room in the client's Receive Maximum. */
   held?: boolean;
+  /** wait-comp not committed yet: its PUBREL waits for the commit. */
+  releasing?: boolean;
 }
 
 interface Pending {
@@ -285,8 +287,27 @@ export class Session implements Subscriber {
       this.heldCount--;
     }
     f.state = 'wait-comp';
-    if (f.rowId !== 0) this.journal?.updateDelivery(f.rowId, packetId, 'wait-comp');
-    this.link?.sendPubrel(packetId);
+    const j = f.rowId !== 0 ? this.journal : undefined;
+    if (j === undefined) {
+      this.link?.sendPubrel(packetId);
+      return true;
+    }
+    // The PUBLISH is never resent once its PUBREL went out (§4.3.3): a client that completed
+    // the flow has forgotten the packet id and would take a resent PUBLISH as a new message.
+    // So the PUBREL waits until wait-comp is in the file, or a crash would resend the PUBLISH.
+    j.updateDelivery(f.rowId, packetId, 'wait-comp');
+    f.releasing = true;
+    j.committed().then(
+      () => {
+        f.releasing = false;
+        // To whichever connection carries the session now (attach holds it back meanwhile).
+        if (this.inflight.get(packetId) === f) this.link?.sendPubrel(packetId);
+      },
+      // Not stored: kept in memory, and the PUBREL goes out when the client next connects.
+      () => {
+        f.releasing = false;
+      },
+    );
     return true;
   }
 
@@ -312,7 +333,7 @@ export class Session implements Subscriber {
     for (const f of this.flights?.values() ?? []) {
       f.held = false;
       if (f.state === 'wait-comp') {
-        link.sendPubrel(f.packetId);
+        if (f.releasing !== true) link.sendPubrel(f.packetId);
         sent++;
       } else if (sent >= link.window) {
         f.held = true;

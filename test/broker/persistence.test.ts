@@ -153,6 +153,26 @@ describe('persistent sessions across a restart', () => {
     expect(h.count('deliveries')).toBe(0);
   });
 
+  it('sends the PUBREL of an outgoing QoS 2 message only once wait-comp is stored, so a crash right after the client completed the flow never resends the PUBLISH [MQTT-4.3.3-6]', async () => {
+    // As in the gateway, work nobody waits for (the PUBREC's state change) may be held for a later commit.
+    let h = await boot({ commitDelayMs: 250 });
+    const { c: sub } = await connect(h, 'sub');
+    await subscribe(sub, 'q/#', 2);
+    const { c: pub } = await connect(h, 'pub', { clean: true });
+    await publish(pub, 'q/2', 'two', 2, 1);
+    const p = await sub.next('publish');
+    await h.journal.committed();
+    sub.send({ cmd: 'pubrec', messageId: p.messageId } as Packet);
+    expect((await sub.next('pubrel')).messageId).toBe(p.messageId);
+    // The client completes the flow and forgets the packet id; the gateway dies at once.
+    sub.send({ cmd: 'pubcomp', messageId: p.messageId } as Packet);
+
+    h = await restart(h, 'crash');
+    const { c } = await connect(h, 'sub');
+    const after = await c.settle(50);
+    expect(after.filter((x) => x.cmd === 'publish')).toEqual([]); // a PUBREL again is harmless, a PUBLISH a duplicate
+  });
+
   it('does not deliver twice a QoS 2 PUBLISH resent after a crash when the PUBREC had already been sent', async () => {
     let h = await boot();
     const { c: sub } = await connect(h, 'sub', { clean: true });

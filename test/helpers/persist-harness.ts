@@ -33,11 +33,13 @@ export interface PersistOptions {
   persistSessions?: boolean;
   persistRetained?: boolean;
   commitWindowMs?: number;
+  /** store.commit_delay: how long work nobody waits for may be held (default 0). */
+  commitDelayMs?: number;
 }
 
 export async function persistentBroker(dir: string, o: PersistOptions = {}): Promise<PersistHarness> {
   const db = openDatabase({ dir, synchronous: 'normal', log: silentLog, clock: o.clock });
-  const outbox = new SqliteOutbox({ db, clock: o.clock ?? systemClock, log: silentLog, commitWindowMs: o.commitWindowMs ?? 0 });
+  const outbox = new SqliteOutbox({ db, clock: o.clock ?? systemClock, log: silentLog, commitWindowMs: o.commitWindowMs ?? 0, commitDelayMs: o.commitDelayMs ?? 0 });
   const journal = new SqliteStateJournal({ db, persistSessions: o.persistSessions ?? true, persistRetained: o.persistRetained ?? true });
   journal.attach(outbox.join(journal));
   const broker = new Broker(o.broker ?? {}, { log: silentLog, clock: o.clock });
