@@ -173,6 +173,23 @@ describe('persistent sessions across a restart', () => {
     expect(after.filter((x) => x.cmd === 'publish')).toEqual([]); // a PUBREL again is harmless, a PUBLISH a duplicate
   });
 
+  it('sends PUBCOMP only once the released QoS 2 packet id is stored, so after a crash the client\'s next PUBLISH with that id is a new message', async () => {
+    let h = await boot({ commitDelayMs: 250 });
+    const { c: sub } = await connect(h, 'sub');
+    await subscribe(sub, 'q/#', 1);
+    const { c: pub } = await connect(h, 'pub'); // persistent publisher
+    await publish(pub, 'q/a', 'first', 2, 5);
+    // PUBCOMP came: the client may use packet id 5 again. The gateway dies at once.
+    h = await restart(h, 'crash');
+    const { c: pub2 } = await connect(h, 'pub');
+    pub2.send({ cmd: 'publish', topic: 'q/a', payload: Buffer.from('second'), qos: 2, messageId: 5, retain: false, dup: false } as Packet);
+    expect((await pub2.next('pubrec')).messageId).toBe(5);
+    pub2.send({ cmd: 'pubrel', messageId: 5 } as Packet);
+    await pub2.next('pubcomp');
+    const { c } = await connect(h, 'sub');
+    expect((await publishes(c, 2)).map((x) => String(x.payload))).toEqual(['first', 'second']);
+  });
+
   it('does not deliver twice a QoS 2 PUBLISH resent after a crash when the PUBREC had already been sent', async () => {
     let h = await boot();
     const { c: sub } = await connect(h, 'sub', { clean: true });

@@ -5,6 +5,7 @@
 import { encodeAck, type IPubackPacket, type IPubcompPacket, type IPubrecPacket, type IPubrelPacket } from '../../mqtt/codec.js';
 import type { Connection, Violation } from '../connection.js';
 import { V5_REASON } from '../reason-codes.js';
+import { afterCommit } from './subscribe.js';
 
 export function handlePuback(conn: Connection, p: IPubackPacket): Violation | undefined {
   if (!conn.session!.onPuback(p.messageId ?? 0)) conn.log.debug({ id: p.messageId }, 'PUBACK for unknown packet id ignored');
@@ -24,9 +25,15 @@ export function handlePubrec(conn: Connection, p: IPubrecPacket): Violation | un
 /** PUBREL releases the incoming QoS 2 packet id; PUBCOMP answers it [MQTT-4.3.3-11]. */
 export function handlePubrel(conn: Connection, p: IPubrelPacket): Violation | undefined {
   const id = p.messageId ?? 0;
-  const known = conn.session!.removeQos2In(id);
+  const session = conn.session!;
+  const known = session.removeQos2In(id);
   if (!known && conn.version === 5) conn.send({ cmd: 'pubcomp', messageId: id, reasonCode: V5_REASON['packet-identifier-not-found'] });
-  else conn.writeRaw(encodeAck('pubcomp', id));
+  else if (known && session.journal !== undefined) {
+    // A persistent session's packet id is released in the file before PUBCOMP: after a
+    // crash a stale id would take the client's next PUBLISH with it (free again once it
+    // had PUBCOMP) for a resend, or cut the client off, and that message would be lost.
+    afterCommit(conn, session.journal.committed(), 'QoS 2 release', () => conn.writeRaw(encodeAck('pubcomp', id)));
+  } else conn.writeRaw(encodeAck('pubcomp', id));
   return undefined;
 }
 
