@@ -348,7 +348,20 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   };
 
   openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession {
-    return this.lifecycle.open(conn, clientId, cleanStart, expiryInterval);
+    const stored = this.sessions.get(clientId)?.journal !== undefined;
+    const opened = this.lifecycle.open(conn, clientId, cleanStart, expiryInterval);
+    // A stored session discarded (clean start, or an expiry of 0 now) must not come back
+    // after a crash once CONNACK said so: the answer waits for the commit.
+    if (stored && this.journal !== undefined && (cleanStart || opened.session.journal === undefined)) opened.stored = this.journal.committed();
+    return opened;
+  }
+
+  abandonSession(conn: Connection, session: Session): void {
+    if (this.isVacant(session)) this.lifecycle.closed(conn, session);
+  }
+
+  isVacant(session: Session): boolean {
+    return session.link === undefined && this.sessions.get(session.clientId) === session;
   }
 
   private newSession(clientId: string): Session {

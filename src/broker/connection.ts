@@ -203,8 +203,12 @@ export class Connection implements SessionLink {
     if (v !== undefined) this.violate(v);
   }
 
+  /** Holds taken by beginAuthentication (the password check, then the commit CONNACK may wait for). */
+  private holds = 0;
+
   /** CONNECT is being authenticated: stop reading and hold what was already read. */
   beginAuthentication(): void {
+    if (++this.holds > 1) return;
     this.state = 'authenticating';
     this.held = [];
     this.socket.pause();
@@ -216,6 +220,7 @@ export class Connection implements SessionLink {
    * resumes (unless flow control paused it meanwhile).
    */
   endAuthentication(): void {
+    if (this.holds > 0 && --this.holds > 0) return;
     const held = this.held ?? [];
     this.held = undefined;
     for (const h of held) {

@@ -16,6 +16,8 @@ import type { VerifyQueue } from './verify-queue.js';
 export interface OpenedSession {
   session: Session;
   present: boolean;
+  /** Set when opening discarded a stored session: CONNACK waits for this commit [MQTT-3.1.2-4]. */
+  stored?: Promise<void>;
 }
 
 export interface BrokerContext {
@@ -33,6 +35,10 @@ export interface BrokerContext {
   warn(conn: Connection, key: string, detail: string): void;
   scheduleFlush(conn: Connection): void;
   connectionClosed(conn: Connection): void;
+  /** The client left between opening its session and CONNACK: the session goes on as if its connection had closed. */
+  abandonSession(conn: Connection, session: Session): void;
+  /** True while `session` is the client's and no connection carries it. */
+  isVacant(session: Session): boolean;
   /** Finds, takes over or creates the session for a client id (§3.1.4 steps 3-4). */
   openSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number): OpenedSession;
   /** Routes a client's PUBLISH; a promise means the ack must wait for durable sinks. */

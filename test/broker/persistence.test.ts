@@ -190,6 +190,21 @@ describe('persistent sessions across a restart', () => {
     expect((await publishes(c, 2)).map((x) => String(x.payload))).toEqual(['first', 'second']);
   });
 
+  it('answers a clean-session CONNECT only once the discarded stored session left the file, so a crash right after never brings it back [MQTT-3.1.2-4]', async () => {
+    let h = await boot({ commitDelayMs: 250 });
+    const { c } = await connect(h, 'dev');
+    await subscribe(c, 'old/#', 1);
+    c.send({ cmd: 'disconnect' } as Packet);
+    await c.waitClosed();
+    await h.journal.committed();
+    const clean = await connect(h, 'dev', { clean: true });
+    expect(clean.present).toBe(false); // told: the old session is gone
+    h = await restart(h, 'crash');
+    const again = await connect(h, 'dev');
+    expect(again.present).toBe(false);
+    expect(h.count('subscriptions')).toBe(0);
+  });
+
   it('does not deliver twice a QoS 2 PUBLISH resent after a crash when the PUBREC had already been sent', async () => {
     let h = await boot();
     const { c: sub } = await connect(h, 'sub', { clean: true });

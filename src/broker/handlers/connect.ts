@@ -179,7 +179,7 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
   conn.grants = grants;
   if (will !== undefined) will.keepalive = keepalive;
   conn.will = will;
-  const { session, present } = ctx.openSession(conn, clientId, p.clean !== false, expiry);
+  const { session, present, stored } = ctx.openSession(conn, clientId, p.clean !== false, expiry);
   session.protocolVersion = conn.version;
   session.expiryInterval = expiry;
   session.user = user;
@@ -204,11 +204,35 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
   } else {
     connack.returnCode = 0;
   }
-  conn.send(connack);
-  ctx.metrics.connectionsAccepted++;
-  conn.connected(keepalive);
-  conn.log.info({ version: conn.version, clean: p.clean !== false, keepalive, sessionPresent: present, ...(user !== undefined ? { user } : {}) }, 'client connected');
-  session.attach(conn);
+  const answer = (): void => {
+    conn.send(connack);
+    ctx.metrics.connectionsAccepted++;
+    conn.connected(keepalive);
+    conn.log.info({ version: conn.version, clean: p.clean !== false, keepalive, sessionPresent: present, ...(user !== undefined ? { user } : {}) }, 'client connected');
+    session.attach(conn);
+  };
+  if (stored === undefined) {
+    answer();
+    return undefined;
+  }
+  // The stored session it discarded must be gone from the file before CONNACK says so
+  // [MQTT-3.1.2-4]: meanwhile packets behind CONNECT are held, as during a password check.
+  conn.beginAuthentication();
+  const settle = (ok: boolean): void => {
+    if (conn.state !== 'authenticating') {
+      ctx.abandonSession(conn, session); // the client left meanwhile
+      return;
+    }
+    if (ok && ctx.isVacant(session)) answer();
+    else if (ok) conn.end(); // a newer connection of the client took the session meanwhile
+    else {
+      conn.log.warn('discarded session not stored; closing so the client connects again');
+      conn.end();
+      ctx.abandonSession(conn, session);
+    }
+    conn.endAuthentication();
+  };
+  stored.then(() => settle(true), () => settle(false));
   return undefined;
 }
 
