@@ -55,6 +55,8 @@ export class Forwarder {
   private lastFrom: RowCursor;
   /** packet id → row, in send order. */
   private readonly inflight = new Map<number, OutboxEntry>();
+  /** packet id → the cursor its row came from (live-first: main or a backlog), to hand it back there. */
+  private readonly origins = new Map<number, RowCursor>();
   private nextId = 1;
   private up = false;
   /** Unacknowledged rows the cloud takes (its Receive Maximum). */
@@ -151,12 +153,14 @@ export class Forwarder {
     const e = this.inflight.get(packetId);
     if (e === undefined) return;
     this.inflight.delete(packetId);
+    const from = this.origins.get(packetId);
+    this.origins.delete(packetId);
     if (reasonCode >= 0x80 && !PERMANENT_REFUSALS.has(reasonCode)) {
       // The cloud is busy or unwell: keep the row and send it again after a pause,
       // ahead of everything not yet sent, so order is kept.
       const suppressed = this.refusalLog.take(`${reasonCode} ${e.topic}`);
       if (suppressed >= 0) this.log.warn({ topic: e.topic, reasonCode, ...(suppressed > 0 ? { suppressed } : {}) }, 'cloud refused a message for now; resending');
-      this.unread(e);
+      this.handBack(e, from ?? this.main);
       this.pauseFor(RETRY_AFTER_MS);
       return;
     }
@@ -221,7 +225,10 @@ export class Forwarder {
       }
       this.counters.sent++;
       if (id === 0) this.release(e);
-      else this.inflight.set(id, e);
+      else {
+        this.inflight.set(id, e);
+        this.origins.set(id, this.lastFrom);
+      }
     }
   }
 
@@ -304,6 +311,18 @@ export class Forwarder {
   /** Puts a row back at the head of what is still to send. */
   private unread(e: OutboxEntry): void {
     this.lastFrom.unread(e);
+  }
+
+  /**
+   * Puts a refused row back into the cursor it came from, which need not be the last one
+   * read (live-first). When that cursor is gone (a backlog that finished meanwhile, or the
+   * live cursor a reconnect replaced), the row gets a cursor of its own, ahead of the
+   * backlogs: handed to a dropped cursor, it was never sent again, a gap at the cloud until
+   * a restart.
+   */
+  private handBack(e: OutboxEntry, from: RowCursor): void {
+    if (from === this.main || this.backlogs.includes(from)) from.unread(e);
+    else this.backlogs.unshift(new RowCursor(this.outbox, this.opts.bridge, e.seq - 1, e.seq, 1));
   }
 
   private pauseFor(ms: number): void {

@@ -193,6 +193,56 @@ describe('bridge forwarding', () => {
     expect(lines.filter((l) => l.msg.startsWith('cloud refused a message')).length).toBe(5);
   });
 
+  it('live-first: sends a live row the cloud refused for now again even when the backlog it overtook is drained meanwhile', async () => {
+    const { upstream, broker } = await setup({ inflight: 2, order: 'live-first' });
+    for (let i = 1; i <= 3; i++) await broker.publish(msg('sensors/t', i));
+    await settle();
+    upstream.up(); // backlog 1, 2, 3; the window takes 1 and 2
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1', '2']);
+    const ack = (payload: string, code = 0) => {
+      const i = upstream.sent.findIndex((p) => String(p.payload) === payload);
+      const [p] = upstream.sent.splice(i, 1);
+      upstream.events.acked(p!.packetId, code);
+    };
+    await broker.publish(msg('sensors/t', 4)); // live
+    await settle();
+    ack('1');
+    await settle(); // 4 (live) goes first
+    ack('2');
+    await settle(); // then 3, the last of the backlog
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['4', '3']);
+    ack('3');
+    await settle(); // the backlog is done
+    ack('4', 0x97); // quota exceeded: send it again after a pause
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['4']);
+    ack('4');
+    await settle();
+    expect(outbox!.stats('cloud').rows).toBe(0);
+  });
+
+  it('live-first: sends a row the cloud refused for now after a reconnect once again, and nothing else twice', async () => {
+    const { upstream, broker } = await setup({ inflight: 4, order: 'live-first' });
+    upstream.up();
+    await broker.publish(msg('sensors/t', 1));
+    await settle();
+    upstream.down();
+    await broker.publish(msg('sensors/t', 2));
+    await settle();
+    upstream.sent.length = 0;
+    upstream.up(); // 1 again (in flight), then the backlog 2
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1', '2']);
+    const [first, second] = upstream.sent.splice(0);
+    upstream.events.acked(second!.packetId, 0);
+    upstream.events.acked(first!.packetId, 0x97);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(upstream.sent.map((p) => String(p.payload))).toEqual(['1']);
+    upstream.ackAll();
+    await settle();
+    expect(upstream.sent).toEqual([]);
+    expect(outbox!.stats('cloud').rows).toBe(0);
+  });
+
   it('waits for the socket to drain when the upstream is congested, then continues in order', async () => {
     const { upstream, broker } = await setup({ inflight: 10 });
     upstream.up();
