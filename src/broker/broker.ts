@@ -477,7 +477,10 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
         conn.socket.once('close', () => resolve());
       }));
       if (conn.state === 'connected' && conn.version === 5) conn.sendDisconnect('server-shutting-down');
-      conn.graceful = true; // a server shutdown is not the client's failure: no Wills
+      // A server shutdown is not the client's failure: no Wills now. A persistent session
+      // keeps its client's Will for the restart, as after a crash (session-lifecycle.ts).
+      if (!conn.graceful) conn.shutdown = true;
+      conn.graceful = true;
       conn.end();
     }
     await Promise.all(closed);

@@ -59,6 +59,8 @@ export class Connection implements SessionLink {
   keepalive = 0;
   /** Set when the client sent DISCONNECT (0x00): the Will is discarded [MQTT-3.14.4-3]. */
   graceful = false;
+  /** Closed by the server's shutdown while the client was connected (it sent no DISCONNECT). */
+  shutdown = false;
   // Limits the client announced in CONNECT (MQTT 5 §3.1.2.11).
   clientReceiveMaximum = 65535;
   clientMaxPacketSize = Number.POSITIVE_INFINITY;

@@ -91,7 +91,11 @@ export class SessionLifecycle {
     const now = this.host.clock.now();
     session.liveWill = undefined;
     session.offlineAt = now;
-    if (will !== undefined && !conn.graceful) {
+    if (will !== undefined && conn.shutdown) {
+      // Cut off by our own shutdown: stored as a Will owed if the client does not come back
+      // in time after the restart, exactly like one held at a crash (persistence.ts restore).
+      session.pendingWill = will;
+    } else if (will !== undefined && !conn.graceful) {
       if (will.delay > 0 && session.expiryInterval > 0) {
         // Will Delay Interval: published later, or when the session ends first (§3.1.3.2.2).
         this.armWill(session, { ...will, due: now + willDelayMs(will, session.expiryInterval) });

@@ -384,6 +384,15 @@ describe('Wills of persistent sessions across a restart', () => {
     expect(seen).toEqual(['status/dev offline']);
   }
 
+  it('keeps the Will of a client still connected at a clean stop, like at a crash: published if it does not come back within 1.5 × its keepalive', async () => {
+    const clock = new FakeClock();
+    let h = await boot({ clock });
+    await connect(h, 'dev', { keepalive: 10, will });
+    await h.journal.committed();
+    h = await restart(h, 'stop', { clock }); // SIGTERM: the server closes the connection, the client sent no DISCONNECT
+    willDueIn(clock, watch(h), 15_000);
+  });
+
   it('publishes the Will of a client connected at the crash that does not come back within 1.5 × its keepalive, once', async () => {
     const clock = new FakeClock();
     let h = await boot({ clock });
