@@ -307,8 +307,12 @@ export class Connection implements SessionLink {
     let expiry: number | undefined;
     if (msg.expiresAt !== undefined) {
       const left = msg.expiresAt - this.ctx.clock.now();
-      if (left <= 0) return 'expired';
-      expiry = Math.ceil(left / 1000); // [MQTT-3.3.2-6] remaining lifetime
+      // Expired before its delivery started: deleted [MQTT-3.3.2-5]. A resend (DUP) is of a
+      // delivery already started: it is owed whatever its age [MQTT-4.4.0-1], and dropping it
+      // would free a QoS 2 packet id the client may still hold (a later message under that id
+      // would be taken for a duplicate and lost).
+      if (left <= 0 && !dup) return 'expired';
+      expiry = Math.max(0, Math.ceil(left / 1000)); // [MQTT-3.3.2-6] remaining lifetime
     }
     const v5 = this.version === 5;
     let buf: Buffer;

@@ -127,6 +127,23 @@ describe('MQTT 5 message expiry', () => {
     expect(h.broker.metrics.drops.get('expired')).toBe(1);
   });
 
+  it('resends an unacknowledged QoS 2 message after a reconnect even when its expiry passed meanwhile: its delivery had started [MQTT-4.4.0-1]', async () => {
+    const clock = new FakeClock();
+    h = startBroker({}, clock);
+    const opts = { properties: { sessionExpiryInterval: 3600 } };
+    const first = await connect(h, 'away', opts);
+    await subscribe(first.c, 'exp/#', 2);
+    const { c: pub } = await connect(h, 'pub');
+    await publish(pub, 'exp/q2', 'started', 2, { properties: { messageExpiryInterval: 5 } });
+    const sent = await first.c.next('publish'); // its PUBREC is lost with the connection
+    first.c.destroy();
+    await until(() => h!.broker.connectionCount === 1, 'the drop');
+    clock.advance(10_000);
+    const { c } = await connect(h, 'away', { clean: false, ...opts });
+    const again = await c.next('publish');
+    expect([again.messageId, again.dup, String(again.payload), again.properties?.messageExpiryInterval]).toEqual([sent.messageId, true, 'started', 0]);
+  });
+
   it('drops a message that expires while it waits for the Receive Maximum window, and sends the next with its remaining expiry', async () => {
     const clock = new FakeClock();
     h = startBroker({}, clock);
