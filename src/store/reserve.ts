@@ -16,6 +16,8 @@ const CHUNK = 64 * 1024;
 
 export class DiskReserve {
   private held = false;
+  /** Given back on a full disk and not written again yet (not: never written for want of room). */
+  private given = false;
   private lastRestoreTry = -Infinity;
 
   constructor(
@@ -24,6 +26,11 @@ export class DiskReserve {
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /** True from a release() until the reserve is written again. */
+  get isReleased(): boolean {
+    return this.given;
+  }
 
   /** True while the reserve file exists. */
   get isHeld(): boolean {
@@ -37,7 +44,10 @@ export class DiskReserve {
    */
   ensure(): boolean {
     if (this.bytes <= 0 || this.held) return this.held;
-    if (this.existingSize() === this.bytes) return (this.held = true);
+    if (this.existingSize() === this.bytes) {
+      this.given = false;
+      return (this.held = true);
+    }
     const zeros = Buffer.alloc(Math.min(CHUNK, this.bytes));
     let fd: number | undefined;
     try {
@@ -45,6 +55,7 @@ export class DiskReserve {
       for (let left = this.bytes; left > 0; left -= zeros.length) writeSync(fd, zeros, 0, Math.min(zeros.length, left));
       fsyncSync(fd);
       this.held = true;
+      this.given = false;
     } catch (err) {
       this.log.warn({ file: this.file, bytes: this.bytes, err: (err as Error).message }, 'no room for the disk reserve; a full disk may not drain by itself, free space on the disk of store.dir');
       this.removeFile();
@@ -59,6 +70,7 @@ export class DiskReserve {
     if (!this.held) return false;
     this.removeFile();
     this.held = false;
+    this.given = true;
     this.log.warn({ file: this.file, bytes: this.bytes }, 'disk full: released the disk reserve so the outbox can drain; free space on the disk of store.dir');
     return true;
   }

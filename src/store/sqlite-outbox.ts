@@ -17,6 +17,7 @@
  * The outbox does not own the database: close() commits what is pending and stops
  * its timers; whoever opened the database closes it afterwards.
  */
+import { statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
@@ -87,6 +88,8 @@ class SqliteBackend implements OutboxBackend {
   private readonly toLog = new Map<string, SourceSeq>();
   /** What the log holds, newest number per source, and its row count; undefined = read it again. */
   private log: { bySource: Map<string, SourceSeq>; rows: number } | undefined;
+  /** Whether this transaction's appends may use the disk (keepDrainRoom); undefined = not looked yet. */
+  private drainRoom: boolean | undefined;
 
   constructor(
     private readonly db: StoreDatabase,
@@ -105,6 +108,7 @@ class SqliteBackend implements OutboxBackend {
   }
 
   transaction(fn: () => void): void {
+    this.drainRoom = undefined;
     if (this.runInTx === undefined) {
       this.boundWalByReserve();
       // IMMEDIATE takes the write lock at BEGIN, so a competing connection shows up as
@@ -145,6 +149,30 @@ class SqliteBackend implements OutboxBackend {
     // The WAL now stays near that size, so the settled outbox gives its freed pages back (and
     // the reserve can be written again) from half of it, not from a size it never reaches.
     this.walSettleBytes = Math.min(this.walSettleBytes, (pages * PAGE_SIZE) / 2);
+  }
+
+  /**
+   * While the reserve is given back (a full disk draining), new messages may not take the
+   * room it held: the deletes of the drain free space, and appends that took it again filled
+   * the disk with no reserve left, so the checkpoint the next deletes needed no longer fitted
+   * and the outbox never drained. Until the disk has the reserve's size free, appends fail as
+   * on a full disk (refused, counted as store-error); the reserve is written again at twice
+   * that (DiskReserve.restore). Looked at once per commit.
+   */
+  private keepDrainRoom(): void {
+    const reserve = this.reserve;
+    if (reserve === undefined || !reserve.isReleased) return;
+    if (this.drainRoom === undefined) {
+      try {
+        const s = statfsSync(dirname(this.db.file));
+        this.drainRoom = s.bavail * s.bsize >= reserve.bytes;
+      } catch {
+        this.drainRoom = true;
+      }
+    }
+    if (!this.drainRoom) {
+      throw Object.assign(new Error(`database or disk is full (the ${reserve.bytes} bytes of the released disk reserve are kept for the drain)`), { code: 'SQLITE_FULL' });
+    }
   }
 
   /** The source-number log as of the last commit (read once, then kept up to date). */
@@ -195,6 +223,7 @@ class SqliteBackend implements OutboxBackend {
   }
 
   insert(row: NewRow): number {
+    this.keepDrainRoom();
     const r = this.range(row.bridge, true)!;
     const seq = r.top + 1;
     this.st.insert.run(

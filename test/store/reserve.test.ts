@@ -34,18 +34,23 @@ describe('DiskReserve', () => {
     let now = 0;
     const r = new DiskReserve(file, 64 * 1024, log, () => now);
     r.ensure();
+    expect(r.isReleased).toBe(false);
     expect(r.release()).toBe(true);
+    expect(r.isReleased).toBe(true); // the outbox keeps its room free for the drain meanwhile
     expect(existsSync(file)).toBe(false);
     expect(r.release()).toBe(false);
     now = 20_000;
     r.restore(tmp);
     expect(r.isHeld).toBe(true);
+    expect(r.isReleased).toBe(false);
     expect(statSync(file).size).toBe(64 * 1024);
   });
 
   it('holds nothing when store.reserve is 0', () => {
     const file = join(tmp, 'd.reserve');
-    expect(new DiskReserve(file, 0, log).ensure()).toBe(false);
+    const none = new DiskReserve(file, 0, log);
+    expect(none.ensure()).toBe(false);
+    expect(none.isReleased).toBe(false); // nothing was given back: appends are not held to it
     expect(existsSync(file)).toBe(false);
   });
 });

@@ -202,6 +202,45 @@ describe('a full disk with a small reserve', () => {
   }, 60_000);
 });
 
+describe('a full disk that publishers keep filling while it drains', () => {
+  // Once the reserve was given back, the deletes of the drain freed space and new messages
+  // took it again, until the disk was full with no reserve left: the checkpoint the deletes
+  // needed did not fit any more and the outbox never drained (an 8 MiB tmpfs, 28,779 rows).
+  it("keeps the reserve's room for the drain while the reserve is released, so the backlog still drains", async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
+    const mnt = path.join(dir, 'small');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    const silent = pino({ level: 'silent' });
+    let db: StoreDatabase | undefined;
+    try {
+      db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
+      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, () => 0);
+      expect(reserve.ensure()).toBe(true);
+      const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0, retryMs: 10 });
+      let n = 0;
+      const more = async (count: number): Promise<boolean> => {
+        const batch = Array.from({ length: count }, () => outbox.append('cloud', msg('sensors/x', `${n++}:${'x'.repeat(180)}`)));
+        return (await Promise.allSettled(batch)).some((r) => r.status === 'rejected');
+      };
+      while (!(await more(100)) && n < 100_000);
+      // The uplink is back and the publishers go on: each window the bridge acks comes with new messages.
+      const ackWindow = async (): Promise<void> => {
+        const rows = outbox.read('cloud', 0, 100);
+        await Promise.race([outbox.ack('cloud', rows.map((r) => r.seq)), new Promise((r) => setTimeout(r, 500))]);
+      };
+      for (let round = 0; round < 60; round++) await Promise.all([ackWindow(), more(200)]);
+      const deadline = Date.now() + 20_000;
+      while (outbox.stats('cloud').rows > 0 && Date.now() < deadline) await ackWindow();
+      expect(outbox.stats('cloud').rows).toBe(0);
+      await outbox.close();
+    } finally {
+      db?.close();
+      execFileSync('umount', [mnt]);
+    }
+  }, 60_000);
+});
+
 describe('kill -9', () => {
   it('keeps every append whose promise had resolved when the process was killed', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'kill-writer.ts'), dir], { stdio: ['ignore', 'pipe', 'pipe'] });
