@@ -2,7 +2,7 @@
  * Device map → messages: renames, scales and converts each reading, drops the ones a deadband
  * or interval holds back, and builds topic and payload from the device's templates.
  *
- *   Reading {metric, value, unit, ts} ─ metrics[metric] ─ value × scale + offset ─ type ─ decimals
+ *   Reading {metric, value, unit, ts} ─ metrics[metric] ─ (text → number) ─ value × scale + offset ─ type ─ decimals
  *     ─ deadband / min_interval / max_interval ─ topic "sensors/{device}/{metric}" ─ payload json|plain
  */
 import type { MetricMapConfig } from '../config/serial-schema.js';
@@ -34,18 +34,26 @@ export function renderTemplate(template: string, vars: Record<string, string>): 
   return template.replace(/\{(device|metric|driver)\}/g, (_, k: string) => vars[k] ?? '');
 }
 
+/** A string or boolean as a number: "21.5" → 21.5, true → 1; NaN for text that is no number ("", "abc"). */
+function toNumber(v: MetricValue): number {
+  if (typeof v !== 'string') return Number(v);
+  const t = v.trim();
+  return t === '' ? NaN : Number(t);
+}
+
 function convert(value: MetricValue, m: MetricMapConfig | undefined): MetricValue {
   let v = value;
+  // A number sent as text ("216") is converted before scale and offset apply to it.
+  if ((m?.type === 'number' || m?.type === 'int') && typeof v !== 'number') v = toNumber(v);
   if (m !== undefined && typeof v === 'number') v = v * m.scale + m.offset;
   switch (m?.type) {
     case 'number':
-      v = typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number(v);
       break;
     case 'int':
-      v = Math.round(typeof v === 'number' ? v : Number(v));
+      v = Math.round(v as number);
       break;
     case 'bool':
-      v = typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : ['true', 'on', '1'].includes(v.toLowerCase());
+      v = typeof v === 'boolean' ? v : typeof v === 'number' ? v !== 0 : ['true', 'on', '1'].includes(v.trim().toLowerCase());
       break;
     case 'string':
       v = String(v);
@@ -63,7 +71,14 @@ export class DeviceMapper {
   /** Readings held back by a deadband or interval. */
   skipped = 0;
 
-  constructor(private readonly s: MappingSettings) {}
+  /** Readings dropped because their value is not a number after a number conversion. */
+  invalid = 0;
+
+  /** `onInvalid`: told of each such reading, so the device counts and logs it. */
+  constructor(
+    private readonly s: MappingSettings,
+    private readonly onInvalid?: (metric: string, value: MetricValue) => void,
+  ) {}
 
   /** The messages to publish for these readings (possibly none). */
   map(readings: readonly Reading[], now: number): Message[] {
@@ -72,7 +87,12 @@ export class DeviceMapper {
       const m = this.s.metrics[r.metric];
       if (m?.ignore || (m === undefined && this.s.onlyMapped)) continue;
       const value = convert(r.value, m);
-      if (typeof value === 'number' && !Number.isFinite(value)) continue; // NaN from a bad "number" conversion
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        // NaN from a "number" conversion of text that is no number: dropped, but counted.
+        this.invalid++;
+        this.onInvalid?.(r.metric, r.value);
+        continue;
+      }
       const name = m?.name ?? r.metric;
       if (this.holdBack(name, value, m, now)) {
         this.skipped++;

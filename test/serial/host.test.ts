@@ -140,6 +140,19 @@ describe('serial driver host', () => {
     expect(rig.logs.at(-1)).toMatchObject({ msg: 'bad frame from device', suppressed: 95, device: 'noisy' });
   });
 
+  it('counts and logs a reading dropped because its text is not a number the device map asks for', async () => {
+    rig = await startHost(
+      serialConfig(['devices:', jsonDevice('boiler', '/dev/ttyUSB0', ', options: { strings: true }, metrics: { temp: { type: number, scale: 0.1 } }')].join('\n')),
+    );
+    rig.ports.plug('/dev/ttyUSB0');
+    await rig.advance(1000);
+    rig.ports.device('/dev/ttyUSB0').write('{"temp":"n/a"}\n{"temp":"216"}\n');
+    await settle();
+    expect(rig.on('sensors/boiler/temp')).toEqual([JSON.stringify({ value: 21.6, ts: rig.clock.now() })]);
+    expect(rig.host.counters('boiler')).toMatchObject({ frames: 2, readings: 2, published: 1, decode_failures: 1 });
+    expect(rig.logs.find((l) => l.msg === 'bad frame from device')).toMatchObject({ device: 'boiler', detail: 'metric temp: "n/a" is not a number' });
+  });
+
   it('publishes the counters retained every stats interval', async () => {
     rig = await startHost(serialConfig(['stats_interval: 5s', 'devices:', jsonDevice('boiler', '/dev/ttyUSB0')].join('\n')));
     rig.ports.plug('/dev/ttyUSB0');

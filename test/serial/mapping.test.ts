@@ -25,12 +25,23 @@ describe('device map', () => {
     { name: 'converts numbers and words to bool', map: { r: { type: 'bool' } }, reading: { metric: 'r', value: 'on' }, out: [['sensors/dev/r', '{"value":true,"ts":1000}']] },
     { name: 'converts to string', map: { r: { type: 'string' } }, reading: { metric: 'r', value: 12 }, out: [['sensors/dev/r', '{"value":"12","ts":1000}']] },
     { name: 'drops a value that is not a number after a number conversion', map: { r: { type: 'number' } }, reading: { metric: 'r', value: 'abc' }, out: [] },
+    { name: 'scales a number sent as text when the map converts it to a number', map: { t: { type: 'number', scale: 0.1, unit: '°C' } }, reading: { metric: 't', value: '216' }, out: [['sensors/dev/t', '{"value":21.6,"unit":"°C","ts":1000}']] },
+    { name: 'scales a number sent as text before rounding it to an int', map: { n: { type: 'int', scale: 2, offset: 1 } }, reading: { metric: 'n', value: ' 7 ' }, out: [['sensors/dev/n', '{"value":15,"ts":1000}']] },
+    { name: 'drops an empty text instead of publishing it as 0 after a number conversion', map: { r: { type: 'number' } }, reading: { metric: 'r', value: '' }, out: [] },
     { name: 'never publishes an ignored metric', map: { r: { ignore: true } }, reading: { metric: 'r', value: 1 }, out: [] },
     { name: 'keeps wildcards out of the topic', map: {}, reading: { metric: 'a+b#', value: 1 }, out: [['sensors/dev/a_b_', '{"value":1,"ts":1000}']] },
   ];
   for (const c of cases) {
     it(c.name, () => expect(one(new DeviceMapper(settings(c.map)), c.reading)).toEqual(c.out));
   }
+
+  it('counts and reports each value dropped because it is not a number after a number conversion', () => {
+    const told: [string, unknown][] = [];
+    const m = new DeviceMapper(settings({ r: { type: 'number' }, n: { type: 'int' } }), (metric, value) => told.push([metric, value]));
+    expect(m.map([{ metric: 'r', value: 'abc' }, { metric: 'n', value: '' }, { metric: 'r', value: '1' }], 0)).toHaveLength(1);
+    expect(m.invalid).toBe(2);
+    expect(told).toEqual([['r', 'abc'], ['n', '']]);
+  });
 
   it('publishes plain payloads, with the QoS, retain flag and serial origin of the device', () => {
     const [msg] = new DeviceMapper(settings({}, { payload: 'plain' })).map([{ metric: 'x', value: false }], 0);
