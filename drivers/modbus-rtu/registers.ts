@@ -26,6 +26,10 @@ export const registerSchema = z
     if (bits && r.type !== undefined && r.type !== 'bool') ctx.addIssue({ code: 'custom', path: ['type'], message: `a ${r.table} is a single bit: use type bool or leave it out` });
     if (!bits && r.type === 'bool') ctx.addIssue({ code: 'custom', path: ['type'], message: 'registers are 16-bit: use int16, uint16, int32, uint32 or float32' });
     if (r.writable && (r.table === 'input' || r.table === 'discrete')) ctx.addIssue({ code: 'custom', path: ['writable'], message: `the ${r.table} table is read-only` });
+    // A 32-bit value needs the next register too; addresses end at 65535.
+    if (!bits && r.type !== 'bool' && r.address + width(r) - 1 > 65_535) {
+      ctx.addIssue({ code: 'custom', path: ['address'], message: `a ${typeOf(r)} takes 2 registers and the last address is 65535: use at most 65534` });
+    }
   });
 
 export type Register = z.output<typeof registerSchema>;

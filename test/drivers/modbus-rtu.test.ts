@@ -92,6 +92,13 @@ describe('Modbus RTU codec', () => {
     const bad = options.safeParse({ slave_id: 0, registers: [{ name: 'a', table: 'coil', address: 1, type: 'float32' }, { name: 'a', table: 'input', address: 2, writable: true }] });
     expect(bad.error!.issues.map((i) => i.path.join('.'))).toEqual(['slave_id', 'registers.0.type', 'registers.1.writable', 'registers.1.name']);
   });
+
+  it('rejects a 32-bit register at the last address, whose second word would be past 65535', () => {
+    const bad = options.safeParse({ slave_id: 1, registers: [{ name: 'e', address: 65_535, type: 'uint32' }, { name: 'ok', address: 65_535 }, { name: 'f', address: 65_534, type: 'float32' }] });
+    expect(bad.error!.issues.map((i) => [i.path.join('.'), i.message])).toEqual([
+      ['registers.0.address', 'a uint32 takes 2 registers and the last address is 65535: use at most 65534'],
+    ]);
+  });
 });
 
 describe('modbus-rtu driver against the slave simulator', () => {
