@@ -38,7 +38,24 @@ export const metricMapSchema = z
     max_interval: duration({ min: 1 }).optional().describe('Publish at least this often even when the deadband holds it back (a heartbeat).'),
     ignore: z.boolean().default(false).describe('Never publish this metric.'),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.min_interval !== undefined && m.max_interval !== undefined && m.min_interval >= m.max_interval) {
+      ctx.addIssue({ code: 'custom', path: ['max_interval'], message: 'must be longer than min_interval, or the heartbeat can never come; raise max_interval or lower min_interval' });
+    }
+  });
+
+/** Two metrics published under one name would share one topic and one deadband. */
+const metricsSchema = z.record(z.string(), metricMapSchema).superRefine((metrics, ctx) => {
+  const by = new Map<string, string>();
+  for (const [key, m] of Object.entries(metrics)) {
+    if (m.ignore) continue;
+    const name = m.name ?? key;
+    const other = by.get(name);
+    if (other !== undefined) ctx.addIssue({ code: 'custom', path: [key, ...(m.name !== undefined ? ['name'] : [])], message: `metric "${other}" is already published as "${name}"; give one of them another name` });
+    else by.set(name, key);
+  }
+});
 
 const parityValues = ['none', 'even', 'odd', 'mark', 'space'] as const;
 
@@ -72,7 +89,7 @@ const deviceShape = {
   qos: z.union([z.literal(0), z.literal(1), z.literal(2)], { error: () => 'must be 0, 1 or 2' }).default(0),
   retain: z.boolean().default(false),
   only_mapped: z.boolean().default(false).describe('Publish only the metrics listed under metrics.'),
-  metrics: z.record(z.string(), metricMapSchema).default({}).describe('Per-metric rename, scale, offset, unit, type, deadband, intervals.'),
+  metrics: metricsSchema.default({}).describe('Per-metric rename, scale, offset, unit, type, deadband, intervals.'),
   command_topic: topicTemplate(['device', 'driver']).optional().describe('Messages here go to the driver (a line, a register write); the result is published to <command_topic>/result.'),
 };
 

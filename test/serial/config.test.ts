@@ -82,6 +82,14 @@ describe('serial device maps in the config', () => {
     ]);
   });
 
+  it('rejects two metrics published under one name, and a max_interval that min_interval makes unreachable', () => {
+    expect(problems(device(['      metrics:', '        t: { min_interval: 10s, max_interval: 5s }', '        u: { name: t }', '        v: { name: w }', '        w: {}', '        x: { name: w, ignore: true }']))).toEqual([
+      '/etc/outpost/outpost.yaml:7:47 serial.devices[0].metrics.t.max_interval: must be longer than min_interval, or the heartbeat can never come; raise max_interval or lower min_interval, got "5s"',
+      '/etc/outpost/outpost.yaml:8:20 serial.devices[0].metrics.u.name: metric "t" is already published as "t"; give one of them another name, got "t"',
+      '/etc/outpost/outpost.yaml:10:12 serial.devices[0].metrics.w: metric "v" is already published as "w"; give one of them another name, got a map',
+    ]);
+  });
+
   it('rejects a duplicate id and two line devices on one port', () => {
     const text = [device(), '    - id: boiler', '      port: /dev/ttyUSB0', '      driver: nmea'].join('\n');
     expect(problems(text)).toEqual([
