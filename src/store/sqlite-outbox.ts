@@ -164,8 +164,11 @@ class SqliteBackend implements OutboxBackend {
     if (reserve === undefined || !reserve.isReleased) return;
     if (this.drainRoom === undefined) {
       try {
+        // Pages the drain freed inside the file are room too: new rows reuse them, and the
+        // vacuum gives them back to the disk only once commits succeed again.
         const s = statfsSync(dirname(this.db.file));
-        this.drainRoom = s.bavail * s.bsize >= reserve.bytes;
+        const freePages = this.db.handle.pragma('freelist_count', { simple: true }) as number;
+        this.drainRoom = s.bavail * s.bsize + freePages * PAGE_SIZE >= reserve.bytes;
       } catch {
         this.drainRoom = true;
       }

@@ -4,7 +4,7 @@
  * Fixtures are built by test/fixtures/store/make-fixtures.ts and copied before use.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -230,9 +230,47 @@ describe('a full disk that publishers keep filling while it drains', () => {
         await Promise.race([outbox.ack('cloud', rows.map((r) => r.seq)), new Promise((r) => setTimeout(r, 500))]);
       };
       for (let round = 0; round < 60; round++) await Promise.all([ackWindow(), more(200)]);
+      // They slow down, and keep trying while the backlog drains.
+      for (let round = 0; round < 150 && outbox.stats('cloud').rows > 0; round++) await Promise.all([ackWindow(), more(10)]);
       const deadline = Date.now() + 20_000;
       while (outbox.stats('cloud').rows > 0 && Date.now() < deadline) await ackWindow();
       expect(outbox.stats('cloud').rows).toBe(0);
+      // The pages the backlog freed inside the database file count as room: new messages
+      // are taken again after the drain, before those pages went back to the disk.
+      await outbox.append('cloud', msg('sensors/x', 'after the drain'));
+      expect(payloads(outbox, 'cloud')).toEqual(['after the drain']);
+      await outbox.close();
+    } finally {
+      db?.close();
+      execFileSync('umount', [mnt]);
+    }
+  }, 60_000);
+});
+
+describe('a full disk whose backlog has drained', () => {
+  it('counts the pages the drain freed inside the database file as room for new messages while the reserve is released', async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
+    const mnt = path.join(dir, 'small');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+    const silent = pino({ level: 'silent' });
+    let db: StoreDatabase | undefined;
+    try {
+      db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
+      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, () => 0);
+      expect(reserve.ensure()).toBe(true);
+      const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0 });
+      await Promise.all(Array.from({ length: 6000 }, (_, i) => outbox.append('cloud', msg('sensors/x', `${i}:${'x'.repeat(180)}`))));
+      await outbox.ack('cloud', outbox.read('cloud', 0, 10_000).map((r) => r.seq));
+      expect(outbox.stats('cloud').rows).toBe(0);
+      // The drain is over but its pages are still in the file; the reserve is given back and
+      // the disk has less than the reserve's size free.
+      reserve.release();
+      db.handle.pragma('wal_checkpoint(TRUNCATE)');
+      const { bavail, bsize } = statfsSync(mnt);
+      writeFileSync(path.join(mnt, 'filler'), Buffer.alloc(Math.max(0, bavail * bsize - 512 * 1024)));
+      await outbox.append('cloud', msg('sensors/x', 'after the drain'));
+      expect(payloads(outbox, 'cloud')).toEqual(['after the drain']);
       await outbox.close();
     } finally {
       db?.close();
