@@ -10,6 +10,15 @@ export const GRACE = 1.5;
 
 export type Due = 'abandon-connect' | 'keepalive-expired' | 'sleep-expired' | 'not-back' | 'session-expired';
 
+/**
+ * An awake client (§6.14) is lost only when it has been silent for its sleep Duration (with
+ * grace): one that woke late in its window and is still acknowledging its buffered messages
+ * is talking to us, and must not be declared lost (Will published) halfway through.
+ */
+function awakeDeadline(s: SnSession): number {
+  return Math.max(s.sleepDeadline, s.lastSeen + s.sleepMs * GRACE);
+}
+
 /** The next moment something may be due for this session, or undefined for none. */
 export function nextDeadline(s: SnSession): number | undefined {
   let d = s.connecting?.deadline;
@@ -17,7 +26,8 @@ export function nextDeadline(s: SnSession): number | undefined {
     d = d === undefined ? x : Math.min(d, x);
   };
   if (s.state === 'active' && s.keepaliveMs > 0) min(s.lastSeen + s.keepaliveMs * GRACE);
-  else if (s.state === 'asleep' || s.state === 'awake') min(s.sleepDeadline);
+  else if (s.state === 'asleep') min(s.sleepDeadline);
+  else if (s.state === 'awake') min(awakeDeadline(s));
   else if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) min(s.expiryDeadline);
   if (s.state === 'disconnected' && s.willDeadline !== undefined) min(s.willDeadline);
   return d;
@@ -27,7 +37,8 @@ export function nextDeadline(s: SnSession): number | undefined {
 export function dueAt(s: SnSession, now: number): Due | undefined {
   if (s.connecting !== undefined && now >= s.connecting.deadline) return 'abandon-connect';
   if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return 'keepalive-expired';
-  if ((s.state === 'asleep' || s.state === 'awake') && now >= s.sleepDeadline) return 'sleep-expired';
+  if (s.state === 'asleep' && now >= s.sleepDeadline) return 'sleep-expired';
+  if (s.state === 'awake' && now >= awakeDeadline(s)) return 'sleep-expired';
   if (s.state === 'disconnected' && s.willDeadline !== undefined && now >= s.willDeadline) return 'not-back';
   if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return 'session-expired';
   return undefined;

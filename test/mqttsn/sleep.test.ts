@@ -87,6 +87,27 @@ describe('MQTT-SN sleeping clients (§6.14)', () => {
     expect(state('cycle')).toBe('asleep');
   });
 
+  it('keeps an awake client that woke late in its window while it is still acknowledging its buffered messages', async () => {
+    const wills = h.watch('wills/#');
+    const c = await sleeper('late', { topic: 'wills/late', payload: 'dead' });
+    h.gw.session('late')!.topics.assign('to/l', true);
+    local('to/l', '1', 1);
+    local('to/l', '2', 1);
+    clock.advance(89_500); // the sleep deadline is 90 s (1.5 × 60 s) after the DISCONNECT
+    c.send({ type: MsgType.PINGREQ, clientId: 'late' });
+    const p1 = await c.next(MsgType.PUBLISH);
+    clock.advance(800); // a slow radio: the PUBACK comes after the original deadline
+    expect(state('late')).toBe('awake');
+    c.send({ type: MsgType.PUBACK, topicId: p1.topicId, msgId: p1.msgId, returnCode: 0 });
+    const p2 = await c.next(MsgType.PUBLISH);
+    clock.advance(800);
+    expect(state('late')).toBe('awake');
+    c.send({ type: MsgType.PUBACK, topicId: p2.topicId, msgId: p2.msgId, returnCode: 0 });
+    await c.next(MsgType.PINGRESP);
+    expect(state('late')).toBe('asleep');
+    expect(wills).toHaveLength(0);
+  });
+
   it('delivers the buffer after CONNECT with CleanSession=false, following the CONNACK', async () => {
     const c = await sleeper('back');
     local('to/b', 'kept', 1);
