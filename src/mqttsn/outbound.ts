@@ -80,8 +80,17 @@ export function pump(h: OutboundHost, s: SnSession): void {
         continue;
       }
       const msgId = s.allocateMsgId();
+      if (h.send(s, { type: MsgType.REGISTER, topicId: id, msgId, topicName: item.msg.topic }) > h.maxDatagramSize) {
+        // A topic name too long for one datagram can never be registered: waiting for a
+        // REGACK that cannot come would end in N_retry and a client wrongly lost.
+        s.topics.forget(id);
+        s.queue.shift();
+        h.done(item);
+        complete(h, s);
+        h.dropped(s, 'too-large-out', item.msg.topic);
+        continue;
+      }
       s.flight = { kind: 'register', msgId, topicId: id, retries: 0 };
-      h.send(s, { type: MsgType.REGISTER, topicId: id, msgId, topicName: item.msg.topic });
       armRetry(h, s);
       return;
     }

@@ -171,6 +171,29 @@ describe('MQTT-SN topic table bounds', () => {
   });
 });
 
+describe('MQTT-SN delivery of messages too large for a datagram', () => {
+  it('drops a wildcard match whose topic name is too long to REGISTER, keeps the client and delivers the next message', async () => {
+    const g = await startSnGateway('max_datagram_size: 128\nretry_interval: 50ms\nmax_retries: 1');
+    try {
+      const c = await g.client({ autoAck: true });
+      await c.connect('longname');
+      await c.subscribe('l/#', 1);
+      const publish = (topic: string, payload: string) =>
+        g.broker.publish({ topic, payload: Buffer.from(payload), qos: 1, retain: false, origin: { kind: 'system', id: 't' } });
+      publish(`l/${'x'.repeat(200)}`, 'unsendable');
+      publish('l/short', 'next');
+      await until(() => c.publishes.length === 1, 'the next message');
+      expect(c.publishes[0]!.payload.toString()).toBe('next');
+      expect(g.gw.metrics.dropped('too-large-out')).toBe(1);
+      // Waiting for a REGACK to a REGISTER that was never sent would have ended in N_retry.
+      await new Promise((r) => setTimeout(r, 200));
+      expect(g.gw.session('longname')?.state).toBe('active');
+    } finally {
+      await g.close();
+    }
+  });
+});
+
 describe('MQTT-SN delivery under loss', () => {
   it('retransmits REGISTER and PUBLISH (with DUP) until acknowledged', async () => {
     const g = await startSnGateway('retry_interval: 50ms\nmax_retries: 5');
