@@ -54,6 +54,19 @@ interface Transaction {
   opts: TransactOptions;
   resolve(frame: Buffer | undefined): void;
   timer?: TimerHandle;
+  sentAt?: number;
+}
+
+/**
+ * A device whose request went unanswered in time may still answer it late, and a late answer
+ * looks like the answer to its next request (Modbus RTU carries no transaction id: same slave,
+ * same function, same length). Until `until`, only the same request may be sent to it again
+ * (a late answer to that one is a right answer); a different one waits, and what arrives
+ * meanwhile is a stray frame, counted.
+ */
+interface LateAnswer {
+  request: Buffer;
+  until: number;
 }
 
 export type LinkState = 'idle' | 'opening' | 'open' | 'waiting' | 'stopped';
@@ -80,6 +93,8 @@ export class PortLink {
   private idleTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private gapTimer: TimerHandle | undefined;
+  private lateTimer: TimerHandle | undefined;
+  private readonly late = new Map<string, LateAnswer>();
   private readonly queue: Transaction[] = [];
   private current: Transaction | undefined;
   private lastOwner: string | undefined;
@@ -235,6 +250,9 @@ export class PortLink {
     this.idleTimer?.cancel();
     this.gapTimer?.cancel();
     this.gapTimer = undefined;
+    this.lateTimer?.cancel();
+    this.lateTimer = undefined;
+    this.late.clear();
     this.presenceTimer?.cancel();
     this.presenceTimer = undefined;
     this.framer.reset();
@@ -274,22 +292,57 @@ export class PortLink {
 
   private pump(): void {
     if (this.current !== undefined || this.gapTimer !== undefined || this.state !== 'open') return;
-    const t = this.queue.shift();
-    if (t === undefined) return;
+    const now = this.deps.clock.now();
+    const i = this.queue.findIndex((q) => !this.mustWait(q, now));
+    if (i < 0) return this.wakeAfterLate(now);
+    const t = this.queue.splice(i, 1)[0]!;
+    t.sentAt = now;
     this.current = t;
     this.lastOwner = t.owner;
     // Leftovers of an earlier answer must not be glued to this one.
     if (this.framer.buffered > 0) this.framer.idle();
     this.stream!.write(t.request);
     t.timer = this.deps.clock.setTimeout(() => {
+      this.expectLate(t);
       this.events.timeout(t.owner);
       this.finish(t, undefined);
     }, t.opts.timeoutMs);
   }
 
+  /** Whether `t` must wait for a late answer to an earlier, different request of its owner. */
+  private mustWait(t: Transaction, now: number): boolean {
+    const l = this.late.get(t.owner);
+    if (l === undefined) return false;
+    if (now >= l.until) {
+      this.late.delete(t.owner);
+      return false;
+    }
+    return !l.request.equals(t.request);
+  }
+
+  /** A late answer to `t` may come up to one more timeout after the first one ran out. */
+  private expectLate(t: Transaction): void {
+    const until = (t.sentAt ?? this.deps.clock.now()) + 2 * t.opts.timeoutMs;
+    this.late.set(t.owner, { request: t.request, until: Math.max(until, this.late.get(t.owner)?.until ?? 0) });
+  }
+
+  private wakeAfterLate(now: number): void {
+    this.lateTimer?.cancel();
+    this.lateTimer = undefined;
+    if (this.queue.length === 0) return;
+    const at = Math.min(...this.queue.map((q) => this.late.get(q.owner)?.until ?? now));
+    this.lateTimer = this.deps.clock.setTimeout(() => {
+      this.lateTimer = undefined;
+      this.pump();
+    }, Math.max(0, at - now));
+  }
+
   private finish(t: Transaction, frame: Buffer | undefined): void {
     if (this.current !== t) return;
     t.timer?.cancel();
+    // An answer while a late one is expected may itself be that late one: this request's own
+    // answer may still follow.
+    if (frame !== undefined && this.late.has(t.owner)) this.expectLate(t);
     this.current = undefined;
     t.resolve(frame);
     this.gapTimer = this.deps.clock.setTimeout(() => {
