@@ -3,6 +3,7 @@
  * Every numeric or boolean field is a metric; nested objects are flattened
  * ({"env":{"t":1}} → "env.t" with the default separator).
  */
+import { isUtf8 } from 'node:buffer';
 import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, timestampValue, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
 
 const MAX_DEPTH = 8;
@@ -18,7 +19,8 @@ export const options = z
 
 export type LineJsonOptions = z.output<typeof options>;
 
-export function parseJsonLine(text: string, o: LineJsonOptions): ParseResult {
+/** `utf8`: false when the line's bytes were not valid UTF-8 (then U+FFFD in a key is noise). */
+export function parseJsonLine(text: string, o: LineJsonOptions, utf8 = true): ParseResult {
   let data: unknown;
   try {
     data = JSON.parse(text);
@@ -29,10 +31,17 @@ export function parseJsonLine(text: string, o: LineJsonOptions): ParseResult {
   const record = data as Record<string, unknown>;
   const ts = o.timestamp_field !== undefined ? timestampValue(record[o.timestamp_field]) : undefined;
   const readings: Reading[] = [];
+  // Bytes that are not UTF-8 (line noise, a wrong baud rate) decode to U+FFFD; in a key they
+  // would make up a metric, and a topic, that does not exist.
+  let badKey = false;
   const walk = (obj: Record<string, unknown>, prefix: string, depth: number): void => {
     for (const [key, value] of Object.entries(obj)) {
       if (depth === 0 && key === o.timestamp_field) continue;
       const name = prefix + key;
+      if (!utf8 && key.includes('\uFFFD')) {
+        badKey = true;
+        return;
+      }
       if ((typeof value === 'number' && Number.isFinite(value)) || typeof value === 'boolean' || (o.strings && typeof value === 'string')) {
         readings.push(ts === undefined ? { metric: name, value } : { metric: name, value, ts });
       } else if (value !== null && typeof value === 'object' && !Array.isArray(value) && depth < MAX_DEPTH) {
@@ -41,6 +50,7 @@ export function parseJsonLine(text: string, o: LineJsonOptions): ParseResult {
     }
   };
   walk(record, '', 0);
+  if (badKey) return { ok: false, error: 'decode', detail: 'a key is not valid UTF-8 (line noise?)' };
   return { ok: true, readings };
 }
 
@@ -50,7 +60,7 @@ export const lineJson = defineDriver({
   options,
   framing: lineFraming,
   create: (o, ctx) => ({
-    parse: (frame) => parseJsonLine(lineText(frame), o),
+    parse: (frame) => parseJsonLine(lineText(frame), o, isUtf8(frame)),
     command: lineCommand(ctx, o.line_ending),
   }),
 });

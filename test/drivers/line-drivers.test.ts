@@ -31,6 +31,13 @@ describe('line-json driver', () => {
     expect(flat(run)).toEqual([['a=2']]);
   });
 
+  it('counts a line whose key has bytes that are not UTF-8 as a decode failure instead of inventing a metric', () => {
+    const run = runDriver(lineJson, { strings: true }, Buffer.concat([Buffer.from('{"te'), Buffer.from([0xff, 0xfe]), Buffer.from('mp":1,"v":2}\n{"u":"21'), Buffer.from([0xb0]), Buffer.from('C","t":3}\n{"ok\uFFFD":4}\n')]));
+    expect(run.failures.map((f) => f.detail)).toEqual(['a key is not valid UTF-8 (line noise?)']);
+    // A Latin-1 "°" in a string value does not cost the line its numbers; a real U+FFFD in a key is a key.
+    expect(flat(run)).toEqual([['u=21\uFFFDC', 't=3'], ['ok\uFFFD=4']]);
+  });
+
   it('drops a line longer than max_line and resyncs on the next', () => {
     const run = runDriver(lineJson, { max_line: 16 }, Buffer.from(`{"a":"${'x'.repeat(100)}"}\n{"b":1}\n`), 5);
     expect(flat(run)).toEqual([['b=1']]);
