@@ -43,6 +43,8 @@ export interface ForwarderOptions {
 
 /** Reason codes after which resending cannot help: the row is dropped (counted, logged). */
 const PERMANENT_REFUSALS = new Set([0x87, 0x90, 0x93, 0x95, 0x99, 0x9a, 0x9b]);
+/** PUBACK 0x95: counted with the rows larger than the cloud's Maximum Packet Size, not as a refusal. */
+const PACKET_TOO_LARGE = 0x95;
 /** Wait before resending a row the cloud refused for a passing reason (0x80, 0x83, 0x97). */
 const RETRY_AFTER_MS = 1000;
 
@@ -164,7 +166,13 @@ export class Forwarder {
       this.pauseFor(RETRY_AFTER_MS);
       return;
     }
-    if (reasonCode >= 0x80) {
+    if (reasonCode === PACKET_TOO_LARGE) {
+      // From the cloud, or from our client, which does not send what exceeds the cloud's
+      // Maximum Packet Size once the properties are encoded [MQTT-3.1.2-24].
+      this.counters.tooLarge++;
+      const suppressed = this.refusalLog.take(`too-large ${e.topic}`);
+      if (suppressed >= 0) this.log.error({ topic: e.topic, reasonCode, msgId: e.msgId, ...(suppressed > 0 ? { suppressed } : {}) }, 'message larger than the cloud accepts; dropped');
+    } else if (reasonCode >= 0x80) {
       this.counters.refused++;
       const suppressed = this.refusalLog.take(`${reasonCode} ${e.topic}`);
       if (suppressed >= 0) {

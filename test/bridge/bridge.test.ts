@@ -193,6 +193,16 @@ describe('bridge forwarding', () => {
     expect(lines.filter((l) => l.msg.startsWith('cloud refused a message')).length).toBe(5);
   });
 
+  it('counts a row refused as packet too large (0x95) among the too-large drops, not as an ACL refusal', async () => {
+    const { upstream, broker } = await setup({ inflight: 10 });
+    upstream.up();
+    for (let i = 1; i <= 3; i++) await broker.publish(msg('sensors/t', i));
+    upstream.ackAll(0x95);
+    await settle();
+    expect(outbox!.stats('cloud').rows).toBe(0);
+    expect(bridge!.backlog().drops).toEqual({ 'too-large': 3 });
+  });
+
   it('live-first: sends a live row the cloud refused for now again even when the backlog it overtook is drained meanwhile', async () => {
     const { upstream, broker } = await setup({ inflight: 2, order: 'live-first' });
     for (let i = 1; i <= 3; i++) await broker.publish(msg('sensors/t', i));
