@@ -4,7 +4,7 @@
  * (Subscription Identifiers, remaining expiry, topic aliases).
  */
 import type { Message, QoS } from '../core/message.js';
-import { encode, encodePublish, type IPublishPacket } from '../mqtt/codec.js';
+import { encodePublish, type IPublishPacket } from '../mqtt/codec.js';
 import type { Connection } from './connection.js';
 
 /** Encodings of a message shared by every subscriber that needs the same bytes. */
@@ -62,7 +62,7 @@ export function encodeV5Publish(
       properties.topicAlias = newAlias;
     }
   }
-  const buf = encode({ cmd: 'publish', topic, payload: msg.payload, qos, retain: retainFlag, dup, messageId: qos > 0 ? packetId : undefined, properties }, 5);
+  const buf = encodePublish(topic, msg.payload, qos, retainFlag, dup, packetId, 5, properties);
   if (buf.length > conn.clientMaxPacketSize) return undefined;
   if (newAlias !== undefined) conn.outAliases!.set(msg.topic, newAlias);
   return buf;

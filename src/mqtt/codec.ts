@@ -12,6 +12,7 @@ import type { Packet, IPublishPacket } from 'mqtt-packet';
 import { bytesAfterConnect, mismatchedProtocol } from './connect-scan.js';
 import { repeatedProperty } from './property-scan.js';
 import { propertiesLength, varIntSize, writeProperties, writeVarInt } from './publish-properties.js';
+import { keepWireOrder } from './user-property-order.js';
 
 export type {
   Packet,
@@ -189,6 +190,9 @@ export class Decoder {
         this.fail({ kind: 'protocol-error', detail: `${packet.cmd.toUpperCase()} with property 0x${id.toString(16).padStart(2, '0')} more than once` });
         return;
       }
+    }
+    if (packet.cmd === 'publish' && this.version === 5 && packet.properties?.userProperties !== undefined) {
+      keepWireOrder(packet.properties.userProperties as Record<string, string | string[]>, raw);
     }
     this.sink.onPacket(packet, raw);
   }

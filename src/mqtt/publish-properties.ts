@@ -4,6 +4,7 @@
  * caller falls back to mqtt-packet; test/mqtt/codec.test.ts checks that both give the same
  * bytes.
  */
+import { wireOrder } from './user-property-order.js';
 
 /** Octets of a Variable Byte Integer (§1.5.5) holding x. */
 export function varIntSize(x: number): number {
@@ -28,8 +29,15 @@ const PUBLISH_PROPS: Record<string, number> = {
   contentType: 0x03,
   responseTopic: 0x08,
   correlationData: 0x09,
+  subscriptionIdentifier: 0x0b,
+  topicAlias: 0x23,
   userProperties: 0x26,
 };
+
+/** A Subscription Identifier (§3.3.2.3.8) as a Variable Byte Integer: its octets, or undefined when out of range. */
+function subIdLength(x: unknown): number | undefined {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 1 && x <= 268_435_455 ? 1 + varIntSize(x) : undefined;
+}
 
 const MAX_STRING = 65535;
 
@@ -90,6 +98,18 @@ export function propertiesLength(props: Record<string, unknown>): number | undef
         if (!Buffer.isBuffer(v) || v.length > MAX_STRING) return undefined;
         n += 3 + v.length;
         break;
+      case 0x23:
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff) return undefined;
+        n += 3;
+        break;
+      case 0x0b: {
+        for (const one of Array.isArray(v) ? v : [v]) {
+          const m = subIdLength(one);
+          if (m === undefined) return undefined;
+          n += m;
+        }
+        break;
+      }
       case 0x26: {
         const u = typeof v === 'object' ? userPropertiesLength(v as Record<string, unknown>) : undefined;
         if (u === undefined) return undefined;
@@ -118,6 +138,15 @@ export function writeProperties(buf: Buffer, o: number, props: Record<string, un
     const id = PUBLISH_PROPS[k]!;
     if (id === 0x26) {
       const u = v as Record<string, unknown>;
+      const ordered = wireOrder(u);
+      if (ordered !== undefined) {
+        // As they came in [MQTT-3.3.2-18] (user-property-order.ts); the same pairs, so the same length.
+        for (const [name, one] of ordered) {
+          buf[o++] = id;
+          o = writeString(buf, writeString(buf, o, name), one);
+        }
+        continue;
+      }
       for (const name in u) {
         if (!Object.prototype.hasOwnProperty.call(u, name)) continue;
         const x = u[name];
@@ -133,8 +162,16 @@ export function writeProperties(buf: Buffer, o: number, props: Record<string, un
       }
       continue;
     }
+    if (id === 0x0b) {
+      for (const one of Array.isArray(v) ? v : [v]) {
+        buf[o++] = id;
+        o = writeVarInt(buf, o, one as number);
+      }
+      continue;
+    }
     buf[o++] = id;
     if (id === 0x01) buf[o++] = v ? 1 : 0;
+    else if (id === 0x23) o = buf.writeUInt16BE(v as number, o);
     else if (id === 0x02) o = buf.writeUInt32BE(v as number, o);
     else if (id === 0x09) {
       buf.writeUInt16BE((v as Buffer).length, o);

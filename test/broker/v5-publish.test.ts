@@ -34,6 +34,51 @@ describe('MQTT 5 application properties', () => {
     expect(got.properties).toEqual(properties);
   });
 
+  it('forwards User Properties in the order they came, a repeated name between others and names that read as numbers included [MQTT-3.3.2-18]', async () => {
+    h = startBroker();
+    /** The User Properties of the first PUBLISH in `bytes`, in wire order. */
+    const userPairs = (bytes: Buffer): string[] => {
+      let o = 1;
+      while ((bytes[o]! & 0x80) !== 0) o++;
+      o += 1;
+      o += 2 + bytes.readUInt16BE(o) + ((bytes[0]! >> 1) & 3 ? 2 : 0);
+      const end = o + 1 + bytes[o]!; // property length < 128 here
+      const out: string[] = [];
+      const str = (at: number): [string, number] => [bytes.toString('utf8', at + 2, at + 2 + bytes.readUInt16BE(at)), at + 2 + bytes.readUInt16BE(at)];
+      for (o += 1; o < end; ) {
+        const id = bytes[o++]!;
+        if (id === 0x26) {
+          const [k, next] = str(o);
+          const [v, after] = str(next);
+          out.push(`${k}=${v}`);
+          o = after;
+        } else if (id === 0x0b) o += 1;
+        else if (id === 0x23) o += 2;
+        else throw new Error(`property 0x${id.toString(16)} not expected`);
+      }
+      return out;
+    };
+    const plain = await connect(h, 'plain');
+    const rich = await connect(h, 'rich', { properties: { topicAliasMaximum: 4 } }); // per-subscriber encoding
+    await subscribe(plain.c, 'up/#', 0);
+    rich.c.send({ cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 5 }, subscriptions: [{ topic: 'up/#', qos: 0 }] });
+    await rich.c.next('suback');
+    const wire: Buffer[][] = [[], []];
+    plain.c.stream.on('data', (b: Buffer) => wire[0]!.push(b));
+    rich.c.stream.on('data', (b: Buffer) => wire[1]!.push(b));
+    const { c: pub } = await connect(h, 'pub');
+    const pair = (k: string, v: string) => [0x26, 0, k.length, ...Buffer.from(k), 0, v.length, ...Buffer.from(v)];
+    const props = [...pair('a', '1'), ...pair('b', '2'), ...pair('a', '3'), ...pair('10', 'x'), ...pair('2', 'y')];
+    const topic = [...Buffer.from('up/x')];
+    const body = [0, topic.length, ...topic, props.length, ...props, ...Buffer.from('p')];
+    pub.sendRaw([0x30, body.length, ...body]);
+    await plain.c.next('publish');
+    await rich.c.next('publish');
+    const expected = ['a=1', 'b=2', 'a=3', '10=x', '2=y'];
+    expect(userPairs(Buffer.concat(wire[0]!))).toEqual(expected);
+    expect(userPairs(Buffer.concat(wire[1]!))).toEqual(expected);
+  });
+
   it('strips MQTT 5 properties when delivering to a 3.1.1 subscriber, keeping topic and payload', async () => {
     h = startBroker();
     const { c: sub } = await connect(h, 'old', {}, 4);
