@@ -30,7 +30,7 @@ describe('PUBLISH fast path', () => {
     const strings = ['', 'a', 'outpost-seq', 'ünï°C', 'x'.repeat(200)];
     for (let i = 0; i < 500; i++) {
       const props: Record<string, unknown> = {};
-      const keys = ['userProperties', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'payloadFormatIndicator'];
+      const keys = ['userProperties', 'messageExpiryInterval', 'contentType', 'responseTopic', 'correlationData', 'payloadFormatIndicator', 'topicAlias', 'subscriptionIdentifier'];
       for (const k of keys.sort(() => next() - 0.5)) {
         if (next() < 0.4) continue;
         if (k === 'userProperties') {
@@ -39,6 +39,8 @@ describe('PUBLISH fast path', () => {
           props[k] = u;
         } else if (k === 'messageExpiryInterval') props[k] = pick([0, 1, 300, 0xffffffff]);
         else if (k === 'correlationData') props[k] = Buffer.from(pick(strings));
+        else if (k === 'topicAlias') props[k] = pick([1, 300, 65_535]);
+        else if (k === 'subscriptionIdentifier') props[k] = pick<number | number[]>([1, 127, 128, 268_435_455, [1, 70_000]]);
         else if (k === 'payloadFormatIndicator') props[k] = next() < 0.5;
         else props[k] = pick(strings);
       }
@@ -54,7 +56,7 @@ describe('PUBLISH fast path', () => {
     }
   });
 
-  it('leaves publishes with other properties (topic alias, subscription ids) to mqtt-packet and gets its bytes', () => {
+  it('encodes Topic Alias and several Subscription Identifiers as mqtt-packet does', () => {
     const props = { topicAlias: 3, subscriptionIdentifier: [1, 70_000], userProperties: { a: 'b' } };
     const ours = encodePublish('t', Buffer.from('x'), 1, false, false, 9, 5, props);
     const theirs = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 1, retain: false, dup: false, messageId: 9, properties: props }, { protocolVersion: 5 });
