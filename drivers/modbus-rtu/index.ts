@@ -114,6 +114,7 @@ export const modbusRtu = defineDriver({
   summary: 'Modbus RTU polling master (RS-485): holding/input registers, coils, discrete inputs; several slaves per bus.',
   options,
   shared: true,
+  metricNames: (o) => o.registers.map((r) => r.name),
   framing: () => ({
     type: 'custom',
     // Answers are framed by their function code (length) and CRC; a bad CRC slides one byte.

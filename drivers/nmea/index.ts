@@ -4,7 +4,7 @@
  * not match is a counted checksum failure, never a reading.
  */
 import { defineDriver, lineFraming, lineOptionsShape, lineText, z, type CommandResult, type ParseResult } from '../../src/serial/driver-api.js';
-import { decodeSentence, SENTENCES, type SentenceType } from './sentences.js';
+import { decodeSentence, METRICS, SENTENCES, type SentenceType } from './sentences.js';
 
 export const options = z
   .object({
@@ -61,6 +61,7 @@ export const nmea = defineDriver({
   name: 'nmea',
   summary: 'NMEA 0183 GPS/GNSS sentences (GGA, RMC, VTG, GSA) with checksum check.',
   options,
+  metricNames: (o) => [...new Set(o.sentences.flatMap((s) => METRICS[s]))],
   framing: lineFraming,
   create: (o, ctx) => ({
     parse: (frame) => parseNmea(lineText(frame), o),

@@ -41,6 +41,14 @@ export function fixTime(time: string | undefined, date: string | undefined): num
   return Number.isNaN(at) ? undefined : at;
 }
 
+/** The metrics each sentence type gives (see decodeSentence). */
+export const METRICS: Record<SentenceType, readonly string[]> = {
+  GGA: ['latitude', 'longitude', 'fix_quality', 'satellites', 'hdop', 'altitude'],
+  RMC: ['fix_valid', 'latitude', 'longitude', 'speed_kn', 'course'],
+  VTG: ['course', 'speed_kn', 'speed_kmh'],
+  GSA: ['fix_type', 'satellites_used', 'pdop', 'hdop', 'vdop'],
+};
+
 type Out = Reading[];
 const put = (out: Out, metric: string, value: number | boolean | undefined, unit?: string, ts?: number): void => {
   if (value === undefined) return;

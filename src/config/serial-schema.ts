@@ -101,7 +101,14 @@ function deviceSchemaFor(d: DriverDefinition) {
       // The driver's own schema: its errors come out at devices[i].options.<key>.
       options: d.options.prefault({}).describe(`Options of the ${d.name} driver.`),
     })
-    .strict();
+    .strict()
+    .superRefine((dev, ctx) => {
+      const known = d.metricNames?.(dev.options as never);
+      if (known === undefined) return;
+      for (const key of Object.keys(dev.metrics)) {
+        if (!known.includes(key)) ctx.addIssue({ code: 'custom', path: ['metrics', key], message: `this ${d.name} device has no metric "${key}"; name one of: ${known.join(', ')}` });
+      }
+    });
 }
 
 const driverNames = builtinDrivers.map((d) => d.name);

@@ -96,6 +96,12 @@ export interface DriverDefinition<S extends z.ZodType = z.ZodType> {
   /** Several devices may name the same port (an RS-485 bus): they share its framer and take turns. */
   readonly shared?: boolean;
   framing(options: z.output<S>): import('./framer.js').FramingSpec;
+  /**
+   * The metric names the device can send, when they follow from the options (a register map,
+   * a fixed sentence set): a device map naming another metric is a config error (a typo would
+   * otherwise leave the metric unscaled). Omit when any name may come (JSON keys).
+   */
+  metricNames?(options: z.output<S>): readonly string[];
   create(options: z.output<S>, ctx: DriverContext): DriverInstance;
 }
 

@@ -90,6 +90,18 @@ describe('serial device maps in the config', () => {
     ]);
   });
 
+  it('rejects a metric map entry that names no metric of a driver whose metrics are known (a register map, NMEA)', () => {
+    const modbus = ['      options: { slave_id: 1, registers: [{ name: temperature, address: 0 }] }', '      metrics:', '        temp: { scale: 0.1 }', '        temperature: { unit: °C }'];
+    expect(problems(device(modbus, 'modbus-rtu'))).toEqual([
+      '/etc/outpost/outpost.yaml:8:15 serial.devices[0].metrics.temp: this modbus-rtu device has no metric "temp"; name one of: temperature, got a map',
+    ]);
+    expect(problems(device(['      options: { sentences: [VTG] }', '      metrics: { speed_kmh: { decimals: 0 }, latitude: { deadband: 0.001 } }'], 'nmea'))).toEqual([
+      '/etc/outpost/outpost.yaml:7:56 serial.devices[0].metrics.latitude: this nmea device has no metric "latitude"; name one of: course, speed_kn, speed_kmh, got a map',
+    ]);
+    // line-json metrics are whatever keys the device sends: any name goes.
+    expect(() => parse(device(['      metrics: { anything: { scale: 2 } }']))).not.toThrow();
+  });
+
   it('rejects a duplicate id and two line devices on one port', () => {
     const text = [device(), '    - id: boiler', '      port: /dev/ttyUSB0', '      driver: nmea'].join('\n');
     expect(problems(text)).toEqual([
