@@ -3,6 +3,7 @@
  * print them: "temp=21.5, hum=40 door=closed". Numbers and true/false/on/off are metrics;
  * other text only with strings: true. Spaces around the "=" are allowed.
  */
+import { isUtf8 } from 'node:buffer';
 import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, textValue, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
 
 export const options = z
@@ -15,7 +16,8 @@ export const options = z
 
 export type LineKvOptions = z.output<typeof options>;
 
-export function parseKvLine(text: string, o: LineKvOptions): ParseResult {
+/** `utf8`: false when the line's bytes were not valid UTF-8 (then U+FFFD in a key is line noise). */
+export function parseKvLine(text: string, o: LineKvOptions, utf8 = true): ParseResult {
   const a = o.assign;
   // "temp = 21.5" → "temp=21.5", so spaces can also separate pairs.
   const squeezed = text.replace(a === '=' ? /\s*=\s*/g : /\s*:\s*/g, a);
@@ -26,6 +28,7 @@ export function parseKvLine(text: string, o: LineKvOptions): ParseResult {
     const at = token.indexOf(a);
     if (at <= 0) continue;
     pairs++;
+    if (!utf8 && token.slice(0, at).includes('\uFFFD')) return { ok: false, error: 'decode', detail: 'a key is not valid UTF-8 (line noise?)' };
     const value = textValue(token.slice(at + 1));
     if (typeof value === 'string' && (!o.strings || value === '')) continue;
     readings.push({ metric: token.slice(0, at), value });
@@ -40,7 +43,7 @@ export const lineKv = defineDriver({
   options,
   framing: lineFraming,
   create: (o, ctx) => ({
-    parse: (frame) => parseKvLine(lineText(frame), o),
+    parse: (frame) => parseKvLine(lineText(frame), o, isUtf8(frame)),
     command: lineCommand(ctx, o.line_ending),
   }),
 });

@@ -64,6 +64,12 @@ describe('line-kv driver', () => {
     expect(run.failures.map((f) => f.detail)).toEqual(['no key=value pair']); // "boot ok"
   });
 
+  it('counts a line whose key has bytes that are not UTF-8 as a decode failure instead of inventing a metric', () => {
+    const run = runDriver(lineKv, {}, Buffer.concat([Buffer.from('te'), Buffer.from([0xff]), Buffer.from('mp=21.5 hum=40\nt=1 unit='), Buffer.from([0xb0]), Buffer.from('C\n')]));
+    expect(run.failures.map((f) => f.detail)).toEqual(['a key is not valid UTF-8 (line noise?)']);
+    expect(flat(run)).toEqual([['t=1']]);
+  });
+
   it('keeps text values with strings: true and accepts ":" as the assignment', () => {
     const run = runDriver(lineKv, { assign: ':', strings: true }, Buffer.from('door: open; t:1e2\n'));
     expect(flat(run)).toEqual([['door=open', 't=100']]);
