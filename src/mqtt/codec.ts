@@ -12,7 +12,7 @@ import type { Packet, IPublishPacket } from 'mqtt-packet';
 import { bytesAfterConnect, mismatchedProtocol } from './connect-scan.js';
 import { repeatedProperty } from './property-scan.js';
 import { propertiesLength, varIntSize, writeProperties, writeVarInt } from './publish-properties.js';
-import { keepWireOrder } from './user-property-order.js';
+import { keepWillWireOrder, keepWireOrder } from './user-property-order.js';
 
 export type {
   Packet,
@@ -193,6 +193,8 @@ export class Decoder {
     }
     if (packet.cmd === 'publish' && this.version === 5 && packet.properties?.userProperties !== undefined) {
       keepWireOrder(packet.properties.userProperties as Record<string, string | string[]>, raw);
+    } else if (packet.cmd === 'connect' && this.version === 5 && packet.will?.properties?.userProperties !== undefined) {
+      keepWillWireOrder(packet.will.properties.userProperties as Record<string, string | string[]>, raw);
     }
     this.sink.onPacket(packet, raw);
   }

@@ -21,18 +21,31 @@ export function wireOrder(u: object): Pairs | undefined {
 
 /** The user properties of `raw` (a v5 PUBLISH mqtt-packet parsed into `u`) keep their wire order. */
 export function keepWireOrder(u: UserProps, raw: Buffer): void {
-  const pairs = readPairs(raw);
+  const qos = (raw[0]! >> 1) & 3;
+  const rem = varInt(raw, 1);
+  if (rem === undefined || rem.next + 2 > raw.length) return;
+  mark(u, readPairs(raw, rem.next + 2 + raw.readUInt16BE(rem.next) + (qos > 0 ? 2 : 0)));
+}
+
+/** The Will's user properties of `raw` (a v5 CONNECT with a Will parsed into `u`) keep their wire order [MQTT-3.1.3-10]. */
+export function keepWillWireOrder(u: UserProps, raw: Buffer): void {
+  const rem = varInt(raw, 1);
+  if (rem === undefined || rem.next + 2 > raw.length) return;
+  let o = rem.next + 2 + raw.readUInt16BE(rem.next) + 4; // protocol name, level, flags, keep alive
+  const props = varInt(raw, o);
+  if (props === undefined || props.next + props.value + 2 > raw.length) return;
+  o = props.next + props.value;
+  mark(u, readPairs(raw, o + 2 + raw.readUInt16BE(o))); // after the client id
+}
+
+function mark(u: UserProps, pairs: Pairs | undefined): void {
   if (pairs === undefined || sameOrder(u, pairs)) return;
   Object.defineProperty(u, ORDER, { value: pairs, enumerable: false });
 }
 
-/** The user property pairs of a v5 PUBLISH, in wire order (undefined if the bytes do not read as expected). */
-function readPairs(raw: Buffer): Pairs | undefined {
-  const qos = (raw[0]! >> 1) & 3;
-  const rem = varInt(raw, 1);
-  if (rem === undefined || rem.next + 2 > raw.length) return undefined;
-  if (raw.length < rem.next + 2 + raw.readUInt16BE(rem.next) + (qos > 0 ? 2 : 0)) return undefined;
-  let o = rem.next + 2 + raw.readUInt16BE(rem.next) + (qos > 0 ? 2 : 0);
+/** The user property pairs of the property section at `o`, in wire order (undefined if the bytes do not read as expected). */
+function readPairs(raw: Buffer, o: number): Pairs | undefined {
+  if (o > raw.length) return undefined;
   const len = varInt(raw, o);
   if (len === undefined) return undefined;
   const end = len.next + len.value;
@@ -53,9 +66,9 @@ function readPairs(raw: Buffer): Pairs | undefined {
       out.push([name[0], value[0]]);
       o = value[1];
     } else if (id === 0x01) o += 1;
-    else if (id === 0x02) o += 4;
+    else if (id === 0x02 || id === 0x18) o += 4; // Message Expiry, Will Delay
     else if (id === 0x23) o += 2;
-    else if (id === 0x03 || id === 0x08 || id === 0x09) {
+    else if (id === 0x03 || id === 0x08 || id === 0x09) { // Content Type, Response Topic, Correlation Data
       const v = str(o);
       if (v === undefined) return undefined;
       o = v[1];

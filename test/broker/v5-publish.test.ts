@@ -14,6 +14,29 @@ afterEach(async () => {
   h = undefined;
 });
 
+/** The User Properties of the first PUBLISH in `bytes`, in wire order. */
+function userPairs(bytes: Buffer): string[] {
+  let o = 1;
+  while ((bytes[o]! & 0x80) !== 0) o++;
+  o += 1;
+  o += 2 + bytes.readUInt16BE(o) + ((bytes[0]! >> 1) & 3 ? 2 : 0);
+  const end = o + 1 + bytes[o]!; // property length < 128 here
+  const out: string[] = [];
+  const str = (at: number): [string, number] => [bytes.toString('utf8', at + 2, at + 2 + bytes.readUInt16BE(at)), at + 2 + bytes.readUInt16BE(at)];
+  for (o += 1; o < end; ) {
+    const id = bytes[o++]!;
+    if (id === 0x26) {
+      const [k, next] = str(o);
+      const [v, after] = str(next);
+      out.push(`${k}=${v}`);
+      o = after;
+    } else if (id === 0x0b) o += 1;
+    else if (id === 0x23) o += 2;
+    else throw new Error(`property 0x${id.toString(16)} not expected`);
+  }
+  return out;
+}
+
 describe('MQTT 5 application properties', () => {
   it('passes Payload Format Indicator, Content Type, Response Topic, Correlation Data and User Properties unaltered to a v5 subscriber [MQTT-3.3.2-4] [MQTT-3.3.2-15..-20]', async () => {
     h = startBroker();
@@ -36,28 +59,6 @@ describe('MQTT 5 application properties', () => {
 
   it('forwards User Properties in the order they came, a repeated name between others and names that read as numbers included [MQTT-3.3.2-18]', async () => {
     h = startBroker();
-    /** The User Properties of the first PUBLISH in `bytes`, in wire order. */
-    const userPairs = (bytes: Buffer): string[] => {
-      let o = 1;
-      while ((bytes[o]! & 0x80) !== 0) o++;
-      o += 1;
-      o += 2 + bytes.readUInt16BE(o) + ((bytes[0]! >> 1) & 3 ? 2 : 0);
-      const end = o + 1 + bytes[o]!; // property length < 128 here
-      const out: string[] = [];
-      const str = (at: number): [string, number] => [bytes.toString('utf8', at + 2, at + 2 + bytes.readUInt16BE(at)), at + 2 + bytes.readUInt16BE(at)];
-      for (o += 1; o < end; ) {
-        const id = bytes[o++]!;
-        if (id === 0x26) {
-          const [k, next] = str(o);
-          const [v, after] = str(next);
-          out.push(`${k}=${v}`);
-          o = after;
-        } else if (id === 0x0b) o += 1;
-        else if (id === 0x23) o += 2;
-        else throw new Error(`property 0x${id.toString(16)} not expected`);
-      }
-      return out;
-    };
     const plain = await connect(h, 'plain');
     const rich = await connect(h, 'rich', { properties: { topicAliasMaximum: 4 } }); // per-subscriber encoding
     await subscribe(plain.c, 'up/#', 0);
@@ -77,6 +78,25 @@ describe('MQTT 5 application properties', () => {
     const expected = ['a=1', 'b=2', 'a=3', '10=x', '2=y'];
     expect(userPairs(Buffer.concat(wire[0]!))).toEqual(expected);
     expect(userPairs(Buffer.concat(wire[1]!))).toEqual(expected);
+  });
+
+  it('publishes a Will with its User Properties in the order the CONNECT gave them [MQTT-3.1.3-10]', async () => {
+    h = startBroker();
+    const { c: sub } = await connect(h, 'sub');
+    await subscribe(sub, 'will/#', 0);
+    const wire: Buffer[] = [];
+    sub.stream.on('data', (b: Buffer) => wire.push(b));
+    const dev = h.client(5);
+    // mqtt-packet writes an object's pairs grouped by name; the order to keep is the wire's, so the CONNECT is written here.
+    const pair = (k: string, v: string) => [0x26, 0, k.length, ...Buffer.from(k), 0, v.length, ...Buffer.from(v)];
+    const wprops = [...pair('a', '1'), ...pair('b', '2'), ...pair('a', '3')];
+    const str = (x: string) => [0, x.length, ...Buffer.from(x)];
+    const body = [...str('MQTT'), 5, 0x06, 0, 0, 0, ...str('dev'), wprops.length, ...wprops, ...str('will/dev'), ...str('gone')];
+    dev.sendRaw([0x10, body.length, ...body]);
+    await dev.next('connack');
+    dev.destroy();
+    await sub.next('publish');
+    expect(userPairs(Buffer.concat(wire))).toEqual(['a=1', 'b=2', 'a=3']);
   });
 
   it('strips MQTT 5 properties when delivering to a 3.1.1 subscriber, keeping topic and payload', async () => {
