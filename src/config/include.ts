@@ -13,6 +13,16 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { PathKey } from './issues.js';
 
+/** A YAML parse error as a sentence (its position is reported with it). */
+export function yamlMessage(e: { code: string; message: string; pos: [number, number] }, text: string): string {
+  if (e.code === 'MULTIPLE_DOCS') return 'invalid YAML: the file must hold one document; remove the extra "---"';
+  if (e.code === 'DUPLICATE_KEY') {
+    const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim();
+    return `invalid YAML: key ${key} appears twice in one map; keep one of them`;
+  }
+  return `invalid YAML: ${e.message.replace(/\.$/, '')}`;
+}
+
 export interface Source {
   file: string;
   doc: Document;
@@ -77,7 +87,7 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
     // Named as the main file is (as given, from the working directory), so the name leads to it.
     const source: Source = { file: isAbsolute(entry) ? entry : join(dirname(main.file), entry), doc, lines };
     if (doc.errors.length > 0) {
-      for (const e of doc.errors) problems.push({ source, docPath: [], message: `invalid YAML: ${e.message.replace(/\.$/, '')}` });
+      for (const e of doc.errors) problems.push({ source, docPath: [], offset: e.pos[0], message: yamlMessage(e, text) });
       return;
     }
     const root = doc.contents;

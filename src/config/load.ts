@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
-import { expandIncludes, locate, readIncludeFromDisk, type ReadInclude, type Source } from './include.js';
+import { expandIncludes, locate, readIncludeFromDisk, yamlMessage, type ReadInclude, type Source } from './include.js';
 import { resolveTlsPaths, unreadableFiles, type PathProblem } from './files.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
@@ -87,7 +87,7 @@ export function parseConfigText(
   };
 
   if (doc.errors.length > 0) {
-    fail(doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e.code, e.message) })));
+    fail(doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e, text) })));
   }
 
   let data: unknown;
@@ -100,6 +100,8 @@ export function parseConfigText(
 
   const included = expandIncludes(data, main, readInclude);
   for (const seg of included.segments) if (!order.has(seg.source)) order.set(seg.source, order.size);
+  // Files that gave no devices (a YAML error) in the order their problems were found.
+  for (const p of included.problems) if (!order.has(p.source)) order.set(p.source, order.size);
   const problems: Problem[] = included.problems.map((p) => ({
     source: p.source,
     offset: p.offset ?? offsetOf(p.source.doc, p.docPath),
@@ -155,10 +157,6 @@ function formatPath(path: readonly PathKey[] | null): string {
   return `${text}: `;
 }
 
-function yamlMessage(code: string, message: string): string {
-  if (code === 'MULTIPLE_DOCS') return 'invalid YAML: the file must hold one document; remove the extra "---"';
-  return `invalid YAML: ${message.replace(/\.$/, '')}`;
-}
 
 function osReason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;

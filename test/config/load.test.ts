@@ -175,7 +175,7 @@ describe('reporting problems', () => {
     const lines = problems('broker:\n  max_inflight: 5\n max_connections: 2\nlog: [1, 2\n');
     expect(lines.length).toBeGreaterThan(0);
     expect(lines[0]).toMatch(/^config\.yaml:3:1 invalid YAML: /);
-    expect(problems('log: {}\nlog: {}\n')).toEqual(['config.yaml:2:1 invalid YAML: Map keys must be unique']);
+    expect(problems('log: {}\nlog: {}\n')).toEqual(['config.yaml:2:1 invalid YAML: key log appears twice in one map; keep one of them']);
   });
 
   it('says "cannot read" with the file name and the OS reason when the file is missing', () => {

@@ -157,6 +157,15 @@ describe('included device map files', () => {
     expect(problems(main, { '/etc/outpost/devices/boiler-room.yaml': 'devices: [', '/etc/outpost/gps.yaml': '- a\n' })[0]).toMatch(/^\/etc\/outpost\/devices\/boiler-room\.yaml:1:\d+ invalid YAML/);
   });
 
+  it('reports a YAML error in an included file at its line, and a duplicate key by name', () => {
+    expect(
+      problems(main, {
+        '/etc/outpost/devices/boiler-room.yaml': ['devices:', '  - id: pump', '    port: /dev/ttyUSB1', '    driver: line-kv', '    port: /dev/ttyUSB2'].join('\n'),
+        '/etc/outpost/gps.yaml': 'devices: []\n',
+      }),
+    ).toEqual(['/etc/outpost/devices/boiler-room.yaml:5:5 invalid YAML: key port appears twice in one map; keep one of them']);
+  });
+
   it('accepts an empty device map file', () => {
     expect(parse(main, { '/etc/outpost/devices/boiler-room.yaml': '# nothing yet\n', '/etc/outpost/gps.yaml': 'devices: []\n' }).serial.devices).toHaveLength(1);
   });
