@@ -54,10 +54,13 @@ export function deliver(h: OutboundHost, s: SnSession, msg: Message): void {
 }
 
 function resolveTopic(h: OutboundHost, s: SnSession, name: string): { type: TopicIdTypeValue; id: number } | undefined {
-  const pre = h.predefined.idOf(s.clientId, name);
-  if (pre !== undefined) return { type: 1, id: pre };
+  // An id the client learnt for this name (its REGISTER, or the SUBACK of a SUBSCRIBE by
+  // name, which names "the topic id used when sending PUBLISH", §5.4.16) comes first, even
+  // when the name is also predefined: the client may not know the predefined id.
   const id = s.topics.idOf(name);
   if (id !== undefined && s.topics.isKnown(id)) return { type: 0, id };
+  const pre = h.predefined.idOf(s.clientId, name);
+  if (pre !== undefined) return { type: 1, id: pre };
   const short = shortTopicId(name);
   if (short !== undefined) return { type: 2, id: short };
   return undefined;

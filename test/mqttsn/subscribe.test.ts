@@ -57,6 +57,16 @@ describe('MQTT-SN SUBSCRIBE and delivery to sensors', () => {
     expect(c.topicIds.size).toBe(0);
   });
 
+  it('publishes with the topic id its SUBACK announced when a client subscribes by name to a topic that is also predefined', async () => {
+    const c = await h.client({ autoAck: true });
+    await c.connect('s1');
+    const ack = await c.subscribe('cmd/all', 0);
+    expect(ack.topicId).not.toBe(0);
+    local('cmd/all', 'p');
+    await until(() => c.publishes.length === 1, 'the publish');
+    expect([c.publishes[0]!.topicIdType, c.publishes[0]!.topicId]).toEqual([0, ack.topicId]);
+  });
+
   it('refuses a short name that is not a valid topic filter with SUBACK 0x02, and takes one that is', async () => {
     const c = await h.client({ autoAck: true });
     await c.connect('s1');
