@@ -53,6 +53,7 @@ export const regex = defineDriver({
   name: 'regex',
   summary: 'A line regular expression whose named groups are the metrics.',
   options,
+  metricNames: (o) => [...o.pattern.matchAll(/\(\?<([A-Za-z_$][\w$]*)>/g)].map((m) => m[1]!),
   framing: lineFraming,
   create: (o, ctx) => {
     const parse = regexParser(o);

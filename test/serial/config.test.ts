@@ -98,6 +98,9 @@ describe('serial device maps in the config', () => {
     expect(problems(device(['      options: { sentences: [VTG] }', '      metrics: { speed_kmh: { decimals: 0 }, latitude: { deadband: 0.001 } }'], 'nmea'))).toEqual([
       '/etc/outpost/outpost.yaml:7:56 serial.devices[0].metrics.latitude: this nmea device has no metric "latitude"; name one of: course, speed_kn, speed_kmh, got a map',
     ]);
+    expect(problems(device(['      options: { pattern: "T:(?<temp>\\\\S+)" }', '      metrics: { tmp: { scale: 0.1 } }'], 'regex'))).toEqual([
+      '/etc/outpost/outpost.yaml:7:23 serial.devices[0].metrics.tmp: this regex device has no metric "tmp"; name one of: temp, got a map',
+    ]);
     // line-json metrics are whatever keys the device sends: any name goes.
     expect(() => parse(device(['      metrics: { anything: { scale: 2 } }']))).not.toThrow();
   });
