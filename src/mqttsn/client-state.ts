@@ -82,7 +82,12 @@ export function transition(state: ClientState, event: ClientEvent): Transition |
     case 'retries-exhausted':
       return state === 'active' || state === 'awake' ? lose : undefined;
     case 'address-reused':
-      return state === 'active' || state === 'asleep' || state === 'awake' ? lose : undefined;
+      // A sleeper is unreachable anyway and comes back by its ClientId, from whatever port
+      // its NAT gives it (§6.14): only its sleep timer can make it lost. An awake one stops
+      // being sent to until its next PINGREQ.
+      if (state === 'asleep') return undefined;
+      if (state === 'awake') return { state: 'asleep', actions: ['arm-sleep', 'hold'] };
+      return state === 'active' ? lose : undefined;
     case 'not-back':
       return state === 'disconnected' ? lose : undefined;
   }

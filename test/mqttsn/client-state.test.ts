@@ -41,7 +41,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'keepalive-expired': '-',
     'sleep-expired': LOSE,
     'retries-exhausted': '-',
-    'address-reused': LOSE,
+    'address-reused': '-',
     'not-back': '-',
   },
   awake: {
@@ -53,7 +53,7 @@ const table: Record<ClientState, Record<ClientEvent, string>> = {
     'keepalive-expired': '-',
     'sleep-expired': LOSE,
     'retries-exhausted': LOSE,
-    'address-reused': LOSE,
+    'address-reused': 'asleep: arm-sleep, hold',
     'not-back': '-',
   },
   lost: {

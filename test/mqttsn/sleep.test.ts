@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MsgType } from '../../src/mqttsn/packets.js';
+import dgram from 'node:dgram';
+import { encode } from '../../src/mqttsn/encode.js';
+import { SnTestClient } from '../helpers/mqttsn-client.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
 
@@ -127,6 +130,31 @@ describe('MQTT-SN sleeping clients (§6.14)', () => {
     moved.send({ type: MsgType.PINGREQ, clientId: 'nat' });
     await moved.next(MsgType.PINGRESP);
     expect(moved.publishes.map((p) => p.payload.toString())).toEqual(['x']);
+  });
+
+  it('keeps a sleeper asleep, Will unsent and buffer kept, when another client CONNECTs from its old address', async () => {
+    const wills = h.watch('wills/#');
+    const c = await SnTestClient.open({ port: h.port });
+    await c.connect('roamer', { clean: true, duration: 30, will: { topic: 'wills/roamer', payload: 'dead' } });
+    await c.subscribe('to/#', 1);
+    c.send({ type: MsgType.DISCONNECT, duration: 60 });
+    await c.next(MsgType.DISCONNECT);
+    local('to/r', 'kept', 1);
+    const oldPort = c.localPort;
+    await c.close();
+    // The NAT hands the sleeper's old port to another sensor.
+    const other = dgram.createSocket('udp4');
+    await new Promise<void>((r) => other.bind(oldPort, '127.0.0.1', () => r()));
+    const connack = new Promise<void>((r) => other.once('message', () => r()));
+    other.send(encode({ type: MsgType.CONNECT, will: false, cleanSession: true, protocolId: 1, duration: 30, clientId: 'newcomer' }), h.port, '127.0.0.1');
+    await connack;
+    other.close();
+    expect(state('roamer')).toBe('asleep');
+    expect(wills).toHaveLength(0);
+    const moved = await h.client({ autoAck: true });
+    moved.send({ type: MsgType.PINGREQ, clientId: 'roamer' });
+    await moved.next(MsgType.PINGRESP);
+    expect(moved.publishes.map((p) => p.payload.toString())).toEqual(['kept']);
   });
 
   it('ends the sleep with DISCONNECT without Duration: disconnected, no Will', async () => {
