@@ -149,6 +149,11 @@ export const serialSchema = z
     const ids = new Set<string>();
     const ports = new Map<string, number>();
     s.devices.forEach((d, i) => {
+      // serialport's POSIX binding (Linux, macOS) refuses these: the port would never open.
+      if (process.platform !== 'win32') {
+        if (d.parity === 'mark' || d.parity === 'space') ctx.addIssue({ code: 'custom', path: ['devices', i, 'parity'], message: `parity ${d.parity} cannot be set on Linux serial ports; use none, even or odd (for mark parity, none with stop_bits: 2 sends the same bits)` });
+        if (d.stop_bits === 1.5) ctx.addIssue({ code: 'custom', path: ['devices', i, 'stop_bits'], message: '1.5 stop bits cannot be set on Linux serial ports; use 1 or 2 (2 suits a device that wants 1.5)' });
+      }
       if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device id "${d.id}" is used twice; ids must be unique` });
       ids.add(d.id);
       const key = portKey(d.port);

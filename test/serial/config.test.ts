@@ -105,6 +105,13 @@ describe('serial device maps in the config', () => {
     expect(() => parse(device(['      metrics: { anything: { scale: 2 } }']))).not.toThrow();
   });
 
+  it('rejects parity mark/space and 1.5 stop bits, which a Linux serial port cannot be set to, instead of retrying the open forever', () => {
+    expect(problems(device(['      parity: mark', '      stop_bits: 1.5']))).toEqual([
+      '/etc/outpost/outpost.yaml:6:15 serial.devices[0].parity: parity mark cannot be set on Linux serial ports; use none, even or odd (for mark parity, none with stop_bits: 2 sends the same bits), got "mark"',
+      '/etc/outpost/outpost.yaml:7:18 serial.devices[0].stop_bits: 1.5 stop bits cannot be set on Linux serial ports; use 1 or 2 (2 suits a device that wants 1.5), got 1.5',
+    ]);
+  });
+
   it('rejects a duplicate id and two line devices on one port', () => {
     const text = [device(), '    - id: boiler', '      port: /dev/ttyUSB0', '      driver: nmea'].join('\n');
     expect(problems(text)).toEqual([
