@@ -84,7 +84,8 @@ export class DeviceMapper {
   map(readings: readonly Reading[], now: number): Message[] {
     const out: Message[] = [];
     for (const r of readings) {
-      const m = this.s.metrics[r.metric];
+      // Own keys only: a metric called "constructor" or "toString" is no entry of the map.
+      const m = Object.hasOwn(this.s.metrics, r.metric) ? this.s.metrics[r.metric] : undefined;
       if (m?.ignore || (m === undefined && this.s.onlyMapped)) continue;
       const value = convert(r.value, m);
       if (typeof value === 'number' && !Number.isFinite(value)) {

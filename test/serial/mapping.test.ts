@@ -43,6 +43,19 @@ describe('device map', () => {
     expect(told).toEqual([['r', 'abc'], ['n', '']]);
   });
 
+  it('publishes metrics named like Object properties (constructor, toString, __proto__) as any other', () => {
+    const m = new DeviceMapper(settings({ t: { scale: 2 } }));
+    const readings = JSON.parse('{"constructor":1,"toString":2,"__proto__":3,"t":4}') as Record<string, number>;
+    const out = m.map(Object.entries(readings).map(([metric, value]) => ({ metric, value })), 0);
+    expect(out.map((x) => [x.topic, JSON.parse(x.payload.toString()).value])).toEqual([
+      ['sensors/dev/constructor', 1],
+      ['sensors/dev/toString', 2],
+      ['sensors/dev/__proto__', 3],
+      ['sensors/dev/t', 8],
+    ]);
+    expect(m.invalid).toBe(0);
+  });
+
   it('publishes plain payloads, with the QoS, retain flag and serial origin of the device', () => {
     const [msg] = new DeviceMapper(settings({}, { payload: 'plain' })).map([{ metric: 'x', value: false }], 0);
     expect(msg).toMatchObject({ topic: 'sensors/dev/x', qos: 1, retain: true, origin: { kind: 'serial', id: 'dev' } });
