@@ -87,9 +87,20 @@ export function decodeValue(r: Register, block: Block, data: Buffer): number | b
   else if (t === 'uint16') raw = data.readUInt16BE(at);
   else {
     const words = Buffer.from(r.word_order === 'big' ? data.subarray(at, at + 4) : Buffer.concat([data.subarray(at + 2, at + 4), data.subarray(at, at + 2)]));
-    raw = t === 'int32' ? words.readInt32BE(0) : t === 'uint32' ? words.readUInt32BE(0) : words.readFloatBE(0);
+    raw = t === 'int32' ? words.readInt32BE(0) : t === 'uint32' ? words.readUInt32BE(0) : shortestFloat32(words.readFloatBE(0));
   }
-  return r.scale === 1 ? raw : raw * r.scale;
+  // 15 significant digits: 2153 × 0.1 is 215.3, not 215.29999999999998.
+  return r.scale === 1 ? raw : Number.isFinite(raw) ? Number((raw * r.scale).toPrecision(15)) : raw * r.scale;
+}
+
+/** A float32 as the shortest decimal that is the same float32: 230.1, not 230.10000610351562. */
+export function shortestFloat32(x: number): number {
+  if (!Number.isFinite(x)) return x;
+  for (let p = 1; p < 9; p++) {
+    const d = Number(x.toPrecision(p));
+    if (Math.fround(d) === x) return d;
+  }
+  return x;
 }
 
 /** The 16-bit words that write `value` (already divided by scale) to a register, or what is wrong. */

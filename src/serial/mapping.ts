@@ -41,11 +41,23 @@ function toNumber(v: MetricValue): number {
   return t === '' ? NaN : Number(t);
 }
 
+/**
+ * A scaled value without binary floating-point noise: 217 × 0.1 is 21.700000000000003 in a
+ * double; 15 significant digits (all a double holds reliably) give 21.7.
+ */
+function cleanProduct(v: number): number {
+  return Number.isFinite(v) ? Number(v.toPrecision(15)) : v;
+}
+
 function convert(value: MetricValue, m: MetricMapConfig | undefined): MetricValue {
   let v = value;
   // A number sent as text ("216") is converted before scale and offset apply to it.
   if ((m?.type === 'number' || m?.type === 'int') && typeof v !== 'number') v = toNumber(v);
-  if (m !== undefined && typeof v === 'number') v = v * m.scale + m.offset;
+  if (m !== undefined && typeof v === 'number' && (m.scale !== 1 || m.offset !== 0)) v = cleanProduct(v * m.scale + m.offset);
+  if (typeof v === 'number' && m?.decimals !== undefined) {
+    const f = 10 ** m.decimals;
+    v = Math.round(v * f) / f;
+  }
   switch (m?.type) {
     case 'number':
       break;
@@ -58,10 +70,6 @@ function convert(value: MetricValue, m: MetricMapConfig | undefined): MetricValu
     case 'string':
       v = String(v);
       break;
-  }
-  if (typeof v === 'number' && m?.decimals !== undefined) {
-    const f = 10 ** m.decimals;
-    v = Math.round(v * f) / f;
   }
   return v;
 }

@@ -81,6 +81,17 @@ describe('Modbus RTU codec', () => {
     expect(decodeValue(reg({ name: 'c', table: 'coil', address: 9 }), coils, hex('00 02'))).toBe(true);
   });
 
+  it('publishes a float32 as its shortest decimal and a scaled register without floating-point noise', () => {
+    const f = Buffer.alloc(4);
+    f.writeFloatBE(230.1);
+    const data = Buffer.concat([f, hex('08 69 00 1D')]); // float32 230.1, 2153, 29
+    const block = { table: 'holding' as const, address: 0, count: 4, registers: [] };
+    expect(decodeValue(reg({ name: 'v', address: 0, type: 'float32' }), block, data)).toBe(230.1);
+    expect(decodeValue(reg({ name: 't', address: 2, scale: 0.1 }), block, data)).toBe(215.3);
+    expect(decodeValue(reg({ name: 'h', address: 3, scale: 0.1 }), block, data)).toBe(2.9);
+    expect(decodeValue(reg({ name: 'w', address: 0, type: 'float32', scale: 1000 }), block, data)).toBe(230_100);
+  });
+
   it('groups registers into few reads within the gap and size limits', () => {
     const r = (address: number, table: Register['table'] = 'holding', type?: Register['type']) => reg({ name: `r${address}${table}`, address, table, type });
     const blocks = planBlocks([r(0), r(5, 'holding', 'float32'), r(20), r(200, 'input'), r(3, 'coil'), r(90, 'coil')], 8, 64);

@@ -28,6 +28,8 @@ describe('device map', () => {
     { name: 'scales a number sent as text when the map converts it to a number', map: { t: { type: 'number', scale: 0.1, unit: '°C' } }, reading: { metric: 't', value: '216' }, out: [['sensors/dev/t', '{"value":21.6,"unit":"°C","ts":1000}']] },
     { name: 'scales a number sent as text before rounding it to an int', map: { n: { type: 'int', scale: 2, offset: 1 } }, reading: { metric: 'n', value: ' 7 ' }, out: [['sensors/dev/n', '{"value":15,"ts":1000}']] },
     { name: 'drops an empty text instead of publishing it as 0 after a number conversion', map: { r: { type: 'number' } }, reading: { metric: 'r', value: '' }, out: [] },
+    { name: 'publishes a scaled value without floating-point noise (217 × 0.1 is 21.7)', map: { t: { scale: 0.1 } }, reading: { metric: 't', value: 217 }, out: [['sensors/dev/t', '{"value":21.7,"ts":1000}']] },
+    { name: 'rounds to decimals before converting to a string', map: { t: { type: 'string', decimals: 1 } }, reading: { metric: 't', value: 21.46 }, out: [['sensors/dev/t', '{"value":"21.5","ts":1000}']] },
     { name: 'never publishes an ignored metric', map: { r: { ignore: true } }, reading: { metric: 'r', value: 1 }, out: [] },
     { name: 'keeps wildcards out of the topic', map: {}, reading: { metric: 'a+b#', value: 1 }, out: [['sensors/dev/a_b_', '{"value":1,"ts":1000}']] },
   ];
