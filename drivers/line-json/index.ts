@@ -21,6 +21,8 @@ export type LineJsonOptions = z.output<typeof options>;
 
 /** `utf8`: false when the line's bytes were not valid UTF-8 (then U+FFFD in a key is noise). */
 export function parseJsonLine(text: string, o: LineJsonOptions, utf8 = true): ParseResult {
+  // A blank line (a sketch's Serial.println(), "\n\r" endings) carries nothing and is no failure.
+  if (text.trim() === '') return { ok: true, readings: [] };
   let data: unknown;
   try {
     data = JSON.parse(text);

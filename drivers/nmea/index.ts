@@ -24,6 +24,7 @@ export function nmeaChecksum(body: string): number {
 }
 
 export function parseNmea(text: string, o: NmeaOptions): ParseResult {
+  if (text.trim() === '') return { ok: true, readings: [] }; // a blank line is no failure
   const start = text.indexOf('$');
   if (start < 0) return { ok: false, error: 'decode', detail: 'no "$" sentence start' };
   const line = text.slice(start).trimEnd();

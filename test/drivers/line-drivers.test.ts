@@ -38,6 +38,12 @@ describe('line-json driver', () => {
     expect(flat(run)).toEqual([['u=21\uFFFDC', 't=3'], ['ok\uFFFD=4']]);
   });
 
+  it('skips blank lines quietly, counting no failure', () => {
+    const run = runDriver(lineJson, {}, Buffer.from('{"a":1}\n\n\r\n  \n{"a":2}\n'));
+    expect(run.failures).toEqual([]);
+    expect(flat(run).filter((r) => r.length > 0)).toEqual([['a=1'], ['a=2']]);
+  });
+
   it('drops a line longer than max_line and resyncs on the next', () => {
     const run = runDriver(lineJson, { max_line: 16 }, Buffer.from(`{"a":"${'x'.repeat(100)}"}\n{"b":1}\n`), 5);
     expect(flat(run)).toEqual([['b=1']]);

@@ -46,6 +46,13 @@ describe('nmea driver', () => {
     expect(parseNmea('$PUBX,00*33', opt)).toEqual({ ok: true, readings: [] });
   });
 
+  it('skips blank lines between sentences quietly, counting no failure', () => {
+    const o = options.parse({});
+    expect(parseNmea('', o)).toEqual({ ok: true, readings: [] });
+    expect(parseNmea(' \r', o)).toEqual({ ok: true, readings: [] });
+    expect(parseNmea('GPGGA,1*00', o)).toMatchObject({ ok: false, error: 'decode' });
+  });
+
   it('converts coordinates and times exactly, and refuses malformed ones', () => {
     expect(coordinate('01131.000', 'W')).toBeCloseTo(-11.516667, 6);
     expect(coordinate('4807.038', 'X')).toBeUndefined();
