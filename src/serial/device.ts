@@ -103,7 +103,12 @@ export class DeviceRuntime {
       line: lineOf(config),
       now: () => deps.clock.now(),
       write: (data) => link.write(data),
-      transact: (request, opts) => link.transact(config.id, request, opts),
+      // An answer is a frame from the device too: stats count it like an unsolicited one.
+      transact: (request, opts) =>
+        link.transact(config.id, request, opts).then((f) => {
+          if (f !== undefined) this.counters.frames++;
+          return f;
+        }),
       fail: (kind, detail) => this.fail(kind, detail),
     };
     // The options were parsed by the driver's schema when the config was loaded.

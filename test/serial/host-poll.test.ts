@@ -63,6 +63,21 @@ describe('polled devices sharing one bus', () => {
     expect(rig.host.counters('d2')).toMatchObject({ timeouts: 1 });
   });
 
+  it('count each answer as a frame of the device it answers, as for unsolicited frames', async () => {
+    rig = await startHost(busConfig([1, 2]), { drivers: [pollDriver] });
+    rig.ports.plug('/dev/ttyRS485');
+    await rig.advance(1000);
+    const dev = rig.ports.device('/dev/ttyRS485');
+    dev.on('data', (b: Buffer) => {
+      if (b.toString().startsWith('Q1')) dev.write('A1 10\n');
+    });
+    for (let i = 0; i < 3; i++) await rig.advance(1000);
+    const d1 = rig.host.counters('d1')!;
+    expect(d1.frames).toBeGreaterThanOrEqual(3);
+    expect(d1.frames).toBe(d1.readings);
+    expect(rig.host.counters('d2')).toMatchObject({ frames: 0, readings: 0 });
+  });
+
   it('starts the next poll only after the readings of the last one were committed', async () => {
     rig = await startHost(busConfig([1]), { drivers: [pollDriver] });
     const commits: (() => void)[] = [];
