@@ -3,6 +3,7 @@
  * publishers meet MQTT clients, and durable sinks hold back acknowledgements until
  * they committed the message (persist before you acknowledge, DESIGN §4).
  */
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, Origin } from '../../src/core/message.js';
 import { OutpostError } from '../../src/core/errors.js';
@@ -322,6 +323,25 @@ describe('durable sinks', () => {
     c.send(publishPacket('sensors/t', '1', 1));
     await c.waitClosed();
     expect(c.received.filter((x) => x.cmd === 'puback')).toEqual([]);
+  });
+
+  it('log the refusals of a 3.1.1 connection\'s publishes rate-limited, not one line per message', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    h = startBroker({}, undefined, log);
+    // One failed commit refuses every publish it held: twenty in flight on one connection.
+    const commit = deferred();
+    h.broker.addDurableSink({ name: 'outbox', selects: () => true, accept: () => commit.promise });
+    const { c } = await connect(h, 'burst', {}, 4);
+    for (let i = 1; i <= 20; i++) c.send({ ...publishPacket('sensors/t', String(i), 1), messageId: i });
+    await ticks(10);
+    commit.reject(new Error('disk gone'));
+    await c.waitClosed();
+    await ticks(10);
+    const refusals = lines.filter((l) => l.includes('not accepted by the store'));
+    expect(refusals.length).toBeGreaterThan(0);
+    expect(refusals.length).toBeLessThanOrEqual(5);
+    expect(refusals[0]).toContain('sensors/t');
   });
 
   it('are not consulted for topics they do not select', async () => {

@@ -19,8 +19,8 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export function startBroker(options: Partial<BrokerOptions> = {}, clock?: Clock): Harness {
-  const broker = new Broker(options, { log: silentLog, clock });
+export function startBroker(options: Partial<BrokerOptions> = {}, clock?: Clock, log: pino.Logger = silentLog): Harness {
+  const broker = new Broker(options, { log, clock });
   let port = 10000;
   const stream = () => {
     const [a, b] = duplexPair();

@@ -176,7 +176,8 @@ function ackAfterCommit(conn: Connection, session: Session, cmd: 'puback' | 'pub
       if (conn.version !== 5) {
         // 3.1.1 has no negative ack: leave it unacknowledged and close, so the client
         // resends it after reconnecting.
-        conn.log.warn({ err: String(err), topic }, 'message not accepted by the store; closing so the client resends');
+        // Rate-limited: every publish in flight on the connection is refused the same way.
+        conn.ctx.warn(conn, 'store-refused', `message to "${topic}" not accepted by the store (${String(err)}); closing so the client resends`);
         conn.end();
         return;
       }
