@@ -237,8 +237,10 @@ export class StateSql {
       .iterate(clientId) as IterableIterator<DeliveryRow>;
     for (const r of it) {
       const state = STATES[r.state] ?? 'queued';
-      // A PUBREL (wait-comp) is owed whatever the message's expiry: the receiver has it already.
-      if (state !== 'wait-comp' && r.expiresAt !== null && r.expiresAt <= now) {
+      // Expiry deletes a copy whose delivery has not started [MQTT-3.3.2-5]. One in flight
+      // (PUBLISH sent, or PUBREL owed) is resent whatever its age [MQTT-4.4.0-1]; dropping it
+      // would free a QoS 2 packet id the client may still hold.
+      if (state === 'queued' && r.expiresAt !== null && r.expiresAt <= now) {
         drop.push(r.id);
         out.expiredMessages++;
         continue;

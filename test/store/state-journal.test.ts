@@ -226,6 +226,10 @@ describe('restore', () => {
     await seed((j) => {
       j.saveSession({ clientId: 'c', protocolVersion: 4, expiryInterval: 600, offlineAt: now });
       j.addDelivery('c', delivery(j, msg('t', 'inflight'), { packetId: 1, state: 'wait-ack' }));
+      // Delivery started before they expired: owed whatever their age [MQTT-4.4.0-1], and a
+      // QoS 2 packet id the client may hold must not be freed [MQTT-3.3.2-5 covers queued ones only].
+      j.addDelivery('c', delivery(j, msg('t', 'inflight-expired', { expiresAt: now + 1000 }), { packetId: 2, state: 'wait-ack' }));
+      j.addDelivery('c', delivery(j, msg('t', 'received-expired', { expiresAt: now + 1000 }), { packetId: 3, state: 'wait-rec' }));
       j.addDelivery('c', delivery(j, msg('t', 'expired', { expiresAt: now + 1000 })));
       for (let i = 0; i < 6; i++) j.addDelivery('c', delivery(j, msg('t', `q${i}`)));
       j.retain(msg('r/old', 'expired', { expiresAt: now + 1000 }));
@@ -234,10 +238,10 @@ describe('restore', () => {
     clock.advance(2000);
     const b = openJournal();
     const r = b.journal.restore(clock.now(), { ...limits, maxQueuedMessages: 3 });
-    expect(r.sessions[0]!.deliveries.map((d) => d.msg.payload.toString())).toEqual(['inflight', 'q0', 'q1', 'q2']);
+    expect(r.sessions[0]!.deliveries.map((d) => d.msg.payload.toString())).toEqual(['inflight', 'inflight-expired', 'received-expired', 'q0', 'q1', 'q2']);
     expect([r.expiredMessages, r.overCap]).toEqual([2, 3]);
     expect(r.retained.map((m) => m.topic)).toEqual(['r/new']);
-    expect([b.count('deliveries'), b.count('retained')]).toEqual([4, 1]);
+    expect([b.count('deliveries'), b.count('retained')]).toEqual([6, 1]);
   });
 
   it('empties the tables of a kind that is switched off', async () => {
