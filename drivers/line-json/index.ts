@@ -3,8 +3,7 @@
  * Every numeric or boolean field is a metric; nested objects are flattened
  * ({"env":{"t":1}} → "env.t" with the default separator).
  */
-import { isUtf8 } from 'node:buffer';
-import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, timestampValue, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
+import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, timestampValue, validUtf8, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
 
 const MAX_DEPTH = 8;
 
@@ -62,7 +61,7 @@ export const lineJson = defineDriver({
   options,
   framing: lineFraming,
   create: (o, ctx) => ({
-    parse: (frame) => parseJsonLine(lineText(frame), o, isUtf8(frame)),
+    parse: (frame) => parseJsonLine(lineText(frame), o, validUtf8(frame)),
     command: lineCommand(ctx, o.line_ending),
   }),
 });

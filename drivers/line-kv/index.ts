@@ -3,8 +3,7 @@
  * print them: "temp=21.5, hum=40 door=closed". Numbers and true/false/on/off are metrics;
  * other text only with strings: true. Spaces around the "=" are allowed.
  */
-import { isUtf8 } from 'node:buffer';
-import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, textValue, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
+import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, textValue, validUtf8, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
 
 export const options = z
   .object({
@@ -43,7 +42,7 @@ export const lineKv = defineDriver({
   options,
   framing: lineFraming,
   create: (o, ctx) => ({
-    parse: (frame) => parseKvLine(lineText(frame), o, isUtf8(frame)),
+    parse: (frame) => parseKvLine(lineText(frame), o, validUtf8(frame)),
     command: lineCommand(ctx, o.line_ending),
   }),
 });

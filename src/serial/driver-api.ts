@@ -11,6 +11,7 @@
  * host counts and logs rate-limited. Drivers never touch the port: ctx.write and ctx.transact
  * go through the host, which serialises access when several devices share one bus.
  */
+import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { duration, size } from '../config/unit-schema.js';
 
@@ -129,6 +130,11 @@ export function lineFraming(o: { max_line: number; line_ending: 'lf' | 'crlf'; i
 export function lineText(frame: Buffer): string {
   const end = frame.length > 0 && frame[frame.length - 1] === 0x0d ? frame.length - 1 : frame.length;
   return frame.toString('utf8', 0, end);
+}
+
+/** Whether a frame's bytes are valid UTF-8 (if not, lineText has put U+FFFD where they were). */
+export function validUtf8(frame: Buffer): boolean {
+  return isUtf8(frame);
 }
 
 /** A value as a device sends it in text ("21.5", "true", "on") → number, boolean, or the text. */
