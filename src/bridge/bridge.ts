@@ -66,7 +66,7 @@ export class Bridge implements Service, DurableSink {
    * denied: inbound messages the ACL did not let this bridge publish locally;
    * unmatched: inbound messages no inbound rule takes (dropped).
    */
-  readonly counters = { reconnects: 0, inbound: 0, denied: 0, unmatched: 0 };
+  readonly counters = { reconnects: 0, connectFailures: 0, inbound: 0, denied: 0, unmatched: 0 };
   private deniedLog: LogRateLimiter | undefined;
 
   constructor(
@@ -82,6 +82,7 @@ export class Bridge implements Service, DurableSink {
       acked: (id, code) => this.forwarder.onAcked(id, code),
       message: (m) => this.onInbound(m),
       writable: () => this.forwarder.onWritable(),
+      attemptFailed: () => void this.counters.connectFailures++,
     };
     const will = { topic: settings.stateTopic, payload: Buffer.from('offline'), qos: 1 as QoS, retain: true };
     // No loops with a 3.1.1 cloud either: it has no No Local, so without the bridge flag the

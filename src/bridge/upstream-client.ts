@@ -307,6 +307,7 @@ export class UpstreamClient implements Upstream {
     if (suppressed >= 0) this.log.warn(fields, wasUp ? `link to the cloud broker lost: ${failure.sentence}` : failure.sentence);
     else this.log.debug(fields, failure.sentence);
     this.retryTimer = this.clock.setTimeout(() => this.attempt(), delay);
+    if (!wasUp) this.events.attemptFailed?.(failure.sentence);
   }
 
   private async shutdown(): Promise<void> {

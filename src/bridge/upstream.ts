@@ -95,6 +95,8 @@ export interface UpstreamEvents {
   message(msg: InboundMessage): void;
   /** The socket can take more writes again after `publish` returned false. */
   writable(): void;
+  /** An attempt to connect failed (TCP, TLS, CONNACK refused, timeout); the next is scheduled. */
+  attemptFailed?(sentence: string): void;
 }
 
 export interface Upstream {

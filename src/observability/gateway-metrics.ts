@@ -15,7 +15,7 @@ import { PromText } from './prometheus.js';
 export interface BridgeView {
   readonly name: string;
   readonly linkState: 'up' | 'down';
-  readonly counters: { readonly reconnects: number; readonly inbound: number; readonly denied?: number; readonly unmatched?: number };
+  readonly counters: { readonly reconnects: number; readonly inbound: number; readonly connectFailures?: number; readonly denied?: number; readonly unmatched?: number };
   readonly outbound?: number;
   backlog(): OutboxStats & { inflight: number };
 }
@@ -77,6 +77,7 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
   const backlogs = gw.bridges.map((b) => ({ b, s: b.backlog(), labels: { bridge: b.name } }));
   p.family('outpost_bridge_up', 'gauge', '1 while the bridge is connected to its cloud broker.', backlogs.map(({ b, labels }) => ({ labels, value: b.linkState === 'up' ? 1 : 0 })))
     .family('outpost_bridge_reconnects_total', 'counter', 'Bridge connections to the cloud broker after the first.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.reconnects })))
+    .family('outpost_bridge_connect_failures_total', 'counter', 'Attempts to connect to the cloud broker that failed (TCP, TLS, CONNACK refused, timeout).', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.connectFailures ?? 0 })))
     .family('outpost_bridge_inbound_messages_total', 'counter', 'Messages the bridge brought in from the cloud.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.inbound })))
     .family('outpost_bridge_inbound_denied_total', 'counter', 'Messages from the cloud the ACL did not let the bridge publish locally.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.denied ?? 0 })))
     .family('outpost_bridge_inbound_unmatched_total', 'counter', 'Messages from the cloud that no inbound rule takes (dropped).', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.unmatched ?? 0 })))

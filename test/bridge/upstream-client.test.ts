@@ -114,6 +114,9 @@ describe('UpstreamClient failures against a real Mosquitto', () => {
     // Mosquitto sends the CA along with its certificate: the chain ends in a CA we do not trust.
     expect(rec.warnings()[0]).toMatch(/^TLS certificate of 127\.0\.0\.1 is not trusted \((SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)\): check bridges\[\]\.ca$/);
     expect(rec.warnings().length).toBeLessThanOrEqual(3); // identical failures are rate-limited
+    // ...but every failed attempt is reported (outpost_bridge_connect_failures_total).
+    expect(rec.attemptFailures.length).toBeGreaterThanOrEqual(7);
+    expect(rec.attemptFailures[0]).toBe(rec.warnings()[0]);
     expect(rec.downs).toEqual([]); // never up, so never down
   });
 

@@ -18,6 +18,8 @@ export class Recorder {
   readonly acks: [number, number][] = [];
   readonly messages: InboundMessage[] = [];
   writables = 0;
+  /** The sentence of each failed attempt to connect. */
+  readonly attemptFailures: string[] = [];
   readonly logs: LogLine[] = [];
   /** Called on every ack and on writable (a test's own forwarder). */
   onAck: ((id: number, code: number) => void) | undefined;
@@ -35,6 +37,7 @@ export class Recorder {
       this.writables++;
       this.onWritable?.();
     },
+    attemptFailed: (sentence: string) => void this.attemptFailures.push(sentence),
   };
 
   readonly log = pino({ level: 'debug' }, { write: (line: string) => void this.logs.push(JSON.parse(line) as LogLine) });

@@ -15,7 +15,7 @@ function bridge(name: string, linkState: 'up' | 'down', rows: number, bytes: num
   return {
     name,
     linkState,
-    counters: { reconnects: 3, inbound: 7 },
+    counters: { reconnects: 3, connectFailures: 11, inbound: 7 },
     backlog: () => ({ rows, bytes, oldestCreatedAt: oldestAgeMs === undefined ? undefined : NOW - oldestAgeMs, drops: { 'full-oldest': 2 }, inflight: 1 }),
   };
 }
@@ -64,6 +64,7 @@ describe('/metrics', () => {
     expect(value('outpost_protocol_violations_total', { outcome: 'malformed-packet' })).toBe('1');
     expect(value('outpost_bridge_up', { bridge: 'cloud' })).toBe('0');
     expect(value('outpost_bridge_reconnects_total', { bridge: 'cloud' })).toBe('3');
+    expect(value('outpost_bridge_connect_failures_total', { bridge: 'cloud' })).toBe('11');
     expect(value('outpost_outbox_rows', { bridge: 'cloud' })).toBe('42');
     expect(value('outpost_outbox_bytes', { bridge: 'cloud' })).toBe('4200');
     expect(value('outpost_outbox_oldest_age_seconds', { bridge: 'cloud' })).toBe('90');
