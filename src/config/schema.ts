@@ -158,7 +158,7 @@ export const bridgeBufferSchema = z
   .object({
     max_bytes: size({ min: 1024 }).prefault('512MiB').describe('Most bytes of messages kept for this bridge.'),
     max_rows: z.number().int().min(1).default(10_000_000).describe('Most messages kept for this bridge.'),
-    max_age: duration({ min: 1000 }).prefault('7d').describe('Messages older than this are dropped undelivered (counted).'),
+    max_age: duration({ min: 1000 }).prefault('7d').describe('Messages older than this are dropped undelivered (counted); the age is checked once a minute, so one may outlive it by up to a minute.'),
     when_full: z
       .enum(['drop-oldest', 'drop-newest', 'reject'])
       .default('drop-oldest')
