@@ -4,7 +4,9 @@
  * UDP, and random bytes on the serial ports of a line-json and an nmea device (socat ptys).
  * Afterwards the process must still be running, serve an MQTT round trip and an MQTT-SN
  * QoS 1 publish, and once the state the fuzz legitimately created is cleared (its persistent
- * sessions and retained topics) its RSS must come back near the baseline taken before it,
+ * MQTT sessions and retained topics; its MQTT-SN sessions, CONNECTs with mutated client ids,
+ * up to mqttsn.max_clients of them, expire after a 5 s mqttsn.session_expiry) its RSS must
+ * come back near the baseline taken before it,
  * after a warm-up round of 1 % of each input (a process just started has not yet compiled
  * the code the fuzz reaches, prepared its statements or sized its buffers; that is not what
  * the fuzz leaves behind).
@@ -135,7 +137,9 @@ export async function runLiveFuzz(o: LiveFuzzOptions): Promise<LiveFuzzReport> {
         store: { dir: join(dir, 'data') },
         metrics: { enabled: true, host: '127.0.0.1', port: metricsPort },
         broker: { max_packet_size: '64KiB', connect_timeout: '2s' },
-        mqttsn: { hosts: ['127.0.0.1'], port: snPort, max_clients: 1000, rate_limit: { datagrams_per_second: 1_000_000, burst: 1_000_000 }, qos_minus_one_sources: ['127.0.0.0/8'] },
+        // session_expiry: the fuzz's sessions (mutated client ids, some persistent and subscribed,
+        // buffering what matches) are state it created, cleared before the RSS is read again.
+        mqttsn: { hosts: ['127.0.0.1'], port: snPort, max_clients: 1000, session_expiry: '5s', rate_limit: { datagrams_per_second: 1_000_000, burst: 1_000_000 }, qos_minus_one_sources: ['127.0.0.0/8'] },
         serial: {
           devices: [
             { id: 'lj', port: lj.path, driver: 'line-json' },
