@@ -149,23 +149,39 @@ describe('disk full', () => {
   });
 });
 
+/**
+ * A 4 MiB tmpfs (needs root, as test/system/disk-full.test.ts) with the database and a 1 MiB
+ * reserve on it, unmounted after `fn`; `reserveClock` is the reserve's clock.
+ */
+async function onSmallDisk(
+  fn: (disk: { mnt: string; db: StoreDatabase; reserve: DiskReserve; silent: pino.Logger }) => Promise<void>,
+  reserveClock: () => number = () => 0,
+): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
+  const mnt = path.join(dir, 'small');
+  mkdirSync(mnt);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
+  const silent = pino({ level: 'silent' });
+  let db: StoreDatabase | undefined;
+  try {
+    db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
+    const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, reserveClock);
+    expect(reserve.ensure()).toBe(true);
+    await fn({ mnt, db, reserve, silent });
+  } finally {
+    db?.close();
+    execFileSync('umount', [mnt]);
+  }
+}
+
 describe('a full disk with a small reserve', () => {
   // A real tmpfs (needs root, as test/system/disk-full.test.ts): SQLite's own checkpoint at
   // 16 MiB of WAL never ran on a 4 MiB disk, so the whole backlog sat in the WAL and the
   // checkpoint after releasing a 1 MiB reserve needed the database file to grow by the
   // whole WAL. It failed, every delete failed with it, and the outbox never drained.
   it('drains the backlog that filled the disk once the reserve is released, takes new messages after, and gives the space back for the reserve', async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
-    const mnt = path.join(dir, 'small');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
-    const silent = pino({ level: 'silent' });
-    let db: StoreDatabase | undefined;
-    try {
-      db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
-      let now = 0;
-      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, () => now);
-      expect(reserve.ensure()).toBe(true);
+    let now = 0;
+    await onSmallDisk(async ({ db, reserve, silent }) => {
       const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0, retryMs: 10 });
       let n = 0;
       let full = false;
@@ -195,10 +211,7 @@ describe('a full disk with a small reserve', () => {
       }
       expect(reserve.isHeld).toBe(true);
       await outbox.close();
-    } finally {
-      db?.close();
-      execFileSync('umount', [mnt]);
-    }
+    }, () => now);
   }, 60_000);
 });
 
@@ -207,16 +220,7 @@ describe('a full disk that publishers keep filling while it drains', () => {
   // took it again, until the disk was full with no reserve left: the checkpoint the deletes
   // needed did not fit any more and the outbox never drained (an 8 MiB tmpfs, 28,779 rows).
   it("keeps the reserve's room for the drain while the reserve is released, so the backlog still drains", async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
-    const mnt = path.join(dir, 'small');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
-    const silent = pino({ level: 'silent' });
-    let db: StoreDatabase | undefined;
-    try {
-      db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
-      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, () => 0);
-      expect(reserve.ensure()).toBe(true);
+    await onSmallDisk(async ({ db, reserve, silent }) => {
       const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0, retryMs: 10 });
       let n = 0;
       const more = async (count: number): Promise<boolean> => {
@@ -240,25 +244,13 @@ describe('a full disk that publishers keep filling while it drains', () => {
       await outbox.append('cloud', msg('sensors/x', 'after the drain'));
       expect(payloads(outbox, 'cloud')).toEqual(['after the drain']);
       await outbox.close();
-    } finally {
-      db?.close();
-      execFileSync('umount', [mnt]);
-    }
+    });
   }, 60_000);
 });
 
 describe('a full disk whose backlog has drained', () => {
   it('counts the pages the drain freed inside the database file as room for new messages while the reserve is released', async () => {
-    if (process.getuid?.() !== 0) throw new Error('this test mounts a 4 MiB tmpfs and must run as root');
-    const mnt = path.join(dir, 'small');
-    mkdirSync(mnt);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt]);
-    const silent = pino({ level: 'silent' });
-    let db: StoreDatabase | undefined;
-    try {
-      db = openDatabase({ dir: mnt, synchronous: 'full', log: silent, clock: new FakeClock() });
-      const reserve = new DiskReserve(path.join(mnt, 'outpost.reserve'), 1024 * 1024, silent, () => 0);
-      expect(reserve.ensure()).toBe(true);
+    await onSmallDisk(async ({ mnt, db, reserve, silent }) => {
       const outbox = new SqliteOutbox({ db, reserve, clock: new FakeClock(), log: silent, commitWindowMs: 0 });
       await Promise.all(Array.from({ length: 6000 }, (_, i) => outbox.append('cloud', msg('sensors/x', `${i}:${'x'.repeat(180)}`))));
       await outbox.ack('cloud', outbox.read('cloud', 0, 10_000).map((r) => r.seq));
@@ -272,10 +264,7 @@ describe('a full disk whose backlog has drained', () => {
       await outbox.append('cloud', msg('sensors/x', 'after the drain'));
       expect(payloads(outbox, 'cloud')).toEqual(['after the drain']);
       await outbox.close();
-    } finally {
-      db?.close();
-      execFileSync('umount', [mnt]);
-    }
+    });
   }, 60_000);
 });
 
