@@ -297,8 +297,8 @@ export class MqttsnGateway implements Service, SnContext {
 
   sendTo(peer: Peer, packet: Packet): number {
     let buf = encode(packet);
+    if (peer.encapsulation !== undefined) buf = encapsulate(buf, peer.encapsulation); // the header counts too
     if (buf.length > this.maxDatagramSize) return buf.length;
-    if (peer.encapsulation !== undefined) buf = encapsulate(buf, peer.encapsulation);
     this.metrics.datagramsOut++;
     this.transport.send(buf, peer);
     return buf.length;

@@ -82,6 +82,25 @@ describe('MQTT-SN discovery (§6.1) and forwarders (§5.5)', () => {
     expect(reg.returnCode).toBe(0);
   });
 
+  it('counts the forwarder header against max_datagram_size: a message that fits only without it is dropped as too large', async () => {
+    const g = await startSnGateway('max_datagram_size: 128');
+    try {
+      // Encapsulation adds 3 octets and the Wireless Node Id (§5.5): 11 here.
+      const c = await g.client({ nodeId: Buffer.from('0102030405060708', 'hex'), autoAck: true });
+      expect(await c.connect('far-node')).toBe(0);
+      await c.subscribe('f/#', 1);
+      const publish = (topic: string, payload: string) =>
+        g.broker.publish({ topic, payload: Buffer.from(payload), qos: 1, retain: false, origin: { kind: 'system', id: 't' } });
+      publish('f/big', 'x'.repeat(118)); // a PUBLISH of 125 octets, 136 encapsulated
+      publish('f/small', 'next');
+      await until(() => c.publishes.some((p) => p.payload.toString() === 'next'), 'the next message');
+      expect(c.publishes.map((p) => p.payload.toString())).toEqual(['next']);
+      expect(g.gw.metrics.dropped('too-large-out')).toBe(1);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('keeps two nodes behind one forwarder apart', async () => {
     const n1 = await h.client({ nodeId: Buffer.from([1]) });
     const n2 = await h.client({ nodeId: Buffer.from([2]) });
