@@ -20,6 +20,8 @@ export interface SnHarness {
   client(o?: Partial<SnClientOptions>): Promise<SnTestClient>;
   /** Messages seen on the bus for a filter, from now on. */
   watch(filter: string): Message[];
+  /** Publishes on the bus as a local (system) publisher would; resolves once the bus accepted it. */
+  local(topic: string, payload: string | Buffer, qos?: 0 | 1 | 2, retain?: boolean): Promise<void> | undefined;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,9 @@ export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boole
       const c = await SnTestClient.open({ port, ...co });
       clients.push(c);
       return c;
+    },
+    local(topic, payload, qos = 0, retain = false) {
+      return broker.publish({ topic, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), qos, retain, origin: { kind: 'system', id: 'test' } });
     },
     watch(filter) {
       const seen: Message[] = [];

@@ -89,10 +89,8 @@ describe('MQTT-SN discovery (§6.1) and forwarders (§5.5)', () => {
       const c = await g.client({ nodeId: Buffer.from('0102030405060708', 'hex'), autoAck: true });
       expect(await c.connect('far-node')).toBe(0);
       await c.subscribe('f/#', 1);
-      const publish = (topic: string, payload: string) =>
-        g.broker.publish({ topic, payload: Buffer.from(payload), qos: 1, retain: false, origin: { kind: 'system', id: 't' } });
-      publish('f/big', 'x'.repeat(118)); // a PUBLISH of 125 octets, 136 encapsulated
-      publish('f/small', 'next');
+      void g.local('f/big', 'x'.repeat(118), 1); // a PUBLISH of 125 octets, 136 encapsulated
+      void g.local('f/small', 'next', 1);
       await until(() => c.publishes.some((p) => p.payload.toString() === 'next'), 'the next message');
       expect(c.publishes.map((p) => p.payload.toString())).toEqual(['next']);
       expect(g.gw.metrics.dropped('too-large-out')).toBe(1);

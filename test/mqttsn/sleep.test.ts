@@ -15,8 +15,7 @@ beforeEach(async () => {
 afterEach(async () => h.close());
 
 const state = (id: string) => h.gw.session(id)?.state;
-const local = (topic: string, payload: string, qos: 0 | 1 | 2 = 1) =>
-  h.broker.publish({ topic, payload: Buffer.from(payload), qos, retain: false, origin: { kind: 'system', id: 'test' } });
+const local = (topic: string, payload: string, qos: 0 | 1 | 2 = 1) => h.local(topic, payload, qos);
 const pause = (ms = 80) => new Promise((r) => setTimeout(r, ms));
 
 async function sleeper(id: string, will?: { topic: string; payload: string }) {

@@ -8,8 +8,7 @@ beforeEach(async () => {
 });
 afterEach(async () => h.close());
 
-const local = (topic: string, payload: string, qos: 0 | 1 | 2 = 0, retain = false) =>
-  h.broker.publish({ topic, payload: Buffer.from(payload), qos, retain, origin: { kind: 'system', id: 'test' } });
+const local = (topic: string, payload: string, qos: 0 | 1 | 2 = 0, retain = false) => h.local(topic, payload, qos, retain);
 
 describe('MQTT-SN SUBSCRIBE and delivery to sensors', () => {
   it('returns the topic id in SUBACK for a plain name and publishes with it, without REGISTER', async () => {
@@ -188,10 +187,8 @@ describe('MQTT-SN delivery of messages too large for a datagram', () => {
       const c = await g.client({ autoAck: true });
       await c.connect('longname');
       await c.subscribe('l/#', 1);
-      const publish = (topic: string, payload: string) =>
-        g.broker.publish({ topic, payload: Buffer.from(payload), qos: 1, retain: false, origin: { kind: 'system', id: 't' } });
-      publish(`l/${'x'.repeat(200)}`, 'unsendable');
-      publish('l/short', 'next');
+      void g.local(`l/${'x'.repeat(200)}`, 'unsendable', 1);
+      void g.local('l/short', 'next', 1);
       await until(() => c.publishes.length === 1, 'the next message');
       expect(c.publishes[0]!.payload.toString()).toBe('next');
       expect(g.gw.metrics.dropped('too-large-out')).toBe(1);
