@@ -269,8 +269,7 @@ export class Bridge implements Service, DurableSink {
       // Not published locally; the cloud still gets its acknowledgement (a refusal would only
       // make it send the same message again). Counted and logged rate-limited.
       this.counters.denied++;
-      const suppressed = (this.deniedLog ??= new LogRateLimiter(this.deps.clock)).take(msg.topic);
-      if (suppressed >= 0) this.deps.log.warn({ topic: msg.topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'inbound message denied by the ACL');
+      (this.deniedLog ??= new LogRateLimiter(this.deps.clock)).write(this.deps.log, 'warn', msg.topic, { topic: msg.topic }, 'inbound message denied by the ACL');
       return;
     }
     if (m.properties !== undefined) {

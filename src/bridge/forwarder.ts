@@ -160,8 +160,7 @@ export class Forwarder {
     if (reasonCode >= 0x80 && !PERMANENT_REFUSALS.has(reasonCode)) {
       // The cloud is busy or unwell: keep the row and send it again after a pause,
       // ahead of everything not yet sent, so order is kept.
-      const suppressed = this.refusalLog.take(`${reasonCode} ${e.topic}`);
-      if (suppressed >= 0) this.log.warn({ topic: e.topic, reasonCode, ...(suppressed > 0 ? { suppressed } : {}) }, 'cloud refused a message for now; resending');
+      this.refusalLog.write(this.log, 'warn', `${reasonCode} ${e.topic}`, { topic: e.topic, reasonCode }, 'cloud refused a message for now; resending');
       this.handBack(e, from ?? this.main);
       this.pauseFor(RETRY_AFTER_MS);
       return;
@@ -170,14 +169,10 @@ export class Forwarder {
       // From the cloud, or from our client, which does not send what exceeds the cloud's
       // Maximum Packet Size once the properties are encoded [MQTT-3.1.2-24].
       this.counters.tooLarge++;
-      const suppressed = this.refusalLog.take(`too-large ${e.topic}`);
-      if (suppressed >= 0) this.log.error({ topic: e.topic, reasonCode, msgId: e.msgId, ...(suppressed > 0 ? { suppressed } : {}) }, 'message larger than the cloud accepts; dropped');
+      this.refusalLog.write(this.log, 'error', `too-large ${e.topic}`, { topic: e.topic, reasonCode, msgId: e.msgId }, 'message larger than the cloud accepts; dropped');
     } else if (reasonCode >= 0x80) {
       this.counters.refused++;
-      const suppressed = this.refusalLog.take(`${reasonCode} ${e.topic}`);
-      if (suppressed >= 0) {
-        this.log.error({ topic: e.topic, reasonCode, msgId: e.msgId, ...(suppressed > 0 ? { suppressed } : {}) }, 'cloud refused a message; dropped (check its ACL / topic rules)');
-      }
+      this.refusalLog.write(this.log, 'error', `${reasonCode} ${e.topic}`, { topic: e.topic, reasonCode, msgId: e.msgId }, 'cloud refused a message; dropped (check its ACL / topic rules)');
     } else {
       this.counters.acked++;
     }
@@ -212,10 +207,7 @@ export class Forwarder {
       const size = e.payload.length + e.topic.length;
       if (size + 16 > this.remoteMaxPacket) {
         this.counters.tooLarge++;
-        const suppressed = this.refusalLog.take(`too-large ${e.topic}`);
-        if (suppressed >= 0) {
-          this.log.error({ topic: e.topic, size, max: this.remoteMaxPacket, ...(suppressed > 0 ? { suppressed } : {}) }, 'message larger than the cloud accepts; dropped');
-        }
+        this.refusalLog.write(this.log, 'error', `too-large ${e.topic}`, { topic: e.topic, size, max: this.remoteMaxPacket }, 'message larger than the cloud accepts; dropped');
         this.release(e);
         continue;
       }

@@ -2,6 +2,7 @@
  * Logs at most `burst` lines per key per window; the rest are counted and summarised
  * in the next line that gets through, so a garbage flood cannot flood the journal.
  */
+import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
 
 export class LogRateLimiter {
@@ -34,5 +35,14 @@ export class LogRateLimiter {
     }
     w.suppressed++;
     return -1;
+  }
+
+  /**
+   * Writes `msg` at `level` unless the key's window is spent; the first line that gets
+   * through after skipped ones carries their number as `suppressed`.
+   */
+  write(log: Logger, level: 'debug' | 'info' | 'warn' | 'error', key: string, fields: object, msg: string): void {
+    const suppressed = this.take(key);
+    if (suppressed >= 0) log[level](suppressed > 0 ? { ...fields, suppressed } : fields, msg);
   }
 }
