@@ -35,7 +35,8 @@
  *   flag implications are applied at start only), which costs throughput; set after start it
  *   keeps the 2 MiB ones. Measured (bench/README.md, "Memory settings"): the RSS peak of a
  *   restart that drains a 60 s outage (62,000 messages) while 1,000 msg/s keep coming fell
- *   from 97.6-98.9 to 95.0-95.1 MiB; CPU at 1,000 msg/s rose by about one point of a core.
+ *   from 97.6-98.9 to 92.5 MiB set here (95.0-95.1 set 3 s after start); CPU at 1,000 msg/s
+ *   rose by about one point of a core, saturated fan-out throughput fell to 0.71x.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runCli, type ProcessHooks } from './cli.js';
