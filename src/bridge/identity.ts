@@ -13,6 +13,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { MessageProperties } from '../core/message.js';
+import { fromPairs, orderedPairs, wireOrder } from '../mqtt/user-property-order.js';
 import type { OutboxEntry } from '../store/outbox.js';
 
 export type IdentityMode = 'properties' | 'envelope' | 'none';
@@ -32,7 +33,12 @@ export function withIdentity(
       // Most messages carry no properties: one literal of a fixed shape.
       return { payload: e.payload, properties: { userProperties: { 'outpost-id': e.msgId, 'outpost-src': src, 'outpost-seq': String(e.sourceSeq) } } };
     }
-    const userProperties = { ...e.properties.userProperties, [ID_PROPERTY]: e.msgId, [SOURCE_PROPERTY]: src, [SEQ_PROPERTY]: String(e.sourceSeq) };
+    const own = e.properties.userProperties;
+    const added = { [ID_PROPERTY]: e.msgId, [SOURCE_PROPERTY]: src, [SEQ_PROPERTY]: String(e.sourceSeq) };
+    // The publisher's own pairs keep their order [MQTT-3.3.2-18]; ours replace any of the same name and come last.
+    const userProperties = own !== undefined && wireOrder(own) !== undefined
+      ? fromPairs([...orderedPairs(own).filter(([name]) => !Object.prototype.hasOwnProperty.call(added, name)), ...Object.entries(added)])
+      : { ...own, ...added };
     return { payload: e.payload, properties: { ...e.properties, userProperties } };
   }
   const body: Record<string, unknown> = { id: e.msgId, src, seq: e.sourceSeq, ts: e.createdAt };

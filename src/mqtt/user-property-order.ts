@@ -38,6 +38,37 @@ export function keepWillWireOrder(u: UserProps, raw: Buffer): void {
   mark(u, readPairs(raw, o + 2 + raw.readUInt16BE(o))); // after the client id
 }
 
+/** The pairs of `u` in the order they go on the wire: the wire order it came with, else its own. */
+export function orderedPairs(u: UserProps): [string, string][] {
+  const ordered = wireOrder(u);
+  if (ordered !== undefined) return ordered.map(([name, value]) => [name, value]);
+  const out: [string, string][] = [];
+  for (const name in u) {
+    const v = u[name]!;
+    for (const one of Array.isArray(v) ? v : [v]) out.push([name, one]);
+  }
+  return out;
+}
+
+/**
+ * User properties made of `pairs` (a name may repeat), grouped as mqtt-packet would decode
+ * them; when the grouping changes the order, the pairs ride along as the wire order. Built
+ * from the pairs alone, so the object and its wire order always hold the same pairs.
+ */
+export function fromPairs(pairs: readonly (readonly [string, string])[]): UserProps {
+  const u: UserProps = {};
+  for (const [name, value] of pairs) {
+    const had = Object.prototype.hasOwnProperty.call(u, name) ? u[name] : undefined;
+    // Defined, not assigned: a property named "__proto__" stays a property.
+    Object.defineProperty(u, name, {
+      value: had === undefined ? value : Array.isArray(had) ? [...had, value] : [had, value],
+      enumerable: true, writable: true, configurable: true,
+    });
+  }
+  mark(u, pairs.map(([name, value]) => [name, value] as const));
+  return u;
+}
+
 function mark(u: UserProps, pairs: Pairs | undefined): void {
   if (pairs === undefined || sameOrder(u, pairs)) return;
   Object.defineProperty(u, ORDER, { value: pairs, enumerable: false });

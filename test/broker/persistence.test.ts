@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { persistentBroker, type PersistHarness, type PersistOptions } from '../helpers/persist-harness.js';
 import type { RawClient } from '../helpers/raw-client.js';
+import { fromFirst, userPairs, userPropertyPair } from '../helpers/wire.js';
 
 type Publish = Extract<Packet, { cmd: 'publish' }>;
 
@@ -93,6 +94,38 @@ describe('persistent sessions across a restart', () => {
     const { c: pub2 } = await connect(h, 'pub', { clean: true });
     await publish(pub2, 'a/4', 'four', 1, 1);
     expect((await c.next('publish')).payload.toString()).toBe('four');
+  });
+
+  it('keeps the order of User Properties of a queued and of a retained message across a crash [MQTT-3.3.2-18]', async () => {
+    let h = await boot();
+    const { c: sub } = await connect(h, 'sub', { properties: { sessionExpiryInterval: 3600 } }, 5);
+    await subscribe(sub, 'q/#', 1);
+    sub.end();
+    await sub.waitClosed();
+    const { c: pub } = await connect(h, 'pub', { clean: true }, 5);
+    // Grouped by name, these would come out a, a, b (and "10" before everything): the order to keep is the wire's.
+    const props = [...userPropertyPair('a', '1'), ...userPropertyPair('b', '2'), ...userPropertyPair('a', '3'), ...userPropertyPair('10', 'x')];
+    const topic = [...Buffer.from('q/t')];
+    const body = [0, topic.length, ...topic, 0, 9, props.length, ...props, ...Buffer.from('p')];
+    pub.sendRaw([0x33, body.length, ...body]); // QoS 1, retained
+    expect((await pub.next('puback')).messageId).toBe(9);
+
+    h = await restart(h, 'crash');
+    const expected = ['a=1', 'b=2', 'a=3', '10=x'];
+    const queued = h.client(5);
+    const wire: Buffer[] = [];
+    queued.stream.on('data', (b: Buffer) => wire.push(b));
+    await queued.connect({ clientId: 'sub', clean: false, properties: { sessionExpiryInterval: 3600 } });
+    await queued.next('publish');
+    expect(userPairs(fromFirst(Buffer.concat(wire), 3))).toEqual(expected);
+
+    const fresh = h.client(5);
+    await fresh.connect({ clientId: 'late', clean: true });
+    const wire2: Buffer[] = [];
+    fresh.stream.on('data', (b: Buffer) => wire2.push(b));
+    await subscribe(fresh, 'q/#', 0);
+    await fresh.next('publish');
+    expect(userPairs(fromFirst(Buffer.concat(wire2), 3))).toEqual(expected);
   });
 
   it('cuts off only the client whose session the journal refused (0x83), and persistence goes on for the others', async () => {

@@ -7,35 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, type Harness } from '../helpers/broker-harness.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { collect, connect, publish, publishPacket, subscribe, takePublishes, ticks, until } from '../helpers/flows.js';
+import { userPairs, userPropertyPair } from '../helpers/wire.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-/** The User Properties of the first PUBLISH in `bytes`, in wire order. */
-function userPairs(bytes: Buffer): string[] {
-  let o = 1;
-  while ((bytes[o]! & 0x80) !== 0) o++;
-  o += 1;
-  o += 2 + bytes.readUInt16BE(o) + ((bytes[0]! >> 1) & 3 ? 2 : 0);
-  const end = o + 1 + bytes[o]!; // property length < 128 here
-  const out: string[] = [];
-  const str = (at: number): [string, number] => [bytes.toString('utf8', at + 2, at + 2 + bytes.readUInt16BE(at)), at + 2 + bytes.readUInt16BE(at)];
-  for (o += 1; o < end; ) {
-    const id = bytes[o++]!;
-    if (id === 0x26) {
-      const [k, next] = str(o);
-      const [v, after] = str(next);
-      out.push(`${k}=${v}`);
-      o = after;
-    } else if (id === 0x0b) o += 1;
-    else if (id === 0x23) o += 2;
-    else throw new Error(`property 0x${id.toString(16)} not expected`);
-  }
-  return out;
-}
 
 describe('MQTT 5 application properties', () => {
   it('passes Payload Format Indicator, Content Type, Response Topic, Correlation Data and User Properties unaltered to a v5 subscriber [MQTT-3.3.2-4] [MQTT-3.3.2-15..-20]', async () => {
@@ -68,8 +46,7 @@ describe('MQTT 5 application properties', () => {
     plain.c.stream.on('data', (b: Buffer) => wire[0]!.push(b));
     rich.c.stream.on('data', (b: Buffer) => wire[1]!.push(b));
     const { c: pub } = await connect(h, 'pub');
-    const pair = (k: string, v: string) => [0x26, 0, k.length, ...Buffer.from(k), 0, v.length, ...Buffer.from(v)];
-    const props = [...pair('a', '1'), ...pair('b', '2'), ...pair('a', '3'), ...pair('10', 'x'), ...pair('2', 'y')];
+    const props = [...userPropertyPair('a', '1'), ...userPropertyPair('b', '2'), ...userPropertyPair('a', '3'), ...userPropertyPair('10', 'x'), ...userPropertyPair('2', 'y')];
     const topic = [...Buffer.from('up/x')];
     const body = [0, topic.length, ...topic, props.length, ...props, ...Buffer.from('p')];
     pub.sendRaw([0x30, body.length, ...body]);
@@ -88,8 +65,7 @@ describe('MQTT 5 application properties', () => {
     sub.stream.on('data', (b: Buffer) => wire.push(b));
     const dev = h.client(5);
     // mqtt-packet writes an object's pairs grouped by name; the order to keep is the wire's, so the CONNECT is written here.
-    const pair = (k: string, v: string) => [0x26, 0, k.length, ...Buffer.from(k), 0, v.length, ...Buffer.from(v)];
-    const wprops = [...pair('a', '1'), ...pair('b', '2'), ...pair('a', '3')];
+    const wprops = [...userPropertyPair('a', '1'), ...userPropertyPair('b', '2'), ...userPropertyPair('a', '3')];
     const str = (x: string) => [0, x.length, ...Buffer.from(x)];
     const body = [...str('MQTT'), 5, 0x06, 0, 0, 0, ...str('dev'), wprops.length, ...wprops, ...str('will/dev'), ...str('gone')];
     dev.sendRaw([0x10, body.length, ...body]);

@@ -14,6 +14,9 @@ import { testCerts } from '../helpers/certs.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { Mosquitto, Observer, freePort, type MosquittoOptions } from '../helpers/mosquitto.js';
+import { MosquittoSub } from '../helpers/mosquitto-sub.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { localClient, publishAll, sleep, startBridgedGateway, waitFor, type BridgedGateway } from '../helpers/bridge-gateway.js';
 
 const certs = testCerts();
@@ -427,5 +430,25 @@ describe('bridge state topics', () => {
     await fresh.until((ms) => ms.length === 1, 'the retained remote state');
     expect(fresh.messages[0]).toMatchObject({ retain: true });
     expect(fresh.messages[0]!.payload.toString()).toBe('offline');
+  });
+});
+
+describe('bridge and MQTT 5 User Properties', () => {
+  it('forwards a publisher\'s User Properties to the cloud in the order mosquitto_pub sent them, a repeated name and a number-like name included, with the identity properties after them [MQTT-3.3.2-18]', async () => {
+    const m = await cloud();
+    const sub = new MosquittoSub(m.plainPort, ['sites/17/#'], `props-${process.pid}`, '%P');
+    cleanups.push(async () => sub.stop());
+    await sleep(300); // mosquitto_sub subscribed
+    const gw = await gatewayWith([bridge(m.tlsPort)]);
+    await waitFor(() => gw.gateway.bridges[0]!.linkState === 'up', 'the bridge up');
+    // Through the outbox: the row's properties are written to SQLite and read back before they go up.
+    const pub = await promisify(execFile)('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(gw.port), '-V', '5', '-i', 'boiler-7', '-q', '1', '-t', 'sensors/boiler/temp', '-m', '21.5',
+      '-D', 'PUBLISH', 'user-property', 'a', '1', '-D', 'PUBLISH', 'user-property', 'b', '2', '-D', 'PUBLISH', 'user-property', 'a', '3', '-D', 'PUBLISH', 'user-property', '10', 'x'], { timeout: 8000 });
+    expect(pub.stderr).toBe('');
+    const line = await sub.next('sites/17/sensors/boiler/temp', undefined, 10_000);
+    const pairs = line.payload.split(' ');
+    expect(pairs.slice(0, 4)).toEqual(['a:1', 'b:2', 'a:3', '10:x']);
+    expect(pairs.slice(4).map((p) => p.slice(0, p.indexOf(':')))).toEqual(['outpost-id', 'outpost-src', 'outpost-seq']);
+    expect(pairs.slice(5)).toEqual(['outpost-src:mqtt:boiler-7', 'outpost-seq:1']);
   });
 });

@@ -17,8 +17,9 @@ export class MosquittoSub {
   private err = '';
   private readonly waiters: { match: (l: SubLine) => boolean; resolve: (l: SubLine) => void }[] = [];
 
-  constructor(port: number, topics: string[], clientId = `outpost-test-${process.pid}-${Date.now()}`) {
-    const args = ['-h', '127.0.0.1', '-p', String(port), '-i', clientId, '-q', '1', '-V', '5', '-F', '%t\t%r\t%p'];
+  /** `payloadFormat` is what the third field prints: the payload (%p), or e.g. the user properties (%P). */
+  constructor(port: number, topics: string[], clientId = `outpost-test-${process.pid}-${Date.now()}`, payloadFormat = '%p') {
+    const args = ['-h', '127.0.0.1', '-p', String(port), '-i', clientId, '-q', '1', '-V', '5', '-F', `%t\t%r\t${payloadFormat}`];
     for (const t of topics) args.push('-t', t);
     this.child = spawn('mosquitto_sub', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stderr!.setEncoding('utf8').on('data', (c: string) => (this.err += c));
