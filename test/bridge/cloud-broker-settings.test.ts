@@ -1,0 +1,77 @@
+/**
+ * The bridge against real Mosquitto clouds configured in ways that bite: small limits, ACLs,
+ * odd rules. A real Gateway (outbox, bridge, broker) in this process, Mosquitto over TLS as
+ * the cloud, an MQTT.js observer on the cloud's plain listener.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { testCerts } from '../helpers/certs.js';
+import { Mosquitto, Observer, type MosquittoOptions } from '../helpers/mosquitto.js';
+import { localClient, publishAll, sleep, startBridgedGateway, waitFor, type BridgedGateway } from '../helpers/bridge-gateway.js';
+
+const certs = testCerts();
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f().catch(() => undefined);
+});
+
+async function cloud(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  const m = new Mosquitto(options);
+  cleanups.push(() => m.dispose());
+  await m.start();
+  return m;
+}
+
+function bridge(m: Mosquitto, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'cloud',
+    url: m.tlsUrl,
+    ca: certs.ca.crt,
+    keepalive: '2s',
+    connect_timeout: '2s',
+    backoff: { base: '100ms', cap: '500ms' },
+    rules: [{ pattern: 'sensors/#', qos: 1, remote_prefix: 'sites/17/' }],
+    ...extra,
+  };
+}
+
+async function gatewayWith(bridges: Record<string, unknown>[]): Promise<BridgedGateway> {
+  const gw = await startBridgedGateway({ bridges });
+  cleanups.push(() => gw.dispose());
+  return gw;
+}
+
+async function client(url: string): Promise<MqttClient> {
+  const c = await localClient(url);
+  cleanups.push(() => c.endAsync(true));
+  return c;
+}
+
+async function observer(m: Mosquitto, filters: string[]): Promise<Observer> {
+  const o = await Observer.connect(m, filters);
+  cleanups.push(() => o.close());
+  return o;
+}
+
+describe('a cloud with a message size limit', () => {
+  it.each([1, 2] as const)(
+    'drops a QoS %s message over Mosquitto\'s message_size_limit (PUBACK/PUBREC 0x95) as too large and delivers the ones after it without reconnecting',
+    async (qos) => {
+      const m = await cloud({ extra: ['message_size_limit 200'] });
+      const obs = await observer(m, ['sites/17/#']);
+      const gw = await gatewayWith([bridge(m, { rules: [{ pattern: 'sensors/#', qos, remote_prefix: 'sites/17/' }] })]);
+      const b = gw.gateway.bridges[0]!;
+      await waitFor(() => b.linkState === 'up', 'the bridge up');
+      const local = await client(gw.url);
+      await publishAll(local, 'sensors/t', [Buffer.from('a1'), Buffer.alloc(500, 66), Buffer.from('a3'), Buffer.from('a4')], 1);
+
+      await obs.until((ms) => ms.length >= 3, 'the three small messages at the cloud');
+      await waitFor(() => b.backlog().rows === 0, 'the outbox drained');
+      await sleep(300);
+      expect(obs.messages.map((x) => x.payload.toString())).toEqual(['a1', 'a3', 'a4']);
+      expect(b.backlog().drops).toMatchObject({ 'too-large': 1 });
+      expect(b.counters.reconnects).toBe(0);
+    },
+  );
+});
