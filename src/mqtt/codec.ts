@@ -155,7 +155,9 @@ export class Decoder {
     (parser as unknown as { settings: object }).settings = this.version === 5 ? V5_SETTINGS : this.version === 3 ? V3_SETTINGS : V4_SETTINGS;
     shared.packet = undefined;
     shared.error = undefined;
-    parser.parse(raw);
+    const refusal = this.version === 5 && (type === 4 || type === 5) ? unlistedRefusal(raw) : undefined;
+    parser.parse(refusal === undefined ? raw : refusal.input);
+    if (refusal !== undefined && shared.packet !== undefined) (shared.packet as { reasonCode?: number }).reasonCode = refusal.code;
     const packet = shared.packet as Packet | undefined;
     const error = shared.error as Error | undefined;
     shared.packet = undefined;
@@ -250,6 +252,28 @@ function missingPacketId(p: Packet): boolean {
   if (!needs) return false;
   const id = p.messageId;
   return id === undefined || !Number.isInteger(id) || id < 0 || id > 65535;
+}
+
+/** Reason codes mqtt-packet accepts in a PUBACK or PUBREC (§3.4.2.1, §3.5.2.1). */
+const PUBACK_CODES = new Set([0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]);
+
+/**
+ * A v5 PUBACK or PUBREC refusing a message with an error code (≥ 0x80) outside the list the
+ * standard gives for it, such as the 0x95 (packet too large) Mosquitto 2.0 sends for a
+ * message over its message_size_limit. mqtt-packet rejects the whole packet, and a bridge
+ * that drops its link over it sends the same message again on every reconnect, for ever.
+ * It is read as the refusal it is: the packet is parsed with 0x80 in that byte, and the
+ * code the peer sent is put back.
+ */
+function unlistedRefusal(raw: Buffer): { input: Buffer; code: number } | undefined {
+  let i = 1;
+  while (i < raw.length && (raw[i]! & 0x80) !== 0) i++;
+  const at = i + 3; // past the remaining length and the packet id
+  const code = raw[at];
+  if (code === undefined || code < 0x80 || PUBACK_CODES.has(code)) return undefined;
+  const input = Buffer.from(raw);
+  input[at] = 0x80;
+  return { input, code };
 }
 
 const ACK_CMDS = ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const;
