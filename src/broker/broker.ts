@@ -36,6 +36,7 @@ import type { AccessControl } from '../auth/access-control.js';
 import type { Grants } from '../auth/acl.js';
 import type { Authorizer } from '../core/authorizer.js';
 import { AccessState } from './access-state.js';
+import { applyReadGrants } from './read-guard.js';
 import { ConnectLimits } from './connect-limits.js';
 import { restoreState, writeThrough } from './persistence.js';
 
@@ -453,6 +454,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
         armExpiry: (s, ms) => this.armExpiry(s, ms),
         armWill: (s, w) => this.lifecycle.armWill(s, w),
         publishWill: (w) => this.lifecycle.publishWill(w),
+        applyGrants: (s) => applyReadGrants(s.subscriptions.values(), this.access.grantsFor({ kind: 'mqtt', id: s.clientId, user: s.user })),
       });
     }
   }

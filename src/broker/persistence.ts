@@ -17,7 +17,7 @@ import type { SubscriptionEntry } from './subscription-tree.js';
 export function sessionRecord(session: Session): StoredSessionRecord {
   const offlineAt = session.offlineAt;
   const will = offlineAt === undefined ? session.liveWill : session.pendingWill;
-  return { clientId: session.clientId, protocolVersion: session.protocolVersion, expiryInterval: session.expiryInterval, offlineAt, will };
+  return { clientId: session.clientId, protocolVersion: session.protocolVersion, expiryInterval: session.expiryInterval, offlineAt, will, user: session.user };
 }
 
 /**
@@ -54,6 +54,8 @@ export interface RestoreTarget {
   armWill(session: Session, will: WillSpec): void;
   /** Publishes `will` now. */
   publishWill(will: WillSpec): void;
+  /** Grades the restored session's subscriptions with its user's ACL rights (read-guard.ts). */
+  applyGrants(session: Session): void;
 }
 
 /**
@@ -76,11 +78,14 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
     const session = t.newSession(s.clientId);
     session.protocolVersion = s.protocolVersion;
     session.expiryInterval = s.expiryInterval;
+    session.user = s.user;
     for (const sub of s.subscriptions) {
       const shared = parseSharedFilter(sub.filter);
       const group = shared !== null && typeof shared !== 'string' ? shared.group : undefined;
       t.addSubscription(session, { subscriber: session, ...sub, group });
     }
+    // Until its client is back, what reaches it is what its user may read, as before the restart.
+    t.applyGrants(session);
     session.restore(s.deliveries, s.qos2In);
     session.journal = journal; // after the subscriptions: they are stored already
     messages += s.deliveries.length;

@@ -78,6 +78,7 @@ export class SessionLifecycle {
     }
     session.expiryInterval = expiryInterval;
     session.protocolVersion = conn.version;
+    session.user = conn.user; // stored with it: the ACL's subject after a restart
     // Stored with a persistent session: a restart while the client is connected owes it.
     session.liveWill = conn.will;
     session.offlineAt = undefined;

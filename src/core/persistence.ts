@@ -63,6 +63,8 @@ export interface StoredSessionRecord {
   offlineAt: number | undefined;
   /** The Will held for its connected client, or pending after the connection closed. */
   will?: WillSpec | undefined;
+  /** The verified user name it was opened with: with the client id, whom the ACL asks about after a restart. */
+  user?: string | undefined;
 }
 
 export interface StoredSession extends StoredSessionRecord {

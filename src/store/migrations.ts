@@ -218,6 +218,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE sessions ADD COLUMN will TEXT;
     `,
   },
+  {
+    version: 7,
+    description: 'user names of persistent sessions',
+    sql: `
+      -- The verified user name of the client that opened the session (NULL: anonymous): the
+      -- ACL's subject for its restored subscriptions until the client connects again.
+      ALTER TABLE sessions ADD COLUMN user TEXT;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -45,7 +45,7 @@ export class StateSql {
   }
 
   saveSession(r: StoredSessionRecord): void {
-    this.st.saveSession.run(r.clientId, r.protocolVersion, r.expiryInterval, r.offlineAt ?? null, encodeWill(r.will));
+    this.st.saveSession.run(r.clientId, r.protocolVersion, r.expiryInterval, r.offlineAt ?? null, encodeWill(r.will), r.user ?? null);
   }
 
   deleteSession(clientId: string): void {
@@ -132,12 +132,13 @@ export class StateSql {
         CONSUMER_KEY_PREFIX,
         CONSUMER_KEY_END,
       );
-      const rows = h.prepare('SELECT client_id AS clientId, protocol, expiry, offline_at AS offlineAt, will FROM sessions').all() as Array<{
+      const rows = h.prepare('SELECT client_id AS clientId, protocol, expiry, offline_at AS offlineAt, will, user FROM sessions').all() as Array<{
         clientId: string;
         protocol: number;
         expiry: number;
         offlineAt: number | null;
         will: string | null;
+        user: string | null;
       }>;
       for (const r of rows) {
         const expiry = Math.min(r.expiry, limits.maxSessionExpiry);
@@ -149,8 +150,9 @@ export class StateSql {
           out.expiredSessions++;
           continue;
         }
-        if (r.offlineAt === null) this.saveSession({ clientId: r.clientId, protocolVersion: r.protocol as 3 | 4 | 5, expiryInterval: expiry, offlineAt, will });
-        out.sessions.push({ ...this.restoreSession(r.clientId, r.protocol as 3 | 4 | 5, expiry, offlineAt, now, limits, out), will });
+        const user = r.user ?? undefined;
+        if (r.offlineAt === null) this.saveSession({ clientId: r.clientId, protocolVersion: r.protocol as 3 | 4 | 5, expiryInterval: expiry, offlineAt, will, user });
+        out.sessions.push({ ...this.restoreSession(r.clientId, r.protocol as 3 | 4 | 5, expiry, offlineAt, now, limits, out), will, user });
       }
     }).immediate();
     return out;
@@ -339,8 +341,8 @@ function prepare(db: StoreDatabase): Record<Names, SqliteStatement> {
   const h = db.handle;
   return {
     saveSession: h.prepare(
-      'INSERT INTO sessions (client_id, protocol, expiry, offline_at, will) VALUES (?, ?, ?, ?, ?) ' +
-        'ON CONFLICT (client_id) DO UPDATE SET protocol = excluded.protocol, expiry = excluded.expiry, offline_at = excluded.offline_at, will = excluded.will',
+      'INSERT INTO sessions (client_id, protocol, expiry, offline_at, will, user) VALUES (?, ?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (client_id) DO UPDATE SET protocol = excluded.protocol, expiry = excluded.expiry, offline_at = excluded.offline_at, will = excluded.will, user = excluded.user',
     ),
     delSession: h.prepare('DELETE FROM sessions WHERE client_id = ?'),
     delSubs: h.prepare('DELETE FROM subscriptions WHERE client_id = ?'),

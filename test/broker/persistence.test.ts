@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Packet } from 'mqtt-packet';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { accessControl } from '../helpers/auth-harness.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { persistentBroker, type PersistHarness, type PersistOptions } from '../helpers/persist-harness.js';
 import type { RawClient } from '../helpers/raw-client.js';
@@ -398,6 +399,29 @@ describe('persistent sessions across a restart', () => {
     await c.waitClosed();
     await h.journal.committed();
     expect([h.count('sessions'), h.count('subscriptions')]).toEqual([0, 0]);
+  });
+
+  it('reads a restored subscription with its user\'s ACL rights: an offline session gets after a restart only what the user may read', async () => {
+    // Anonymous clients may read more than bob: the session must be read as bob's, not as nobody's.
+    const acl = 'user bob\nread home/+/temp\nuser alice\nreadwrite home/#\nanonymous\nread home/#\n';
+    const access = async () => accessControl({ users: { alice: 'a', bob: 'b' }, acl });
+    let h = await boot({ access: await access() });
+    const { c: bob } = await connect(h, 'bob-1', { username: 'bob', password: Buffer.from('b') });
+    await subscribe(bob, 'home/#', 1); // granted in part: only home/+/temp is delivered
+    bob.end();
+    await bob.waitClosed();
+
+    h = await restart(h, 'stop', { access: await access() });
+    const { c: alice } = await connect(h, 'alice-1', { clean: true, username: 'alice', password: Buffer.from('a') });
+    await publish(alice, 'home/a/hum', 'not for bob', 1, 1);
+    await publish(alice, 'home/a/temp', 'for bob', 1, 2);
+    const { c: back, present } = await connect(h, 'bob-1', { username: 'bob', password: Buffer.from('b') });
+    expect(present).toBe(true);
+    const got = await back.next('publish');
+    expect([got.topic, got.payload.toString()]).toEqual(['home/a/temp', 'for bob']);
+    await publish(alice, 'home/b/hum', 'not for bob either', 1, 3);
+    await publish(alice, 'home/b/temp', 'live', 1, 4);
+    expect((await back.next('publish')).topic).toBe('home/b/temp');
   });
 });
 

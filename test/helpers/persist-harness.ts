@@ -5,6 +5,7 @@
  * the same directory is the restart.
  */
 import { duplexPair, type Duplex } from 'node:stream';
+import type { AccessControl } from '../../src/auth/access-control.js';
 import { Broker } from '../../src/broker/broker.js';
 import type { BrokerOptions } from '../../src/broker/options.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
@@ -35,6 +36,8 @@ export interface PersistOptions {
   commitWindowMs?: number;
   /** store.commit_delay: how long work nobody waits for may be held (default 0). */
   commitDelayMs?: number;
+  /** Password file and ACL in force (default: none, everything allowed). */
+  access?: AccessControl;
 }
 
 export async function persistentBroker(dir: string, o: PersistOptions = {}): Promise<PersistHarness> {
@@ -42,7 +45,7 @@ export async function persistentBroker(dir: string, o: PersistOptions = {}): Pro
   const outbox = new SqliteOutbox({ db, clock: o.clock ?? systemClock, log: silentLog, commitWindowMs: o.commitWindowMs ?? 0, commitDelayMs: o.commitDelayMs ?? 0 });
   const journal = new SqliteStateJournal({ db, persistSessions: o.persistSessions ?? true, persistRetained: o.persistRetained ?? true });
   journal.attach(outbox.join(journal));
-  const broker = new Broker(o.broker ?? {}, { log: silentLog, clock: o.clock });
+  const broker = new Broker(o.broker ?? {}, { log: silentLog, clock: o.clock, access: o.access });
   broker.attachJournal(journal);
   await broker.start();
   const clients: RawClient[] = [];
