@@ -36,6 +36,11 @@ export function compileRules(bridge: string, rules: readonly RuleInput[]): Rule[
       localFilter: r.local_prefix + r.pattern,
       remoteFilter: r.remote_prefix + r.pattern,
     };
+    for (const prefix of [rule.localPrefix, rule.remotePrefix]) {
+      if (prefix.includes('+') || prefix.includes('#')) {
+        throw new OutpostError('CONFIG_INVALID', `bridges.${bridge}.rules[${i}]: prefix "${prefix}" holds a wildcard; a prefix is literal text, put wildcards in the pattern`);
+      }
+    }
     for (const f of [rule.localFilter, rule.remoteFilter]) {
       const check = validateTopicFilter(f);
       if (!check.ok) {
@@ -46,15 +51,26 @@ export function compileRules(bridge: string, rules: readonly RuleInput[]): Rule[
   });
 }
 
-/** The first out/both rule whose local filter matches a local topic. */
+/**
+ * Does a rule map `topic` (on the side of `prefix` and `filter`) to a topic on the other side?
+ * Only a topic of the form prefix + X does, X matching the pattern: "a/#" also matches "a",
+ * which has no prefix "a/" to cut off. And the topic it maps to must not be empty ("a/" under
+ * local_prefix "a/" and no remote_prefix): a PUBLISH without a topic name is malformed, the
+ * cloud closes the link, and the row would be sent again on every reconnect.
+ */
+function maps(filter: string, prefix: string, otherPrefix: string, topic: string): boolean {
+  return topic.startsWith(prefix) && (otherPrefix !== '' || topic.length > prefix.length) && topicMatches(filter, topic);
+}
+
+/** The first out/both rule that maps a local topic. */
 export function outboundRule(rules: readonly Rule[], localTopic: string): Rule | undefined {
-  for (const r of rules) if (r.direction !== 'in' && topicMatches(r.localFilter, localTopic)) return r;
+  for (const r of rules) if (r.direction !== 'in' && maps(r.localFilter, r.localPrefix, r.remotePrefix, localTopic)) return r;
   return undefined;
 }
 
-/** The first in/both rule whose remote filter matches a remote topic. */
+/** The first in/both rule that maps a remote topic. */
 export function inboundRule(rules: readonly Rule[], remoteTopic: string): Rule | undefined {
-  for (const r of rules) if (r.direction !== 'out' && topicMatches(r.remoteFilter, remoteTopic)) return r;
+  for (const r of rules) if (r.direction !== 'out' && maps(r.remoteFilter, r.remotePrefix, r.localPrefix, remoteTopic)) return r;
   return undefined;
 }
 

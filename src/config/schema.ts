@@ -145,6 +145,12 @@ export const bridgeRuleSchema = z
   .superRefine((r, ctx) => {
     // Checked here rather than when the bridge starts, so `outpost check` names every bad rule at its line.
     for (const [side, prefix] of [['local_prefix', r.local_prefix], ['remote_prefix', r.remote_prefix]] as const) {
+      if (prefix.includes('+') || prefix.includes('#')) {
+        // A prefix is cut off or put on as text: "+/" would cut two characters off any first level,
+        // and a remote "a/+/" would make every outgoing topic name invalid (the cloud closes the link).
+        ctx.addIssue({ code: 'custom', path: [side], message: 'a prefix is literal text and cannot hold a wildcard (+ or #); put wildcards in the pattern' });
+        return;
+      }
       const check = validateTopicFilter(prefix + r.pattern);
       if (!check.ok) {
         const what = prefix === '' ? 'not a valid topic filter' : `not a valid topic filter after ${side} "${prefix}"`;

@@ -75,3 +75,20 @@ describe('a cloud with a message size limit', () => {
     },
   );
 });
+
+describe('rules with a local prefix', () => {
+  it('never sends a message to an empty remote topic ("dev" and "dev/" under local_prefix "dev/"), so the cloud does not close the link and the drain goes on', async () => {
+    const m = await cloud();
+    const obs = await observer(m, ['#']);
+    const gw = await gatewayWith([bridge(m, { rules: [{ pattern: '#', qos: 1, local_prefix: 'dev/' }] })]);
+    const b = gw.gateway.bridges[0]!;
+    await waitFor(() => b.linkState === 'up', 'the bridge up');
+    const local = await client(gw.url);
+    for (const [topic, payload] of [['dev/a', 'd1'], ['dev', 'd2'], ['dev/', 'd3'], ['dev/b', 'd4']]) await local.publishAsync(topic!, payload!, { qos: 1 });
+
+    await obs.until((ms) => ms.some((x) => x.payload.toString() === 'd4'), 'the last message at the cloud');
+    await waitFor(() => b.backlog().rows === 0, 'the outbox drained');
+    expect(obs.messages.filter((x) => x.payload.toString().startsWith('d')).map((x) => `${x.topic}=${x.payload}`)).toEqual(['a=d1', 'b=d4']);
+    expect(b.counters.reconnects).toBe(0);
+  });
+});

@@ -33,9 +33,32 @@ describe('bridge rules', () => {
     expect(inboundRule(rules, 'sites/17/sensors/x')).toBeUndefined();
   });
 
+  it('takes a topic across only when it begins with the prefix, and never maps one to an empty topic', () => {
+    const dev = compileRules('cloud', [
+      { pattern: '#', direction: 'both', qos: 1, local_prefix: 'dev/', remote_prefix: '' },
+      { pattern: '#', direction: 'both', qos: 1, local_prefix: 'plant/', remote_prefix: 'p/' },
+    ]);
+    // "dev/#" matches "dev" too, but "dev" is not "dev/" + anything: it used to go out as "".
+    expect(outboundRule(dev, 'dev')).toBeUndefined();
+    expect(outboundRule(dev, 'dev/')).toBeUndefined();
+    expect(toRemote(outboundRule(dev, 'dev/a')!, 'dev/a')).toBe('a');
+    // "plant" used to go out as "p/"; "plant/" is "plant/" + "" and maps to "p/".
+    expect(outboundRule(dev, 'plant')).toBeUndefined();
+    expect(toRemote(outboundRule(dev, 'plant/')!, 'plant/')).toBe('p/');
+    const plant = dev.slice(1);
+    expect(inboundRule(plant, 'p')).toBeUndefined();
+    expect(toLocal(inboundRule(plant, 'p/x')!, 'p/x')).toBe('plant/x');
+  });
+
+  it('refuses a prefix holding a wildcard, which cannot be cut off or put on as text', () => {
+    expect(() => compileRules('cloud', [{ pattern: 'x/#', direction: 'out', qos: 1, local_prefix: '', remote_prefix: 'a/+/' }])).toThrow(
+      /bridges\.cloud\.rules\[0\]: prefix "a\/\+\/" holds a wildcard/,
+    );
+  });
+
   it('refuses a rule whose prefix makes the filter invalid, naming the bridge and rule', () => {
-    expect(() => compileRules('cloud', [{ pattern: 'a/#', direction: 'out', qos: 1, local_prefix: '#/', remote_prefix: '' }])).toThrow(
-      /bridges\.cloud\.rules\[0\]: "#\/a\/#" is not a valid topic filter/,
+    expect(() => compileRules('cloud', [{ pattern: '#', direction: 'out', qos: 1, local_prefix: 'x', remote_prefix: '' }])).toThrow(
+      /bridges\.cloud\.rules\[0\]: "x#" is not a valid topic filter/,
     );
   });
 });

@@ -80,13 +80,30 @@ describe('bridge rule patterns', () => {
       '    rules:',
       '      - { pattern: "a/#/b" }',
       '      - { pattern: "x+/y" }',
-      '      - { pattern: "ok/#", remote_prefix: "sites/#/" }',
+      '      - { pattern: "#", remote_prefix: "sites" }',
       '      - { pattern: "fine/+" }',
     ].join('\n');
     expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
       'c.yaml:5:20 bridges[0].rules[0].pattern: not a valid topic filter ("#" must be the last level and alone); fix the pattern, got "a/#/b"',
       'c.yaml:6:20 bridges[0].rules[1].pattern: not a valid topic filter ("+" must occupy a whole level); fix the pattern, got "x+/y"',
-      'c.yaml:7:20 bridges[0].rules[2].pattern: not a valid topic filter after remote_prefix "sites/#/" ("#" must be the last level and alone); fix the pattern or remote_prefix, got "ok/#"',
+      'c.yaml:7:20 bridges[0].rules[2].pattern: not a valid topic filter after remote_prefix "sites" ("#" must be the last level and alone); fix the pattern or remote_prefix, got "#"',
+    ]);
+  });
+});
+
+describe('bridge rule prefixes', () => {
+  it('holding a wildcard are reported at their line, as a remote "a/+/" would make every outgoing topic name invalid', () => {
+    const text = [
+      'bridges:',
+      '  - name: cloud',
+      '    url: mqtts://cloud.example:8883',
+      '    rules:',
+      '      - { pattern: "x/#", remote_prefix: "a/+/" }',
+      '      - { pattern: "y/#", local_prefix: "+/" }',
+    ].join('\n');
+    expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
+      'c.yaml:5:42 bridges[0].rules[0].remote_prefix: a prefix is literal text and cannot hold a wildcard (+ or #); put wildcards in the pattern, got "a/+/"',
+      'c.yaml:6:41 bridges[0].rules[1].local_prefix: a prefix is literal text and cannot hold a wildcard (+ or #); put wildcards in the pattern, got "+/"',
     ]);
   });
 });
