@@ -3,6 +3,9 @@
  * listeners and bridges. A config loaded for use (`outpost check`, `outpost run`, a reload)
  * has them read once here, so a wrong path is reported with every other problem, at its
  * line, with exit code 2, instead of stopping start-up later with the first one alone.
+ * A listener's certificate, key and CA are also tried together, as its start does, so a key
+ * that does not match its certificate or a file that is not PEM fails `outpost check` too,
+ * not only the start. Bridges are left to their connection attempts, which log and retry.
  * Relative paths are taken from the config file's directory (resolveTlsPaths), like
  * auth.password_file, auth.acl_file and serial.include: under systemd the working directory
  * is the state directory, not /etc/outpost.
@@ -12,6 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import type { PathKey } from './issues.js';
 import type { Config } from './schema.js';
 
@@ -20,9 +24,9 @@ export interface PathProblem {
   message: string;
 }
 
-export type ReadFile = (file: string) => void;
+export type ReadFile = (file: string) => Buffer;
 
-const readFromDisk: ReadFile = (file) => void readFileSync(file);
+const readFromDisk: ReadFile = (file) => readFileSync(file);
 
 /** Each TLS file path the config names: where it is in the file, and the object holding it. */
 function* tlsFiles(config: Config): Generator<{ path: PathKey[]; holder: Partial<Record<TlsKey, string>>; key: TlsKey; file: string }> {
@@ -42,17 +46,31 @@ function* tlsFiles(config: Config): Generator<{ path: PathKey[]; holder: Partial
 type TlsKey = 'cert' | 'key' | 'ca';
 const TLS_KEYS: readonly TlsKey[] = ['cert', 'key', 'ca'];
 
-/** One problem per file that cannot be read, under the key that names it. */
+/** One problem per file that cannot be read, under the key that names it, and one per listener whose files do not work together. */
 export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): PathProblem[] {
   const problems: PathProblem[] = [];
-  for (const { path, file } of tlsFiles(config)) {
+  const unread = new Set<object>();
+  for (const { path, holder, file } of tlsFiles(config)) {
     try {
       read(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       problems.push({ path, message: `cannot read ${file} (${code}); fix the path or its permissions` });
+      unread.add(holder);
     }
   }
+  config.listeners.forEach((l, i) => {
+    if ((l.type !== 'mqtts' && l.type !== 'wss') || unread.has(l)) return;
+    try {
+      // What the listener's start does (broker/tls-material.ts): a mismatched key or a non-PEM file fails here.
+      createSecureContext({ cert: read(l.cert), key: read(l.key), ...(l.ca !== undefined ? { ca: read(l.ca) } : {}) });
+    } catch (err) {
+      problems.push({
+        path: ['listeners', i, 'cert'],
+        message: `${l.cert} and key ${l.key} cannot be used (${(err as Error).message}); check that both are PEM files and the key belongs to the certificate`,
+      });
+    }
+  });
   return problems;
 }
 

@@ -3,12 +3,13 @@
  * that cannot be read, bridge patterns that are no topic filter, a driver option another
  * driver has. Each problem is one line at its position, all of them at once.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isOutpostError } from '../../src/core/errors.js';
 import { loadConfig, parseConfigText } from '../../src/config/load.js';
+import { testCerts } from '../helpers/certs.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-checked-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -61,7 +62,11 @@ describe('TLS files named by the config', () => {
   it("are found from the config file's directory when relative, whatever the working directory", () => {
     const dir = join(tmp, 'etc');
     mkdirSync(join(dir, 'tls'), { recursive: true });
-    for (const f of ['server.crt', 'server.key', 'ca.crt']) writeFileSync(join(dir, 'tls', f), 'pem');
+    // The listener's pair must also work together (files.ts), so real ones; the bridge CA is only read.
+    const certs = testCerts();
+    copyFileSync(certs.server.crt, join(dir, 'tls', 'server.crt'));
+    copyFileSync(certs.server.key, join(dir, 'tls', 'server.key'));
+    writeFileSync(join(dir, 'tls', 'ca.crt'), 'pem');
     const conf = join(dir, 'outpost.yaml');
     writeFileSync(conf, 'listeners:\n  - { type: mqtts, port: 8883, cert: tls/server.crt, key: tls/server.key }\nbridges:\n  - { name: c, url: "mqtts://c:8883", ca: tls/ca.crt, rules: [{ pattern: "#" }] }\n');
     expect(process.cwd()).not.toBe(dir);
