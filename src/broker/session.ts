@@ -415,6 +415,36 @@ export class Session implements Subscriber {
     return out;
   }
 
+  /**
+   * Drops what the session holds for its client and `canRead` refuses: queued messages and
+   * PUBLISHes not yet acknowledged (a flow waiting for PUBCOMP was received and stays).
+   * A resumed session took them with its previous connection's rights (another user, an
+   * older ACL). Returns the dropped messages.
+   */
+  withhold(canRead: (topic: string) => boolean): Message[] {
+    const out: Message[] = [];
+    for (const f of [...(this.flights?.values() ?? [])]) {
+      if (f.state === 'wait-comp' || canRead(f.msg.topic)) continue;
+      this.finished(f);
+      out.push(f.msg);
+    }
+    if (this.queuedCount === 0) return out;
+    const kept: Pending[] = [];
+    for (let i = this.head; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (canRead(p.msg.topic)) {
+        kept.push(p);
+        continue;
+      }
+      this.queuedBytes -= p.size;
+      if (p.rowId !== 0) this.journal?.removeDelivery(p.rowId);
+      out.push(p.msg);
+    }
+    this.queue = kept;
+    this.head = 0;
+    return out;
+  }
+
   /** Discards the message state (clean start, or session end); `handedOver` of them went to other subscribers. */
   clearState(handedOver = 0): void {
     const lost = this.inflightCount + this.queuedCount - handedOver;

@@ -148,4 +148,24 @@ describe('setAccessControl', () => {
     const got = (await b.settle(30)).filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic);
     expect(got).toEqual(['home/kitchen/t']);
   });
+
+  it('drops, when another user resumes a persistent session, the queued and unacknowledged messages that user may not read', async () => {
+    h = await startAuthBroker({ users: { alice: 'pw', bob: 'pw' }, acl: 'user alice\nread home/#\nuser bob\nread home/kitchen/#\n' });
+    const a = h.client(4);
+    await a.connect({ clientId: 'shared-id', clean: false, username: 'alice', password: Buffer.from('pw') });
+    a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'home/#', qos: 1 }] } as Packet);
+    expect((await a.next('suback')).granted).toEqual([1]);
+    const publish = (topic: string) => h!.broker.publish({ topic, payload: Buffer.from(topic), qos: 1, retain: false, origin: { kind: 'system', id: 't' } });
+    publish('home/garage'); // sent to alice, never acknowledged
+    expect((await a.next('publish')).topic).toBe('home/garage');
+    a.destroy();
+    await a.waitClosed();
+    for (const topic of ['home/door', 'home/kitchen/t']) publish(topic); // queued while offline, with alice's rights
+    const b = h.client(4);
+    const ack = await b.connect({ clientId: 'shared-id', clean: false, username: 'bob', password: Buffer.from('pw') });
+    expect(ack.sessionPresent).toBe(true);
+    const got = (await b.settle(50)).filter((p) => p.cmd === 'publish').map((p) => (p as { topic: string }).topic);
+    expect(got).toEqual(['home/kitchen/t']);
+    expect(h.broker.metrics.denials.get('delivery')).toBe(2);
+  });
 });

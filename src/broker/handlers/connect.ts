@@ -183,8 +183,16 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
   session.protocolVersion = conn.version;
   session.expiryInterval = expiry;
   session.user = user;
-  // A resumed session's subscriptions now read with this client's rights.
-  if (present) applyReadGrants(session.subscriptions.values(), grants);
+  // A resumed session's subscriptions now read with this client's rights, and so does what
+  // it holds: taken with its previous client's (another user, an older ACL).
+  if (present) {
+    const guard = applyReadGrants(session.subscriptions.values(), grants);
+    const withheld = guard === undefined ? 0 : session.withhold((topic) => guard.canRead(topic)).length;
+    if (withheld > 0) {
+      for (let i = 0; i < withheld; i++) ctx.metrics.denial('delivery');
+      conn.log.info({ withheld }, 'messages held for the session that this client may not read dropped');
+    }
+  }
   conn.session = session;
 
   const connack: IConnackPacket = { cmd: 'connack', sessionPresent: present };
