@@ -93,6 +93,12 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       removeSubscription: (session, filter) => this.removeSubscription(session, filter),
       deliverShared: (filter, msg) => this.deliverShared(filter, msg),
       publish: (msg) => this.publish(msg),
+      mayPublishWill: (w) => {
+        if (this.access.grantsFor({ kind: 'mqtt', id: w.msg.origin.id, user: w.user }).canWrite(w.msg.topic)) return true;
+        this.metrics.denial('will');
+        this.log.warn({ clientId: w.msg.origin.id, topic: w.msg.topic }, 'will not published: the ACL no longer lets its client write the topic');
+        return false;
+      },
     });
   }
 

@@ -29,6 +29,8 @@ export interface LifecycleHost {
   /** Delivers `msg` to one member of the shared subscription `filter` ($share/group/…); false when it has none left. */
   deliverShared(filter: string, msg: Message): boolean;
   publish(msg: Message): Promise<void> | undefined;
+  /** Whether the ACL in force now lets the Will's client write its topic (checked at CONNECT, and again here: the ACL may have been reloaded since). */
+  mayPublishWill(will: Pick<WillSpec, 'msg' | 'user'>): boolean;
 }
 
 /** How long a Will waits once its connection is gone: its Will Delay, cut short by the session's end (§3.1.3.2.2). */
@@ -177,7 +179,8 @@ export class SessionLifecycle {
     return msg;
   }
 
-  publishWill(will: { msg: Message; expiry: number | undefined }): void {
+  publishWill(will: Pick<WillSpec, 'msg' | 'expiry' | 'user'>): void {
+    if (!this.host.mayPublishWill(will)) return;
     this.publishMessage(this.willMessage(will));
   }
 

@@ -52,6 +52,8 @@ export interface WillSpec {
   keepalive: number;
   /** Clock ms it is due once its connection is gone (its Will Delay runs); undefined while connected. */
   due?: number;
+  /** The verified user name of its client (stored as the session's): the ACL is asked again when it is published. */
+  user?: string | undefined;
 }
 
 export interface StoredSessionRecord {

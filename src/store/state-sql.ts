@@ -143,14 +143,15 @@ export class StateSql {
       for (const r of rows) {
         const expiry = Math.min(r.expiry, limits.maxSessionExpiry);
         const offlineAt = r.offlineAt ?? now;
+        const user = r.user ?? undefined;
         const will = decodeWill(r.will, r.clientId);
+        if (will !== undefined) will.user = user;
         if (expiry !== NEVER && offlineAt + expiry * 1000 <= now) {
           if (will !== undefined) out.expiredWills.push(will);
           this.deleteSession(r.clientId);
           out.expiredSessions++;
           continue;
         }
-        const user = r.user ?? undefined;
         if (r.offlineAt === null) this.saveSession({ clientId: r.clientId, protocolVersion: r.protocol as 3 | 4 | 5, expiryInterval: expiry, offlineAt, will, user });
         out.sessions.push({ ...this.restoreSession(r.clientId, r.protocol as 3 | 4 | 5, expiry, offlineAt, now, limits, out), will, user });
       }

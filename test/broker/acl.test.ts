@@ -113,6 +113,24 @@ describe('ACL on PUBLISH', () => {
 });
 
 describe('setAccessControl', () => {
+  it('does not publish the Will of a client whose topic the reloaded ACL no longer lets it write, as it refuses its publishes', async () => {
+    h = await startAuthBroker({ users: { alice: 'pw' }, acl: 'user alice\nwrite status/#\n' });
+    const seen = collect('#');
+    const will = { payload: Buffer.from('gone'), qos: 0, retain: false } as const;
+    const kept = h.client(4);
+    await kept.connect({ clientId: 'kept', username: 'alice', password: Buffer.from('pw'), will: { topic: 'status/kept', ...will } });
+    const revoked = h.client(5);
+    await revoked.connect({ clientId: 'revoked', username: 'alice', password: Buffer.from('pw'), will: { topic: 'status/revoked', ...will } });
+    h.broker.setAccessControl(await accessControl({ users: { alice: 'pw' }, acl: 'user alice\nwrite status/kept\n' }));
+    kept.destroy();
+    revoked.destroy();
+    await kept.waitClosed();
+    await revoked.waitClosed();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(seen).toEqual(['status/kept']);
+    expect(h.broker.metrics.denials.get('will')).toBe(1);
+  });
+
   it('applies new rules to later publishes and deliveries without disconnecting anyone', async () => {
     h = await startAuthBroker({ users: { alice: 'pw' }, acl: ACL });
     const seen = collect('#');

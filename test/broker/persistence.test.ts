@@ -465,6 +465,18 @@ describe('Wills of persistent sessions across a restart', () => {
     expect(again).toEqual([]);
   });
 
+  it('publishes after a crash the Will of a user\'s session that only that user may write, and not one the ACL now refuses', async () => {
+    const clock = new FakeClock();
+    const access = async (acl: string) => accessControl({ users: { alice: 'a' }, acl });
+    let h = await boot({ clock, access: await access('user alice\nwrite status/#\n') });
+    await connect(h, 'dev', { keepalive: 10, will, username: 'alice', password: Buffer.from('a') });
+    await connect(h, 'dev2', { keepalive: 10, will: { ...will, topic: 'status/dev2' }, username: 'alice', password: Buffer.from('a') });
+    await h.journal.committed();
+    h = await restart(h, 'crash', { clock, access: await access('user alice\nwrite status/dev\n') });
+    willDueIn(clock, watch(h), 15_000); // status/dev only
+    expect(h.broker.metrics.denials.get('will')).toBe(1);
+  });
+
   it('does not publish it when the client reconnects in time, nor after a normal DISCONNECT', async () => {
     const clock = new FakeClock();
     let h = await boot({ clock });

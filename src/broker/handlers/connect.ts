@@ -143,7 +143,7 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
       const mp = pickMessageProps(wp);
       if (mp !== undefined) msg.properties = mp;
     }
-    will = { msg, delay: v5 ? (wp.willDelayInterval ?? 0) : 0, expiry: v5 ? wp.messageExpiryInterval : undefined, keepalive: 0 };
+    will = { msg, delay: v5 ? (wp.willDelayInterval ?? 0) : 0, expiry: v5 ? wp.messageExpiryInterval : undefined, keepalive: 0, user };
   }
 
   // Keep Alive, possibly overridden by Server Keep Alive (§3.2.2.3.14).
