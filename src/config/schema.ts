@@ -241,9 +241,26 @@ export const configSchema = z
       .default([])
       .superRefine((list, ctx) => {
         const seen = new Set<string>();
+        /** "host:port client-id" → the bridge that connects so. */
+        const clients = new Map<string, string>();
         list.forEach((b, i) => {
           if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `bridge name "${b.name}" is used twice; names must be unique` });
           seen.add(b.name);
+          // Two bridges with one client id on one broker take each other's session over on
+          // every connect: each link drops the other, for ever, and both sessions are one.
+          const clientId = b.client_id ?? `outpost-${b.name}`;
+          const m = /^(mqtts?):\/\/(.*)$/.exec(b.url);
+          const address = m === null ? b.url : /:\d+$/.test(m[2]!) ? m[2]! : `${m[2]!}:${m[1] === 'mqtts' ? 8883 : 1883}`;
+          const key = `${address.toLowerCase()} ${clientId}`;
+          const other = clients.get(key);
+          if (other !== undefined && other !== b.name) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [i, b.client_id === undefined ? 'name' : 'client_id'],
+              message: `bridges "${other}" and "${b.name}" both connect to ${address} as client id "${clientId}"; the broker keeps only one of them connected (each connect takes the other's session over); give each its own client_id`,
+            });
+          }
+          if (other === undefined) clients.set(key, b.name);
         });
       })
       .describe('Bridges to cloud brokers (store-and-forward).'),

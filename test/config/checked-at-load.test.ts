@@ -113,6 +113,23 @@ describe('bridge rule prefixes', () => {
   });
 });
 
+describe('bridge client ids', () => {
+  it('used twice on one broker are reported, as the two bridges would take each other\'s session over on every connect', () => {
+    const text = [
+      'bridges:',
+      '  - { name: a, url: "mqtts://cloud.example", client_id: site-17, rules: [{ pattern: "s/#" }] }',
+      '  - { name: b, url: "mqtts://cloud.example:8883", client_id: site-17, rules: [{ pattern: "t/#" }] }',
+      '  - { name: c, url: "mqtts://other.example", client_id: site-17, rules: [{ pattern: "u/#" }] }',
+      '  - { name: d, url: "mqtts://cloud.example", client_id: outpost-e, rules: [{ pattern: "v/#" }] }',
+      '  - { name: e, url: "mqtts://cloud.example", rules: [{ pattern: "w/#" }] }',
+    ].join('\n');
+    expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
+      'c.yaml:3:62 bridges[1].client_id: bridges "a" and "b" both connect to cloud.example:8883 as client id "site-17"; the broker keeps only one of them connected (each connect takes the other\'s session over); give each its own client_id, got "site-17"',
+      'c.yaml:6:13 bridges[4].name: bridges "d" and "e" both connect to cloud.example:8883 as client id "outpost-e"; the broker keeps only one of them connected (each connect takes the other\'s session over); give each its own client_id, got "e"',
+    ]);
+  });
+});
+
 describe('serial devices', () => {
   const device = (extra: string) => `serial:\n  devices:\n    - { id: d1, port: /dev/ttyS9, driver: line-json, ${extra} }\n`;
 
