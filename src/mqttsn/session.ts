@@ -27,9 +27,15 @@ export function unicast(peer: Peer): Peer {
   return peer.encapsulation === undefined ? peer : { ...peer, encapsulation: { ...peer.encapsulation, ctrl: 0 } };
 }
 
-/** `key`: sourceKeyOf(from), when the caller made it already (one string, hashed once, per datagram). */
+/**
+ * `key`: sourceKeyOf(from), when the caller made it already (one string, hashed once, per datagram).
+ * The Ctrl the forwarder sent is not kept: its Radius is only relevant gateway → forwarder
+ * (§5.5), so every answer to this peer (a DISCONNECT or CONNACK sent before any session
+ * exists included) goes back as unicast, Radius 0; only GWINFO sets one (discovery.ts).
+ */
 export function makePeer(from: { address: string; port: number }, encapsulation: Encapsulation | undefined, key = sourceKeyOf(from)): Peer {
-  return { address: from.address, port: from.port, encapsulation, key: encapsulation === undefined ? key : `${key}|${encapsulation.wirelessNodeId.toString('hex')}` };
+  if (encapsulation === undefined) return { address: from.address, port: from.port, encapsulation, key };
+  return { address: from.address, port: from.port, encapsulation: { ctrl: 0, wirelessNodeId: encapsulation.wirelessNodeId }, key: `${key}|${encapsulation.wirelessNodeId.toString('hex')}` };
 }
 
 export interface Will {

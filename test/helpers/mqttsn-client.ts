@@ -21,6 +21,8 @@ export interface SnClientOptions {
   seed?: number;
   /** Send through a forwarder: every datagram is encapsulated with this Wireless Node Id. */
   nodeId?: Buffer;
+  /** With nodeId: the Ctrl octet the forwarder sets on what it sends (§5.5), default 0. */
+  ctrl?: number;
   /** Answer REGISTER with REGACK and PUBLISH QoS 1/2 with PUBACK/PUBREC/PUBCOMP automatically. */
   autoAck?: boolean;
 }
@@ -100,7 +102,7 @@ export class SnTestClient {
 
   sendRaw(buf: Buffer): void {
     if (this.opts.lossOut && this.rand() < this.opts.lossOut) return;
-    const out = this.opts.nodeId === undefined ? buf : encapsulate(buf, { ctrl: 0, wirelessNodeId: this.opts.nodeId });
+    const out = this.opts.nodeId === undefined ? buf : encapsulate(buf, { ctrl: this.opts.ctrl ?? 0, wirelessNodeId: this.opts.nodeId });
     this.socket.send(out, this.opts.port, this.host);
     if (this.opts.dupOut && this.rand() < this.opts.dupOut) this.socket.send(out, this.opts.port, this.host);
   }

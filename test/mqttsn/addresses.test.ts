@@ -82,6 +82,23 @@ describe('MQTT-SN discovery (§6.1) and forwarders (§5.5)', () => {
     expect(reg.returnCode).toBe(0);
   });
 
+  it('answers a forwarder that sets Radius bits in its own Ctrl with Radius 0, before and after CONNECT', async () => {
+    // Radius is only relevant gateway → forwarder (§5.5): echoing it would ask the forwarder
+    // to broadcast a reply meant for one node.
+    const c = await h.client({ nodeId: Buffer.from([0x42]), ctrl: 0x03 });
+    c.send({ type: MsgType.PINGREQ, clientId: 'nobody' });
+    await c.next(MsgType.DISCONNECT);
+    expect(c.lastCtrl).toBe(0);
+    c.send({ type: MsgType.CONNECT, will: false, cleanSession: true, protocolId: 2, duration: 60, clientId: 'v2' });
+    expect((await c.next(MsgType.CONNACK)).returnCode).toBe(0x03);
+    expect(c.lastCtrl).toBe(0);
+    expect(await c.connect('ctrl-3')).toBe(0);
+    expect(c.lastCtrl).toBe(0);
+    c.send({ type: MsgType.SEARCHGW, radius: 1 });
+    await c.next(MsgType.GWINFO);
+    expect(c.lastCtrl).toBe(1);
+  });
+
   it('counts the forwarder header against max_datagram_size: a message that fits only without it is dropped as too large', async () => {
     const g = await startSnGateway('max_datagram_size: 128');
     try {
