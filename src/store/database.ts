@@ -9,7 +9,7 @@
  * that `sqlite3 .recover` can get back.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, renameSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, renameSync, statSync } from 'node:fs';
 import { ensureDir } from './ensure-dir.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -309,6 +309,19 @@ function sizeOf(file: string): number {
   }
 }
 
+/** Why a directory cannot hold our files, in the operator's terms; SQLite says only SQLITE_CANTOPEN. */
+function whyNotWritable(dir: string): string | undefined {
+  try {
+    if (!statSync(dir).isDirectory()) return 'ENOTDIR: it is a file, not a directory';
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EROFS') return 'EROFS: the file system is mounted read-only';
+    return e.code ?? e.message;
+  }
+  return undefined;
+}
+
 /**
  * One gateway per state directory: two would drain the same outbox to the cloud twice.
  * The lock is an exclusive SQLite transaction on <dir>/outpost.lock held for the life
@@ -328,7 +341,7 @@ export function lockStateDir(dir: string): { release(): void } {
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
       throw new OutpostError('STORE_UNAVAILABLE', `another outpost is already running with store.dir ${dir} (${file} is locked); stop it, or give this one its own store.dir`, { cause: err });
     }
-    throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir} (${code ?? (err as Error).message}); fix store.dir or its permissions`, { cause: err });
+    throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir} (${whyNotWritable(dir) ?? code ?? (err as Error).message}); fix store.dir or its permissions`, { cause: err });
   }
   const locked = handle;
   return {
