@@ -34,6 +34,8 @@ export async function bindServer(server: Server, host: string, port: number, lab
     const onError = (err: NodeJS.ErrnoException) => {
       const what = err.code === 'EADDRINUSE' ? 'is already in use; stop the other program or pick another port in listeners'
         : err.code === 'EACCES' ? 'needs privileges; use a port above 1023'
+        : err.code === 'EADDRNOTAVAIL' ? 'is not an address of this machine (EADDRNOTAVAIL); fix its host in listeners (0.0.0.0 binds every IPv4 interface)'
+        : err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN' ? `has a host name that does not resolve (${err.code}); fix its host in listeners`
         : `cannot be bound (${err.code ?? err.message})`;
       reject(new OutpostError('BROKER_LISTEN_FAILED', `${label} listener ${host}:${port} ${what}`, { cause: err }));
     };
