@@ -99,6 +99,17 @@ describe('MQTT-SN discovery (§6.1) and forwarders (§5.5)', () => {
     expect(c.lastCtrl).toBe(1);
   });
 
+  it('answers an encapsulated SEARCHGW of radius 4 or more with the widest radius Ctrl holds, 3', async () => {
+    const c = await h.client({ nodeId: Buffer.from([0x43]) });
+    const ctrls: Array<number | undefined> = [];
+    for (const radius of [3, 4, 5, 255]) {
+      c.send({ type: MsgType.SEARCHGW, radius });
+      await c.next(MsgType.GWINFO);
+      ctrls.push(c.lastCtrl);
+    }
+    expect(ctrls).toEqual([3, 3, 3, 3]);
+  });
+
   it('counts the forwarder header against max_datagram_size: a message that fits only without it is dropped as too large', async () => {
     const g = await startSnGateway('max_datagram_size: 128');
     try {

@@ -13,7 +13,9 @@ import type { DatagramTransport } from '../transport.js';
 export function onSearchGw(ctx: SnContext, transport: DatagramTransport, peer: Peer, p: SearchGw): void {
   const gwinfo = { type: MsgType.GWINFO, gwId: ctx.config.gateway_id, gwAdd: Buffer.alloc(0) } as const;
   if (peer.encapsulation !== undefined) {
-    return ctx.sendTo({ ...peer, encapsulation: { ...peer.encapsulation, ctrl: p.radius & 0x03 } }, gwinfo);
+    // Ctrl has two bits for the radius: a wider search gets the widest one (3), not its
+    // low bits (a radius of 4 would become 0, "no broadcast").
+    return ctx.sendTo({ ...peer, encapsulation: { ...peer.encapsulation, ctrl: Math.min(p.radius, 3) } }, gwinfo);
   }
   // The searcher always hears the answer (it may be behind NAT, out of broadcast reach)…
   ctx.sendTo(peer, gwinfo);
