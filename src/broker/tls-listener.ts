@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { TlsListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
 import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
-import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+import { certificateCn, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
 import { PeerWarnings } from './peer-warnings.js';
 
 export interface TlsListenerOptions {
@@ -70,7 +70,7 @@ export class TlsListener implements Service {
     const secure = loadTlsOptions(c, this.where);
     let gated = false;
     const server = tls.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, (socket) => {
-      if (socket.destroyed) return; // refused by refuseUnverifiedClients
+      if (socket.destroyed) return; // refused by refuseUnverifiedClients or refuseCertificatesWithoutCn
       socket.setNoDelay(true);
       const identity = c.use_identity_as_username ? certificateCn(socket) : undefined;
       this.target.handle(socket, {
@@ -84,6 +84,7 @@ export class TlsListener implements Service {
     gated = gateHandshakes(server, this.target, 'tls');
     const warnings = new PeerWarnings(this.log, undefined, this.options.warnIntervalMs);
     logTlsClientErrors(server, warnings);
+    if (c.use_identity_as_username) refuseCertificatesWithoutCn(server, warnings);
     if (c.require_certificate) refuseUnverifiedClients(server, warnings);
     await bindServer(server, c.host, c.port, 'MQTTS');
     logServerErrors(server, this.log);

@@ -93,6 +93,20 @@ export function certificateCn(socket: { getPeerCertificate(): { subject?: Record
 }
 
 /**
+ * use_identity_as_username: the certificate's CN is the client's user name, so a verified
+ * certificate without one identifies nobody. Cut before any MQTT byte is read, with one warn
+ * line, rather than letting the CONNECT user name (or none) stand in for it; mosquitto too
+ * refuses such a client. Registered before refuseUnverifiedClients, so it runs after it.
+ */
+export function refuseCertificatesWithoutCn(server: Server, warnings: PeerWarnings): void {
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    if (socket.destroyed || certificateCn(socket) !== undefined) return;
+    warnings.warn(socket.remoteAddress, { remotePort: socket.remotePort }, 'client certificate has no CN (use_identity_as_username)');
+    socket.destroy();
+  });
+}
+
+/**
  * mTLS: a client whose certificate is missing or does not verify against ca is cut before
  * any MQTT byte is read, with one warn line. Runs before the server's own connection
  * listener (for wss, the HTTP parser), which then sees a destroyed socket.

@@ -16,7 +16,7 @@ import type { WebSocketServer, WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
 import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
-import { certificateCn, loadTlsOptions, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+import { certificateCn, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
 import { logTlsClientErrors } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
 
@@ -69,6 +69,7 @@ export class WsListener implements Service {
       const secure = loadTlsOptions(c, this.where);
       const tlsServer = https.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
       logTlsClientErrors(tlsServer, this.warnings);
+      if (c.use_identity_as_username) refuseCertificatesWithoutCn(tlsServer, this.warnings);
       if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings);
       this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs);
       server = tlsServer;

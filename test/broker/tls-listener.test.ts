@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -117,6 +117,26 @@ describe('mqtts listener', () => {
     const r = await runMosquitto('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(harness.port), '--cafile', certs.ca.crt, '--cert', certs.client.crt, '--key', certs.client.key, '-t', 't/x', '-m', 'id']);
     expect(r.code).toBe(0);
     expect(seen).toEqual([CLIENT_CN]);
+  });
+
+  it('with use_identity_as_username, refuses a trusted client certificate without a CN with a log line, instead of taking the CONNECT user name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-nocn-'));
+    try {
+      const noCn = { crt: join(dir, 'nocn.crt'), key: join(dir, 'nocn.key') };
+      execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', noCn.key, '-out', join(dir, 'nocn.csr'), '-subj', '/O=No Common Name'], { stdio: 'ignore' });
+      execFileSync('openssl', ['x509', '-req', '-in', join(dir, 'nocn.csr'), '-CA', certs.ca.crt, '-CAkey', certs.ca.key, '-CAcreateserial', '-CAserial', join(dir, 'ca.srl'), '-days', '1', '-out', noCn.crt], { stdio: 'ignore' });
+      const seen: (string | undefined)[] = [];
+      harness = await startListener((broker, log) => {
+        const spy = { handle: (st: Parameters<typeof broker.handle>[0], peer: Parameters<typeof broker.handle>[1]) => (seen.push(peer?.identity), broker.handle(st, peer)) };
+        return new TlsListener({ ...mutualTls(), use_identity_as_username: true }, 'listeners[0]', spy, log, { handshakeTimeoutMs: 2000 });
+      });
+      const r = await runMosquitto('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(harness.port), '--cafile', certs.ca.crt, '--cert', noCn.crt, '--key', noCn.key, '-u', 'someone', '-P', 'x', '-t', 't/x', '-m', 'no']);
+      expect(r.code).not.toBe(0);
+      expect(seen).toEqual([]); // never reached the broker as a client with a CONNECT user name
+      await harness.waitLog('client certificate has no CN (use_identity_as_username)');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('cuts a TLS handshake that stalls after the connect timeout, while another client connects', async () => {
