@@ -218,8 +218,11 @@ export class Bridge implements Service, DurableSink {
         .catch((err: unknown) => this.deps.log.warn({ err: String(err), filters: stale }, 'unsubscribe from stale remote filters not confirmed; tried again on the next connect'));
     }
     if (inbound.length > 0) {
+      // Retain As Published: a message the cloud takes as retained while we are connected stays
+      // retained here too (without it, a broker clears the flag on live delivery [MQTT-3.3.1-9]),
+      // as it does from a 3.1.1 cloud that knows the bridge flag.
       this.upstream
-        .subscribe(inbound.map((r) => ({ topic: r.remoteFilter, qos: r.qos, noLocal: true })))
+        .subscribe(inbound.map((r) => ({ topic: r.remoteFilter, qos: r.qos, noLocal: true, retainAsPublished: true })))
         .then((codes) => {
           codes.forEach((c, i) => {
             if (c >= 0x80) this.deps.log.error({ filter: inbound[i]!.remoteFilter, code: c }, 'cloud refused an inbound subscription');

@@ -135,13 +135,13 @@ export class UpstreamClient implements Upstream {
     return true;
   }
 
-  subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean }[]): Promise<number[]> {
+  subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean; retainAsPublished?: boolean }[]): Promise<number[]> {
     const conn = this.conn;
     if (!this.isUp || conn === undefined) return Promise.reject(new OutpostError('BRIDGE_UPSTREAM', 'cannot subscribe: not connected to the cloud broker'));
     const id = this.ids.allocateOwn();
     if (id === undefined) return Promise.reject(new OutpostError('BRIDGE_UPSTREAM', 'cannot subscribe: no free packet id'));
     const v5 = this.options.protocolVersion === 5;
-    const subscriptions = filters.map((f) => (v5 ? { topic: f.topic, qos: f.qos, nl: f.noLocal ?? false } : { topic: f.topic, qos: f.qos }));
+    const subscriptions = filters.map((f) => (v5 ? { topic: f.topic, qos: f.qos, nl: f.noLocal ?? false, rap: f.retainAsPublished ?? false } : { topic: f.topic, qos: f.qos }));
     conn.send(encode({ cmd: 'subscribe', messageId: id, subscriptions }, this.options.protocolVersion));
     return new Promise((resolve, reject) => this.subscribes.set(id, { resolve, reject }));
   }

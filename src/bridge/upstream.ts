@@ -113,7 +113,7 @@ export interface Upstream {
    */
   publish(p: UpstreamPublish): boolean;
   /** SUBSCRIBE on the current connection (inbound rules); resolves with the granted codes. */
-  subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean }[]): Promise<number[]>;
+  subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean; retainAsPublished?: boolean }[]): Promise<number[]>;
   /** UNSUBSCRIBE on the current connection; resolves with the codes (all 0 from a 3.1.1 remote). */
   unsubscribe(filters: string[]): Promise<number[]>;
   /** Publishes the bridge state (online) retained; not through the outbox. */

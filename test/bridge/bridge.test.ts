@@ -23,7 +23,7 @@ class ScriptedUpstream implements Upstream {
   writableNow = true;
   sent: UpstreamPublish[] = [];
   direct: { topic: string; payload: string }[] = [];
-  subscriptions: { topic: string; qos: QoS; noLocal?: boolean }[] = [];
+  subscriptions: { topic: string; qos: QoS; noLocal?: boolean; retainAsPublished?: boolean }[] = [];
   constructor(readonly events: UpstreamEvents) {}
   async start(): Promise<void> {}
   async stop(): Promise<void> {
@@ -34,7 +34,7 @@ class ScriptedUpstream implements Upstream {
     this.sent.push(p);
     return true;
   }
-  async subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean }[]): Promise<number[]> {
+  async subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean; retainAsPublished?: boolean }[]): Promise<number[]> {
     this.subscriptions.push(...filters);
     return filters.map((f) => f.qos);
   }
@@ -342,8 +342,8 @@ describe('bridge inbound, loops and state', () => {
     upstream.up();
     await settle();
     expect(upstream.subscriptions).toEqual([
-      { topic: 'site/cmd/#', qos: 1, noLocal: true },
-      { topic: 'echo/#', qos: 1, noLocal: true },
+      { topic: 'site/cmd/#', qos: 1, noLocal: true, retainAsPublished: true },
+      { topic: 'echo/#', qos: 1, noLocal: true, retainAsPublished: true },
     ]);
     upstream.events.message({ topic: 'site/cmd/reboot', payload: Buffer.from('now'), qos: 1, retain: false });
     expect(got.map((m) => [m.topic, String(m.payload), m.origin.kind])).toEqual([['cloud/cmd/reboot', 'now', 'bridge']]);

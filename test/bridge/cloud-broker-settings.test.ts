@@ -92,3 +92,25 @@ describe('rules with a local prefix', () => {
     expect(b.counters.reconnects).toBe(0);
   });
 });
+
+describe('retained messages from the cloud', () => {
+  it.each([4, 5] as const)('stay retained locally when the cloud takes them as retained while the MQTT %s link is up', async (protocol) => {
+    const m = await cloud();
+    const gw = await gatewayWith([bridge(m, { protocol, rules: [{ pattern: 'cmd/#', direction: 'in', qos: 1, remote_prefix: 'sites/17/' }] })]);
+    const b = gw.gateway.bridges[0]!;
+    await waitFor(() => b.linkState === 'up', 'the bridge up');
+    const cloudClient = await Observer.connect(m, ['nothing/here']);
+    cleanups.push(() => cloudClient.close());
+    await sleep(300); // the bridge's SUBSCRIBE is done
+    await cloudClient.client.publishAsync('sites/17/cmd/config', 'v1', { qos: 1, retain: true });
+    await waitFor(() => b.counters.inbound === 1, 'the message through the bridge');
+
+    // A local app that subscribes afterwards still gets it: it is retained here too.
+    const later = await client(gw.url);
+    const got: { topic: string; retain: boolean }[] = [];
+    later.on('message', (topic, _p, packet) => got.push({ topic, retain: packet.retain }));
+    await later.subscribeAsync('cmd/#', { qos: 1 });
+    await waitFor(() => got.length === 1, 'the retained message locally', 2000);
+    expect(got).toEqual([{ topic: 'cmd/config', retain: true }]);
+  });
+});
