@@ -137,6 +137,11 @@ export function reasonText(code: number): string {
 
 /** A CONNACK that refused us: 3.1.1 return codes as decimals, MQTT 5 reason codes as hex. */
 export function describeConnack(code: number, version: 4 | 5): Failure {
+  // 0x01 is no MQTT 5 reason code: it is how a broker that speaks only 3.1.1 (Azure IoT Hub, for one)
+  // answers an MQTT 5 CONNECT, with its own CONNACK return code 1 (3.1.1 [MQTT-3.1.2-2]).
+  if (version === 5 && code === 1) {
+    return failure('connection refused: the broker speaks only MQTT 3.1.1 (it answered CONNACK return code 1, unacceptable protocol version): set bridges[].protocol: 4');
+  }
   const text = version === 5 ? reasonText(code) : (V4_RETURN_CODES[code] ?? `return code ${code}`);
   const hint = CONNACK_HINTS[text];
   return failure(`connection refused: ${text} (CONNACK ${version === 5 ? hex(code) : code})${hint === undefined ? '' : `: ${hint}`}`);

@@ -26,6 +26,7 @@ describe('upstream failure sentences', () => {
     [0x89, 5, 'connection refused: server busy (CONNACK 0x89)'],
     [4, 4, 'connection refused: bad user name or password (CONNACK 4): check bridges[].username and bridges[].password'],
     [1, 4, 'connection refused: unacceptable protocol version (CONNACK 1): try bridges[].protocol: 4'],
+    [1, 5, 'connection refused: the broker speaks only MQTT 3.1.1 (it answered CONNACK return code 1, unacceptable protocol version): set bridges[].protocol: 4'],
     [9, 4, 'connection refused: return code 9 (CONNACK 9)'],
   ] as const)('explains CONNACK %i (MQTT %i)', (code, version, sentence) => {
     expect(describeConnack(code, version).sentence).toBe(sentence);
