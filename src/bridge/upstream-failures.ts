@@ -54,14 +54,18 @@ export function describeSocketError(err: Error & { code?: string }, host: string
   if (code === 'ETIMEDOUT' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'ENETDOWN' || code === 'EHOSTDOWN') {
     return failure(`cannot reach ${where} (${code}): check the uplink`);
   }
-  if (code === 'ECONNRESET' || code === 'EPIPE') return failure(`connection to ${where} was reset ${PHASE_TEXT[phase]} (${code})`);
+  // A TLS hello sent to a plain MQTT port, or plain CONNECT to a TLS port, is answered by a reset.
+  if (code === 'ECONNRESET' || code === 'EPIPE') return failure(`connection to ${where} was reset ${PHASE_TEXT[phase]} (${code})${schemeHint(phase)}`);
   return failure(`connection to ${where} failed ${PHASE_TEXT[phase]} (${code || err.message})`, `${where}:${phase}:${code || err.message}`);
+}
+
+function schemeHint(phase: Phase): string {
+  return phase === 'tls' || phase === 'connack' ? ': is it a TLS port (mqtts://) and does it accept our client certificate?' : '';
 }
 
 /** The peer closed the connection without an error event. */
 export function describeClose(host: string, port: number, phase: Phase): Failure {
-  const hint = phase === 'tls' || phase === 'connack' ? ': is it a TLS port (mqtts://) and does it accept our client certificate?' : '';
-  return failure(`broker ${host}:${port} closed the connection ${PHASE_TEXT[phase]}${hint}`);
+  return failure(`broker ${host}:${port} closed the connection ${PHASE_TEXT[phase]}${schemeHint(phase)}`);
 }
 
 export function describeTimeout(host: string, port: number, phase: Phase, ms: number): Failure {

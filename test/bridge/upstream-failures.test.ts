@@ -4,7 +4,7 @@ import { describeClose, describeConnack, describeDisconnect, describeSocketError
 const err = (code: string, message = code): Error & { code: string } => Object.assign(new Error(message), { code });
 
 describe('upstream failure sentences', () => {
-  const socketRows: [string, string, 'dns+tcp' | 'tls' | 'connack', string][] = [
+  const socketRows: [string, string, 'dns+tcp' | 'tls' | 'connack' | 'up', string][] = [
     ['an untrusted chain', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'tls', 'TLS certificate of broker.example.com is not trusted (UNABLE_TO_VERIFY_LEAF_SIGNATURE): check bridges[].ca'],
     ['a self-signed broker', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'tls', 'TLS certificate of broker.example.com is not trusted (DEPTH_ZERO_SELF_SIGNED_CERT): check bridges[].ca'],
     ['an expired certificate', 'CERT_HAS_EXPIRED', 'tls', "TLS certificate of broker.example.com has expired (CERT_HAS_EXPIRED): renew the broker's certificate, or check this device's clock"],
@@ -13,7 +13,9 @@ describe('upstream failure sentences', () => {
     ['a refused port', 'ECONNREFUSED', 'dns+tcp', 'connection to broker.example.com:8883 refused (ECONNREFUSED): is the broker running and the port right?'],
     ['an unknown host', 'ENOTFOUND', 'dns+tcp', 'cannot resolve broker.example.com (ENOTFOUND): check bridges[].url and the DNS of this device'],
     ['no route', 'EHOSTUNREACH', 'dns+tcp', 'cannot reach broker.example.com:8883 (EHOSTUNREACH): check the uplink'],
-    ['a reset during the handshake', 'ECONNRESET', 'tls', 'connection to broker.example.com:8883 was reset during the TLS handshake (ECONNRESET)'],
+    ['a reset during the handshake (a plain port)', 'ECONNRESET', 'tls', 'connection to broker.example.com:8883 was reset during the TLS handshake (ECONNRESET): is it a TLS port (mqtts://) and does it accept our client certificate?'],
+    ['a reset before CONNACK (a plain CONNECT to a TLS port)', 'ECONNRESET', 'connack', 'connection to broker.example.com:8883 was reset before CONNACK (ECONNRESET): is it a TLS port (mqtts://) and does it accept our client certificate?'],
+    ['a reset while connected', 'ECONNRESET', 'up', 'connection to broker.example.com:8883 was reset while connected (ECONNRESET)'],
   ];
   it.each(socketRows)('names what to check for %s', (_name, code, phase, sentence) => {
     expect(describeSocketError(err(code), 'broker.example.com', 8883, phase).sentence).toBe(sentence);
