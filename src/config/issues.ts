@@ -43,6 +43,10 @@ export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: u
   }
   const got = `, got ${describeValue(value)}`;
   switch (issue.code) {
+    case 'invalid_key':
+      // A record's key that fails its own check (mqttsn.predefined_topics: { abc: … }): say what a key
+      // must be and show the key, not the value under it.
+      return `${issue.issues[0]?.message ?? issue.message}, got ${JSON.stringify(String(key))}`;
     case 'invalid_type':
       return `expected ${EXPECTED[issue.expected] ?? issue.expected}${got}`;
     case 'invalid_value':

@@ -20,7 +20,9 @@ const predefinedSchema = z
   .superRefine((rec, ctx) => {
     for (const key of Object.keys(rec)) {
       const id = Number(key);
-      if (id < 1 || id > 0xfffe) ctx.addIssue({ code: 'custom', path: [key], message: 'a predefined topic id is a number from 1 to 65534' });
+      if (id < 1 || id > 0xfffe) {
+        ctx.addIssue({ code: 'custom', path: [key], params: { plain: true }, message: `a predefined topic id is a number from 1 to 65534, got ${key}` });
+      }
     }
   });
 
