@@ -39,6 +39,8 @@ export interface SnContext extends OutboundHost {
   reject(reason: SnDropReason, peer: Peer | undefined, detail: string): void;
   /** Stores the session's changes, then acknowledges (persistence.ts): `refused` if storing failed. */
   afterStored(s: SnSession, ack: () => void, refused?: () => void): void;
+  /** After a CONNACK refusal in the Will prompts: the client is left unconnected (not bound to its address). */
+  refuseConnect(s: SnSession): void;
   newSession(clientId: string): SnSession | undefined;
   endSession(s: SnSession): void;
 }

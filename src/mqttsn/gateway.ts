@@ -417,6 +417,20 @@ export class MqttsnGateway implements Service, SnContext {
     this.armTimer(s);
   }
 
+  /**
+   * A CONNECT refused during its Will prompts (CONNACK ≠ 0x00, §6.2): the client is not
+   * connected, whatever it was before, so its next message is answered with DISCONNECT
+   * instead of being acted on. Its Will was already dropped by that CONNECT (§6.3): none is owed.
+   */
+  refuseConnect(s: SnSession): void {
+    if (s.state === 'disconnected' || s.state === 'lost') {
+      this.abandonConnect(s);
+      return;
+    }
+    s.connecting = undefined;
+    this.apply(s, 'disconnect');
+  }
+
   /** Drops a CONNECT still in its Will prompts; true if that ended the session. */
   private abandonConnect(s: SnSession): boolean {
     s.connecting = undefined;

@@ -96,6 +96,32 @@ describe('MQTT-SN CONNECT and the Will (§6.2-§6.4)', () => {
     clock.advance(3_001); // T_retry × (N_retry + 1)
     expect(state('mute')).toBeUndefined();
   });
+
+  it('leaves a client whose Will topic is refused with CONNACK 0x03 unconnected: its next messages get DISCONNECT and nothing is published', async () => {
+    const seen = h.watch('#');
+    const c = await h.client();
+    c.send({ type: MsgType.CONNECT, will: true, cleanSession: true, protocolId: 1, duration: 10, clientId: 'bad-will' });
+    await c.next(MsgType.WILLTOPICREQ);
+    c.send({ type: MsgType.WILLTOPIC, qos: 0, retain: false, topic: 'wills/+' });
+    expect((await c.next(MsgType.CONNACK)).returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    expect(state('bad-will')).toBeUndefined();
+    const reg = c.nextMsgId();
+    c.send({ type: MsgType.REGISTER, topicId: 0, msgId: reg, topicName: 'after/refusal' });
+    await c.next(MsgType.DISCONNECT);
+    c.publish(0x6162, 'x', { qos: 1, topicIdType: 2 });
+    await c.next(MsgType.DISCONNECT);
+    expect(seen).toHaveLength(0);
+
+    // A connected client whose new CONNECT is refused in the same way is not connected either.
+    expect(await c.connect('bad-will-2')).toBe(ReturnCode.ACCEPTED);
+    c.send({ type: MsgType.CONNECT, will: true, cleanSession: true, protocolId: 1, duration: 10, clientId: 'bad-will-2' });
+    await c.next(MsgType.WILLTOPICREQ);
+    c.send({ type: MsgType.WILLTOPIC, qos: 0, retain: false, topic: 'wills/#' });
+    expect((await c.next(MsgType.CONNACK)).returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    c.send({ type: MsgType.PINGREQ, clientId: undefined });
+    await c.next(MsgType.DISCONNECT);
+    expect(await c.none(MsgType.PINGRESP)).toBe(true);
+  });
 });
 
 describe('MQTT-SN clean session (§6.3)', () => {

@@ -77,9 +77,9 @@ export function onWillTopic(ctx: SnContext, s: SnSession, p: WillTopic<0x07>): v
     return accept(ctx, s);
   }
   if (!validateTopicName(p.topic).ok) {
-    s.connecting = undefined;
     ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
-    return ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
+    ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
+    return ctx.refuseConnect(s);
   }
   s.connecting.topic = { topic: p.topic, qos: p.qos, retain: p.retain };
   s.connecting.stage = 'msg';
