@@ -9,8 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
-import { MsgType } from '../../src/mqttsn/packets.js';
-import { MemorySnQueue, MemorySnSessionStore } from '../../src/mqttsn/persistence.js';
+import { MsgType, ReturnCode } from '../../src/mqttsn/packets.js';
+import { MemorySnQueue, MemorySnSessionStore, type SnSessionStore } from '../../src/mqttsn/persistence.js';
 import { openDatabase } from '../../src/store/database.js';
 import { SqliteSnSessions } from '../../src/store/sn-sessions.js';
 import { SqliteOutbox } from '../../src/store/sqlite-outbox.js';
@@ -282,5 +282,26 @@ describe('persistent MQTT-SN sessions across a gateway restart', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(h.gw.session('v-7')?.subs?.has('cmd/late') ?? false).toBe(false);
     expect(store.load().has('v-7')).toBe(false);
+  });
+
+  it('leaves a sensor whose CONNECT got CONNACK 0x01 because its session could not be stored unconnected: its PUBLISH gets DISCONNECT', async () => {
+    // A store whose commits fail (a full disk).
+    const kept = new MemorySnSessionStore();
+    const store: SnSessionStore = {
+      load: () => kept.load(),
+      save: (id, record) => kept.save(id, record),
+      delete: (id) => kept.delete(id),
+      committed: () => Promise.reject(new Error('disk full')),
+    };
+    const h = await startSnGateway(YAML, { store });
+    harnesses.push(h);
+    const seen = h.watch('#');
+    const c = await h.client();
+    expect(await c.connect('full-disk', { clean: false })).toBe(ReturnCode.CONGESTION);
+    c.publish(0x6162, 'x', { qos: 1, topicIdType: 2 });
+    await c.next(MsgType.DISCONNECT);
+    expect(await c.none(MsgType.PUBACK)).toBe(true);
+    expect(seen).toHaveLength(0);
+    expect(h.gw.session('full-disk')?.state).toBe('disconnected');
   });
 });

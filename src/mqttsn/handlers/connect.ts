@@ -65,7 +65,11 @@ function accept(ctx: SnContext, s: SnSession): void {
       // After the CONNACK: buffered messages (CleanSession=false) follow it.
       ctx.apply(s, 'connect');
     },
-    () => ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.CONGESTION }),
+    () => {
+      // Refused: the client is not connected and must not be served as if it were.
+      ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.CONGESTION });
+      if (ctx.byId.get(s.clientId) === s) ctx.refuseConnect(s);
+    },
   );
 }
 
