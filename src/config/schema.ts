@@ -172,12 +172,37 @@ export const bridgeBufferSchema = z
   })
   .strict();
 
+/**
+ * What the bridge's URL parser (bridge/upstream-packets.ts) would refuse at start, or ignore:
+ * a port that is no port stopped start-up with exit 1 (so systemd restarted it for ever),
+ * and credentials, a query or a fragment were dropped without a word.
+ */
+function bridgeUrlProblem(text: string): { message: string; secret?: boolean } | undefined {
+  if (!/^mqtts?:\/\/[^/]+$/.test(text)) return undefined; // the regex above says it
+  const badPort = { message: 'expected mqtts://host:port with a port from 1 to 65535' };
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return badPort;
+  }
+  if (url.username !== '' || url.password !== '') return { message: 'credentials do not go in the url; put them in username and password', secret: true };
+  if (url.search !== '' || url.hash !== '') return { message: 'expected mqtts://host:port, without "?" or "#" parts' };
+  if (url.port === '0') return badPort;
+  return undefined;
+}
+
 export const bridgeSchema = z
   .object({
     name: z.string().regex(NAME_PATTERN, { error: () => 'use letters, digits, "_", "-" or "."' }).describe('Name used in logs, metrics and state topics.'),
     url: z
       .string()
       .regex(/^mqtts?:\/\/[^/]+$/, { error: () => 'expected mqtts://host:port (or mqtt://host:port for tests)' })
+      .superRefine((text, ctx) => {
+        const problem = bridgeUrlProblem(text);
+        // A url with credentials is not echoed (plain): the message goes to the log.
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem.message, ...(problem.secret ? { params: { plain: true } } : {}) });
+      })
       .describe('Cloud broker: mqtts://host:8883 (TLS) or mqtt://host:1883.'),
     client_id: z.string().min(1).optional().describe('Client id on the cloud broker (default: outpost-<name>).'),
     username: z.string().optional(),
