@@ -97,6 +97,13 @@ export class UdpTransport implements DatagramTransport {
       throw err;
     }
     for (const a of this.addresses) this.log.info({ host: a.host, port: a.port }, 'mqtt-sn listener ready');
+    if (this.socketFor(this.options.broadcastAddress) === undefined) {
+      // Otherwise every ADVERTISE and broadcast GWINFO (§6.1) would fail unseen, one counted send error each.
+      this.log.warn(
+        { address: this.options.broadcastAddress, hosts: this.options.hosts },
+        `mqtt-sn ADVERTISE and broadcast GWINFO cannot be sent: mqttsn.hosts binds no ${isIP(this.options.broadcastAddress) === 6 ? 'IPv6' : 'IPv4'} address for mqttsn.advertise.address; bind one or change the address`,
+      );
+    }
   }
 
   private bind(socket: dgram.Socket, host: string, port: number): Promise<void> {

@@ -1,5 +1,8 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MsgType } from '../../src/mqttsn/packets.js';
+import { UdpTransport } from '../../src/mqttsn/udp-transport.js';
 import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
 
 let h: SnHarness;
@@ -155,5 +158,24 @@ describe('MQTT-SN ADVERTISE (§6.1)', () => {
     } finally {
       await g.close();
     }
+  });
+
+  it('warns at start when no bound address can send to advertise.address (IPv6-only hosts, IPv4 broadcast)', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'info' }, new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        cb();
+      },
+    }));
+    const warnings = async (hosts: string[]) => {
+      lines.length = 0;
+      const t = new UdpTransport({ hosts, port: 0, maxDatagramSize: 4096, broadcastAddress: '255.255.255.255', broadcastPort: 1885 }, log);
+      await t.start(() => undefined);
+      await t.stop();
+      return lines.filter((l) => l.level === 40).map((l) => l.msg);
+    };
+    expect(await warnings(['::1'])).toEqual([expect.stringMatching(/ADVERTISE .*no IPv4 address for mqttsn\.advertise\.address/)]);
+    expect(await warnings(['127.0.0.1', '::1'])).toEqual([]);
   });
 });
