@@ -6,7 +6,8 @@
  *
  * `ws` reassembles fragmented and TCP-split frames; a message larger than maxPayload (the
  * broker's max_packet_size) closes that connection with 1009. A handshake that stalls is
- * cut after the connect timeout (TLS handshakeTimeout, HTTP headersTimeout/requestTimeout).
+ * cut after the connect timeout (TLS handshakeTimeout, HTTP headersTimeout/requestTimeout,
+ * checked often enough to hold to it).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -64,17 +65,20 @@ export class WsListener implements Service {
     const refuse = (_req: IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(426, { connection: 'close', 'content-type': 'text/plain' }).end(`MQTT over WebSocket: upgrade on ${c.path}\n`);
     };
+    // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval (30 s
+    // by default): a stalled upgrade request would outlive the connect timeout by up to that.
+    const checking = { connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(this.options.handshakeTimeoutMs / 2))) };
     let server: http.Server | https.Server;
     if (c.type === 'wss') {
       const secure = loadTlsOptions(c, this.where);
-      const tlsServer = https.createServer({ ...secure, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
+      const tlsServer = https.createServer({ ...secure, ...checking, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
       logTlsClientErrors(tlsServer, this.warnings);
       if (c.use_identity_as_username) refuseCertificatesWithoutCn(tlsServer, this.warnings);
       if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings);
       this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs);
       server = tlsServer;
     } else {
-      server = http.createServer(refuse);
+      server = http.createServer(checking, refuse);
     }
     this.gated = gateHandshakes(server, this.target, c.type);
     server.headersTimeout = this.options.handshakeTimeoutMs;

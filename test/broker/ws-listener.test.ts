@@ -1,3 +1,4 @@
+import net from 'node:net';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -113,6 +114,22 @@ describe('ws and wss listeners', () => {
       await expect.poll(() => Buffer.concat(c.received).toString('hex'), { timeout: 2000 }).toBe('20020000'); // CONNACK accepted
       c.ws.close();
     }
+  });
+
+  it('cuts an HTTP upgrade request that stalls before its headers end within about the connect timeout, not up to 30 s later', async () => {
+    harness = await startListener((broker, log) => new WsListener(wsConfig('type: ws'), 'listeners[0]', broker, log, { handshakeTimeoutMs: 300, maxPayload: MAX }));
+    const started = Date.now();
+    const stalled = net.connect(harness.port, '127.0.0.1');
+    stalled.on('error', () => undefined);
+    stalled.resume(); // reads the 408, so 'close' follows the server's end
+    stalled.write('GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n'); // and nothing more
+    const closedAfter = await new Promise<number>((resolve) => {
+      const t = setTimeout(() => resolve(-1), 5000);
+      stalled.on('close', () => (clearTimeout(t), resolve(Date.now() - started)));
+    });
+    stalled.destroy();
+    expect(closedAfter).toBeGreaterThanOrEqual(250);
+    expect(closedAfter).toBeLessThan(2500);
   });
 
   it('closes a connection that sends a message above the limit (1009), and others carry on', async () => {
