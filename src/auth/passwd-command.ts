@@ -1,9 +1,15 @@
 /**
  * `outpost passwd FILE USER` adds a user or changes their password; `-D` deletes the user.
  * Other lines (users, comments) are kept as they are; the file is replaced atomically
- * (written beside, mode 0600, then renamed) so the gateway never reads half a file.
+ * (written beside, then renamed) so the gateway never reads half a file.
+ *
+ * The new file gets the old one's owner, group and mode (less any access for others): run
+ * with sudo, a file the service user reads (root:outpost 0640) must not become root's alone,
+ * or the next reload or start refuses it. A new file gets mode 0640 and the group of its
+ * directory (/etc/outpost is root:outpost).
  */
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
 
@@ -63,8 +69,26 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
     else lines[at] = line;
   }
   const tmp = `${file}.${process.pid}.tmp`;
+  const keep = ownership(file);
   writeFileSync(tmp, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
+  try {
+    chownSync(tmp, keep.uid, keep.gid);
+  } catch {
+    // Not root and not in that group: the file stays ours, as any file we write.
+  }
+  chmodSync(tmp, keep.mode);
   renameSync(tmp, file);
   deps.stdout(`${file}: ${del ? 'deleted' : at < 0 ? 'added' : 'changed'} ${user}\n`);
   return 0;
+}
+
+/** Owner, group and mode for the rewritten file: the existing one's (never readable by others), or a new one's. */
+function ownership(file: string): { uid: number; gid: number; mode: number } {
+  try {
+    const st = statSync(file);
+    return { uid: st.uid, gid: st.gid, mode: st.mode & 0o770 };
+  } catch {
+    const dir = statSync(dirname(file));
+    return { uid: process.getuid?.() ?? -1, gid: dir.gid, mode: 0o640 };
+  }
 }
