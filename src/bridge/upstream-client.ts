@@ -66,6 +66,8 @@ export class UpstreamClient implements Upstream {
   private sessionMaxPacket: number | undefined;
   /** The remote answered CONNECT with protocol level 0x84 by CONNACK 1 (see UpstreamOptions.bridgeMode). */
   private bridgeFlagRefused = false;
+  /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
+  private settled: (() => void) | undefined;
 
   constructor(
     private readonly options: UpstreamOptions,
@@ -262,6 +264,7 @@ export class UpstreamClient implements Upstream {
     if (this.ids.releaseOwn(id)) return; // a state message of ours
     this.ids.callerAcked(id);
     this.events.acked(id, code);
+    if (this.ids.callerOutstanding === 0) this.settled?.();
   }
 
   private onInbound(conn: UpstreamConnection, p: IPublishPacket): void {
@@ -287,6 +290,7 @@ export class UpstreamClient implements Upstream {
     this.lastTurnAt = this.clock.now();
     const wasUp = this.isUp;
     this.isUp = false;
+    this.settled?.();
     this.ids.dropOwn();
     for (const w of this.subscribes.values()) w.reject(new OutpostError('BRIDGE_UPSTREAM', 'connection to the cloud broker lost before SUBACK / UNSUBACK'));
     this.subscribes.clear();
@@ -318,11 +322,30 @@ export class UpstreamClient implements Upstream {
     const conn = this.conn;
     if (conn === undefined) return;
     if (!this.isUp) return conn.destroy();
+    const grace = this.deps.stopGraceMs ?? 2000;
+    if (this.ids.callerOutstanding > 0) {
+      // Let the exchanges in flight finish before DISCONNECT (the caller sends nothing new by
+      // now). A QoS 2 publish the broker took (PUBREC) but whose PUBCOMP had not come would stay
+      // in the remote session waiting for a PUBREL that the next client, a reload's or a
+      // restart's, does not know to send [MQTT-4.4.0-1]: it holds one of the broker's Receive
+      // Maximum for good (later publishes are refused as quota exceeded), and its packet id,
+      // when used again, marks a new message as a duplicate.
+      await new Promise<void>((resolve) => {
+        const timer = this.clock.setTimeout(resolve, grace);
+        this.settled = () => {
+          timer.cancel();
+          this.settled = undefined;
+          resolve();
+        };
+      });
+      this.settled = undefined;
+      if (this.conn !== conn || !this.isUp) return;
+    }
     const will = this.options.will;
     // A planned stop: the state topic must still say offline, so publish it ourselves.
     if (will !== undefined) this.publishDirect(will.topic, will.payload, will.qos, will.retain);
     const v = this.options.protocolVersion;
     conn.send(encode(v === 5 ? { cmd: 'disconnect', reasonCode: 0 } : { cmd: 'disconnect' }, v));
-    await conn.end(this.deps.stopGraceMs ?? 2000);
+    await conn.end(grace);
   }
 }

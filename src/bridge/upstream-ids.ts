@@ -13,6 +13,8 @@ import { CALLER_MAX_PACKET_ID } from './upstream.js';
 export class PacketIds {
   /** 1 = the caller has a QoS > 0 publish with this id in flight. */
   private readonly callerInFlight = new Uint8Array(65_536);
+  /** How many ids callerInFlight marks. */
+  private callerCount = 0;
   private lastCaller = 0;
   private readonly own = new Set<number>();
   /** Our QoS 2 publishes whose PUBREC arrived: a resend must go out as PUBREL [MQTT-4.3.3]. */
@@ -21,13 +23,20 @@ export class PacketIds {
   private readonly inboundQos2 = new Set<number>();
 
   callerSent(id: number): void {
+    if (this.callerInFlight[id] === 0) this.callerCount++;
     this.callerInFlight[id] = 1;
     this.lastCaller = id;
   }
 
   callerAcked(id: number): void {
+    if (this.callerInFlight[id] === 1) this.callerCount--;
     this.callerInFlight[id] = 0;
     this.pubrecReceived.delete(id);
+  }
+
+  /** The caller's publishes sent and not acknowledged yet (PUBACK, PUBCOMP or a refusal). */
+  get callerOutstanding(): number {
+    return this.callerCount;
   }
 
   isOwn(id: number): boolean {

@@ -114,3 +114,34 @@ describe('retained messages from the cloud', () => {
     expect(got).toEqual([{ topic: 'cmd/config', retain: true }]);
   });
 });
+
+describe('QoS 2 towards a cloud with a Receive Maximum', () => {
+  it('lets the QoS 2 exchanges in flight finish before a graceful stop, so after five restarts mid-drain the cloud refuses nothing and gets each message once', async () => {
+    // Mosquitto's default Receive Maximum (20); the helper's config turns it off.
+    const m = await cloud({ extra: ['max_inflight_messages 20'] });
+    const obs = await observer(m, ['sites/17/#']);
+    const settings = bridge(m, { rules: [{ pattern: 'sensors/#', qos: 2, remote_prefix: 'sites/17/' }] });
+    let gw = await startBridgedGateway({ bridges: [settings] });
+    const dir = gw.dir;
+    cleanups.push(() => gw.dispose());
+    const local = await localClient(gw.url);
+    await publishAll(local, 'sensors/t', Array.from({ length: 3000 }, (_, i) => Buffer.from(String(i + 1))));
+    await local.endAsync(true);
+    const refusals: unknown[] = [];
+    for (let restart = 0; restart < 5; restart++) {
+      await waitFor(() => gw.gateway.bridges[0]!.linkState === 'up', 'the bridge up');
+      const before = obs.messages.length;
+      await waitFor(() => obs.messages.length > before + 50, 'the drain under way');
+      await gw.stop();
+      refusals.push(...gw.logs().filter((l) => l.msg.startsWith('cloud refused')));
+      gw = await startBridgedGateway({ bridges: [settings], dir });
+    }
+    await waitFor(() => gw.gateway.bridges[0]!.backlog().rows === 0, 'the outbox drained', 20_000);
+    await obs.until((ms) => ms.length >= 3000, 'all 3000 at the cloud');
+    await sleep(300);
+    refusals.push(...gw.logs().filter((l) => l.msg.startsWith('cloud refused')));
+    expect(refusals).toEqual([]);
+    const payloads = obs.messages.map((x) => Number(x.payload.toString()));
+    expect(payloads).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
+  }, 60_000);
+});
