@@ -9,9 +9,9 @@ import { bindServer } from '../../src/broker/listen.js';
 describe('binding a listener', () => {
   it('to an address this machine does not have says so and to fix the host in listeners', async () => {
     const server = createServer();
-    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
-    await expect(bindServer(server, '192.0.2.1', 0, 'MQTT')).rejects.toThrow(
-      'MQTT listener 192.0.2.1:0 is not an address of this machine (EADDRNOTAVAIL); fix its host in listeners (0.0.0.0 binds every IPv4 interface)',
+    // 203.0.113.1 is TEST-NET-3 (RFC 5737): never an address of this machine.
+    await expect(bindServer(server, '203.0.113.1', 0, 'MQTT')).rejects.toThrow(
+      'MQTT listener 203.0.113.1:0 is not an address of this machine (EADDRNOTAVAIL); fix its host in listeners (0.0.0.0 binds every IPv4 interface)',
     );
     server.close();
   });
