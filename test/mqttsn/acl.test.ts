@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { MsgType, ReturnCode } from '../../src/mqttsn/packets.js';
@@ -48,6 +49,18 @@ describe('MQTT-SN clients under an ACL with mqttsn sections', () => {
     const p = await c.next(MsgType.PUBLISH);
     expect(p.payload.toString()).toBe('yes');
     expect(await c.none(MsgType.PUBLISH, 200)).toBe(true);
+  });
+
+  it('check a QoS -1 publish from an address without a session as mqttsn qos-1:<source address>, as README and acl.example say', async () => {
+    const broker = new Broker({}, { log: silentLog, access: await accessControl({ acl: `${ACL}\nmqttsn qos-1:127.0.0.1\nwrite door/#\n` }) });
+    h = await startSnGateway('predefined_topics: { 1: door/front, 2: window/back }', { broker });
+    const seen = h.watch('#');
+    const c = await h.client();
+    c.publish(1, 'open', { qos: -1, topicIdType: 1 });
+    c.publish(2, 'open', { qos: -1, topicIdType: 1 });
+    await until(() => seen.length === 1 && h!.gw.metrics.dropped('not-authorized') === 1, 'one QoS -1 publish through, one denied');
+    expect(seen.map((m) => m.topic)).toEqual(['door/front']);
+    for (const doc of ['README.md', 'config/acl.example']) expect(readFileSync(doc, 'utf8')).toContain('mqttsn qos-1:<source address>');
   });
 
   it('are not checked when the ACL file has no mqttsn section', async () => {
