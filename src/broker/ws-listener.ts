@@ -123,8 +123,10 @@ export class WsListener implements Service {
     ws.prependListener('message', (_data: unknown, isBinary: boolean) => {
       if (isBinary) return;
       this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort }, 'websocket text frame refused (MQTT needs binary frames)');
-      stream.destroy();
+      // The close frame first: destroying the stream terminates the socket, and a frame
+      // written after that never leaves (the client would see 1006, not 1003).
       ws.close(1003, 'binary frames only');
+      stream.destroy();
     });
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
