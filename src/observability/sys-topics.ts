@@ -6,9 +6,9 @@
  *
  * e.g. $SYS/outpost/clients_connected "3", $SYS/outpost/messages_in_total/serial "1200",
  * $SYS/outpost/outbox_rows/cloud "17". Only values that changed since the last round are
- * published again (the retained copy keeps the rest current for new subscribers). Topics
- * starting with $ are not matched by "#" or "+" at the first level [MQTT-4.7.2-1], so
- * only subscribers that ask for $SYS/... see them.
+ * published again (the retained copy keeps the rest current for new subscribers); one whose
+ * sample is gone is cleared. Topics starting with $ are not matched by "#" or "+" at the
+ * first level [MQTT-4.7.2-1], so only subscribers that ask for $SYS/... see them.
  */
 import type { Bus } from '../core/bus.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
@@ -60,12 +60,26 @@ export class SysPublisher {
     this.timer = undefined;
   }
 
-  /** One round: every sample whose value changed (all of them the first time). */
+  /**
+   * One round: every sample whose value changed (all of them the first time). A sample that is
+   * gone (a bridge or serial device removed by a reload, a component no longer stuck) has its
+   * retained copy cleared, so a subscriber does not read its last value as the current one.
+   */
   publish(): void {
-    for (const [topic, value] of sysTopics(this.deps.collect())) {
+    const now = sysTopics(this.deps.collect());
+    for (const [topic, value] of now) {
       if (this.last.get(topic) === value) continue;
       this.last.set(topic, value);
-      void this.deps.bus.publish({ topic, payload: Buffer.from(value), qos: 0, retain: true, origin: { kind: 'system', id: 'outpost' } });
+      this.send(topic, value);
     }
+    for (const topic of [...this.last.keys()]) {
+      if (now.has(topic)) continue;
+      this.last.delete(topic);
+      this.send(topic, ''); // an empty retained message deletes the retained one [MQTT-3.3.1-10]
+    }
+  }
+
+  private send(topic: string, value: string): void {
+    void this.deps.bus.publish({ topic, payload: Buffer.from(value), qos: 0, retain: true, origin: { kind: 'system', id: 'outpost' } });
   }
 }
