@@ -6,6 +6,7 @@ import type { QoS } from '../core/message.js';
 import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import type { ClientEvent } from './client-state.js';
 import type { SourceList } from './guards.js';
+import type { GwinfoPacer } from './handlers/discovery.js';
 import type { OutboundHost } from './outbound.js';
 import type { SnDropReason } from './metrics.js';
 import type { Packet } from './packets.js';
@@ -18,6 +19,8 @@ export interface SnContext extends OutboundHost {
   readonly config: MqttsnConfig;
   readonly log: Logger;
   readonly qosMinusOneSources: SourceList;
+  /** Broadcast GWINFO answers to SEARCHGW, paced per broadcast domain (handlers/discovery.ts). */
+  readonly gwinfoPacer: GwinfoPacer;
   readonly byId: Map<string, SnSession>;
   readonly byPeer: Map<string, SnSession>;
   /** Sends to an address (no session needed: CONNACK refusals, DISCONNECT, GWINFO). */

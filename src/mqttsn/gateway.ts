@@ -21,7 +21,7 @@ import { DropLog } from './drop-log.js';
 import { dispatch } from './dispatch.js';
 import { encapsulate, encode } from './encode.js';
 import { FloodGuard, SourceList } from './guards.js';
-import { advertise } from './handlers/discovery.js';
+import { advertise, GwinfoPacer } from './handlers/discovery.js';
 import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
@@ -52,6 +52,7 @@ export class MqttsnGateway implements Service, SnContext {
   /** Replaced as a whole by a live reload (setPredefinedTopics); handlers read it per message. */
   predefined: PredefinedTopics;
   readonly qosMinusOneSources: SourceList;
+  readonly gwinfoPacer: GwinfoPacer;
   readonly byId = new Map<string, SnSession>();
   readonly byPeer = new Map<string, SnSession>();
   readonly retryMs: number;
@@ -83,6 +84,7 @@ export class MqttsnGateway implements Service, SnContext {
     this.maxDatagramSize = config.max_datagram_size;
     this.predefined = PredefinedTopics.fromConfig(config.predefined_topics, config.clients);
     this.qosMinusOneSources = new SourceList(config.qos_minus_one_sources);
+    this.gwinfoPacer = new GwinfoPacer(this.clock);
     this.flood = new FloodGuard(this.clock, config.rate_limit.datagrams_per_second, config.rate_limit.burst);
     this.drops = new DropLog(this.metrics, this.log, this.clock);
   }

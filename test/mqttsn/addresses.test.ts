@@ -3,6 +3,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MsgType } from '../../src/mqttsn/packets.js';
 import { UdpTransport } from '../../src/mqttsn/udp-transport.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
 
 let h: SnHarness;
@@ -103,9 +104,9 @@ describe('MQTT-SN discovery (§6.1) and forwarders (§5.5)', () => {
   });
 
   it('answers an encapsulated SEARCHGW of radius 4 or more with the widest radius Ctrl holds, 3', async () => {
-    const c = await h.client({ nodeId: Buffer.from([0x43]) });
     const ctrls: Array<number | undefined> = [];
     for (const radius of [3, 4, 5, 255]) {
+      const c = await h.client({ nodeId: Buffer.from([0x43]) }); // a forwarder each: no pacing between them
       c.send({ type: MsgType.SEARCHGW, radius });
       await c.next(MsgType.GWINFO);
       ctrls.push(c.lastCtrl);
@@ -155,6 +156,42 @@ describe('MQTT-SN ADVERTISE (§6.1)', () => {
       searcher.send({ type: MsgType.SEARCHGW, radius: 0 });
       await searcher.next(MsgType.GWINFO);
       expect(await listener.none(MsgType.GWINFO, 200)).toBe(true);
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('broadcasts GWINFO at most once a second for repeated SEARCHGWs, answering every searcher; a wider radius goes out at once', async () => {
+    const clock = new FakeClock();
+    const listener = await h.client();
+    const g = await startSnGateway(`advertise: { interval: 0, address: 127.0.0.1, port: ${listener.localPort} }`, { clock });
+    try {
+      const searcher = await g.client();
+      for (let i = 0; i < 5; i++) {
+        searcher.send({ type: MsgType.SEARCHGW, radius: 1 });
+        await searcher.next(MsgType.GWINFO);
+      }
+      searcher.send({ type: MsgType.SEARCHGW, radius: 2 });
+      await searcher.next(MsgType.GWINFO);
+      clock.advance(1_000);
+      searcher.send({ type: MsgType.SEARCHGW, radius: 1 });
+      await searcher.next(MsgType.GWINFO);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(listener.arrivals.filter((t) => t === MsgType.GWINFO)).toHaveLength(3);
+
+      // Behind a forwarder: the Radius in Ctrl is paced the same way, per forwarder.
+      const node = await g.client({ nodeId: Buffer.from([7]) });
+      const ctrls: Array<number | undefined> = [];
+      for (let i = 0; i < 3; i++) {
+        node.send({ type: MsgType.SEARCHGW, radius: 2 });
+        await node.next(MsgType.GWINFO);
+        ctrls.push(node.lastCtrl);
+      }
+      clock.advance(1_000);
+      node.send({ type: MsgType.SEARCHGW, radius: 2 });
+      await node.next(MsgType.GWINFO);
+      ctrls.push(node.lastCtrl);
+      expect(ctrls).toEqual([2, 0, 0, 2]);
     } finally {
       await g.close();
     }
