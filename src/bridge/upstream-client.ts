@@ -6,6 +6,7 @@
  *   start ─► attempt ─► connection ─► CONNECT ─► CONNACK 0 ─► up ─┐
  *              ▲                        │ refused / error / timeout │ lost
  *              └── backoff (decorrelated jitter, reset on up) ◄─────┘   (down, only after up)
+ *   (reset on up: once the link held STABLE_LINK_MS, checked when it is lost)
  *
  * Outbound: PUBLISH → PUBACK → acked; PUBLISH → PUBREC → PUBREL → PUBCOMP → acked [MQTT-4.3.3].
  * A resent QoS 2 publish whose PUBREC already arrived (session kept) is answered with PUBREL.
@@ -38,6 +39,9 @@ export interface UpstreamDeps {
   stopGraceMs?: number;
 }
 
+/** A link up this long (or the backoff cap, if less) has held: its loss starts the backoff over. */
+const STABLE_LINK_MS = 10_000;
+
 export class UpstreamClient implements Upstream {
   private readonly log: Logger;
   private readonly clock: Clock;
@@ -66,6 +70,8 @@ export class UpstreamClient implements Upstream {
   private sessionMaxPacket: number | undefined;
   /** The remote answered CONNECT with protocol level 0x84 by CONNACK 1 (see UpstreamOptions.bridgeMode). */
   private bridgeFlagRefused = false;
+  /** Clock ms of the last CONNACK 0 (see STABLE_LINK_MS). */
+  private upAt = 0;
   /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
   private settled: (() => void) | undefined;
 
@@ -252,7 +258,7 @@ export class UpstreamClient implements Upstream {
     if (!session.sessionPresent) this.ids.newSession();
     this.sessionMaxPacket = session.maximumPacketSize;
     const failures = this.backoff.attempts;
-    this.backoff.reset();
+    this.upAt = this.clock.now();
     this.lastFailure = undefined;
     this.isUp = true;
     this.wantWritable = false;
@@ -299,6 +305,10 @@ export class UpstreamClient implements Upstream {
       return;
     }
     if (wasUp) this.events.down(failure.sentence);
+    // The backoff starts again from its base only after a link that held: one the broker closes
+    // right after CONNACK (a message it cannot take from a 3.1.1 client, another client with our
+    // id) would otherwise be reconnected at the base delay for ever, a TLS handshake a second.
+    if (wasUp && this.clock.now() - this.upAt >= Math.min(STABLE_LINK_MS, this.options.backoff.capMs)) this.backoff.reset();
     this.failed(failure, wasUp);
   }
 

@@ -278,3 +278,20 @@ describe('UpstreamClient throughput and back-pressure', () => {
     await expect(client.subscribe([{ topic: 'a', qos: 1 }])).rejects.toThrow(/not connected/);
   });
 });
+
+describe('UpstreamClient against a broker that closes the link right after CONNACK', () => {
+  it('reconnects with a growing delay instead of at the base delay for ever (a 3.1.1 publish over the broker\'s max_packet_size)', async () => {
+    const m = await broker({ extra: ['max_packet_size 200'] });
+    // random 1: each delay is min(cap, 3 × the last), so the sequence is known.
+    const { client, rec } = await started({ url: m.tlsUrl, protocolVersion: 4, backoff: { baseMs: 100, capMs: 2000 } }, { random: () => 1 });
+    // Like the forwarder after every reconnect: the same oversized message first; Mosquitto closes the link.
+    rec.events.up = (s) => {
+      client.publish({ packetId: 1, topic: 't/big', payload: Buffer.alloc(500, 1), qos: 1, retain: false, dup: rec.ups.length > 0 });
+      return rec.ups.push(s);
+    };
+    await rec.until(() => rec.downs.length >= 3, 'three links lost', 8000);
+    await client.stop();
+    const delays = rec.logs.filter((l) => typeof l.retryInMs === 'number').map((l) => l.retryInMs);
+    expect(delays.slice(0, 3)).toEqual([300, 900, 2000]);
+  });
+});
