@@ -8,7 +8,7 @@
  * or the next reload or start refuses it. A new file gets mode 0640 and the group of its
  * directory (/etc/outpost is root:outpost).
  */
-import { chmodSync, chownSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
 import { DEFAULT_SCRYPT, hashPassword, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
@@ -22,7 +22,7 @@ export interface PasswdDeps {
   scrypt?: ScryptParams;
 }
 
-/** Exit code: 0 done, 1 the user to delete is not there, 2 bad input (name, password, malformed file). */
+/** Exit code: 0 done, 1 the user to delete is not there or the file cannot be written, 2 bad input (name, password, malformed file). */
 export async function passwdCommand(file: string, user: string, del: boolean, deps: PasswdDeps): Promise<number> {
   if (!USER_NAME.test(user)) {
     deps.stderr(`outpost passwd: user name "${user}" ${USER_NAME_RULE}\n`);
@@ -69,15 +69,21 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
     else lines[at] = line;
   }
   const tmp = `${file}.${process.pid}.tmp`;
-  const keep = ownership(file);
-  writeFileSync(tmp, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
   try {
-    chownSync(tmp, keep.uid, keep.gid);
-  } catch {
-    // Not root and not in that group: the file stays ours, as any file we write.
+    const keep = ownership(file);
+    writeFileSync(tmp, lines.length > 0 ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
+    try {
+      chownSync(tmp, keep.uid, keep.gid);
+    } catch {
+      // Not root and not in that group: the file stays ours, as any file we write.
+    }
+    chmodSync(tmp, keep.mode);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    deps.stderr(`outpost passwd: cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check that its directory exists and may be written (sudo)\n`);
+    return 1;
   }
-  chmodSync(tmp, keep.mode);
-  renameSync(tmp, file);
   deps.stdout(`${file}: ${del ? 'deleted' : at < 0 ? 'added' : 'changed'} ${user}\n`);
   return 0;
 }
