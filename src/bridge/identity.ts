@@ -8,7 +8,8 @@
  *                                                 unless the outbox dropped a message
  *  - envelope (for 3.1.1 clouds, opt-in): the payload becomes JSON
  *        {"id": …, "src": …, "seq": n, "ts": <ms since epoch>, "payload": "<text>"}
- *    with "payload_b64" instead of "payload" when the payload is not UTF-8.
+ *    with "payload_b64" instead of "payload" when the payload is not UTF-8. A retained message
+ *    with no payload goes unwrapped, so that it still clears the topic at the cloud.
  *  - none: the message goes as published.
  */
 import { isUtf8 } from 'node:buffer';
@@ -41,6 +42,10 @@ export function withIdentity(
       : { ...own, ...added };
     return { payload: e.payload, properties: { ...e.properties, userProperties } };
   }
+  // A retained message with no payload deletes the topic's retained message [MQTT-3.3.1-10];
+  // wrapped, it would be retained at the cloud as an envelope and the topic never cleared there.
+  // It goes as published: the cloud sees no envelope for that outpost-seq.
+  if (e.retain && e.payload.length === 0) return { payload: e.payload, properties: e.properties };
   const body: Record<string, unknown> = { id: e.msgId, src, seq: e.sourceSeq, ts: e.createdAt };
   if (isUtf8(e.payload)) body.payload = e.payload.toString('utf8');
   else body.payload_b64 = e.payload.toString('base64');

@@ -145,3 +145,21 @@ describe('QoS 2 towards a cloud with a Receive Maximum', () => {
     expect(payloads).toEqual(Array.from({ length: 3000 }, (_, i) => i + 1));
   }, 60_000);
 });
+
+describe('retained messages to a 3.1.1 cloud with identity envelope', () => {
+  it('are cleared at the cloud when they are cleared locally (an empty retained message is not wrapped)', async () => {
+    const m = await cloud();
+    const gw = await gatewayWith([bridge(m, { protocol: 4, identity: 'envelope' })]);
+    const b = gw.gateway.bridges[0]!;
+    await waitFor(() => b.linkState === 'up', 'the bridge up');
+    const local = await client(gw.url);
+    await local.publishAsync('sensors/door', 'open', { qos: 1, retain: true });
+    await local.publishAsync('sensors/door', '', { qos: 1, retain: true });
+    await waitFor(() => b.backlog().rows === 0 && b.outbound === 2, 'both sent');
+    await sleep(200);
+    // A new subscriber at the cloud gets no retained message for the topic.
+    const late = await observer(m, ['sites/17/sensors/#']);
+    await sleep(500);
+    expect(late.messages).toEqual([]);
+  });
+});

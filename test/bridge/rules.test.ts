@@ -90,6 +90,13 @@ describe('message identity', () => {
     expect(out.properties).toEqual({ userProperties: { [ID_PROPERTY]: 'abc-42', [SOURCE_PROPERTY]: 'mqtt:boiler', [SEQ_PROPERTY]: '7' } });
   });
 
+  it('leaves a retained message with no payload unwrapped in envelope mode, so it still clears the retained message at the cloud', () => {
+    const clear = withIdentity('envelope', { ...entry, retain: true, payload: Buffer.alloc(0) });
+    expect(clear.payload.length).toBe(0);
+    // Not retained, an empty payload is a message like any other.
+    expect(JSON.parse(String(withIdentity('envelope', { ...entry, retain: false, payload: Buffer.alloc(0) }).payload))).toMatchObject({ payload: '' });
+  });
+
   it('wraps the payload in a JSON envelope, base64 when it is not UTF-8', () => {
     expect(JSON.parse(String(withIdentity('envelope', entry).payload))).toEqual({ id: 'abc-42', src: 'mqtt:boiler', seq: 7, ts: 1_700_000_000_000, payload: '21.5' });
     const binary = withIdentity('envelope', { ...entry, payload: Buffer.from([0xff, 0x00]) });
