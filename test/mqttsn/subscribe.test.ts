@@ -121,6 +121,22 @@ describe('MQTT-SN SUBSCRIBE and delivery to sensors', () => {
     expect((await c.subscribe('a/#/b')).returnCode).toBe(ReturnCode.INVALID_TOPIC_ID);
   });
 
+  it('refuses a malformed shared subscription ($share/g) with 0x02, as the broker refuses it to MQTT clients, instead of acknowledging a subscription it never makes', async () => {
+    const c = await h.client({ autoAck: true });
+    await c.connect('s1');
+    for (const filter of ['$share/g', '$share//x']) {
+      expect((await c.subscribe(filter)).returnCode).toBe(ReturnCode.INVALID_TOPIC_ID);
+    }
+    expect(h.gw.metrics.dropped('internal-error')).toBe(0);
+    // A well-formed one is taken; its messages come on their own topics, registered first.
+    const ack = await c.subscribe('$share/g/sh/t', 1);
+    expect(ack).toMatchObject({ returnCode: 0, topicId: 0 });
+    local('sh/t', 'one', 1);
+    const p = await c.next(MsgType.PUBLISH);
+    expect(c.topicIds.get(p.topicId)).toBe('sh/t');
+    expect(h.gw.metrics.dropped('internal-error')).toBe(0);
+  });
+
   it('stops delivering after UNSUBSCRIBE and always answers UNSUBACK', async () => {
     const c = await h.client({ autoAck: true });
     await c.connect('s1');

@@ -5,7 +5,7 @@
  * short name. SUBACK is sent before the bus subscription is made, so retained messages
  * (delivered by the subscription itself) always follow the SUBACK.
  */
-import { hasWildcard, validateTopicFilter, validateTopicName } from '../../core/topic.js';
+import { hasWildcard, parseSharedFilter, validateTopicFilter, validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
 import { MsgType, ReturnCode, shortName, type Register, type Subscribe, type Unsubscribe } from '../packets.js';
 import type { SnSession } from '../session.js';
@@ -30,6 +30,13 @@ export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
 
 /** The filter a SUBSCRIBE/UNSUBSCRIBE names, or undefined if it names nothing valid. */
 function filterOf(ctx: SnContext, s: SnSession, p: Subscribe | Unsubscribe): string | undefined {
+  const filter = namedFilter(ctx, s, p);
+  // The broker reads "$share/{group}/{filter}" as a shared subscription, as it does for MQTT
+  // clients: one without a group or a filter ("$share/g") is refused like theirs, not acknowledged.
+  return filter !== undefined && typeof parseSharedFilter(filter) !== 'string' ? filter : undefined;
+}
+
+function namedFilter(ctx: SnContext, s: SnSession, p: Subscribe | Unsubscribe): string | undefined {
   if (p.topicIdType === 0) return p.topicName !== undefined && validateTopicFilter(p.topicName).ok ? p.topicName : undefined;
   if (p.topicIdType === 1) return ctx.predefined.nameOf(s.clientId, p.topicId!);
   // A short name is a filter of two octets: "/#" is one, "a#" or a NUL is not.
@@ -55,9 +62,10 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
     ctx.reject('topic-table-full', s.peer, `subscription limit (${ctx.config.max_topics_per_client})`);
     return refuse(ReturnCode.CONGESTION);
   }
-  let topicId = 0; // wildcards and short names: "not relevant", 0x0000 (§5.4.16)
+  let topicId = 0; // wildcards and short names: "not relevant", 0x0000 (§5.4.16); a shared
+  // subscription's messages come on the topics of its inner filter, registered as they come.
   if (p.topicIdType === 1) topicId = p.topicId!;
-  else if (p.topicIdType === 0 && !hasWildcard(filter)) {
+  else if (p.topicIdType === 0 && !hasWildcard(filter) && parseSharedFilter(filter) === null) {
     const id = s.topics.assign(filter, true);
     if (id === undefined) {
       ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
