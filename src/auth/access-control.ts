@@ -81,6 +81,7 @@ async function readText(file: string, key: string): Promise<string> {
     return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); create it (\`outpost passwd\` writes password files) or fix the path`, { cause: err });
+    const how = key === 'auth.password_file' ? '`outpost passwd` writes password files' : 'config/acl.example shows the format';
+    throw new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); create it (${how}) or fix the path`, { cause: err });
   }
 }

@@ -144,10 +144,17 @@ describe('loadAccessControl', () => {
     expect(ac.grantsFor({ kind: 'system', id: 'outpost' }).canWrite('anything')).toBe(true);
   });
 
-  it('stops with one sentence naming a file that cannot be read', async () => {
+  it('stops with one sentence naming an ACL that cannot be read and where its format is shown', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-ac-'));
     await expect(loadAccessControl(authSchema.parse({ acl_file: 'nope' }), join(dir, 'outpost.yaml'))).rejects.toThrow(
-      `auth.acl_file ${join(dir, 'nope')} cannot be read (ENOENT); create it (\`outpost passwd\` writes password files) or fix the path`,
+      `auth.acl_file ${join(dir, 'nope')} cannot be read (ENOENT); create it (config/acl.example shows the format) or fix the path`,
+    );
+  });
+
+  it('stops with one sentence naming a password file that cannot be read and how to write one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-ac-'));
+    await expect(loadAccessControl(authSchema.parse({ password_file: 'nope' }), join(dir, 'outpost.yaml'))).rejects.toThrow(
+      `auth.password_file ${join(dir, 'nope')} cannot be read (ENOENT); create it (\`outpost passwd\` writes password files) or fix the path`,
     );
   });
 
