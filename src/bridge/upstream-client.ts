@@ -70,6 +70,11 @@ export class UpstreamClient implements Upstream {
   private sessionMaxPacket: number | undefined;
   /** The remote answered CONNECT with protocol level 0x84 by CONNACK 1 (see UpstreamOptions.bridgeMode). */
   private bridgeFlagRefused = false;
+  /**
+   * The remote takes no retained messages (MQTT 5 Retain Available 0, or CONNACK 0x9A for our
+   * retained Will): the Will, the state messages and forwarded messages go without the flag.
+   */
+  private noRetain = false;
   /** Clock ms of the last CONNACK 0 (see STABLE_LINK_MS). */
   private upAt = 0;
   /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
@@ -131,7 +136,8 @@ export class UpstreamClient implements Upstream {
       conn.send(encode({ cmd: 'pubrel', messageId: p.packetId }, this.options.protocolVersion));
       return true;
     }
-    const buf = encodeOutbound(p, this.options.protocolVersion);
+    // No RETAIN to a broker without retained messages [MQTT-3.2.2-14]: it would close the link (DISCONNECT 0x9A).
+    const buf = encodeOutbound(this.noRetain && p.retain ? { ...p, retain: false } : p, this.options.protocolVersion);
     const max = this.sessionMaxPacket;
     if (max !== undefined && buf.length > max) {
       // Sending it would break [MQTT-3.1.2-24]; tell the caller as a refusal, packet too large.
@@ -169,7 +175,7 @@ export class UpstreamClient implements Upstream {
     if (!this.isUp || conn === undefined) return;
     const id = qos > 0 ? this.ids.allocateOwn() : 0;
     if (id === undefined) return void this.log.warn({ topic }, 'no free packet id for a state message; not sent');
-    conn.send(encodePublish(topic, payload, qos, retain, false, id, this.options.protocolVersion));
+    conn.send(encodePublish(topic, payload, qos, retain && !this.noRetain, false, id, this.options.protocolVersion));
   }
 
   // ---- connection attempts --------------------------------------------------------
@@ -195,7 +201,10 @@ export class UpstreamClient implements Upstream {
         keepalive: this.options.keepalive,
       },
       {
-        onOpen: () => conn.send(encode(connectPacket({ ...this.options, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion)),
+        onOpen: () => {
+          const will = this.options.will === undefined || !this.noRetain ? this.options.will : { ...this.options.will, retain: false };
+          conn.send(encode(connectPacket({ ...this.options, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion));
+        },
         onPacket: (packet) => this.onPacket(conn, packet),
         onDrain: () => {
           if (!this.wantWritable || this.conn !== conn || !this.isUp) return;
@@ -251,12 +260,21 @@ export class UpstreamClient implements Upstream {
       this.bridgeFlagRefused = true;
       return conn.fail({ sentence: `broker ${this.host}:${this.port} refused the 3.1.1 bridge flag (protocol level 0x84); connecting as a plain client, so it may echo our publishes on both-direction rules`, key: 'bridge-flag' });
     }
+    if (code === 0x9a && v === 5 && this.options.will?.retain === true && !this.noRetain) {
+      // A broker without retained messages refuses a retained Will [MQTT-3.2.2-13].
+      this.noRetain = true;
+      return conn.fail({ sentence: `broker ${this.host}:${this.port} takes no retained messages (CONNACK 0x9a for our retained Will); connecting again with the state topic and retained messages sent without the retain flag`, key: 'no-retain' });
+    }
     if (code !== 0) return conn.fail(describeConnack(code, v));
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
     const session = sessionOf(packet);
     if (!session.sessionPresent) this.ids.newSession();
     this.sessionMaxPacket = session.maximumPacketSize;
+    if (session.retainAvailable === false && !this.noRetain) {
+      this.noRetain = true;
+      this.log.warn('the cloud broker takes no retained messages (Retain Available 0): the state topic and retained messages go without the retain flag');
+    }
     const failures = this.backoff.attempts;
     this.upAt = this.clock.now();
     this.lastFailure = undefined;

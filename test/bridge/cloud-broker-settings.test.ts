@@ -163,3 +163,23 @@ describe('retained messages to a 3.1.1 cloud with identity envelope', () => {
     expect(late.messages).toEqual([]);
   });
 });
+
+describe('a cloud without retained messages', () => {
+  it('takes the MQTT 5 bridge, whose retained Will it refused (CONNACK 0x9A), and its retained messages, sent without the flag', async () => {
+    const m = await cloud({ extra: ['retain_available false'] });
+    const obs = await observer(m, ['sites/17/#']);
+    const gw = await gatewayWith([bridge(m)]);
+    const b = gw.gateway.bridges[0]!;
+    await waitFor(() => b.linkState === 'up', 'the bridge up');
+    const local = await client(gw.url);
+    await local.publishAsync('sensors/door', 'open', { qos: 1, retain: true });
+    await local.publishAsync('sensors/t', '21', { qos: 1 });
+    await obs.until((ms) => ms.length === 2, 'both messages at the cloud');
+    expect(obs.messages.map((x) => `${x.topic}=${x.payload} retain=${x.retain}`)).toEqual(['sites/17/sensors/door=open retain=false', 'sites/17/sensors/t=21 retain=false']);
+    await waitFor(() => b.backlog().rows === 0, 'the outbox drained');
+    expect(b.counters.reconnects).toBe(0);
+    expect(gw.logs().filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+      `broker 127.0.0.1:${m.tlsPort} takes no retained messages (CONNACK 0x9a for our retained Will); connecting again with the state topic and retained messages sent without the retain flag`,
+    ]);
+  });
+});
