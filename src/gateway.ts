@@ -127,6 +127,7 @@ export class Gateway {
     const guarded: StreamHandler = {
       handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }),
       admitHandshake: (peer) => this.broker.admitHandshake(peer),
+      handshakeClosed: (peer) => this.broker.handshakeClosed(peer),
     };
     this.listeners = config.listeners.map((l, i) => {
       const target = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;

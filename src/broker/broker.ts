@@ -111,9 +111,14 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.accessState.replace(ac, this.sessions.values());
   }
 
-  /** Connect rate, charged before a TLS or WebSocket handshake (see listen.ts gateHandshakes). */
+  /** Connection limits, counted before a TLS or WebSocket handshake (see listen.ts gateHandshakes). */
   admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
-    return !this.closing && this.limits.admitHandshake(peer, this.connections.size);
+    return !this.closing && this.limits.admitHandshake(peer);
+  }
+
+  /** The TCP socket of a connection admitted by admitHandshake closed. */
+  handshakeClosed(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): void {
+    this.limits.release(peer.remoteAddress);
   }
 
   get access(): AccessControl {
@@ -176,7 +181,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       return;
     }
     // Limits are checked before anything is read: a refused connection costs one close.
-    if (!this.limits.admit(peer, this.connections.size)) {
+    if (!this.limits.admit(peer)) {
       stream.destroy();
       return;
     }
@@ -418,7 +423,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   }
 
   connectionClosed(conn: Connection): void {
-    if (this.connections.delete(conn)) this.limits.release(conn.peer.remoteAddress);
+    // One counted in at its TCP accept is released when that socket closes (listen.ts).
+    if (this.connections.delete(conn) && conn.peer.countedAtAccept !== true) this.limits.release(conn.peer.remoteAddress);
     this.metrics.connectionsClosed++;
     this.metrics.connectionsCurrent = this.connections.size;
     const session = conn.session;

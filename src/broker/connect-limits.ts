@@ -2,6 +2,8 @@
  * Connection limits checked when a transport hands the broker a new stream, before any
  * byte is read: total connections, connections per source address, and a connect rate per
  * source address (a token bucket: `connect_burst` at once, then `connect_rate` per second).
+ * TLS and WebSocket connections are counted from their TCP accept, before the handshake,
+ * until their socket closes: handshakes under way hold a place like open connections.
  * A flood from one address spends that address's tokens only, so others still get in.
  * Memory: one counter per open connection's address, and at most MAX_BUCKETS buckets
  * (full ones are pruned by the broker's sweep).
@@ -40,6 +42,8 @@ export interface ConnectLimitDeps {
 
 export class ConnectLimits {
   private readonly open = new Map<string, number>();
+  /** Connections counted in (the sum of `open`). */
+  private total = 0;
   private readonly buckets = new Map<string, Bucket>();
   private readonly clock: Clock;
 
@@ -51,26 +55,24 @@ export class ConnectLimits {
   }
 
   /** True when the connection may proceed (it is counted in); false when refused (counted, logged). */
-  admit(peer: PeerInfo, current: number): boolean {
-    const reason = this.check(peer.remoteAddress, current, peer.rateChecked === true);
+  admit(peer: PeerInfo): boolean {
+    // Counted in at its TCP accept already (admitHandshake), until that socket closes.
+    if (peer.countedAtAccept === true) return true;
+    const reason = this.check(peer.remoteAddress);
     if (reason === undefined) return true;
     this.refused(peer, reason);
     return false;
   }
 
   /**
-   * For TLS and WebSocket listeners to ask before the handshake (the costly part of a
-   * flood): a gateway or an address already at its limit of open connections is refused
-   * without one, and the connect rate is charged here (the stream they hand over later is
-   * not charged again). Handshakes under way are not counted: the rate bounds them, and
-   * `admit` checks the open connections again once one completes.
+   * For TLS and WebSocket listeners to ask when a TCP connection arrives, before the
+   * handshake (the costly part of a flood): the connection is counted in here, the rate
+   * charged, and it holds its place until its socket closes (`release`), the handshake
+   * and the MQTT connection after it included; the stream handed over later is not counted
+   * again. So handshakes that stall count against the limits like open connections.
    */
-  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>, current: number): boolean {
-    const o = this.o;
-    let reason: LimitReason | undefined;
-    if (o.maxConnections > 0 && current >= o.maxConnections) reason = 'max-connections';
-    else if (o.maxConnectionsPerAddress > 0 && (this.open.get(peer.remoteAddress) ?? 0) >= o.maxConnectionsPerAddress) reason = 'max-connections-per-address';
-    else if (o.connectRate > 0 && !this.take(peer.remoteAddress)) reason = 'connect-rate';
+  admitHandshake(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean {
+    const reason = this.check(peer.remoteAddress);
     if (reason === undefined) return true;
     this.refused(peer, reason);
     return false;
@@ -86,21 +88,23 @@ export class ConnectLimits {
     if (suppressed >= 0) log?.warn({ peer: `${peer.remoteAddress}:${peer.remotePort}`, transport: peer.transport, reason, ...(suppressed > 0 ? { suppressed } : {}) }, 'connection refused by a limit');
   }
 
-  /** Counts the connection in, or says which limit refuses it (`rateChecked`: the token was taken before the handshake). */
-  check(address: string, current: number, rateChecked = false): LimitReason | undefined {
+  /** Counts the connection in, or says which limit refuses it. */
+  check(address: string): LimitReason | undefined {
     const o = this.o;
-    if (o.maxConnections > 0 && current >= o.maxConnections) return 'max-connections';
+    if (o.maxConnections > 0 && this.total >= o.maxConnections) return 'max-connections';
     const n = this.open.get(address) ?? 0;
     if (o.maxConnectionsPerAddress > 0 && n >= o.maxConnectionsPerAddress) return 'max-connections-per-address';
-    if (o.connectRate > 0 && !rateChecked && !this.take(address)) return 'connect-rate';
+    if (o.connectRate > 0 && !this.take(address)) return 'connect-rate';
     this.open.set(address, n + 1);
+    this.total++;
     return undefined;
   }
 
-  /** A connection admitted by `admit` closed. */
+  /** A connection counted in by `admit` or `admitHandshake` closed. */
   release(address: string): void {
     const n = this.open.get(address);
     if (n === undefined) return;
+    this.total--;
     if (n <= 1) this.open.delete(address);
     else this.open.set(address, n - 1);
   }

@@ -31,8 +31,8 @@ export interface PeerInfo {
   identity?: string;
   /** The listener admits only authenticated clients (bound beyond loopback, auth.allow_anonymous false). */
   refuseAnonymous?: boolean;
-  /** The connect rate was charged before the TLS/WebSocket handshake (StreamHandler.admitHandshake). */
-  rateChecked?: boolean;
+  /** Counted against the connection limits at its TCP accept, before the TLS/WebSocket handshake, until that socket closes (StreamHandler.admitHandshake). */
+  countedAtAccept?: boolean;
 }
 
 const MAX_HELD_PACKETS = 1000;

@@ -11,20 +11,28 @@ import type { PeerInfo } from './connection.js';
 /** What a listener hands its connections to (the broker). */
 export interface StreamHandler {
   handle(stream: Duplex, peer: PeerInfo): void;
-  /** Asked when a TCP connection arrives, before a TLS or WebSocket handshake is spent on it. */
+  /** Asked when a TCP connection arrives, before a TLS or WebSocket handshake is spent on it; it then counts against the limits. */
   admitHandshake?(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): boolean;
+  /** The TCP socket of a connection admitHandshake let in closed (whether or not it was handed over). */
+  handshakeClosed?(peer: Pick<PeerInfo, 'transport' | 'remoteAddress' | 'remotePort'>): void;
 }
 
 /**
  * Runs `target.admitHandshake` on each accepted TCP socket before the server's own handler
- * (TLS, HTTP) sees it; a refused socket is destroyed at once. Returns whether a gate is in
- * place, so the listener can tell the broker the rate was charged already.
+ * (TLS, HTTP) sees it; a refused socket is destroyed at once, an admitted one counts
+ * against the limits until it closes (`target.handshakeClosed`). Returns whether a gate is
+ * in place, so the listener can tell the broker the connection was counted in already.
  */
 export function gateHandshakes(server: Server, target: StreamHandler, transport: string): boolean {
   const admit = target.admitHandshake;
   if (admit === undefined) return false;
   server.prependListener('connection', (socket: Socket) => {
-    if (!admit.call(target, { transport, remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 })) socket.destroy();
+    const peer = { transport, remoteAddress: socket.remoteAddress ?? '?', remotePort: socket.remotePort ?? 0 };
+    if (!admit.call(target, peer)) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => target.handshakeClosed?.(peer));
   });
   return true;
 }

@@ -78,7 +78,7 @@ export class TlsListener implements Service {
         remoteAddress: socket.remoteAddress ?? '?',
         remotePort: socket.remotePort ?? 0,
         ...(identity !== undefined ? { identity } : {}),
-        ...(gated ? { rateChecked: true } : {}),
+        ...(gated ? { countedAtAccept: true } : {}),
       });
     });
     gated = gateHandshakes(server, this.target, 'tls');

@@ -130,7 +130,7 @@ export class WsListener implements Service {
     });
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
-    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { rateChecked: true } : {}) });
+    this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { countedAtAccept: true } : {}) });
   }
 
   /** Stops accepting (the broker closes the connections; see TcpListener.stop). */

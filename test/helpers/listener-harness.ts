@@ -4,6 +4,7 @@
  */
 import pino from 'pino';
 import { Broker } from '../../src/broker/broker.js';
+import type { BrokerOptions } from '../../src/broker/options.js';
 import { TcpListener } from '../../src/broker/tcp-listener.js';
 import type { Service } from '../../src/core/lifecycle.js';
 
@@ -27,10 +28,11 @@ export interface ListenerHarness<L> {
 
 export async function startListener<L extends Service & { address: { port: number } }>(
   make: (broker: Broker, log: pino.Logger) => L,
+  options: Partial<BrokerOptions> = {},
 ): Promise<ListenerHarness<L>> {
   const logs: LogLine[] = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as LogLine) });
-  const broker = new Broker({ connectTimeoutMs: 2000 }, { log: log.child({ component: 'broker' }) });
+  const broker = new Broker({ connectTimeoutMs: 2000, ...options }, { log: log.child({ component: 'broker' }) });
   const plain = new TcpListener('127.0.0.1', 0, broker, log);
   const listener = make(broker, log.child({ component: 'listener' }));
   await broker.start();
