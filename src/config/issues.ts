@@ -7,13 +7,24 @@ import { z } from 'zod';
 export type PathKey = string | number;
 
 /** How a value from the YAML file reads in a message. */
-export function describeValue(value: unknown): string {
+export function describeValue(value: unknown, secret = false): string {
   if (value === null) return 'an empty value';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a map';
-  if (typeof value === 'string') return JSON.stringify(value);
+  // A password's value goes to no log: its kind is enough to fix it.
+  if (secret) return typeof value === 'string' ? 'a string' : typeof value === 'number' ? 'a number' : typeof value === 'boolean' ? 'true or false' : 'a value';
+  if (typeof value === 'string') {
+    // Not a whole file (a private key given as the config) into the journal: its start says what it is.
+    return value.length > SHOWN ? `${JSON.stringify(value.slice(0, SHOWN))}… (${value.length} characters)` : JSON.stringify(value);
+  }
   return String(value);
 }
+
+/** The longest string value quoted whole in a message. */
+const SHOWN = 60;
+
+/** Keys whose values are never repeated in a message (the logger redacts the same names). */
+const SECRET_KEYS: ReadonlySet<PropertyKey> = new Set(['password', 'passphrase', 'token']);
 
 const EXPECTED: Record<string, string> = {
   number: 'a number',
@@ -41,7 +52,7 @@ export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: u
       : options !== undefined ? `: ${options.map(String).join(' | ')}` : '';
     return `missing required key "${key}"; add ${key}${hint}`;
   }
-  const got = `, got ${describeValue(value)}`;
+  const got = `, got ${describeValue(value, key !== undefined && SECRET_KEYS.has(key))}`;
   switch (issue.code) {
     case 'invalid_key':
       // A record's key that fails its own check (mqttsn.predefined_topics: { abc: … }): say what a key
