@@ -20,7 +20,7 @@ import { decode } from './decode.js';
 import { DropLog } from './drop-log.js';
 import { dispatch } from './dispatch.js';
 import { encapsulate, encode } from './encode.js';
-import { FloodGuard, SourceList } from './guards.js';
+import { FloodGuard, floodKeyOf, SourceList } from './guards.js';
 import { advertise, GwinfoPacer } from './handlers/discovery.js';
 import { MqttsnMetrics, type SnDropReason } from './metrics.js';
 import { deliver, hold, resume } from './outbound.js';
@@ -277,7 +277,7 @@ export class MqttsnGateway implements Service, SnContext {
     this.metrics.datagramsIn++;
     if (!this.running) return;
     const source = sourceKeyOf(from);
-    if (!this.flood.admit(source)) return this.reject('flood', undefined, `datagrams from ${from.address}:${from.port} over the rate limit`);
+    if (!this.flood.admit(floodKeyOf(buf, source))) return this.reject('flood', undefined, `datagrams from ${from.address}:${from.port} over the rate limit`);
     const d = decode(buf);
     const peer = makePeer(from, d.ok ? d.encapsulation : undefined, source);
     if (!d.ok) return this.reject(d.reason, peer, `undecodable datagram (${buf.length} octets, type ${d.type ?? '?'})`);

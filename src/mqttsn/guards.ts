@@ -40,6 +40,19 @@ export class FloodGuard {
   }
 }
 
+/**
+ * The flood bucket a datagram counts against: its source address and port and, behind a
+ * forwarder (§5.5: Length, 0xFE, Ctrl, Wireless Node Id, message), also the node, so that one
+ * node flooding its forwarder does not silence every other node behind it. (A sender can pick
+ * a fresh source port already; a fresh node id gives it nothing more.) Same text as the
+ * session's address key for the node (session.ts makePeer).
+ */
+export function floodKeyOf(buf: Buffer, source: string): string {
+  const hl = buf[0]!;
+  if (buf.length < 3 || buf[1] !== 0xfe || hl < 3 || hl > buf.length) return source;
+  return `${source}|${buf.toString('hex', 3, hl)}`;
+}
+
 export class SourceList {
   private readonly list = new BlockList();
   readonly empty: boolean;

@@ -1,3 +1,4 @@
+import dgram from 'node:dgram';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -5,6 +6,8 @@ import { Broker } from '../../src/broker/broker.js';
 import type { Bus } from '../../src/core/bus.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { createMqttsnGateway } from '../../src/mqttsn/create.js';
+import { decode } from '../../src/mqttsn/decode.js';
+import { encapsulate, encode } from '../../src/mqttsn/encode.js';
 import { MsgType } from '../../src/mqttsn/packets.js';
 import { silentLog } from '../helpers/broker-harness.js';
 import { SnTestClient } from '../helpers/mqttsn-client.js';
@@ -77,6 +80,29 @@ describe('MQTT-SN bad input', () => {
     await until(() => h!.gw.metrics.dropped('flood') > 1500, 'flood drops', 5000);
     good.publish(topicId, 'still here', { qos: 1 });
     expect((await good.next(MsgType.PUBACK)).returnCode).toBe(0);
+  });
+
+  it('drops a flood from one node behind a forwarder while the other nodes behind the same forwarder are served', async () => {
+    h = await startSnGateway('rate_limit: { datagrams_per_second: 1, burst: 50 }');
+    // One forwarder socket relaying two nodes (§5.5).
+    const forwarder = dgram.createSocket('udp4');
+    await new Promise<void>((r) => forwarder.bind(0, '127.0.0.1', () => r()));
+    const answers: { node: string; type: number }[] = [];
+    forwarder.on('message', (buf) => {
+      const d = decode(buf);
+      if (d.ok) answers.push({ node: d.encapsulation?.wirelessNodeId.toString('hex') ?? '', type: d.packet.type });
+    });
+    const via = (node: number, message: Buffer) => forwarder.send(encapsulate(message, { ctrl: 0, wirelessNodeId: Buffer.from([node]) }), h!.port, '127.0.0.1');
+    try {
+      for (let i = 0; i < 200; i++) via(1, hex('02 16'));
+      // In the middle of the flood, the other node connects.
+      via(2, encode({ type: MsgType.CONNECT, will: false, cleanSession: true, protocolId: 1, duration: 60, clientId: 'quiet-node' }));
+      for (let i = 0; i < 200; i++) via(1, hex('02 16'));
+      await until(() => h!.gw.metrics.dropped('flood') >= 300, 'flood drops', 5000);
+      await until(() => answers.some((a) => a.node === '02' && a.type === MsgType.CONNACK), 'the CONNACK of the other node');
+    } finally {
+      forwarder.close();
+    }
   });
 
   it('logs garbage rate-limited: a burst of lines, then a count of the suppressed ones', async () => {
