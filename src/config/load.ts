@@ -130,7 +130,10 @@ export function parseConfigText(
           source: src,
           offset: pair ? nodeOffset(pair.key) : offsetOf(src.doc, docPath),
           path: [...docPath, key],
-          message: unknownKeyMessage(key, allowed),
+          // A device map file checked on its own (`outpost check devices.yaml`): say how it is checked.
+          message: docPath.length === 0 && key === 'devices'
+            ? 'unknown key "devices": a device map file is checked through the config that includes it (serial.include), or list the devices under serial.devices'
+            : unknownKeyMessage(key, allowed),
         });
       }
       continue;
