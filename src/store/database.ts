@@ -316,7 +316,8 @@ function whyNotWritable(dir: string): string | undefined {
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EROFS') return 'EROFS: the file system is mounted read-only';
+    // Under the systemd unit (ProtectSystem=strict) every directory but /var/lib/outpost is read-only.
+    if (e.code === 'EROFS') return 'EROFS: read-only here; under systemd only /var/lib/outpost is writable unless ReadWritePaths= adds it';
     return e.code ?? e.message;
   }
   return undefined;
