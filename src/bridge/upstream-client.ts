@@ -203,7 +203,14 @@ export class UpstreamClient implements Upstream {
       {
         onOpen: () => {
           const will = this.options.will === undefined || !this.noRetain ? this.options.will : { ...this.options.will, retain: false };
-          conn.send(encode(connectPacket({ ...this.options, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion));
+          let connect: Buffer;
+          try {
+            connect = encode(connectPacket({ ...this.options, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion);
+          } catch (err) {
+            // Thrown from a socket event, it would stop the whole gateway.
+            return conn.fail({ sentence: `cannot make a CONNECT for ${this.host}:${this.port}: ${(err as Error).message}: check bridges[].client_id, username and password`, key: 'connect-encode' });
+          }
+          conn.send(connect);
         },
         onPacket: (packet) => this.onPacket(conn, packet),
         onDrain: () => {

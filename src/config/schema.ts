@@ -271,6 +271,11 @@ export const configSchema = z
         list.forEach((b, i) => {
           if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `bridge name "${b.name}" is used twice; names must be unique` });
           seen.add(b.name);
+          // The CONNECT encoder refuses it (3.1.1 has no password without a user name [MQTT-3.1.2-22]):
+          // it threw on every connection attempt, and the gateway stopped.
+          if (b.password !== undefined && b.username === undefined) {
+            ctx.addIssue({ code: 'custom', path: [i, 'password'], message: 'is set without a username; MQTT sends no password without a user name: set username too' });
+          }
           // Two bridges with one client id on one broker take each other's session over on
           // every connect: each link drops the other, for ever, and both sessions are one.
           const clientId = b.client_id ?? `outpost-${b.name}`;

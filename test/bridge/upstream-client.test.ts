@@ -295,3 +295,12 @@ describe('UpstreamClient against a broker that closes the link right after CONNA
     expect(delays.slice(0, 3)).toEqual([300, 900, 2000]);
   });
 });
+
+describe('UpstreamClient with credentials no CONNECT can carry', () => {
+  it('fails the attempt with a sentence instead of throwing out of the socket event (which stopped the gateway)', async () => {
+    const m = await broker();
+    const { rec } = await started({ url: m.tlsUrl, password: 'no-user' });
+    await rec.until(() => rec.attemptFailures.length >= 1, 'a failed attempt');
+    expect(rec.attemptFailures[0]).toBe(`cannot make a CONNECT for 127.0.0.1:${m.tlsPort}: Username is required to use password: check bridges[].client_id, username and password`);
+  });
+});

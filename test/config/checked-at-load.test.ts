@@ -113,6 +113,14 @@ describe('bridge rule prefixes', () => {
   });
 });
 
+describe('bridge credentials', () => {
+  it('refuse a password without a username, which no CONNECT can carry (the gateway stopped at the first attempt)', () => {
+    const text = ['bridges:', '  - { name: a, url: "mqtts://cloud.example", password: hunter2, rules: [{ pattern: "s/#" }] }'].join('\n');
+    const problems = problemsOf(() => parseConfigText(text, 'c.yaml'));
+    expect(problems).toEqual(['c.yaml:2:56 bridges[0].password: is set without a username; MQTT sends no password without a user name: set username too, got a string']);
+  });
+});
+
 describe('bridge client ids', () => {
   it('used twice on one broker are reported, as the two bridges would take each other\'s session over on every connect', () => {
     const text = [
