@@ -361,6 +361,12 @@ export class MqttsnGateway implements Service, SnContext {
   private publishWill(s: SnSession): void {
     const w = s.will;
     if (w?.topic === undefined) return;
+    // The ACL as it is now (it may have been reloaded, or the Will restored from the store).
+    if (!this.authorizer.grantsFor(s.origin).canWrite(w.topic)) {
+      this.metrics.drop('not-authorized');
+      this.log.warn({ clientId: s.clientId, topic: w.topic }, 'will not published: the ACL does not let its sensor write the topic');
+      return;
+    }
     this.metrics.willsPublished++;
     this.log.debug({ clientId: s.clientId, topic: w.topic }, 'publishing will');
     const qos = (w.qos < 0 ? 0 : w.qos) as QoS;

@@ -2,8 +2,10 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Broker } from '../../src/broker/broker.js';
 import { MsgType, ReturnCode } from '../../src/mqttsn/packets.js';
+import { MemorySnSessionStore } from '../../src/mqttsn/persistence.js';
 import { accessControl } from '../helpers/auth-harness.js';
 import { silentLog } from '../helpers/broker-harness.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
 
 let h: SnHarness | undefined;
@@ -61,6 +63,28 @@ describe('MQTT-SN clients under an ACL with mqttsn sections', () => {
     await until(() => seen.length === 1 && h!.gw.metrics.dropped('not-authorized') === 1, 'one QoS -1 publish through, one denied');
     expect(seen.map((m) => m.topic)).toEqual(['door/front']);
     for (const doc of ['README.md', 'config/acl.example']) expect(readFileSync(doc, 'utf8')).toContain('mqttsn qos-1:<source address>');
+  });
+
+  it('refuse a Will topic the sensor may not write (CONNACK 0x03, WILLTOPICRESP 0x03) and never publish such a Will, also one restored from the store', async () => {
+    const clock = new FakeClock();
+    const store = new MemorySnSessionStore();
+    // Stored before the ACL was in place: a Will on a topic the sensor may not write.
+    store.save('s2', JSON.stringify({ will: { topic: 'cmd/valve', qos: 0, retain: false, payload: Buffer.from('open').toString('base64') }, ka: 10, sleep: 0, ended: false, subs: [], topics: [] }));
+    const broker = new Broker({}, { log: silentLog, access: await accessControl({ acl: ACL }) });
+    h = await startSnGateway('', { broker, clock, store });
+    const seen = h.watch('#');
+    const c = await h.client();
+    c.send({ type: MsgType.CONNECT, will: true, cleanSession: true, protocolId: 1, duration: 10, clientId: 's1' });
+    await c.next(MsgType.WILLTOPICREQ);
+    c.send({ type: MsgType.WILLTOPIC, qos: 0, retain: false, topic: 'cmd/valve' });
+    expect((await c.next(MsgType.CONNACK)).returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    expect(await c.connect('s1', { duration: 10, will: { topic: 'sensors/s1/status', payload: 'offline' } })).toBe(ReturnCode.ACCEPTED);
+    c.send({ type: MsgType.WILLTOPICUPD, qos: 0, retain: false, topic: 'cmd/valve' });
+    expect((await c.next(MsgType.WILLTOPICRESP)).returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    clock.advance(15_001); // 1.5 × Keep Alive: s1 is lost, and s2 is not back after the restart
+    await until(() => seen.length >= 1, 'the Will of s1');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen.map((m) => `${m.topic} ${m.payload.toString()}`)).toEqual(['sensors/s1/status offline']);
   });
 
   it('are not checked when the ACL file has no mqttsn section', async () => {

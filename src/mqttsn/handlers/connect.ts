@@ -80,8 +80,7 @@ export function onWillTopic(ctx: SnContext, s: SnSession, p: WillTopic<0x07>): v
     s.will = undefined;
     return accept(ctx, s);
   }
-  if (!validateTopicName(p.topic).ok) {
-    ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
+  if (!validateTopicName(p.topic).ok || !mayWriteWill(ctx, s, p.topic)) {
     ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
     return ctx.refuseConnect(s);
   }
@@ -101,12 +100,27 @@ export function onWillMsg(ctx: SnContext, s: SnSession, p: WillMsg<0x09>): void 
   accept(ctx, s);
 }
 
+/**
+ * A Will topic must be valid and, under an ACL, one the sensor may publish to, as MQTT
+ * clients' Will topics are: otherwise going silent would publish where it may not write.
+ */
+function mayWriteWill(ctx: SnContext, s: SnSession, topic: string): boolean {
+  if (!validateTopicName(topic).ok) {
+    ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
+    return false;
+  }
+  if (!ctx.authorizer.grantsFor(s.origin).canWrite(topic)) {
+    ctx.reject('not-authorized', s.peer, `Will topic "${topic}" denied by the ACL`);
+    return false;
+  }
+  return true;
+}
+
 /** WILLTOPICUPD (§6.4): a new Will topic (the message stays), or empty to delete the Will. */
 export function onWillTopicUpd(ctx: SnContext, s: SnSession, p: WillTopic<0x1a>): void {
   if (p.topic === undefined || p.topic === '') {
     s.will = undefined;
-  } else if (!validateTopicName(p.topic).ok) {
-    ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
+  } else if (!mayWriteWill(ctx, s, p.topic)) {
     return ctx.reply(s, { type: MsgType.WILLTOPICRESP, returnCode: ReturnCode.NOT_SUPPORTED });
   } else {
     s.will = { topic: p.topic, qos: p.qos, retain: p.retain, payload: s.will?.payload ?? Buffer.alloc(0) };
