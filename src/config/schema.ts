@@ -8,7 +8,7 @@
  * Durations come out as milliseconds and sizes as bytes.
  */
 import { z } from 'zod';
-import { validateTopicFilter } from '../core/topic.js';
+import { validateTopicFilter, validateTopicName } from '../core/topic.js';
 import type { PathKey } from './issues.js';
 import { duration, size } from './unit-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
@@ -279,6 +279,17 @@ export const configSchema = z
           // Two bridges with one client id on one broker take each other's session over on
           // every connect: each link drops the other, for ever, and both sessions are one.
           const clientId = b.client_id ?? `outpost-${b.name}`;
+          // The state topic is the bridge's Will topic: the broker refuses a CONNECT whose Will
+          // topic is no topic name (the encoder refuses an empty one), so no attempt ever succeeded.
+          const stateTopic = b.state_topic ?? `outpost/${clientId}/state`;
+          const stateCheck = validateTopicName(stateTopic);
+          if (!stateCheck.ok) {
+            ctx.addIssue(
+              b.state_topic === undefined
+                ? { code: 'custom', path: [i, 'client_id'], message: `makes the default state topic "${stateTopic}", the bridge's Will topic, invalid (${stateCheck.reason}), so the cloud would refuse every CONNECT; change client_id or set state_topic` }
+                : { code: 'custom', path: [i, 'state_topic'], message: `is not a valid topic name (${stateCheck.reason}); it is the bridge's Will topic, so the cloud would refuse every CONNECT` },
+            );
+          }
           const m = /^(mqtts?):\/\/(.*)$/.exec(b.url);
           const address = m === null ? b.url : /:\d+$/.test(m[2]!) ? m[2]! : `${m[2]!}:${m[1] === 'mqtts' ? 8883 : 1883}`;
           const key = `${address.toLowerCase()} ${clientId}`;

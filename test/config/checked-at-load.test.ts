@@ -121,6 +121,22 @@ describe('bridge credentials', () => {
   });
 });
 
+describe('bridge state topics', () => {
+  it('that are no topic name, given or made from the client id, are refused: as the Will topic they made every CONNECT fail', () => {
+    const text = [
+      'bridges:',
+      '  - { name: a, url: "mqtts://cloud.example", state_topic: "sites/#", rules: [{ pattern: "s/#" }] }',
+      '  - { name: b, url: "mqtts://cloud.example", state_topic: "", rules: [{ pattern: "s/#" }] }',
+      '  - { name: c, url: "mqtts://cloud.example", client_id: "site+1", rules: [{ pattern: "s/#" }] }',
+    ].join('\n');
+    expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
+      'c.yaml:2:59 bridges[0].state_topic: is not a valid topic name (wildcard in topic name); it is the bridge\'s Will topic, so the cloud would refuse every CONNECT, got "sites/#"',
+      'c.yaml:3:59 bridges[1].state_topic: is not a valid topic name (empty topic); it is the bridge\'s Will topic, so the cloud would refuse every CONNECT, got ""',
+      'c.yaml:4:57 bridges[2].client_id: makes the default state topic "outpost/site+1/state", the bridge\'s Will topic, invalid (wildcard in topic name), so the cloud would refuse every CONNECT; change client_id or set state_topic, got "site+1"',
+    ]);
+  });
+});
+
 describe('bridge client ids', () => {
   it('used twice on one broker are reported, as the two bridges would take each other\'s session over on every connect', () => {
     const text = [
