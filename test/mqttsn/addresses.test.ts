@@ -161,6 +161,19 @@ describe('MQTT-SN ADVERTISE (§6.1)', () => {
     }
   });
 
+  it('announces an interval that is not whole seconds rounded up in the ADVERTISE Duration, never sooner than the next one comes', async () => {
+    const listener = await h.client();
+    for (const [interval, duration] of [['400ms', 1], ['1400ms', 2]] as const) {
+      const g = await startSnGateway(`advertise: { interval: ${interval}, address: 127.0.0.1, port: ${listener.localPort} }`);
+      try {
+        // (A wrong Duration never matches: the wait fails.)
+        await listener.next(MsgType.ADVERTISE, 2000, (p) => p.duration === duration);
+      } finally {
+        await g.close();
+      }
+    }
+  });
+
   it('broadcasts GWINFO at most once a second for repeated SEARCHGWs, answering every searcher; a wider radius goes out at once', async () => {
     const clock = new FakeClock();
     const listener = await h.client();

@@ -58,8 +58,9 @@ export function onSearchGw(ctx: SnContext, transport: DatagramTransport, peer: P
 }
 
 export function advertise(ctx: SnContext, transport: DatagramTransport): void {
-  // Duration: seconds until the next ADVERTISE (§5.4.1).
-  const duration = Math.min(0xffff, Math.round(ctx.config.advertise.interval / 1000));
+  // Duration: seconds until the next ADVERTISE (§5.4.1), rounded up: clients count missed
+  // ADVERTISEs against it, so it must not promise the next one sooner than it comes (400ms was 0).
+  const duration = Math.min(0xffff, Math.ceil(ctx.config.advertise.interval / 1000));
   ctx.metrics.datagramsOut++;
   transport.broadcast(encode({ type: MsgType.ADVERTISE, gwId: ctx.config.gateway_id, duration }), 1);
 }
