@@ -52,7 +52,8 @@ const metricsSchema = z.record(z.string(), metricMapSchema).superRefine((metrics
     if (m.ignore) continue;
     const name = m.name ?? key;
     const other = by.get(name);
-    if (other !== undefined) ctx.addIssue({ code: 'custom', path: [key, ...(m.name !== undefined ? ['name'] : [])], message: `metric "${other}" is already published as "${name}"; give one of them another name` });
+    // At a map entry (no name: key), its value is a map and "got a map" would say nothing.
+    if (other !== undefined) ctx.addIssue({ code: 'custom', path: [key, ...(m.name !== undefined ? ['name'] : [])], ...(m.name === undefined ? { params: { plain: true } } : {}), message: `metric "${other}" is already published as "${name}"; give one of them another name` });
     else by.set(name, key);
   }
 });
@@ -106,7 +107,7 @@ function deviceSchemaFor(d: DriverDefinition) {
       const known = d.metricNames?.(dev.options as never);
       if (known === undefined) return;
       for (const key of Object.keys(dev.metrics)) {
-        if (!known.includes(key)) ctx.addIssue({ code: 'custom', path: ['metrics', key], message: `this ${d.name} device has no metric "${key}"; name one of: ${known.join(', ')}` });
+        if (!known.includes(key)) ctx.addIssue({ code: 'custom', path: ['metrics', key], params: { plain: true }, message: `this ${d.name} device has no metric "${key}"; name one of: ${known.join(', ')}` });
       }
     });
 }

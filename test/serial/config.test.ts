@@ -86,20 +86,20 @@ describe('serial device maps in the config', () => {
     expect(problems(device(['      metrics:', '        t: { min_interval: 10s, max_interval: 5s }', '        u: { name: t }', '        v: { name: w }', '        w: {}', '        x: { name: w, ignore: true }']))).toEqual([
       '/etc/outpost/outpost.yaml:7:47 serial.devices[0].metrics.t.max_interval: must be longer than min_interval, or the heartbeat can never come; raise max_interval or lower min_interval, got "5s"',
       '/etc/outpost/outpost.yaml:8:20 serial.devices[0].metrics.u.name: metric "t" is already published as "t"; give one of them another name, got "t"',
-      '/etc/outpost/outpost.yaml:10:12 serial.devices[0].metrics.w: metric "v" is already published as "w"; give one of them another name, got a map',
+      '/etc/outpost/outpost.yaml:10:12 serial.devices[0].metrics.w: metric "v" is already published as "w"; give one of them another name',
     ]);
   });
 
   it('rejects a metric map entry that names no metric of a driver whose metrics are known (a register map, NMEA)', () => {
     const modbus = ['      options: { slave_id: 1, registers: [{ name: temperature, address: 0 }] }', '      metrics:', '        temp: { scale: 0.1 }', '        temperature: { unit: °C }'];
     expect(problems(device(modbus, 'modbus-rtu'))).toEqual([
-      '/etc/outpost/outpost.yaml:8:15 serial.devices[0].metrics.temp: this modbus-rtu device has no metric "temp"; name one of: temperature, got a map',
+      '/etc/outpost/outpost.yaml:8:15 serial.devices[0].metrics.temp: this modbus-rtu device has no metric "temp"; name one of: temperature',
     ]);
     expect(problems(device(['      options: { sentences: [VTG] }', '      metrics: { speed_kmh: { decimals: 0 }, latitude: { deadband: 0.001 } }'], 'nmea'))).toEqual([
-      '/etc/outpost/outpost.yaml:7:56 serial.devices[0].metrics.latitude: this nmea device has no metric "latitude"; name one of: course, speed_kn, speed_kmh, got a map',
+      '/etc/outpost/outpost.yaml:7:56 serial.devices[0].metrics.latitude: this nmea device has no metric "latitude"; name one of: course, speed_kn, speed_kmh',
     ]);
     expect(problems(device(['      options: { pattern: "T:(?<temp>\\\\S+)" }', '      metrics: { tmp: { scale: 0.1 } }'], 'regex'))).toEqual([
-      '/etc/outpost/outpost.yaml:7:23 serial.devices[0].metrics.tmp: this regex device has no metric "tmp"; name one of: temp, got a map',
+      '/etc/outpost/outpost.yaml:7:23 serial.devices[0].metrics.tmp: this regex device has no metric "tmp"; name one of: temp',
     ]);
     // line-json metrics are whatever keys the device sends: any name goes.
     expect(() => parse(device(['      metrics: { anything: { scale: 2 } }']))).not.toThrow();
