@@ -14,8 +14,20 @@ export interface StatusCommandDeps {
   timeoutMs?: number;
 }
 
+/**
+ * Client ids come from the network: a control character in one (ESC starts a terminal
+ * escape sequence that can clear the screen, retitle the window or write the clipboard) is
+ * shown as \xNN instead of reaching the operator's terminal; bidi overrides as \uNNNN.
+ */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
+}
+
 function table(head: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
-  const cells = [head, ...rows].map((r) => r.map(String));
+  const cells = [head, ...rows].map((r) => r.map((c) => printable(String(c))));
   const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
   return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ')).join('\n') + '\n';
 }
@@ -29,7 +41,7 @@ function age(s: number): string {
 
 export function formatStatus(st: StatusDoc): string {
   const out: string[] = [];
-  out.push(`outpost ${st.version}, up ${age(st.uptimeSeconds)}: ${st.healthy ? 'healthy' : `UNHEALTHY (${st.problems.join('; ')})`}\n`);
+  out.push(`outpost ${st.version}, up ${age(st.uptimeSeconds)}: ${st.healthy ? 'healthy' : `UNHEALTHY (${printable(st.problems.join('; '))})`}\n`);
   out.push(`\nclients: ${st.clients.connected} connected\n`);
   if (st.clients.list.length > 0) out.push(table(['CLIENT', 'ADDRESS', 'TRANSPORT', 'MQTT'], st.clients.list.map((c) => [c.clientId, c.address, c.transport, c.protocol === 5 ? '5.0' : '3.1.1'])));
   if (st.devices.length > 0) {
