@@ -88,7 +88,12 @@ export class Bridge implements Service, DurableSink {
     // No loops with a 3.1.1 cloud either: it has no No Local, so without the bridge flag the
     // cloud sends a both-rule publish straight back and local subscribers get it twice (issue 4).
     const bridgeMode = settings.upstream.protocolVersion === 4 && this.rules.some((r) => r.direction !== 'out');
-    this.upstream = deps.createUpstream({ ...settings.upstream, will, bridgeMode }, events);
+    // A crash or a stop that could not wait for the last acks leaves QoS 2 exchanges half done in
+    // the remote session; each holds one of the cloud's Receive Maximum until its packet id is used
+    // again (Mosquitto then refuses publishes as quota exceeded, and the retries reorder them). A
+    // bridge that takes nothing in loses nothing with a fresh session on its first connect.
+    const freshFirstSession = this.rules.every((r) => r.direction === 'out');
+    this.upstream = deps.createUpstream({ ...settings.upstream, will, bridgeMode, freshFirstSession }, events);
     this.forwarder = new Forwarder(
       { bridge: settings.name, inflight: settings.inflight, order: settings.order, identity: settings.identity, rate: settings.rate },
       deps.outbox,

@@ -75,6 +75,8 @@ export class UpstreamClient implements Upstream {
    * retained Will): the Will, the state messages and forwarded messages go without the flag.
    */
   private noRetain = false;
+  /** A CONNACK 0 came on some connection of this client (see UpstreamOptions.freshFirstSession). */
+  private everUp = false;
   /** Clock ms of the last CONNACK 0 (see STABLE_LINK_MS). */
   private upAt = 0;
   /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
@@ -205,7 +207,8 @@ export class UpstreamClient implements Upstream {
           const will = this.options.will === undefined || !this.noRetain ? this.options.will : { ...this.options.will, retain: false };
           let connect: Buffer;
           try {
-            connect = encode(connectPacket({ ...this.options, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion);
+            const cleanStart = this.options.cleanStart || (this.options.freshFirstSession === true && !this.everUp);
+            connect = encode(connectPacket({ ...this.options, cleanStart, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion);
           } catch (err) {
             // Thrown from a socket event, it would stop the whole gateway.
             return conn.fail({ sentence: `cannot make a CONNECT for ${this.host}:${this.port}: ${(err as Error).message}: check bridges[].client_id, username and password`, key: 'connect-encode' });
@@ -284,6 +287,7 @@ export class UpstreamClient implements Upstream {
     }
     const failures = this.backoff.attempts;
     this.upAt = this.clock.now();
+    this.everUp = true;
     this.lastFailure = undefined;
     this.isUp = true;
     this.wantWritable = false;

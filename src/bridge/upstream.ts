@@ -32,6 +32,13 @@ export interface UpstreamOptions {
   /** Seconds. */
   keepalive: number;
   cleanStart: boolean;
+  /**
+   * Start a fresh remote session on the first connect of this client even with cleanStart
+   * false. For a bridge without inbound rules: its remote session holds nothing it needs, only
+   * QoS 2 exchanges a crashed or stopped predecessor left half done, which this client cannot
+   * finish (it does not know their packet ids [MQTT-4.4.0-1]).
+   */
+  freshFirstSession?: boolean;
   /** Seconds (MQTT 5). */
   sessionExpiry: number;
   connectTimeoutMs: number;

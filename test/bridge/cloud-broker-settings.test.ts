@@ -3,8 +3,10 @@
  * odd rules. A real Gateway (outbox, bridge, broker) in this process, Mosquitto over TLS as
  * the cloud, an MQTT.js observer on the cloud's plain listener.
  */
+import { connect as tcpConnect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import { testCerts } from '../helpers/certs.js';
 import { Mosquitto, Observer, type MosquittoOptions } from '../helpers/mosquitto.js';
 import { localClient, publishAll, sleep, startBridgedGateway, waitFor, type BridgedGateway } from '../helpers/bridge-gateway.js';
@@ -181,5 +183,40 @@ describe('a cloud without retained messages', () => {
     expect(gw.logs().filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
       `broker 127.0.0.1:${m.tlsPort} takes no retained messages (CONNACK 0x9a for our retained Will); connecting again with the state topic and retained messages sent without the retain flag`,
     ]);
+  });
+});
+
+/**
+ * What a crashed gateway leaves in its cloud session: `count` QoS 2 PUBLISHes the cloud took
+ * (and answered with PUBREC) whose PUBREL never came, sent here over a raw socket that is then
+ * destroyed.
+ */
+async function leaveHalfDoneQos2(m: Mosquitto, clientId: string, count: number): Promise<void> {
+  const socket = tcpConnect({ host: '127.0.0.1', port: m.plainPort });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const gen = (p: object): Buffer => mqttPacket.generate(p as mqttPacket.Packet, { protocolVersion: 5 });
+  let received = Buffer.alloc(0);
+  socket.on('data', (d: Buffer) => void (received = Buffer.concat([received, d])));
+  socket.write(gen({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId, clean: false, keepalive: 60, properties: { sessionExpiryInterval: 3600 } }));
+  for (let i = 1; i <= count; i++) socket.write(gen({ cmd: 'publish', topic: 'sites/17/old', payload: Buffer.from(`old${i}`), qos: 2, messageId: 40_000 + i, retain: false, dup: false }));
+  // CONNACK (2 + 3 bytes at least) and one PUBREC (4 bytes) per message.
+  await waitFor(() => received.length >= 5 + 4 * count, 'the PUBRECs');
+  socket.destroy();
+  await sleep(100);
+}
+
+describe('a cloud session left with half-done QoS 2 exchanges (a crash)', () => {
+  it('is started afresh by a bridge without inbound rules, whose QoS 2 messages then go in order without a refusal', async () => {
+    const m = await cloud({ extra: ['max_inflight_messages 20'] });
+    await leaveHalfDoneQos2(m, 'site-17', 20);
+    const obs = await observer(m, ['sites/17/sensors/#']);
+    const gw = await gatewayWith([bridge(m, { client_id: 'site-17', rules: [{ pattern: 'sensors/#', qos: 2, remote_prefix: 'sites/17/' }] })]);
+    const b = gw.gateway.bridges[0]!;
+    await waitFor(() => b.linkState === 'up', 'the bridge up');
+    const local = await client(gw.url);
+    await publishAll(local, 'sensors/t', Array.from({ length: 50 }, (_, i) => Buffer.from(String(i + 1))));
+    await obs.until((ms) => ms.length >= 50, 'the 50 messages at the cloud');
+    expect(obs.messages.map((x) => Number(x.payload.toString()))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(gw.logs().filter((l) => l.msg.startsWith('cloud refused'))).toEqual([]);
   });
 });
