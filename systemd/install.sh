@@ -27,6 +27,7 @@
 set -euo pipefail
 
 ROOT=/
+ARGS="$*"       # as given, for the message below (the option loop shifts them away)
 FROM="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SYSTEMCTL=1
 NPM=1
@@ -49,7 +50,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$PURGE" = 1 ] && [ "$MODE" != uninstall ] && die "--purge goes with --uninstall"
-[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0 $*): it creates a system user and writes to /opt, /etc and /var/lib"
+[ "$(id -u)" -eq 0 ] || die "run as root (sudo $0${ARGS:+ $ARGS}): it creates a system user and writes to /opt, /etc and /var/lib"
 ROOT="${ROOT%/}"
 [ -z "$ROOT" ] || [ -d "$ROOT" ] || die "--root $ROOT is not a directory"
 
