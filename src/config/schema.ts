@@ -211,7 +211,7 @@ export const bridgeSchema = z
     cert: z.string().optional().describe('PEM client certificate for mutual TLS; relative to the config file.'),
     key: z.string().optional().describe('PEM private key of the client certificate; relative to the config file.'),
     servername: z.string().optional().describe('TLS SNI and the name the certificate must carry (default: the URL host).'),
-    protocol: z.union([z.literal(4), z.literal(5)]).default(5).describe('MQTT protocol towards the cloud: 4 (3.1.1) or 5.'),
+    protocol: z.union([z.literal(4), z.literal(5)], { error: () => 'must be 4 (MQTT 3.1.1) or 5' }).default(5).describe('MQTT protocol towards the cloud: 4 (3.1.1) or 5.'),
     keepalive: duration({ min: 1000, max: 65_535_000, wholeSeconds: true }).prefault('60s').describe('MQTT keepalive towards the cloud.'),
     connect_timeout: duration({ min: 100 }).prefault('30s').describe('TCP + TLS + CONNACK must complete within this.'),
     clean_start: z.boolean().default(false).describe('Start a fresh remote session on every connect.'),
