@@ -61,6 +61,21 @@ export function createRootLogger(options: RootLoggerOptions): Logger {
 }
 
 /**
+ * A JSON log line whose strings keep their control characters visible once pino-pretty has
+ * parsed it: a client id or user name is chosen by a client, and its ESC or CR would reach
+ * the terminal raw (clear it, retitle it, overwrite a line). C0 escapes (\u001b, \r, \b, \f)
+ * are escaped once more and raw DEL and C1 characters (which JSON leaves as they are) are
+ * written as escaped \uNNNN text; escaped backslashes are kept as they are, and newlines and tabs
+ * stay what they are (stack traces).
+ */
+export function visibleControls(line: string): string {
+  return line.replace(/\\(\\|u00[01][0-9a-fA-F]|[bfr])|[\u007f-\u009f]/g, (m, esc?: string) => {
+    if (esc === undefined) return `\\\\u${m.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    return esc === '\\' ? m : `\\${m}`;
+  });
+}
+
+/**
  * pino-pretty's formatter used as a plain synchronous destination: each line is
  * formatted and written before `log.info()` returns, unlike a transport stream.
  */
@@ -77,7 +92,7 @@ function prettyDestination(out: DestinationStream, colorize: boolean): Destinati
   return Object.assign(
     {
       write(line: string) {
-        out.write(format(line));
+        out.write(format(visibleControls(line)));
       },
     },
     typeof flushable.flush === 'function' ? { flush: flushable.flush.bind(out) } : {},
