@@ -278,7 +278,7 @@ export class UpstreamClient implements Upstream {
     if (code !== 0) return conn.fail(describeConnack(code, v));
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
-    const session = sessionOf(packet);
+    const session = sessionOf(packet, v);
     if (!session.sessionPresent) this.ids.newSession();
     this.sessionMaxPacket = session.maximumPacketSize;
     if (session.retainAvailable === false && !this.noRetain) {

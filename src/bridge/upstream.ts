@@ -58,7 +58,7 @@ export interface UpstreamOptions {
 
 export interface UpstreamSession {
   sessionPresent: boolean;
-  /** The remote's Receive Maximum (65535 when it did not say; always 65535 for 3.1.1). */
+  /** The remote's Receive Maximum (65535 when it did not say; V311_RECEIVE_MAXIMUM, 20, for 3.1.1). */
   receiveMaximum: number;
   /** The remote's Maximum Packet Size, if it announced one. */
   maximumPacketSize: number | undefined;

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { testCerts } from '../helpers/certs.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
 import { Mosquitto, Observer, type MosquittoOptions } from '../helpers/mosquitto.js';
 import { localClient, publishAll, sleep, startBridgedGateway, waitFor, type BridgedGateway } from '../helpers/bridge-gateway.js';
 
@@ -219,4 +220,23 @@ describe('a cloud session left with half-done QoS 2 exchanges (a crash)', () => 
     expect(obs.messages.map((x) => Number(x.payload.toString()))).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
     expect(gw.logs().filter((l) => l.msg.startsWith('cloud refused'))).toEqual([]);
   });
+});
+
+describe('QoS 2 towards a 3.1.1 cloud', () => {
+  it('delivers a backlog of 1,000 to a Mosquitto with its default max_inflight_messages (20), which acknowledges and drops a 3.1.1 client\'s QoS 2 messages over it', async () => {
+    const m = await cloud({ extra: ['max_inflight_messages 20'] });
+    const obs = await observer(m, ['sites/17/#']);
+    const proxy = new FaultProxy(m.tlsPort);
+    cleanups.push(() => proxy.close());
+    await proxy.start();
+    proxy.refuse();
+    const gw = await gatewayWith([{ ...bridge(m, { protocol: 4, rules: [{ pattern: 'sensors/#', qos: 2, remote_prefix: 'sites/17/' }] }), url: `mqtts://127.0.0.1:${proxy.port}` }]);
+    const b = gw.gateway.bridges[0]!;
+    const local = await client(gw.url);
+    await publishAll(local, 'sensors/t', Array.from({ length: 1000 }, (_, i) => Buffer.from(String(i + 1))));
+    proxy.resume();
+    await waitFor(() => b.backlog().rows === 0, 'the backlog sent', 15_000);
+    await obs.until((ms) => ms.length >= 1000, 'the 1,000 messages at the cloud', 3000);
+    expect(obs.messages.map((x) => Number(x.payload.toString()))).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+  }, 30_000);
 });
