@@ -273,6 +273,10 @@ export const configSchema = z
           seen.add(b.name);
           // The CONNECT encoder refuses it (3.1.1 has no password without a user name [MQTT-3.1.2-22]):
           // it threw on every connection attempt, and the gateway stopped.
+          if (b.identity === 'properties' && b.protocol === 4) {
+            // 3.1.1 has no properties: the messages went without any identity, silently.
+            ctx.addIssue({ code: 'custom', path: [i, 'identity'], message: 'properties needs protocol 5 (MQTT 3.1.1 has no user properties); use envelope or none' });
+          }
           if (b.password !== undefined && b.username === undefined) {
             ctx.addIssue({ code: 'custom', path: [i, 'password'], message: 'is set without a username; MQTT sends no password without a user name: set username too' });
           }

@@ -113,6 +113,15 @@ describe('bridge rule prefixes', () => {
   });
 });
 
+describe('bridge identity', () => {
+  it('as properties is refused for a 3.1.1 bridge, which has no user properties to carry it', () => {
+    const text = ['bridges:', '  - { name: a, url: "mqtts://cloud.example", protocol: 4, identity: properties, rules: [{ pattern: "s/#" }] }'].join('\n');
+    expect(problemsOf(() => parseConfigText(text, 'c.yaml'))).toEqual([
+      'c.yaml:2:69 bridges[0].identity: properties needs protocol 5 (MQTT 3.1.1 has no user properties); use envelope or none, got "properties"',
+    ]);
+  });
+});
+
 describe('bridge credentials', () => {
   it('refuse a password without a username, which no CONNECT can carry (the gateway stopped at the first attempt)', () => {
     const text = ['bridges:', '  - { name: a, url: "mqtts://cloud.example", password: hunter2, rules: [{ pattern: "s/#" }] }'].join('\n');
