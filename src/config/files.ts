@@ -5,7 +5,8 @@
  * line, with exit code 2, instead of stopping start-up later with the first one alone.
  * A listener's certificate, key and CA are also tried together, as its start does, so a key
  * that does not match its certificate or a file that is not PEM fails `outpost check` too,
- * not only the start. Bridges are left to their connection attempts, which log and retry.
+ * not only the start; and its ca must hold a certificate (node takes one without any, then
+ * refuses every client). Bridges are left to their connection attempts, which log and retry.
  * Relative paths are taken from the config file's directory (resolveTlsPaths), like
  * auth.password_file, auth.acl_file and serial.include: under systemd the working directory
  * is the state directory, not /etc/outpost.
@@ -15,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { PathKey } from './issues.js';
 import type { Config } from './schema.js';
@@ -70,8 +72,25 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
         message: `${l.cert} and key ${l.key} cannot be used (${(err as Error).message}); check that both are PEM files and the key belongs to the certificate`,
       });
     }
+    // Node takes a ca without any certificate in it silently, and then refuses every client certificate.
+    if (l.ca !== undefined && !holdsCertificate(read(l.ca))) {
+      problems.push({ path: ['listeners', i, 'ca'], message: `${l.ca} holds no PEM certificate, so every client certificate would be refused; give the CA certificate that signs them` });
+    }
   });
   return problems;
+}
+
+/** Whether a PEM bundle holds at least one certificate that parses. */
+function holdsCertificate(pem: Buffer): boolean {
+  for (const block of pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {
+    try {
+      new X509Certificate(block);
+      return true;
+    } catch {
+      // not this one; look at the next
+    }
+  }
+  return false;
 }
 
 /** Makes the TLS file paths of listeners and bridges absolute, from `baseDir` (before the config is frozen). */

@@ -12,9 +12,9 @@ import { testCerts } from '../helpers/certs.js';
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-check-tls-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function check(cert: string, key: string): Promise<{ code: number; out: string; err: string }> {
+async function check(cert: string, key: string, ca?: string): Promise<{ code: number; out: string; err: string }> {
   const file = join(tmp, 'outpost.yaml');
-  writeFileSync(file, ['listeners:', '  - type: mqtts', '    port: 8883', `    cert: ${cert}`, `    key: ${key}`, ''].join('\n'));
+  writeFileSync(file, ['listeners:', '  - type: mqtts', '    port: 8883', `    cert: ${cert}`, `    key: ${key}`, ...(ca !== undefined ? [`    ca: ${ca}`] : []), ''].join('\n'));
   let out = '';
   let err = '';
   const deps: CliDeps = {
@@ -41,6 +41,14 @@ describe('outpost check with a TLS listener', () => {
     const result = await check(junk, testCerts().server.key);
     expect(result.code).toBe(2);
     expect(result.err).toMatch(/outpost\.yaml:4:11 listeners\[0\]\.cert: .*junk\.crt and key .* cannot be used/);
+  });
+
+  it('reports a ca that holds no certificate (every client certificate would be refused) at its line and exits 2', async () => {
+    const certs = testCerts();
+    const result = await check(certs.server.crt, certs.server.key, certs.server.key);
+    expect(result.code).toBe(2);
+    expect(result.err).toBe(`${join(tmp, 'outpost.yaml')}:6:9 listeners[0].ca: ${certs.server.key} holds no PEM certificate, so every client certificate would be refused; give the CA certificate that signs them\n`);
+    expect(await check(certs.server.crt, certs.server.key, certs.ca.crt)).toMatchObject({ code: 0 });
   });
 
   it('passes a matching certificate and key, given relative to the config file', async () => {
