@@ -74,7 +74,7 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
     }
     // Node takes a ca without any certificate in it silently, and then refuses every client certificate.
     if (l.ca !== undefined && !holdsCertificate(read(l.ca))) {
-      problems.push({ path: ['listeners', i, 'ca'], message: `${l.ca} holds no PEM certificate, so every client certificate would be refused; give the CA certificate that signs them` });
+      problems.push({ path: ['listeners', i, 'ca'], message: `${l.ca} holds no PEM certificate (client certificates are checked against it); give the CA certificate that signs them` });
     }
   });
   return problems;

@@ -47,7 +47,7 @@ describe('outpost check with a TLS listener', () => {
     const certs = testCerts();
     const result = await check(certs.server.crt, certs.server.key, certs.server.key);
     expect(result.code).toBe(2);
-    expect(result.err).toBe(`${join(tmp, 'outpost.yaml')}:6:9 listeners[0].ca: ${certs.server.key} holds no PEM certificate, so every client certificate would be refused; give the CA certificate that signs them\n`);
+    expect(result.err).toBe(`${join(tmp, 'outpost.yaml')}:6:9 listeners[0].ca: ${certs.server.key} holds no PEM certificate (client certificates are checked against it); give the CA certificate that signs them\n`);
     expect(await check(certs.server.crt, certs.server.key, certs.ca.crt)).toMatchObject({ code: 0 });
   });
 
