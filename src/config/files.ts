@@ -73,15 +73,21 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
       });
     }
     // Node takes a ca without any certificate in it silently, and then refuses every client certificate.
-    if (l.ca !== undefined && !holdsCertificate(read(l.ca))) {
+    if (l.ca !== undefined && !holdsCertificate(l.ca, read)) {
       problems.push({ path: ['listeners', i, 'ca'], message: `${l.ca} holds no PEM certificate (client certificates are checked against it); give the CA certificate that signs them` });
     }
   });
   return problems;
 }
 
-/** Whether a PEM bundle holds at least one certificate that parses. */
-function holdsCertificate(pem: Buffer): boolean {
+/** Whether a PEM bundle holds at least one certificate that parses (a file gone since it was read: not our problem here). */
+function holdsCertificate(file: string, read: ReadFile): boolean {
+  let pem: Buffer;
+  try {
+    pem = read(file);
+  } catch {
+    return true;
+  }
   for (const block of pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? []) {
     try {
       new X509Certificate(block);
