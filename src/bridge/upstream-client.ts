@@ -361,7 +361,10 @@ export class UpstreamClient implements Upstream {
     const conn = this.conn;
     if (conn === undefined) return;
     if (!this.isUp) return conn.destroy();
+    // One grace for the whole stop, acks and close: bridges stop one after the other, and on a
+    // dead uplink each one waits it out.
     const grace = this.deps.stopGraceMs ?? 2000;
+    const since = this.clock.now();
     if (this.ids.callerOutstanding > 0) {
       // Let the exchanges in flight finish before DISCONNECT (the caller sends nothing new by
       // now). A QoS 2 publish the broker took (PUBREC) but whose PUBCOMP had not come would stay
@@ -370,7 +373,7 @@ export class UpstreamClient implements Upstream {
       // Maximum for good (later publishes are refused as quota exceeded), and its packet id,
       // when used again, marks a new message as a duplicate.
       await new Promise<void>((resolve) => {
-        const timer = this.clock.setTimeout(resolve, grace);
+        const timer = this.clock.setTimeout(resolve, grace / 2);
         this.settled = () => {
           timer.cancel();
           this.settled = undefined;
@@ -385,6 +388,6 @@ export class UpstreamClient implements Upstream {
     if (will !== undefined) this.publishDirect(will.topic, will.payload, will.qos, will.retain);
     const v = this.options.protocolVersion;
     conn.send(encode(v === 5 ? { cmd: 'disconnect', reasonCode: 0 } : { cmd: 'disconnect' }, v));
-    await conn.end(grace);
+    await conn.end(Math.max(0, grace - (this.clock.now() - since)));
   }
 }

@@ -305,3 +305,19 @@ describe('UpstreamClient with credentials no CONNECT can carry', () => {
     expect(rec.attemptFailures[0]).toBe(`cannot make a CONNECT for 127.0.0.1:${m.tlsPort}: Username is required to use password: check bridges[].client_id, username and password`);
   });
 });
+
+describe('UpstreamClient stop on a dead link', () => {
+  it('takes at most the stop grace in all, waiting for acks included, when nothing comes back', async () => {
+    const m = await broker();
+    const proxy = await proxyTo(m.tlsPort);
+    const { client, rec } = await started({ url: `mqtts://127.0.0.1:${proxy.port}` }, { stopGraceMs: 1000 });
+    await rec.until(() => client.connected, 'the link up');
+    proxy.halfOpenLink();
+    expect(client.publish({ packetId: 1, topic: 't/1', payload: Buffer.from('x'), qos: 1, retain: false, dup: false })).toBe(true);
+    const t0 = Date.now();
+    await client.stop();
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(900);
+    expect(took).toBeLessThan(1400);
+  });
+});
