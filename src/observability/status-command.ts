@@ -59,7 +59,8 @@ export function formatStatus(st: StatusDoc): string {
 }
 
 export async function statusCommand(url: string | undefined, deps: StatusCommandDeps): Promise<number> {
-  const base = (url ?? DEFAULT_STATUS_URL).replace(/\/+$/, '');
+  // The listener's address; the URL of one of its pages (the README's /metrics) means the same.
+  const base = (url ?? DEFAULT_STATUS_URL).replace(/\/+$/, '').replace(/\/(metrics|healthz|status\.json)$/, '');
   let target: URL;
   try {
     target = new URL(`${base}/status.json`);
