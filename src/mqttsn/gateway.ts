@@ -27,6 +27,7 @@ import { deliver, hold, resume } from './outbound.js';
 import { MsgType, type Packet } from './packets.js';
 import { snapshot, type SnQueueStore, type SnSessionStore } from './persistence.js';
 import { makePeer, sourceKeyOf, SnSession, unicast, type OutItem, type Peer } from './session.js';
+import { restoreSessions } from './restore.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
@@ -161,69 +162,9 @@ export class MqttsnGateway implements Service, SnContext {
     for (const s of [...this.byId.values()]) this.endSession(s, true);
   }
 
-  /** The stored persistent sessions, back as "disconnected" with their subscriptions (persistence.ts). */
+  /** The stored persistent sessions, back as "disconnected" with their subscriptions (restore.ts). */
   private restore(): void {
-    if (this.store === undefined) return;
-    let records;
-    try {
-      records = this.store.load();
-      this.queueStore?.prune(new Set(records.keys()));
-    } catch (err) {
-      this.log.error({ err }, 'stored mqtt-sn sessions could not be read; sensors start afresh');
-      return;
-    }
-    const expiry = this.clock.now() + this.config.session_expiry;
-    let buffered = 0;
-    for (const [clientId, rec] of records) {
-      if (this.byId.has(clientId)) continue;
-      if (this.byId.size >= this.config.max_clients) {
-        this.store.delete(clientId);
-        this.queueStore?.clear(clientId);
-        continue;
-      }
-      const s = new SnSession(clientId, this.config.max_topics_per_client);
-      s.cleanSession = false;
-      if (rec.will !== undefined) s.will = { ...rec.will, payload: Buffer.from(rec.will.payload, 'base64') };
-      s.keepaliveMs = (rec.ka ?? 0) * 1000;
-      s.sleepMs = s.savedSleepMs = (rec.sleep ?? 0) * 1000;
-      s.ended = rec.ended ?? true;
-      // Connected or asleep when the gateway went down: it must come back as supervision
-      // would have required, or its Will is owed (persistence.ts). Until then its session
-      // does not expire either: a sleeper may be due back later than mqttsn.session_expiry.
-      const period = Math.max(s.keepaliveMs, s.sleepMs);
-      const dueBack = !s.ended && period > 0 ? this.clock.now() + period * GRACE : undefined;
-      if (s.will !== undefined) s.willDeadline = dueBack;
-      s.topics.restore(rec.topics);
-      this.byId.set(clientId, s);
-      // Messages buffered before the restart go first, in order (before anything routed now).
-      for (const q of this.loadQueue(clientId)) s.queue.push({ msg: q.msg, qos: q.qos, rowId: q.rowId });
-      buffered += s.queue.length;
-      for (const [filter, qos] of rec.subs) {
-        // The ACL as it is now: a filter it no longer grants is not subscribed again.
-        const access = this.authorizer.grantsFor(s.origin).readAccess(filter);
-        if (access === 'none') continue;
-        try {
-          this.subscribe(s, filter, qos, access === 'some', false);
-        } catch (err) {
-          this.log.warn({ err, clientId, filter }, 'stored mqtt-sn subscription not restored');
-        }
-      }
-      s.expiryDeadline = Math.max(expiry, dueBack ?? 0);
-      // As stored (a filter the ACL now refuses stays in the record until the next change):
-      // a restart writes nothing.
-      s.saved = snapshot(s);
-      this.armTimer(s);
-    }
-    if (records.size > 0) this.log.info({ sessions: this.byId.size, buffered }, 'persistent mqtt-sn sessions restored');
-  }
-
-  private loadQueue(clientId: string): ReturnType<SnQueueStore['load']> {
-    try {
-      return this.queueStore?.load(clientId, this.maxBuffered) ?? [];
-    } catch (err) {
-      this.log.error({ err, clientId }, 'stored mqtt-sn buffered messages could not be read');
-      return [];
-    }
+    if (this.store !== undefined) restoreSessions(this, this.store, this.queueStore);
   }
 
   buffered(s: SnSession, item: OutItem): void {
