@@ -317,7 +317,8 @@ describe('UpstreamClient stop on a dead link', () => {
     const t0 = Date.now();
     await client.stop();
     const took = Date.now() - t0;
-    expect(took).toBeGreaterThanOrEqual(900);
+    // Half the grace waiting for the ack; the close may come sooner than the rest.
+    expect(took).toBeGreaterThanOrEqual(450);
     expect(took).toBeLessThan(1400);
   });
 });
