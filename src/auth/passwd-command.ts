@@ -77,7 +77,11 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
     } catch {
       // Not root and not in that group: the file stays ours, as any file we write.
     }
-    chmodSync(tmp, keep.mode);
+    try {
+      chmodSync(tmp, keep.mode);
+    } catch {
+      // A file system without modes (vfat): it has what writeFileSync gave it.
+    }
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
