@@ -175,13 +175,9 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
 
   /** Serves MQTT on any duplex stream: a TCP or TLS socket, a WebSocket stream, an in-memory pair. */
   handle(stream: Duplex, peer: PeerInfo = { transport: 'stream', remoteAddress: 'local', remotePort: 0 }): void {
-    if (this.closing) {
-      this.metrics.connectionsRefused++;
-      stream.destroy();
-      return;
-    }
     // Limits are checked before anything is read: a refused connection costs one close.
-    if (!this.limits.admit(peer)) {
+    if (this.closing || !this.limits.admit(peer)) {
+      if (this.closing) this.metrics.connectionsRefused++;
       stream.destroy();
       return;
     }
@@ -328,9 +324,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   // ---- BrokerContext ---------------------------------------------------------------
 
   warn(conn: Connection, key: string, detail: string): void {
-    const suppressed = this.limiter.take(`${key}:${conn.peer.remoteAddress}`);
-    if (suppressed < 0) return;
-    conn.log.warn({ reason: key, ...(suppressed > 0 ? { suppressed } : {}) }, detail);
+    this.limiter.write(conn.log, 'warn', `${key}:${conn.peer.remoteAddress}`, { reason: key }, detail);
   }
 
   scheduleFlush(conn: Connection): void {
@@ -441,10 +435,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   }
 
   private onDrop(session: Session, reason: DropReason, msg: Message): void {
-    const suppressed = this.limiter.take(`drop:${reason}:${session.clientId}`);
-    if (suppressed < 0) return;
     const level = reason === 'offline-qos0' ? 'debug' : 'warn';
-    this.log[level]({ clientId: session.clientId, reason, topic: msg.topic, ...(suppressed > 0 ? { suppressed } : {}) }, 'message dropped for client');
+    this.limiter.write(this.log, level, `drop:${reason}:${session.clientId}`, { clientId: session.clientId, reason, topic: msg.topic }, 'message dropped for client');
   }
 
   /** Nothing to acquire: listeners bring the connections. */
