@@ -98,6 +98,11 @@ export class MqttsnGateway implements Service, SnContext {
     return this.transport.addresses;
   }
 
+  /** Datagrams the operating system refused to send (no route, a firewall, no socket of the family). */
+  get sendErrors(): number {
+    return this.transport.sendErrors;
+  }
+
   /**
    * New predefined topic ids (§6.7) from a reloaded config: they apply to the next message that
    * names a predefined id. Sensors have their ids built in, so a changed id is the operator's

@@ -13,6 +13,7 @@ export interface SerialView {
 
 export interface MqttsnView {
   sensorsByState(): Record<string, number>;
+  readonly sendErrors: number;
   readonly metrics: {
     readonly datagramsIn: number;
     readonly datagramsOut: number;
@@ -57,6 +58,7 @@ export function addComponentFamilies(p: PromText, gw: ComponentsView, storageWri
     p.family('outpost_mqttsn_sensors', 'gauge', 'MQTT-SN sensors (sessions) by state.', Object.entries(sn.sensorsByState()).map(([state, value]) => ({ labels: { state }, value })))
       .one('outpost_mqttsn_datagrams_received_total', 'counter', 'MQTT-SN datagrams received.', sn.metrics.datagramsIn)
       .one('outpost_mqttsn_datagrams_sent_total', 'counter', 'MQTT-SN datagrams sent.', sn.metrics.datagramsOut)
+      .one('outpost_mqttsn_send_errors_total', 'counter', 'MQTT-SN datagrams the operating system refused to send (no route, a firewall, no socket of the address family).', sn.sendErrors)
       .family('outpost_mqttsn_dropped_total', 'counter', 'MQTT-SN datagrams and messages dropped, by reason.', [...sn.metrics.drops].map(([reason, value]) => ({ labels: { reason }, value })));
   }
 

@@ -26,8 +26,8 @@ export interface SnHarness {
 }
 
 /** `yaml` is extra YAML under `mqttsn:`, e.g. "max_retries: 1". */
-export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; broker?: Broker; log?: Logger; store?: SnSessionStore; queue?: SnQueueStore } = {}): Promise<SnHarness> {
-  const hosts = o.ipv6 ? '["127.0.0.1", "::1"]' : '["127.0.0.1"]';
+export async function startSnGateway(yaml = '', o: { clock?: Clock; ipv6?: boolean; hosts?: string[]; broker?: Broker; log?: Logger; store?: SnSessionStore; queue?: SnQueueStore } = {}): Promise<SnHarness> {
+  const hosts = o.hosts !== undefined ? JSON.stringify(o.hosts) : o.ipv6 ? '["127.0.0.1", "::1"]' : '["127.0.0.1"]';
   const text = ['mqttsn:', `  hosts: ${hosts}`, '  port: 0', ...(yaml.includes('advertise:') ? [] : ['  advertise: { interval: 0 }']), ...yaml.split('\n').filter(Boolean).map((l) => `  ${l}`)].join('\n');
   const config = parseConfigText(text, 'mqttsn-test.yaml').mqttsn!;
   const broker = o.broker ?? new Broker({}, { log: silentLog, clock: o.clock });

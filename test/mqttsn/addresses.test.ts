@@ -210,6 +210,19 @@ describe('MQTT-SN ADVERTISE (§6.1)', () => {
     }
   });
 
+  it('counts a datagram no socket can send (an IPv4 ADVERTISE from IPv6-only hosts) as a send error, which the metrics show', async () => {
+    const g = await startSnGateway('advertise: { interval: 1h }', { hosts: ['::1'] });
+    try {
+      // start() sent the first ADVERTISE to 255.255.255.255, which no bound socket can reach.
+      expect(g.gw.sendErrors).toBe(1);
+      const c = await g.client({ host: '::1' });
+      await c.connect('v6');
+      expect(g.gw.sendErrors).toBe(1); // the CONNACK went out
+    } finally {
+      await g.close();
+    }
+  });
+
   it('warns at start when no bound address can send to advertise.address (IPv6-only hosts, IPv4 broadcast)', async () => {
     const lines: { level: number; msg: string }[] = [];
     const log = pino({ level: 'info' }, new Writable({

@@ -58,6 +58,7 @@ describe('metrics, $SYS copies and status of a busy gateway', () => {
     expect(value(f, 'outpost_serial_readings_total', { device: 'boiler' })).toBe(2);
     expect(value(f, 'outpost_mqttsn_sensors', { state: 'active' })).toBe(1);
     expect(value(f, 'outpost_mqttsn_sensors', { state: 'asleep' })).toBe(0);
+    expect(value(f, 'outpost_mqttsn_send_errors_total')).toBe(0);
     expect(value(f, 'outpost_outbox_rows', { bridge: 'cloud' })).toBe(7);
     expect(value(f, 'outpost_sqlite_file_bytes', { file: 'db' })).toBeGreaterThan(0);
     expect(value(f, 'outpost_sqlite_file_bytes', { file: 'wal' })).toBeGreaterThan(0);
