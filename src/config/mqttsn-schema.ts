@@ -73,7 +73,7 @@ export const mqttsnSchema = z
       .prefault({}),
     rate_limit: z
       .object({
-        datagrams_per_second: z.number().positive().default(200).describe('Sustained datagrams per second accepted from one source address and port.'),
+        datagrams_per_second: z.number().positive().default(200).describe('Sustained datagrams per second accepted from one source address and port (from one node, behind a forwarder).'),
         burst: z.number().int().min(1).default(400).describe('Datagrams a source may send at once above the sustained rate.'),
       })
       .strict()
