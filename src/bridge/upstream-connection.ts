@@ -116,7 +116,7 @@ export class UpstreamConnection {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.handlers.onDrain());
     socket.on('error', (err: Error & { code?: string }) => {
-      this.failure ??= describeSocketError(err, host, port, this.phase);
+      this.failure ??= describeSocketError(err, host, port, this.phase, tls?.servername);
     });
     socket.on('close', () => this.finish());
   }

@@ -35,14 +35,15 @@ const UNTRUSTED = new Set([
   'INVALID_CA',
 ]);
 
-/** A socket or TLS error (node error codes) during the given phase. */
-export function describeSocketError(err: Error & { code?: string }, host: string, port: number, phase: Phase): Failure {
+/** A socket or TLS error (node error codes) during the given phase; `servername` when bridges[].servername is set. */
+export function describeSocketError(err: Error & { code?: string }, host: string, port: number, phase: Phase, servername?: string): Failure {
   const code = err.code ?? '';
   const where = `${host}:${port}`;
   if (UNTRUSTED.has(code)) return failure(`TLS certificate of ${host} is not trusted (${code}): check bridges[].ca`);
   if (code === 'CERT_HAS_EXPIRED') return failure(`TLS certificate of ${host} has expired (CERT_HAS_EXPIRED): renew the broker's certificate, or check this device's clock`);
   if (code === 'CERT_NOT_YET_VALID') return failure(`TLS certificate of ${host} is not yet valid (CERT_NOT_YET_VALID): check this device's clock`);
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return failure(`TLS certificate of ${host} is not issued for ${host} (ERR_TLS_CERT_ALTNAME_INVALID): check bridges[].url or bridges[].servername`);
+  // Checked against servername when one is set, not the URL host.
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return failure(`TLS certificate of ${host} is not issued for ${servername ?? host} (ERR_TLS_CERT_ALTNAME_INVALID): check bridges[].url or bridges[].servername`);
   if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|ACCESS_DENIED/.test(code)) {
     return failure(`broker ${where} refused our client certificate (${code}): check bridges[].cert and bridges[].key`);
   }

@@ -34,6 +34,12 @@ describe('upstream failure sentences', () => {
     expect(describeConnack(code, version).sentence).toBe(sentence);
   });
 
+  it('names the servername, not the URL host, as the name the certificate lacks when bridges[].servername is set', () => {
+    expect(describeSocketError(err('ERR_TLS_CERT_ALTNAME_INVALID'), '10.0.0.7', 8883, 'tls', 'cloud.example.com').sentence).toBe(
+      'TLS certificate of 10.0.0.7 is not issued for cloud.example.com (ERR_TLS_CERT_ALTNAME_INVALID): check bridges[].url or bridges[].servername',
+    );
+  });
+
   it('explains a DISCONNECT from the broker, with its reason string', () => {
     expect(describeDisconnect(0x8b, 'maintenance').sentence).toBe('broker disconnected us: server shutting down (DISCONNECT 0x8b): maintenance');
   });
