@@ -401,7 +401,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private deliverShared(filter: string, msg: Message): boolean {
     const shared = parseSharedFilter(filter);
     if (shared === null || typeof shared === 'string') return false;
-    const e = this.tree.pickShared(shared.filter, shared.group);
+    const e = this.tree.pickShared(shared.filter, shared.group, msg.topic);
     if (e === undefined) return false;
     if (e.readGuard !== undefined && !e.readGuard.canRead(msg.topic)) return false;
     e.subscriber.deliver(msg, Math.min(msg.qos, e.qos) as QoS, msg.retain && e.retainAsPublished, e.subscriptionId !== undefined ? [e.subscriptionId] : undefined);

@@ -49,6 +49,8 @@ class TrieNode {
 export class SubscriptionTree {
   private readonly root = new TrieNode();
   private count = 0;
+  /** The topic match() is walking for (shared groups pick a member that may read it). */
+  private matching = '';
 
   get size(): number {
     return this.count;
@@ -123,15 +125,15 @@ export class SubscriptionTree {
     return true;
   }
 
-  /** One member of the shared subscription `group` on `innerFilter` (round robin, connected ones first). */
-  pickShared(innerFilter: string, group: string): SubscriptionEntry | undefined {
+  /** One member of the shared subscription `group` on `innerFilter` (round robin, connected ones first, one that may read `topic`). */
+  pickShared(innerFilter: string, group: string, topic: string): SubscriptionEntry | undefined {
     let node: TrieNode | undefined = this.root;
     for (const level of innerFilter.split('/')) {
       node = node.children?.get(level);
       if (node === undefined) return undefined;
     }
     const g = node.groups?.get(group);
-    return g === undefined ? undefined : pickMember(g);
+    return g === undefined ? undefined : pickMember(g, topic);
   }
 
   /**
@@ -139,6 +141,7 @@ export class SubscriptionTree {
    * topics beginning with `$` [MQTT-4.7.2-1].
    */
   match(topic: string, out: SubscriptionEntry[]): SubscriptionEntry[] {
+    this.matching = topic;
     const levels = topic.split('/');
     const dollar = topic.charCodeAt(0) === 36;
     this.walk(this.root, levels, 0, dollar, out);
@@ -173,26 +176,33 @@ export class SubscriptionTree {
     if (node.subs !== undefined) for (const e of node.subs.values()) out.push(e);
     if (node.groups !== undefined) {
       for (const g of node.groups.values()) {
-        const pick = pickMember(g);
+        const pick = pickMember(g, this.matching);
         if (pick !== undefined) out.push(pick);
       }
     }
   }
 }
 
-/** Round robin over the group, preferring members that are connected. */
-function pickMember(g: SharedGroup): SubscriptionEntry | undefined {
+/**
+ * Round robin over the group, preferring members that are connected. With `topic`, a member
+ * the ACL lets read only part of the filter is passed over for one that may read the topic:
+ * the group gets the message if any member may have it.
+ */
+function pickMember(g: SharedGroup, topic?: string): SubscriptionEntry | undefined {
   const n = g.members.length;
   if (n === 0) return undefined;
+  let offline = -1;
   for (let i = 0; i < n; i++) {
     const idx = (g.next + i) % n;
     const m = g.members[idx]!;
+    if (topic !== undefined && m.readGuard !== undefined && !m.readGuard.canRead(topic)) continue;
     if (m.subscriber.isOnline) {
       g.next = (idx + 1) % n;
       return m;
     }
+    if (offline < 0) offline = idx;
   }
-  const m = g.members[g.next % n]!;
-  g.next = (g.next + 1) % n;
-  return m;
+  const idx = offline >= 0 ? offline : g.next % n;
+  g.next = (idx + 1) % n;
+  return g.members[idx]!;
 }

@@ -187,3 +187,25 @@ describe('setAccessControl', () => {
     expect(h.broker.metrics.denials.get('delivery')).toBe(2);
   });
 });
+
+describe('ACL and shared subscriptions', () => {
+  it('gives a message of a shared group to a member that may read it, passing over one that may not, so the group loses nothing', async () => {
+    h = await startAuthBroker({ users: { alice: 'pw', bob: 'pw' }, acl: ['user alice', 'readwrite home/#', 'user bob', 'read home/public/#'].join('\n') });
+    const clients: Record<string, RawClient> = {};
+    for (const user of ['alice', 'bob']) {
+      const c = (clients[user] = h.client(5));
+      expect((await c.connect({ clientId: user, username: user, password: Buffer.from('pw') })).reasonCode).toBe(0);
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/home/#', qos: 0 }] } as Packet);
+      expect((await c.next('suback')).granted).toEqual([0]);
+    }
+    for (let i = 0; i < 4; i++) {
+      for (const t of ['home/public/x', 'home/private/x']) h.broker.publish({ topic: t, payload: Buffer.from(String(i)), qos: 0, retain: false, origin: { kind: 'system', id: 't' } });
+    }
+    const members: Record<string, string[]> = {};
+    for (const user of ['alice', 'bob']) members[user] = (await clients[user]!.settle(100)).flatMap((p) => (p.cmd === 'publish' ? [p.topic] : []));
+    expect(members['bob']!.every((t) => t === 'home/public/x')).toBe(true);
+    expect(members['alice']!.filter((t) => t === 'home/private/x')).toHaveLength(4);
+    expect(members['alice']!.length + members['bob']!.length).toBe(8);
+    expect(h.broker.metrics.denials.get('delivery') ?? 0).toBe(0);
+  });
+});
