@@ -35,6 +35,8 @@ describe('systemd/outpost.service', () => {
     expect(one('Restart')).toBe('on-failure');
     // A bad config (exit 2) is not restarted over and over.
     expect(one('RestartPreventExitStatus')).toBe('2');
+    // Killed by a SIGHUP before node ran any of outpost: systemd would take it for a clean stop.
+    expect(one('RestartForceExitStatus')).toBe('SIGHUP');
   });
 
   it('runs the installed outpost with the config in the configuration directory', () => {
