@@ -328,9 +328,10 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
       await gateway.stop().catch(() => undefined);
       await cleanup();
       // A file the config names that cannot be used (a password file, an ACL, a TLS key that
-      // does not match) is a bad config like a schema error: exit 2, which systemd does not
+      // does not match) is a bad config like a schema error, and a store written by a newer
+      // outpost needs that version or the file moved away: exit 2, which systemd does not
       // restart (RestartPreventExitStatus=2), where 1 means "try again".
-      return isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE') ? EXIT_USAGE : EXIT_FAILURE;
+      return isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE') || isOutpostError(err, 'STORE_INCOMPATIBLE') ? EXIT_USAGE : EXIT_FAILURE;
     }
     // A signal aborted the start: carry on with the normal stop below.
   }

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'MQTTSN_PROTOCOL'
   | 'SERIAL_PORT'
   | 'STORE_UNAVAILABLE'
+  /** The database was written by a newer outpost: starting again cannot help. */
+  | 'STORE_INCOMPATIBLE'
   | 'STORE_FULL'
   | 'BRIDGE_UPSTREAM'
   | 'METRICS_LISTEN_FAILED';

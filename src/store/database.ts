@@ -241,7 +241,7 @@ function refuseNewer(handle: SqliteHandle, file: string, migrations: readonly Mi
   const from = handle.pragma('user_version', { simple: true }) as number;
   if (from > known) {
     throw new OutpostError(
-      'STORE_UNAVAILABLE',
+      'STORE_INCOMPATIBLE',
       `${file} has schema version ${from} but this outpost knows only up to ${known}: it was written by a newer outpost; ` +
         'run that version again, or move the file away to start with an empty store (the messages queued in it would not be sent)',
     );

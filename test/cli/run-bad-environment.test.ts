@@ -5,7 +5,7 @@
  * sentence that says what to do, and exit code 2 (config) or 1 (runtime).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,18 @@ describe('outpost run in a bad environment', () => {
     const r = outpost(['run', '--config', file]);
     expect(r.code).toBe(2);
     expect(r.err).toBe(`${file}: the config directory ${join(tmp, 'no-such-dir')} does not exist; create it with the example config (systemd/install.sh does) or give --config another file\n`);
+  });
+
+  it('says the store was written by a newer outpost and what to do, exit 2 (systemd does not restart it every 5 s)', () => {
+    const state = join(tmp, 'newer');
+    mkdirSync(state);
+    copyFileSync(fileURLToPath(new URL('../fixtures/store/future.db', import.meta.url)), join(state, 'outpost.db'));
+    const config = join(tmp, 'newer.yaml');
+    writeFileSync(config, `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nmetrics: { enabled: false }\nlog: { format: json }\nstore: { dir: ${JSON.stringify(state)} }\n`);
+    const r = outpost(['run', '--config', config]);
+    expect(r.code).toBe(2);
+    const fatal = r.out.split('\n').filter((l) => l.includes('"level":"fatal"')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(fatal).toEqual([expect.stringMatching(/^startup failed: .*outpost\.db has schema version 999 .*newer outpost; run that version again, or move the file away/)]);
   });
 
   it('says the state directory cannot be written and to fix store.dir or its permissions, exit 1', () => {

@@ -79,7 +79,7 @@ describe('schema versions', () => {
     } catch (e) {
       err = e;
     }
-    expect(isOutpostError(err, 'STORE_UNAVAILABLE')).toBe(true);
+    expect(isOutpostError(err, 'STORE_INCOMPATIBLE')).toBe(true);
     expect((err as Error).message).toContain(path.join(dir, 'outpost.db'));
     expect((err as Error).message).toMatch(/schema version 999 .* newer outpost/);
     expect(readFileSync(path.join(dir, 'outpost.db'))).toEqual(readFileSync(path.join(fixtures, 'future.db')));
