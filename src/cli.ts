@@ -295,7 +295,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   if (hasProgress(gateway)) progress.watch(() => gateway.progressProbes);
   let listening = false;
   const reloader = new Reloader({
-    load: () => loadConfig(configFile, { checkFiles: true }),
+    load: () => loadConfig(configFile, { checkFiles: true, refuseEmpty: true }),
     running: config,
     steps: [logLevelStep(log), ...(gateway.reloadSteps?.(configFile) ?? [])],
     log: log.child({ component: 'reload' }),

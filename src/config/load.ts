@@ -33,8 +33,11 @@ export function defaultConfig(): Config {
 /**
  * Loads and validates a config file; no file means the embedded default. `checkFiles`: the
  * TLS files it names must be readable too (for a config about to be used; files.ts).
+ * `refuseEmpty` (a reload): a file with nothing but blanks and comments is refused. At start
+ * it means the defaults, but a running gateway that reads one has most likely caught an
+ * editor or a copy half-way, and applying it would stop every bridge and device.
  */
-export function loadConfig(file?: string, opts: { checkFiles?: boolean } = {}): Config {
+export function loadConfig(file?: string, opts: { checkFiles?: boolean; refuseEmpty?: boolean } = {}): Config {
   if (file === undefined) return defaultConfig();
   let text: string;
   try {
@@ -53,6 +56,9 @@ export function loadConfig(file?: string, opts: { checkFiles?: boolean } = {}): 
       `${file}: cannot read the config file (${osReason(err)}); check the path and its permissions`,
       { cause: err },
     );
+  }
+  if (opts.refuseEmpty === true && text.split('\n').every((l) => /^\s*(#.*)?$/.test(l))) {
+    throw new OutpostError('CONFIG_INVALID', `${file}: the config file is empty (saved half-way?); write the whole config, then reload`);
   }
   return parseConfigText(text, file, readIncludeFromDisk, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined, dirname(file));
 }

@@ -51,6 +51,12 @@ describe('outpost run and SIGHUP', () => {
     await c.endAsync();
     expect((await health()).components['bridge cloud']).toBe('down and its outbox is at its cap (rows 2/2)');
 
+    // A file caught empty (an editor or a copy half-way) is refused: the bridge stays.
+    writeFileSync(file, '# outpost\n\n');
+    onReload!();
+    expect(await waitLog(`config not reloaded, the running config stays: ${file}: the config file is empty (saved half-way?); write the whole config, then reload`)).toMatchObject({ component: 'reload' });
+    expect((await health()).components['bridge cloud']).toBe('down and its outbox is at its cap (rows 2/2)');
+
     onSignal!('SIGTERM');
     expect(await done).toBe(0);
     expect(onReload).toBeUndefined();
