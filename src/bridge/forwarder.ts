@@ -59,6 +59,13 @@ export class Forwarder {
   private readonly inflight = new Map<number, OutboxEntry>();
   /** packet id → the cursor its row came from (live-first: main or a backlog), to hand it back there. */
   private readonly origins = new Map<number, RowCursor>();
+  /**
+   * Packet ids of rows sent at QoS 2 and not acknowledged yet. A broker may deliver a QoS 2
+   * message only on PUBREL (Mosquitto does), so a QoS 0/1 row sent behind one would reach the
+   * subscribers first: such a row waits until none is in flight (rules of different QoS, or a
+   * reload that changed a rule's QoS with rows buffered).
+   */
+  private readonly qos2InFlight = new Set<number>();
   private nextId = 1;
   private up = false;
   /** Unacknowledged rows the cloud takes (its Receive Maximum). */
@@ -112,7 +119,8 @@ export class Forwarder {
   waitingSince(): number | undefined {
     if (!this.up || this.blocked || this.waitTimer !== undefined) return undefined;
     const held = this.inflight.size + this.unstored;
-    const unsent = this.resend.length > 0 || (this.hasRoom() && this.outbox.stats(this.opts.bridge).rows > held);
+    // A row held back behind a QoS 2 one in flight (qos2InFlight) waits for an ack, like a full window.
+    const unsent = this.resend.length > 0 || (this.hasRoom() && this.qos2InFlight.size === 0 && this.outbox.stats(this.opts.bridge).rows > held);
     return unsent ? this.stamp.at : undefined;
   }
 
@@ -155,6 +163,7 @@ export class Forwarder {
     const e = this.inflight.get(packetId);
     if (e === undefined) return;
     this.inflight.delete(packetId);
+    this.qos2InFlight.delete(packetId);
     const from = this.origins.get(packetId);
     this.origins.delete(packetId);
     if (reasonCode >= 0x80 && !PERMANENT_REFUSALS.has(reasonCode)) {
@@ -211,6 +220,10 @@ export class Forwarder {
         this.release(e);
         continue;
       }
+      if (this.qos2InFlight.size > 0 && this.qosFor(e) < 2) {
+        this.unread(e); // after the QoS 2 rows ahead of it are acknowledged (onAcked pumps)
+        return;
+      }
       const wait = this.takeBudget(size);
       if (wait > 0) {
         this.unread(e);
@@ -226,6 +239,7 @@ export class Forwarder {
       this.counters.sent++;
       if (id === 0) this.release(e);
       else {
+        if (this.qosFor(e) === 2) this.qos2InFlight.add(id);
         this.inflight.set(id, e);
         this.origins.set(id, this.lastFrom);
       }

@@ -240,3 +240,27 @@ describe('QoS 2 towards a 3.1.1 cloud', () => {
     expect(obs.messages.map((x) => Number(x.payload.toString()))).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
   }, 30_000);
 });
+
+describe('rules of different QoS', () => {
+  it('keep per-source order at a cloud that delivers a QoS 2 message on PUBREL: a QoS 1 message is not sent past a QoS 2 one still waiting for it', async () => {
+    const m = await cloud();
+    const obs = await observer(m, ['sites/17/#']);
+    const proxy = new FaultProxy(m.tlsPort);
+    cleanups.push(() => proxy.close());
+    await proxy.start();
+    proxy.refuse();
+    const rules = [
+      { pattern: 'sensors/a/#', qos: 2, remote_prefix: 'sites/17/' },
+      { pattern: 'sensors/b/#', qos: 1, remote_prefix: 'sites/17/' },
+    ];
+    const gw = await gatewayWith([{ ...bridge(m, { rules }), url: `mqtts://127.0.0.1:${proxy.port}` }]);
+    const b = gw.gateway.bridges[0]!;
+    const local = await client(gw.url);
+    // One source, alternating between the QoS 2 and the QoS 1 topic; its backlog drains pipelined.
+    for (let i = 1; i <= 200; i++) await local.publishAsync(i % 2 === 1 ? 'sensors/a/t' : 'sensors/b/t', String(i), { qos: 1 });
+    proxy.resume();
+    await waitFor(() => b.backlog().rows === 0, 'the backlog sent', 15_000);
+    await obs.until((ms) => ms.length >= 200, 'the 200 messages at the cloud', 3000);
+    expect(obs.messages.map((x) => Number(x.payload.toString()))).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+  }, 30_000);
+});
