@@ -77,6 +77,8 @@ export class UpstreamClient implements Upstream {
   private noRetain = false;
   /** A CONNACK 0 came on some connection of this client (see UpstreamOptions.freshFirstSession). */
   private everUp = false;
+  /** The connection that asked for a fresh session because of freshFirstSession (see onConnack). */
+  private freshConn: UpstreamConnection | undefined;
   /** Clock ms of the last CONNACK 0 (see STABLE_LINK_MS). */
   private upAt = 0;
   /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
@@ -207,8 +209,9 @@ export class UpstreamClient implements Upstream {
           const will = this.options.will === undefined || !this.noRetain ? this.options.will : { ...this.options.will, retain: false };
           let connect: Buffer;
           try {
-            const cleanStart = this.options.cleanStart || (this.options.freshFirstSession === true && !this.everUp);
-            connect = encode(connectPacket({ ...this.options, cleanStart, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion);
+            const fresh = !this.options.cleanStart && this.options.freshFirstSession === true && !this.everUp;
+            this.freshConn = fresh ? conn : undefined;
+            connect = encode(connectPacket({ ...this.options, cleanStart: this.options.cleanStart || fresh, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion);
           } catch (err) {
             // Thrown from a socket event, it would stop the whole gateway.
             return conn.fail({ sentence: `cannot make a CONNECT for ${this.host}:${this.port}: ${(err as Error).message}: check bridges[].client_id, username and password`, key: 'connect-encode' });
@@ -276,6 +279,20 @@ export class UpstreamClient implements Upstream {
       return conn.fail({ sentence: `broker ${this.host}:${this.port} takes no retained messages (CONNACK 0x9a for our retained Will); connecting again with the state topic and retained messages sent without the retain flag`, key: 'no-retain' });
     }
     if (code !== 0) return conn.fail(describeConnack(code, v));
+    if (this.freshConn === conn) {
+      // The old session is gone; now take up a new one with Clean Start 0 before sending
+      // anything. Mosquitto keeps a session made with Clean Start 1 across its own restart only
+      // once a Clean Start 0 connect took it up: without this step, the first cloud restart
+      // lost the QoS 2 exchanges in flight and the resent messages reached subscribers twice.
+      this.freshConn = undefined;
+      this.everUp = true;
+      this.log.debug('fresh cloud session made; taking it up');
+      conn.send(encode(v === 5 ? { cmd: 'disconnect', reasonCode: 0 } : { cmd: 'disconnect' }, v));
+      void conn.end(this.deps.stopGraceMs ?? 2000).then(() => {
+        if (!this.stopped && this.conn === undefined && this.retryTimer === undefined) this.attempt();
+      });
+      return;
+    }
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
     const session = sessionOf(packet, v);
