@@ -222,6 +222,21 @@ describe('a cloud session left with half-done QoS 2 exchanges (a crash)', () => 
   });
 });
 
+describe('the fresh first session of a bridge without inbound rules', () => {
+  it('is taken up with Clean Start 0 at once, so a Mosquitto restart keeps it: the bridge finds its session present after the cloud came back', async () => {
+    const m = await cloud({ persistence: true });
+    const gw = await gatewayWith([bridge(m, { client_id: 'site-17', rules: [{ pattern: 'sensors/#', qos: 2, remote_prefix: 'sites/17/' }] })]);
+    const b = gw.gateway.bridges[0]!;
+    await waitFor(() => b.linkState === 'up', 'the bridge up');
+    await m.stop();
+    await waitFor(() => b.linkState === 'down', 'the bridge down');
+    await m.start();
+    await waitFor(() => b.linkState === 'up', 'the bridge up again', 10_000);
+    const connected = gw.logs().filter((l) => l.msg === 'connected to the cloud broker');
+    expect(connected.map((l) => l['sessionPresent'])).toEqual([true, true]);
+  }, 20_000);
+});
+
 describe('QoS 2 towards a 3.1.1 cloud', () => {
   it('delivers a backlog of 1,000 to a Mosquitto with its default max_inflight_messages (20), which acknowledges and drops a 3.1.1 client\'s QoS 2 messages over it', async () => {
     const m = await cloud({ extra: ['max_inflight_messages 20'] });
