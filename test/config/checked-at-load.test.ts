@@ -7,22 +7,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isOutpostError } from '../../src/core/errors.js';
 import { loadConfig, parseConfigText } from '../../src/config/load.js';
 import { testCerts } from '../helpers/certs.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-checked-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function problemsOf(load: () => unknown): string[] {
-  try {
-    load();
-  } catch (err) {
-    if (isOutpostError(err, 'CONFIG_INVALID')) return err.message.split('\n');
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
-}
 
 describe('TLS files named by the config', () => {
   const file = join(tmp, 'tls.yaml');

@@ -3,18 +3,9 @@
  * bridges[].protocol, serial devices' data_bits and stop_bits.
  */
 import { describe, expect, it } from 'vitest';
-import { isOutpostError } from '../../src/core/errors.js';
-import { parseConfigText } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config-problems.js';
 
-function problems(text: string): string[] {
-  try {
-    parseConfigText(text, 'c.yaml');
-  } catch (err) {
-    if (isOutpostError(err, 'CONFIG_INVALID')) return err.message.split('\n');
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = (text: string): string[] => configProblems(text);
 
 describe('a number outside a short list of choices', () => {
   it('for a bridge protocol says 4 or 5', () => {

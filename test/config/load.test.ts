@@ -2,20 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isOutpostError } from '../../src/core/errors.js';
 import { defaultConfig, loadConfig, parseConfigText } from '../../src/config/load.js';
 import { editDistance } from '../../src/config/issues.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 /** The error lines parseConfigText throws for `text` (fails the test if it accepts it). */
-function problems(text: string, file = 'config.yaml'): string[] {
-  try {
-    parseConfigText(text, file);
-  } catch (err) {
-    if (isOutpostError(err, 'CONFIG_INVALID')) return err.message.split('\n');
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = (text: string, file = 'config.yaml'): string[] => configProblems(text, file);
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-config-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

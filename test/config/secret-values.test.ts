@@ -3,18 +3,9 @@
  * repeated in them, and a long value (a private key given as the config file) is cut short.
  */
 import { describe, expect, it } from 'vitest';
-import { isOutpostError } from '../../src/core/errors.js';
-import { parseConfigText } from '../../src/config/load.js';
+import { configProblems } from '../helpers/config-problems.js';
 
-function problems(text: string, file = 'c.yaml'): string[] {
-  try {
-    parseConfigText(text, file);
-  } catch (err) {
-    if (isOutpostError(err, 'CONFIG_INVALID')) return err.message.split('\n');
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = configProblems;
 
 describe('values in config errors', () => {
   it('of a bridge password of the wrong type are not repeated', () => {

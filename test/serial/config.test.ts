@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli.js';
 import { parseConfigText } from '../../src/config/load.js';
-import { isOutpostError } from '../../src/core/errors.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 /** parseConfigText with included files served from memory (paths relative to /etc/outpost). */
 function parse(text: string, files: Record<string, string> = {}) {
@@ -15,15 +15,7 @@ function parse(text: string, files: Record<string, string> = {}) {
   });
 }
 
-function problems(text: string, files: Record<string, string> = {}): string[] {
-  try {
-    parse(text, files);
-  } catch (err) {
-    if (isOutpostError(err, 'CONFIG_INVALID')) return err.message.split('\n');
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
-}
+const problems = (text: string, files: Record<string, string> = {}): string[] => problemsOf(() => parse(text, files));
 
 const device = (extra: string[] = [], driver = 'line-json') => ['serial:', '  devices:', '    - id: boiler', '      port: /dev/ttyUSB0', `      driver: ${driver}`, ...extra].join('\n');
 
