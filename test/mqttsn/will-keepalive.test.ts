@@ -104,6 +104,7 @@ describe('MQTT-SN CONNECT and the Will (§6.2-§6.4)', () => {
     await c.next(MsgType.WILLTOPICREQ);
     c.send({ type: MsgType.WILLTOPIC, qos: 0, retain: false, topic: 'wills/+' });
     expect((await c.next(MsgType.CONNACK)).returnCode).toBe(ReturnCode.NOT_SUPPORTED);
+    expect(h.gw.metrics.dropped('invalid-topic')).toBe(1); // counted and logged, as before the refusal rework
     expect(state('bad-will')).toBeUndefined();
     const reg = c.nextMsgId();
     c.send({ type: MsgType.REGISTER, topicId: 0, msgId: reg, topicName: 'after/refusal' });

@@ -80,7 +80,7 @@ export function onWillTopic(ctx: SnContext, s: SnSession, p: WillTopic<0x07>): v
     s.will = undefined;
     return accept(ctx, s);
   }
-  if (!validateTopicName(p.topic).ok || !mayWriteWill(ctx, s, p.topic)) {
+  if (!mayWriteWill(ctx, s, p.topic)) {
     ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
     return ctx.refuseConnect(s);
   }
