@@ -3,7 +3,16 @@
  *   pattern: 'T:(?<temp>-?\d+\.\d) H:(?<hum>\d+)%'
  * The pattern is compiled at config load, so a bad one stops start-up with its position.
  */
+import { setFlagsFromString } from 'node:v8';
 import { defineDriver, lineCommand, lineFraming, lineOptionsShape, lineText, textValue, z, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
+
+// A pattern with nested quantifiers, such as (a+)+, backtracks exponentially on a line that
+// almost matches: 30 characters of a bad line stalled the event loop for half a minute. With
+// this V8 switch, a match that backtracks 50,000 times is finished by V8's linear-time engine
+// instead (same result), for every pattern that engine can run: no i or u flag, no
+// backreference or lookaround, no counted repetition above 16 in node 20. It is process-wide
+// and set before any pattern is compiled; patterns that never backtrack that much are untouched.
+setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
 
 function compile(pattern: string, flags: string): RegExp | string {
   try {

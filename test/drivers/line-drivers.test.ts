@@ -97,6 +97,15 @@ describe('regex driver', () => {
     expect(run.readings.filter((r) => r.length === 0)).toHaveLength(2);
   });
 
+  it('matches a line that makes a nested quantifier backtrack exponentially in milliseconds, not half a minute', () => {
+    // (\d+)+ against 30 digits and an x: about 2^30 backtracking steps (30 s here) without the guard.
+    const t0 = performance.now();
+    const run = runDriver(regex, { pattern: '^(?<n>(\\d+)+)$' }, Buffer.from(`${'1'.repeat(30)}x\n42\n`));
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(run.failures.map((f) => f.detail)).toEqual(['line does not match the pattern']);
+    expect(flat(run)).toEqual([['n=42']]);
+  });
+
   it('rejects a pattern that does not compile or has no named group, naming the key', () => {
     const bad = regex.options.safeParse({ pattern: '(?<t>\\d+' });
     expect(bad.success).toBe(false);
