@@ -31,7 +31,7 @@ import { defaultBrokerOptions, type BrokerOptions } from './options.js';
 import { MemoryRetainedStore, type RetainedStore } from './retained.js';
 import { Session } from './session.js';
 import { SubscriptionTree, type Subscriber, type SubscriptionEntry } from './subscription-tree.js';
-import { BusSubscriber } from './bus-subscriber.js';
+import { BusSubscribers } from './bus-subscriber.js';
 import type { AccessControl } from '../auth/access-control.js';
 import type { Grants } from '../auth/acl.js';
 import type { Authorizer } from '../core/authorizer.js';
@@ -64,7 +64,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private flushScheduled = false;
   private routeEpoch = 0;
   routeFanout = 0;
-  private busSeq = 0;
+  private readonly busSubs = new BusSubscribers();
   private closing = false;
   private sweepTimer: TimerHandle | undefined;
   private readonly accessState: AccessState;
@@ -231,7 +231,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       const check = validateTopicFilter(filter);
       if (!check.ok) throw new Error(`invalid filter "${filter}": ${check.reason}`);
     }
-    const sub = new BusSubscriber(`\u0000bus:${++this.busSeq}`, originKey(origin), handler, this.log);
+    const sub = this.busSubs.for(origin, handler, opts.member, this.log);
     const entry: SubscriptionEntry = {
       subscriber: sub,
       filter,

@@ -5,7 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { BusHandler } from '../core/bus.js';
-import type { Message, QoS } from '../core/message.js';
+import { originKey, type Message, type Origin, type QoS } from '../core/message.js';
 import type { Subscriber } from './subscription-tree.js';
 
 export class BusSubscriber implements Subscriber {
@@ -26,5 +26,20 @@ export class BusSubscriber implements Subscriber {
     } catch (err) {
       this.log.error({ err, topic: msg.topic }, 'bus subscriber failed');
     }
+  }
+}
+
+/** Makes bus subscribers: one per subscription, or one per `member` (BusSubscribeOptions.member). */
+export class BusSubscribers {
+  private seq = 0;
+  private readonly members = new WeakMap<object, BusSubscriber>();
+
+  for(origin: Origin, handler: BusHandler, member: object | undefined, log: Logger): BusSubscriber {
+    let sub = member === undefined ? undefined : this.members.get(member);
+    if (sub === undefined) {
+      sub = new BusSubscriber(`\u0000bus:${++this.seq}`, originKey(origin), handler, log);
+      if (member !== undefined) this.members.set(member, sub);
+    }
+    return sub;
   }
 }

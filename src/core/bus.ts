@@ -12,6 +12,12 @@ export interface BusSubscribeOptions {
   retainAsPublished?: boolean;
   /** Deliver matching retained messages right after subscribing. */
   sendRetained?: boolean;
+  /**
+   * Subscriptions made with the same `member` object are one subscriber, as one MQTT session's
+   * are: a message matching several of them is delivered once, at the highest QoS of those
+   * that match [MQTT-3.3.4-2]. The first such subscription's handler receives them all.
+   */
+  member?: object;
 }
 
 export interface BusSubscription {

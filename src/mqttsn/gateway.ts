@@ -403,14 +403,31 @@ export class MqttsnGateway implements Service, SnContext {
   subscribe(s: SnSession, filter: string, qos: QoS, checkRead = false, retained = true): void {
     const subs = (s.subs ??= new Map());
     subs.get(filter)?.unsubscribe();
-    const handler = checkRead
-      ? (msg: Message) => {
-        if (this.authorizer.grantsFor(s.origin).canRead(msg.topic)) return deliver(this, s, msg);
-        this.metrics.drop('not-authorized');
-      }
-      : (msg: Message) => deliver(this, s, msg);
-    subs.set(filter, this.bus.subscribe(filter, s.origin, { qos, sendRetained: retained }, handler));
+    if (checkRead) (s.partialRead ??= new Set()).add(filter);
+    // All of a session's filters are one subscriber on the bus (`member`): a message that
+    // matches `site/#` and `site/+/temp` reaches the sensor once, at the higher QoS, as
+    // overlapping subscriptions of an MQTT 5 session do [MQTT-3.3.4-2].
+    const sub = this.bus.subscribe(filter, s.origin, { qos, sendRetained: retained, member: s }, (msg) => this.fromBus(s, msg));
+    subs.set(filter, {
+      unsubscribe: () => {
+        sub.unsubscribe();
+        s.partialRead?.delete(filter);
+      },
+    });
     (s.subQos ??= new Map()).set(filter, qos);
+  }
+
+  /**
+   * A message for the session. A filter the ACL grants only in part makes every message
+   * checked (the one subscriber cannot tell which filter matched; one granted in full
+   * matches only readable topics, so the check refuses nothing it lets through).
+   */
+  private fromBus(s: SnSession, msg: Message): void {
+    if (s.partialRead !== undefined && s.partialRead.size > 0 && !this.authorizer.grantsFor(s.origin).canRead(msg.topic)) {
+      this.metrics.drop('not-authorized');
+      return;
+    }
+    deliver(this, s, msg);
   }
 
   newSession(clientId: string): SnSession | undefined {

@@ -75,6 +75,8 @@ export class SnSession {
   connecting: { stage: 'topic' | 'msg'; deadline: number; topic?: { topic: string; qos: SnQoS; retain: boolean } } | undefined;
   readonly topics: TopicRegistry;
   subs: Map<string, BusSubscription> | undefined;
+  /** Filters the ACL grants only in part: each message is checked before delivery (gateway.ts). */
+  partialRead: Set<string> | undefined;
   /** The QoS of each subscription, for the stored session (persistence.ts). */
   subQos: Map<string, QoS> | undefined;
   /** The stored text of this session as last saved (undefined: not stored). */
