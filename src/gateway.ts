@@ -20,6 +20,7 @@ import { ServiceGroup, type Service } from './core/lifecycle.js';
 import type { ProgressProbe } from './core/progress.js';
 import { Broker } from './broker/broker.js';
 import type { BrokerOptions } from './broker/options.js';
+import type { BrokerMetrics } from './broker/metrics.js';
 import { TcpListener } from './broker/tcp-listener.js';
 import { TlsListener } from './broker/tls-listener.js';
 import { WsListener } from './broker/ws-listener.js';
@@ -68,7 +69,7 @@ export interface Listener extends Service {
 }
 
 /** One listener per config entry, by kind. */
-export function createListener(l: ListenerConfig, index: number, config: Config, target: StreamHandler, log: Logger): Listener {
+export function createListener(l: ListenerConfig, index: number, config: Config, target: StreamHandler, log: Logger, metrics?: BrokerMetrics): Listener {
   const where = `listeners[${index}]`;
   const handshakeTimeoutMs = config.broker.connect_timeout;
   switch (l.type) {
@@ -78,7 +79,11 @@ export function createListener(l: ListenerConfig, index: number, config: Config,
       return new TlsListener(l, where, target, log, { handshakeTimeoutMs });
     case 'ws':
     case 'wss':
-      return new WsListener(l, where, target, log, { handshakeTimeoutMs, maxPayload: config.broker.max_packet_size });
+      return new WsListener(l, where, target, log, {
+        handshakeTimeoutMs,
+        maxPayload: config.broker.max_packet_size,
+        ...(metrics ? { onOriginRefused: () => void metrics.originsRefused++ } : {}),
+      });
   }
 }
 
@@ -131,7 +136,7 @@ export class Gateway {
     };
     this.listeners = config.listeners.map((l, i) => {
       const target = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;
-      return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }));
+      return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }), this.broker.metrics);
     });
     const stateDir: Service = {
       name: 'state directory',

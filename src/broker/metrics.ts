@@ -38,6 +38,8 @@ export class BrokerMetrics {
   readonly denials = new Tally<DenialKind>();
   /** Connections closed on arrival by a limit (total, per address, connect rate). */
   readonly limited = new Tally<LimitReason>();
+  /** WebSocket upgrades refused with HTTP 403: a browser's Origin not in the listener's allowed_origins. */
+  originsRefused = 0;
 
   denial(kind: DenialKind): void {
     this.denials.add(kind);
@@ -68,6 +70,7 @@ export class BrokerMetrics {
       authFailures: this.authFailures,
       denials: Object.fromEntries(this.denials),
       limited: Object.fromEntries(this.limited),
+      originsRefused: this.originsRefused,
     };
   }
 }

@@ -20,6 +20,7 @@ import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamH
 import { certificateCn, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
 import { logTlsClientErrors } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
+import { originAllowed, originSet } from '../core/web-origin.js';
 
 type WsConfig = Extract<ListenerConfig, { type: 'ws' | 'wss' }>;
 
@@ -31,6 +32,8 @@ export interface WsListenerOptions {
   watchIntervalMs?: number;
   /** Interval of the per-address limit on refusal log lines (default 10 s). */
   warnIntervalMs?: number;
+  /** Called for each upgrade refused for its Origin (the gateway counts it in the broker metrics). */
+  onOriginRefused?: () => void;
 }
 
 /** Subprotocols accepted: "mqtt" (3.1.1 and 5) and "mqttv3.1" (older clients). */
@@ -86,6 +89,9 @@ export class WsListener implements Service {
 
     // Loaded here, not at the top: a gateway without ws/wss listeners never pays for `ws` (a few MiB resident).
     const { WebSocketServer, createWebSocketStream } = await import('ws');
+    // Cross-site WebSocket hijacking: a page from any site, open in a browser on the site, could
+    // otherwise use this broker (browsers send Origin and apply no same-origin rule to WebSockets).
+    const origins = originSet(c.allowed_origins);
     this.createStream = createWebSocketStream;
     const wss = new WebSocketServer({
       server,
@@ -94,6 +100,11 @@ export class WsListener implements Service {
       perMessageDeflate: false,
       clientTracking: false,
       handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false,
+      verifyClient: (info: { origin?: string; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+        if (originAllowed(info.origin, origins)) return done(true);
+        this.refuseOrigin(info.req, info.origin!);
+        done(false, 403, 'Origin not allowed');
+      },
     });
     wss.on('connection', (ws, req) => this.accept(ws, req));
     wss.on('error', (err) => this.log.error({ err }, 'websocket server error'));
@@ -103,6 +114,12 @@ export class WsListener implements Service {
     this.wss = wss;
     this.watcher?.start();
     this.log.info({ host: this.address.host, port: this.address.port, path: c.path }, `${c.type} listener ready`);
+  }
+
+  private refuseOrigin(req: IncomingMessage, origin: string): void {
+    this.options.onOriginRefused?.();
+    this.warnings.warn(req.socket.remoteAddress, { remotePort: req.socket.remotePort, origin: origin.slice(0, 200) },
+      `websocket from a web page refused (HTTP 403): its origin is not in ${this.where}.allowed_origins; add it there if that page may use the broker`);
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {

@@ -10,6 +10,7 @@
  * watched afterwards: a renewed certificate applies to new connections.
  */
 import { z } from 'zod';
+import { normalizeOrigin } from '../core/web-origin.js';
 
 const port = (dflt: number) =>
   z.number().int().min(0).max(65535).default(dflt).describe('TCP port; 0 picks a free port (tests use this).');
@@ -33,7 +34,23 @@ const wsKeys = {
     .regex(/^\//, 'must start with /')
     .default('/mqtt')
     .describe('HTTP path of the WebSocket endpoint; other paths are refused.'),
+  allowed_origins: z
+    .array(
+      z.string().refine(isOriginEntry, {
+        message: 'must be a web origin like "https://dash.example:8443" (scheme, host, optional port; no path) or "*"',
+      }),
+    )
+    .default([])
+    .describe(
+      'Web pages (by Origin) whose browsers may open this WebSocket; "*" admits any. Default none: a browser request is refused with HTTP 403, so a page from any site cannot use the broker through a browser on the site. Clients that send no Origin (MQTT.js under Node, mosquitto) are always admitted.',
+    ),
 };
+
+/** "*", or an http(s) origin as a browser sends it in the Origin header (compared after normalizeOrigin). */
+function isOriginEntry(s: string): boolean {
+  if (s === '*') return true;
+  return normalizeOrigin(s) !== undefined;
+}
 
 /** mTLS needs a CA to check against; the identity needs mTLS. */
 function checkTls(l: { ca?: string | undefined; require_certificate: boolean; use_identity_as_username: boolean }, ctx: z.RefinementCtx): void {

@@ -72,6 +72,7 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
       [...m.denials].map(([kind, value]) => ({ labels: { kind }, value })))
     .family('outpost_connections_limited_total', 'counter', 'Connections closed on arrival by a limit, by reason.',
       [...m.limited].map(([reason, value]) => ({ labels: { reason }, value })))
+    .one('outpost_websocket_origins_refused_total', 'counter', 'WebSocket upgrades refused with HTTP 403: a browser page whose Origin is not in the listener\'s allowed_origins.', m.originsRefused)
     .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
       [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));
   const backlogs = gw.bridges.map((b) => ({ b, s: b.backlog(), labels: { bridge: b.name } }));

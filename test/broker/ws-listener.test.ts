@@ -24,8 +24,40 @@ afterEach(async () => {
 });
 
 async function start(yaml = 'type: ws') {
-  harness = await startListener((broker, log) => new WsListener(wsConfig(yaml), 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: MAX }));
+  harness = await startListener((broker, log) => new WsListener(wsConfig(yaml), 'listeners[0]', broker, log, {
+    handshakeTimeoutMs: 2000,
+    maxPayload: MAX,
+    onOriginRefused: () => void broker.metrics.originsRefused++,
+  }));
   return harness;
+}
+
+/** A WebSocket upgrade by hand on a raw socket, as a browser sends it; resolves with the status line of the answer. */
+async function upgradeWithOrigin(port: number, origin: string | undefined): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  const headers = [
+    'GET /mqtt HTTP/1.1',
+    `Host: 127.0.0.1:${port}`,
+    'Upgrade: websocket',
+    'Connection: Upgrade',
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    'Sec-WebSocket-Version: 13',
+    'Sec-WebSocket-Protocol: mqtt',
+    ...(origin === undefined ? [] : [`Origin: ${origin}`]),
+  ];
+  socket.write(`${headers.join('\r\n')}\r\n\r\n`);
+  let text = '';
+  const status = await new Promise<string>((resolve, reject) => {
+    socket.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      const end = text.indexOf('\r\n');
+      if (end >= 0) resolve(text.slice(0, end));
+    });
+    socket.on('error', reject);
+    socket.on('close', () => resolve(text));
+  });
+  socket.destroy();
+  return status;
 }
 
 /** CONNECT, MQTT 3.1.1, clean session, keepalive 60, client id "w". */
@@ -143,5 +175,43 @@ describe('ws and wss listeners', () => {
     await other.publishAsync('still/here', 'ok', { qos: 1 });
     expect(other.connected).toBe(true);
     await other.endAsync();
+  });
+
+  it('refuses a browser page from another site with HTTP 403 before the upgrade under the default, counted and logged', async () => {
+    const h = await start();
+    expect(await upgradeWithOrigin(h.port, 'https://evil.example')).toBe('HTTP/1.1 403 Forbidden');
+    expect(await upgradeWithOrigin(h.port, 'null')).toBe('HTTP/1.1 403 Forbidden');
+    expect(h.broker.metrics.originsRefused).toBe(2);
+    const line = await h.waitLog('websocket from a web page refused (HTTP 403): its origin is not in listeners[0].allowed_origins; add it there if that page may use the broker');
+    expect(line['origin']).toBe('https://evil.example');
+    // Rate-limited per address: the second refusal within the interval wrote no line.
+    expect(h.logs.filter((l) => l.msg === line.msg)).toHaveLength(1);
+    expect(await upgradeWithOrigin(h.port, undefined)).toBe('HTTP/1.1 101 Switching Protocols');
+  });
+
+  it('admits MQTT.js over ws without an Origin header (a Node client, not a browser) under the default', async () => {
+    const h = await start();
+    expect(await roundTrip(h, `ws://127.0.0.1:${h.port}/mqtt`)).toBe('via ws');
+    expect(h.broker.metrics.originsRefused).toBe(0);
+  });
+
+  it('admits MQTT.js sending an allowed Origin, compared without case and the default port, and refuses another', async () => {
+    const h = await start('type: ws, allowed_origins: ["https://dash.example:8443", "http://kiosk.lan"]');
+    expect(await roundTrip(h, `ws://127.0.0.1:${h.port}/mqtt`, { wsOptions: { origin: 'https://DASH.example:8443' } })).toBe('via ws');
+    expect(await upgradeWithOrigin(h.port, 'http://kiosk.lan:80')).toBe('HTTP/1.1 101 Switching Protocols');
+    expect(await upgradeWithOrigin(h.port, 'https://dash.example')).toBe('HTTP/1.1 403 Forbidden');
+    const refused = await new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${h.port}/mqtt`, ['mqtt'], { origin: 'http://kiosk.lan:8080' });
+      ws.on('open', () => (resolve('open'), ws.close()));
+      ws.on('error', (err) => resolve(err.message));
+    });
+    expect(refused).toBe('Unexpected server response: 403');
+    expect(h.broker.metrics.originsRefused).toBe(2);
+  });
+
+  it('admits any origin with allowed_origins: ["*"], on wss too', async () => {
+    const h = await start(`type: wss, cert: ${certs.server.crt}, key: ${certs.server.key}, allowed_origins: ["*"]`);
+    expect(await roundTrip(h, `wss://127.0.0.1:${h.port}/mqtt`, { ca: certs.pem(certs.ca.crt), wsOptions: { origin: 'https://anything.example' } })).toBe('via wss');
+    expect(h.broker.metrics.originsRefused).toBe(0);
   });
 });

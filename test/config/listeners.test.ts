@@ -19,8 +19,8 @@ describe('listener kinds in config', () => {
     expect(config.listeners).toEqual([
       { type: 'mqtt', host: '127.0.0.1', port: 1883 },
       { type: 'mqtts', host: '127.0.0.1', port: 8883, cert: 's.crt', key: 's.key', min_version: 'TLSv1.2', require_certificate: false, use_identity_as_username: false },
-      { type: 'ws', host: '127.0.0.1', port: 8080, path: '/mqtt' },
-      { type: 'wss', host: '127.0.0.1', port: 8081, path: '/ws', cert: 's.crt', key: 's.key', min_version: 'TLSv1.2', require_certificate: false, use_identity_as_username: false },
+      { type: 'ws', host: '127.0.0.1', port: 8080, path: '/mqtt', allowed_origins: [] },
+      { type: 'wss', host: '127.0.0.1', port: 8081, path: '/ws', allowed_origins: [], cert: 's.crt', key: 's.key', min_version: 'TLSv1.2', require_certificate: false, use_identity_as_username: false },
     ]);
   });
 
@@ -49,5 +49,15 @@ describe('listener kinds in config', () => {
     const lines = problems('listeners:\n  - { type: ws, path: mqtt }\n  - { type: mqtt, path: /mqtt }\n');
     expect(lines[0]).toContain('listeners[0].path: must start with /');
     expect(lines[1]).toContain('listeners[1].path: unknown key "path"');
+  });
+
+  it('refuses an allowed_origins entry that is not an origin, naming the entry, and takes origins and "*"', () => {
+    const lines = problems('listeners:\n  - type: ws\n    allowed_origins: ["https://dash.example:8443/app", "dash.example", "*"]\n');
+    expect(lines).toEqual([
+      'config.yaml:3:23 listeners[0].allowed_origins[0]: must be a web origin like "https://dash.example:8443" (scheme, host, optional port; no path) or "*", got "https://dash.example:8443/app"',
+      'config.yaml:3:56 listeners[0].allowed_origins[1]: must be a web origin like "https://dash.example:8443" (scheme, host, optional port; no path) or "*", got "dash.example"',
+    ]);
+    const ok = parseConfigText('listeners:\n  - { type: wss, cert: a, key: b, allowed_origins: ["https://dash.example:8443", "*"] }\n', 'config.yaml');
+    expect(ok.listeners[0]).toMatchObject({ allowed_origins: ['https://dash.example:8443', '*'] });
   });
 });

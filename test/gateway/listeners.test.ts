@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { parseConfigText } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
 import { testCerts } from '../helpers/certs.js';
@@ -35,6 +36,24 @@ describe('gateway listeners', () => {
       const clients = await Promise.all(urls.map((url) => mqtt.connectAsync(url, { ca: certs.pem(certs.ca.crt), reconnectPeriod: 0 })));
       expect(clients.every((c) => c.connected)).toBe(true);
       await Promise.all(clients.map((c) => c.endAsync()));
+    } finally {
+      await g.stop();
+    }
+  });
+
+  it('refuses a browser page whose Origin is not in allowed_origins and counts it in /metrics terms (outpost_websocket_origins_refused_total)', async () => {
+    const g = gateway(['{ type: ws, port: 0, allowed_origins: ["https://dash.example"] }']);
+    await g.start(new AbortController().signal);
+    try {
+      const port = g.addresses[0]!.port;
+      const opened = (origin: string) => new Promise<string>((resolve) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, ['mqtt'], { origin });
+        ws.on('open', () => (resolve('open'), ws.close()));
+        ws.on('error', (err) => resolve(err.message));
+      });
+      expect(await opened('https://evil.example')).toBe('Unexpected server response: 403');
+      expect(await opened('https://dash.example')).toBe('open');
+      expect(g.broker.metrics.originsRefused).toBe(1);
     } finally {
       await g.stop();
     }
