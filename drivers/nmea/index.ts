@@ -3,13 +3,13 @@
  * characters between "$" and "*", two hex digits) is checked; a sentence whose checksum does
  * not match is a counted checksum failure, never a reading.
  */
-import { defineDriver, lineFraming, lineOptionsShape, lineText, z, type CommandResult, type ParseResult } from '../../src/serial/driver-api.js';
+import { defineDriver, lineFraming, lineOptionsShape, lineText, z, type CommandResult, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
 import { decodeSentence, METRICS, SENTENCES, type SentenceType } from './sentences.js';
 
 export const options = z
   .object({
     ...lineOptionsShape,
-    max_line: lineOptionsShape.max_line.default(128).describe('Longest sentence in bytes (NMEA allows 82; some receivers send longer proprietary ones).'),
+    max_line: lineOptionsShape.max_line.default(256).describe('Longest line in bytes: NMEA allows 82 per sentence; some receivers send longer proprietary ones, or glue sentences together when they drop line endings.'),
     checksum: z.enum(['required', 'optional']).default('required').describe('required: drop sentences without "*hh"; optional: check it only when present.'),
     sentences: z.array(z.enum(SENTENCES)).min(1).default([...SENTENCES]).describe('Sentence types to decode; others are ignored without counting.'),
   })
@@ -49,6 +49,34 @@ export function parseNmea(text: string, o: NmeaOptions): ParseResult {
   return typeof decoded === 'string' ? { ok: false, error: 'decode', detail: decoded } : { ok: true, readings: decoded };
 }
 
+/**
+ * One line as the port delivered it, which may hold several sentences: a receiver whose
+ * output buffer overran drops line endings and glues "$GPGGA…*47$GPRMC…*4A" together, or
+ * a truncated sentence runs into the next one. "$" never occurs inside a sentence (NMEA
+ * 0183 reserves it), so each "$" starts one: every complete sentence is read and every
+ * broken one counted on its own. A failure alongside good sentences goes to `fail`; a line
+ * of failures only returns the last one, as a line of one sentence does.
+ */
+export function parseLine(text: string, o: NmeaOptions, fail: (f: Extract<ParseResult, { ok: false }>) => void): ParseResult {
+  const first = text.indexOf('$');
+  if (first < 0 || text.indexOf('$', first + 1) < 0) return parseNmea(text, o);
+  const readings: Reading[] = [];
+  const failures: Array<Extract<ParseResult, { ok: false }>> = [];
+  let good = 0;
+  for (let at = first; at >= 0; ) {
+    const next = text.indexOf('$', at + 1);
+    const r = parseNmea(next < 0 ? text.slice(at) : text.slice(at, next), o);
+    if (r.ok) {
+      good++;
+      readings.push(...r.readings);
+    } else failures.push(r);
+    at = next;
+  }
+  const result: ParseResult = good > 0 ? { ok: true, readings } : failures.pop()!;
+  for (const f of failures) fail(f);
+  return result;
+}
+
 /** "PMTK220,1000" → "$PMTK220,1000*1F\r\n"; a complete "$…*hh" sentence is sent as it is. */
 export function nmeaCommandLine(payload: string): string | CommandResult {
   const text = payload.trim();
@@ -65,7 +93,7 @@ export const nmea = defineDriver({
   metricNames: (o) => [...new Set(o.sentences.flatMap((s) => METRICS[s]))],
   framing: lineFraming,
   create: (o, ctx) => ({
-    parse: (frame) => parseNmea(lineText(frame), o),
+    parse: (frame) => parseLine(lineText(frame), o, (f) => ctx.fail(f.error, f.detail)),
     command: async (payload) => {
       const line = nmeaCommandLine(payload.toString('utf8'));
       if (typeof line !== 'string') return line;

@@ -39,6 +39,17 @@ describe('nmea driver', () => {
     expect(parseNmea('garbage', o)).toMatchObject({ ok: false, error: 'decode' });
   });
 
+  it('reads every sentence of a line whose line endings the receiver dropped, and counts only the broken one', () => {
+    const gga = '$GPGGA,092314.00,4807.03812,N,01131.00024,E,1,08,1.01,545.4,M,46.9,M,,*55';
+    const rmc = '$GPRMC,092314.00,A,4807.03812,N,01131.00024,E,0.12,77.50,150624,,,A*66';
+    const run = runDriver(nmea, {}, Buffer.from(`${gga}${rmc}\r\n$GPGGA,0923${rmc}\r\n${gga.replace('545.4', '545.5')}$GPGGA,1*00\r\n`));
+    expect(flat(run)).toEqual([
+      ['latitude=48.117302', 'longitude=11.5166707', 'fix_quality=1', 'satellites=8', 'hdop=1.01', 'altitude=545.4', 'fix_valid=true', 'latitude=48.117302', 'longitude=11.5166707', 'speed_kn=0.12', 'course=77.5'],
+      ['fix_valid=true', 'latitude=48.117302', 'longitude=11.5166707', 'speed_kn=0.12', 'course=77.5'],
+    ]);
+    expect(run.failures.map((f) => f.detail)).toEqual(['sentence without checksum', 'checksum mismatch', 'checksum mismatch']);
+  });
+
   it('accepts sentences without checksum when it is optional, and ignores unlisted and proprietary types', () => {
     const opt = options.parse({ checksum: 'optional', sentences: ['VTG'] });
     expect(parseNmea('$GPVTG,10.0,T,,M,1.0,N,1.9,K', opt)).toMatchObject({ ok: true, readings: [{ metric: 'course', value: 10 }, {}, {}] });

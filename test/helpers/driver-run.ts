@@ -13,21 +13,22 @@ export interface DriverRun {
   writes: Buffer[];
 }
 
-export function stubContext(writes: Buffer[] = [], device = 'dev'): DriverContext {
+export function stubContext(writes: Buffer[] = [], device = 'dev', failures: DriverRun['failures'] = []): DriverContext {
   return {
     device,
     line: { baud: 9600, dataBits: 8, parity: 'none', stopBits: 1 },
     now: () => 1_700_000_000_000,
     write: async (b) => void writes.push(b),
     transact: async () => undefined,
-    fail: () => undefined,
+    fail: (error, detail) => void failures.push({ ok: false, error, detail }),
   };
 }
 
 export function runDriver(def: DriverDefinition, rawOptions: unknown, bytes: Buffer, chunk = bytes.length || 1): DriverRun {
   const options = def.options.parse(rawOptions ?? {});
   const out: DriverRun = { readings: [], failures: [], discards: {}, writes: [] };
-  const instance = def.create(options, stubContext(out.writes));
+  // Failures a driver reports through ctx.fail (more than one per frame) count like returned ones.
+  const instance = def.create(options, stubContext(out.writes, 'dev', out.failures));
   const framer = createFramer(def.framing(options), {
     frame: (f) => {
       const r = instance.parse!(f);
