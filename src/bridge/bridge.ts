@@ -176,11 +176,17 @@ export class Bridge implements Service, DurableSink {
     return outboundRule(this.rules, msg.topic) !== undefined;
   }
 
-  /** Commits the message to the outbox under its remote topic and QoS. */
+  /**
+   * Commits the message to the outbox under its remote topic and QoS. A publisher that is
+   * told of a refusal and sends again (MQTT, MQTT-SN, QoS 1/2) gets all or nothing across
+   * the bridges: the bus hands every bridge the same message object, which is the group
+   * (src/store/append-groups.ts).
+   */
   accept(msg: Message): Promise<void> {
     const rule = outboundRule(this.rules, msg.topic)!;
     const out: Message = { ...msg, topic: toRemote(rule, msg.topic), qos: rule.qos, retain: msg.retain };
-    return this.deps.outbox.append(this.name, out);
+    const resent = msg.qos > 0 && (msg.origin.kind === 'mqtt' || msg.origin.kind === 'mqttsn');
+    return this.deps.outbox.append(this.name, out, resent ? msg : undefined);
   }
 
   // ---- upstream events ------------------------------------------------------------

@@ -35,6 +35,7 @@ export interface DurableSink {
   readonly name: string;
   /** Whether this publish goes to the sink (its origin matters: a bridge never takes back what it brought in). */
   selects(msg: Message): boolean;
+  /** Every sink that selected a publish gets the same `msg` object, in one synchronous pass (bridges group their appends by it). */
   accept(msg: Message): Promise<void>;
 }
 

@@ -29,6 +29,8 @@ export interface BridgeState {
 export interface PendingAppend {
   bridge: string;
   row: NewRow;
+  /** Appends of one message to several bridges share a group: reject refuses all of them (append-groups.ts). */
+  group?: object;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -52,7 +54,8 @@ export function queuedTotals(states: Iterable<BridgeState>): { rows: number; byt
   return t;
 }
 
-export type Outcome = 'stored' | 'full-newest' | 'full-rejected';
+/** 'withheld': not stored because another bridge's reject refused the same message (append-groups.ts). */
+export type Outcome = 'stored' | 'full-newest' | 'full-rejected' | 'withheld';
 
 type Working = Omit<BridgeState, 'limits' | 'drops'> & { drops: Partial<Record<OutboxDropReason, number>> };
 
@@ -150,6 +153,18 @@ export class CommitTx {
     w.bytes += size;
     this.added.add(p.bridge);
     return 'stored';
+  }
+
+  /** Whether the bridge of `p` would refuse it with when_full: reject (changes nothing). */
+  refuses(p: PendingAppend): boolean {
+    const { limits } = this.stateOf(p.bridge);
+    const w = this.work(p.bridge);
+    return limits.whenFull === 'reject' && (w.rows + 1 > limits.maxRows || w.bytes + p.row.bytes > limits.maxBytes);
+  }
+
+  /** Counts `p` as refused by its bridge's reject policy, without storing it. */
+  refuse(p: PendingAppend): Outcome {
+    return this.drop(this.work(p.bridge), 'full-rejected');
   }
 
   /** Counts a store-error for each append of a failed batch (counters only, nothing was written). */

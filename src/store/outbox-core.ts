@@ -23,6 +23,7 @@ import { originKey, type Message } from '../core/message.js';
 import type { ProgressProbe } from '../core/progress.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { NewRow, OutboxBackend, SourceSeq } from './backend.js';
+import { appendAll, settle } from './append-groups.js';
 import { CommitPacer } from './commit-pacer.js';
 import { CommittedTails } from './committed-tail.js';
 import { CommitTx, mayHoldExpired, queuedTotals, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
@@ -159,13 +160,14 @@ export class GroupCommitOutbox implements Outbox {
     };
   }
 
-  append(bridge: string, msg: Message): Promise<void> {
+  append(bridge: string, msg: Message, group?: object): Promise<void> {
     if (this.closed) return Promise.reject(new OutpostError('STORE_UNAVAILABLE', 'the outbox is closed; the message was not stored'));
     this.state(bridge);
     const props = encodeProperties(msg.properties);
     return new Promise<void>((resolve, reject) => {
       this.appends.push({
         bridge,
+        group,
         resolve,
         reject,
         row: {
@@ -397,12 +399,12 @@ export class GroupCommitOutbox implements Outbox {
       }
     }
     const tx = new CommitTx(this.backend, stateOf, this.sourceCache, this.opts.clock.now(), this.committedRow);
-    const outcomes: Outcome[] = [];
+    let outcomes: Outcome[] = [];
     try {
       this.backend.transaction(() => {
         for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
         if (sweepNow) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
-        for (const a of appends) outcomes.push(tx.append(a));
+        outcomes = appendAll(tx, appends);
         tx.finish();
         if (batches !== undefined) for (const b of batches) b.write();
       });
@@ -417,11 +419,7 @@ export class GroupCommitOutbox implements Outbox {
     if (appends.length > 0 || batches !== undefined) this.diskWasFull = false;
     this.backend.afterCommit?.(queuedTotals(this.bridges.values()));
     this.opts.onCommit?.({ appends: appends.length, deletes: deletes.size, ms: performance.now() - started });
-    appends.forEach((a, i) =>
-      outcomes[i] === 'full-rejected'
-        ? a.reject(new OutpostError('STORE_FULL', `the outbox of bridge ${a.bridge} is full (when_full: reject); the message was refused`))
-        : a.resolve(),
-    );
+    appends.forEach((a, i) => settle(a, outcomes[i]));
     for (const w of waiters) w.resolve();
     if (batches !== undefined) for (const b of batches) b.committed();
     for (const bridge of tx.added) {

@@ -65,8 +65,11 @@ export interface Outbox {
    * appends share one transaction). With 'drop-newest' and a full queue it resolves
    * without storing (counted); with 'reject' it rejects with OutpostError STORE_FULL.
    * A failed write rejects with STORE_FULL (disk full) or STORE_UNAVAILABLE.
+   * Appends of one message to several bridges that share a `group` (any object, the same
+   * for all of them, in the same tick) are stored all or nothing: a bridge with 'reject'
+   * that refuses it refuses it for every bridge (append-groups.ts).
    */
-  append(bridge: string, msg: Message): Promise<void>;
+  append(bridge: string, msg: Message, group?: object): Promise<void>;
   /** Up to `limit` committed rows with seq > afterSeq, oldest first. Expired rows are skipped and dropped. */
   read(bridge: string, afterSeq: number, limit: number): OutboxEntry[];
   /** The seq of the newest committed row of `bridge`, 0 when it has none. */
