@@ -33,6 +33,11 @@ export class CommittedTails {
     return this.byBridge.get(bridge)?.find(seq);
   }
 
+  /** Moves the stamps of every held row (a step of the wall clock; see outbox-core clockStepped). */
+  shift(deltaMs: number): void {
+    for (const t of this.byBridge.values()) t.shift(deltaMs);
+  }
+
   /**
    * What a commit wrote: its rows first (the inserted objects themselves, their seq filled
    * in), then its deletes (which may include some of them).
@@ -72,6 +77,14 @@ export class CommittedTail {
     this.gone.push(false);
     this.bytes += row.bytes;
     while (this.size > this.maxRows || (this.bytes > this.maxBytes && this.size > 1)) this.evict();
+  }
+
+  shift(deltaMs: number): void {
+    for (let i = this.head; i < this.rows.length; i++) {
+      const r = this.rows[i]!;
+      r.createdAt += deltaMs;
+      if (r.expiresAt !== null) r.expiresAt += deltaMs;
+    }
   }
 
   /** A row's delete was committed. */

@@ -126,6 +126,19 @@ class MemoryBackend implements OutboxBackend {
     return [...max.values()];
   }
 
+  shiftStamps(deltaMs: number): void {
+    const move = (d: number) => {
+      for (const q of this.rows.values()) {
+        for (const r of q.values()) {
+          r.createdAt += d;
+          if (r.expiresAt !== null) r.expiresAt += d;
+        }
+      }
+    };
+    move(deltaMs);
+    this.undo?.push(() => move(-deltaMs));
+  }
+
   totals(): Array<{ bridge: string; rows: number; bytes: number }> {
     return [...this.rows].map(([bridge, q]) => ({ bridge, rows: q.size, bytes: [...q.values()].reduce((n, r) => n + r.bytes, 0) }));
   }

@@ -25,10 +25,13 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { NewRow, OutboxBackend, SourceSeq } from './backend.js';
 import { appendAll, settle } from './append-groups.js';
 import { CommitPacer } from './commit-pacer.js';
+import type { CommitBatch, CommitParticipant, CommitJoin } from './commit-participant.js';
 import { CommittedTails } from './committed-tail.js';
 import { CommitTx, mayHoldExpired, queuedTotals, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
+
+export type { CommitBatch, CommitJoin, CommitParticipant } from './commit-participant.js';
 
 export interface OutboxOptions {
   clock: Clock;
@@ -54,34 +57,6 @@ export interface OutboxOptions {
 const UNLIMITED: OutboxLimits = { maxBytes: Infinity, maxRows: Infinity, maxAgeMs: Infinity, whenFull: 'drop-oldest' };
 
 type Waiter = { resolve: () => void; reject: (err: unknown) => void };
-
-/** Another writer whose work rides in the outbox's transactions. */
-export interface CommitParticipant {
-  /** Whether it has work waiting (a failed commit is retried while some participant has). */
-  hasWork(): boolean;
-  /** Takes the work of the next commit, outside the transaction; undefined when none. */
-  take(): CommitBatch | undefined;
-}
-
-export interface CommitBatch {
-  /** Runs inside the transaction; throwing rolls the whole commit back. */
-  write(): void;
-  committed(): void;
-  /** The transaction failed: nothing of this batch is on the disk. */
-  failed(err: OutpostError): void;
-}
-
-/** A participant's handle on the commits it joined. */
-export interface CommitJoin {
-  /**
-   * Asks for a commit; false when the outbox is closed. Without `wait` the work may be held
-   * up to the commit delay; with it somebody waits for this commit: `wait.origin` (see
-   * originKey) lets the pacer tell a publisher waiting on each acknowledgement from one that
-   * is not, and without an origin the commit comes within the commit window.
-   */
-  schedule(wait?: { origin?: string }): boolean;
-  leave(): void;
-}
 
 export class GroupCommitOutbox implements Outbox {
   private readonly bridges = new Map<string, BridgeState>();
@@ -119,6 +94,7 @@ export class GroupCommitOutbox implements Outbox {
   /** Clock ms of the last turn of the committer (a commit, a retry, an idle pass). */
   private lastTurnAt = 0;
   private readonly log: Logger;
+  private stampShift = 0; // a step of the wall clock not yet applied to the stored rows
 
   constructor(
     private readonly backend: OutboxBackend,
@@ -142,6 +118,20 @@ export class GroupCommitOutbox implements Outbox {
         this.schedule(false);
       }, this.opts.sweepIntervalMs ?? 60_000);
     }
+  }
+
+  /**
+   * The wall clock stepped by `deltaMs` (core/clock-steps.ts): stamps taken before move with it, in
+   * memory at once, on the disk by one UPDATE first in the next commit (crash-consistent with the
+   * rows); until then rows read from the backend are moved as they are read.
+   */
+  clockStepped(deltaMs: number): void {
+    if (this.closed || deltaMs === 0) return;
+    for (const { row } of this.appends) [row.createdAt, row.expiresAt] = [row.createdAt + deltaMs, row.expiresAt === null ? null : row.expiresAt + deltaMs];
+    this.tails.shift(deltaMs);
+    for (const st of this.bridges.values()) if (typeof st.oldestAt === 'number') st.oldestAt += deltaMs;
+    this.stampShift += deltaMs;
+    this.schedule(true);
   }
 
   /** Lets `p` write in the same transactions as the outbox (see the file comment). */
@@ -201,16 +191,20 @@ export class GroupCommitOutbox implements Outbox {
     // Every row here is committed: writes happen only inside commit(), synchronously.
     for (;;) {
       const want = limit - out.length;
-      const rows = this.tails.read(bridge, cursor, want) ?? this.backend.read(bridge, cursor, want);
+      const tail = this.tails.read(bridge, cursor, want);
+      const rows = tail ?? this.backend.read(bridge, cursor, want);
+      const shift = tail === undefined ? this.stampShift : 0; // the tails moved already
       for (const r of rows) {
         cursor = r.seq;
         if (this.deletes.has(r.seq)) continue; // acked or dropped, deleted at the next commit
-        const reason = now - r.createdAt > maxAgeMs ? 'expired-age' : r.expiresAt !== null && r.expiresAt <= now ? 'expired-message' : undefined;
+        const expiresAt = r.expiresAt === null ? null : r.expiresAt + shift;
+        const reason = now - (r.createdAt + shift) > maxAgeMs ? 'expired-age' : expiresAt !== null && expiresAt <= now ? 'expired-message' : undefined;
         if (reason !== undefined) {
           this.deletes.set(r.seq, { bridge, reason });
           dropped = true;
         } else {
-          out.push(toEntry(r, this.backend.storeId));
+          const e = toEntry(r, this.backend.storeId);
+          out.push(shift === 0 ? e : { ...e, createdAt: e.createdAt + shift, expiresAt: expiresAt ?? undefined });
         }
       }
       if (out.length >= limit || rows.length < want) break;
@@ -242,7 +236,7 @@ export class GroupCommitOutbox implements Outbox {
     if (st.oldestAt === null && !this.closed) {
       const head = this.backend.head(bridge, 1)[0];
       st.oldestSeq = head?.seq;
-      st.oldestAt = head?.createdAt;
+      st.oldestAt = head === undefined ? undefined : head.createdAt + this.stampShift;
     }
     return { rows: st.rows, bytes: st.bytes, oldestCreatedAt: st.oldestAt ?? undefined, drops: { ...st.drops } };
   }
@@ -285,7 +279,7 @@ export class GroupCommitOutbox implements Outbox {
   };
 
   private hasWork = (): boolean =>
-    this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue || this.participants.some((p) => p.hasWork());
+    this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue || this.stampShift !== 0 || this.participants.some((p) => p.hasWork());
 
   private state(bridge: string): BridgeState {
     if (!this.loaded) {
@@ -357,9 +351,10 @@ export class GroupCommitOutbox implements Outbox {
   }
 
   private commitBatch(): void {
+    const now = this.opts.clock.now(); // first: a clock step seen here moves pending stamps before they are taken
     const appends = this.appends;
     const deletes = this.deletes;
-    const sweep = this.sweepDue && mayHoldExpired(this.bridges.values(), this.opts.clock.now());
+    const sweep = this.sweepDue && mayHoldExpired(this.bridges.values(), now);
     const waiters = this.waiters;
     let acked = this.ackWaiters;
     this.ackWaiters = [];
@@ -373,7 +368,7 @@ export class GroupCommitOutbox implements Outbox {
       const b = p.take();
       if (b !== undefined) (batches ??= []).push(b);
     }
-    if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined) {
+    if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined && this.stampShift === 0) {
       for (const w of waiters) w.resolve();
       for (const resolve of acked) resolve();
       return;
@@ -398,10 +393,12 @@ export class GroupCommitOutbox implements Outbox {
         return;
       }
     }
-    const tx = new CommitTx(this.backend, stateOf, this.sourceCache, this.opts.clock.now(), this.committedRow);
+    const tx = new CommitTx(this.backend, stateOf, this.sourceCache, now, this.committedRow);
     let outcomes: Outcome[] = [];
+    const shift = this.stampShift;
     try {
       this.backend.transaction(() => {
+        if (shift !== 0) this.backend.shiftStamps(shift); // first: the rows below are stamped after the step
         for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
         if (sweepNow) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
         outcomes = appendAll(tx, appends);
@@ -413,6 +410,7 @@ export class GroupCommitOutbox implements Outbox {
       return;
     }
     this.commitCount++;
+    this.stampShift -= shift;
     tx.apply();
     this.tails.committed(tx.inserted, tx.deleted);
     for (const resolve of acked) resolve();
@@ -443,8 +441,10 @@ export class GroupCommitOutbox implements Outbox {
     let error: unknown;
     for (let attempt = 0; attempt < 2; attempt++) {
       const tx = new CommitTx(this.backend, (b) => this.state(b), this.sourceCache, this.opts.clock.now(), this.committedRow);
+      const shift = this.stampShift;
       try {
         this.backend.transaction(() => {
+          if (shift !== 0) this.backend.shiftStamps(shift);
           for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
           if (sweep) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
           tx.finish();
@@ -455,6 +455,7 @@ export class GroupCommitOutbox implements Outbox {
         return err;
       }
       this.commitCount++;
+      this.stampShift -= shift;
       tx.apply();
       this.tails.committed(tx.inserted, tx.deleted);
       this.backend.checkpoint?.();

@@ -268,6 +268,11 @@ class SqliteBackend implements OutboxBackend {
     return this.st.read.all(Math.max(afterSeq, r.no * SPAN), (r.no + 1) * SPAN, limit) as StoredRow[];
   }
 
+  /** One statement for the whole table: a step of the wall clock is rare (core/clock-steps.ts). */
+  shiftStamps(deltaMs: number): void {
+    this.db.handle.prepare('UPDATE outbox SET created_at = created_at + ?, expires_at = expires_at + ?').run(deltaMs, deltaMs);
+  }
+
   newest(bridge: string): number {
     const r = this.range(bridge, false);
     return r === undefined ? 0 : ((this.st.newest.pluck().get(r.no * SPAN, (r.no + 1) * SPAN) as number | undefined) ?? 0);
