@@ -18,6 +18,10 @@ export type SnDropReason =
   | 'topic-table-full'
   | 'register-refused'
   | 'publish-refused'
+  /** A message for a client that kept answering PUBACK "rejected: invalid topic ID" after re-registration. */
+  | 'topic-id-rejected'
+  /** A message for a client that kept answering "rejected: congestion" (N_retry waits). */
+  | 'sensor-congested'
   /** A PUBLISH or SUBSCRIBE the ACL file refuses (auth.acl_file, `mqttsn <client id>` sections). */
   | 'not-authorized'
   | 'too-large-out'

@@ -6,6 +6,12 @@
  *            otherwise REGISTER first (§6.5) and wait for REGACK, then PUBLISH
  *      one REGISTER or QoS 1/2 PUBLISH in flight at a time; T_retry / N_retry (§6.13),
  *      PUBLISH resent with DUP; awake clients get PINGRESP once the buffer is flushed (§6.14)
+ *   PUBACK 0x02 "invalid topic ID" (§5.4.13, §6.10): REGISTER a normal id for the name (the
+ *      same id again for a normal one; a new one for a predefined id or short name the client
+ *      does not know), then resend; at most MAX_TOPIC_REJECTS times, then dropped
+ *   PUBACK/REGACK 0x01 "congestion": nothing more is sent to the client for a wait
+ *      (T_retry, doubled each time, as a client waits T_WAIT, §6.5/§6.6), then resent;
+ *      after N_retry such answers the message is dropped (counted as `sensor-congested`)
  */
 import type { Clock } from '../core/clock.js';
 import { ownPayload, type Message } from '../core/message.js';
@@ -14,6 +20,9 @@ import type { MqttsnMetrics, SnDropReason } from './metrics.js';
 import { MsgType, ReturnCode, shortTopicId, type Packet, type Publish, type TopicIdTypeValue } from './packets.js';
 import type { OutItem, SnSession } from './session.js';
 import type { PredefinedTopics } from './topic-registry.js';
+
+/** PUBACK "invalid topic ID" answers to one message before it is dropped (`topic-id-rejected`). */
+export const MAX_TOPIC_REJECTS = 2;
 
 export interface OutboundHost {
   readonly clock: Clock;
@@ -53,12 +62,15 @@ export function deliver(h: OutboundHost, s: SnSession, msg: Message): void {
   if (s.flight === undefined && canSend(s.state)) pump(h, s);
 }
 
-function resolveTopic(h: OutboundHost, s: SnSession, name: string): { type: TopicIdTypeValue; id: number } | undefined {
+function resolveTopic(h: OutboundHost, s: SnSession, item: OutItem): { type: TopicIdTypeValue; id: number } | undefined {
+  const name = item.msg.topic;
   // An id the client learnt for this name (its REGISTER, or the SUBACK of a SUBSCRIBE by
   // name, which names "the topic id used when sending PUBLISH", §5.4.16) comes first, even
   // when the name is also predefined: the client may not know the predefined id.
   const id = s.topics.idOf(name);
   if (id !== undefined && s.topics.isKnown(id)) return { type: 0, id };
+  // The client rejected this message's topic id: a normal id is REGISTERed for it (§6.10).
+  if (item.topicRejects !== undefined) return undefined;
   const pre = h.predefined.idOf(s.clientId, name);
   if (pre !== undefined) return { type: 1, id: pre };
   const short = shortTopicId(name);
@@ -70,8 +82,9 @@ function resolveTopic(h: OutboundHost, s: SnSession, name: string): { type: Topi
 export function pump(h: OutboundHost, s: SnSession): void {
   while (s.flight === undefined && s.queue.length > 0 && canSend(s.state) && s.peer !== undefined) {
     if (s.state === 'awake' && s.budget <= 0) break;
+    if (paused(h, s)) break;
     const item = s.queue[0]!;
-    const topic = resolveTopic(h, s, item.msg.topic);
+    const topic = resolveTopic(h, s, item);
     if (topic === undefined) {
       // Gateway-initiated REGISTER (§6.5): the client learns the id before the PUBLISH.
       const id = s.topics.assign(item.msg.topic, false);
@@ -134,7 +147,37 @@ function complete(h: OutboundHost, s: SnSession): void {
 }
 
 function checkFlushed(h: OutboundHost, s: SnSession): void {
-  if (s.state === 'awake' && s.flight === undefined && (s.budget <= 0 || s.queue.length === 0)) h.flushed(s);
+  // A congested sleeper gets its PINGRESP now and the rest at a later wake-up.
+  if (s.state === 'awake' && s.flight === undefined && (s.budget <= 0 || s.queue.length === 0 || s.pausedUntil > h.clock.now())) h.flushed(s);
+}
+
+/**
+ * True while the client asked for a pause ("rejected: congestion"); the pump runs again
+ * when it ends. Not for an awake sleeper, which goes back to sleep instead (checkFlushed).
+ */
+function paused(h: OutboundHost, s: SnSession): boolean {
+  const wait = s.pausedUntil - h.clock.now();
+  if (wait <= 0) return false;
+  if (s.retryTimer === undefined && s.state !== 'awake') {
+    s.retryTimer = h.clock.setTimeout(() => h.guarded(s, () => {
+      s.retryTimer = undefined;
+      if (s.flight === undefined && canSend(s.state)) pump(h, s);
+    }), wait);
+  }
+  return true;
+}
+
+/**
+ * The client answered "rejected: congestion" for the message at the head (its PUBLISH, or the
+ * REGISTER of its topic): it waits, in order, and is sent again with a new MsgId after
+ * T_retry × 2^(n-1); the N_retry + 1st such answer drops it. The client's own messages are
+ * served meanwhile, and the wait is no retransmission: it never makes the client lost.
+ */
+function congested(h: OutboundHost, s: SnSession, item: OutItem): boolean {
+  item.congested = (item.congested ?? 0) + 1;
+  if (item.congested > h.maxRetries) return false;
+  s.pausedUntil = h.clock.now() + h.retryMs * 2 ** (item.congested - 1);
+  return true;
 }
 
 /** The client can be sent to again (CONNECT, or PINGREQ wake-up): resend what was in flight, then drain. */
@@ -197,14 +240,15 @@ export function onRegack(h: OutboundHost, s: SnSession, msgId: number, returnCod
     s.topics.confirm(f.topicId);
     h.persist(s);
   } else {
-    // The client refused the topic: the message waiting for it cannot be delivered.
-    const item = s.queue.shift();
     s.topics.forget(f.topicId);
     h.persist(s);
-    complete(h, s);
-    if (item !== undefined) {
+    const item = s.queue[0];
+    if (item !== undefined && !(returnCode === ReturnCode.CONGESTION && congested(h, s, item))) {
+      // The client refused the topic: the message waiting for it cannot be delivered.
+      s.queue.shift();
+      complete(h, s);
       h.done(item);
-      h.dropped(s, 'register-refused', item.msg.topic);
+      h.dropped(s, returnCode === ReturnCode.CONGESTION ? 'sensor-congested' : 'register-refused', item.msg.topic);
     }
   }
   pump(h, s);
@@ -214,17 +258,32 @@ export function onRegack(h: OutboundHost, s: SnSession, msgId: number, returnCod
 export function onPuback(h: OutboundHost, s: SnSession, msgId: number, returnCode: number): void {
   const f = s.flight;
   if (f?.kind !== 'publish' || f.msgId !== msgId || f.stage === 'comp') return;
-  if (returnCode === ReturnCode.INVALID_TOPIC_ID && f.packet.topicIdType === 0 && f.item.reregistered !== true) {
-    // The client lost the registration (a reboot): register again and resend, once.
-    s.topics.forget(f.packet.topicId);
-    h.persist(s);
-    hold(s);
-    s.flight = undefined;
-    s.queue.unshift({ ...f.item, reregistered: true });
-    return pump(h, s);
+  const item = f.item;
+  if (returnCode === ReturnCode.INVALID_TOPIC_ID && (item.topicRejects ?? 0) < MAX_TOPIC_REJECTS) {
+    // The client does not know the id (§6.10): a normal id it lost (a reboot) is REGISTERed
+    // again under the same number, so a client that still held it reads no other topic; for
+    // a predefined id (§6.7) or short name it does not know, a normal id is registered for
+    // the name. Later messages on the topic use that id (resolveTopic prefers known ids).
+    item.topicRejects = (item.topicRejects ?? 0) + 1;
+    if (f.packet.topicIdType === 0) {
+      s.topics.unconfirm(f.packet.topicId);
+      h.persist(s);
+    }
+    return retake(h, s, item);
   }
-  if (returnCode !== ReturnCode.ACCEPTED) h.dropped(s, 'publish-refused', f.item.msg.topic);
+  if (returnCode === ReturnCode.CONGESTION && congested(h, s, item)) return retake(h, s, item);
+  if (returnCode === ReturnCode.INVALID_TOPIC_ID) h.dropped(s, 'topic-id-rejected', item.msg.topic);
+  else if (returnCode === ReturnCode.CONGESTION) h.dropped(s, 'sensor-congested', item.msg.topic);
+  else if (returnCode !== ReturnCode.ACCEPTED) h.dropped(s, 'publish-refused', item.msg.topic);
   land(h, s);
+}
+
+/** The PUBLISH in flight was rejected: its message goes back to the head of the queue, to be sent anew. */
+function retake(h: OutboundHost, s: SnSession, item: OutItem): void {
+  hold(s);
+  s.flight = undefined;
+  s.queue.unshift(item);
+  pump(h, s);
 }
 
 export function onPubrec(h: OutboundHost, s: SnSession, msgId: number): void {

@@ -50,8 +50,13 @@ export interface Will {
 export interface OutItem {
   msg: Message;
   qos: QoS;
-  /** Set once a PUBACK "invalid topic id" made us register again: never loop. */
-  reregistered?: boolean;
+  /**
+   * PUBACK "rejected: invalid topic ID" answers to this message so far: each makes the gateway
+   * REGISTER the name and resend (outbound.ts), a bounded number of times.
+   */
+  topicRejects?: number;
+  /** "Rejected: congestion" answers (PUBACK, or REGACK of its topic) so far: resent after a wait, bounded. */
+  congested?: number;
   /** Its row in the store while it waits (QoS 1/2 for a persistent session; persistence.ts). */
   rowId?: number;
 }
@@ -108,6 +113,8 @@ export class SnSession {
   retryTimer: TimerHandle | undefined;
   /** While awake: messages still to deliver before PINGRESP (§6.14). */
   budget = 0;
+  /** Clock ms until which nothing more is sent to the client: it answered "rejected: congestion". */
+  pausedUntil = 0;
   private nextId = 1;
 
   /** One origin object for all its messages, with its key made once (core/message.ts). */
@@ -143,6 +150,7 @@ export class SnSession {
     this.queue = [];
     this.flight = undefined;
     this.budget = 0;
+    this.pausedUntil = 0;
     return lost;
   }
 }

@@ -58,7 +58,15 @@ export class TopicRegistry {
     if (this.byId?.has(id)) (this.known ??= new Set()).add(id);
   }
 
-  /** The client no longer knows the id (REGACK refused it, or PUBACK said "invalid topic id"). */
+  /**
+   * The client said it does not know the id (PUBACK "invalid topic id"): it keeps its name, so
+   * the next REGISTER names the same id and a client that still held it reads no other topic.
+   */
+  unconfirm(id: number): void {
+    this.known?.delete(id);
+  }
+
+  /** The client no longer knows the id (REGACK refused it). */
   forget(id: number): void {
     const name = this.byId?.get(id);
     if (name === undefined) return;
