@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { validateTopicFilter, validateTopicName } from '../core/topic.js';
 import type { PathKey } from './issues.js';
 import { duration, size } from './unit-schema.js';
+import { backoffSchema } from './backoff-schema.js';
 import { mqttsnSchema } from './mqttsn-schema.js';
 import { serialSchema } from './serial-schema.js';
 import { listenerSchema } from './listener-schema.js';
@@ -232,14 +233,7 @@ export const bridgeSchema = z
       .strict()
       .optional()
       .describe('Optional budget for the drain (metered links).'),
-    backoff: z
-      .object({
-        base: duration({ min: 10 }).prefault('1s'),
-        cap: duration({ min: 10 }).prefault('60s'),
-      })
-      .strict()
-      .prefault({})
-      .describe('Reconnect delay: decorrelated jitter between base and cap.'),
+    backoff: backoffSchema({ base: 1000, cap: 60_000 }).describe('Reconnect delay: decorrelated jitter between base and cap.'),
     identity: z
       .enum(['properties', 'envelope', 'none'])
       .optional()

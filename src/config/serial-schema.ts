@@ -12,6 +12,7 @@ import { builtinDrivers } from '../../drivers/index.js';
 import type { DriverDefinition } from '../serial/driver-api.js';
 import { validateTopicName } from '../core/topic.js';
 import { duration } from './unit-schema.js';
+import { backoffSchema } from './backoff-schema.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const HEX16 = /^(0x)?[0-9A-Fa-f]{1,4}$/;
@@ -135,14 +136,7 @@ export const serialSchema = z
     devices: z.array(deviceSchema).default([]).describe('Serial devices.'),
     state_prefix: topicTemplate([]).default('$SYS/outpost/serial').describe('Retained <prefix>/<device>/state (online|offline) and <prefix>/<device>/stats (counters).'),
     stats_interval: duration({ min: 1000 }).prefault('60s').describe('How often the counters are published.'),
-    reopen: z
-      .object({
-        base: duration({ min: 10 }).prefault('1s'),
-        cap: duration({ min: 10 }).prefault('30s'),
-      })
-      .strict()
-      .prefault({})
-      .describe('Reopening a lost or missing port: decorrelated jitter between base and cap; never gives up.'),
+    reopen: backoffSchema({ base: 1000, cap: 30_000 }).describe('Reopening a lost or missing port: decorrelated jitter between base and cap; never gives up.'),
     max_pending: z.number().int().min(1).max(100_000).default(256).describe('Readings per port waiting for the bus (outbox commit) before the port is paused.'),
   })
   .strict()
