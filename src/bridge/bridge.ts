@@ -23,7 +23,7 @@ import type { Outbox, OutboxStats } from '../store/outbox.js';
 import type { RemoteFilterStore } from '../store/remote-filters.js';
 import { Forwarder } from './forwarder.js';
 import type { IdentityMode } from './identity.js';
-import { compileRules, inboundRule, outboundRule, toLocal, toRemote, type Rule, type RuleInput } from './rules.js';
+import { compileRules, inboundRule, outboundRule, responseToLocal, responseToRemote, toLocal, toRemote, type Rule, type RuleInput } from './rules.js';
 import type { InboundMessage, Upstream, UpstreamEvents, UpstreamOptions, UpstreamSession } from './upstream.js';
 
 export interface BridgeSettings {
@@ -185,6 +185,11 @@ export class Bridge implements Service, DurableSink {
   accept(msg: Message): Promise<void> {
     const rule = outboundRule(this.rules, msg.topic)!;
     const out: Message = { ...msg, topic: toRemote(rule, msg.topic), qos: rule.qos, retain: msg.retain };
+    const response = msg.properties?.responseTopic;
+    if (response !== undefined) {
+      const remote = responseToRemote(this.rules, response);
+      if (remote !== response) out.properties = { ...msg.properties, responseTopic: remote };
+    }
     const resent = msg.qos > 0 && (msg.origin.kind === 'mqtt' || msg.origin.kind === 'mqttsn');
     return this.deps.outbox.append(this.name, out, resent ? msg : undefined);
   }
@@ -288,6 +293,7 @@ export class Bridge implements Service, DurableSink {
     }
     if (m.properties !== undefined) {
       const { messageExpiryInterval, ...rest } = m.properties;
+      if (rest.responseTopic !== undefined) rest.responseTopic = responseToLocal(this.rules, rest.responseTopic);
       if (Object.keys(rest).length > 0) msg.properties = rest;
       if (messageExpiryInterval !== undefined) msg.expiresAt = this.deps.clock.now() + messageExpiryInterval * 1000;
     }

@@ -81,3 +81,29 @@ export function toRemote(rule: Rule, localTopic: string): string {
 export function toLocal(rule: Rule, remoteTopic: string): string {
   return rule.localPrefix + remoteTopic.slice(rule.remotePrefix.length);
 }
+
+/**
+ * MQTT 5 request/response across the bridge: a Response Topic names where the answer goes, on
+ * the side the request came from. A request from the cloud with Response Topic "sites/17/reply/9"
+ * reaches a local responder (a serial device's command result, an app) that publishes the
+ * answer locally; it crosses back only under the local name an out rule maps to that remote
+ * name ("reply/9"). So the Response Topic is translated like the topic, when a rule of the
+ * opposite direction maps it back exactly, and left as it is otherwise (the answer then stays
+ * on the side it is published on, as before).
+ */
+export function responseToLocal(rules: readonly Rule[], remoteTopic: string): string {
+  const back = rules.find((r) => r.direction !== 'in' && maps(r.remoteFilter, r.remotePrefix, r.localPrefix, remoteTopic));
+  if (back === undefined) return remoteTopic;
+  const local = toLocal(back, remoteTopic);
+  const out = outboundRule(rules, local);
+  return out !== undefined && toRemote(out, local) === remoteTopic ? local : remoteTopic;
+}
+
+/** The cloud's name of a local Response Topic, for a request going up (see responseToLocal). */
+export function responseToRemote(rules: readonly Rule[], localTopic: string): string {
+  const back = rules.find((r) => r.direction !== 'out' && maps(r.localFilter, r.localPrefix, r.remotePrefix, localTopic));
+  if (back === undefined) return localTopic;
+  const remote = toRemote(back, localTopic);
+  const inb = inboundRule(rules, remote);
+  return inb !== undefined && toLocal(inb, remote) === localTopic ? remote : localTopic;
+}
