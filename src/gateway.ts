@@ -151,7 +151,7 @@ export class Gateway {
     };
     // MQTT-SN sensors are in-process sessions on the broker: after it, with the listeners.
     this.mqttsn = config.mqttsn === undefined ? undefined
-      : createMqttsnGateway(config.mqttsn, { bus: this.broker, authorizer: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock });
+      : createMqttsnGateway(config.mqttsn, { bus: this.broker, authorizer: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock, maxTopicLevels: config.broker.max_topic_levels });
     // Serial devices publish into the broker (and through it the bridge outbox): after it, before the listeners.
     this.serial = new SerialHost(config.serial, {
       bus: this.broker,

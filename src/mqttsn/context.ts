@@ -17,6 +17,8 @@ export interface SnContext extends OutboundHost {
   /** The ACL as it applies to MQTT-SN client ids (allows everything when none is configured). */
   readonly authorizer: Authorizer;
   readonly config: MqttsnConfig;
+  /** broker.max_topic_levels: the depth MQTT clients' topics are held to (topic-limit.ts). */
+  readonly maxTopicLevels: number;
   readonly log: Logger;
   readonly qosMinusOneSources: SourceList;
   /** Broadcast GWINFO answers to SEARCHGW, paced per broadcast domain (handlers/discovery.ts). */

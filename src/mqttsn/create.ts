@@ -7,7 +7,7 @@ import type { MqttsnConfig } from '../config/mqttsn-schema.js';
 import { MqttsnGateway } from './gateway.js';
 import { UdpTransport } from './udp-transport.js';
 
-export function createMqttsnGateway(config: MqttsnConfig, deps: { bus: Bus; log: Logger; clock?: Clock; authorizer?: Authorizer }): MqttsnGateway {
+export function createMqttsnGateway(config: MqttsnConfig, deps: { bus: Bus; log: Logger; clock?: Clock; authorizer?: Authorizer; maxTopicLevels?: number }): MqttsnGateway {
   let gateway: MqttsnGateway | undefined = undefined;
   const transport = new UdpTransport(
     {

@@ -41,6 +41,8 @@ export interface MqttsnGatewayDeps {
   transport: DatagramTransport;
   log: Logger;
   clock?: Clock;
+  /** broker.max_topic_levels, applied to MQTT-SN topics too; default: no limit. */
+  maxTopicLevels?: number;
 }
 
 export class MqttsnGateway implements Service, SnContext {
@@ -60,6 +62,7 @@ export class MqttsnGateway implements Service, SnContext {
   readonly maxRetries: number;
   readonly maxBuffered: number;
   readonly maxDatagramSize: number;
+  readonly maxTopicLevels: number;
   private readonly transport: DatagramTransport;
   private readonly flood: FloodGuard;
   private readonly drops: DropLog;
@@ -83,6 +86,7 @@ export class MqttsnGateway implements Service, SnContext {
     this.maxRetries = config.max_retries;
     this.maxBuffered = config.max_buffered_messages;
     this.maxDatagramSize = config.max_datagram_size;
+    this.maxTopicLevels = deps.maxTopicLevels ?? Infinity;
     this.predefined = PredefinedTopics.fromConfig(config.predefined_topics, config.clients);
     this.qosMinusOneSources = new SourceList(config.qos_minus_one_sources);
     this.gwinfoPacer = new GwinfoPacer(this.clock);

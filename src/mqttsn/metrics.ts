@@ -9,6 +9,8 @@ export type SnDropReason =
   | 'unknown-peer'
   | 'unexpected'
   | 'invalid-topic'
+  /** A topic or filter with more levels than broker.max_topic_levels (topic-limit.ts). */
+  | 'too-many-levels'
   | 'qos-minus-one-source'
   | 'qos-minus-one-topic'
   /** A message for a client: its buffer was full. */

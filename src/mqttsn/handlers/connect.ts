@@ -10,6 +10,7 @@ import { validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
 import { MsgType, PROTOCOL_ID, ReturnCode, type Connect, type WillMsg, type WillTopic } from '../packets.js';
 import type { Peer, SnSession } from '../session.js';
+import { tooDeep } from '../topic-limit.js';
 
 /** ClientId is 1-23 characters in §5.3.1; longer ones are accepted as MQTT 3.1.1 servers may, up to a sane bound. */
 const MAX_CLIENT_ID = 255;
@@ -109,6 +110,7 @@ function mayWriteWill(ctx: SnContext, s: SnSession, topic: string): boolean {
     ctx.reject('invalid-topic', s.peer, 'invalid Will topic');
     return false;
   }
+  if (tooDeep(ctx, topic, s.peer, 'Will topic')) return false;
   if (!ctx.authorizer.grantsFor(s.origin).canWrite(topic)) {
     ctx.reject('not-authorized', s.peer, `Will topic "${topic}" denied by the ACL`);
     return false;

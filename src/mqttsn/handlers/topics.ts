@@ -9,10 +9,14 @@ import { hasWildcard, parseSharedFilter, validateTopicFilter, validateTopicName 
 import type { SnContext } from '../context.js';
 import { MsgType, ReturnCode, shortName, type Register, type Subscribe, type Unsubscribe } from '../packets.js';
 import type { SnSession } from '../session.js';
+import { tooDeep } from '../topic-limit.js';
 
 export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
   if (!validateTopicName(p.topicName).ok) {
     ctx.reject('invalid-topic', s.peer, 'REGISTER with an invalid topic name');
+    return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.INVALID_TOPIC_ID });
+  }
+  if (tooDeep(ctx, p.topicName, s.peer, 'REGISTER of')) {
     return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.INVALID_TOPIC_ID });
   }
   const id = s.topics.assign(p.topicName, true);
@@ -52,6 +56,7 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
     ctx.reject('invalid-topic', s.peer, 'SUBSCRIBE to an invalid or unknown topic');
     return refuse(ReturnCode.INVALID_TOPIC_ID);
   }
+  if (tooDeep(ctx, filter, s.peer, 'SUBSCRIBE to')) return refuse(ReturnCode.INVALID_TOPIC_ID);
   const access = ctx.authorizer.grantsFor(s.origin).readAccess(filter);
   if (access === 'none') {
     ctx.reject('not-authorized', s.peer, `SUBSCRIBE to "${filter}" denied by the ACL`);
