@@ -3,15 +3,16 @@
  * immutable object built from `auth:` (password file, ACL file, delays), swapped whole by
  * `broker.setAccessControl` when the config is reloaded.
  *
- *   auth.password_file ─ parsePasswordFile ─▶ PasswordChecker ─┐
- *   auth.acl_file ────── Acl.parse ─────────▶ Acl ─────────────┼─▶ AccessControl
+ *   auth.password_file ─ readPasswordFile ──▶ PasswordChecker ─┐
+ *   auth.acl_file ────── Acl.read ──────────▶ Acl ─────────────┼─▶ AccessControl
  *   auth.failure_delay, max_concurrent_checks ─────────────────┘
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { AuthConfig } from '../config/auth-schema.js';
 import { OutpostError } from '../core/errors.js';
-import { parsePasswordFile, PasswordChecker } from './password-file.js';
+import { readPasswordFile, PasswordChecker } from './password-file.js';
+import { throwFileProblems } from './file-problems.js';
 import { Acl, ALLOW_ALL, type Grants, type Subject } from './acl.js';
 
 export type { Grants, Subject, ReadAccess } from './acl.js';
@@ -59,20 +60,20 @@ export const OPEN_ACCESS = new AccessControl();
 
 /**
  * Reads the files named in `auth:` (relative to the config file's directory). A missing or
- * malformed file throws an OutpostError whose message is one sentence with file:line.
+ * malformed file throws an OutpostError: one sentence with file:line per problem, those of both files.
  */
 export async function loadAccessControl(auth: AuthConfig, configFile?: string): Promise<AccessControl> {
   const base = configFile === undefined ? process.cwd() : dirname(resolve(configFile));
-  let passwords: PasswordChecker | undefined;
-  let acl: Acl | undefined;
-  if (auth.password_file !== undefined) {
-    const file = resolve(base, auth.password_file);
-    passwords = new PasswordChecker(parsePasswordFile(await readText(file, 'auth.password_file'), file));
-  }
-  if (auth.acl_file !== undefined) {
-    const file = resolve(base, auth.acl_file);
-    acl = Acl.parse(await readText(file, 'auth.acl_file'), file);
-  }
+  let users: ReturnType<typeof readPasswordFile> | undefined;
+  let rules: ReturnType<typeof Acl.read> | undefined;
+  const passwordFile = auth.password_file === undefined ? undefined : resolve(base, auth.password_file);
+  const aclFile = auth.acl_file === undefined ? undefined : resolve(base, auth.acl_file);
+  if (passwordFile !== undefined) users = readPasswordFile(await readText(passwordFile, 'auth.password_file'), passwordFile);
+  if (aclFile !== undefined) rules = Acl.read(await readText(aclFile, 'auth.acl_file'), aclFile);
+  // Every problem of both files at once, as the YAML config reports its own: one fix-and-retry round.
+  throwFileProblems({ file: passwordFile ?? '', problems: users?.problems ?? [] }, { file: aclFile ?? '', problems: rules?.problems ?? [] });
+  const passwords = users === undefined ? undefined : new PasswordChecker(users.users);
+  const acl = rules?.acl;
   return new AccessControl({ passwords, acl, failureDelayMs: auth.failure_delay, maxConcurrentChecks: auth.max_concurrent_checks });
 }
 

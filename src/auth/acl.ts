@@ -21,7 +21,7 @@
  */
 import type { SourceKind } from '../core/message.js';
 import { topicMatches, validateTopicFilter } from '../core/topic.js';
-import { OutpostError } from '../core/errors.js';
+import { throwFileProblems } from './file-problems.js';
 import { filterRelation } from './filter-relation.js';
 
 type SectionKind = 'all' | 'anonymous' | 'user' | 'client' | 'mqttsn' | 'serial' | 'bridge';
@@ -103,6 +103,8 @@ class RuleGrants implements Grants {
   }
 }
 
+/** Where the rules under a malformed section line go (dropped: no subject has this key). */
+const BROKEN_SECTION = '\0broken';
 const SECTION_WITH_NAME = new Set<SectionKind>(['user', 'client', 'mqttsn', 'serial', 'bridge']);
 const ACCESS: Record<string, { read: boolean; write: boolean }> = {
   read: { read: true, write: false },
@@ -115,9 +117,17 @@ export class Acl {
   /** Source kinds besides MQTT that the file names, and so checks. */
   private readonly checkedKinds = new Set<SourceKind>(['mqtt']);
 
-  /** Parses the file's text; throws `file:line: what is wrong; how to fix` on the first bad line. */
+  /** Parses the file's text; throws `file:line: what is wrong; how to fix` for every bad line (one line each). */
   static parse(text: string, file: string): Acl {
+    const { acl, problems } = Acl.read(text, file);
+    throwFileProblems({ file, problems });
+    return acl;
+  }
+
+  /** The rules of the good lines, and one `file:line: what is wrong; how to fix` per bad line. */
+  static read(text: string, file: string): { acl: Acl; problems: string[] } {
     const acl = new Acl();
+    const problems: string[] = [];
     let section = 'all';
     /** A file's top is "all" for read/write lines; mosquitto's `topic` lines there mean anonymous. */
     let explicitAll = false;
@@ -125,47 +135,61 @@ export class Acl {
     text.split(/\r?\n/).forEach((raw, i) => {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) return;
-      const fail = (what: string): never => {
-        throw new OutpostError('CONFIG_INVALID', `${file}:${i + 1}: ${what}; see config/acl.example for the format`);
-      };
-      const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
-      const word = m[1]!;
-      const rest = (m[2] ?? '').trim();
-      if (word === 'all' || word === 'anonymous') {
-        if (rest !== '') fail(`"${word}" takes no name, got "${rest}"`);
-        section = word;
-        explicitAll = true;
-      } else if (SECTION_WITH_NAME.has(word as SectionKind)) {
-        if (rest === '' || /\s/.test(rest)) fail(`"${word}" needs one name without spaces, e.g. "${word} sensor-1"`);
-        section = `${word} ${rest}`;
-        if (word === 'mqttsn' || word === 'serial' || word === 'bridge') acl.checkedKinds.add(word);
-      } else if (word in ACCESS || word === 'topic' || word === 'pattern') {
-        let access = word;
-        let filter = rest;
-        let target = section;
-        if (word === 'topic' || word === 'pattern') {
-          // mosquitto's acl_file lines, meaning what they mean there: `topic [access] filter`
-          // for the current user (before any `user` line: anonymous clients), `pattern
-          // [access] filter` for everyone; the access defaults to readwrite.
-          const m2 = /^(read|write|readwrite|deny)\s+(.*)$/.exec(rest);
-          access = m2?.[1] ?? 'readwrite';
-          filter = (m2?.[2] ?? rest).trim();
-          if (access === 'deny') fail('"deny" rules are not supported: everything not granted is denied already; remove the line');
-          if (word === 'pattern') target = 'all';
-          else if (section === 'all' && !explicitAll) target = 'anonymous';
-        }
-        if (filter === '') fail(`"${word}" needs a topic filter, e.g. "${word} sensors/#"`);
-        const check = validateTopicFilter(filter.replaceAll('%u', 'u').replaceAll('%c', 'c'));
-        if (!check.ok) fail(`topic filter "${filter}" is not valid: ${check.reason}`);
-        const rule: Rule = { ...ACCESS[access]!, filter, usesUser: filter.includes('%u'), usesClient: filter.includes('%c') };
-        let list = acl.sections.get(target);
-        if (list === undefined) acl.sections.set(target, (list = []));
-        list.push(rule);
-      } else {
-        fail(`unknown keyword "${word}": expected read, write, readwrite (or mosquitto's topic, pattern), or a section (user, client, anonymous, all, mqttsn, serial, bridge)`);
+      const what = acl.readLine(line, section, explicitAll);
+      if (typeof what === 'string') {
+        problems.push(`${file}:${i + 1}: ${what}; see config/acl.example for the format`);
+        // The rules under a section line that is wrong belong to no one (the file is refused anyway).
+        if (/^(all|anonymous|user|client|mqttsn|serial|bridge)(\s|$)/.test(line)) section = BROKEN_SECTION;
+        return;
+      }
+      if (what !== undefined) {
+        section = what.section;
+        explicitAll ||= what.explicitAll;
       }
     });
-    return acl;
+    acl.sections.delete(BROKEN_SECTION);
+    return { acl, problems };
+  }
+
+  /** One non-blank line: a section change, a rule added (undefined), or what is wrong with it. */
+  private readLine(line: string, section: string, explicitAll: boolean): { section: string; explicitAll: boolean } | string | undefined {
+    const m = /^(\S+)(?:\s+(.*))?$/.exec(line)!;
+    const word = m[1]!;
+    const rest = (m[2] ?? '').trim();
+    if (word === 'all' || word === 'anonymous') {
+      if (rest !== '') return `"${word}" takes no name, got "${rest}"`;
+      return { section: word, explicitAll: true };
+    }
+    if (SECTION_WITH_NAME.has(word as SectionKind)) {
+      if (rest === '' || /\s/.test(rest)) return `"${word}" needs one name without spaces, e.g. "${word} sensor-1"`;
+      if (word === 'mqttsn' || word === 'serial' || word === 'bridge') this.checkedKinds.add(word);
+      return { section: `${word} ${rest}`, explicitAll: false };
+    }
+    if (!(word in ACCESS) && word !== 'topic' && word !== 'pattern') {
+      return `unknown keyword "${word}": expected read, write, readwrite (or mosquitto's topic, pattern), or a section (user, client, anonymous, all, mqttsn, serial, bridge)`;
+    }
+    let access = word;
+    let filter = rest;
+    let target = section;
+    if (word === 'topic' || word === 'pattern') {
+      // mosquitto's acl_file lines, meaning what they mean there: `topic [access] filter`
+      // for the current user (before any `user` line: anonymous clients), `pattern
+      // [access] filter` for everyone; the access defaults to readwrite.
+      const m2 = /^(read|write|readwrite|deny)\s+(.*)$/.exec(rest);
+      access = m2?.[1] ?? 'readwrite';
+      filter = (m2?.[2] ?? rest).trim();
+      if (access === 'deny') return '"deny" rules are not supported: everything not granted is denied already; remove the line';
+      if (word === 'pattern') target = 'all';
+      else if (section === 'all' && !explicitAll) target = 'anonymous';
+    }
+    if (filter === '') return `"${word}" needs a topic filter, e.g. "${word} sensors/#"`;
+    const check = validateTopicFilter(filter.replaceAll('%u', 'u').replaceAll('%c', 'c'));
+    if (!check.ok) return `topic filter "${filter}" is not valid: ${check.reason}`;
+    const rule: Rule = { ...ACCESS[access]!, filter, usesUser: filter.includes('%u'), usesClient: filter.includes('%c') };
+    let list = this.sections.get(target);
+    if (list === undefined) this.sections.set(target, (list = []));
+    list.push(rule);
+    return undefined;
   }
 
   /** Whether sources of this kind are checked at all (system messages never are). */

@@ -1,14 +1,14 @@
 /**
  * The password file: one `user:$scrypt$N$r$p$salt$hash` line per user (salt and hash in
  * base64), written by `outpost passwd`, read at start-up. Blank lines and `#` comments are
- * ignored. A malformed line stops start-up with file:line and what is wrong.
+ * ignored. Malformed lines stop start-up with file:line and what is wrong, each of them.
  *
  * Verification is salted scrypt (node:crypto, off the main thread) with a constant-time
  * compare; an unknown user is checked against a dummy entry with the default cost, so
  * "no such user" and "wrong password" take the same time.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { OutpostError } from '../core/errors.js';
+import { throwFileProblems } from './file-problems.js';
 
 export interface ScryptParams {
   N: number;
@@ -60,25 +60,38 @@ export function parseHash(field: string): PasswordEntry | string {
   return { N, r, p, salt, hash };
 }
 
-/** The users of a password file's text; throws `file:line: what is wrong` on the first bad line. */
+/** The users of a password file's text; throws `file:line: what is wrong` for every bad line (one line each). */
 export function parsePasswordFile(text: string, file: string): Map<string, PasswordEntry> {
+  const { users, problems } = readPasswordFile(text, file);
+  throwFileProblems({ file, problems });
+  return users;
+}
+
+/** The users of the good lines, and one `file:line: what is wrong; what to do` per bad line. */
+export function readPasswordFile(text: string, file: string): { users: Map<string, PasswordEntry>; problems: string[] } {
   const users = new Map<string, PasswordEntry>();
+  const problems: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
-    const fail = (what: string) => {
-      throw new OutpostError('CONFIG_INVALID', `${file}:${i + 1}: ${what}; fix the line or rewrite it with \`outpost passwd ${file} USER\``);
-    };
-    const colon = line.indexOf(':');
-    if (colon <= 0) fail('expected user:$scrypt$N$r$p$salt$hash');
-    const user = line.slice(0, colon);
-    if (!USER_NAME.test(user)) fail(`user name "${user}" ${USER_NAME_RULE}`);
-    if (users.has(user)) fail(`user "${user}" appears twice`);
-    const entry = parseHash(line.slice(colon + 1));
-    if (typeof entry === 'string') fail(entry);
-    users.set(user, entry as PasswordEntry);
+    const what = lineProblem(line, users);
+    if (typeof what === 'string') {
+      problems.push(`${file}:${i + 1}: ${what}; fix the line or rewrite it with \`outpost passwd ${file} USER\``);
+      return;
+    }
+    users.set(what.user, what.entry);
   });
-  return users;
+  return { users, problems };
+}
+
+function lineProblem(line: string, users: ReadonlyMap<string, PasswordEntry>): string | { user: string; entry: PasswordEntry } {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return 'expected user:$scrypt$N$r$p$salt$hash';
+  const user = line.slice(0, colon);
+  if (!USER_NAME.test(user)) return `user name "${user}" ${USER_NAME_RULE}`;
+  if (users.has(user)) return `user "${user}" appears twice`;
+  const entry = parseHash(line.slice(colon + 1));
+  return typeof entry === 'string' ? entry : { user, entry };
 }
 
 /** The file text for these users, one line each, in the given order. */

@@ -131,6 +131,19 @@ describe('the ACL file', () => {
   });
 });
 
+describe('an ACL with several malformed lines', () => {
+  it('reports every one, each with its line and what to do, not only the first', () => {
+    const see = '; see config/acl.example for the format';
+    const text = ['read sensors/#', 'user', 'read a/#/b', 'user alice', 'grant read x', 'write', 'readwrite home/#'].join('\n');
+    expect(problem(text).split('\n')).toEqual([
+      `/etc/outpost/acl:2: "user" needs one name without spaces, e.g. "user sensor-1"${see}`,
+      `/etc/outpost/acl:3: topic filter "a/#/b" is not valid: "#" must be the last level and alone${see}`,
+      `/etc/outpost/acl:5: unknown keyword "grant": expected read, write, readwrite (or mosquitto's topic, pattern), or a section (user, client, anonymous, all, mqttsn, serial, bridge)${see}`,
+      `/etc/outpost/acl:6: "write" needs a topic filter, e.g. "write sensors/#"${see}`,
+    ]);
+  });
+});
+
 describe('loadAccessControl', () => {
   it('reads the files relative to the config file and checks passwords', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'outpost-ac-'));
@@ -156,6 +169,23 @@ describe('loadAccessControl', () => {
     await expect(loadAccessControl(authSchema.parse({ password_file: 'nope' }), join(dir, 'outpost.yaml'))).rejects.toThrow(
       `auth.password_file ${join(dir, 'nope')} cannot be read (ENOENT); create it (\`outpost passwd\` writes password files) or fix the path`,
     );
+  });
+
+  it('reports the problems of the password file and of the ACL together', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-ac-'));
+    writeFileSync(join(dir, 'passwd'), 'alice:plaintext\nbob\n');
+    writeFileSync(join(dir, 'acl'), 'user alice\nread\nwrite a/#/b\n');
+    const err = await loadAccessControl(authSchema.parse({ password_file: 'passwd', acl_file: 'acl' }), join(dir, 'o.yaml')).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isOutpostError(err, 'CONFIG_INVALID')).toBe(true);
+    expect((err as Error).message.split('\n').map((l) => l.slice(0, l.indexOf(': ')))).toEqual([
+      `${join(dir, 'passwd')}:1`,
+      `${join(dir, 'passwd')}:2`,
+      `${join(dir, 'acl')}:2`,
+      `${join(dir, 'acl')}:3`,
+    ]);
   });
 
   it('stops with file:line on a malformed password file', async () => {

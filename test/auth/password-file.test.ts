@@ -63,6 +63,24 @@ describe('a malformed password file', () => {
     expect(problem(`${line}\n${line}\n`)).toMatch(/^\/etc\/outpost\/passwd:2: user "alice" appears twice/);
   });
 
+  it('reports every malformed line, each with its line and what to do, not only the first', () => {
+    const good = 'bob:$scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==';
+    const fix = '; fix the line or rewrite it with `outpost passwd /etc/outpost/passwd USER`';
+    expect(problem(`# users\nalice:plain\n${good}\nal ice:x\n${good}\ncarol:$scrypt$1000$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==\n`).split('\n')).toEqual([
+      `/etc/outpost/passwd:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`)${fix}`,
+      `/etc/outpost/passwd:4: user name "al ice" must not contain spaces or ":" nor start with "#" (a comment in the file)${fix}`,
+      `/etc/outpost/passwd:5: user "bob" appears twice${fix}`,
+      `/etc/outpost/passwd:6: scrypt N must be a power of two from 2 to 1048576, got 1000${fix}`,
+    ]);
+  });
+
+  it('counts the problems past the fiftieth of a file that is not a password file at all', () => {
+    const lines = problem(Array.from({ length: 60 }, (_, i) => `junk ${i}`).join('\n')).split('\n');
+    expect(lines).toHaveLength(51);
+    expect(lines[49]).toMatch(/^\/etc\/outpost\/passwd:50: /);
+    expect(lines[50]).toBe('/etc/outpost/passwd: 10 more problems not shown; fix the ones above first');
+  });
+
   it('accepts comments, blank lines and CRLF line ends', () => {
     const users = parsePasswordFile('# outpost users\r\n\r\nalice:$scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==\r\n', 'p');
     expect([...users.keys()]).toEqual(['alice']);

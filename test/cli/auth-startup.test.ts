@@ -51,6 +51,23 @@ describe('a malformed password file or ACL', () => {
     expect(h.err()).toBe(`${join(file, '..', 'acl')}:3: "write" needs a topic filter, e.g. "write sensors/#"; see config/acl.example for the format\n`);
   });
 
+  it('is reported by outpost check with every problem of both files, each with file:line and what to do, exit 2', async () => {
+    const file = setup('bad-both', '# users\nalice:hunter2\nbob:\n', 'user alice\nreadwrite home/#\nwrite\nuser\n');
+    const h = harness();
+    expect(await runCli(['check', file], h.deps)).toBe(2);
+    const passwd = join(file, '..', 'passwd');
+    const acl = join(file, '..', 'acl');
+    const rewrite = `; fix the line or rewrite it with \`outpost passwd ${passwd} USER\``;
+    expect(h.err()).toBe([
+      `${passwd}:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`)${rewrite}`,
+      `${passwd}:3: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`)${rewrite}`,
+      `${acl}:3: "write" needs a topic filter, e.g. "write sensors/#"; see config/acl.example for the format`,
+      `${acl}:4: "user" needs one name without spaces, e.g. "user sensor-1"; see config/acl.example for the format`,
+      '',
+    ].join('\n'));
+    expect(h.out()).toBe('');
+  });
+
   it('passes outpost check when both files are good', async () => {
     const file = setup('good', formatPasswordFile([['alice', await hashPassword('pw', FAST_SCRYPT)]]), 'user alice\nreadwrite home/#\n');
     const h = harness();
