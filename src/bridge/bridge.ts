@@ -271,7 +271,7 @@ export class Bridge implements Service, DurableSink {
       this.deps.log.warn({ reason, backlog: this.deps.outbox.stats(this.name).rows, inflight: this.forwarder.inflightCount }, 'bridge down');
     }
     this.state = 'down';
-    this.forwarder.onDown();
+    this.forwarder.onDown(reason === 'stopped');
     this.publishLocalState('down');
   }
 

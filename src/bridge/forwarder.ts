@@ -27,6 +27,7 @@ import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { CALLER_MAX_PACKET_ID, type Upstream, type UpstreamSession } from './upstream.js';
 import { withIdentity, type IdentityMode } from './identity.js';
 import { RowCursor } from './row-cursor.js';
+import { ClosingHead } from './closing-head.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 
 export interface ForwarderOptions {
@@ -91,6 +92,11 @@ export class Forwarder {
    * would otherwise write an error line for every message (5 per topic and reason per 10 s).
    */
   private readonly refusalLog: LogRateLimiter;
+  /** A 3.1.1 cloud that closes the link on one row (closing-head.ts): when each row in flight was last sent. */
+  private readonly sentAt = new Map<number, number>();
+  private readonly closingHead = new ClosingHead();
+  private lastAckAt = Number.NEGATIVE_INFINITY;
+  private upAt = 0;
 
   constructor(
     private readonly opts: ForwarderOptions,
@@ -128,6 +134,7 @@ export class Forwarder {
   onUp(session: UpstreamSession): void {
     this.stamp.turn();
     this.up = true;
+    this.upAt = this.clock.now();
     this.blocked = false;
     this.remoteReceiveMaximum = Math.max(1, session.receiveMaximum);
     this.remoteMaxPacket = session.maximumPacketSize ?? Number.POSITIVE_INFINITY;
@@ -140,11 +147,14 @@ export class Forwarder {
     this.pump();
   }
 
-  onDown(): void {
+  /** The link is gone; `byUs` when the bridge stopped it. */
+  onDown(byUs = false): void {
     this.stamp.turn();
+    const wasUp = this.up;
     this.up = false;
     this.waitTimer?.cancel();
     this.waitTimer = undefined;
+    if (wasUp && !byUs) this.watchHead();
   }
 
   onWritable(): void {
@@ -162,7 +172,9 @@ export class Forwarder {
     this.stamp.turn();
     const e = this.inflight.get(packetId);
     if (e === undefined) return;
+    this.lastAckAt = this.clock.now();
     this.inflight.delete(packetId);
+    this.sentAt.delete(packetId);
     this.qos2InFlight.delete(packetId);
     const from = this.origins.get(packetId);
     this.origins.delete(packetId);
@@ -184,9 +196,32 @@ export class Forwarder {
       this.refusalLog.write(this.log, 'error', `${reasonCode} ${e.topic}`, { topic: e.topic, reasonCode, msgId: e.msgId }, 'cloud refused a message; dropped (check its ACL / topic rules)');
     } else {
       this.counters.acked++;
+      this.closingHead.taken(e.payload.length + e.topic.length);
     }
     this.release(e);
     this.pump();
+  }
+
+  /** After a close by the cloud: the oldest row in flight may be one it closes the link on (closing-head.ts). */
+  private watchHead(): void {
+    const first = this.inflight.entries().next();
+    const [id, e] = first.done === true ? [0, undefined] : first.value;
+    const size = e === undefined ? 0 : e.payload.length + e.topic.length;
+    const head = e === undefined ? undefined : { seq: e.seq, size, sentAt: this.sentAt.get(id) };
+    const verdict = this.closingHead.closed(head, this.lastAckAt, this.upAt, this.clock.now());
+    if (verdict.kind === 'other' || e === undefined) return;
+    const fields = { topic: e.topic, size, msgId: e.msgId, closes: verdict.closes };
+    if (verdict.kind === 'suspect') {
+      this.log.warn(fields, 'cloud closed the link right after the oldest message in flight');
+      return;
+    }
+    this.inflight.delete(id);
+    this.sentAt.delete(id);
+    this.qos2InFlight.delete(id);
+    this.origins.delete(id);
+    this.counters.refused++;
+    this.log.error(fields, 'cloud closed the link right after this message each time it was sent (a 3.1.1 cloud refusing it: too large or not allowed); dropped');
+    this.release(e);
   }
 
   stop(): void {
@@ -276,6 +311,7 @@ export class Forwarder {
   }
 
   private send(e: OutboxEntry, packetId: number, dup: boolean): boolean {
+    if (packetId !== 0) this.sentAt.set(packetId, this.clock.now());
     const { payload, properties } = withIdentity(this.opts.identity, e);
     let props: (typeof properties & { messageExpiryInterval?: number }) | undefined = properties;
     if (e.expiresAt !== undefined) {
