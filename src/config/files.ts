@@ -6,7 +6,9 @@
  * A listener's certificate, key and CA are also tried together, as its start does, so a key
  * that does not match its certificate or a file that is not PEM fails `outpost check` too,
  * not only the start; and its ca must hold a certificate (node takes one without any, then
- * refuses every client). Bridges are left to their connection attempts, which log and retry.
+ * refuses every client). A bridge's client certificate and key are tried together the same
+ * way, and its ca must hold a certificate: otherwise start-up went on and every connection
+ * attempt failed (a TLS error thrown at each reconnect, or every cloud certificate refused).
  * Relative paths are taken from the config file's directory (resolveTlsPaths), like
  * auth.password_file, auth.acl_file and serial.include: under systemd the working directory
  * is the state directory, not /etc/outpost.
@@ -75,6 +77,23 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
     // Node takes a ca without any certificate in it silently, and then refuses every client certificate.
     if (l.ca !== undefined && !holdsCertificate(l.ca, read)) {
       problems.push({ path: ['listeners', i, 'ca'], message: `${l.ca} holds no PEM certificate (client certificates are checked against it); give the CA certificate that signs them` });
+    }
+  });
+  config.bridges.forEach((b, i) => {
+    if (unread.has(b)) return;
+    if (b.cert !== undefined && b.key !== undefined) {
+      try {
+        // What each connection attempt does (bridge/upstream-client.ts, tls.connect): a key of another certificate fails here.
+        createSecureContext({ cert: read(b.cert), key: read(b.key) });
+      } catch (err) {
+        problems.push({
+          path: ['bridges', i, 'cert'],
+          message: `${b.cert} and key ${b.key} cannot be used together (${(err as Error).message}); check that both are PEM files and the key belongs to the client certificate`,
+        });
+      }
+    }
+    if (b.ca !== undefined && !holdsCertificate(b.ca, read)) {
+      problems.push({ path: ['bridges', i, 'ca'], message: `${b.ca} holds no PEM certificate (the cloud broker's certificate is checked against it); give the CA certificate that signs the cloud broker's` });
     }
   });
   return problems;

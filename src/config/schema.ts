@@ -271,6 +271,11 @@ export const configSchema = z
             // 3.1.1 has no properties: the messages went without any identity, silently.
             ctx.addIssue({ code: 'custom', path: [i, 'identity'], message: 'properties needs protocol 5 (MQTT 3.1.1 has no user properties); use envelope or none' });
           }
+          // Mutual TLS takes both; bridgeSettings refused this only when the gateway started, not in `outpost check`.
+          if ((b.cert === undefined) !== (b.key === undefined)) {
+            const [has, lacks] = b.cert !== undefined ? ['cert', 'key'] : ['key', 'cert'];
+            ctx.addIssue({ code: 'custom', path: [i, has], params: { plain: true }, message: `is set without ${lacks}; mutual TLS needs both: set ${lacks} too or remove ${has}` });
+          }
           if (b.password !== undefined && b.username === undefined) {
             ctx.addIssue({ code: 'custom', path: [i, 'password'], message: 'is set without a username; MQTT sends no password without a user name: set username too' });
           }

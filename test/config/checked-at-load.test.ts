@@ -53,11 +53,11 @@ describe('TLS files named by the config', () => {
   it("are found from the config file's directory when relative, whatever the working directory", () => {
     const dir = join(tmp, 'etc');
     mkdirSync(join(dir, 'tls'), { recursive: true });
-    // The listener's pair must also work together (files.ts), so real ones; the bridge CA is only read.
+    // The listener's pair must also work together and the bridge CA hold a certificate (files.ts), so real ones.
     const certs = testCerts();
     copyFileSync(certs.server.crt, join(dir, 'tls', 'server.crt'));
     copyFileSync(certs.server.key, join(dir, 'tls', 'server.key'));
-    writeFileSync(join(dir, 'tls', 'ca.crt'), 'pem');
+    copyFileSync(certs.ca.crt, join(dir, 'tls', 'ca.crt'));
     const conf = join(dir, 'outpost.yaml');
     writeFileSync(conf, 'listeners:\n  - { type: mqtts, port: 8883, cert: tls/server.crt, key: tls/server.key }\nbridges:\n  - { name: c, url: "mqtts://c:8883", ca: tls/ca.crt, rules: [{ pattern: "#" }] }\n');
     expect(process.cwd()).not.toBe(dir);
