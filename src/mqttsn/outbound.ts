@@ -68,7 +68,10 @@ function resolveTopic(h: OutboundHost, s: SnSession, item: OutItem): { type: Top
   // name, which names "the topic id used when sending PUBLISH", §5.4.16) comes first, even
   // when the name is also predefined: the client may not know the predefined id.
   const id = s.topics.idOf(name);
-  if (id !== undefined && s.topics.isKnown(id)) return { type: 0, id };
+  if (id !== undefined && s.topics.isKnown(id)) {
+    s.topics.touch(id); // a gateway id in use is the last to give way
+    return { type: 0, id };
+  }
   // The client rejected this message's topic id: a normal id is REGISTERed for it (§6.10).
   if (item.topicRejects !== undefined) return undefined;
   const pre = h.predefined.idOf(s.clientId, name);
@@ -87,7 +90,7 @@ export function pump(h: OutboundHost, s: SnSession): void {
     const topic = resolveTopic(h, s, item);
     if (topic === undefined) {
       // Gateway-initiated REGISTER (§6.5): the client learns the id before the PUBLISH.
-      const id = s.topics.assign(item.msg.topic, false);
+      const id = s.topics.assign(item.msg.topic, false, s.topicInUse);
       if (id === undefined) {
         s.queue.shift();
         h.done(item);

@@ -40,6 +40,7 @@
 import type { Message, QoS } from '../core/message.js';
 import type { SnQoS } from './packets.js';
 import type { SnSession } from './session.js';
+import type { TopicEntry } from './topic-registry.js';
 
 export interface SnSessionRecord {
   will?: { topic: string | undefined; qos: SnQoS; retain: boolean; payload: string };
@@ -51,7 +52,7 @@ export interface SnSessionRecord {
   /** [filter, QoS] */
   subs: Array<[string, QoS]>;
   /** [id, name, whether the client knows the id] */
-  topics: Array<[number, string, boolean]>;
+  topics: TopicEntry[];
 }
 
 /** Where persistent sessions are kept; writes may be deferred to the next commit of the store. */
@@ -172,8 +173,8 @@ function parseRecord(text: string): SnSessionRecord | undefined {
     if (typeof v !== 'object' || v === null || !Array.isArray(v.subs) || !Array.isArray(v.topics)) return undefined;
     const subs = v.subs.filter((e): e is [string, QoS] => Array.isArray(e) && typeof e[0] === 'string' && (e[1] === 0 || e[1] === 1 || e[1] === 2));
     const topics = v.topics.filter(
-      (e): e is [number, string, boolean] => Array.isArray(e) && Number.isInteger(e[0]) && e[0] >= 1 && e[0] <= 0xfffe && typeof e[1] === 'string' && typeof e[2] === 'boolean',
-    );
+      (e): e is TopicEntry => Array.isArray(e) && Number.isInteger(e[0]) && e[0] >= 1 && e[0] <= 0xfffe && typeof e[1] === 'string' && typeof e[2] === 'boolean',
+    ).map((e): TopicEntry => (e[3] === true ? [e[0], e[1], e[2], true] : [e[0], e[1], e[2]]));
     const w = v.will;
     const will = w !== undefined && typeof w === 'object' && w !== null && typeof w.payload === 'string' && [-1, 0, 1, 2].includes(w.qos)
       ? { topic: typeof w.topic === 'string' ? w.topic : undefined, qos: w.qos, retain: w.retain === true, payload: w.payload }

@@ -128,6 +128,18 @@ export class SnSession {
     this.topics = new TopicRegistry(maxTopics);
   }
 
+  /**
+   * Whether a topic id is in an exchange under way, so the table must not give it up
+   * (topic-registry.ts): our REGISTER awaiting REGACK, our PUBLISH awaiting its answer, or
+   * the client's last QoS 1 PUBLISH, whose retransmission (DUP) must still name the topic.
+   */
+  readonly topicInUse = (id: number): boolean => {
+    const f = this.flight;
+    if (f?.kind === 'register' && f.topicId === id) return true;
+    if (f?.kind === 'publish' && f.packet.topicIdType === 0 && f.packet.topicId === id) return true;
+    return this.lastQos1?.topicId === id;
+  };
+
   /** MsgIds 1..65535 (0 is used by QoS 0 and -1 only). */
   allocateMsgId(): number {
     const id = this.nextId;

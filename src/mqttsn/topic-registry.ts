@@ -5,6 +5,15 @@
  * in SUBACK and 0xFFFF is reserved (§5.3.11). The table is bounded per client; the
  * caller answers exhaustion with ReturnCode 0x01 "rejected: congestion" (§5.3.10).
  *
+ * The client's own ids (its REGISTERs and SUBSCRIBEs by name) and the gateway's (REGISTERed
+ * for wildcard matches) share the table, but the gateway's hold at most `gatewayLimit` of
+ * it and give way: the least recently used gateway id is forgotten when the gateway needs
+ * one more than its share, or when the table is full and the client REGISTERs. Never an id
+ * still in an exchange (`inUse`: a REGISTER awaiting REGACK, a PUBLISH awaiting its answer).
+ * A forgotten id's number is not handed out again before the allocation wraps around the
+ * 65,534 ids, so a client that still holds it reads no other topic under it: a PUBLISH of
+ * the client with it gets "rejected: invalid topic ID" (§6.6), and it REGISTERs again.
+ *
  * Predefined ids (§6.7) are a separate namespace (TopicIdType 0b01) shared by all
  * clients, optionally overridden per client id.
  */
@@ -12,17 +21,31 @@
 const FIRST_ID = 0x0001;
 const LAST_ID = 0xfffe;
 
+/** A stored entry: id, name, whether the client knows it, and `true` for an id the gateway REGISTERed. */
+export type TopicEntry = [number, string, boolean] | [number, string, boolean, true];
+
 export class TopicRegistry {
   private byId: Map<number, string> | undefined;
   private byName: Map<string, number> | undefined;
   /** Ids the client has confirmed (its own REGISTER, a SUBACK, or a REGACK for ours). */
   private known: Set<number> | undefined;
+  /** Ids the gateway REGISTERed, least recently used first. */
+  private gateway: Map<number, true> | undefined;
   private next = FIRST_ID;
 
-  constructor(private readonly limit: number) {}
+  constructor(
+    private readonly limit: number,
+    /** The gateway's share of the table (default: half of it). */
+    private readonly gatewayLimit = Math.max(1, Math.floor(limit / 2)),
+  ) {}
 
   get size(): number {
     return this.byId?.size ?? 0;
+  }
+
+  /** How many ids the gateway REGISTERed (and still holds). */
+  get gatewaySize(): number {
+    return this.gateway?.size ?? 0;
   }
 
   nameOf(id: number): string | undefined {
@@ -40,18 +63,34 @@ export class TopicRegistry {
 
   /**
    * The id for a name, assigning one if needed; undefined when the table is full.
-   * `confirmed` marks ids the client learns from this exchange itself (REGACK, SUBACK).
+   * `confirmed`: the client itself names the topic (REGISTER, SUBSCRIBE by name) and learns
+   * the id from this exchange (REGACK, SUBACK); otherwise the gateway REGISTERs it.
+   * `inUse`: ids in an exchange under way, which are never given up to make room.
    */
-  assign(name: string, confirmed: boolean): number | undefined {
+  assign(name: string, confirmed: boolean, inUse: (id: number) => boolean = () => false): number | undefined {
     let id = this.byName?.get(name);
-    if (id === undefined) {
-      if (this.size >= this.limit) return undefined;
-      id = this.freeId();
-      (this.byId ??= new Map()).set(id, name);
-      (this.byName ??= new Map()).set(name, id);
+    if (id !== undefined) {
+      if (confirmed) {
+        (this.known ??= new Set()).add(id);
+        this.gateway?.delete(id); // the client's own from now on
+      } else {
+        this.touch(id);
+      }
+      return id;
     }
+    if (!confirmed && this.gatewaySize >= this.gatewayLimit && !this.evict(inUse)) return undefined;
+    if (this.size >= this.limit && !this.evict(inUse)) return undefined;
+    id = this.freeId();
+    (this.byId ??= new Map()).set(id, name);
+    (this.byName ??= new Map()).set(name, id);
     if (confirmed) (this.known ??= new Set()).add(id);
+    else (this.gateway ??= new Map()).set(id, true);
     return id;
+  }
+
+  /** A gateway id was used for a PUBLISH: it is the most recently used now. */
+  touch(id: number): void {
+    if (this.gateway?.delete(id)) this.gateway.set(id, true);
   }
 
   confirm(id: number): void {
@@ -73,23 +112,28 @@ export class TopicRegistry {
     this.byId!.delete(id);
     this.byName!.delete(name);
     this.known?.delete(id);
+    this.gateway?.delete(id);
   }
 
   /** Every id with its name and whether the client knows it (for the stored session). */
-  entries(): Array<[number, string, boolean]> {
-    const out: Array<[number, string, boolean]> = [];
-    for (const [id, name] of this.byId ?? []) out.push([id, name, this.known?.has(id) ?? false]);
+  entries(): TopicEntry[] {
+    const out: TopicEntry[] = [];
+    for (const [id, name] of this.byId ?? []) {
+      const known = this.known?.has(id) ?? false;
+      out.push(this.gateway?.has(id) ? [id, name, known, true] : [id, name, known]);
+    }
     return out;
   }
 
   /** Puts back stored entries (a restart): up to the limit, duplicates of an id or name skipped. */
-  restore(entries: ReadonlyArray<readonly [number, string, boolean]>): void {
+  restore(entries: ReadonlyArray<Readonly<TopicEntry>>): void {
     this.clear();
-    for (const [id, name, known] of entries) {
+    for (const [id, name, known, byGateway] of entries) {
       if (this.size >= this.limit || id < FIRST_ID || id > LAST_ID || this.byId?.has(id) || this.byName?.has(name)) continue;
       (this.byId ??= new Map()).set(id, name);
       (this.byName ??= new Map()).set(name, id);
       if (known) (this.known ??= new Set()).add(id);
+      if (byGateway === true) (this.gateway ??= new Map()).set(id, true);
       if (id >= this.next) this.next = id === LAST_ID ? FIRST_ID : id + 1;
     }
   }
@@ -98,7 +142,18 @@ export class TopicRegistry {
     this.byId = undefined;
     this.byName = undefined;
     this.known = undefined;
+    this.gateway = undefined;
     this.next = FIRST_ID;
+  }
+
+  /** Forgets the least recently used gateway id not in use; false if there is none. */
+  private evict(inUse: (id: number) => boolean): boolean {
+    for (const id of this.gateway?.keys() ?? []) {
+      if (inUse(id)) continue;
+      this.forget(id);
+      return true;
+    }
+    return false;
   }
 
   private freeId(): number {

@@ -49,6 +49,34 @@ describe('per-client topic registry (§6.5)', () => {
     expect(r.isKnown(id)).toBe(false);
     expect(r.nameOf(id)).toBeUndefined();
   });
+
+  it('holds the gateway\'s ids to half the table and gives the least recently used one up, never one in use', () => {
+    const r = new TopicRegistry(4);
+    const g1 = r.assign('g/1', false)!;
+    const g2 = r.assign('g/2', false)!;
+    r.touch(g1);
+    const g3 = r.assign('g/3', false)!; // over the gateway's share: g/2, least recently used, goes
+    expect([r.idOf('g/1'), r.idOf('g/2'), r.idOf('g/3')]).toEqual([g1, undefined, g3]);
+    expect(r.gatewaySize).toBe(2);
+    r.assign('own/1', true);
+    r.assign('own/2', true);
+    // Full: a client REGISTER takes the place of a gateway id, but not of one in use.
+    expect(r.assign('own/3', true, (id) => id === g1)).toBeDefined();
+    expect([r.idOf('g/1'), r.idOf('g/3')]).toEqual([g1, undefined]);
+    expect(r.assign('own/4', true, (id) => id === g1)).toBeUndefined();
+    // Given-up numbers are not handed out again.
+    expect([g2, g3]).not.toContain(r.idOf('own/3'));
+  });
+
+  it('keeps which ids the gateway registered across a restore', () => {
+    const r = new TopicRegistry(4);
+    r.assign('g/1', false);
+    r.assign('own/1', true);
+    const back = new TopicRegistry(4);
+    back.restore(JSON.parse(JSON.stringify(r.entries())));
+    expect(back.entries()).toEqual(r.entries());
+    expect(back.gatewaySize).toBe(1);
+  });
 });
 
 describe('predefined topic ids (§6.7)', () => {

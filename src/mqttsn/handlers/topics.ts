@@ -19,9 +19,11 @@ export function onRegister(ctx: SnContext, s: SnSession, p: Register): void {
   if (tooDeep(ctx, p.topicName, s.peer, 'REGISTER of')) {
     return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.INVALID_TOPIC_ID });
   }
-  const id = s.topics.assign(p.topicName, true);
+  // A full table first gives up the least recently used id the gateway REGISTERed (one not
+  // in an exchange): the sensor's own REGISTER comes before wildcard deliveries.
+  const id = s.topics.assign(p.topicName, true, s.topicInUse);
   if (id === undefined) {
-    // The per-client table is full: "rejected: congestion" (§5.3.10), the client may retry later.
+    // The per-client table is full of the client's own ids: "rejected: congestion" (§5.3.10), the client may retry later.
     ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
     return ctx.reply(s, { type: MsgType.REGACK, topicId: 0, msgId: p.msgId, returnCode: ReturnCode.CONGESTION });
   }
@@ -71,7 +73,7 @@ export function onSubscribe(ctx: SnContext, s: SnSession, p: Subscribe): void {
   // subscription's messages come on the topics of its inner filter, registered as they come.
   if (p.topicIdType === 1) topicId = p.topicId!;
   else if (p.topicIdType === 0 && !hasWildcard(filter) && parseSharedFilter(filter) === null) {
-    const id = s.topics.assign(filter, true);
+    const id = s.topics.assign(filter, true, s.topicInUse);
     if (id === undefined) {
       ctx.reject('topic-table-full', s.peer, `topic table full (${ctx.config.max_topics_per_client})`);
       return refuse(ReturnCode.CONGESTION);
