@@ -23,7 +23,7 @@ import { originKey, type Message, type Origin, type QoS } from '../core/message.
 import type { StateJournal } from '../core/persistence.js';
 import { parseSharedFilter, validateTopicFilter } from '../core/topic.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
-import { Connection, type PeerInfo } from './connection.js';
+import { Connection, connectedClients, type ConnectedClient, type PeerInfo } from './connection.js';
 import type { BrokerContext, OpenedSession } from './context.js';
 import { SessionLifecycle } from './session-lifecycle.js';
 import { BrokerMetrics, type DropReason } from './metrics.js';
@@ -38,7 +38,8 @@ import type { Authorizer } from '../core/authorizer.js';
 import { AccessState } from './access-state.js';
 import { applyReadGrants } from './read-guard.js';
 import { ConnectLimits } from './connect-limits.js';
-import { restoreState, writeThrough } from './persistence.js';
+import { moveStamps, restoreState, writeThrough } from './persistence.js';
+import type { StampMover } from '../core/clock-steps.js';
 
 export interface BrokerDeps {
   log: Logger;
@@ -144,6 +145,12 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     this.restored = false;
   }
 
+  /** The wall clock stepped (core/clock-steps.ts): every stamp the broker holds moves with it. */
+  clockStepped(mover: StampMover): void {
+    this.lastSweepAt += mover.deltaMs;
+    moveStamps(mover, this.retained, this.sessions.values(), this.connections, this.journal);
+  }
+
   /** Progress: the keepalive sweep was due and has not run. */
   readonly progress: ProgressProbe = {
     name: 'broker keepalive sweep',
@@ -155,14 +162,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   };
 
   /** Up to `limit` connected clients (status page and `outpost status`). */
-  clients(limit: number): { clientId: string; address: string; transport: string; protocol: number }[] {
-    const out = [];
-    for (const c of this.connections) {
-      if (out.length >= limit) break;
-      if (c.state !== 'connected') continue;
-      out.push({ clientId: c.clientId, address: `${c.peer.remoteAddress}:${c.peer.remotePort}`, transport: c.peer.transport, protocol: c.version });
-    }
-    return out;
+  clients(limit: number): ConnectedClient[] {
+    return connectedClients(this.connections, limit);
   }
 
   get sessionCount(): number {

@@ -124,6 +124,11 @@ export class Connection implements SessionLink {
     s.on('end', endWritable);
   }
 
+  /** The wall clock stepped: the keepalive is measured from the same moment as before. */
+  clockStepped(deltaMs: number): void {
+    this.lastSeen += deltaMs;
+  }
+
   /**
    * Called by the broker's sweep timer (one timer for all connections instead of one
    * per connection): enforces the connect timeout and the keepalive. `lastSeen` only
@@ -442,4 +447,22 @@ function ignoreSocketError(): void {}
 /** The peer half-closed: close our side too (in-memory duplexes allow half-open). */
 function endWritable(this: Duplex): void {
   this.end();
+}
+
+export interface ConnectedClient {
+  clientId: string;
+  address: string;
+  transport: string;
+  protocol: number;
+}
+
+/** Up to `limit` connected clients (status page and `outpost status`). */
+export function connectedClients(connections: Iterable<Connection>, limit: number): ConnectedClient[] {
+  const out: ConnectedClient[] = [];
+  for (const c of connections) {
+    if (out.length >= limit) break;
+    if (c.state !== 'connected') continue;
+    out.push({ clientId: c.clientId, address: `${c.peer.remoteAddress}:${c.peer.remotePort}`, transport: c.peer.transport, protocol: c.version });
+  }
+  return out;
 }

@@ -5,6 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.js';
+import type { StampMover } from '../core/clock-steps.js';
+import type { Connection } from './connection.js';
 import type { StateJournal, StoredSessionRecord, WillSpec } from '../core/persistence.js';
 import { parseSharedFilter } from '../core/topic.js';
 import type { BrokerOptions } from './options.js';
@@ -12,6 +14,14 @@ import type { RetainedStore } from './retained.js';
 import { willDelayMs } from './session-lifecycle.js';
 import type { Session } from './session.js';
 import type { SubscriptionEntry } from './subscription-tree.js';
+
+/** Moves every stamp the broker holds by a step of the wall clock (Broker.clockStepped). */
+export function moveStamps(mover: StampMover, retained: RetainedStore, sessions: Iterable<Session>, connections: Iterable<Connection>, journal: StateJournal | undefined): void {
+  retained.clockStepped?.(mover);
+  for (const s of sessions) s.clockStepped(mover);
+  for (const c of connections) c.clockStepped(mover.deltaMs);
+  journal?.clockStepped?.(mover);
+}
 
 /** The session as stored: online (its client's Will held) or offline since session.offlineAt (a pending Will). */
 export function sessionRecord(session: Session): StoredSessionRecord {

@@ -3,6 +3,7 @@
  * Expired messages are dropped on read. The store behind it is in memory in this
  * issue; the persistence layer will implement the same interface.
  */
+import type { StampMover } from '../core/clock-steps.js';
 import { ownPayload, type Message } from '../core/message.js';
 import { topicMatches } from '../core/topic.js';
 
@@ -11,6 +12,8 @@ export interface RetainedStore {
   /** Every retained message whose topic matches `filter`, not expired at `now`. */
   match(filter: string, now: number): Message[];
   readonly size: number;
+  /** The wall clock stepped: the Message Expiry of every retained message moves with it. */
+  clockStepped?(mover: StampMover): void;
 }
 
 export class MemoryRetainedStore implements RetainedStore {
@@ -23,6 +26,10 @@ export class MemoryRetainedStore implements RetainedStore {
   set(msg: Message): void {
     if (msg.payload.length === 0) this.byTopic.delete(msg.topic);
     else this.byTopic.set(msg.topic, ownPayload(msg));
+  }
+
+  clockStepped(mover: StampMover): void {
+    for (const m of this.byTopic.values()) mover.message(m);
   }
 
   match(filter: string, now: number): Message[] {

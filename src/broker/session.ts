@@ -6,6 +6,7 @@
  */
 import { ownPayload, type Message, type QoS } from '../core/message.js';
 import type { TimerHandle } from '../core/clock.js';
+import type { StampMover } from '../core/clock-steps.js';
 import type { DeliveryState, StateJournal, StoredDelivery, WillSpec } from '../core/persistence.js';
 import type { Subscriber, SubscriptionEntry } from './subscription-tree.js';
 import type { BrokerMetrics, DropReason } from './metrics.js';
@@ -144,6 +145,14 @@ export class Session implements Subscriber {
 
   get queuedSize(): number {
     return this.queuedBytes;
+  }
+
+  /** The wall clock stepped (core/clock-steps.ts): its stamps and its messages' expiry move with it. */
+  clockStepped(mover: StampMover): void {
+    this.offlineAt = mover.at(this.offlineAt);
+    mover.will(this.pendingWill);
+    for (let i = this.head; i < this.queue.length; i++) mover.message(this.queue[i]!.msg);
+    for (const f of this.flights?.values() ?? []) mover.message(f.msg);
   }
 
   deliver(msg: Message, qos: QoS, retainFlag: boolean, subIds: readonly number[] | undefined): void {

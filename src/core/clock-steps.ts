@@ -21,6 +21,7 @@
  * power-off time, which is its true age.
  */
 import type { Clock, TimerHandle } from './clock.js';
+import type { Message } from './message.js';
 
 /** Milliseconds of a clock that never steps (performance.now() in production). */
 export type MonotonicNow = () => number;
@@ -116,4 +117,34 @@ export function formatStep(ms: number): string {
     if (parts.length === 2) break;
   }
   return parts.join(' ');
+}
+
+/**
+ * Moves the in-memory stamps of one step, each object once: a Message is shared by the
+ * retained store, session queues, MQTT-SN queues and the journal's pending writes, and a
+ * Will by a session and its pending record.
+ */
+export class StampMover {
+  private readonly moved = new Set<object>();
+
+  constructor(readonly deltaMs: number) {}
+
+  /** Moves `m.expiresAt` (Message Expiry) once. */
+  message(m: Message): void {
+    if (m.expiresAt === undefined || this.moved.has(m)) return;
+    this.moved.add(m);
+    m.expiresAt += this.deltaMs;
+  }
+
+  /** Moves a pending Will's due time once. */
+  will(w: { due?: number | undefined } | undefined): void {
+    if (w?.due === undefined || this.moved.has(w)) return;
+    this.moved.add(w);
+    w.due += this.deltaMs;
+  }
+
+  /** A stamp of the caller's own, undefined staying undefined. */
+  at<T extends number | undefined>(t: T): T {
+    return (t === undefined ? t : t + this.deltaMs) as T;
+  }
 }

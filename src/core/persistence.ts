@@ -5,6 +5,7 @@
  * (src/store/state-journal.ts). Writes are recorded, not executed: they go into the next
  * group commit, and `committed()` is the promise an acknowledgement waits for.
  */
+import type { StampMover } from './clock-steps.js';
 import type { Message, Origin, QoS } from './message.js';
 
 /**
@@ -129,4 +130,9 @@ export interface StateJournal {
   removeQos2(clientId: string, packetId: number): void;
   /** Reads everything back at start-up, deleting what expired (now: clock ms). */
   restore(now: number, limits: RestoreLimits): RestoredState;
+  /**
+   * The wall clock stepped (core/clock-steps.ts): the stamps stored so far (offline_at,
+   * expires_at, a pending Will's due time) and those of the pending writes move with it.
+   */
+  clockStepped?(mover: StampMover): void;
 }

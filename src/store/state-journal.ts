@@ -16,6 +16,7 @@
  * acknowledged before the commit) writes nothing; an update of a delivery still pending
  * changes the pending insert; retained updates of one topic within a batch write once.
  */
+import type { StampMover } from '../core/clock-steps.js';
 import { deferred, type Deferred } from '../core/deferred.js';
 import { OutpostError } from '../core/errors.js';
 import { originKey, type Message, type Origin } from '../core/message.js';
@@ -63,6 +64,8 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
   private lastId: number | undefined;
   private closed = false;
   private count = 0;
+  /** A step of the wall clock not yet applied to the stored stamps (clockStepped). */
+  private stampShift = 0;
 
   constructor(opts: JournalOptions) {
     this.sql = new StateSql(opts.db);
@@ -184,10 +187,28 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     return this.sql.consumerKeys(prefix);
   }
 
+  /**
+   * The wall clock stepped: the pending writes' stamps move at once (records are copies; their
+   * messages and Wills are shared with the broker, moved once by `mover`), the stored ones by
+   * one UPDATE per table first in the next commit, before any write stamped after the step.
+   */
+  clockStepped(mover: StampMover): void {
+    if (this.closed) return;
+    for (const op of this.ops) {
+      if (op.k === 'session') {
+        op.rec.offlineAt = mover.at(op.rec.offlineAt);
+        mover.will(op.rec.will);
+      } else if (op.k === 'add') mover.message(op.d.msg);
+    }
+    for (const m of this.retained.values()) mover.message(m);
+    this.stampShift += mover.deltaMs;
+    this.touch();
+  }
+
   // ---- CommitParticipant ---------------------------------------------------------
 
   hasWork(): boolean {
-    return this.ops.length > 0 || this.retained.size > 0 || this.deferred !== undefined;
+    return this.ops.length > 0 || this.retained.size > 0 || this.deferred !== undefined || this.stampShift !== 0;
   }
 
   take(): CommitBatch | undefined {
@@ -196,6 +217,8 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     const ops = this.ops;
     const retained = this.retained;
     const deferred = this.deferred;
+    const shift = this.stampShift;
+    this.stampShift = 0;
     this.ops = [];
     this.adds = new Map();
     this.retained = new Map();
@@ -203,6 +226,7 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
     const sql = this.sql;
     return {
       write: () => {
+        if (shift !== 0) sql.shiftStamps(shift);
         for (const m of retained.values()) sql.retain(m);
         for (const op of ops) apply(sql, op);
       },
@@ -211,6 +235,7 @@ export class SqliteStateJournal implements StateJournal, CommitParticipant {
         // Kept for the next commit, before anything newer: memory and file must not drift
         // apart; whoever waited is told (a publisher is not acknowledged and resends).
         this.ops = ops.concat(this.ops);
+        this.stampShift += shift;
         for (const [topic, m] of retained) if (!this.retained.has(topic)) this.retained.set(topic, m);
         deferred?.reject(err);
       },

@@ -40,6 +40,19 @@ export class StateSql {
     return (this.s ??= prepare(this.db));
   }
 
+  /**
+   * A step of the wall clock (core/clock-steps.ts): every stored stamp moves by `deltaMs`, one
+   * UPDATE per table (a pending Will's due time lives in its JSON). Rare; runs inside the commit.
+   */
+  shiftStamps(deltaMs: number): void {
+    const h = this.db.handle;
+    h.prepare('UPDATE sessions SET offline_at = offline_at + @d, ' +
+      "will = CASE WHEN json_extract(will, '$.due') IS NULL THEN will ELSE json_set(will, '$.due', json_extract(will, '$.due') + @d) END " +
+      'WHERE offline_at IS NOT NULL OR will IS NOT NULL').run({ d: deltaMs });
+    h.prepare('UPDATE deliveries SET expires_at = expires_at + ? WHERE expires_at IS NOT NULL').run(deltaMs);
+    h.prepare('UPDATE retained SET expires_at = expires_at + ? WHERE expires_at IS NOT NULL').run(deltaMs);
+  }
+
   maxDeliveryId(): number {
     return (this.st.maxDelivery.pluck().get() as number | null) ?? 0;
   }

@@ -1,0 +1,112 @@
+/**
+ * A step of the wall clock (NTP on a Raspberry Pi without a real-time clock) must not
+ * expire what the broker holds: queued and retained messages keep their remaining Message
+ * Expiry, offline persistent sessions their remaining Session Expiry (after a restart too),
+ * and idle clients are not cut off for their keepalive.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StampMover } from '../../src/core/clock-steps.js';
+import type { Harness } from '../helpers/broker-harness.js';
+import { collect, connect, publish, subscribe, ticks, until } from '../helpers/flows.js';
+import { persistentBroker, type PersistHarness } from '../helpers/persist-harness.js';
+import { DAY, SteppingWall } from '../helpers/stepping-clock.js';
+
+let dir: string;
+let wall: SteppingWall;
+const harnesses: PersistHarness[] = [];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'outpost-broker-step-'));
+  wall = new SteppingWall();
+});
+afterEach(async () => {
+  for (const h of harnesses.splice(0)) await h.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A broker on a SQLite file, told of the wall clock's steps as the gateway tells it. */
+async function broker(): Promise<PersistHarness> {
+  const h = await persistentBroker(dir, { clock: wall.clock });
+  harnesses.push(h);
+  const off = wall.clock.onStep((d) => {
+    h.outbox.clockStepped(d);
+    h.broker.clockStepped(new StampMover(d));
+  });
+  const stop = h.stop.bind(h);
+  h.stop = async () => {
+    off();
+    await stop();
+  };
+  return h;
+}
+
+/** The flows helpers' view of a persistent harness. */
+function flows(h: PersistHarness): Harness {
+  return { broker: h.broker, client: (v) => h.client(v), stream: () => h.stream(), close: () => h.stop() };
+}
+
+async function offlineSubscriber(h: PersistHarness): Promise<void> {
+  const { c } = await connect(flows(h), 'away', { clean: false, properties: { sessionExpiryInterval: 3600 } });
+  await subscribe(c, 'exp/#', 1);
+  c.send({ cmd: 'disconnect', reasonCode: 0 });
+  await c.waitClosed();
+  await until(() => h.broker.connectionCount === 0, 'the close');
+}
+
+describe('the broker across a step of the wall clock', () => {
+  it('delivers a queued message with Message Expiry Interval 60 s after a step of +1 day, with 40 s left', async () => {
+    const h = await broker();
+    await offlineSubscriber(h);
+    const { c: pub } = await connect(flows(h), 'pub');
+    await publish(pub, 'exp/a', 'sixty', 1, { properties: { messageExpiryInterval: 60 } });
+    wall.advance(20_000);
+    wall.step(DAY);
+    const { c } = await connect(flows(h), 'away', { clean: false, properties: { sessionExpiryInterval: 3600 } });
+    const [a] = await collect(c, 1, { ack: true });
+    expect([a!.topic, a!.properties?.messageExpiryInterval]).toEqual(['exp/a', 40]);
+  });
+
+  it('keeps a queued message and its offline session across a step of +1 day and a restart, with the expiry left', async () => {
+    const h = await broker();
+    await offlineSubscriber(h);
+    const { c: pub } = await connect(flows(h), 'pub');
+    await publish(pub, 'exp/a', 'sixty', 1, { properties: { messageExpiryInterval: 60 } });
+    wall.advance(10_000);
+    wall.step(DAY);
+    wall.clock.now();
+    await h.outbox.flush();
+    await h.stop();
+    const again = await broker();
+    const { c, connack } = await connect(flows(again), 'away', { clean: false, properties: { sessionExpiryInterval: 3600 } });
+    expect(connack.sessionPresent).toBe(true);
+    const [a] = await collect(c, 1, { ack: true });
+    expect([a!.topic, a!.properties?.messageExpiryInterval]).toEqual(['exp/a', 50]);
+  });
+
+  it('hands a retained message with Message Expiry Interval 60 s to a new subscriber after a step of +1 day, with 30 s left', async () => {
+    const h = await broker();
+    const { c: pub } = await connect(flows(h), 'pub');
+    await publish(pub, 'exp/r', 'kept', 1, { retain: true, properties: { messageExpiryInterval: 60 } });
+    wall.advance(30_000);
+    wall.step(DAY);
+    const { c } = await connect(flows(h), 'late');
+    await subscribe(c, 'exp/#', 1);
+    const [r] = await collect(c, 1, { ack: true });
+    expect([r!.topic, r!.properties?.messageExpiryInterval]).toEqual(['exp/r', 30]);
+  });
+
+  it('does not cut off an idle client for its keepalive when the wall clock steps forward', async () => {
+    const h = await broker();
+    const { c } = await connect(flows(h), 'idle', { keepalive: 60 });
+    wall.advance(1000);
+    wall.step(DAY);
+    wall.advance(2000); // the keepalive sweep runs
+    await ticks(20);
+    expect(h.broker.connectionCount).toBe(1);
+    c.send({ cmd: 'pingreq' });
+    await c.next('pingresp');
+  });
+});
