@@ -118,8 +118,9 @@ export class WsListener implements Service {
 
   private refuseOrigin(req: IncomingMessage, origin: string): void {
     this.options.onOriginRefused?.();
-    this.warnings.warn(req.socket.remoteAddress, { remotePort: req.socket.remotePort, origin: origin.slice(0, 200) },
-      `websocket from a web page refused (HTTP 403): its origin is not in ${this.where}.allowed_origins; add it there if that page may use the broker`);
+    // The key to add it to, so the operator who meant that page to connect knows what to do.
+    const fields = { remotePort: req.socket.remotePort, origin: origin.slice(0, 200), setting: `${this.where}.allowed_origins` };
+    this.warnings.warn(req.socket.remoteAddress, fields, 'websocket from a web origin not in allowed_origins refused (HTTP 403)');
   }
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
