@@ -130,4 +130,23 @@ describe('MQTT-SN PUBACK "rejected: congestion" from a sensor', () => {
     expect(c.publishes.filter((p) => p.payload.toString() === 'a')).toHaveLength(3);
     expect(h.gw.session('busy-2')!.state).toBe('active');
   });
+
+  it('gives a congested sleeper its PINGRESP at once and the message again at its next wake-up', async () => {
+    h = await startSnGateway('retry_interval: 100ms\nmax_retries: 2');
+    const c = await h.client();
+    expect(await c.connect('sleepy', { clean: false, duration: 30 })).toBe(0);
+    await c.subscribe('to/sleepy', 1);
+    c.send({ type: MsgType.DISCONNECT, duration: 60 });
+    await c.next(MsgType.DISCONNECT);
+    await h.local('to/sleepy', 'wake', 1);
+    c.send({ type: MsgType.PINGREQ, clientId: 'sleepy' });
+    puback(c, await publishOf(c, 'wake'), ReturnCode.CONGESTION);
+    await c.next(MsgType.PINGRESP, 1000);
+    await until(() => h!.gw.session('sleepy')!.state === 'asleep', 'the sensor asleep again');
+    expect(await c.none(MsgType.PUBLISH, 250)).toBe(true);
+    c.send({ type: MsgType.PINGREQ, clientId: 'sleepy' });
+    puback(c, await publishOf(c, 'wake'), 0);
+    await c.next(MsgType.PINGRESP, 1000);
+    expect(h.gw.metrics.totalDrops).toBe(0);
+  });
 });
