@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parseConfigText } from '../../src/config/load.js';
 import { Gateway } from '../../src/gateway.js';
+import { renderMetrics } from '../../src/observability/gateway-metrics.js';
 import { testCerts } from '../helpers/certs.js';
 import { silentLog } from '../helpers/broker-harness.js';
 
@@ -41,7 +42,7 @@ describe('gateway listeners', () => {
     }
   });
 
-  it('refuses a browser page whose Origin is not in allowed_origins and counts it in /metrics terms (outpost_websocket_origins_refused_total)', async () => {
+  it('refuses a browser page whose Origin is not in allowed_origins and counts it in /metrics (outpost_websocket_origins_refused_total)', async () => {
     const g = gateway(['{ type: ws, port: 0, allowed_origins: ["https://dash.example"] }']);
     await g.start(new AbortController().signal);
     try {
@@ -54,6 +55,8 @@ describe('gateway listeners', () => {
       expect(await opened('https://evil.example')).toBe('Unexpected server response: 403');
       expect(await opened('https://dash.example')).toBe('open');
       expect(g.broker.metrics.originsRefused).toBe(1);
+      const text = renderMetrics({ broker: g.broker, bridges: [] }, { now: () => 0, eventLoopLagMs: () => 0, rssBytes: () => 0, listenersUp: () => true });
+      expect(text).toMatch(/^outpost_websocket_origins_refused_total 1$/m);
     } finally {
       await g.stop();
     }
