@@ -29,7 +29,8 @@ import { snapshot, type SnQueueStore, type SnSessionStore } from './persistence.
 import { makePeer, sourceKeyOf, SnSession, unicast, type OutItem, type Peer } from './session.js';
 import { restoreSessions } from './restore.js';
 import { PredefinedTopics } from './topic-registry.js';
-import { dueAt, evictionCandidate, GRACE, nextDeadline } from './supervision.js';
+import { dueAt, evictionCandidate, GRACE, moveSessionStamps, nextDeadline } from './supervision.js';
+import type { StampMover } from '../core/clock-steps.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
 
 const MAX_TIMER_MS = 2_147_483_647;
@@ -96,6 +97,11 @@ export class MqttsnGateway implements Service, SnContext {
 
   get sessionCount(): number {
     return this.byId.size;
+  }
+
+  /** The wall clock stepped: each session's deadlines move with it (supervision.ts moveSessionStamps). */
+  clockStepped(mover: StampMover): void {
+    for (const s of this.byId.values()) moveSessionStamps(s, mover);
   }
 
   get addresses() {

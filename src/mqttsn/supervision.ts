@@ -4,6 +4,7 @@
  * sleep Duration (§6.14) get 50% grace, as MQTT's keepalive does (MQTT 3.1.1 §3.1.2.10):
  * a sensor that sends exactly on its period must not be declared lost by jitter.
  */
+import type { StampMover } from '../core/clock-steps.js';
 import type { SnSession } from './session.js';
 
 export const GRACE = 1.5;
@@ -62,4 +63,22 @@ export function evictionCandidate(sessions: Iterable<SnSession>, now: number, id
     if (silent === undefined && s.state === 'active' && s.keepaliveMs === 0 && now - s.lastSeen > idleMs) silent = s;
   }
   return silent ?? awaited;
+}
+
+/**
+ * The wall clock stepped (core/clock-steps.ts): every deadline and stamp of the session moves
+ * with it, so a step does not end sessions early (or keep them late); its timer is monotonic
+ * and needs nothing. Queued messages are moved once (they are shared with other subscribers).
+ */
+export function moveSessionStamps(s: SnSession, mover: StampMover): void {
+  const d = mover.deltaMs;
+  s.lastSeen += d;
+  s.sleepDeadline += d;
+  s.expiryDeadline += d;
+  s.timerDue += d;
+  s.pausedUntil += d;
+  s.willDeadline = mover.at(s.willDeadline);
+  if (s.connecting !== undefined) s.connecting.deadline += d;
+  for (const item of s.queue) mover.message(item.msg);
+  if (s.flight?.kind === 'publish') mover.message(s.flight.item.msg);
 }
