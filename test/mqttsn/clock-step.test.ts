@@ -26,13 +26,13 @@ describe('MQTT-SN sessions across a step of the wall clock', () => {
     const c = await h.client();
     await c.connect('pinger', { duration: 30 }); // lost after 45 s of silence
     wall.advance(10_000);
-    c.send({ type: MsgType.PINGREQ });
+    c.send({ type: MsgType.PINGREQ, clientId: undefined });
     await c.next(MsgType.PINGRESP);
     wall.advance(10_000);
     wall.step(DAY);
     wall.advance(30_000); // the supervision timer, armed for 45 s at the CONNECT, fires 35 s after the PINGREQ
     expect(h.gw.session('pinger')?.state).toBe('active');
-    c.send({ type: MsgType.PINGREQ });
+    c.send({ type: MsgType.PINGREQ, clientId: undefined });
     await c.next(MsgType.PINGRESP);
     wall.advance(40_000);
     expect(h.gw.session('pinger')?.state).toBe('active');
