@@ -63,7 +63,7 @@ export function dispatch(ctx: SnContext, transport: DatagramTransport, peer: Pee
     case MsgType.PUBLISH:
       return onPublish(ctx, s, p);
     case MsgType.PUBACK:
-      return onPuback(ctx, s, p.msgId, p.returnCode);
+      return onPuback(ctx, s, p.msgId, p.returnCode, p.topicId);
     case MsgType.PUBREC:
       return onPubrec(ctx, s, p.msgId);
     case MsgType.PUBREL:

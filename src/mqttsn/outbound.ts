@@ -23,6 +23,8 @@ import type { PredefinedTopics } from './topic-registry.js';
 
 /** PUBACK "invalid topic ID" answers to one message before it is dropped (`topic-id-rejected`). */
 export const MAX_TOPIC_REJECTS = 2;
+/** Topics per client whose predefined id or short name it rejected that are remembered. */
+const MAX_NOT_PREDEFINED = 256;
 
 export interface OutboundHost {
   readonly clock: Clock;
@@ -73,7 +75,7 @@ function resolveTopic(h: OutboundHost, s: SnSession, item: OutItem): { type: Top
     return { type: 0, id };
   }
   // The client rejected this message's topic id: a normal id is REGISTERed for it (§6.10).
-  if (item.topicRejects !== undefined) return undefined;
+  if (item.topicRejects !== undefined || s.notPredefined?.has(name) === true) return undefined;
   const pre = h.predefined.idOf(s.clientId, name);
   if (pre !== undefined) return { type: 1, id: pre };
   const short = shortTopicId(name);
@@ -133,6 +135,9 @@ export function pump(h: OutboundHost, s: SnSession): void {
     }
     h.metrics.publishOut++;
     if (item.qos === 0) {
+      s.lastQos0Type = topic.type;
+      s.lastQos0Id = topic.id;
+      s.lastQos0Topic = item.msg.topic;
       h.done(item);
       complete(h, s);
       continue;
@@ -258,7 +263,9 @@ export function onRegack(h: OutboundHost, s: SnSession, msgId: number, returnCod
 }
 
 /** PUBACK: QoS 1 done, or (any QoS) a rejection (§5.4.13). */
-export function onPuback(h: OutboundHost, s: SnSession, msgId: number, returnCode: number): void {
+export function onPuback(h: OutboundHost, s: SnSession, msgId: number, returnCode: number, topicId = -1): void {
+  // MsgId 0: the answer to a QoS 0 PUBLISH (ours carry 0, QoS 1/2 ones never do).
+  if (msgId === 0 && returnCode === ReturnCode.INVALID_TOPIC_ID) return qos0Rejected(h, s, topicId);
   const f = s.flight;
   if (f?.kind !== 'publish' || f.msgId !== msgId || f.stage === 'comp') return;
   const item = f.item;
@@ -279,6 +286,26 @@ export function onPuback(h: OutboundHost, s: SnSession, msgId: number, returnCod
   else if (returnCode === ReturnCode.CONGESTION) h.dropped(s, 'sensor-congested', item.msg.topic);
   else if (returnCode !== ReturnCode.ACCEPTED) h.dropped(s, 'publish-refused', item.msg.topic);
   land(h, s);
+}
+
+/**
+ * "Invalid topic ID" for the last QoS 0 PUBLISH: that message is gone (resent, it would
+ * overtake the ones sent since), but the next on its topic goes with a normal id REGISTERed
+ * first, as for QoS 1/2. A PUBACK naming an earlier QoS 0 PUBLISH is not told apart: ignored.
+ */
+function qos0Rejected(h: OutboundHost, s: SnSession, topicId: number): void {
+  if (s.lastQos0Type < 0 || s.lastQos0Id !== topicId) return;
+  const topic = s.lastQos0Topic;
+  if (s.lastQos0Type === 0) {
+    s.topics.unconfirm(topicId);
+    h.persist(s);
+  } else {
+    // Bounded like the topic table: a client rejecting every predefined name starts over.
+    if ((s.notPredefined?.size ?? 0) >= MAX_NOT_PREDEFINED) s.notPredefined = undefined;
+    (s.notPredefined ??= new Set()).add(topic);
+  }
+  s.lastQos0Type = -1;
+  h.dropped(s, 'topic-id-rejected', topic);
 }
 
 /** The PUBLISH in flight was rejected: its message goes back to the head of the queue, to be sent anew. */

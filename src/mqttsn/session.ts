@@ -115,6 +115,12 @@ export class SnSession {
   budget = 0;
   /** Clock ms until which nothing more is sent to the client: it answered "rejected: congestion". */
   pausedUntil = 0;
+  /** The last QoS 0 PUBLISH sent (its TopicIdType, -1 for none, TopicId and topic): a PUBACK 0x02 may name it. */
+  lastQos0Type = -1;
+  lastQos0Id = 0;
+  lastQos0Topic = '';
+  /** Topics whose predefined id or short name the client rejected: a normal id is REGISTERed for them. */
+  notPredefined: Set<string> | undefined;
   private nextId = 1;
 
   /** One origin object for all its messages, with its key made once (core/message.ts). */
@@ -163,6 +169,8 @@ export class SnSession {
     this.flight = undefined;
     this.budget = 0;
     this.pausedUntil = 0;
+    this.lastQos0Type = -1;
+    this.notPredefined = undefined;
     return lost;
   }
 }

@@ -150,3 +150,24 @@ describe('MQTT-SN PUBACK "rejected: congestion" from a sensor', () => {
     expect(h.gw.metrics.totalDrops).toBe(0);
   });
 });
+
+describe('MQTT-SN PUBACK "rejected: invalid topic ID" for a QoS 0 message', () => {
+  it('counts the QoS 0 message lost and sends the next one on its topic with a registered normal id', async () => {
+    h = await startSnGateway('predefined_topics: { 7: site/door }');
+    const c = await h.client();
+    expect(await c.connect('qos0-predef')).toBe(0);
+    expect((await c.subscribe('site/#', 0)).returnCode).toBe(0);
+    void h.local('site/door', 'one');
+    const first = await publishOf(c, 'one');
+    expect([first.topicIdType, first.topicId, first.msgId]).toEqual([1, 7, 0]);
+    puback(c, first, ReturnCode.INVALID_TOPIC_ID);
+    await until(() => h!.gw.metrics.dropped('topic-id-rejected') === 1, 'the QoS 0 message counted');
+    void h.local('site/door', 'two');
+    const id = await regack(c, 'site/door');
+    expect([(await publishOf(c, 'two')).topicIdType, id]).toEqual([0, id]);
+    void h.local('site/door', 'three');
+    const third = await publishOf(c, 'three');
+    expect([third.topicIdType, third.topicId]).toEqual([0, id]);
+    expect(c.arrivals.filter((t) => t === MsgType.REGISTER)).toHaveLength(1);
+  });
+});
