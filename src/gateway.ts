@@ -41,6 +41,7 @@ import { SqliteRemoteFilters } from './store/remote-filters.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
 import { systemClock } from './core/clock.js';
+import { formatStep, StampMover, StepCheckedClock, type MonotonicNow } from './core/clock-steps.js';
 import { SerialHost } from './serial/host.js';
 import type { PortOpener } from './serial/port.js';
 import { serialportOpener } from './serial/port-adapter.js';
@@ -59,6 +60,12 @@ export interface GatewayDeps {
   serialPorts?: PortOpener;
   /** The config file, for auth.password_file / auth.acl_file relative to it (default: the working directory). */
   configFile?: string;
+  /**
+   * A clock that never steps (default performance.now() when `clock` is the system clock;
+   * none with an injected clock, unless given): steps of the wall clock are seen against it
+   * (core/clock-steps.ts). Tests hand one with a clock whose wall time they step.
+   */
+  monotonic?: MonotonicNow;
   /** Extra progress probes watched beside the components' own (tests inject a stuck one). */
   probes?: readonly ProgressProbe[];
 }
@@ -121,13 +128,19 @@ export class Gateway {
   readonly serial: SerialHost;
   private readonly listeners: Listener[];
   private readonly group: ServiceGroup;
+  /** The clock every component gets: the wall clock, step-checked when a monotonic clock is known. */
+  private readonly clock: Clock;
+  private readonly steps: StepCheckedClock | undefined;
 
   constructor(
     private readonly config: Config,
     private readonly deps: GatewayDeps,
   ) {
     const log = deps.log;
-    this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: deps.clock });
+    const mono = deps.monotonic ?? (deps.clock === undefined ? () => performance.now() : undefined);
+    this.steps = mono === undefined ? undefined : new StepCheckedClock(deps.clock ?? systemClock, mono);
+    this.clock = this.steps ?? deps.clock ?? systemClock;
+    this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: this.clock });
     // Safe default: beyond loopback, only authenticated clients (see anonymous-policy.ts).
     const guarded: StreamHandler = {
       handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }),
@@ -151,7 +164,7 @@ export class Gateway {
     };
     // MQTT-SN sensors are in-process sessions on the broker: after it, with the listeners.
     this.mqttsn = config.mqttsn === undefined ? undefined
-      : createMqttsnGateway(config.mqttsn, { bus: this.broker, authorizer: this.broker, log: log.child({ component: 'mqttsn' }), clock: deps.clock, maxTopicLevels: config.broker.max_topic_levels });
+      : createMqttsnGateway(config.mqttsn, { bus: this.broker, authorizer: this.broker, log: log.child({ component: 'mqttsn' }), clock: this.clock, maxTopicLevels: config.broker.max_topic_levels });
     // Serial devices publish into the broker (and through it the bridge outbox): after it, before the listeners.
     this.serial = new SerialHost(config.serial, {
       bus: this.broker,
@@ -159,7 +172,7 @@ export class Gateway {
       log: log.child({ component: 'serial' }),
       opener: deps.serialPorts ?? serialportOpener,
       drivers: driverRegistry(),
-      clock: deps.clock,
+      clock: this.clock,
     });
     // The password file and ACL are read first: a bad one stops start-up before anything is bound.
     const access: Service = {
@@ -172,7 +185,7 @@ export class Gateway {
       },
       stop: async () => {},
     };
-    this.group = new ServiceGroup([access, stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
+    this.group = new ServiceGroup([this.clockStepsService(), access, stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
   }
 
   private dirLock: { release(): void } | undefined;
@@ -184,6 +197,42 @@ export class Gateway {
   /** The running bridges; a reload adds, replaces and removes entries in place. */
   readonly bridges: Bridge[] = [];
   private startSignal: AbortSignal = new AbortController().signal;
+
+  /**
+   * Watches the wall clock for steps (core/clock-steps.ts) while the gateway runs: each one
+   * is logged once and moves the stamps every component took before it.
+   */
+  private clockStepsService(): Service {
+    let off: (() => void) | undefined;
+    return {
+      name: 'clock steps',
+      start: async () => {
+        if (this.steps === undefined) return;
+        off = this.steps.onStep((d) => this.clockStepped(d));
+        this.steps.start();
+      },
+      stop: async () => {
+        this.steps?.stop();
+        off?.();
+        off = undefined;
+      },
+    };
+  }
+
+  private clockStepped(deltaMs: number): void {
+    const way = deltaMs > 0 ? 'forward' : 'back';
+    this.deps.log.warn({ stepMs: deltaMs }, `wall clock stepped ${way} by ${formatStep(deltaMs)}; stored ages and expiry deadlines moved with it`);
+    this.outbox?.clockStepped(deltaMs);
+    for (const b of this.bridges) b.clockStepped(deltaMs);
+    const mover = new StampMover(deltaMs); // one per step: broker and MQTT-SN share messages
+    this.broker.clockStepped(mover);
+    this.mqttsn?.clockStepped(mover);
+  }
+
+  /** Steps of the wall clock seen so far; undefined when they are not watched (an injected clock). */
+  clockSteps(): { steps: number; lastStepMs: number } | undefined {
+    return this.steps === undefined ? undefined : { steps: this.steps.steps, lastStepMs: this.steps.lastStepMs };
+  }
 
   /**
    * The store is always opened (the outbox, persistent sessions and retained messages
@@ -241,7 +290,7 @@ export class Gateway {
     // directory before opening it.
     this.dirLock = lockStateDir(config.store.dir);
     try {
-      this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock: this.deps.clock ?? systemClock });
+      this.db = openDatabase({ dir: config.store.dir, synchronous: config.store.synchronous, log: log.child({ component: 'store' }), clock: this.clock });
     } catch (err) {
       this.dirLock.release();
       this.dirLock = undefined;
@@ -250,9 +299,9 @@ export class Gateway {
     const storeLog = log.child({ component: 'outbox' });
     const reserve = new DiskReserve(join(config.store.dir, 'outpost.reserve'), config.store.reserve, storeLog);
     reserve.ensure();
-    const health = (this.commitHealth = new CommitHealth(this.deps.clock ?? systemClock));
+    const health = (this.commitHealth = new CommitHealth(this.clock));
     this.outbox = new SqliteOutbox({
-      db: this.db, clock: this.deps.clock ?? systemClock, log: storeLog, commitWindowMs: config.store.commit_window, commitDelayMs: config.store.commit_delay, reserve,
+      db: this.db, clock: this.clock, log: storeLog, commitWindowMs: config.store.commit_window, commitDelayMs: config.store.commit_delay, reserve,
       onCommit: () => health.committed(), onCommitFailed: (err) => health.failed(err),
     });
     const { persist_sessions: persistSessions, persist_retained: persistRetained } = config.store;
@@ -263,7 +312,7 @@ export class Gateway {
     else if (this.mqttsn !== undefined) {
       this.snSessions = new SqliteSnSessions(this.db);
       this.snSessions.attach(this.outbox.join(this.snSessions));
-      const clock = this.deps.clock ?? systemClock;
+      const clock = this.clock;
       this.mqttsn.attachStore(this.snSessions, new JournalSnQueue(this.journal, () => clock.now()));
     }
     return { outbox: this.outbox, db: this.db };
@@ -274,7 +323,7 @@ export class Gateway {
     checkTlsFiles(b, index);
     const settings = bridgeSettings(b, index);
     const blog = this.deps.log.child({ component: 'bridge', bridge: b.name });
-    const clock = this.deps.clock ?? systemClock;
+    const clock = this.clock;
     const { outbox, db } = this.openStore();
     return new Bridge(settings, {
       bus: this.broker,

@@ -108,6 +108,11 @@ export class Bridge implements Service, DurableSink {
     return `$SYS/outpost/bridge/${this.name}/state`;
   }
 
+  /** The wall clock stepped: rows read from the outbox before it move with it (Forwarder.clockStepped). */
+  clockStepped(deltaMs: number): void {
+    this.forwarder.clockStepped(deltaMs);
+  }
+
   /** Progress of the forwarder (Forwarder.waitingSince) and of the link's reconnect loop. */
   get progressProbes(): ProgressProbe[] {
     const probes: ProgressProbe[] = [{ name: `bridge ${this.name} forwarder`, waitingSince: () => this.forwarder.waitingSince() }];

@@ -130,6 +130,21 @@ export class Forwarder {
     return unsent ? this.stamp.at : undefined;
   }
 
+  /**
+   * The wall clock stepped (core/clock-steps.ts): the rows read from the outbox before it
+   * (buffered or in flight) move with it, so a resend carries the right remaining Message Expiry.
+   */
+  clockStepped(deltaMs: number): void {
+    const rows = new Set<OutboxEntry>(this.inflight.values());
+    for (const c of [this.main, ...this.backlogs]) for (const e of c.buffered) rows.add(e);
+    for (const e of rows) {
+      e.createdAt += deltaMs;
+      if (e.expiresAt !== undefined) e.expiresAt += deltaMs;
+    }
+    this.tokens.at += deltaMs;
+    this.stamp.at += deltaMs;
+  }
+
   /** The link is up: resend what was in flight (same ids, DUP), then continue the drain. */
   onUp(session: UpstreamSession): void {
     this.stamp.turn();

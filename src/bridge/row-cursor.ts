@@ -55,6 +55,11 @@ export class RowCursor {
     return e;
   }
 
+  /** The rows read and not handed out yet (a step of the wall clock moves their stamps). */
+  get buffered(): readonly OutboxEntry[] {
+    return this.buf.slice(this.idx);
+  }
+
   /** Hands a row back: it comes out again next. */
   unread(e: OutboxEntry): void {
     if (this.idx > 0 && this.buf[this.idx - 1] === e) this.idx--;

@@ -25,6 +25,8 @@ export interface GatewayView extends ComponentsView {
   readonly bridges: readonly BridgeView[];
   /** 'ok', or why the store acknowledges nothing; undefined without a store. */
   storeHealth?(): string | undefined;
+  /** Steps of the wall clock seen while running (core/clock-steps.ts); undefined when not watched. */
+  clockSteps?(): { steps: number; lastStepMs: number } | undefined;
 }
 
 export interface RuntimeView {
@@ -104,6 +106,11 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
       .one('outpost_event_loop_lag_max_seconds', 'gauge', 'Event-loop delay, maximum over the last scrape interval.', (lag.maxMs ?? 0) / 1000);
   }
   addComponentFamilies(p, gw, rt.storageWrittenBytes?.());
+  const steps = gw.clockSteps?.();
+  if (steps !== undefined) {
+    p.one('outpost_clock_steps_total', 'counter', 'Steps of the wall clock (NTP after a boot without a real-time clock) seen while running; stored ages and expiry deadlines moved with each.', steps.steps)
+      .one('outpost_clock_last_step_seconds', 'gauge', 'Size of the last step of the wall clock, signed (0 before the first).', steps.lastStepMs / 1000);
+  }
   if (rt.stuck !== undefined) {
     const stuck = rt.stuck();
     p.one('outpost_components_stuck', 'gauge', 'Components with work waiting and no progress for metrics.stuck_after (watchdog pings are withheld while > 0).', stuck.length)

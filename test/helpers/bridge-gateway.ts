@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { parseConfigText } from '../../src/config/load.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { MonotonicNow } from '../../src/core/clock-steps.js';
 import { Gateway } from '../../src/gateway.js';
 import { createRootLogger } from '../../src/observability/logger.js';
 
@@ -38,6 +40,9 @@ export interface BridgedGatewayOptions {
   /** Reuse a state directory (restart scenarios). */
   dir?: string;
   level?: 'debug' | 'info' | 'warn';
+  /** The gateway's wall clock and the monotonic clock its steps are seen against (GatewayDeps). */
+  clock?: Clock;
+  monotonic?: MonotonicNow;
 }
 
 export async function startBridgedGateway(options: BridgedGatewayOptions): Promise<BridgedGateway> {
@@ -52,7 +57,7 @@ export async function startBridgedGateway(options: BridgedGatewayOptions): Promi
   );
   const lines: string[] = [];
   const log = createRootLogger({ level: options.level ?? 'debug', format: 'json', destination: { write: (line: string) => void lines.push(line) } });
-  const gateway = new Gateway(config, { log });
+  const gateway = new Gateway(config, { log, clock: options.clock, monotonic: options.monotonic });
   await gateway.start(new AbortController().signal);
   const { host, port } = gateway.addresses[0]!;
   let stopping: Promise<void> | undefined;
