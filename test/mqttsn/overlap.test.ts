@@ -4,7 +4,10 @@
  * [MQTT-3.3.4-2]. Real UDP datagrams to a running gateway.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { Broker } from '../../src/broker/broker.js';
 import { MsgType } from '../../src/mqttsn/packets.js';
+import { accessControl } from '../helpers/auth-harness.js';
+import { silentLog } from '../helpers/broker-harness.js';
 import { startSnGateway, until, type SnHarness } from '../helpers/mqttsn-gateway.js';
 
 let h: SnHarness | undefined;
@@ -47,5 +50,22 @@ describe('MQTT-SN overlapping subscriptions', () => {
     await new Promise((r) => setTimeout(r, 150));
     expect(c.publishes).toHaveLength(1);
     expect(c.publishes[0]!.qos).toBe(0);
+  });
+
+  it('checks the ACL once per message when a partly granted filter overlaps a granted one', async () => {
+    const acl = ['mqttsn acl-1', 'read site/a/#', 'read site/b/temp'].join('\n');
+    const broker = new Broker({}, { log: silentLog, access: await accessControl({ acl }) });
+    h = await startSnGateway('', { broker });
+    const c = await h.client({ autoAck: true });
+    expect(await c.connect('acl-1')).toBe(0);
+    expect((await c.subscribe('site/#', 0)).returnCode).toBe(0); // granted in part
+    expect((await c.subscribe('site/b/temp', 1)).returnCode).toBe(0); // granted in full
+    await h.local('site/c/x', 'hidden', 1);
+    await h.local('site/b/temp', 'both', 1);
+    await h.local('site/a/x', 'last', 1);
+    await until(() => c.publishes.some((p) => p.payload.toString() === 'last'), 'the site/a/x message');
+    await new Promise((r) => setTimeout(r, 150));
+    expect(c.publishes.map((p) => [p.payload.toString(), p.qos])).toEqual([['both', 1], ['last', 0]]);
+    expect(h.gw.metrics.dropped('not-authorized')).toBe(1);
   });
 });
