@@ -79,10 +79,10 @@ export interface OutboxBackend {
   /** The highest per-source sequence number among the rows, per source (read once at start). */
   sourceSeqsInRows(): SourceSeq[];
   /**
-   * Moves created_at and expires_at of every row by `deltaMs` (a step of the wall clock,
-   * core/clock-steps.ts); runs inside `transaction`.
+   * Moves created_at and expires_at of the rows of `bridge` with seq > afterSeq by `deltaMs`
+   * (a step of the wall clock, stamp-shift.ts); runs inside `transaction`.
    */
-  shiftStamps(deltaMs: number): void;
+  shiftStamps(deltaMs: number, bridge: string, afterSeq: number): void;
   /** Rows and bytes per bridge, to seed the in-memory counters once. */
   totals(): Array<{ bridge: string; rows: number; bytes: number }>;
   /** Turns a failed transaction into the error the appends of that batch reject with. */

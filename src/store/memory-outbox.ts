@@ -126,13 +126,12 @@ class MemoryBackend implements OutboxBackend {
     return [...max.values()];
   }
 
-  shiftStamps(deltaMs: number): void {
+  shiftStamps(deltaMs: number, bridge: string, afterSeq: number): void {
     const move = (d: number) => {
-      for (const q of this.rows.values()) {
-        for (const r of q.values()) {
-          r.createdAt += d;
-          if (r.expiresAt !== null) r.expiresAt += d;
-        }
+      for (const r of this.rows.get(bridge)?.values() ?? []) {
+        if (r.seq <= afterSeq) continue;
+        r.createdAt += d;
+        if (r.expiresAt !== null) r.expiresAt += d;
       }
     };
     move(deltaMs);

@@ -27,6 +27,7 @@ import { appendAll, settle } from './append-groups.js';
 import { CommitPacer } from './commit-pacer.js';
 import type { CommitBatch, CommitParticipant, CommitJoin } from './commit-participant.js';
 import { CommittedTails } from './committed-tail.js';
+import { StampShift } from './stamp-shift.js';
 import { CommitTx, mayHoldExpired, queuedTotals, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
@@ -94,7 +95,7 @@ export class GroupCommitOutbox implements Outbox {
   /** Clock ms of the last turn of the committer (a commit, a retry, an idle pass). */
   private lastTurnAt = 0;
   private readonly log: Logger;
-  private stampShift = 0; // a step of the wall clock not yet applied to the stored rows
+  private readonly shift = new StampShift();
 
   constructor(
     private readonly backend: OutboxBackend,
@@ -120,17 +121,13 @@ export class GroupCommitOutbox implements Outbox {
     }
   }
 
-  /**
-   * The wall clock stepped by `deltaMs` (core/clock-steps.ts): stamps taken before move with it, in
-   * memory at once, on the disk by one UPDATE first in the next commit (crash-consistent with the
-   * rows); until then rows read from the backend are moved as they are read.
-   */
+  /** The wall clock stepped (core/clock-steps.ts): this run's stamps move, in memory now, on disk in the next commit (stamp-shift.ts). */
   clockStepped(deltaMs: number): void {
     if (this.closed || deltaMs === 0) return;
     for (const { row } of this.appends) [row.createdAt, row.expiresAt] = [row.createdAt + deltaMs, row.expiresAt === null ? null : row.expiresAt + deltaMs];
     this.tails.shift(deltaMs);
     for (const st of this.bridges.values()) if (typeof st.oldestAt === 'number') st.oldestAt += deltaMs;
-    this.stampShift += deltaMs;
+    this.shift.pending += deltaMs;
     this.schedule(true);
   }
 
@@ -193,10 +190,10 @@ export class GroupCommitOutbox implements Outbox {
       const want = limit - out.length;
       const tail = this.tails.read(bridge, cursor, want);
       const rows = tail ?? this.backend.read(bridge, cursor, want);
-      const shift = tail === undefined ? this.stampShift : 0; // the tails moved already
       for (const r of rows) {
         cursor = r.seq;
         if (this.deletes.has(r.seq)) continue; // acked or dropped, deleted at the next commit
+        const shift = tail === undefined ? this.shift.rowShift(bridge, r.seq) : 0; // the tails moved already
         const expiresAt = r.expiresAt === null ? null : r.expiresAt + shift;
         const reason = now - (r.createdAt + shift) > maxAgeMs ? 'expired-age' : expiresAt !== null && expiresAt <= now ? 'expired-message' : undefined;
         if (reason !== undefined) {
@@ -236,7 +233,7 @@ export class GroupCommitOutbox implements Outbox {
     if (st.oldestAt === null && !this.closed) {
       const head = this.backend.head(bridge, 1)[0];
       st.oldestSeq = head?.seq;
-      st.oldestAt = head === undefined ? undefined : head.createdAt + this.stampShift;
+      st.oldestAt = head === undefined ? undefined : head.createdAt + this.shift.rowShift(bridge, head.seq);
     }
     return { rows: st.rows, bytes: st.bytes, oldestCreatedAt: st.oldestAt ?? undefined, drops: { ...st.drops } };
   }
@@ -279,7 +276,7 @@ export class GroupCommitOutbox implements Outbox {
   };
 
   private hasWork = (): boolean =>
-    this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue || this.stampShift !== 0 || this.participants.some((p) => p.hasWork());
+    this.appends.length > 0 || this.deletes.size > 0 || this.sweepDue || this.shift.pending !== 0 || this.participants.some((p) => p.hasWork());
 
   private state(bridge: string): BridgeState {
     if (!this.loaded) {
@@ -293,6 +290,7 @@ export class GroupCommitOutbox implements Outbox {
         this.sourceCache.set(key, { ...s, last: Math.max(s.last, this.backend.lastSourceSeq(s.bridge, s.originKind, s.originId)) });
       }
     }
+    this.shift.started(bridge, this.backend);
     let st = this.bridges.get(bridge);
     if (st === undefined) {
       st = { limits: UNLIMITED, rows: 0, bytes: 0, oldestSeq: undefined, oldestAt: undefined, drops: {} };
@@ -368,7 +366,7 @@ export class GroupCommitOutbox implements Outbox {
       const b = p.take();
       if (b !== undefined) (batches ??= []).push(b);
     }
-    if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined && this.stampShift === 0) {
+    if (appends.length === 0 && deletes.size === 0 && !sweep && batches === undefined && this.shift.pending === 0) {
       for (const w of waiters) w.resolve();
       for (const resolve of acked) resolve();
       return;
@@ -395,10 +393,10 @@ export class GroupCommitOutbox implements Outbox {
     }
     const tx = new CommitTx(this.backend, stateOf, this.sourceCache, now, this.committedRow);
     let outcomes: Outcome[] = [];
-    const shift = this.stampShift;
+    let shifted = 0;
     try {
       this.backend.transaction(() => {
-        if (shift !== 0) this.backend.shiftStamps(shift); // first: the rows below are stamped after the step
+        shifted = this.shift.store(this.backend); // first: the rows below are stamped after the step
         for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
         if (sweepNow) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
         outcomes = appendAll(tx, appends);
@@ -410,7 +408,7 @@ export class GroupCommitOutbox implements Outbox {
       return;
     }
     this.commitCount++;
-    this.stampShift -= shift;
+    this.shift.stored(shifted);
     tx.apply();
     this.tails.committed(tx.inserted, tx.deleted);
     for (const resolve of acked) resolve();
@@ -441,10 +439,10 @@ export class GroupCommitOutbox implements Outbox {
     let error: unknown;
     for (let attempt = 0; attempt < 2; attempt++) {
       const tx = new CommitTx(this.backend, (b) => this.state(b), this.sourceCache, this.opts.clock.now(), this.committedRow);
-      const shift = this.stampShift;
+      let shifted = 0;
       try {
         this.backend.transaction(() => {
-          if (shift !== 0) this.backend.shiftStamps(shift);
+          shifted = this.shift.store(this.backend);
           for (const [seq, d] of deletes) tx.remove(d.bridge, seq, d.reason);
           if (sweep) for (const bridge of this.bridges.keys()) tx.sweepAge(bridge);
           tx.finish();
@@ -455,7 +453,7 @@ export class GroupCommitOutbox implements Outbox {
         return err;
       }
       this.commitCount++;
-      this.stampShift -= shift;
+      this.shift.stored(shifted);
       tx.apply();
       this.tails.committed(tx.inserted, tx.deleted);
       this.backend.checkpoint?.();

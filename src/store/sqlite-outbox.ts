@@ -268,9 +268,13 @@ class SqliteBackend implements OutboxBackend {
     return this.st.read.all(Math.max(afterSeq, r.no * SPAN), (r.no + 1) * SPAN, limit) as StoredRow[];
   }
 
-  /** One statement for the whole table: a step of the wall clock is rare (core/clock-steps.ts). */
-  shiftStamps(deltaMs: number): void {
-    this.db.handle.prepare('UPDATE outbox SET created_at = created_at + ?, expires_at = expires_at + ?').run(deltaMs, deltaMs);
+  /** Not prepared ahead: a step of the wall clock is rare (stamp-shift.ts). */
+  shiftStamps(deltaMs: number, bridge: string, afterSeq: number): void {
+    const r = this.range(bridge, false);
+    if (r === undefined) return;
+    this.db.handle
+      .prepare('UPDATE outbox SET created_at = created_at + ?, expires_at = expires_at + ? WHERE seq > ? AND seq < ?')
+      .run(deltaMs, deltaMs, Math.max(afterSeq, r.no * SPAN), (r.no + 1) * SPAN);
   }
 
   newest(bridge: string): number {

@@ -11,7 +11,7 @@ export class SteppingWall implements Clock {
   readonly mono: FakeClock;
   private offset = 0;
   /** The clock to hand to the code under test: step-checked against `mono`. */
-  readonly clock: StepCheckedClock;
+  clock: StepCheckedClock;
 
   constructor(start = 1_700_000_000_000) {
     this.mono = new FakeClock(start);
@@ -28,6 +28,11 @@ export class SteppingWall implements Clock {
 
   setInterval(fn: () => void, ms: number): TimerHandle {
     return this.mono.setInterval(fn, ms);
+  }
+
+  /** A new process: a new detector, which cannot see the steps that came before it. */
+  restart(): void {
+    this.clock = new StepCheckedClock(this, () => this.mono.now());
   }
 
   /** Time passes on both clocks. */

@@ -124,17 +124,34 @@ describe('the SQLite outbox across a step of the wall clock', () => {
   });
 
   it('moves rows it reads from the database before the commit that stores the step', async () => {
-    const first = sqlite();
-    await backlog(first.outbox, 2);
-    await open.pop()!();
-    const second = sqlite(); // nothing in memory: every row comes from the database
+    const { db, outbox } = sqlite();
+    const big = 'x'.repeat(300 * 1024); // the committed tail keeps 512 KiB: the older rows are read from the file
+    for (const p of ['a', 'b', 'c']) await outbox.append('cloud', msg('site/t', p + big));
     wall.advance(30 * 60_000);
     wall.step(3 * DAY);
     wall.clock.now();
-    const entries = second.outbox.read('cloud', 0, 10);
-    expect(entries.map((e) => wall.clock.now() - e.createdAt)).toEqual([30 * 60_000, 30 * 60_000]);
-    expect(wall.clock.now() - second.outbox.stats('cloud').oldestCreatedAt!).toBe(30 * 60_000);
+    const entries = outbox.read('cloud', 0, 10);
+    expect(entries.map((e) => (wall.clock.now() - e.createdAt) / 60_000)).toEqual([30, 30, 30]);
+    expect((wall.clock.now() - outbox.stats('cloud').oldestCreatedAt!) / 60_000).toBe(30);
+    await outbox.flush();
+    expect(storedAgesMin(db)).toEqual([30, 30, 30]);
+  });
+
+  it('leaves the rows of an earlier run alone: their age includes the time the gateway was off', async () => {
+    const first = sqlite();
+    await backlog(first.outbox, 2);
+    await open.pop()!();
+    wall.advance(50 * 60_000); // off for 50 minutes; the Pi boots 3 days behind and NTP sets it
+    wall.step(-3 * DAY);
+    wall.restart(); // a new process: the step at boot is not seen
+    const second = sqlite();
+    await second.outbox.append('cloud', msg('site/t', 'after boot'));
+    wall.advance(20 * 60_000);
+    wall.step(3 * DAY);
+    wall.clock.now();
+    expect(payloads(second.outbox, 'cloud')).toEqual(['after boot']);
     await second.outbox.flush();
-    expect(storedAgesMin(second.db)).toEqual([30, 30]);
+    expect(second.outbox.stats('cloud').drops).toEqual({ 'expired-age': 2 });
+    expect(storedAgesMin(second.db)).toEqual([20]);
   });
 });
