@@ -37,6 +37,7 @@ import { ensureDir } from './store/ensure-dir.js';
 import { SqliteStateJournal } from './store/state-journal.js';
 import { JournalSnQueue } from './store/sn-queue.js';
 import { SqliteSnSessions } from './store/sn-sessions.js';
+import { SqliteInboundQos2 } from './store/inbound-qos2.js';
 import { SqliteRemoteFilters } from './store/remote-filters.js';
 import { createMqttsnGateway } from './mqttsn/create.js';
 import type { MqttsnGateway } from './mqttsn/gateway.js';
@@ -194,6 +195,8 @@ export class Gateway {
   private commitHealth: CommitHealth | undefined;
   private journal: SqliteStateJournal | undefined;
   private snSessions: SqliteSnSessions | undefined;
+  /** Inbound QoS 2 exchanges of the bridges (store/inbound-qos2.ts). */
+  private inboundQos2: SqliteInboundQos2 | undefined;
   /** The running bridges; a reload adds, replaces and removes entries in place. */
   readonly bridges: Bridge[] = [];
   private startSignal: AbortSignal = new AbortController().signal;
@@ -253,6 +256,7 @@ export class Gateway {
         this.journal = undefined;
         this.snSessions?.close();
         this.snSessions = undefined;
+        this.inboundQos2 = undefined;
         this.db?.close();
         this.outbox = undefined;
         this.db = undefined;
@@ -307,6 +311,8 @@ export class Gateway {
     const { persist_sessions: persistSessions, persist_retained: persistRetained } = config.store;
     this.journal = new SqliteStateJournal({ db: this.db, persistSessions, persistRetained });
     this.journal.attach(this.outbox.join(this.journal));
+    this.inboundQos2 = new SqliteInboundQos2(this.db);
+    this.inboundQos2.attach(this.outbox.join(this.inboundQos2));
     this.broker.attachJournal(this.journal);
     if (!persistSessions) SqliteSnSessions.forgetAll(this.db);
     else if (this.mqttsn !== undefined) {
@@ -325,6 +331,7 @@ export class Gateway {
     const blog = this.deps.log.child({ component: 'bridge', bridge: b.name });
     const clock = this.clock;
     const { outbox, db } = this.openStore();
+    const inboundQos2 = this.inboundQos2!.forBridge(b.name);
     return new Bridge(settings, {
       bus: this.broker,
       authorizer: this.broker,
@@ -332,7 +339,7 @@ export class Gateway {
       remoteFilters: new SqliteRemoteFilters(db),
       log: blog,
       clock,
-      createUpstream: (options, events) => new UpstreamClient(options, events, { log: blog, clock }),
+      createUpstream: (options, events) => new UpstreamClient({ ...options, inboundQos2 }, events, { log: blog, clock }),
     });
   }
 

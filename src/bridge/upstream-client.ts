@@ -95,6 +95,7 @@ export class UpstreamClient implements Upstream {
     this.log = deps.log.child({ upstream: `${this.host}:${this.port}` });
     this.backoff = new Backoff(options.backoff.baseMs, options.backoff.capMs, deps.random);
     this.limiter = new LogRateLimiter(this.clock, 300_000, 3);
+    this.ids.seedInbound(options.inboundQos2?.ids ?? []);
   }
 
   get connected(): boolean {
@@ -249,9 +250,11 @@ export class UpstreamClient implements Upstream {
       }
       case 'publish':
         return this.onInbound(conn, packet);
-      case 'pubrel':
-        this.ids.inboundReleased(packet.messageId ?? 0);
-        return conn.send(encode({ cmd: 'pubcomp', messageId: packet.messageId ?? 0 }, this.options.protocolVersion));
+      case 'pubrel': {
+        const id = packet.messageId ?? 0;
+        this.ids.inboundReleased(id);
+        return this.ackWhenStored(conn, this.options.inboundQos2?.remove(id), { cmd: 'pubcomp', messageId: id });
+      }
       case 'suback':
       case 'unsuback':
         return this.onSuback(packet);
@@ -296,7 +299,10 @@ export class UpstreamClient implements Upstream {
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
     const session = sessionOf(packet, v);
-    if (!session.sessionPresent) this.ids.newSession();
+    if (!session.sessionPresent) {
+      this.ids.newSession();
+      this.options.inboundQos2?.clear().catch(() => undefined); // ids of the old session never come back
+    }
     this.sessionMaxPacket = session.maximumPacketSize;
     if (session.retainAvailable === false && !this.noRetain) {
       this.noRetain = true;
@@ -325,7 +331,21 @@ export class UpstreamClient implements Upstream {
     if (p.qos === 2 && !this.ids.inboundFirst(id)) return conn.send(encode({ cmd: 'pubrec', messageId: id }, v)); // resent: delivered already
     this.events.message(inboundOf(p));
     if (p.qos === 1) conn.send(encode({ cmd: 'puback', messageId: id }, v));
-    else if (p.qos === 2) conn.send(encode({ cmd: 'pubrec', messageId: id }, v));
+    // The id is recorded in the commit that holds the delivery's own rows (inbound-qos2.ts).
+    else if (p.qos === 2) this.ackWhenStored(conn, this.options.inboundQos2?.add(id), { cmd: 'pubrec', messageId: id });
+  }
+
+  /** Sends the PUBREC / PUBCOMP once the inbound QoS 2 record is committed, on the connection it answers. */
+  private ackWhenStored(conn: UpstreamConnection, stored: Promise<void> | undefined, ack: { cmd: 'pubrec' | 'pubcomp'; messageId: number }): void {
+    const v = this.options.protocolVersion;
+    if (stored === undefined) return conn.send(encode(ack, v));
+    const send = (): void => {
+      if (this.conn === conn) conn.send(encode(ack, v)); // else the cloud sends it again on the next connection
+    };
+    stored.then(send, (err: unknown) => {
+      this.log.warn({ err: String(err), packetId: ack.messageId }, 'inbound QoS 2 state not stored: a crash before the exchange ends may deliver the message twice');
+      send();
+    });
   }
 
   /** SUBACK or UNSUBACK: their codes, one per filter (none in a 3.1.1 UNSUBACK). */

@@ -72,6 +72,11 @@ export class PacketIds {
     return this.pubrecReceived.has(id);
   }
 
+  /** Inbound QoS 2 ids a previous run delivered and did not see released (InboundQos2Log). */
+  seedInbound(ids: Iterable<number>): void {
+    for (const id of ids) this.inboundQos2.add(id);
+  }
+
   /** Records an inbound QoS 2 id; false when it is already waiting for PUBREL (a resend). */
   inboundFirst(id: number): boolean {
     if (this.inboundQos2.has(id)) return false;

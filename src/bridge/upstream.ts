@@ -54,6 +54,20 @@ export interface UpstreamOptions {
    * answers CONNACK 1 (unacceptable protocol version).
    */
   bridgeMode?: boolean;
+  /**
+   * Inbound QoS 2 ids delivered locally whose exchange is not finished, kept across restarts
+   * (src/store/inbound-qos2.ts): without it a PUBLISH the cloud resends after a crash is
+   * delivered locally a second time. PUBREC waits for `add`, PUBCOMP for `remove`.
+   */
+  inboundQos2?: InboundQos2Log;
+}
+
+/** The durable record of inbound QoS 2 exchanges between local delivery and PUBREL. */
+export interface InboundQos2Log {
+  readonly ids: readonly number[];
+  add(id: number): Promise<void>;
+  remove(id: number): Promise<void>;
+  clear(): Promise<void>;
 }
 
 export interface UpstreamSession {

@@ -11,6 +11,8 @@
  *             connections accepted while stalled stall too
  *   halfOpenLink()  forward bridge → cloud only: the cloud gets the messages, its acks and
  *             PINGRESPs never come back (a half-open link)
+ *   deafLink() forward cloud → bridge only: the bridge gets the cloud's packets, its acks
+ *             never reach the cloud (the other half-open link)
  *   delay(ms) every chunk waits ms before it is forwarded
  *   slow(Bps) at most that many bytes per second per direction
  *   refuse()  accept and close at once (a broker that is not there)
@@ -55,7 +57,7 @@ class Pipe {
 
   pump(): void {
     if (this.timer !== undefined || this.waitingDrain || this.dst.destroyed) return;
-    if (this.proxy.stalled || (this.downstream && this.proxy.halfOpen)) return;
+    if (this.proxy.stalled || (this.downstream && this.proxy.halfOpen) || (!this.downstream && this.proxy.deaf)) return;
     while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const now = Date.now();
@@ -117,6 +119,8 @@ export class FaultProxy {
   stalled = false;
   /** Bridge → cloud still flows, cloud → bridge does not (acks and PINGRESPs never come back). */
   halfOpen = false;
+  /** Cloud → bridge still flows, bridge → cloud does not. */
+  deaf = false;
   delayMs = 0;
   bytesPerSec = 0;
   private refusing = false;
@@ -164,6 +168,11 @@ export class FaultProxy {
     this.halfOpen = true;
   }
 
+  /** The other half-open link: what the cloud sends reaches the bridge, nothing goes back. */
+  deafLink(): void {
+    this.deaf = true;
+  }
+
   delay(ms: number): void {
     this.delayMs = ms;
   }
@@ -180,6 +189,7 @@ export class FaultProxy {
   resume(): void {
     this.stalled = false;
     this.halfOpen = false;
+    this.deaf = false;
     this.refusing = false;
     this.delayMs = 0;
     this.bytesPerSec = 0;
