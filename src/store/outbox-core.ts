@@ -290,7 +290,7 @@ export class GroupCommitOutbox implements Outbox {
         this.sourceCache.set(key, { ...s, last: Math.max(s.last, this.backend.lastSourceSeq(s.bridge, s.originKind, s.originId)) });
       }
     }
-    this.shift.started(bridge, this.backend);
+    if (!this.closed) this.shift.started(bridge, this.backend);
     let st = this.bridges.get(bridge);
     if (st === undefined) {
       st = { limits: UNLIMITED, rows: 0, bytes: 0, oldestSeq: undefined, oldestAt: undefined, drops: {} };
