@@ -117,7 +117,8 @@ export class ConnectLimits {
   }
 
   private level(b: Bucket, now: number): number {
-    return Math.min(this.o.connectBurst, b.tokens + ((now - b.at) / 1000) * this.o.connectRate);
+    // No time runs backwards: a step of the wall clock back a day must not refuse an address for a day.
+    return Math.min(this.o.connectBurst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.o.connectRate);
   }
 
   private take(address: string): boolean {

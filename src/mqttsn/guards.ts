@@ -31,7 +31,8 @@ export class FloodGuard {
       b = { tokens: this.burst, at: now };
       this.buckets.set(source, b);
     } else {
-      b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) * this.perSecond) / 1000);
+      // No time runs backwards: a step of the wall clock back a day must not silence a sensor for a day.
+      b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) * this.perSecond) / 1000);
       b.at = now;
     }
     if (b.tokens < 1) return false;

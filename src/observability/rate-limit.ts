@@ -19,7 +19,8 @@ export class LogRateLimiter {
   take(key: string): number {
     const now = this.clock.now();
     let w = this.windows.get(key);
-    if (w === undefined || now - w.start >= this.windowMs) {
+    // A window that starts in the future began before a step of the wall clock back: a new one.
+    if (w === undefined || now - w.start >= this.windowMs || now < w.start) {
       const suppressed = w?.suppressed ?? 0;
       if (this.windows.size >= this.maxKeys) this.windows.clear();
       w = { start: now, count: 0, suppressed: 0 };
