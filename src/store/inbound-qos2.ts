@@ -59,7 +59,7 @@ export class SqliteInboundQos2 implements CommitParticipant {
       ids: [...set],
       add: (id) => change((s) => s.add(id)),
       remove: (id) => change((s) => s.delete(id)),
-      clear: () => change((s) => s.clear()),
+      clear: () => (set.size === 0 ? Promise.resolve() : change((s) => s.clear())), // every new session: no write when none was kept
     };
   }
 
