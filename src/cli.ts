@@ -280,7 +280,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   // Watchdog pings from the start: opening and migrating the store may take a while.
   const notifier = (deps.createNotifier ?? ((l) => new SystemdNotifier({ env: deps.env ?? {}, log: l })))(log);
   // Pings only while every component makes progress (the gateway's probes join below).
-  const progress = new ProgressMonitor(config.metrics.stuck_after, { now: () => Date.now() });
+  const progress = new ProgressMonitor(config.metrics.stuck_after, { now: () => Date.now() }, () => performance.now());
   notifier.startWatchdog(() => progress.stuck());
   const cleanup = async () => {
     offReload?.();

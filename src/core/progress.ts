@@ -44,13 +44,19 @@ export class ProgressStamp {
 
 export class ProgressMonitor {
   private readonly sources: (() => readonly ProgressProbe[])[] = [];
-  /** Probe name → when it was first seen waiting. */
+  /** Probe name → when it was first seen waiting, on the monotonic clock. */
   private readonly firstSeen = new Map<string, number>();
 
   constructor(
     /** Work waiting this long without progress makes a component stuck. */
     readonly stuckAfterMs: number,
     private readonly clock: Pick<Clock, 'now'>,
+    /**
+     * A clock that never steps (performance.now() in production; default `clock`): how long
+     * this monitor saw a probe waiting, so that a step of the wall clock between two checks
+     * (NTP on a Pi without a real-time clock) does not make a waiting component stuck.
+     */
+    private readonly monotonic: () => number = () => clock.now(),
   ) {}
 
   /** Adds a source of probes, asked at every check (components come and go with start and stop). */
@@ -61,6 +67,7 @@ export class ProgressMonitor {
   /** The components that are stuck now (empty when all turn). */
   stuck(): StuckComponent[] {
     const now = this.clock.now();
+    const mono = this.monotonic();
     const out: StuckComponent[] = [];
     const seenNow = new Set<string>();
     for (const p of this.sources.flatMap((s) => s())) {
@@ -73,8 +80,11 @@ export class ProgressMonitor {
       if (since === undefined) continue;
       seenNow.add(p.name);
       let seen = this.firstSeen.get(p.name);
-      if (seen === undefined) this.firstSeen.set(p.name, (seen = now));
-      const forMs = now - Math.max(since, seen);
+      if (seen === undefined) this.firstSeen.set(p.name, (seen = mono));
+      // The shorter of the probe's own wait (its wall-clock stamp) and this monitor's (monotonic);
+      // a stamp in the future was taken before a step of the wall clock back: the monitor's alone.
+      const wallFor = now - since;
+      const forMs = wallFor < 0 ? mono - seen : Math.min(wallFor, mono - seen);
       if (forMs >= this.stuckAfterMs) out.push({ name: p.name, forMs });
     }
     for (const name of this.firstSeen.keys()) if (!seenNow.has(name)) this.firstSeen.delete(name);
