@@ -38,7 +38,7 @@ import type { Authorizer } from '../core/authorizer.js';
 import { AccessState } from './access-state.js';
 import { applyReadGrants } from './read-guard.js';
 import { ConnectLimits } from './connect-limits.js';
-import { moveStamps, restoreState, writeThrough } from './persistence.js';
+import { earlierStamps, moveStamps, restoreState, writeThrough } from './persistence.js';
 import type { StampMover } from '../core/clock-steps.js';
 
 export interface BrokerDeps {
@@ -75,6 +75,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   private restored = false;
   private sweepMs = 0;
   private lastSweepAt = 0;
+  private readonly earlier = earlierStamps(); // what restoreState put back with an earlier run's stamps
 
   constructor(options: Partial<BrokerOptions>, deps: BrokerDeps) {
     this.options = { ...defaultBrokerOptions, ...options };
@@ -147,8 +148,9 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
 
   /** The wall clock stepped (core/clock-steps.ts): every stamp the broker holds moves with it. */
   clockStepped(mover: StampMover): void {
+    const { retained, connections, journal, earlier } = this;
     this.lastSweepAt += mover.deltaMs;
-    moveStamps(mover, this.retained, this.sessions.values(), this.connections, this.journal);
+    moveStamps(mover, { retained, sessions: this.sessions.values(), connections, journal, earlier }, this.clock.now(), (s, ms) => this.armExpiry(s, ms));
   }
 
   /** Progress: the keepalive sweep was due and has not run. */
@@ -162,9 +164,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   };
 
   /** Up to `limit` connected clients (status page and `outpost status`). */
-  clients(limit: number): ConnectedClient[] {
-    return connectedClients(this.connections, limit);
-  }
+  clients = (limit: number): ConnectedClient[] => connectedClients(this.connections, limit);
 
   get sessionCount(): number {
     return this.sessions.size;
@@ -413,9 +413,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
     return this.retained.match(filter, this.clock.now());
   }
 
-  newClientId(): string {
-    return `outpost-${randomBytes(8).toString('hex')}`;
-  }
+  newClientId = (): string => `outpost-${randomBytes(8).toString('hex')}`;
 
   connectionClosed(conn: Connection): void {
     // One counted in at its TCP accept is released when that socket closes (listen.ts).
@@ -459,6 +457,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
         armExpiry: (s, ms) => this.armExpiry(s, ms),
         armWill: (s, w) => this.lifecycle.armWill(s, w),
         publishWill: (w) => this.lifecycle.publishWill(w),
+        earlier: this.earlier,
         applyGrants: (s) => applyReadGrants(s.subscriptions.values(), this.access.grantsFor({ kind: 'mqtt', id: s.clientId, user: s.user })),
       });
     }

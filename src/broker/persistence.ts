@@ -15,12 +15,38 @@ import { willDelayMs } from './session-lifecycle.js';
 import type { Session } from './session.js';
 import type { SubscriptionEntry } from './subscription-tree.js';
 
-/** Moves every stamp the broker holds by a step of the wall clock (Broker.clockStepped). */
-export function moveStamps(mover: StampMover, retained: RetainedStore, sessions: Iterable<Session>, connections: Iterable<Connection>, journal: StateJournal | undefined): void {
-  retained.clockStepped?.(mover);
-  for (const s of sessions) s.clockStepped(mover);
-  for (const c of connections) c.clockStepped(mover.deltaMs);
-  journal?.clockStepped?.(mover);
+/** What restoreState put back with an earlier run's stamps: a step of the wall clock leaves them alone (moveStamps). */
+export interface EarlierStamps {
+  /** Restored queued, in-flight and retained messages, and Wills whose due time was stored. */
+  objects: WeakSet<object>;
+  /** Sessions restored offline, with the offlineAt stored. */
+  offlineAt: WeakMap<Session, number>;
+}
+
+export function earlierStamps(): EarlierStamps {
+  return { objects: new WeakSet(), offlineAt: new WeakMap() };
+}
+
+/**
+ * Moves every stamp this run of the broker took by a step of the wall clock (Broker.clockStepped).
+ * A session restored offline keeps its stored offlineAt, and its expiry timer, armed at the
+ * restart on the clock before the step, is armed again from `now` (the clock after it).
+ */
+export function moveStamps(
+  mover: StampMover,
+  b: { retained: RetainedStore; sessions: Iterable<Session>; connections: Iterable<Connection>; journal: StateJournal | undefined; earlier: EarlierStamps },
+  now: number,
+  armExpiry: (s: Session, ms: number) => void,
+): void {
+  mover.keep(b.earlier.objects);
+  b.retained.clockStepped?.(mover);
+  for (const s of b.sessions) {
+    const earlier = s.offlineAt !== undefined && b.earlier.offlineAt.get(s) === s.offlineAt;
+    s.clockStepped(mover, earlier);
+    if (earlier && s.link === undefined) armExpiry(s, Math.max(0, s.expiryInterval * 1000 - (now - s.offlineAt!)));
+  }
+  for (const c of b.connections) c.clockStepped(mover.deltaMs);
+  b.journal?.clockStepped?.(mover);
 }
 
 /** The session as stored: online (its client's Will held) or offline since session.offlineAt (a pending Will). */
@@ -66,6 +92,8 @@ export interface RestoreTarget {
   publishWill(will: WillSpec): void;
   /** Grades the restored session's subscriptions with its user's ACL rights (read-guard.ts). */
   applyGrants(session: Session): void;
+  /** Where the restored stamps of the earlier run are noted. */
+  earlier: EarlierStamps;
 }
 
 /**
@@ -81,6 +109,7 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
     maxSessionExpiry: t.options.maxSessionExpiry,
   });
   // A retained message set before the restore (a bridge's inbound side starts first) is newer.
+  for (const m of state.retained) t.earlier.objects.add(m);
   for (const m of state.retained) if (t.retained.match(m.topic, now).length === 0) t.retained.set(m);
   let messages = 0;
   let wills = 0;
@@ -97,9 +126,12 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
     // Until its client is back, what reaches it is what its user may read, as before the restart.
     t.applyGrants(session);
     session.restore(s.deliveries, s.qos2In);
+    for (const d of s.deliveries) t.earlier.objects.add(d.msg);
     session.journal = journal; // after the subscriptions: they are stored already
     messages += s.deliveries.length;
     session.offlineAt = s.offlineAt ?? now;
+    // Online at the crash: offline from `now`, this run's stamp (the journal stored it so).
+    if (s.offlineAt !== undefined && s.offlineAt !== now) t.earlier.offlineAt.set(session, s.offlineAt);
     // Counted from when it went offline, the downtime included (0xFFFFFFFF is re-armed in steps like any long expiry).
     t.armExpiry(session, Math.max(0, s.expiryInterval * 1000 - (now - session.offlineAt)));
     if (s.will !== undefined) {
@@ -107,7 +139,9 @@ export function restoreState(journal: StateJournal, t: RestoreTarget): void {
       // the crash is owed as if its connection closed now [MQTT-3.1.2-8], but not before
       // 1.5 × its keepalive: a client that is alive reconnects first and so cancels it
       // [MQTT-3.1.3-9], rather than every device flapping to its Will after each restart.
-      t.armWill(session, { ...s.will, due: s.will.due ?? now + Math.max(willDelayMs(s.will, s.expiryInterval), s.will.keepalive * 1500) });
+      const will = { ...s.will, due: s.will.due ?? now + Math.max(willDelayMs(s.will, s.expiryInterval), s.will.keepalive * 1500) };
+      if (s.will.due !== undefined) t.earlier.objects.add(will);
+      t.armWill(session, will);
       wills++;
     }
   }

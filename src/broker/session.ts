@@ -148,8 +148,8 @@ export class Session implements Subscriber {
   }
 
   /** The wall clock stepped (core/clock-steps.ts): its stamps and its messages' expiry move with it. */
-  clockStepped(mover: StampMover): void {
-    this.offlineAt = mover.at(this.offlineAt);
+  clockStepped(mover: StampMover, offlineAtOfEarlierRun = false): void {
+    if (!offlineAtOfEarlierRun) this.offlineAt = mover.at(this.offlineAt);
     mover.will(this.pendingWill);
     for (let i = this.head; i < this.queue.length; i++) mover.message(this.queue[i]!.msg);
     for (const f of this.flights?.values() ?? []) mover.message(f.msg);

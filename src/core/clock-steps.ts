@@ -126,19 +126,32 @@ export function formatStep(ms: number): string {
  */
 export class StampMover {
   private readonly moved = new Set<object>();
+  private readonly kept: WeakSet<object>[] = [];
 
   constructor(readonly deltaMs: number) {}
 
+  /**
+   * Objects whose stamps an earlier run took (restored at start): they are not moved. That
+   * run's clock stamped them; their age includes the time the gateway was off.
+   */
+  keep(objects: WeakSet<object>): void {
+    this.kept.push(objects);
+  }
+
+  private skips(o: object): boolean {
+    return this.moved.has(o) || this.kept.some((k) => k.has(o));
+  }
+
   /** Moves `m.expiresAt` (Message Expiry) once. */
   message(m: Message): void {
-    if (m.expiresAt === undefined || this.moved.has(m)) return;
+    if (m.expiresAt === undefined || this.skips(m)) return;
     this.moved.add(m);
     m.expiresAt += this.deltaMs;
   }
 
   /** Moves a pending Will's due time once. */
   will(w: { due?: number | undefined } | undefined): void {
-    if (w?.due === undefined || this.moved.has(w)) return;
+    if (w?.due === undefined || this.skips(w)) return;
     this.moved.add(w);
     w.due += this.deltaMs;
   }

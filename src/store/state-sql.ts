@@ -33,6 +33,11 @@ type Names =
 export class StateSql {
   private s: Record<Names, SqliteStatement> | undefined;
 
+  /** Sessions whose offline_at this run wrote, retained topics whose expires_at it wrote, deliveries before it (shiftStamps). */
+  private readonly offlineThisRun = new Set<string>();
+  private readonly expiringThisRun = new Set<string>();
+  private deliveriesBefore: number | undefined;
+
   constructor(private readonly db: StoreDatabase) {}
 
   /** Compiled on first use: the constructor does no I/O. */
@@ -41,16 +46,19 @@ export class StateSql {
   }
 
   /**
-   * A step of the wall clock (core/clock-steps.ts): every stored stamp moves by `deltaMs`, one
-   * UPDATE per table (a pending Will's due time lives in its JSON). Rare; runs inside the commit.
+   * A step of the wall clock (core/clock-steps.ts): the stamps this run stored move by `deltaMs`
+   * (a pending Will's due time lives in its JSON); an earlier run's stay, its clock took them
+   * (their age includes the time the gateway was off). Rare; runs inside the commit.
    */
   shiftStamps(deltaMs: number): void {
     const h = this.db.handle;
-    h.prepare('UPDATE sessions SET offline_at = offline_at + @d, ' +
+    const session = h.prepare('UPDATE sessions SET offline_at = offline_at + @d, ' +
       "will = CASE WHEN json_extract(will, '$.due') IS NULL THEN will ELSE json_set(will, '$.due', json_extract(will, '$.due') + @d) END " +
-      'WHERE offline_at IS NOT NULL OR will IS NOT NULL').run({ d: deltaMs });
-    h.prepare('UPDATE deliveries SET expires_at = expires_at + ? WHERE expires_at IS NOT NULL').run(deltaMs);
-    h.prepare('UPDATE retained SET expires_at = expires_at + ? WHERE expires_at IS NOT NULL').run(deltaMs);
+      'WHERE client_id = @id');
+    for (const id of this.offlineThisRun) session.run({ d: deltaMs, id });
+    h.prepare('UPDATE deliveries SET expires_at = expires_at + ? WHERE id > ? AND expires_at IS NOT NULL').run(deltaMs, this.deliveriesBefore ?? 0);
+    const retained = h.prepare('UPDATE retained SET expires_at = expires_at + ? WHERE topic = ?');
+    for (const topic of this.expiringThisRun) retained.run(deltaMs, topic);
   }
 
   maxDeliveryId(): number {
@@ -58,10 +66,13 @@ export class StateSql {
   }
 
   saveSession(r: StoredSessionRecord): void {
+    if (r.offlineAt === undefined) this.offlineThisRun.delete(r.clientId);
+    else this.offlineThisRun.add(r.clientId);
     this.st.saveSession.run(r.clientId, r.protocolVersion, r.expiryInterval, r.offlineAt ?? null, encodeWill(r.will), r.user ?? null);
   }
 
   deleteSession(clientId: string): void {
+    this.offlineThisRun.delete(clientId);
     this.st.delSession.run(clientId);
     this.st.delSubs.run(clientId);
     this.st.delDeliveries.run(clientId);
@@ -115,6 +126,8 @@ export class StateSql {
 
   /** Sets the retained message of its topic, or clears it (empty payload) [MQTT-3.3.1-10/-11]. */
   retain(m: Message): void {
+    if (m.payload.length > 0 && m.expiresAt !== undefined) this.expiringThisRun.add(m.topic);
+    else this.expiringThisRun.delete(m.topic);
     if (m.payload.length === 0) this.st.delRetained.run(m.topic);
     else this.st.saveRetained.run(m.topic, m.payload, m.qos, encodeProperties(m.properties), m.expiresAt ?? null, m.origin.kind, m.origin.id);
   }
@@ -127,6 +140,7 @@ export class StateSql {
    */
   restore(now: number, limits: RestoreLimits, wantSessions: boolean, wantRetained: boolean): RestoredState {
     const h = this.db.handle;
+    this.deliveriesBefore ??= this.maxDeliveryId();
     const out: RestoredState = { sessions: [], retained: [], expiredSessions: 0, expiredWills: [], expiredMessages: 0, overCap: 0 };
     h.transaction(() => {
       if (wantRetained) this.restoreRetained(now, out);

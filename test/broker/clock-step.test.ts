@@ -109,4 +109,46 @@ describe('the broker across a step of the wall clock', () => {
     c.send({ cmd: 'pingreq' });
     await c.next('pingresp');
   });
+
+  it('leaves a retained message of an earlier run alone: its Message Expiry counts the time the gateway was off', async () => {
+    const first = await broker();
+    const { c: pub } = await connect(flows(first), 'pub');
+    await publish(pub, 'exp/r', 'an hour', 1, { retain: true, properties: { messageExpiryInterval: 3600 } });
+    await first.stop();
+    wall.advance(50 * 60_000); // off for 50 minutes; the Pi boots 3 days behind
+    wall.step(-3 * DAY);
+    wall.restart(); // a new process: the step at boot is not seen
+    const second = await broker();
+    wall.advance(20 * 60_000);
+    wall.step(3 * DAY); // NTP sets the clock: the message is 70 minutes old
+    wall.clock.now();
+    const { c } = await connect(flows(second), 'late');
+    await subscribe(c, 'exp/#', 1);
+    await ticks(20);
+    expect(c.received.filter((p) => p.cmd === 'publish')).toEqual([]);
+    await second.outbox.flush(); // the step is stored: the file keeps the earlier run's stamp too
+    await second.stop();
+    const third = await broker();
+    const { c: again } = await connect(flows(third), 'later');
+    await subscribe(again, 'exp/#', 1);
+    await ticks(20);
+    expect(again.received.filter((p) => p.cmd === 'publish')).toEqual([]);
+  });
+
+  it('ends an offline session of an earlier run when its Session Expiry passed on the clock NTP set', async () => {
+    const first = await broker();
+    await offlineSubscriber(first); // Session Expiry 1 h
+    await first.stop();
+    wall.advance(50 * 60_000);
+    wall.step(-3 * DAY);
+    wall.restart();
+    const second = await broker(); // restored: its expiry timer is armed on the clock 3 days behind
+    wall.advance(20 * 60_000);
+    wall.step(3 * DAY); // offline for 70 minutes in truth
+    wall.clock.now();
+    wall.advance(1);
+    await ticks(20);
+    const { connack } = await connect(flows(second), 'away', { clean: false, properties: { sessionExpiryInterval: 3600 } });
+    expect(connack.sessionPresent).toBe(false);
+  });
 });
