@@ -150,7 +150,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   clockStepped(mover: StampMover): void {
     const { retained, connections, journal, earlier } = this;
     this.lastSweepAt += mover.deltaMs;
-    moveStamps(mover, { retained, sessions: this.sessions.values(), connections, journal, earlier }, this.clock.now(), (s, ms) => this.armExpiry(s, ms));
+    moveStamps(mover, { retained, sessions: this.sessions.values(), connections, journal, earlier }, this.clock.now(), { armExpiry: (s, ms) => this.armExpiry(s, ms), armWill: (s, w) => this.lifecycle.armWill(s, w) });
   }
 
   /** Progress: the keepalive sweep was due and has not run. */

@@ -29,21 +29,25 @@ export function earlierStamps(): EarlierStamps {
 
 /**
  * Moves every stamp this run of the broker took by a step of the wall clock (Broker.clockStepped).
- * A session restored offline keeps its stored offlineAt, and its expiry timer, armed at the
- * restart on the clock before the step, is armed again from `now` (the clock after it).
+ * A session restored offline keeps its stored offlineAt and a restored Will its due time; their
+ * timers, armed at the restart on the clock before the step, are armed again from `now`.
  */
 export function moveStamps(
   mover: StampMover,
   b: { retained: RetainedStore; sessions: Iterable<Session>; connections: Iterable<Connection>; journal: StateJournal | undefined; earlier: EarlierStamps },
   now: number,
-  armExpiry: (s: Session, ms: number) => void,
+  arm: Pick<RestoreTarget, 'armExpiry' | 'armWill'>,
 ): void {
   mover.keep(b.earlier.objects);
   b.retained.clockStepped?.(mover);
   for (const s of b.sessions) {
     const earlier = s.offlineAt !== undefined && b.earlier.offlineAt.get(s) === s.offlineAt;
     s.clockStepped(mover, earlier);
-    if (earlier && s.link === undefined) armExpiry(s, Math.max(0, s.expiryInterval * 1000 - (now - s.offlineAt!)));
+    if (earlier && s.link === undefined && s.expiryTimer !== undefined) {
+      s.expiryTimer.cancel();
+      arm.armExpiry(s, Math.max(0, s.expiryInterval * 1000 - (now - s.offlineAt!)));
+    }
+    if (s.pendingWill !== undefined && b.earlier.objects.has(s.pendingWill)) arm.armWill(s, s.pendingWill);
   }
   for (const c of b.connections) c.clockStepped(mover.deltaMs);
   b.journal?.clockStepped?.(mover);

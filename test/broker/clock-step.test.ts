@@ -151,4 +151,47 @@ describe('the broker across a step of the wall clock', () => {
     const { connack } = await connect(flows(second), 'away', { clean: false, properties: { sessionExpiryInterval: 3600 } });
     expect(connack.sessionPresent).toBe(false);
   });
+
+  it('keeps a restored offline session whose client came back after the step: the expiry timer armed at the restart does not end it', async () => {
+    const first = await broker();
+    await offlineSubscriber(first); // Session Expiry 1 h
+    await first.stop();
+    wall.advance(10 * 60_000);
+    wall.step(-3 * DAY);
+    wall.restart();
+    const second = await broker(); // its expiry timer: 3 days and 50 minutes on the clock 3 days behind
+    wall.advance(5 * 60_000);
+    wall.step(3 * DAY);
+    wall.clock.now();
+    const { c, connack } = await connect(flows(second), 'away', { clean: false, keepalive: 0, properties: { sessionExpiryInterval: 3600 } });
+    expect(connack.sessionPresent).toBe(true);
+    wall.advance(4 * DAY);
+    const { c: pub } = await connect(flows(second), 'pub', { keepalive: 0 });
+    await publish(pub, 'exp/late', 'still here', 1);
+    const [m] = await collect(c, 1, { ack: true });
+    expect(m!.topic).toBe('exp/late');
+  });
+
+  it('publishes a restored pending Will when its Will Delay passed on the clock NTP set, not 3 days later', async () => {
+    const first = await broker();
+    const will = { topic: 'status/dev', payload: Buffer.from('offline'), qos: 1 as const, retain: false, properties: { willDelayInterval: 600 } };
+    const { c } = await connect(flows(first), 'dev', { clean: false, keepalive: 0, will, properties: { sessionExpiryInterval: 3600 } });
+    c.destroy(); // lost: the Will is due in 10 minutes
+    await until(() => first.broker.connectionCount === 0, 'the close');
+    await first.outbox.flush();
+    await first.stop();
+    wall.advance(2 * 60_000);
+    wall.step(-3 * DAY);
+    wall.restart();
+    const second = await broker(); // its Will timer: 3 days and 8 minutes on the clock 3 days behind
+    const seen: string[] = [];
+    second.broker.subscribe('status/#', { kind: 'system', id: 'watch' }, { qos: 1 }, (m) => seen.push(m.payload.toString()));
+    wall.advance(60_000);
+    wall.step(3 * DAY);
+    wall.clock.now();
+    wall.advance(6 * 60_000 + 50_000);
+    expect(seen).toEqual([]);
+    wall.advance(20_000);
+    expect(seen).toEqual(['offline']);
+  });
 });
