@@ -108,9 +108,10 @@ export class Bridge implements Service, DurableSink {
     return `$SYS/outpost/bridge/${this.name}/state`;
   }
 
-  /** The wall clock stepped: rows read from the outbox before it move with it (Forwarder.clockStepped). */
+  /** The wall clock stepped: rows read from the outbox before it move with it (Forwarder.clockStepped), and the link's keepalive. */
   clockStepped(deltaMs: number): void {
     this.forwarder.clockStepped(deltaMs);
+    this.upstream.clockStepped?.(deltaMs);
   }
 
   /** Progress of the forwarder (Forwarder.waitingSince) and of the link's reconnect loop. */

@@ -111,6 +111,13 @@ export class UpstreamClient implements Upstream {
     return this.lastTurnAt;
   }
 
+  /** The wall clock stepped: a healthy link is not taken for dead, nor a fresh one for stable. */
+  clockStepped(deltaMs: number): void {
+    this.conn?.clockStepped(deltaMs);
+    this.upAt += deltaMs;
+    this.lastTurnAt += deltaMs;
+  }
+
   /** The sentence of the last connection failure (for status and metrics). */
   get lastError(): string | undefined {
     return this.lastFailure;

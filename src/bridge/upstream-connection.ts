@@ -210,6 +210,13 @@ export class UpstreamConnection {
     socket.write(buf);
   }
 
+  /** The wall clock stepped: silence and the ping outstanding are measured from the same moments as before. */
+  clockStepped(deltaMs: number): void {
+    this.lastRx += deltaMs;
+    this.lastTx += deltaMs;
+    if (this.pingAt >= 0) this.pingAt += deltaMs;
+  }
+
   private tick(k: number, keepaliveSeconds: number): void {
     const now = this.clock.now();
     const silent = now - this.lastRx;

@@ -124,6 +124,8 @@ export interface Upstream {
   readonly connected: boolean;
   /** Since when the link has been down with nothing scheduled to retry (see core/progress.ts); optional for test doubles. */
   waitingSince?(): number | undefined;
+  /** The wall clock stepped (core/clock-steps.ts): the link's keepalive stamps move with it; optional for test doubles. */
+  clockStepped?(deltaMs: number): void;
   /** Starts connecting (and reconnecting with backoff until stop). */
   start(signal: AbortSignal): Promise<void>;
   stop(): Promise<void>;
