@@ -32,6 +32,11 @@ export interface SystemdNotifierOptions {
   log: Logger;
   pid?: number;
   clock?: Clock;
+  /**
+   * A clock that never steps, for the event-loop lag (default performance.now(), or `clock`
+   * when one is given): a step of the wall clock (NTP on a Pi) is not a stall.
+   */
+  monotonic?: () => number;
   /** Default: the `systemd-notify` command (see commandSender). */
   send?: NotifySend;
 }
@@ -64,6 +69,7 @@ export class SystemdNotifier {
   /** Interval between watchdog pings (WATCHDOG_USEC/2), or undefined without a watchdog. */
   readonly pingIntervalMs: number | undefined;
   private readonly clock: Clock;
+  private readonly mono: () => number;
   private readonly send: NotifySend;
   private readonly log: Logger;
   private readonly pid: number;
@@ -84,6 +90,8 @@ export class SystemdNotifier {
   constructor(opts: SystemdNotifierOptions) {
     this.log = opts.log.child({ component: 'systemd' });
     this.clock = opts.clock ?? systemClock;
+    const clock = opts.clock;
+    this.mono = opts.monotonic ?? (clock === undefined ? () => performance.now() : () => clock.now());
     this.send = opts.send ?? commandSender();
     this.pid = opts.pid ?? process.pid;
     const socket = opts.env.NOTIFY_SOCKET;
@@ -131,7 +139,7 @@ export class SystemdNotifier {
     if (interval === undefined || this.pinger !== undefined || !this.enabled) return;
     this.stuck = stuck;
     this.tickMs = Math.max(1, Math.min(1000, Math.floor(interval / 4)));
-    this.expectedTick = this.clock.now() + this.tickMs;
+    this.expectedTick = this.mono() + this.tickMs;
     this.ticker = this.clock.setInterval(() => this.tick(), this.tickMs);
     this.pinger = this.clock.setInterval(() => this.ping(interval), interval);
     this.log.info({ intervalMs: interval }, 'watchdog pings started');
@@ -147,7 +155,7 @@ export class SystemdNotifier {
   }
 
   private tick(): void {
-    const now = this.clock.now();
+    const now = this.mono();
     this.lastLagMs = Math.max(0, now - this.expectedTick);
     this.maxLagMs = Math.max(this.maxLagMs, this.lastLagMs);
     this.expectedTick = now + this.tickMs;
