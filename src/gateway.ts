@@ -230,6 +230,7 @@ export class Gateway {
     const mover = new StampMover(deltaMs); // one per step: broker and MQTT-SN share messages
     this.broker.clockStepped(mover);
     this.mqttsn?.clockStepped(mover);
+    this.serial.clockStepped(deltaMs);
   }
 
   /** Steps of the wall clock seen so far; undefined when they are not watched (an injected clock). */

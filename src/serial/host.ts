@@ -86,6 +86,11 @@ export class SerialHost implements Service {
     },
   };
 
+  /** The wall clock stepped (core/clock-steps.ts): the counters are not taken for overdue (progress probe). */
+  clockStepped(deltaMs: number): void {
+    this.lastStatsAt += deltaMs;
+  }
+
   /** Every configured device with its state and counters (metrics, status). */
   devices(): { id: string; online: boolean; counters: Readonly<DeviceCounters> }[] {
     return [...this.runtimes.values()].map((d) => ({ id: d.id, online: d.online, counters: d.counters }));
