@@ -110,8 +110,11 @@ describe('bridge through cloud outages and link faults', () => {
     const m = await cloud({ persistence: true });
     const obs = await cloudObserver(m, ['sites/17/#']);
     await m.stop();
-    // A drain budget keeps the drain going long enough to be cut ten times.
-    const gw = await gatewayWith([bridge(m.tlsPort, { inflight: INFLIGHT, rate: { msgs_per_sec: 1000 } })]);
+    // A drain budget keeps the drain going long enough to be cut ten times: each cycle drains
+    // about the bucket refilled while the cloud was down (up to 1 s of the rate) plus the 100
+    // waited for. At 1,000 msg/s a slow cloud restart let ten cycles drain all 5,000 before the
+    // last one (its wait for 100 more could never end); at 300 they take about 4,000.
+    const gw = await gatewayWith([bridge(m.tlsPort, { inflight: INFLIGHT, rate: { msgs_per_sec: 300 } })]);
     const b = gw.gateway.bridges[0]!;
     const [a, c] = [await client(gw.url, 'pump-a'), await client(gw.url, 'pump-b')];
     await Promise.all([publishAll(a, 'sensors/a', payloads(N / 2, 'a')), publishAll(c, 'sensors/b', payloads(N / 2, 'b'))]);
