@@ -9,8 +9,8 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type CliDeps } from '../../src/cli.js';
 import { testCerts } from '../helpers/certs.js';
+import { runCliCaptured } from '../helpers/cli-run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-check-bridge-tls-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -30,18 +30,7 @@ function writeConfig(tls: Record<string, string>): void {
   ].join('\n'));
 }
 
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const deps: CliDeps = {
-    stdout: (t) => void (out += t),
-    stderr: (t) => void (err += t),
-    process: { onSignal: () => () => undefined, onCrash: () => () => undefined, exitNow: () => undefined },
-    logDestination: { write: () => undefined },
-  };
-  const code = await runCli(args, deps);
-  return { code, out, err };
-}
+const cli = runCliCaptured;
 
 describe('outpost check with a bridge client certificate', () => {
   it('reports a key that does not belong to the certificate at the cert line, with what to do, and exits 2', async () => {

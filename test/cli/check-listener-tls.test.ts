@@ -6,8 +6,8 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type CliDeps } from '../../src/cli.js';
 import { testCerts } from '../helpers/certs.js';
+import { runCliCaptured } from '../helpers/cli-run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-check-tls-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -15,15 +15,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 async function check(cert: string, key: string, ca?: string): Promise<{ code: number; out: string; err: string }> {
   const file = join(tmp, 'outpost.yaml');
   writeFileSync(file, ['listeners:', '  - type: mqtts', '    port: 8883', `    cert: ${cert}`, `    key: ${key}`, ...(ca !== undefined ? [`    ca: ${ca}`] : []), ''].join('\n'));
-  let out = '';
-  let err = '';
-  const deps: CliDeps = {
-    stdout: (t) => void (out += t),
-    stderr: (t) => void (err += t),
-    process: { onSignal: () => () => undefined, onCrash: () => () => undefined, exitNow: () => undefined },
-  };
-  const code = await runCli(['check', file], deps);
-  return { code, out, err };
+  return runCliCaptured(['check', file]);
 }
 
 describe('outpost check with a TLS listener', () => {

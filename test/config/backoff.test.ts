@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type CliDeps } from '../../src/cli.js';
 import { parseConfigText } from '../../src/config/load.js';
+import { runCliCaptured } from '../helpers/cli-run.js';
 import { configProblems } from '../helpers/config-problems.js';
 
 const bridge = (backoff: string) => `bridges:\n  - name: cloud\n    url: mqtts://cloud.example:8883\n    rules: [{ pattern: "sensors/#" }]\n${backoff}`;
@@ -50,14 +50,8 @@ describe('outpost check with base greater than cap', () => {
   it('exits 2 with the sentence naming file, line and key', async () => {
     const file = join(tmp, 'outpost.yaml');
     writeFileSync(file, bridge('    backoff: { base: 10s, cap: 1s }\n'));
-    let out = '';
-    let err = '';
-    const deps: CliDeps = {
-      stdout: (t) => void (out += t),
-      stderr: (t) => void (err += t),
-      process: { onSignal: () => () => undefined, onCrash: () => () => undefined, exitNow: () => undefined },
-    };
-    expect(await runCli(['check', file], deps)).toBe(2);
+    const { code, out, err } = await runCliCaptured(['check', file]);
+    expect(code).toBe(2);
     expect(out).toBe('');
     expect(err).toBe(`${file}:5:22 bridges[0].backoff.base: is 10s, longer than cap (1s): the first delay cannot exceed the longest; lower base to at most 1s or raise cap\n`);
   });
