@@ -8,11 +8,10 @@
  *   MQTT.js ──▶ Gateway ──▶ outbox ──▶ bridge (MQTT 3.1.1, mTLS) ──▶ Mosquitto (max_packet_size 300) ──▶ observer
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { testCerts } from '../helpers/certs.js';
 import { Mosquitto, Observer, freePort } from '../helpers/mosquitto.js';
 import { localClient, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 
-const certs = testCerts();
 const cleanups: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
@@ -31,20 +30,13 @@ describe('a 3.1.1 cloud that closes the link on an oversized message', () => {
 
     const gw = await startBridgedGateway({
       bridges: [
-        {
-          name: 'cloud',
-          url: `mqtts://127.0.0.1:${m.tlsPort}`,
-          client_id: 'site-17',
-          ca: certs.ca.crt,
-          cert: certs.client.crt,
-          key: certs.client.key,
+        mtlsBridge(m.tlsPort, {
           protocol: 4,
           keepalive: '2s',
           connect_timeout: '2s',
-          backoff: { base: '100ms', cap: '300ms' },
           state_topic: 'sites/17/state',
           rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, remote_prefix: 'sites/17/' }],
-        },
+        }),
       ],
     });
     cleanups.push(() => gw.dispose());

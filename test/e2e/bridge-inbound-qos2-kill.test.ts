@@ -13,12 +13,11 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { localClient, sleep, waitFor } from '../helpers/bridge-gateway.js';
-import { testCerts } from '../helpers/certs.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import { OutpostProcess, writeProcessConfig } from '../helpers/outpost-process.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 
-const certs = testCerts();
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
@@ -54,18 +53,11 @@ describe('inbound QoS 2 across a kill -9 of outpost', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const { file: config, url } = await writeProcessConfig(dir, {
       bridges: [
-        {
-          name: 'cloud',
-          url: `mqtts://127.0.0.1:${proxy.port}`,
-          client_id: 'site-17',
-          ca: certs.ca.crt,
-          cert: certs.client.crt,
-          key: certs.client.key,
+        mtlsBridge(proxy.port, {
           keepalive: '2s',
           connect_timeout: '2s',
-          backoff: { base: '100ms', cap: '300ms' },
           rules: [{ pattern: 'cmd/#', direction: 'in', qos: 2, remote_prefix: 'sites/17/' }],
-        },
+        }),
       ],
     });
 

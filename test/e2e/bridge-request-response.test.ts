@@ -10,11 +10,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { testCerts } from '../helpers/certs.js';
 import { Mosquitto, Observer, freePort } from '../helpers/mosquitto.js';
 import { localClient, sleep, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 
-const certs = testCerts();
 const cleanups: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
@@ -54,13 +53,7 @@ async function setUp(): Promise<{ cloudApp: MqttClient; cloudGot: Got[]; local: 
   await m.start();
   const gw = await startBridgedGateway({
     bridges: [
-      {
-        name: 'cloud',
-        url: `mqtts://127.0.0.1:${m.tlsPort}`,
-        client_id: 'site-17',
-        ca: certs.ca.crt,
-        cert: certs.client.crt,
-        key: certs.client.key,
+      mtlsBridge(m.tlsPort, {
         protocol: 5,
         backoff: { base: '100ms', cap: '500ms' },
         rules: [
@@ -69,7 +62,7 @@ async function setUp(): Promise<{ cloudApp: MqttClient; cloudGot: Got[]; local: 
           { pattern: 'ask/#', direction: 'out', qos: 1, remote_prefix: 'sites/17/' },
           { pattern: 'answers/#', direction: 'in', qos: 1, remote_prefix: 'sites/17/' },
         ],
-      },
+      }),
     ],
   });
   cleanups.push(() => gw.dispose());

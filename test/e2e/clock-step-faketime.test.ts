@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/bridge-gateway.js';
-import { testCerts } from '../helpers/certs.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
 import { OutpostProcess, writeProcessConfig } from '../helpers/outpost-process.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 
 /** libfaketime as Debian installs it (package faketime, see .ci/run). */
 function findLibfaketime(): string | undefined {
@@ -30,7 +30,6 @@ function findLibfaketime(): string | undefined {
 }
 const LIB = findLibfaketime();
 
-const certs = testCerts();
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
@@ -51,17 +50,10 @@ describe.skipIf(LIB === undefined || !existsSync(LIB))('outpost under libfaketim
     writeFileSync(stamp, '+0\n');
     const { file: config, port } = await writeProcessConfig(dir, {
       bridges: [
-        {
-          name: 'cloud',
-          url: `mqtts://127.0.0.1:${cloud.tlsPort}`,
-          client_id: 'site-17',
-          ca: certs.ca.crt,
-          cert: certs.client.crt,
-          key: certs.client.key,
-          backoff: { base: '100ms', cap: '300ms' },
+        mtlsBridge(cloud.tlsPort, {
           buffer: { max_age: '1h' },
           rules: [{ pattern: 'sensors/#', remote_prefix: 'sites/17/' }],
-        },
+        }),
       ],
     });
     const env = {

@@ -10,12 +10,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { systemClock, type Clock } from '../../src/core/clock.js';
 import { renderMetrics } from '../../src/observability/gateway-metrics.js';
 import { localClient, publishAll, sleep, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
-import { testCerts } from '../helpers/certs.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
 import { Mosquitto } from '../helpers/mosquitto.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 
 const DAY = 86_400_000;
-const certs = testCerts();
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await Promise.resolve(f()).catch(() => undefined);
@@ -44,17 +43,10 @@ describe('the gateway across a step of the wall clock', () => {
       monotonic: () => performance.now(),
       level: 'info',
       bridges: [
-        {
-          name: 'cloud',
-          url: `mqtts://127.0.0.1:${cloud.tlsPort}`,
-          client_id: 'site-17',
-          ca: certs.ca.crt,
-          cert: certs.client.crt,
-          key: certs.client.key,
-          backoff: { base: '100ms', cap: '300ms' },
+        mtlsBridge(cloud.tlsPort, {
           buffer: { max_age: '1h' },
           rules: [{ pattern: 'sensors/#', remote_prefix: 'sites/17/' }],
-        },
+        }),
       ],
     });
     cleanups.push(() => gw.dispose());
