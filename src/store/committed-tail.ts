@@ -14,6 +14,7 @@
  * bridge's inflight window.
  */
 import type { NewRow, StoredRow } from './backend.js';
+import { shiftRowStamps } from './stamp-shift.js';
 
 /** Bounds of each bridge's tail: a few commits' worth at 1,000 msg/s. */
 const TAIL_ROWS = 2048;
@@ -80,11 +81,7 @@ export class CommittedTail {
   }
 
   shift(deltaMs: number): void {
-    for (let i = this.head; i < this.rows.length; i++) {
-      const r = this.rows[i]!;
-      r.createdAt += deltaMs;
-      if (r.expiresAt !== null) r.expiresAt += deltaMs;
-    }
+    for (let i = this.head; i < this.rows.length; i++) shiftRowStamps(this.rows[i]!, deltaMs);
   }
 
   /** A row's delete was committed. */

@@ -6,6 +6,7 @@
 import { OutpostError } from '../core/errors.js';
 import type { HeadRow, NewRow, OutboxBackend, RemovedRow, SourceSeq, StoredRow } from './backend.js';
 import { GroupCommitOutbox, type OutboxOptions } from './outbox-core.js';
+import { shiftRowStamps } from './stamp-shift.js';
 
 export class MemoryOutbox extends GroupCommitOutbox {
   constructor(opts: OutboxOptions & { storeId?: string }) {
@@ -128,11 +129,7 @@ class MemoryBackend implements OutboxBackend {
 
   shiftStamps(deltaMs: number, bridge: string, afterSeq: number): void {
     const move = (d: number) => {
-      for (const r of this.rows.get(bridge)?.values() ?? []) {
-        if (r.seq <= afterSeq) continue;
-        r.createdAt += d;
-        if (r.expiresAt !== null) r.expiresAt += d;
-      }
+      for (const r of this.rows.get(bridge)?.values() ?? []) if (r.seq > afterSeq) shiftRowStamps(r, d);
     };
     move(deltaMs);
     this.undo?.push(() => move(-deltaMs));

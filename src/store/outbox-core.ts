@@ -27,7 +27,7 @@ import { appendAll, settle } from './append-groups.js';
 import { CommitPacer } from './commit-pacer.js';
 import type { CommitBatch, CommitParticipant, CommitJoin } from './commit-participant.js';
 import { CommittedTails } from './committed-tail.js';
-import { StampShift } from './stamp-shift.js';
+import { shiftRowStamps, StampShift } from './stamp-shift.js';
 import { CommitTx, mayHoldExpired, queuedTotals, sourceKey, type BridgeState, type Outcome, type PendingAppend } from './commit-tx.js';
 import type { Outbox, OutboxDropReason, OutboxEntry, OutboxLimits, OutboxStats } from './outbox.js';
 import { encodeProperties, recordBytes, toEntry } from './record.js';
@@ -124,7 +124,7 @@ export class GroupCommitOutbox implements Outbox {
   /** The wall clock stepped (core/clock-steps.ts): this run's stamps move, in memory now, on disk in the next commit (stamp-shift.ts). */
   clockStepped(deltaMs: number): void {
     if (this.closed || deltaMs === 0) return;
-    for (const { row } of this.appends) [row.createdAt, row.expiresAt] = [row.createdAt + deltaMs, row.expiresAt === null ? null : row.expiresAt + deltaMs];
+    for (const { row } of this.appends) shiftRowStamps(row, deltaMs);
     this.tails.shift(deltaMs);
     for (const st of this.bridges.values()) if (typeof st.oldestAt === 'number') st.oldestAt += deltaMs;
     this.shift.pending += deltaMs;

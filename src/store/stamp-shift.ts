@@ -11,6 +11,12 @@
  */
 import type { OutboxBackend } from './backend.js';
 
+/** Moves one row's stamps by a step of the wall clock (pending, committed-tail and memory rows alike). */
+export function shiftRowStamps(r: { createdAt: number; expiresAt: number | null }, deltaMs: number): void {
+  r.createdAt += deltaMs;
+  if (r.expiresAt !== null) r.expiresAt += deltaMs;
+}
+
 export class StampShift {
   /** Per bridge, its newest seq before this run: rows above it are this run's. */
   private readonly from = new Map<string, number>();
