@@ -7,12 +7,11 @@
  *                                      └─ bridge b (reject, 1 row) ─mTLS──▶ Mosquitto B (down, then up)
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { testCerts } from '../helpers/certs.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
 import { Mosquitto, freePort } from '../helpers/mosquitto.js';
 import { localClient, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
 
-const certs = testCerts();
 const cleanups: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
@@ -29,21 +28,16 @@ async function cloud(): Promise<Mosquitto> {
 }
 
 function bridge(name: string, port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
+  return mtlsBridge(port, {
     name,
-    url: `mqtts://127.0.0.1:${port}`,
     client_id: `site-17-${name}`,
-    ca: certs.ca.crt,
-    cert: certs.client.crt,
-    key: certs.client.key,
     protocol: 5,
     keepalive: '2s',
     connect_timeout: '2s',
-    backoff: { base: '100ms', cap: '300ms' },
     state_topic: `sites/17/${name}/state`,
     rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, remote_prefix: `${name}/` }],
     ...extra,
-  };
+  });
 }
 
 describe('when_full: reject at one of several bridges', () => {

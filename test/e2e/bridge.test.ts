@@ -10,7 +10,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { testCerts } from '../helpers/certs.js';
+import { mtlsBridge } from '../helpers/bridge-config.js';
 import { CloudObserver } from '../helpers/cloud-observer.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { Mosquitto, Observer, freePort, type MosquittoOptions } from '../helpers/mosquitto.js';
@@ -19,7 +19,6 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { localClient, publishAll, sleep, startBridgedGateway, waitFor, type BridgedGateway } from '../helpers/bridge-gateway.js';
 
-const certs = testCerts();
 const cleanups: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
@@ -38,13 +37,7 @@ async function cloud(options: MosquittoOptions = {}, start = true): Promise<Mosq
 
 /** The bridge under test: mTLS with the test CA and client certificate (CN site-17), MQTT 5. */
 function bridge(port: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: 'cloud',
-    url: `mqtts://127.0.0.1:${port}`,
-    client_id: 'site-17',
-    ca: certs.ca.crt,
-    cert: certs.client.crt,
-    key: certs.client.key,
+  return mtlsBridge(port, {
     protocol: 5,
     keepalive: '2s',
     connect_timeout: '2s',
@@ -52,7 +45,7 @@ function bridge(port: number, extra: Record<string, unknown> = {}): Record<strin
     state_topic: 'sites/17/state',
     rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, remote_prefix: 'sites/17/' }],
     ...extra,
-  };
+  });
 }
 
 async function gatewayWith(bridges: Record<string, unknown>[], store: Record<string, unknown> = {}): Promise<BridgedGateway> {
