@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { PathKey } from './issues.js';
+import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
 
 /** A YAML parse error as a sentence (its position is reported with it). */
 export function yamlMessage(e: { code: string; message: string; pos: [number, number] }, text: string): string {
@@ -83,9 +84,10 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
       return;
     }
     const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+    const doc = parseDocument(text, { lineCounter: lines, ...PARSE_OPTIONS });
     // Named as the main file is (as given, from the working directory), so the name leads to it.
     const source: Source = { file: isAbsolute(entry) ? entry : join(dirname(main.file), entry), doc, lines };
+    for (const p of sourceProblems(text, doc)) problems.push({ source, docPath: p.path ?? [], offset: p.offset, message: p.message });
     if (doc.errors.length > 0) {
       for (const e of doc.errors) problems.push({ source, docPath: [], offset: e.pos[0], message: yamlMessage(e, text) });
       return;

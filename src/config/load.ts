@@ -15,6 +15,7 @@ import { expandIncludes, locate, readIncludeFromDisk, yamlMessage, type ReadIncl
 import { resolveTlsPaths, unreadableFiles, type PathProblem } from './files.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
+import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
 
 interface Problem {
   /** The file the problem is in: the main one or an included device map. */
@@ -77,8 +78,10 @@ export function parseConfigText(
   baseDir?: string,
 ): Config {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter, ...PARSE_OPTIONS });
   const main: Source = { file: fileName, doc, lines: lineCounter };
+  // A wrong encoding or a tag the parser let through (yaml-source.ts), reported with the rest.
+  const fromSource: Problem[] = sourceProblems(text, doc).map((p) => ({ source: main, ...p }));
   const order = new Map<Source, number>([[main, 0]]);
   const where = (p: Problem): string => {
     const { line, col } = p.source.lines.linePos(p.offset);
@@ -93,7 +96,7 @@ export function parseConfigText(
   };
 
   if (doc.errors.length > 0) {
-    fail(doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e, text) })));
+    fail([...fromSource, ...doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e, text) }))]);
   }
 
   let data: unknown;
@@ -108,12 +111,15 @@ export function parseConfigText(
   for (const seg of included.segments) if (!order.has(seg.source)) order.set(seg.source, order.size);
   // Files that gave no devices (a YAML error) in the order their problems were found.
   for (const p of included.problems) if (!order.has(p.source)) order.set(p.source, order.size);
-  const problems: Problem[] = included.problems.map((p) => ({
-    source: p.source,
-    offset: p.offset ?? offsetOf(p.source.doc, p.docPath),
-    path: p.docPath.length > 0 ? p.docPath : null,
-    message: p.message,
-  }));
+  const problems: Problem[] = [
+    ...fromSource,
+    ...included.problems.map((p) => ({
+      source: p.source,
+      offset: p.offset ?? offsetOf(p.source.doc, p.docPath),
+      path: p.docPath.length > 0 ? p.docPath : null,
+      message: p.message,
+    })),
+  ];
 
   const result = configSchema.safeParse(data);
   if (result.success) {

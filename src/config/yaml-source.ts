@@ -1,0 +1,83 @@
+/**
+ * What a YAML file can get wrong that the YAML parser lets through, for the main config and
+ * the device maps alike:
+ *
+ * - an encoding other than UTF-8 (an editor set to Latin-1 or Windows-1252, Notepad's UTF-16):
+ *   the file is read as UTF-8, so `unit: °C` became "\uFFFDC" on every reading and `password:
+ *   pässword` a password the cloud refuses, with `outpost check` saying "ok";
+ * - a YAML tag the loader does not resolve (`password: !secret cloud`, `!env CLOUD_PASSWORD`,
+ *   `!include devices.yaml`, as Home Assistant and other tools take them): the yaml package
+ *   warns and keeps the text after the tag, so the password was the word "cloud";
+ * - a YAML 1.1 tag (`!!binary`, `!!set`, `!!omap`, `!!timestamp`) turns its value into a
+ *   Buffer, Set, Map or Date, which the schema saw as a map (a hundred "unknown key" lines for
+ *   a Buffer's methods, or a `broker: !!omap [...]` read as an empty map, all defaults):
+ *   PARSE_OPTIONS leaves them unresolved, so they are reported like any other tag.
+ */
+import { isPair, isScalar, isSeq, visit, type Document } from 'yaml';
+import type { PathKey } from './issues.js';
+
+/** Options of every parseDocument of a config or device map file. */
+export const PARSE_OPTIONS = { prettyErrors: false, resolveKnownTags: false } as const;
+
+export interface SourceProblem {
+  /** Character offset in the text. */
+  offset: number;
+  /** The key the problem is under, where it is under one. */
+  path: PathKey[] | null;
+  message: string;
+}
+
+/** What `text` holds that its document does not say: a wrong encoding, unresolved tags. */
+export function sourceProblems(text: string, doc: Document): SourceProblem[] {
+  const problems: SourceProblem[] = [];
+  const encoding = encodingProblem(text);
+  if (encoding !== undefined) problems.push(encoding);
+  for (const w of doc.warnings) {
+    if (w.code !== 'TAG_RESOLVE_FAILED') continue;
+    const tag = text.slice(w.pos[0], w.pos[1]);
+    problems.push({
+      offset: w.pos[0],
+      path: taggedPath(doc, w.pos[1]),
+      message: `YAML tag ${tag} is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself`,
+    });
+  }
+  return problems;
+}
+
+/**
+ * A file read as UTF-8 that was not: Node's decoder puts U+FFFD for every byte that is not
+ * UTF-8, and a NUL is no YAML character (UTF-16 has one beside every ASCII letter). One
+ * problem per file is enough: the whole file has to be saved again.
+ */
+function encodingProblem(text: string): SourceProblem | undefined {
+  if (text.startsWith('\uFFFD\uFFFD') || text.includes('\u0000')) {
+    return { offset: 0, path: null, message: 'the file is not UTF-8 text (UTF-16, as some Windows editors save, or binary); save it as UTF-8' };
+  }
+  const bad = text.indexOf('\uFFFD');
+  if (bad < 0) return undefined;
+  return {
+    offset: bad,
+    path: null,
+    message: 'the file is not UTF-8 text here (saved as Latin-1 or Windows-1252?); save it as UTF-8, or the text is read wrongly',
+  };
+}
+
+/** The key path of the tagged node whose value starts first at or after `tagEnd` (the tag's end). */
+function taggedPath(doc: Document, tagEnd: number): PathKey[] | null {
+  let found: PathKey[] | null = null;
+  let best = Infinity;
+  visit(doc, {
+    Node(_key, node, ancestors) {
+      const start = (node as { range?: [number, number, number] }).range?.[0];
+      if (node.tag === undefined || start === undefined || start < tagEnd || start >= best) return;
+      best = start;
+      const chain = [...ancestors, node];
+      found = [];
+      chain.forEach((n, i) => {
+        if (isPair(n)) found!.push(isScalar(n.key) ? String(n.key.value) : String(n.key));
+        else if (isSeq(n) && i + 1 < chain.length) found!.push(n.items.indexOf(chain[i + 1] as never));
+      });
+    },
+  });
+  return found;
+}
