@@ -21,8 +21,21 @@ export function yamlMessage(e: { code: string; message: string; pos: [number, nu
     const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim();
     return `invalid YAML: key ${key} appears twice in one map; keep one of them`;
   }
-  return `invalid YAML: ${e.message.replace(/\.$/, '')}`;
+  const what = e.message.replace(/\.$/, '');
+  const todo = YAML_REMEDIES[e.code] ?? 'fix the YAML here (spaces for indentation, quotes around a value with ": " or a leading special character)';
+  return `invalid YAML: ${what}; ${todo}`;
 }
+
+/** What to do about the YAML errors an edit by hand makes most. */
+const YAML_REMEDIES: Record<string, string> = {
+  TAB_AS_INDENT: 'indent with spaces, not tabs',
+  BAD_INDENT: 'line up the keys of one map at the same column, with spaces, and close a [ or { list with its ] or }',
+  MISSING_CHAR: 'add it (a closing quote, or "- " before a list entry)',
+  BLOCK_AS_IMPLICIT_KEY: 'put quotes around a value that holds ": "',
+  MULTILINE_IMPLICIT_KEY: 'put "key: value" on one line, or quotes around a value that spans lines',
+  BAD_SCALAR_START: 'put quotes around the value',
+  UNEXPECTED_TOKEN: 'remove it or put quotes around the value it belongs to',
+};
 
 export interface Source {
   file: string;

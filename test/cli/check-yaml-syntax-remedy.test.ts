@@ -1,0 +1,38 @@
+/**
+ * A YAML syntax error is one line with its position, what is wrong and what to do: the yaml
+ * package's own message said only what is wrong ("Tabs are not allowed as indentation").
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCliCaptured } from '../helpers/cli-run.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'outpost-check-yaml-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function check(text: string): Promise<{ code: number; out: string; err: string; file: string }> {
+  const file = join(tmp, 'outpost.yaml');
+  writeFileSync(file, text);
+  return { ...(await runCliCaptured(['check', file])), file };
+}
+
+describe('outpost check on a YAML syntax error', () => {
+  it('tells an operator who indented with a tab to indent with spaces', async () => {
+    const r = await check('listeners:\n\t- type: mqtt\n');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${r.file}:2:1 invalid YAML: Tabs are not allowed as indentation; indent with spaces, not tabs\n`);
+  });
+
+  it('tells an operator whose value holds ": " to quote it', async () => {
+    const r = await check('bridges:\n  - name: cloud\n    password: a: b\n');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${r.file}:3:15 invalid YAML: Nested mappings are not allowed in compact mappings; put quotes around a value that holds ": "\n`);
+  });
+
+  it('tells an operator whose value starts with a reserved character to quote it', async () => {
+    const r = await check('bridges:\n  - name: cloud\n    password: @home\n');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${r.file}:3:15 invalid YAML: Plain value cannot start with reserved character @; put quotes around the value\n`);
+  });
+});
