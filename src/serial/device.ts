@@ -96,7 +96,7 @@ export class DeviceRuntime {
       retain: config.retain,
       onlyMapped: config.only_mapped,
       metrics: config.metrics,
-    }, (metric, value) => this.fail('decode', `metric ${metric}: ${JSON.stringify(value)} is not a number`));
+    }, (metric, detail) => this.fail('decode', `metric ${metric.length > 80 ? `${metric.slice(0, 80)}…` : metric}: ${detail}`));
     this.commandTopic = config.command_topic === undefined ? undefined : renderTemplate(config.command_topic, { device: config.id, driver: config.driver });
     const ctx: DriverContext = {
       device: config.id,

@@ -7,6 +7,7 @@
  */
 import type { MetricMapConfig } from '../config/serial-schema.js';
 import type { Message, QoS } from '../core/message.js';
+import { validateTopicName } from '../core/topic.js';
 import type { MetricValue, Reading } from './driver-api.js';
 
 export interface MappingSettings {
@@ -79,13 +80,16 @@ export class DeviceMapper {
   /** Readings held back by a deadband or interval. */
   skipped = 0;
 
-  /** Readings dropped because their value is not a number after a number conversion. */
+  /**
+   * Readings dropped because their value is not a number after a number conversion, or because
+   * their name gives no valid topic name.
+   */
   invalid = 0;
 
-  /** `onInvalid`: told of each such reading, so the device counts and logs it. */
+  /** `onInvalid`: told of each such reading (`detail` says why), so the device counts and logs it. */
   constructor(
     private readonly s: MappingSettings,
-    private readonly onInvalid?: (metric: string, value: MetricValue) => void,
+    private readonly onInvalid?: (metric: string, detail: string) => void,
   ) {}
 
   /** The messages to publish for these readings (possibly none). */
@@ -99,10 +103,20 @@ export class DeviceMapper {
       if (typeof value === 'number' && !Number.isFinite(value)) {
         // NaN from a "number" conversion of text that is no number: dropped, but counted.
         this.invalid++;
-        this.onInvalid?.(r.metric, r.value);
+        this.onInvalid?.(r.metric, `${JSON.stringify(r.value)} is not a number`);
         continue;
       }
       const name = m?.name ?? r.metric;
+      const topic = renderTemplate(this.s.topic, { device: this.s.device, metric: topicSafe(name), driver: this.s.driver });
+      // The name comes from the device (a JSON key): "" under a "{metric}" template, a lone
+      // surrogate escaped in JSON or a 65 kB key would make a PUBLISH that subscribers reject
+      // and drop the connection for [MQTT-4.7.3-1], [MQTT-1.5.4-1]. Dropped and counted instead.
+      const check = validateTopicName(topic);
+      if (!check.ok) {
+        this.invalid++;
+        this.onInvalid?.(r.metric, `gives no valid topic (${check.reason})`);
+        continue;
+      }
       if (this.holdBack(name, value, m, now)) {
         this.skipped++;
         continue;
@@ -114,7 +128,7 @@ export class DeviceMapper {
           ? Buffer.from(String(value))
           : Buffer.from(JSON.stringify(unit === undefined ? { value, ts: r.ts ?? now } : { value, unit, ts: r.ts ?? now }));
       out.push({
-        topic: renderTemplate(this.s.topic, { device: this.s.device, metric: topicSafe(name), driver: this.s.driver }),
+        topic,
         payload,
         qos: this.s.qos,
         retain: this.s.retain,

@@ -38,11 +38,26 @@ describe('device map', () => {
   }
 
   it('counts and reports each value dropped because it is not a number after a number conversion', () => {
-    const told: [string, unknown][] = [];
-    const m = new DeviceMapper(settings({ r: { type: 'number' }, n: { type: 'int' } }), (metric, value) => told.push([metric, value]));
+    const told: [string, string][] = [];
+    const m = new DeviceMapper(settings({ r: { type: 'number' }, n: { type: 'int' } }), (metric, detail) => told.push([metric, detail]));
     expect(m.map([{ metric: 'r', value: 'abc' }, { metric: 'n', value: '' }, { metric: 'r', value: '1' }], 0)).toHaveLength(1);
     expect(m.invalid).toBe(2);
-    expect(told).toEqual([['r', 'abc'], ['n', '']]);
+    expect(told).toEqual([['r', '"abc" is not a number'], ['n', '"" is not a number']]);
+  });
+
+  it('drops and reports a reading whose name gives no valid topic, and publishes the others', () => {
+    const told: [string, string][] = [];
+    const m = new DeviceMapper(settings({}, { topic: '{metric}' }), (metric, detail) => told.push([metric, detail]));
+    const long = 'k'.repeat(65_536);
+    const readings = JSON.parse(`{"":1,"\\ud800":2,"${long}":3,"ok":4}`) as Record<string, number>;
+    const out = m.map(Object.entries(readings).map(([metric, value]) => ({ metric, value })), 0);
+    expect(out.map((x) => x.topic)).toEqual(['ok']);
+    expect(m.invalid).toBe(3);
+    expect(told.map(([metric, detail]) => [metric.length, detail])).toEqual([
+      [0, 'gives no valid topic (empty topic)'],
+      [1, 'gives no valid topic (ill-formed UTF-8 in topic)'],
+      [65_536, 'gives no valid topic (topic longer than 65535 bytes)'],
+    ]);
   });
 
   it('publishes metrics named like Object properties (constructor, toString, __proto__) as any other', () => {
