@@ -17,6 +17,7 @@ import { serialSchema } from './serial-schema.js';
 import { listenerSchema } from './listener-schema.js';
 import { metricsSchema } from './metrics-schema.js';
 import { authSchema } from './auth-schema.js';
+import { parsed, whenParsed } from './cross-checks.js';
 
 export { listenerSchema };
 
@@ -263,8 +264,12 @@ export const configSchema = z
         /** "host:port client-id" → the bridge that connects so. */
         const clients = new Map<string, string>();
         list.forEach((b, i) => {
-          if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `bridge name "${b.name}" is used twice; names must be unique` });
-          seen.add(b.name);
+          // A name is compared whatever else is wrong with its bridge; the rest needs the whole bridge.
+          if (parsed(ctx, [i, 'name']) && typeof b.name === 'string') {
+            if (seen.has(b.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `bridge name "${b.name}" is used twice; names must be unique` });
+            seen.add(b.name);
+          }
+          if (!parsed(ctx, [i])) return; // its own problems are reported; the others are still checked
           // The CONNECT encoder refuses it (3.1.1 has no password without a user name [MQTT-3.1.2-22]):
           // it threw on every connection attempt, and the gateway stopped.
           if (b.identity === 'properties' && b.protocol === 4) {
@@ -306,7 +311,7 @@ export const configSchema = z
           }
           if (other === undefined) clients.set(key, b.name);
         });
-      })
+      }, whenParsed)
       .describe('Bridges to cloud brokers (store-and-forward).'),
     serial: serialSchema.prefault({}).describe('Serial sensors: driver host settings and device maps (see config/devices.example.yaml).'),
     mqttsn: mqttsnSchema.optional().describe('MQTT-SN v1.2 gateway over UDP for battery sensors; absent means off (see config/mqttsn.example.yaml).'),
@@ -325,9 +330,9 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path, params: { plain: true }, message: `port ${port} on ${host} is also taken by ${other.where} on ${other.host}; give each listener its own port` });
       } else taken.push({ host, port, where });
     };
-    c.listeners.forEach((l, i) => claim(l.host, l.port, ['listeners', i, 'port'], `listeners[${i}]`));
-    if (c.metrics.enabled) claim(c.metrics.host, c.metrics.port, ['metrics', 'port'], 'metrics');
-  })
+    if (Array.isArray(c.listeners)) c.listeners.forEach((l, i) => parsed(ctx, ['listeners', i]) && claim(l.host, l.port, ['listeners', i, 'port'], `listeners[${i}]`));
+    if (parsed(ctx, ['metrics']) && c.metrics.enabled) claim(c.metrics.host, c.metrics.port, ['metrics', 'port'], 'metrics');
+  }, whenParsed)
   .describe('outpost gateway configuration');
 
 /** The parsed, validated config: durations in ms, sizes in bytes. */

@@ -13,6 +13,7 @@ import type { DriverDefinition } from '../serial/driver-api.js';
 import { validateTopicName } from '../core/topic.js';
 import { duration } from './unit-schema.js';
 import { backoffSchema } from './backoff-schema.js';
+import { parsed, whenParsed } from './cross-checks.js';
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 const HEX16 = /^(0x)?[0-9A-Fa-f]{1,4}$/;
@@ -143,14 +144,19 @@ export const serialSchema = z
   .superRefine((s, ctx) => {
     const ids = new Set<string>();
     const ports = new Map<string, number>();
+    if (!Array.isArray(s.devices)) return;
     s.devices.forEach((d, i) => {
+      // An id is compared whatever else is wrong with its device; the rest needs the whole device.
+      if (parsed(ctx, ['devices', i, 'id']) && typeof d.id === 'string') {
+        if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device id "${d.id}" is used twice; ids must be unique` });
+        ids.add(d.id);
+      }
+      if (!parsed(ctx, ['devices', i])) return; // its own problems are reported; the others are still checked
       // serialport's POSIX binding (Linux, macOS) refuses these: the port would never open.
       if (process.platform !== 'win32') {
         if (d.parity === 'mark' || d.parity === 'space') ctx.addIssue({ code: 'custom', path: ['devices', i, 'parity'], message: `parity ${d.parity} cannot be set on Linux serial ports; use none, even or odd (for mark parity, none with stop_bits: 2 sends the same bits)` });
         if (d.stop_bits === 1.5) ctx.addIssue({ code: 'custom', path: ['devices', i, 'stop_bits'], message: '1.5 stop bits cannot be set on Linux serial ports; use 1 or 2 (2 suits a device that wants 1.5)' });
       }
-      if (ids.has(d.id)) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `device id "${d.id}" is used twice; ids must be unique` });
-      ids.add(d.id);
       const key = portKey(d.port);
       const first = ports.get(key);
       if (first === undefined) {
@@ -167,7 +173,7 @@ export const serialSchema = z
         if (d[k] !== other[k]) ctx.addIssue({ code: 'custom', path: ['devices', i, k], message: `must match device "${other.id}" on the same port (${String(other[k])})` });
       }
     });
-  });
+  }, whenParsed);
 
 export type SerialConfig = z.output<typeof serialSchema>;
 export type DeviceConfig = SerialConfig['devices'][number];
