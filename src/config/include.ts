@@ -32,7 +32,7 @@ const YAML_REMEDIES: Record<string, string> = {
   BAD_INDENT: 'line up the keys of one map at the same column, with spaces, and close a [ or { list with its ] or }',
   MISSING_CHAR: 'add it (a closing quote, or "- " before a list entry)',
   BLOCK_AS_IMPLICIT_KEY: 'put quotes around a value that holds ": "',
-  MULTILINE_IMPLICIT_KEY: 'put "key: value" on one line, or quotes around a value that spans lines',
+  MULTILINE_IMPLICIT_KEY: 'write "key: value" on one line with a space after the colon, or quotes around a value that spans lines',
   BAD_SCALAR_START: 'put quotes around the value',
   UNEXPECTED_TOKEN: 'remove it or put quotes around the value it belongs to',
 };

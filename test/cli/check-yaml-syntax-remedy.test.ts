@@ -30,6 +30,12 @@ describe('outpost check on a YAML syntax error', () => {
     expect(r.err).toBe(`${r.file}:3:15 invalid YAML: Nested mappings are not allowed in compact mappings; put quotes around a value that holds ": "\n`);
   });
 
+  it('tells an operator who left out the space after a colon to write key: value', async () => {
+    const r = await check('bridges:\n  - name: cloud\n    username: site\n    password:hunter2\n');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(`${r.file}:4:5 invalid YAML: Implicit keys need to be on a single line; write "key: value" on one line with a space after the colon, or quotes around a value that spans lines\n`);
+  });
+
   it('tells an operator whose value starts with a reserved character to quote it', async () => {
     const r = await check('bridges:\n  - name: cloud\n    password: @home\n');
     expect(r.code).toBe(2);
