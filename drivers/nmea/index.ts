@@ -4,6 +4,7 @@
  * not match is a counted checksum failure, never a reading.
  */
 import { defineDriver, lineFraming, lineOptionsShape, lineText, z, type CommandResult, type ParseResult, type Reading } from '../../src/serial/driver-api.js';
+import { GsaTally } from './gsa-tally.js';
 import { decodeSentence, METRICS, SENTENCES, type SentenceType } from './sentences.js';
 
 export const options = z
@@ -23,7 +24,8 @@ export function nmeaChecksum(body: string): number {
   return x;
 }
 
-export function parseNmea(text: string, o: NmeaOptions): ParseResult {
+/** `gsa`: the device's tally, which makes satellites_used the sum over the GSA of each system. */
+export function parseNmea(text: string, o: NmeaOptions, gsa?: GsaTally): ParseResult {
   if (text.trim() === '') return { ok: true, readings: [] }; // a blank line is no failure
   const start = text.indexOf('$');
   if (start < 0) return { ok: false, error: 'decode', detail: 'no "$" sentence start' };
@@ -46,7 +48,12 @@ export function parseNmea(text: string, o: NmeaOptions): ParseResult {
   const type = address.slice(2) as SentenceType;
   if (!o.sentences.includes(type)) return { ok: true, readings: [] };
   const decoded = decodeSentence(type, fields.slice(1));
-  return typeof decoded === 'string' ? { ok: false, error: 'decode', detail: decoded } : { ok: true, readings: decoded };
+  if (typeof decoded === 'string') return { ok: false, error: 'decode', detail: decoded };
+  if (type === 'GSA' && gsa !== undefined) {
+    const used = decoded.find((r) => r.metric === 'satellites_used');
+    if (used !== undefined) used.value = gsa.add(address.slice(0, 2), fields[18], fields[2], fields.slice(3, 15).filter((p) => p !== ''));
+  }
+  return { ok: true, readings: decoded };
 }
 
 /**
@@ -57,15 +64,15 @@ export function parseNmea(text: string, o: NmeaOptions): ParseResult {
  * broken one counted on its own. A failure alongside good sentences goes to `fail`; a line
  * of failures only returns the last one, as a line of one sentence does.
  */
-export function parseLine(text: string, o: NmeaOptions, fail: (f: Extract<ParseResult, { ok: false }>) => void): ParseResult {
+export function parseLine(text: string, o: NmeaOptions, fail: (f: Extract<ParseResult, { ok: false }>) => void, gsa?: GsaTally): ParseResult {
   const first = text.indexOf('$');
-  if (first < 0 || text.indexOf('$', first + 1) < 0) return parseNmea(text, o);
+  if (first < 0 || text.indexOf('$', first + 1) < 0) return parseNmea(text, o, gsa);
   const readings: Reading[] = [];
   const failures: Array<Extract<ParseResult, { ok: false }>> = [];
   let good = 0;
   for (let at = first; at >= 0; ) {
     const next = text.indexOf('$', at + 1);
-    const r = parseNmea(next < 0 ? text.slice(at) : text.slice(at, next), o);
+    const r = parseNmea(next < 0 ? text.slice(at) : text.slice(at, next), o, gsa);
     if (r.ok) {
       good++;
       readings.push(...r.readings);
@@ -92,13 +99,16 @@ export const nmea = defineDriver({
   options,
   metricNames: (o) => [...new Set(o.sentences.flatMap((s) => METRICS[s]))],
   framing: lineFraming,
-  create: (o, ctx) => ({
-    parse: (frame) => parseLine(lineText(frame), o, (f) => ctx.fail(f.error, f.detail)),
-    command: async (payload) => {
-      const line = nmeaCommandLine(payload.toString('utf8'));
-      if (typeof line !== 'string') return line;
-      await ctx.write(Buffer.from(line, 'latin1'));
-      return { ok: true, value: line.trimEnd() };
-    },
-  }),
+  create: (o, ctx) => {
+    const gsa = new GsaTally();
+    return {
+      parse: (frame) => parseLine(lineText(frame), o, (f) => ctx.fail(f.error, f.detail), gsa),
+      command: async (payload) => {
+        const line = nmeaCommandLine(payload.toString('utf8'));
+        if (typeof line !== 'string') return line;
+        await ctx.write(Buffer.from(line, 'latin1'));
+        return { ok: true, value: line.trimEnd() };
+      },
+    };
+  },
 });
