@@ -22,7 +22,8 @@ export function yamlMessage(e: { code: string; message: string; pos: [number, nu
     return `invalid YAML: key ${key} appears twice in one map; keep one of them`;
   }
   const what = e.message.replace(/\.$/, '');
-  const todo = YAML_REMEDIES[e.code] ?? 'fix the YAML here (spaces for indentation, quotes around a value with ": " or a leading special character)';
+  const todo = (e.code === 'MISSING_CHAR' ? MISSING_CHAR_REMEDIES.find(([m]) => m.test(what))?.[1] : YAML_REMEDIES[e.code])
+    ?? 'fix the YAML here (spaces for indentation, quotes around a value with ": " or a leading special character)';
   return `invalid YAML: ${what}; ${todo}`;
 }
 
@@ -30,12 +31,19 @@ export function yamlMessage(e: { code: string; message: string; pos: [number, nu
 const YAML_REMEDIES: Record<string, string> = {
   TAB_AS_INDENT: 'indent with spaces, not tabs',
   BAD_INDENT: 'line up the keys of one map at the same column, with spaces, and close a [ or { list with its ] or }',
-  MISSING_CHAR: 'add it (a closing quote, or "- " before a list entry)',
   BLOCK_AS_IMPLICIT_KEY: 'put quotes around a value that holds ": "',
   MULTILINE_IMPLICIT_KEY: 'write "key: value" on one line with a space after the colon, or quotes around a value that spans lines',
   BAD_SCALAR_START: 'put quotes around the value',
   UNEXPECTED_TOKEN: 'remove it or put quotes around the value it belongs to',
 };
+
+/** MISSING_CHAR covers several slips; its message says which. */
+const MISSING_CHAR_REMEDIES: ReadonlyArray<[RegExp, string]> = [
+  [/quote/, 'add the closing quote'],
+  [/followed by map values/, 'write "key: value" with a space after the colon'],
+  [/- indicator/, 'start each list entry with "- "'],
+  [/./, 'add it'],
+];
 
 export interface Source {
   file: string;

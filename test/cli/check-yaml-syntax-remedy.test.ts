@@ -33,7 +33,9 @@ describe('outpost check on a YAML syntax error', () => {
   it('tells an operator who left out the space after a colon to write key: value', async () => {
     const r = await check('bridges:\n  - name: cloud\n    username: site\n    password:hunter2\n');
     expect(r.code).toBe(2);
-    expect(r.err).toBe(`${r.file}:4:5 invalid YAML: Implicit keys need to be on a single line; write "key: value" on one line with a space after the colon, or quotes around a value that spans lines\n`);
+    expect(r.err).toBe(`${r.file}:4:5 invalid YAML: Implicit map keys need to be followed by map values; write "key: value" with a space after the colon\n`);
+    const before = await check('bridges:\n  - name: cloud\n    password:hunter2\n    username: site\n');
+    expect(before.err).toBe(`${before.file}:3:5 invalid YAML: Implicit keys need to be on a single line; write "key: value" on one line with a space after the colon, or quotes around a value that spans lines\n`);
   });
 
   it('tells an operator whose value starts with a reserved character to quote it', async () => {
