@@ -80,13 +80,20 @@ export function handleSubscribe(conn: Connection, p: ISubscribePacket, raw: Buff
     if (group === undefined) retainedToSend.push({ entry, isNew });
   }
 
-  const answer = () => {
-    conn.send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
-    sendRetained(conn, session, retainedToSend);
-  };
+  const suback = () => void conn.send({ cmd: 'suback', messageId: p.messageId ?? 0, granted });
   // A persistent session's subscriptions are stored before SUBACK (persist before you acknowledge).
-  if (journal !== undefined && journal.writes !== writes) afterCommit(conn, journal.committed(), 'subscription', answer);
-  else answer();
+  if (journal !== undefined && journal.writes !== writes) {
+    // The subscription routes live messages from now on, and the SUBACK waits for the commit:
+    // the retained messages go now, ahead of any message published meanwhile. Sent after the
+    // commit, a stale retained value would reach the client after a newer live one on its
+    // topic [MQTT-4.6.0-5] and be taken for the current state. PUBLISHes may precede the
+    // SUBACK (§3.8.4).
+    sendRetained(conn, session, retainedToSend);
+    afterCommit(conn, journal.committed(), 'subscription', suback);
+  } else {
+    suback();
+    sendRetained(conn, session, retainedToSend);
+  }
   return undefined;
 }
 
