@@ -157,6 +157,15 @@ export class PortLink {
           'error',
         );
       }
+      if (/cannot lock port/i.test(e.message)) {
+        // serialport's lock (flock): a serial tool, Node-RED, a second outpost, or another
+        // device of this config naming the same port by another path holds it.
+        return this.retry(
+          `${path ?? 'the serial port'} is in use by another program, or by another device of this config under another path ` +
+            '(a /dev/serial/by-id/ link and its /dev/tty name are one port): stop that program or remove one of the two devices',
+          'error',
+        );
+      }
       return this.retry(e.message);
     }
     if ((this.state as LinkState) === 'stopped') {
