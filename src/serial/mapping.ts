@@ -103,7 +103,8 @@ export class DeviceMapper {
       if (typeof value === 'number' && !Number.isFinite(value)) {
         // NaN from a "number" conversion of text that is no number: dropped, but counted.
         this.invalid++;
-        this.onInvalid?.(r.metric, `${JSON.stringify(r.value)} is not a number`);
+        // NaN and Infinity as such: JSON.stringify would call them null (a float32 register's NaN).
+        this.onInvalid?.(r.metric, `${typeof r.value === 'string' ? JSON.stringify(r.value) : String(r.value)} is not a number`);
         continue;
       }
       const name = m?.name ?? r.metric;

@@ -40,9 +40,10 @@ describe('device map', () => {
   it('counts and reports each value dropped because it is not a number after a number conversion', () => {
     const told: [string, string][] = [];
     const m = new DeviceMapper(settings({ r: { type: 'number' }, n: { type: 'int' } }), (metric, detail) => told.push([metric, detail]));
-    expect(m.map([{ metric: 'r', value: 'abc' }, { metric: 'n', value: '' }, { metric: 'r', value: '1' }], 0)).toHaveLength(1);
-    expect(m.invalid).toBe(2);
-    expect(told).toEqual([['r', '"abc" is not a number'], ['n', '"" is not a number']]);
+    expect(m.map([{ metric: 'r', value: 'abc' }, { metric: 'n', value: '' }, { metric: 'r', value: '1' }, { metric: 'f', value: NaN }], 0)).toHaveLength(1);
+    expect(m.invalid).toBe(3);
+    // A float32 register holding NaN (a meter's "no value") is named NaN, not null.
+    expect(told).toEqual([['r', '"abc" is not a number'], ['n', '"" is not a number'], ['f', 'NaN is not a number']]);
   });
 
   it('drops and reports a reading whose name gives no valid topic, and publishes the others', () => {
