@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isOutpostError, OutpostError } from '../core/errors.js';
 import type { PathKey } from './issues.js';
 import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
 
@@ -76,6 +77,23 @@ const FILE_KEYS = ['devices'];
 
 export const readIncludeFromDisk: ReadInclude = (path) => readFileSync(path, 'utf8');
 
+/** Nothing but blank lines and comments. */
+export function isBlank(text: string): boolean {
+  return text.split('\n').every((l) => /^\s*(#.*)?$/.test(l));
+}
+
+/** `read`, refusing a device map file with nothing in it (a reload: one caught half-way written). */
+export function refusingEmpty(read: ReadInclude): ReadInclude {
+  return (path) => {
+    const text = read(path);
+    // Cut after its first line, a file says `devices:` and nothing more: no devices either.
+    if (isBlank(text.replace(/^devices:[ \t]*(#.*)?$/m, ''))) {
+      throw new OutpostError('CONFIG_INVALID', `device map file ${path} is empty (saved half-way?); write its devices, then reload (devices: [] for none)`);
+    }
+    return text;
+  };
+}
+
 /**
  * Appends the devices of every included file to data.serial.devices (mutating `data`, a fresh
  * toJS() result). Unreadable or malformed files become problems, and their devices are skipped.
@@ -101,7 +119,8 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
       text = read(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      problems.push({ source: main, docPath: [...INCLUDE_PATH, i], message: `cannot read device map file ${file} (${code}); check the path (relative to this file)` });
+      const message = isOutpostError(err) ? err.message : `cannot read device map file ${file} (${code}); check the path (relative to this file)`;
+      problems.push({ source: main, docPath: [...INCLUDE_PATH, i], message });
       return;
     }
     const lines = new LineCounter();

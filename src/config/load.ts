@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
-import { expandIncludes, locate, readIncludeFromDisk, yamlMessage, type ReadInclude, type Source } from './include.js';
+import { expandIncludes, isBlank, locate, readIncludeFromDisk, refusingEmpty, yamlMessage, type ReadInclude, type Source } from './include.js';
 import { resolveTlsPaths, unreadableFiles, type PathProblem } from './files.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
@@ -34,7 +34,8 @@ export function defaultConfig(): Config {
 /**
  * Loads and validates a config file; no file means the embedded default. `checkFiles`: the
  * TLS files it names must be readable too (for a config about to be used; files.ts).
- * `refuseEmpty` (a reload): a file with nothing but blanks and comments is refused. At start
+ * `refuseEmpty` (a reload): a file with nothing but blanks and comments is refused, an included
+ * device map too (`devices: []` is a map without devices). At start
  * it means the defaults, but a running gateway that reads one has most likely caught an
  * editor or a copy half-way, and applying it would stop every bridge and device.
  */
@@ -58,10 +59,12 @@ export function loadConfig(file?: string, opts: { checkFiles?: boolean; refuseEm
       { cause: err },
     );
   }
-  if (opts.refuseEmpty === true && text.split('\n').every((l) => /^\s*(#.*)?$/.test(l))) {
+  if (opts.refuseEmpty === true && isBlank(text)) {
     throw new OutpostError('CONFIG_INVALID', `${file}: the config file is empty (saved half-way?); write the whole config, then reload`);
   }
-  return parseConfigText(text, file, readIncludeFromDisk, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined, dirname(file));
+  // A device map caught half-way would remove every device it lists (their retained state cleared).
+  const readInclude = opts.refuseEmpty === true ? refusingEmpty(readIncludeFromDisk) : readIncludeFromDisk;
+  return parseConfigText(text, file, readInclude, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined, dirname(file));
 }
 
 /**
