@@ -86,6 +86,11 @@ export class DeviceMapper {
    */
   invalid = 0;
 
+  /** Metrics whose last published value is kept for a deadband or interval. */
+  get remembered(): number {
+    return this.last.size;
+  }
+
   /** `onInvalid`: told of each such reading (`detail` says why), so the device counts and logs it. */
   constructor(
     private readonly s: MappingSettings,
@@ -122,7 +127,10 @@ export class DeviceMapper {
         this.skipped++;
         continue;
       }
-      this.last.set(name, { value, at: now });
+      // Only what a deadband or interval compares with is kept: entries of the device map, so
+      // memory is bounded by the config, not by the names a device sends (a BLE scanner's
+      // addresses as JSON keys were 100 MB per million, kept for ever).
+      if (m !== undefined && (m.min_interval !== undefined || m.deadband !== undefined)) this.last.set(name, { value, at: now });
       const unit = m?.unit ?? r.unit;
       const payload =
         this.s.payload === 'plain'

@@ -99,6 +99,20 @@ describe('device map', () => {
     expect(m.skipped).toBe(3);
   });
 
+  it('remembers last values only for the metrics a deadband or interval applies to, however many names a device sends', () => {
+    const m = new DeviceMapper(settings({ v: { deadband: 1 }, w: { scale: 2 } }));
+    for (let i = 0; i < 10_000; i++) m.map([{ metric: `beacon-${i}`, value: i }, { metric: 'v', value: i }, { metric: 'w', value: i }], i);
+    expect(m.remembered).toBe(1);
+    expect(m.map([{ metric: 'v', value: 9_999.5 }, { metric: 'beacon-1', value: 1 }], 10_000)).toHaveLength(1); // v held back by its deadband
+  });
+
+  it('keeps the deadband of a renamed metric apart from an unmapped metric of the same name', () => {
+    const m = new DeviceMapper(settings({ t: { name: 'temp', deadband: 1 } }));
+    expect(m.map([{ metric: 't', value: 20 }], 0)).toHaveLength(1);
+    expect(m.map([{ metric: 'temp', value: 30 }], 1)).toHaveLength(1);
+    expect(m.map([{ metric: 't', value: 20.5 }], 2)).toHaveLength(0); // within 1 of the last t (20), not of the unmapped 30
+  });
+
   it('with deadband 0 skips only equal values, booleans and strings included', () => {
     const m = new DeviceMapper(settings({ b: { deadband: 0 } }));
     expect([true, true, false, false, true].map((v, i) => m.map([{ metric: 'b', value: v }], i).length)).toEqual([1, 0, 1, 0, 1]);
