@@ -127,7 +127,10 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
     const doc = parseDocument(text, { lineCounter: lines, ...PARSE_OPTIONS });
     // Named as the main file is (as given, from the working directory), so the name leads to it.
     const source: Source = { file: isAbsolute(entry) ? entry : join(dirname(main.file), entry), doc, lines };
-    for (const p of sourceProblems(text, doc)) problems.push({ source, docPath: p.path ?? [], offset: p.offset, message: p.message });
+    const fromSource = sourceProblems(text, doc);
+    const alone = fromSource.find((p) => p.alone === true);
+    for (const p of alone !== undefined ? [alone] : fromSource) problems.push({ source, docPath: p.path ?? [], offset: p.offset, message: p.message });
+    if (alone !== undefined) return;
     if (doc.errors.length > 0) {
       for (const e of doc.errors) problems.push({ source, docPath: [], offset: e.pos[0], message: yamlMessage(e, text) });
       return;

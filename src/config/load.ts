@@ -84,7 +84,8 @@ export function parseConfigText(
   const doc = parseDocument(text, { lineCounter, ...PARSE_OPTIONS });
   const main: Source = { file: fileName, doc, lines: lineCounter };
   // A wrong encoding or a tag the parser let through (yaml-source.ts), reported with the rest.
-  const fromSource: Problem[] = sourceProblems(text, doc).map((p) => ({ source: main, ...p }));
+  const found = sourceProblems(text, doc);
+  const fromSource: Problem[] = found.map((p) => ({ source: main, offset: p.offset, path: p.path, message: p.message }));
   const order = new Map<Source, number>([[main, 0]]);
   const where = (p: Problem): string => {
     const { line, col } = p.source.lines.linePos(p.offset);
@@ -98,6 +99,8 @@ export function parseConfigText(
     throw new OutpostError('CONFIG_INVALID', [...new Set(lines)].join('\n'));
   };
 
+  // A file that is no UTF-8 text at all: one line, not one per byte run the YAML parser trips on.
+  if (found.some((p) => p.alone === true)) fail(fromSource.filter((_, i) => found[i]!.alone === true));
   if (doc.errors.length > 0) {
     fail([...fromSource, ...doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e, text) }))]);
   }

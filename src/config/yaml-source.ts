@@ -24,6 +24,8 @@ export interface SourceProblem {
   offset: number;
   /** The key the problem is under, where it is under one. */
   path: PathKey[] | null;
+  /** The file is no UTF-8 text at all (UTF-16, binary): its other problems would be noise, a line per byte run. */
+  alone?: true;
   message: string;
 }
 
@@ -51,7 +53,7 @@ export function sourceProblems(text: string, doc: Document): SourceProblem[] {
  */
 function encodingProblem(text: string): SourceProblem | undefined {
   if (text.startsWith('\uFFFD\uFFFD') || text.includes('\u0000')) {
-    return { offset: 0, path: null, message: 'the file is not UTF-8 text (UTF-16, as some Windows editors save, or binary); save it as UTF-8' };
+    return { offset: 0, path: null, alone: true, message: 'the file is not UTF-8 text (UTF-16, as some Windows editors save, or not text at all); save it as UTF-8, or name the right file' };
   }
   const bad = text.indexOf('\uFFFD');
   if (bad < 0) return undefined;

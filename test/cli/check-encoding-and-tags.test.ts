@@ -37,7 +37,16 @@ describe('outpost check on files the YAML parser reads without an error', () => 
     const file = write('utf16.yaml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('log:\n  level: info\n', 'utf16le')]));
     const result = await runCliCaptured(['check', file]);
     expect(result.code).toBe(2);
-    expect(result.err.split('\n')[0]).toBe(`${file}:1:1 the file is not UTF-8 text (UTF-16, as some Windows editors save, or binary); save it as UTF-8`);
+    expect(result.err).toBe(`${file}:1:1 the file is not UTF-8 text (UTF-16, as some Windows editors save, or not text at all); save it as UTF-8, or name the right file\n`);
+  });
+
+  it('says in one line that a binary file named as the config is no text, not a line per byte run', async () => {
+    const bytes = Buffer.alloc(4096);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 256;
+    const file = write('binary.yaml', bytes);
+    const result = await runCliCaptured(['check', file]);
+    expect(result.code).toBe(2);
+    expect(result.err).toBe(`${file}:1:1 the file is not UTF-8 text (UTF-16, as some Windows editors save, or not text at all); save it as UTF-8, or name the right file\n`);
   });
 
   it('refuses a password given as !secret under its key instead of taking the word after the tag', async () => {
