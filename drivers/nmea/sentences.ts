@@ -1,6 +1,8 @@
 /**
  * NMEA 0183 sentence decoding (GGA, RMC, VTG, GSA), talker-agnostic (GP, GN, GL, GA, BD…).
- * Empty fields mean "no value" (no fix yet) and produce no reading.
+ * Empty fields mean "no value" (no fix yet) and produce no reading. So do the position, speed
+ * and course of a sentence that says it has no fix: an MTK3339 (Adafruit Ultimate GPS) fills
+ * them with zeros until its first fix, "0000.0000,N,00000.0000,E", a position at 0°, 0°.
  * Field layouts: NMEA 0183 v4.10 §6.3 (GGA, GSA, RMC, VTG).
  */
 import type { Reading } from '../../src/serial/driver-api.js';
@@ -65,19 +67,27 @@ export function decodeSentence(type: SentenceType, f: string[]): Reading[] | str
     case 'GGA': {
       // time, lat, N/S, lon, E/W, quality, satellites, hdop, altitude, M, geoid separation, M, …
       if (f.length < 14) return `GGA has ${f.length} fields, expected 14`;
-      put(out, 'latitude', coordinate(f[1], f[2]), '°');
-      put(out, 'longitude', coordinate(f[3], f[4]), '°');
-      put(out, 'fix_quality', num(f[5]));
+      const quality = num(f[5]);
+      const fix = quality !== undefined && quality > 0; // 0: invalid
+      if (fix) put(out, 'latitude', coordinate(f[1], f[2]), '°');
+      if (fix) put(out, 'longitude', coordinate(f[3], f[4]), '°');
+      put(out, 'fix_quality', quality);
       put(out, 'satellites', num(f[6]));
       put(out, 'hdop', num(f[7]));
-      put(out, 'altitude', num(f[8]), 'm');
+      if (fix) put(out, 'altitude', num(f[8]), 'm');
       return out;
     }
     case 'RMC': {
       // time, status A/V, lat, N/S, lon, E/W, speed kn, course, date, variation, E/W, [mode]
       if (f.length < 11) return `RMC has ${f.length} fields, expected at least 11`;
+      // Status V (void), or mode N (not valid, NMEA 2.3): only fix_valid, at the arrival time,
+      // since the receiver's clock may not be set either (an MTK3339 says 1999-12-04).
+      if (f[1] !== 'A' || f[11] === 'N') {
+        put(out, 'fix_valid', false);
+        return out;
+      }
       const ts = fixTime(f[0], f[8]);
-      put(out, 'fix_valid', f[1] === 'A', undefined, ts);
+      put(out, 'fix_valid', true, undefined, ts);
       put(out, 'latitude', coordinate(f[2], f[3]), '°', ts);
       put(out, 'longitude', coordinate(f[4], f[5]), '°', ts);
       put(out, 'speed_kn', num(f[6]), 'kn', ts);
@@ -87,6 +97,7 @@ export function decodeSentence(type: SentenceType, f: string[]): Reading[] | str
     case 'VTG': {
       // course true, T, course magnetic, M, speed kn, N, speed km/h, K, [mode]
       if (f.length < 8) return `VTG has ${f.length} fields, expected at least 8`;
+      if (f[8] === 'N') return out; // mode N: not valid (NMEA 2.3)
       put(out, 'course', num(f[0]), '°');
       put(out, 'speed_kn', num(f[4]), 'kn');
       put(out, 'speed_kmh', num(f[6]), 'km/h');
