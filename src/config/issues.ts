@@ -14,6 +14,9 @@ export function describeValue(value: unknown, secret = false): string {
   // A password's value goes to no log: its kind is enough to fix it.
   if (secret) return typeof value === 'string' ? 'a string' : typeof value === 'number' ? 'a number' : typeof value === 'boolean' ? 'true or false' : 'a value';
   if (typeof value === 'string') {
+    // PEM text (a key file given as the config, a key pasted as a value): its first line says what it is, the rest is the key.
+    const pem = /-----BEGIN [^-\n]*-----/.exec(value);
+    if (pem !== null) return `${JSON.stringify(pem[0])}… (${value.length} characters)`;
     // Not a whole file (a private key given as the config) into the journal: its start says what it is.
     return value.length > SHOWN ? `${JSON.stringify(value.slice(0, SHOWN))}… (${value.length} characters)` : JSON.stringify(value);
   }

@@ -10,6 +10,7 @@
  * watched afterwards: a renewed certificate applies to new connections.
  */
 import { z } from 'zod';
+import { notPemText } from './pem-path.js';
 import { normalizeOrigin } from '../core/web-origin.js';
 
 const port = (dflt: number) =>
@@ -17,9 +18,9 @@ const port = (dflt: number) =>
 const host = () => z.string().min(1).default('127.0.0.1').describe('Address to bind; 0.0.0.0 for every IPv4 interface.');
 
 const tlsKeys = {
-  cert: z.string().min(1).describe('PEM file with the server certificate (and its chain); relative to the config file.'),
-  key: z.string().min(1).describe('PEM file with the private key of cert; relative to the config file.'),
-  ca: z.string().min(1).optional().describe('PEM file with the CA(s) client certificates must chain to (needed for require_certificate); relative to the config file.'),
+  cert: z.string().min(1).superRefine(notPemText).describe('PEM file with the server certificate (and its chain); relative to the config file.'),
+  key: z.string().min(1).superRefine(notPemText).describe('PEM file with the private key of cert; relative to the config file.'),
+  ca: z.string().min(1).superRefine(notPemText).optional().describe('PEM file with the CA(s) client certificates must chain to (needed for require_certificate); relative to the config file.'),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted.'),
   require_certificate: z.boolean().default(false).describe('Mutual TLS: a client must present a certificate signed by ca.'),
   use_identity_as_username: z

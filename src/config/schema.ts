@@ -18,6 +18,7 @@ import { listenerSchema } from './listener-schema.js';
 import { metricsSchema } from './metrics-schema.js';
 import { authSchema } from './auth-schema.js';
 import { parsed, whenParsed } from './cross-checks.js';
+import { notPemText } from './pem-path.js';
 
 export { listenerSchema };
 
@@ -209,9 +210,9 @@ export const bridgeSchema = z
     client_id: z.string().min(1).optional().describe('Client id on the cloud broker (default: outpost-<name>).'),
     username: z.string().optional(),
     password: z.string().optional().describe('Redacted in logs.'),
-    ca: z.string().optional().describe('PEM file of the CA that signed the cloud broker certificate (default: the system store); relative to the config file.'),
-    cert: z.string().optional().describe('PEM client certificate for mutual TLS; relative to the config file.'),
-    key: z.string().optional().describe('PEM private key of the client certificate; relative to the config file.'),
+    ca: z.string().superRefine(notPemText).optional().describe('PEM file of the CA that signed the cloud broker certificate (default: the system store); relative to the config file.'),
+    cert: z.string().superRefine(notPemText).optional().describe('PEM client certificate for mutual TLS; relative to the config file.'),
+    key: z.string().superRefine(notPemText).optional().describe('PEM private key of the client certificate; relative to the config file.'),
     servername: z.string().optional().describe('TLS SNI and the name the certificate must carry (default: the URL host).'),
     protocol: z.union([z.literal(4), z.literal(5)], { error: () => 'must be 4 (MQTT 3.1.1) or 5' }).default(5).describe('MQTT protocol towards the cloud: 4 (3.1.1) or 5.'),
     keepalive: duration({ min: 1000, max: 65_535_000, wholeSeconds: true }).prefault('60s').describe('MQTT keepalive towards the cloud.'),

@@ -19,7 +19,8 @@ describe('values in config errors', () => {
     const pem = `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`;
     const lines = problems(pem, 'server.key');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^server\.key:1:1 top level: expected a map of keys, got "-----BEGIN PRIVATE KEY----- MIIEvwIBADANBgkqhkiG9w0BAQEFAASC"… \(\d+ characters\)$/);
-    expect(lines[0]).not.toContain(body.slice(40));
+    // PEM text is named by its header alone: the first characters of an EC key's body are its secret.
+    expect(lines[0]).toMatch(/^server\.key:1:1 top level: expected a map of keys, got "-----BEGIN PRIVATE KEY-----"… \(\d+ characters\)$/);
+    expect(lines[0]).not.toContain(body.slice(0, 8));
   });
 });
