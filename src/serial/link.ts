@@ -173,6 +173,7 @@ export class PortLink {
       return;
     }
     this.stream = stream;
+    this.openPath = path;
     this.state = 'open';
     this.healthy = false;
     if (this.everOpened) this.reopens++;
@@ -228,6 +229,8 @@ export class PortLink {
   };
 
   private lastError: string | undefined;
+  /** The path the open stream belongs to (a USB match resolves to one at each open). */
+  private openPath = '';
 
   private readonly onError = (err: Error): void => {
     this.lastError = err.message;
@@ -235,9 +238,16 @@ export class PortLink {
     this.stream?.destroy();
   };
 
-  /** serialport passes an error with `disconnected: true` when the device went away. */
+  /**
+   * serialport passes an error with `disconnected: true` when the device went away; its
+   * message is the failed read's ("bad file descriptor" for a pty whose other end died), which
+   * alone tells an operator nothing.
+   */
   private readonly onClose = (err?: unknown): void => {
-    const reason = this.lastError ?? (err instanceof Error ? err.message : 'port closed');
+    const disconnected = err instanceof Error && (err as { disconnected?: unknown }).disconnected === true;
+    const reason =
+      this.lastError ??
+      (disconnected ? `${this.openPath} was disconnected, as when the adapter is unplugged (${err.message})` : err instanceof Error ? err.message : 'port closed');
     this.lastError = undefined;
     this.detach();
     if (this.state === 'stopped') return;
