@@ -22,6 +22,11 @@ export function yamlMessage(e: { code: string; message: string; pos: [number, nu
     const key = /^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim();
     return `invalid YAML: key ${key} appears twice in one map; keep one of them`;
   }
+  // The yaml package quotes the text it trips on: on the line of a password, that is the password.
+  const start = text.lastIndexOf('\n', e.pos[0] - 1) + 1;
+  const end = text.indexOf('\n', start);
+  const secret = /^\s*(?:-\s+)?(password|passphrase|token)\s*:/.exec(text.slice(start, end < 0 ? undefined : end));
+  if (secret !== null) return `invalid YAML in the value of ${secret[1]!} (not repeated here); write it as ${secret[1]!}: 'the value' (a ' in it written twice)`;
   const what = e.message.replace(/\.$/, '');
   const todo = (e.code === 'MISSING_CHAR' ? MISSING_CHAR_REMEDIES.find(([m]) => m.test(what))?.[1] : YAML_REMEDIES[e.code])
     ?? 'fix the YAML here (spaces for indentation, quotes around a value with ": " or a leading special character)';
@@ -130,7 +135,7 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
     const fromSource = sourceProblems(text, doc);
     const alone = fromSource.find((p) => p.alone === true);
     for (const p of alone !== undefined ? [alone] : fromSource) problems.push({ source, docPath: p.path ?? [], offset: p.offset, message: p.message });
-    if (alone !== undefined) return;
+    if (alone !== undefined || fromSource.some((p) => p.blocking === true)) return;
     if (doc.errors.length > 0) {
       for (const e of doc.errors) problems.push({ source, docPath: [], offset: e.pos[0], message: yamlMessage(e, text) });
       return;
@@ -141,7 +146,14 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
       problems.push({ source, docPath: [], message: 'expected a map with a devices: list' });
       return;
     }
-    const content = doc.toJS() as Record<string, unknown>;
+    let content: Record<string, unknown>;
+    try {
+      content = doc.toJS() as Record<string, unknown>;
+    } catch (err) {
+      // e.g. the alias bomb guard of the yaml package: a problem of this file, not a crash of outpost check
+      problems.push({ source, docPath: [], offset: 0, message: `invalid YAML: ${(err as Error).message}` });
+      return;
+    }
     for (const pair of root.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
       if (FILE_KEYS.includes(key)) continue;

@@ -27,7 +27,7 @@ export function describeValue(value: unknown, secret = false): string {
 const SHOWN = 60;
 
 /** Keys whose values are never repeated in a message (the logger redacts the same names). */
-const SECRET_KEYS: ReadonlySet<PropertyKey> = new Set(['password', 'passphrase', 'token']);
+export const SECRET_KEYS: ReadonlySet<PropertyKey> = new Set(['password', 'passphrase', 'token']);
 
 const EXPECTED: Record<string, string> = {
   number: 'a number',

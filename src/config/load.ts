@@ -104,13 +104,14 @@ export function parseConfigText(
   if (doc.errors.length > 0) {
     fail([...fromSource, ...doc.errors.map((e) => ({ source: main, offset: e.pos[0], path: null, message: yamlMessage(e, text) }))]);
   }
+  if (found.some((p) => p.blocking === true)) fail(fromSource);
 
   let data: unknown;
   try {
     data = doc.toJS() ?? {}; // an empty file or one with only comments means "all defaults"
   } catch (err) {
     // e.g. the alias bomb guard of the yaml package
-    fail([{ source: main, offset: 0, path: null, message: `invalid YAML: ${(err as Error).message}` }]);
+    fail([...fromSource, { source: main, offset: 0, path: null, message: `invalid YAML: ${(err as Error).message}` }]);
   }
 
   const included = expandIncludes(data, main, readInclude);

@@ -13,8 +13,8 @@
  *   a Buffer's methods, or a `broker: !!omap [...]` read as an empty map, all defaults):
  *   PARSE_OPTIONS leaves them unresolved, so they are reported like any other tag.
  */
-import { isPair, isScalar, isSeq, visit, type Document } from 'yaml';
-import type { PathKey } from './issues.js';
+import { isPair, isScalar, isSeq, visit, type Document, type Node } from 'yaml';
+import { SECRET_KEYS, type PathKey } from './issues.js';
 
 /** Options of every parseDocument of a config or device map file. */
 export const PARSE_OPTIONS = { prettyErrors: false, resolveKnownTags: false } as const;
@@ -26,6 +26,8 @@ export interface SourceProblem {
   path: PathKey[] | null;
   /** The file is no UTF-8 text at all (UTF-16, binary): its other problems would be noise, a line per byte run. */
   alone?: true;
+  /** The document cannot become data (toJS throws on an alias without its anchor). */
+  blocking?: true;
   message: string;
 }
 
@@ -37,14 +39,40 @@ export function sourceProblems(text: string, doc: Document): SourceProblem[] {
   for (const w of doc.warnings) {
     if (w.code !== 'TAG_RESOLVE_FAILED') continue;
     const tag = text.slice(w.pos[0], w.pos[1]);
+    const path = pathOf(doc, (n) => n.tag !== undefined && nodeStart(n) >= w.pos[1]);
     problems.push({
       offset: w.pos[0],
-      path: taggedPath(doc, w.pos[1]),
-      message: `YAML tag ${tag} is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself`,
+      path,
+      // A password that starts with "!" is read as a tag: the tag is the password, not repeated.
+      message: isSecret(path)
+        ? 'a value that starts with "!" is a YAML tag, and outpost resolves none (no !secret or !env; not repeated here); write the value itself, in quotes if it starts with "!"'
+        : `YAML tag ${tag} is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself, or put quotes around a value that starts with "!"`,
     });
   }
+  // toJS throws on an alias without its anchor: a value that starts with "*" (a password, a pattern).
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) !== undefined) return;
+      const path = pathOf(doc, (n) => n === node);
+      problems.push({
+        offset: nodeStart(node),
+        path,
+        blocking: true,
+        message: isSecret(path)
+          ? 'a value that starts with "*" is a YAML alias (not repeated here); put quotes around the value'
+          : `*${node.source} is a YAML alias, and no anchor &${node.source} comes before it; put quotes around a value that starts with "*"`,
+      });
+    },
+  });
   return problems;
 }
+
+function isSecret(path: readonly PathKey[] | null): boolean {
+  const last = path?.[path.length - 1];
+  return last !== undefined && SECRET_KEYS.has(last);
+}
+
+const nodeStart = (n: Node): number => (n as { range?: [number, number, number] }).range?.[0] ?? -1;
 
 /**
  * A file read as UTF-8 that was not: Node's decoder puts U+FFFD for every byte that is not
@@ -64,14 +92,14 @@ function encodingProblem(text: string): SourceProblem | undefined {
   };
 }
 
-/** The key path of the tagged node whose value starts first at or after `tagEnd` (the tag's end). */
-function taggedPath(doc: Document, tagEnd: number): PathKey[] | null {
+/** The key path of the first node (in document order, the one starting earliest) that `match` accepts. */
+function pathOf(doc: Document, match: (n: Node) => boolean): PathKey[] | null {
   let found: PathKey[] | null = null;
   let best = Infinity;
   visit(doc, {
     Node(_key, node, ancestors) {
-      const start = (node as { range?: [number, number, number] }).range?.[0];
-      if (node.tag === undefined || start === undefined || start < tagEnd || start >= best) return;
+      const start = nodeStart(node);
+      if (start < 0 || start >= best || !match(node)) return;
       best = start;
       const chain = [...ancestors, node];
       found = [];

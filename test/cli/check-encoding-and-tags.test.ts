@@ -61,7 +61,15 @@ describe('outpost check on files the YAML parser reads without an error', () => 
     ].join('\n'));
     const result = await runCliCaptured(['check', file]);
     expect(result.code).toBe(2);
-    expect(result.err).toBe(`${file}:5:15 bridges[0].password: YAML tag !secret is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself\n`);
+    expect(result.err).toBe(`${file}:5:15 bridges[0].password: a value that starts with "!" is a YAML tag, and outpost resolves none (no !secret or !env; not repeated here); write the value itself, in quotes if it starts with "!"\n`);
+  });
+
+  it('refuses a device port given as !env under its key, naming the tag', async () => {
+    write('env-devices.yaml', 'devices:\n  - id: boiler\n    port: !env BOILER_PORT\n    driver: line-json\n');
+    const config = write('env.yaml', 'serial:\n  include: [env-devices.yaml]\n');
+    const result = await runCliCaptured(['check', config]);
+    expect(result.code).toBe(2);
+    expect(result.err).toBe(`${join(tmp, 'env-devices.yaml')}:3:11 devices[0].port: YAML tag !env is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself, or put quotes around a value that starts with "!"\n`);
   });
 
   it('reports an !!omap section instead of reading it as an empty map of defaults', async () => {
