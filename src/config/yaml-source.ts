@@ -8,6 +8,8 @@
  * - a YAML tag the loader does not resolve (`password: !secret cloud`, `!env CLOUD_PASSWORD`,
  *   `!include devices.yaml`, as Home Assistant and other tools take them): the yaml package
  *   warns and keeps the text after the tag, so the password was the word "cloud";
+ * - `${CLOUD_PASSWORD}`, as shells and docker compose expand it: outpost does not, so the value
+ *   was those characters;
  * - a YAML 1.1 tag (`!!binary`, `!!set`, `!!omap`, `!!timestamp`) turns its value into a
  *   Buffer, Set, Map or Date, which the schema saw as a map (a hundred "unknown key" lines for
  *   a Buffer's methods, or a `broker: !!omap [...]` read as an empty map, all defaults):
@@ -49,6 +51,18 @@ export function sourceProblems(text: string, doc: Document): SourceProblem[] {
         : `YAML tag ${tag} is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself, or put quotes around a value that starts with "!"`,
     });
   }
+  // `${NAME}` is not expanded: the value would be those characters (a user name, a client id, a password).
+  visit(doc, {
+    Scalar(key, node) {
+      if (key === 'key' || typeof node.value !== 'string' || !ENV_REFERENCE.test(node.value)) return;
+      const path = pathOf(doc, (n) => n === node);
+      problems.push({
+        offset: nodeStart(node),
+        path,
+        message: `${isSecret(path) ? 'an environment variable reference (not repeated here)' : node.value} is not expanded: outpost reads no environment variables in its config; write the value itself`,
+      });
+    },
+  });
   // toJS throws on an alias without its anchor: a value that starts with "*" (a password, a pattern).
   visit(doc, {
     Alias(_key, node) {
@@ -66,6 +80,9 @@ export function sourceProblems(text: string, doc: Document): SourceProblem[] {
   });
   return problems;
 }
+
+/** A whole value of the form ${NAME} or ${NAME:-default}, as shells and docker compose expand them. */
+const ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-=?+][^}]*)?\}$/;
 
 function isSecret(path: readonly PathKey[] | null): boolean {
   const last = path?.[path.length - 1];

@@ -1,7 +1,7 @@
 /**
  * What the YAML parser lets through that an operator did not mean: a file saved in another
- * encoding than UTF-8, and YAML tags (`!secret`, `!env`, `!!omap`) that outpost does not
- * resolve. `outpost check` used to say "ok" and the gateway ran with a mangled unit, the word
+ * encoding than UTF-8, YAML tags (`!secret`, `!env`, `!!omap`) and `${NAME}` references that
+ * outpost does not resolve. `outpost check` used to say "ok" and the gateway ran with a mangled unit, the word
  * after `!secret` as the password, or an `!!omap` section read as all defaults.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,6 +70,20 @@ describe('outpost check on files the YAML parser reads without an error', () => 
     const result = await runCliCaptured(['check', config]);
     expect(result.code).toBe(2);
     expect(result.err).toBe(`${join(tmp, 'env-devices.yaml')}:3:11 devices[0].port: YAML tag !env is not supported (the value after it would be read as plain text: outpost resolves no !secret, !env or !include); remove the tag and write the value itself, or put quotes around a value that starts with "!"\n`);
+  });
+
+  it('refuses ${NAME} as a value instead of taking those characters for the user name', async () => {
+    const file = write('env.yaml', [
+      'bridges:',
+      '  - name: cloud',
+      '    url: mqtts://cloud.example:8883',
+      '    username: ${SITE_ID}',
+      '    rules: [{ pattern: sensors/# }]',
+      '',
+    ].join('\n'));
+    const result = await runCliCaptured(['check', file]);
+    expect(result.code).toBe(2);
+    expect(result.err).toBe(`${file}:4:15 bridges[0].username: \${SITE_ID} is not expanded: outpost reads no environment variables in its config; write the value itself\n`);
   });
 
   it('reports an !!omap section instead of reading it as an empty map of defaults', async () => {
