@@ -18,6 +18,7 @@ import { pickMessageProps } from '../../mqtt/properties.js';
 import { validateTopicName } from '../../core/topic.js';
 import type { Message, QoS } from '../../core/message.js';
 import { applyReadGrants } from '../read-guard.js';
+import { isGatewayTopic } from './publish.js';
 
 export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer): Violation | undefined {
   const ctx = conn.ctx;
@@ -120,6 +121,10 @@ function admit(conn: Connection, p: IConnectPacket, raw: Buffer, clientId: strin
     if (badlyEncoded(p.will.topic, raw)) return { outcome: 'malformed-packet', detail: 'will topic: ill-formed UTF-8 or U+0000' };
     const check = validateTopicName(p.will.topic, opts.maxTopicLevels);
     if (!check.ok) return refuse(conn, 'topic-name-invalid', `will topic: ${check.reason}`);
+    if (isGatewayTopic(p.will.topic)) {
+      ctx.metrics.denial('will');
+      return refuse(conn, 'not-authorized', `the will topic "${p.will.topic}" is reserved for the gateway ($SYS)`);
+    }
     // A Will the client may not publish is refused now, not dropped silently at its death.
     if (!grants.canWrite(p.will.topic)) {
       ctx.metrics.denial('will');

@@ -85,8 +85,12 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
     }
   }
 
+  if (isGatewayTopic(topic)) {
+    denyPublish(conn, topic, qos, id, 'is reserved for the gateway ($SYS)');
+    return undefined;
+  }
   if (!conn.grants.canWrite(topic)) {
-    denyPublish(conn, topic, qos, id);
+    denyPublish(conn, topic, qos, id, 'denied by the ACL');
     return undefined;
   }
 
@@ -142,14 +146,24 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
 }
 
 /**
- * A PUBLISH the ACL refuses is not routed (nor retained). MQTT 5 tells the client with
- * reason 0x87 on PUBACK/PUBREC [MQTT-3.4.2-1]; 3.1.1 has no negative ack, so the flow is
- * completed as the protocol requires (PUBACK, or PUBREC then PUBCOMP) and the message
- * dropped. QoS 0 is dropped either way. Counted and logged rate-limited.
+ * `$SYS/...` carries what the gateway says about itself (bridge and serial device states,
+ * counters), retained: a client writing there could pass for it, e.g. show a bridge or a
+ * device as online. Clients are kept out of it whatever the ACL says, as mosquitto does
+ * (MQTT 5 §4.7.2: the server SHOULD prevent clients from using `$` topics to exchange messages).
  */
-function denyPublish(conn: Connection, topic: string, qos: 0 | 1 | 2, id: number): void {
+export function isGatewayTopic(topic: string): boolean {
+  return topic === '$SYS' || topic.startsWith('$SYS/');
+}
+
+/**
+ * A PUBLISH the ACL refuses (or to a $SYS topic) is not routed (nor retained). MQTT 5
+ * tells the client with reason 0x87 on PUBACK/PUBREC [MQTT-3.4.2-1]; 3.1.1 has no negative
+ * ack, so the flow is completed as the protocol requires (PUBACK, or PUBREC then PUBCOMP)
+ * and the message dropped. QoS 0 is dropped either way. Counted and logged rate-limited.
+ */
+function denyPublish(conn: Connection, topic: string, qos: 0 | 1 | 2, id: number, why: string): void {
   conn.ctx.metrics.denial('publish');
-  conn.ctx.warn(conn, 'publish-denied', `publish to "${topic}" denied by the ACL`);
+  conn.ctx.warn(conn, 'publish-denied', `publish to "${topic}" ${why}`);
   if (qos === 0) return;
   const cmd = qos === 1 ? 'puback' : 'pubrec';
   if (conn.version === 5) return queueAck(conn, cmd, id, V5_REASON['not-authorized']);
