@@ -124,9 +124,13 @@ export class DeviceRuntime {
     p?.catch((err: unknown) => this.log.warn({ err, topic }, 'state not accepted by the bus'));
   }
 
+  /**
+   * On a port that is already open (a reload that kept it, see SerialHost.reload), the retained
+   * state stays as the runtime it replaces left it, and opened() follows at once.
+   */
   start(): void {
     this.running = true;
-    this.publishSystem(this.stateTopic('state'), 'offline', true);
+    if (!this.link.isOpen) this.publishSystem(this.stateTopic('state'), 'offline', true);
     if (this.commandTopic !== undefined) {
       this.subscription = this.deps.bus.subscribe(this.commandTopic, this.origin, { qos: 1 }, (msg) => this.enqueueCommand(msg));
     }
@@ -140,7 +144,8 @@ export class DeviceRuntime {
   continueCountsOf(previous: DeviceRuntime): void {
     previous.syncDerived();
     for (const k of Object.keys(this.counters) as Array<keyof DeviceCounters>) this.counters[k] += previous.counters[k];
-    this.carried.reopens = previous.counters.reopens;
+    // On the link it replaced, that link's reopens are counted once, not carried and read again.
+    this.carried.reopens = previous.counters.reopens - (previous.link === this.link ? this.link.reopens : 0);
     this.carried.held_back = previous.counters.held_back;
     this.syncDerived();
   }
@@ -332,6 +337,18 @@ export class DeviceRuntime {
   forget(): void {
     this.publishSystem(this.stateTopic('state'), '', true);
     this.publishSystem(this.stateTopic('stats'), '', true);
+  }
+
+  /**
+   * Makes way for a runtime with a new device map on the same open port: no new polls or
+   * commands, and the ones in flight finish (they use the port, which stays open). Says nothing:
+   * the device stays online under its successor.
+   */
+  async retire(): Promise<void> {
+    this.stopped = true;
+    this.halt();
+    await this.polling;
+    await this.commandLoop;
   }
 
   /** Second half: waits for the poll or command in flight, then says offline (retained). */

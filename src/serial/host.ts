@@ -53,6 +53,12 @@ function groupByPort(devices: readonly DeviceConfig[]): Map<string, DeviceConfig
   return groups;
 }
 
+/** What the link and the driver instances are made from: the same for two groups, only device maps differ. */
+function sameLink(a: readonly DeviceConfig[], b: readonly DeviceConfig[]): boolean {
+  const linkOf = (d: DeviceConfig) => [d.id, d.port, d.baud, d.data_bits, d.parity, d.stop_bits, d.driver, d.options];
+  return a.length === b.length && a.every((d, i) => sameValue(linkOf(d), linkOf(b[i]!)));
+}
+
 export class SerialHost implements Service {
   readonly name = 'serial';
   private readonly groups = new Map<string, PortGroup>();
@@ -134,9 +140,14 @@ export class SerialHost implements Service {
     const wanted = groupByPort(next.devices);
     const stopped = new Map<string, DeviceRuntime>();
     const started = new Set<string>();
+    const remapped: string[] = [];
     for (const [key, g] of [...this.groups]) {
       const want = wanted.get(key);
       if (!restartAll && want !== undefined && sameValue(want, g.configs)) continue;
+      if (!restartAll && want !== undefined && sameLink(want, g.configs)) {
+        remapped.push(...(await this.remapGroup(g, want)));
+        continue;
+      }
       for (const m of g.members) stopped.set(m.id, m);
       await this.stopGroup(key, g);
     }
@@ -148,7 +159,7 @@ export class SerialHost implements Service {
     this.armStats();
     // Retained state of a device that is gone, or now lives under another state prefix.
     for (const [id, m] of stopped) if (!started.has(id) || prefixBefore !== next.state_prefix) m.forget();
-    const changes: string[] = [];
+    const changes = remapped.map((id) => `serial device ${id} changed (its port stays open)`);
     for (const id of started) changes.push(stopped.has(id) ? `serial device ${id} restarted` : `serial device ${id} added`);
     for (const id of stopped.keys()) if (!started.has(id)) changes.push(`serial device ${id} removed`);
     return changes;
@@ -189,6 +200,31 @@ export class SerialHost implements Service {
     this.groups.set(key, { configs: group, link, members });
     for (const m of members) m.start();
     link.start();
+  }
+
+  /**
+   * Only device maps changed (topic, metrics, payload, qos, retain, command topic): each changed
+   * device gets a new runtime on the same open link, so the bytes on their way (a half-read
+   * line, the stream's read-ahead) are not dropped with a closed port; at 1 MB/s a reload lost
+   * 600 lines that way. Resolves with the ids of the devices replaced.
+   */
+  private async remapGroup(g: PortGroup, want: DeviceConfig[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < want.length; i++) {
+      const old = g.members[i]!;
+      if (sameValue(want[i], g.configs[i])) continue;
+      await old.retire();
+      const rt = new DeviceRuntime(want[i]!, this.driverOf(want[i]!), g.link, { bus: this.deps.bus, clock: this.clock, log: this.deps.log, limiter: this.limiter, statePrefix: this.config.state_prefix, authorizer: this.deps.authorizer });
+      rt.continueCountsOf(old);
+      // The link's event handlers read the members array: from here on frames go to rt.
+      g.members[i] = rt;
+      this.runtimes.set(rt.id, rt);
+      rt.start();
+      if (g.link.isOpen) rt.opened();
+      ids.push(rt.id);
+    }
+    g.configs = want;
+    return ids;
   }
 
   /** Devices halt, the link closes (ending a transaction), devices say offline. */
