@@ -70,6 +70,8 @@ export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: u
     case 'too_small':
       if (issue.origin === 'array') return `must have at least ${entries(issue.minimum)}; add one`;
       if (issue.origin === 'string') return 'must not be empty';
+      // A schema's own message (a negative size or duration: the key's range, in its unit).
+      if (!issue.message.startsWith('Too small')) return `${issue.message}${got}`;
       return `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}${got}`;
     case 'too_big':
       if (issue.origin === 'array') return `must have at most ${entries(issue.maximum)}`;

@@ -36,7 +36,8 @@ function unitSchema(
   bounds: UnitBounds,
 ) {
   return z
-    .union([z.number().min(0), z.string().regex(pattern, { error: () => hint })], { error: () => hint })
+    // A negative number gets the key's own range, not "at least 0" (max_packet_size starts at 64B).
+    .union([z.number().min(0, { error: () => rangeMessage({ ...bounds, min: bounds.min ?? 0 }, format) }), z.string().regex(pattern, { error: () => hint })], { error: () => hint })
     .transform((raw, ctx) => {
       const value = parse(raw);
       if (value === undefined) {
