@@ -204,7 +204,7 @@ export class UpstreamClient implements Upstream {
       return;
     }
     const conn: UpstreamConnection = new UpstreamConnection(
-      { host: this.host, port: this.port, tls },
+      { host: this.host, port: this.port, tls, clientId: this.options.clientId },
       {
         connectTimeoutMs: this.options.connectTimeoutMs,
         maxPacketSize: this.options.maxPacketSize ?? MQTT_MAX_PACKET,
@@ -268,7 +268,7 @@ export class UpstreamClient implements Upstream {
       case 'pingresp':
         return;
       case 'disconnect':
-        return conn.fail(describeDisconnect(packet.reasonCode ?? 0, packet.properties?.reasonString));
+        return conn.fail(describeDisconnect(packet.reasonCode ?? 0, packet.properties?.reasonString, this.options.clientId));
       default:
         return conn.fail({ sentence: `broker ${this.host}:${this.port} sent an unexpected ${packet.cmd}`, key: `unexpected:${packet.cmd}` });
     }

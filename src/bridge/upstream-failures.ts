@@ -64,9 +64,20 @@ function schemeHint(phase: Phase): string {
   return phase === 'tls' || phase === 'connack' ? ': is it a TLS port (mqtts://) and does it accept our client certificate?' : '';
 }
 
-/** The peer closed the connection without an error event. */
-export function describeClose(host: string, port: number, phase: Phase): Failure {
-  return failure(`broker ${host}:${port} closed the connection ${PHASE_TEXT[phase]}${schemeHint(phase)}`);
+/**
+ * The peer closed the connection without an error event. While connected, the usual cause of a
+ * close that repeats is another client with our client id: the broker closes the older
+ * connection (3.1.1 [MQTT-3.1.4-2]; MQTT 5 [MQTT-3.1.4-3], with a DISCONNECT 0x8E that Mosquitto
+ * 2.0.11 does not send), and the two take the id from each other for as long as both run (a
+ * cloned gateway). The key stays that of the plain close: one rate limit for both.
+ */
+export function describeClose(host: string, port: number, phase: Phase, clientId?: string): Failure {
+  const takeover = phase === 'up' && clientId !== undefined ? `: if this repeats, ${takeoverHint(clientId)}` : '';
+  return failure(`broker ${host}:${port} closed the connection ${PHASE_TEXT[phase]}${schemeHint(phase)}${takeover}`);
+}
+
+function takeoverHint(clientId: string): string {
+  return `another client may be using our client id ${JSON.stringify(clientId)} (a broker keeps only the newest connection of an id): check bridges[].client_id`;
 }
 
 export function describeTimeout(host: string, port: number, phase: Phase, ms: number): Failure {
@@ -152,8 +163,9 @@ export function describeConnack(code: number, version: 4 | 5): Failure {
   return failure(`connection refused: ${text} (CONNACK ${version === 5 ? hex(code) : code})${hint === undefined ? '' : `: ${hint}`}`);
 }
 
-/** A DISCONNECT sent by the remote (MQTT 5). */
-export function describeDisconnect(code: number, reasonString: string | undefined): Failure {
+/** A DISCONNECT sent by the remote (MQTT 5); 0x8E (session taken over) names our client id. */
+export function describeDisconnect(code: number, reasonString: string | undefined, clientId?: string): Failure {
   const detail = reasonString === undefined ? '' : `: ${reasonString}`;
-  return failure(`broker disconnected us: ${reasonText(code)} (DISCONNECT ${hex(code)})${detail}`, `disconnect:${code}`);
+  const hint = code === 0x8e && clientId !== undefined ? `: ${takeoverHint(clientId)}` : '';
+  return failure(`broker disconnected us: ${reasonText(code)} (DISCONNECT ${hex(code)})${detail}${hint}`, `disconnect:${code}`);
 }

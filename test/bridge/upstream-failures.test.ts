@@ -44,6 +44,13 @@ describe('upstream failure sentences', () => {
     expect(describeDisconnect(0x8b, 'maintenance').sentence).toBe('broker disconnected us: server shutting down (DISCONNECT 0x8b): maintenance');
   });
 
+  it('names our client id as the thing to check when the broker says another client took the session over (DISCONNECT 0x8e) [MQTT-3.1.4-3]', () => {
+    expect(describeDisconnect(0x8e, undefined, 'site-17').sentence).toBe(
+      'broker disconnected us: session taken over (DISCONNECT 0x8e): another client may be using our client id "site-17" (a broker keeps only the newest connection of an id): check bridges[].client_id',
+    );
+    expect(describeDisconnect(0x8b, undefined, 'site-17').sentence).toBe('broker disconnected us: server shutting down (DISCONNECT 0x8b)');
+  });
+
   it('says where a connection attempt got stuck or was closed', () => {
     expect(describeTimeout('h', 1, 'tls', 300).sentence).toBe('no CONNACK from h:1 within 300 ms (stuck during the TLS handshake): check the uplink and bridges[].connect_timeout');
     expect(describeClose('h', 1, 'connack').sentence).toMatch(/^broker h:1 closed the connection before CONNACK: is it a TLS port/);

@@ -210,7 +210,9 @@ describe('refusals and remote disconnects', () => {
     await rec.until(() => rec.ups.length === 1, 'up');
     peer.send({ cmd: 'disconnect', reasonCode: 0x8e });
     await rec.until(() => rec.downs.length === 1, 'down');
-    expect(rec.downs[0]).toBe('broker disconnected us: session taken over (DISCONNECT 0x8e)');
+    expect(rec.downs[0]).toBe(
+      'broker disconnected us: session taken over (DISCONNECT 0x8e): another client may be using our client id "site-17" (a broker keeps only the newest connection of an id): check bridges[].client_id',
+    );
   });
 
   it('logs at most three identical failures per five minutes, then one line with the number suppressed', async () => {
