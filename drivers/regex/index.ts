@@ -43,6 +43,9 @@ export type RegexOptions = z.output<typeof options>;
 export function regexParser(o: RegexOptions): (text: string) => ParseResult {
   const re = compile(o.pattern, o.flags) as RegExp;
   return (text) => {
+    // A blank line (a sketch's Serial.println()) carries nothing and is no failure, as for
+    // the other line drivers; a pattern could only match it with empty groups, which give no metric.
+    if (text.trim() === '') return { ok: true, readings: [] };
     const m = re.exec(text);
     if (m === null || m.groups === undefined) {
       return o.unmatched === 'ignore' ? { ok: true, readings: [] } : { ok: false, error: 'decode', detail: 'line does not match the pattern' };
