@@ -331,8 +331,10 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path, params: { plain: true }, message: `port ${port} on ${host} is also taken by ${other.where} on ${other.host}; give each listener its own port` });
       } else taken.push({ host, port, where });
     };
+    // The metrics listener first: a conflict is then reported at the listener's line, which the
+    // file has; metrics.port is most often the default, written nowhere (its line was 1:1).
+    if (parsed(ctx, ['metrics']) && c.metrics.enabled) claim(c.metrics.host, c.metrics.port, ['metrics', 'port'], 'the metrics listener (metrics.port)');
     if (Array.isArray(c.listeners)) c.listeners.forEach((l, i) => parsed(ctx, ['listeners', i]) && claim(l.host, l.port, ['listeners', i, 'port'], `listeners[${i}]`));
-    if (parsed(ctx, ['metrics']) && c.metrics.enabled) claim(c.metrics.host, c.metrics.port, ['metrics', 'port'], 'metrics');
   }, whenParsed)
   .describe('outpost gateway configuration');
 
