@@ -107,7 +107,8 @@ function deviceSchemaFor(d: DriverDefinition) {
     .strict()
     .superRefine((dev, ctx) => {
       const known = d.metricNames?.(dev.options as never);
-      if (known === undefined) return;
+      // None known: the options are wrong (a regex pattern without named groups), and say so.
+      if (known === undefined || known.length === 0) return;
       for (const key of Object.keys(dev.metrics)) {
         if (!known.includes(key)) ctx.addIssue({ code: 'custom', path: ['metrics', key], params: { plain: true }, message: `this ${d.name} device has no metric "${key}"; name one of: ${known.join(', ')}` });
       }
