@@ -1,5 +1,5 @@
 /**
- * Included files: `serial.include: [devices/*.yaml]` names device map files (relative to the
+ * Included files: `serial.include: [devices/boiler.yaml, gps.yaml]` names device map files (relative to the
  * including file) whose `devices:` lists are appended to `serial.devices` before validation.
  * Each included file keeps its own YAML document, so the loader reports a problem in it at
  * that file's LINE:COL, under its own key path (devices[0].options.pattern).
@@ -116,15 +116,26 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
   if (devices === undefined) devices = s['devices'] = [];
   if (!Array.isArray(devices)) return { segments, problems };
   const baseDir = dirname(resolve(main.file));
+  /** Resolved path → its first index in serial.include. */
+  const seen = new Map<string, number>();
   include.forEach((entry, i) => {
     if (typeof entry !== 'string' || entry === '') return;
     const file = resolve(baseDir, entry);
+    // Read twice, every device of the file was "used twice" and its port "already used" by itself.
+    const first = seen.get(file);
+    if (first !== undefined) {
+      problems.push({ source: main, docPath: [...INCLUDE_PATH, i], message: `names ${file} again (serial.include[${first}] does); include each file once` });
+      return;
+    }
+    seen.set(file, i);
     let text: string;
     try {
       text = read(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      const message = isOutpostError(err) ? err.message : `cannot read device map file ${file} (${code}); check the path (relative to this file)`;
+      const message = isOutpostError(err) ? err.message
+        : code === 'ENOENT' && /[*?[]/.test(entry) ? `no file is named ${file}: wildcards are not expanded; list each device map file`
+        : `cannot read device map file ${file} (${code}); check the path (relative to this file)`;
       problems.push({ source: main, docPath: [...INCLUDE_PATH, i], message });
       return;
     }
