@@ -25,7 +25,7 @@ import { encode, encodePublish, type IConnackPacket, type IPublishPacket, type I
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from './upstream.js';
 import { UpstreamConnection } from './upstream-connection.js';
-import { describeConnack, describeDisconnect, type Failure } from './upstream-failures.js';
+import { describeConnack, describeDisconnect, reasonText, type Failure } from './upstream-failures.js';
 import { PacketIds } from './upstream-ids.js';
 import { connectPacket, encodeOutbound, inboundOf, MQTT_MAX_PACKET, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
 
@@ -83,6 +83,8 @@ export class UpstreamClient implements Upstream {
   private upAt = 0;
   /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
   private settled: (() => void) | undefined;
+  /** Topics of our own QoS 1/2 publishes (the state messages) waiting for their ack, by packet id. */
+  private readonly directTopics = new Map<number, string>();
 
   constructor(
     private readonly options: UpstreamOptions,
@@ -187,6 +189,7 @@ export class UpstreamClient implements Upstream {
     if (!this.isUp || conn === undefined) return;
     const id = qos > 0 ? this.ids.allocateOwn() : 0;
     if (id === undefined) return void this.log.warn({ topic }, 'no free packet id for a state message; not sent');
+    if (qos > 0) this.directTopics.set(id, topic);
     conn.send(encodePublish(topic, payload, qos, retain && !this.noRetain, false, id, this.options.protocolVersion));
   }
 
@@ -326,10 +329,22 @@ export class UpstreamClient implements Upstream {
   }
 
   private onAck(id: number, code: number): void {
-    if (this.ids.releaseOwn(id)) return; // a state message of ours
+    if (this.ids.releaseOwn(id)) return this.onDirectAck(id, code); // a state message of ours
     this.ids.callerAcked(id);
     this.events.acked(id, code);
     if (this.ids.callerOutstanding === 0) this.settled?.();
+  }
+
+  /**
+   * A refused state message (MQTT 5 PUBACK or PUBREC >= 0x80 [MQTT-3.4.2-1]: an ACL without the
+   * state topic) is the only sign that the cloud will never show this gateway online, nor its
+   * Will offline, while the data flows: said once per connection, it is sent once per connection.
+   */
+  private onDirectAck(id: number, code: number): void {
+    const topic = this.directTopics.get(id);
+    this.directTopics.delete(id);
+    if (code < 0x80 || topic === undefined) return;
+    this.log.warn({ topic, reasonCode: code }, `cloud refused our state message on ${topic} (PUBACK 0x${code.toString(16).padStart(2, '0')}, ${reasonText(code)}): the cloud will not show this gateway online; check the broker ACL for bridges[].state_topic`);
   }
 
   private onInbound(conn: UpstreamConnection, p: IPublishPacket): void {
@@ -371,6 +386,7 @@ export class UpstreamClient implements Upstream {
     this.isUp = false;
     this.settled?.();
     this.ids.dropOwn();
+    this.directTopics.clear();
     for (const w of this.subscribes.values()) w.reject(new OutpostError('BRIDGE_UPSTREAM', 'connection to the cloud broker lost before SUBACK / UNSUBACK'));
     this.subscribes.clear();
     if (failure === undefined || this.stopped) {
