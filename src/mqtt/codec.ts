@@ -10,7 +10,7 @@
 import mqttPacket from 'mqtt-packet';
 import type { Packet, IPublishPacket } from 'mqtt-packet';
 import { bytesAfterConnect, mismatchedProtocol } from './connect-scan.js';
-import { repeatedProperty } from './property-scan.js';
+import { connectFlagOutOfRange, repeatedProperty } from './property-scan.js';
 import { propertiesLength, varIntSize, writeProperties, writeVarInt } from './publish-properties.js';
 import { keepWillWireOrder, keepWireOrder } from './user-property-order.js';
 
@@ -192,6 +192,8 @@ export class Decoder {
         this.fail({ kind: 'protocol-error', detail: `${packet.cmd.toUpperCase()} with property 0x${id.toString(16).padStart(2, '0')} more than once` });
         return;
       }
+      const flag = packet.cmd === 'connect' ? connectFlagOutOfRange(raw) : 0;
+      if (flag !== 0) return this.fail({ kind: 'protocol-error', detail: `CONNECT with property 0x${flag.toString(16)} other than 0 or 1` });
     }
     if (packet.cmd === 'publish' && this.version === 5 && packet.properties?.userProperties !== undefined) {
       keepWireOrder(packet.properties.userProperties as Record<string, string | string[]>, raw);

@@ -39,7 +39,7 @@ export function varInt(raw: Buffer, o: number): { value: number; next: number } 
  * or undefined if the bytes do not read as properties (mqtt-packet's verdict then stands),
  * with the offset after the section.
  */
-function section(raw: Buffer, o: number, mayRepeat: ReadonlySet<number>): { repeated: number; next: number } | undefined {
+function section(raw: Buffer, o: number, mayRepeat: ReadonlySet<number>, visit?: (id: number, at: number) => void): { repeated: number; next: number } | undefined {
   const len = varInt(raw, o);
   if (len === undefined) return undefined;
   const end = len.next + len.value;
@@ -51,6 +51,7 @@ function section(raw: Buffer, o: number, mayRepeat: ReadonlySet<number>): { repe
     if (size === undefined) return undefined;
     if (seen[id] === 1 && !mayRepeat.has(id)) return { repeated: id, next: end };
     seen[id] = 1;
+    visit?.(id, i);
     if (size > 0) i += size;
     else if (size === 0) {
       const v = varInt(raw, i);
@@ -119,4 +120,24 @@ export function repeatedProperty(raw: Buffer): number {
     default:
       return 0;
   }
+}
+
+/** Request Problem Information and Request Response Information: the CONNECT properties that must be 0 or 1. */
+const CONNECT_FLAGS = new Set([0x17, 0x19]);
+
+/**
+ * The identifier of a CONNECT property that must be 0 or 1 and is not (0 if none): "It is a
+ * Protocol Error to ... have a value other than 0 or 1" (§3.1.2.11.6, §3.1.2.11.7).
+ * mqtt-packet reads any value as a boolean, so a client sending 2 would pass unnoticed.
+ */
+export function connectFlagOutOfRange(raw: Buffer): number {
+  const remaining = varInt(raw, 1);
+  if (remaining === undefined || remaining.next + 2 > raw.length) return 0;
+  const props = remaining.next + 2 + raw.readUInt16BE(remaining.next) + 4; // protocol name, level, flags, keep alive
+  if (props >= raw.length) return 0;
+  let bad = 0;
+  section(raw, props, ONLY_USER, (id, at) => {
+    if (bad === 0 && CONNECT_FLAGS.has(id) && (raw[at] ?? 0) > 1) bad = id;
+  });
+  return bad;
 }
