@@ -303,9 +303,20 @@ export class DeviceRuntime {
     }
   }
 
-  /** The result goes to the MQTT 5 response topic when the command has one, else <command_topic>/result. */
+  /**
+   * The result goes to the MQTT 5 response topic when the command has one, else
+   * <command_topic>/result. The device answers as any responder does, under its own grants
+   * (its `serial` ACL section): a response topic it may not write, or one under `$` (the
+   * gateway's $SYS state, which no client may publish), would let whoever may command it
+   * publish there; the result then goes to <command_topic>/result, and the refusal is logged.
+   */
   private reply(cmd: Message, result: CommandResult): void {
-    const topic = cmd.properties?.responseTopic ?? `${this.commandTopic}/result`;
+    const fallback = `${this.commandTopic}/result`;
+    let topic = cmd.properties?.responseTopic ?? fallback;
+    if (topic !== fallback && (topic.startsWith('$') || this.deps.authorizer?.grantsFor(this.origin).canWrite(topic) === false)) {
+      this.logLimited('response-topic', 'warn', { responseTopic: topic, topic: fallback }, 'response topic not allowed for this device; result sent to the command result topic');
+      topic = fallback;
+    }
     const body = { ok: result.ok, ...(result.detail !== undefined ? { detail: result.detail } : {}), ...(result.value !== undefined ? { value: result.value } : {}) };
     const corr = cmd.properties?.correlationData;
     const p = this.deps.bus.publish({
