@@ -309,7 +309,7 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
   // Bridge caps for /healthz come from the config in effect, which a reload may change.
   const live: Config = Object.freeze({ ...config, get bridges() { return reloader.config.bridges; } });
   const metrics = config.metrics.enabled && isObservable(gateway)
-    ? createMetricsServer(live, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck(), version: packageVersion() }) : undefined;
+    ? createMetricsServer(live, gateway, log.child({ component: 'metrics' }), { listenersUp: () => listening, stuck: () => progress.stuck(), version: packageVersion(), reloads: () => reloader.summary() }) : undefined;
   const sys = isObservable(gateway) ? createSysPublisher(live, gateway, () => listening, () => progress.stuck()) : undefined;
   try {
     await gateway.start(controller.signal);

@@ -45,6 +45,8 @@ export interface RuntimeView {
   storageWrittenBytes?(): number | undefined;
   /** Components that stopped making progress (core/progress.ts). */
   stuck?(): readonly StuckComponent[];
+  /** Config reloads so far (SIGHUP), and whether the last one was applied. */
+  reloads?(): { runs: number; rejected: number; last: { applied: boolean } | undefined };
 }
 
 export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
@@ -110,6 +112,14 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
   if (steps !== undefined) {
     p.one('outpost_clock_steps_total', 'counter', 'Steps of the wall clock (NTP after a boot without a real-time clock) seen while running; stored ages and expiry deadlines moved with each.', steps.steps)
       .one('outpost_clock_last_step_seconds', 'gauge', 'Size of the last step of the wall clock, signed (0 before the first).', steps.lastStepMs / 1000);
+  }
+  const reloads = rt.reloads?.();
+  if (reloads !== undefined) {
+    // `systemctl reload` succeeds whatever the file holds: a rejected one shows here (and in the log).
+    p.family('outpost_config_reloads_total', 'counter', 'Config reloads (SIGHUP, systemctl reload) by result: applied, or rejected with the running config kept.', [
+      { labels: { result: 'applied' }, value: reloads.runs - reloads.rejected },
+      { labels: { result: 'rejected' }, value: reloads.rejected },
+    ]).one('outpost_config_last_reload_successful', 'gauge', '0 when the last config reload was rejected (the log says why), 1 after an applied one or before any.', reloads.last?.applied === false ? 0 : 1);
   }
   if (rt.stuck !== undefined) {
     const stuck = rt.stuck();

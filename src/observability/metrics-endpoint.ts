@@ -14,6 +14,7 @@ import { checkHealth, collectMetrics, renderMetrics, type GatewayView, type Runt
 import { SysPublisher } from './sys-topics.js';
 import { MetricsServer } from './metrics-server.js';
 import { collectStatus, StatusHistory, type StatusView } from './status.js';
+import type { ReloadSummary } from '../reload/reloader.js';
 
 /** Process facts; the loop-delay histogram restarts at each read (mean since the last scrape). */
 export function processRuntime(listenersUp: () => boolean, stuck?: () => readonly StuckComponent[]): RuntimeView & { close(): void } {
@@ -71,10 +72,12 @@ export interface MetricsServerHooks {
   stuck?: () => readonly StuckComponent[];
   /** For /status.json; default 'unknown'. */
   version?: string;
+  /** Config reloads (reload/reloader.ts); without it /metrics and the status leave them out. */
+  reloads?: () => ReloadSummary;
 }
 
 export function createMetricsServer(config: Config, gateway: GatewayView & StatusView, log: Logger, hooks: MetricsServerHooks): MetricsServer {
-  const rt = processRuntime(hooks.listenersUp, hooks.stuck);
+  const rt = Object.assign(processRuntime(hooks.listenersUp, hooks.stuck), hooks.reloads !== undefined ? { reloads: hooks.reloads } : {});
   const startedAt = Date.now();
   const limits = (name: string) => {
     const b = config.bridges.find((x) => x.name === name)?.buffer;
@@ -88,7 +91,7 @@ export function createMetricsServer(config: Config, gateway: GatewayView & Statu
     health,
     status: () => {
       const now = Date.now();
-      return collectStatus(gateway, { version: hooks.version ?? 'unknown', now, uptimeSeconds: Math.round((now - startedAt) / 1000), health: health(), history });
+      return collectStatus(gateway, { version: hooks.version ?? 'unknown', now, uptimeSeconds: Math.round((now - startedAt) / 1000), health: health(), history, lastReload: hooks.reloads?.().last });
     },
     page: statusPage,
   });

@@ -42,6 +42,11 @@ function age(s: number): string {
 export function formatStatus(st: StatusDoc): string {
   const out: string[] = [];
   out.push(`outpost ${st.version}, up ${age(st.uptimeSeconds)}: ${st.healthy ? 'healthy' : `UNHEALTHY (${printable(st.problems.join('; '))})`}\n`);
+  // `systemctl reload` succeeded either way: a rejected file is said here until a reload applies.
+  const r = st.lastReload;
+  if (r !== undefined && !r.applied) {
+    out.push(`\nconfig: the last reload (${age(Math.max(0, Math.round((st.now - r.at) / 1000)))} ago) was rejected, the previous config is running: ${printable((r.reason ?? '').split('\n').join('; '))}\n`);
+  }
   out.push(`\nclients: ${st.clients.connected} connected\n`);
   if (st.clients.list.length > 0) out.push(table(['CLIENT', 'ADDRESS', 'TRANSPORT', 'MQTT'], st.clients.list.map((c) => [c.clientId, c.address, c.transport, c.protocol === 5 ? '5.0' : '3.1.1'])));
   if (st.devices.length > 0) {

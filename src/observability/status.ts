@@ -79,9 +79,14 @@ export interface StatusDoc {
   sensors: { byState: Record<string, number>; list: { clientId: string; state: string; address: string | null }[] };
   bridges: { name: string; link: 'up' | 'down'; rows: number; bytes: number; inflight: number; oldestAgeSeconds: number; reconnects: number; sent: number }[];
   history: { intervalMs: number; samples: readonly HistorySample[] };
+  /** The last config reload, if one ran: when it ended (ms) and, if rejected, why. */
+  lastReload?: { at: number; applied: boolean; reason?: string };
 }
 
-export function collectStatus(gw: StatusView, facts: { version: string; now: number; uptimeSeconds: number; health: Health; history: StatusHistory }): StatusDoc {
+export function collectStatus(
+  gw: StatusView,
+  facts: { version: string; now: number; uptimeSeconds: number; health: Health; history: StatusHistory; lastReload?: StatusDoc['lastReload'] | undefined },
+): StatusDoc {
   const { now } = facts;
   const sn = gw.mqttsn;
   return {
@@ -114,5 +119,6 @@ export function collectStatus(gw: StatusView, facts: { version: string; now: num
       };
     }),
     history: { intervalMs: facts.history.intervalMs, samples: facts.history.list() },
+    ...(facts.lastReload !== undefined ? { lastReload: facts.lastReload } : {}),
   };
 }

@@ -33,6 +33,12 @@ export interface ReloaderDeps {
   notifier?: ReloadNotifier;
 }
 
+export interface ReloadSummary {
+  runs: number;
+  rejected: number;
+  last: { at: number; applied: boolean; reason?: string } | undefined;
+}
+
 export type ReloadOutcome =
   | { status: 'applied'; changes: string[]; restartNeeded: string[] }
   | { status: 'rejected'; reason: string }
@@ -47,6 +53,13 @@ export class Reloader {
   private waiters: ((o: ReloadOutcome) => void)[] = [];
   /** Reloads run so far, and how many were rejected (tests, metrics). */
   readonly counts = { runs: 0, rejected: 0 };
+  /** The last reload that ran: when it ended (ms) and, if rejected, why (metrics, status). */
+  last: ReloadSummary['last'];
+
+  /** What /metrics and `outpost status` say about reloads: `systemctl reload` succeeds whatever the file holds. */
+  summary(): ReloadSummary {
+    return { runs: this.counts.runs, rejected: this.counts.rejected, last: this.last };
+  }
 
   constructor(private readonly deps: ReloaderDeps) {
     this.running = deps.running;
@@ -105,6 +118,7 @@ export class Reloader {
     let outcome: ReloadOutcome | undefined;
     try {
       outcome = await this.apply();
+      this.last = { at: Date.now(), applied: outcome.status === 'applied', ...(outcome.status === 'rejected' ? { reason: outcome.reason } : {}) };
       return outcome;
     } finally {
       // STATUS= is what `systemctl status outpost` shows.

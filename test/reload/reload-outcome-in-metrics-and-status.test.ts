@@ -1,0 +1,68 @@
+/**
+ * `systemctl reload outpost` succeeds whatever the file holds (ExecReload only sends SIGHUP):
+ * a rejected file was said only in the log. /metrics counts reloads by result and says whether
+ * the last one was applied, and `outpost status` says that the previous config is running.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, type ProcessHooks } from '../../src/cli.js';
+import { runCliCaptured } from '../helpers/cli-run.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'outpost-reload-outcome-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('the outcome of a SIGHUP reload', () => {
+  it('shows in /metrics and in outpost status until a reload applies', async () => {
+    const file = join(tmp, 'outpost.yaml');
+    const base = `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nlog: { format: json }\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\nmetrics: { host: 127.0.0.1, port: 0 }\n`;
+    writeFileSync(file, base);
+    const lines: Record<string, unknown>[] = [];
+    let onSignal: ((s: string) => void) | undefined;
+    let onReload: (() => void) | undefined;
+    const proc: ProcessHooks = {
+      onSignal: (fn) => ((onSignal = fn), () => (onSignal = undefined)),
+      onReload: (fn) => ((onReload = fn), () => (onReload = undefined)),
+      onCrash: () => () => undefined,
+      exitNow: () => undefined,
+    };
+    const done = runCli(['run', '--config', file], { stdout: () => undefined, stderr: () => undefined, process: proc, logDestination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) } });
+    const waitLog = async (match: (msg: string) => boolean, n = 1) => {
+      for (let i = 0; i < 250; i++) {
+        const found = lines.filter((x) => typeof x['msg'] === 'string' && match(x['msg']));
+        if (found.length >= n) return found[n - 1]!;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no such log line: ${JSON.stringify(lines)}`);
+    };
+    const { address } = (await waitLog((m) => m === 'metrics listening')) as unknown as { address: { port: number } };
+    await waitLog((m) => m === 'gateway started');
+    const url = `http://127.0.0.1:${address.port}`;
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${url}/metrics`)).text();
+      return text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1];
+    };
+    expect(await metric('outpost_config_last_reload_successful')).toBe('1');
+
+    writeFileSync(file, `${base}log:\n  level: verbose\n`.replace('log: { format: json }\n', ''));
+    onReload!();
+    await waitLog((m) => m.startsWith('config not reloaded'));
+    expect(await metric('outpost_config_last_reload_successful')).toBe('0');
+    expect(await metric('outpost_config_reloads_total{result="rejected"}')).toBe('1');
+    expect(await metric('outpost_config_reloads_total{result="applied"}')).toBe('0');
+    const status = await runCliCaptured(['status', '--url', url]);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(new RegExp(`\\nconfig: the last reload \\(\\d+s ago\\) was rejected, the previous config is running: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:5:10 log\\.level: must be one of`));
+
+    writeFileSync(file, `${base}log:\n  level: debug\n`.replace('log: { format: json }\n', ''));
+    onReload!();
+    await waitLog((m) => m.startsWith('config reloaded'));
+    expect(await metric('outpost_config_last_reload_successful')).toBe('1');
+    expect(await metric('outpost_config_reloads_total{result="applied"}')).toBe('1');
+    expect((await runCliCaptured(['status', '--url', url])).out).not.toContain('config:');
+
+    onSignal!('SIGTERM');
+    expect(await done).toBe(0);
+  });
+});
