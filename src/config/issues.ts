@@ -62,6 +62,8 @@ export function issueMessage(issue: z.core.$ZodIssue, present: boolean, value: u
       // must be and show the key, not the value under it.
       return `${issue.issues[0]?.message ?? issue.message}, got ${JSON.stringify(String(key))}`;
     case 'invalid_type':
+      // `listeners:` written as one map instead of a list of them: the usual YAML slip.
+      if (issue.expected === 'array' && value !== null && typeof value === 'object' && !Array.isArray(value)) return `expected a list, got a map; start each entry with "- "`;
       return `expected ${EXPECTED[issue.expected] ?? issue.expected}${got}`;
     case 'invalid_value':
       return issue.values.length === 1
