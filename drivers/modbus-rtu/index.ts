@@ -37,13 +37,34 @@ const commandSchema = z.union([
   z.object({ function: z.union([z.literal(5), z.literal(6), z.literal(16)]), address: z.number().int().min(0).max(65_535), value: z.union([z.number(), z.boolean(), z.array(z.number().int().min(0).max(65_535)).min(1).max(123)]) }).strict(),
 ]);
 
+/**
+ * How long `bytes` take on the wire at the line's settings. The timeout runs from the request's
+ * write to the answer's last byte, so both transmissions come on top of it: at 2400 baud (the
+ * Eastron SDM meters' default) a 64-register answer alone takes 554 ms, over the 500 ms default,
+ * and every poll timed out.
+ */
+export function wireMs(line: DriverContext['line'], bytes: number): number {
+  const bits = 1 + line.dataBits + (line.parity === 'none' ? 0 : 1) + line.stopBits;
+  return Math.ceil((bytes * bits * 1000) / line.baud);
+}
+
+/** Length of a normal answer to a read request (function 1–4): slave, function, count, data, CRC. */
+function readAnswerLength(table: string, count: number): number {
+  return 5 + (table === 'coil' || table === 'discrete' ? Math.ceil(count / 8) : count * 2);
+}
+
 export function createModbus(o: ModbusOptions, ctx: DriverContext): DriverInstance {
-  const blocks = planBlocks(o.registers, o.max_gap, o.max_registers).map((b) => ({ ...b, request: readRequest(o.slave_id, b.table, b.address, b.count) }));
+  const blocks = planBlocks(o.registers, o.max_gap, o.max_registers).map((b) => ({
+    ...b,
+    request: readRequest(o.slave_id, b.table, b.address, b.count),
+    answerBytes: readAnswerLength(b.table, b.count),
+  }));
 
   /** One request with retries; the answer frame, or undefined when the slave never answered properly. */
-  async function exchange(request: Buffer): Promise<Buffer | undefined> {
+  async function exchange(request: Buffer, answerBytes: number): Promise<Buffer | undefined> {
+    const timeoutMs = o.timeout + wireMs(ctx.line, request.length + answerBytes);
     for (let attempt = 0; attempt <= o.retries; attempt++) {
-      const frame = await ctx.transact(request, { timeoutMs: o.timeout, accept: (f) => answers(request, f) });
+      const frame = await ctx.transact(request, { timeoutMs, accept: (f) => answers(request, f) });
       if (frame !== undefined) return frame;
     }
     return undefined;
@@ -54,7 +75,7 @@ export function createModbus(o: ModbusOptions, ctx: DriverContext): DriverInstan
     let reachable = false;
     const ts = ctx.now();
     for (const b of blocks) {
-      const frame = await exchange(b.request);
+      const frame = await exchange(b.request, b.answerBytes);
       if (frame === undefined) continue;
       reachable = true; // an exception answer still proves the slave is there
       const a = readAnswer(b.request, frame);
@@ -100,7 +121,7 @@ export function createModbus(o: ModbusOptions, ctx: DriverContext): DriverInstan
         request = fn === 6 ? writeRegistersRequest(o.slave_id, address, words) : writeMultipleRequest(o.slave_id, address, words);
       }
     }
-    const frame = await exchange(request);
+    const frame = await exchange(request, 8); // a write's answer echoes 8 bytes
     if (frame === undefined) return { ok: false, detail: 'no answer from the slave' };
     const a = writeAnswer(request, frame);
     return a.ok ? { ok: true } : { ok: false, detail: a.detail };
