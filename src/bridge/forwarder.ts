@@ -27,7 +27,7 @@ import type { Outbox, OutboxEntry } from '../store/outbox.js';
 import { CALLER_MAX_PACKET_ID, type Upstream, type UpstreamSession } from './upstream.js';
 import { withIdentity, type IdentityMode } from './identity.js';
 import { RowCursor } from './row-cursor.js';
-import { ClosingHead } from './closing-head.js';
+import { ClosingHead, CLOSES_IN_A_ROW } from './closing-head.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 
 export interface ForwarderOptions {
@@ -73,6 +73,13 @@ export class Forwarder {
   private remoteReceiveMaximum = 0;
   private remoteMaxPacket = Number.POSITIVE_INFINITY;
   private remoteMaxQos = 2;
+  /**
+   * A cloud without QoS 2 that cannot say so (3.1.1 has no Maximum QoS): it closed the link right
+   * after the same QoS 2 row CLOSES_IN_A_ROW times and never took one (qos2Taken). From then on
+   * QoS 2 rows go at QoS 1, as for an MQTT 5 cloud announcing Maximum QoS 1 [MQTT-3.2.2-11].
+   */
+  private noQos2 = false;
+  private qos2Taken = false;
   private blocked = false;
   /** Acked rows whose deletes are not committed yet (they count in the window). */
   private unstored = 0;
@@ -190,7 +197,7 @@ export class Forwarder {
     this.lastAckAt = this.clock.now();
     this.inflight.delete(packetId);
     this.sentAt.delete(packetId);
-    this.qos2InFlight.delete(packetId);
+    if (this.qos2InFlight.delete(packetId) && reasonCode < 0x80) this.qos2Taken = true;
     const from = this.origins.get(packetId);
     this.origins.delete(packetId);
     if (reasonCode >= 0x80 && !PERMANENT_REFUSALS.has(reasonCode)) {
@@ -226,6 +233,13 @@ export class Forwarder {
     const verdict = this.closingHead.closed(head, this.lastAckAt, this.upAt, this.clock.now());
     if (verdict.kind === 'other' || e === undefined) return;
     const fields = { topic: e.topic, size, msgId: e.msgId, closes: verdict.closes };
+    if (verdict.closes >= CLOSES_IN_A_ROW && this.qos2InFlight.has(id) && !this.qos2Taken && !this.noQos2) {
+      // Not this row but its QoS: resent at QoS 1 (the cloud kept no QoS 2 state of a PUBLISH it closed on).
+      this.noQos2 = true;
+      this.qos2InFlight.clear();
+      this.log.warn(fields, 'the cloud closes the link on QoS 2 messages, which a 3.1.1 cloud cannot refuse otherwise: sending them at QoS 1 from now on; set qos: 1 in the rules of bridges[]');
+      return;
+    }
     if (verdict.kind === 'suspect') {
       this.log.warn(fields, 'cloud closed the link right after the oldest message in flight');
       return;
@@ -338,7 +352,8 @@ export class Forwarder {
 
   /** A cloud announcing Maximum QoS 1 would disconnect us for a QoS 2 publish (§3.2.2.3.4). */
   private qosFor(e: OutboxEntry): 0 | 1 | 2 {
-    return e.qos > this.remoteMaxQos ? (this.remoteMaxQos as 0 | 1) : e.qos;
+    const max = this.noQos2 ? Math.min(this.remoteMaxQos, 1) : this.remoteMaxQos;
+    return e.qos > max ? (max as 0 | 1) : e.qos;
   }
 
   /**

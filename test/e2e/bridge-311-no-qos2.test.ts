@@ -1,0 +1,65 @@
+/**
+ * A 3.1.1 cloud without QoS 2 (Mosquitto `max_qos 1`; AWS IoT Core is another) and a rule
+ * with `qos: 2`. MQTT 5 would say Maximum QoS 1 in CONNACK and the forwarder would send
+ * QoS 1 [MQTT-3.2.2-11]; 3.1.1 has no way to say it, and Mosquitto closes the link on the
+ * first QoS 2 PUBLISH. The same row is sent first again after every reconnect, so nothing
+ * would ever drain.
+ *
+ *   MQTT.js ──▶ Gateway ──▶ outbox ──▶ bridge (3.1.1, rule qos 2) ──(mTLS)──▶ Mosquitto (max_qos 1) ──▶ observer
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mtlsBridge } from '../helpers/bridge-config.js';
+import { localClient, publishAll, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
+import { Mosquitto, Observer } from '../helpers/mosquitto.js';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f().catch(() => undefined);
+});
+
+describe('a 3.1.1 cloud that closes the link on QoS 2 publishes', () => {
+  it('gets the messages of a qos 2 rule at QoS 1 after three closes right after the same QoS 2 message, all in order, nothing dropped, with one warning naming the rule key', async () => {
+    const m = new Mosquitto({ requireCertificate: true, extra: ['max_qos 1'] });
+    cleanups.push(() => m.dispose());
+    await m.start();
+    const cloudSide = await Observer.connect(m, ['sites/17/sensors/#']);
+    cleanups.push(() => cloudSide.close());
+    const gw = await startBridgedGateway({
+      bridges: [
+        mtlsBridge(m.tlsPort, {
+          protocol: 4,
+          backoff: { base: '100ms', cap: '300ms' },
+          state_topic: 'sites/17/state',
+          rules: [{ pattern: 'sensors/#', direction: 'out', qos: 2, remote_prefix: 'sites/17/' }],
+        }),
+      ],
+    });
+    cleanups.push(() => gw.dispose());
+    const b = gw.gateway.bridges[0]!;
+    const local = await localClient(gw.url, { clientId: 'pump' });
+    cleanups.push(() => local.endAsync(true));
+    const payloads = Array.from({ length: 50 }, (_, i) => `m-${i + 1}`);
+    await publishAll(local, 'sensors/t', payloads.map((p) => Buffer.from(p)));
+
+    await cloudSide.until((ms) => new Set(ms.map((x) => x.payload.toString())).size === 50, 'all 50 messages at the cloud', 15_000);
+    await waitFor(() => b.backlog().rows === 0 && b.backlog().inflight === 0, 'an empty outbox');
+    const first: string[] = [];
+    for (const x of cloudSide.messages) if (!first.includes(x.payload.toString())) first.push(x.payload.toString());
+    expect(first).toEqual(payloads);
+    expect(b.backlog().drops).toEqual({});
+
+    const warns = gw.logs().filter((l) => l.bridge === 'cloud' && typeof l.msg === 'string' && l.msg.startsWith('the cloud closes the link on QoS 2'));
+    expect(warns).toHaveLength(1);
+    expect(warns[0]).toMatchObject({ level: 'warn', topic: 'sites/17/sensors/t', closes: 3 });
+    expect(warns[0]!.msg).toBe(
+      'the cloud closes the link on QoS 2 messages, which a 3.1.1 cloud cannot refuse otherwise: sending them at QoS 1 from now on; set qos: 1 in the rules of bridges[]',
+    );
+    // The link holds once QoS 2 is no longer sent.
+    const reconnects = b.counters.reconnects;
+    await local.publishAsync('sensors/t', 'after', { qos: 1 });
+    await cloudSide.until((ms) => ms.some((x) => x.payload.toString() === 'after'), 'a later message');
+    expect(b.counters.reconnects).toBe(reconnects);
+    expect(b.linkState).toBe('up');
+  }, 30_000);
+});
