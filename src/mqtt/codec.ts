@@ -151,6 +151,12 @@ export class Decoder {
       this.sink.onPacket(fast, raw);
       return;
     }
+    if (raw.length === 2 && raw[0] === 0xf0 && this.version === 5) {
+      // AUTH of Remaining Length 0: Success, no properties (§3.15.2.1). mqtt-packet refuses it as
+      // malformed; the broker's verdict (no method was agreed: a Protocol Error) must stand.
+      this.sink.onPacket({ cmd: 'auth', reasonCode: 0 } as Packet, raw);
+      return;
+    }
     const parser = sharedParser();
     (parser as unknown as { settings: object }).settings = this.version === 5 ? V5_SETTINGS : this.version === 3 ? V3_SETTINGS : V4_SETTINGS;
     shared.packet = undefined;
