@@ -126,13 +126,16 @@ export class SerialHost implements Service {
 
   /**
    * Applies a new `serial:` section: ports whose devices are unchanged keep running; a port
-   * with an added, removed or changed device restarts (its link and every device on it); a
-   * change of the host settings (reopen, max_pending, state_prefix, stats_interval) restarts
-   * them all. A restarted device carries on its counters (they only rise); a removed one that
-   * comes back later starts from 0. Resolves with one phrase per device added, removed or restarted.
+   * whose devices changed only their device maps keeps its link (remapGroup); a port with an
+   * added, removed or otherwise changed device restarts (its link and every device on it); a
+   * change of the host settings (reopen, max_pending, state_prefix) restarts them all, while
+   * stats_interval only re-arms the stats timer. A restarted device carries on its counters
+   * (they only rise); a removed one that comes back later starts from 0. Resolves with one
+   * phrase per device added, removed, restarted or changed.
    */
   async reload(next: SerialConfig): Promise<string[]> {
-    const hostOf = (c: SerialConfig) => ({ ...c, devices: [], include: [] });
+    // stats_interval only re-arms the stats timer (below): no port needs to close for it.
+    const hostOf = (c: SerialConfig) => ({ ...c, devices: [], include: [], stats_interval: 0 });
     const restartAll = !sameValue(hostOf(this.config), hostOf(next));
     const prefixBefore = this.config.state_prefix;
     this.config = next;

@@ -43,6 +43,23 @@ describe('a reload that changes only a device map', () => {
     expect(rig.host.isOnline('boiler')).toBe(true);
   });
 
+  it('keeps every port open when only stats_interval changes, and publishes the counters at the new interval', async () => {
+    rig = await startHost(serialConfig(['stats_interval: 60s', 'devices:', '  - { id: boiler, port: /dev/ttyUSB0, driver: line-json }'].join('\n')));
+    rig.ports.plug('/dev/ttyUSB0');
+    await rig.advance(1000);
+    rig.ports.device('/dev/ttyUSB0').write('{"temp":2');
+    await settle();
+    const next = serialConfig(['stats_interval: 5s', 'devices:', '  - { id: boiler, port: /dev/ttyUSB0, driver: line-json }'].join('\n'));
+    expect(await rig.host.reload(next)).toEqual([]);
+    rig.ports.device('/dev/ttyUSB0').write('15}\n');
+    await settle();
+    expect(rig.on('sensors/boiler/temp').map((p) => JSON.parse(p).value)).toEqual([215]);
+    expect(rig.ports.opened).toHaveLength(1);
+    const stats = rig.on('$SYS/outpost/serial/boiler/stats').length;
+    await rig.advance(5000);
+    expect(rig.on('$SYS/outpost/serial/boiler/stats').length).toBe(stats + 1);
+  });
+
   it('still reopens the port when its line settings change', async () => {
     rig = await startHost(boiler('baud: 9600'));
     rig.ports.plug('/dev/ttyUSB0');
