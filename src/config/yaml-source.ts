@@ -33,7 +33,7 @@ export interface SourceProblem {
   message: string;
 }
 
-/** What `text` holds that its document does not say: a wrong encoding, unresolved tags. */
+/** What `text` holds that its document does not say: a wrong encoding, unresolved tags, `${NAME}` values, aliases without their anchor. */
 export function sourceProblems(text: string, doc: Document): SourceProblem[] {
   const problems: SourceProblem[] = [];
   const encoding = encodingProblem(text);
