@@ -25,7 +25,8 @@ import { encode, encodePublish, type IConnackPacket, type IPublishPacket, type I
 import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from './upstream.js';
 import { UpstreamConnection } from './upstream-connection.js';
-import { describeConnack, describeDisconnect, reasonText, type Failure } from './upstream-failures.js';
+import { CLOSE_WINDOW_MS } from './closing-head.js';
+import { describeClose, describeConnack, describeDisconnect, reasonText, type Failure } from './upstream-failures.js';
 import { PacketIds } from './upstream-ids.js';
 import { connectPacket, encodeOutbound, inboundOf, MQTT_MAX_PACKET, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
 
@@ -83,6 +84,8 @@ export class UpstreamClient implements Upstream {
   private upAt = 0;
   /** stop() waits for the acks of what is in flight: called once none is outstanding or the link is gone. */
   private settled: (() => void) | undefined;
+  /** Clock ms of the caller's last QoS 1/2 publish (see withTakeoverHint). */
+  private lastCallerSendAt = Number.NEGATIVE_INFINITY;
   /** Topics of our own QoS 1/2 publishes (the state messages) waiting for their ack, by packet id. */
   private readonly directTopics = new Map<number, string>();
 
@@ -158,7 +161,10 @@ export class UpstreamClient implements Upstream {
       queueMicrotask(() => this.events.acked(p.packetId, 0x95));
       return true;
     }
-    if (p.qos > 0) this.ids.callerSent(p.packetId);
+    if (p.qos > 0) {
+      this.ids.callerSent(p.packetId);
+      this.lastCallerSendAt = this.clock.now();
+    }
     conn.send(buf);
     return true;
   }
@@ -207,7 +213,7 @@ export class UpstreamClient implements Upstream {
       return;
     }
     const conn: UpstreamConnection = new UpstreamConnection(
-      { host: this.host, port: this.port, tls, clientId: this.options.clientId },
+      { host: this.host, port: this.port, tls },
       {
         connectTimeoutMs: this.options.connectTimeoutMs,
         maxPacketSize: this.options.maxPacketSize ?? MQTT_MAX_PACKET,
@@ -393,12 +399,24 @@ export class UpstreamClient implements Upstream {
       if (wasUp) this.events.down('stopped');
       return;
     }
+    if (wasUp) failure = this.withTakeoverHint(failure);
     if (wasUp) this.events.down(failure.sentence);
     // The backoff starts again from its base only after a link that held: one the broker closes
     // right after CONNACK (a message it cannot take from a 3.1.1 client, another client with our
     // id) would otherwise be reconnected at the base delay for ever, a TLS handshake a second.
     if (wasUp && this.clock.now() - this.upAt >= Math.min(STABLE_LINK_MS, this.options.backoff.capMs)) this.backoff.reset();
     this.failed(failure, wasUp);
+  }
+
+  /**
+   * A close while connected, with none of the caller's publishes just sent and unacknowledged:
+   * most often another client with our client id (describeClose). One right after a publish is
+   * about that message (closing-head.ts tells), and keeps the plain sentence.
+   */
+  private withTakeoverHint(failure: Failure): Failure {
+    if (failure.key !== describeClose(this.host, this.port, 'up').key) return failure;
+    if (this.ids.callerOutstanding > 0 && this.clock.now() - this.lastCallerSendAt <= CLOSE_WINDOW_MS) return failure;
+    return describeClose(this.host, this.port, 'up', this.options.clientId);
   }
 
   /** Logs (rate-limited per kind of failure) and schedules the next attempt. */

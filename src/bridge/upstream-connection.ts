@@ -31,8 +31,6 @@ export interface ConnectionTarget {
   port: number;
   /** TLS material when the URL is mqtts://, undefined for mqtt://. */
   tls: UpstreamTls | undefined;
-  /** Our client id, named when the broker closes a connection that was up (describeClose). */
-  clientId?: string;
 }
 
 export interface ConnectionSettings {
@@ -247,6 +245,6 @@ export class UpstreamConnection {
     this.pending = [];
     this.pendingBytes = 0;
     for (const w of this.closeWaiters.splice(0)) w();
-    this.handlers.onClose(this.closing ? undefined : (this.failure ?? describeClose(this.target.host, this.target.port, this.phase, this.target.clientId)));
+    this.handlers.onClose(this.closing ? undefined : (this.failure ?? describeClose(this.target.host, this.target.port, this.phase)));
   }
 }

@@ -50,8 +50,10 @@ describe('another client taking over the bridge client id', () => {
     const b = gw.gateway.bridges[0]!;
     await waitFor(() => b.linkState === 'up', 'the bridge to connect');
 
-    // The intruder comes back 200 ms after each time the bridge took the id back, for 3 s.
+    // The intruder takes the idle link over first, then comes back 200 ms after each time the
+    // bridge took the id back, for as long as the 30 publishes take (3 s).
     const other = await intruder(m, protocol, 200);
+    await waitFor(() => b.counters.reconnects === 1, 'the first takeover');
     const local = await localClient(gw.url, { clientId: 'pump' });
     cleanups.push(() => local.endAsync(true));
     const payloads = Array.from({ length: 30 }, (_, i) => Buffer.from(`m-${i + 1}`));
@@ -70,15 +72,19 @@ describe('another client taking over the bridge client id', () => {
 
     // Mosquitto saw the takeovers.
     expect(m.log()).toMatch(/Client site-17 already connected, closing old connection/);
-    // Each flap is a warning of its own and counted; each names the client id to check.
+    // Each flap is a warning of its own and counted. The first came before any publish: it names
+    // the client id to check. (A close within a second of a publish not yet acknowledged keeps
+    // the plain sentence: it may be about that message, see bridge-311-no-qos2.test.ts.)
     const downs = gw.logs().filter((l) => l.bridge === 'cloud' && l.msg === 'bridge down');
     expect(downs.length).toBeGreaterThanOrEqual(3);
     expect(b.counters.reconnects).toBe(downs.length);
+    const plain = `broker 127.0.0.1:${m.tlsPort} closed the connection while connected`;
+    const hinted = `${plain}: if this repeats, another client may be using our client id "site-17" (a broker keeps only the newest connection of an id): check bridges[].client_id`;
+    expect(downs[0]!.reason).toBe(hinted);
     for (const d of downs) {
       expect(d.level).toBe('warn');
-      expect(d.reason).toBe(
-        `broker 127.0.0.1:${m.tlsPort} closed the connection while connected: if this repeats, another client may be using our client id "site-17" (a broker keeps only the newest connection of an id): check bridges[].client_id`,
-      );
+      expect([plain, hinted]).toContain(d.reason);
     }
+    expect(downs.filter((d) => d.reason === hinted).length).toBeGreaterThanOrEqual(downs.length / 2);
   }, 30_000);
 });
