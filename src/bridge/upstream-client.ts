@@ -76,6 +76,10 @@ export class UpstreamClient implements Upstream {
    * retained Will): the Will, the state messages and forwarded messages go without the flag.
    */
   private noRetain = false;
+  /** The remote takes QoS 0 only (CONNACK 0x9B for our QoS 1 Will): the Will goes at QoS 0. */
+  private willQos0 = false;
+  /** The remote's Maximum QoS on the current connection: the state messages go at most at it [MQTT-3.2.2-11]. */
+  private sessionMaxQos: QoS = 2;
   /** A CONNACK 0 came on some connection of this client (see UpstreamOptions.freshFirstSession). */
   private everUp = false;
   /** The connection that asked for a fresh session because of freshFirstSession (see onConnack). */
@@ -193,10 +197,11 @@ export class UpstreamClient implements Upstream {
   publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void {
     const conn = this.conn;
     if (!this.isUp || conn === undefined) return;
-    const id = qos > 0 ? this.ids.allocateOwn() : 0;
+    const q = Math.min(qos, this.sessionMaxQos) as QoS;
+    const id = q > 0 ? this.ids.allocateOwn() : 0;
     if (id === undefined) return void this.log.warn({ topic }, 'no free packet id for a state message; not sent');
-    if (qos > 0) this.directTopics.set(id, topic);
-    conn.send(encodePublish(topic, payload, qos, retain && !this.noRetain, false, id, this.options.protocolVersion));
+    if (q > 0) this.directTopics.set(id, topic);
+    conn.send(encodePublish(topic, payload, q, retain && !this.noRetain, false, id, this.options.protocolVersion));
   }
 
   // ---- connection attempts --------------------------------------------------------
@@ -223,7 +228,8 @@ export class UpstreamClient implements Upstream {
       },
       {
         onOpen: () => {
-          const will = this.options.will === undefined || !this.noRetain ? this.options.will : { ...this.options.will, retain: false };
+          const w = this.options.will;
+          const will = w === undefined ? w : { ...w, retain: w.retain && !this.noRetain, qos: this.willQos0 ? 0 : w.qos };
           let connect: Buffer;
           try {
             const fresh = !this.options.cleanStart && this.options.freshFirstSession === true && !this.everUp;
@@ -297,6 +303,11 @@ export class UpstreamClient implements Upstream {
       this.noRetain = true;
       return conn.fail({ sentence: `broker ${this.host}:${this.port} takes no retained messages (CONNACK 0x9a for our retained Will); connecting again with the state topic and retained messages sent without the retain flag`, key: 'no-retain' });
     }
+    if (code === 0x9b && v === 5 && (this.options.will?.qos ?? 0) > 0 && !this.willQos0) {
+      // A broker without QoS 1 refuses a Will above its Maximum QoS [MQTT-3.2.2-12].
+      this.willQos0 = true;
+      return conn.fail({ sentence: `broker ${this.host}:${this.port} takes QoS 0 only (CONNACK 0x9b for our QoS ${this.options.will?.qos} Will); connecting again with the state topic at QoS 0`, key: 'will-qos0' });
+    }
     if (code !== 0) return conn.fail(describeConnack(code, v));
     if (this.freshConn === conn) {
       // The old session is gone; now take up a new one with Clean Start 0 before sending
@@ -320,6 +331,7 @@ export class UpstreamClient implements Upstream {
       this.options.inboundQos2?.clear().catch(() => undefined); // ids of the old session never come back
     }
     this.sessionMaxPacket = session.maximumPacketSize;
+    this.sessionMaxQos = session.maximumQoS ?? 2;
     if (session.retainAvailable === false && !this.noRetain) {
       this.noRetain = true;
       this.log.warn('the cloud broker takes no retained messages (Retain Available 0): the state topic and retained messages go without the retain flag');
