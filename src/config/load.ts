@@ -175,7 +175,8 @@ export function deepFreeze<T>(value: T): T {
 function formatPath(path: readonly PathKey[] | null): string {
   if (path === null) return '';
   if (path.length === 0) return 'top level: ';
-  const text = path.map((k, i) => (typeof k === 'number' ? `[${k}]` : i === 0 ? k : `.${k}`)).join('');
+  // An empty key (a line starting with ": ") is shown as "", not as nothing.
+  const text = path.map((k, i) => (typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${k === '' ? '""' : k}`)).join('');
   return `${text}: `;
 }
 
@@ -205,7 +206,8 @@ function nodeOffset(node: unknown): number {
 function pairAt(doc: Document, parentPath: readonly PathKey[], key: string): Pair | undefined {
   const parent = parentPath.length === 0 ? doc.contents : doc.getIn(parentPath, true);
   if (!isMap(parent)) return undefined;
-  return parent.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === key);
+  // A key left out (`: value`) is null in the document and "" in the data.
+  return parent.items.find((p) => (isScalar(p.key) ? String(p.key.value ?? '') : p.key === null ? '' : String(p.key)) === key);
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Problem sentences that say what to write instead: a negative size or duration is told the
  * key's own range in its unit (it was told "must be at least 0", wrong for max_packet_size,
- * 64B at least), and a list written as one map is told to start each entry with "- ".
+ * 64B at least), a list written as one map is told to start each entry with "- ", and an
+ * empty key (a line starting with ": ") is named "" at its own line.
  */
 import { describe, expect, it } from 'vitest';
 import { configProblems } from '../helpers/config-problems.js';
@@ -18,5 +19,11 @@ describe('a negative size or duration', () => {
 describe('a list written as one map', () => {
   it('is told to start each entry with "- "', () => {
     expect(configProblems('listeners:\n  type: mqtt\n  port: 1883\n')).toEqual(['c.yaml:2:3 listeners: expected a list, got a map; start each entry with "- "']);
+  });
+});
+
+describe('an empty key', () => {
+  it('is shown as "" in the key path', () => {
+    expect(configProblems('log:\n  level: info\n: oops\n')).toEqual(['c.yaml:3:1 "": unknown key ""; remove it or use one of: listeners, auth, broker, log, store, bridges, serial, mqttsn, metrics']);
   });
 });
