@@ -65,14 +65,18 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
   }
   config.listeners.forEach((l, i) => {
     if ((l.type !== 'mqtts' && l.type !== 'wss') || unread.has(l)) return;
-    try {
-      // What the listener's start does (broker/tls-material.ts): a mismatched key or a non-PEM file fails here.
-      createSecureContext({ cert: read(l.cert), key: read(l.key), ...(l.ca !== undefined ? { ca: read(l.ca) } : {}) });
-    } catch (err) {
-      problems.push({
-        path: ['listeners', i, 'cert'],
-        message: `${l.cert} and key ${l.key} cannot be used (${(err as Error).message}); check that both are PEM files and the key belongs to the certificate`,
-      });
+    if (isEncrypted(l.key, read)) {
+      problems.push({ path: ['listeners', i, 'key'], message: encryptedMessage(l.key) });
+    } else {
+      try {
+        // What the listener's start does (broker/tls-material.ts): a mismatched key or a non-PEM file fails here.
+        createSecureContext({ cert: read(l.cert), key: read(l.key), ...(l.ca !== undefined ? { ca: read(l.ca) } : {}) });
+      } catch (err) {
+        problems.push({
+          path: ['listeners', i, 'cert'],
+          message: `${l.cert} and key ${l.key} cannot be used (${(err as Error).message}); check that both are PEM files and the key belongs to the certificate`,
+        });
+      }
     }
     // Node takes a ca without any certificate in it silently, and then refuses every client certificate.
     if (l.ca !== undefined && !holdsCertificate(l.ca, read)) {
@@ -81,7 +85,9 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
   });
   config.bridges.forEach((b, i) => {
     if (unread.has(b)) return;
-    if (b.cert !== undefined && b.key !== undefined) {
+    if (b.key !== undefined && isEncrypted(b.key, read)) {
+      problems.push({ path: ['bridges', i, 'key'], message: encryptedMessage(b.key) });
+    } else if (b.cert !== undefined && b.key !== undefined) {
       try {
         // What each connection attempt does (bridge/upstream-client.ts, tls.connect): a key of another certificate fails here.
         createSecureContext({ cert: read(b.cert), key: read(b.key) });
@@ -97,6 +103,22 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
     }
   });
   return problems;
+}
+
+/**
+ * A key encrypted with a passphrase (PKCS#8 ENCRYPTED PRIVATE KEY, or OpenSSL's Proc-Type
+ * 4,ENCRYPTED): outpost takes no passphrase, and OpenSSL said only "bad decrypt".
+ */
+function isEncrypted(file: string, read: ReadFile): boolean {
+  try {
+    return /-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(read(file).toString('latin1'));
+  } catch {
+    return false;
+  }
+}
+
+function encryptedMessage(file: string): string {
+  return `${file} is encrypted with a passphrase, which outpost cannot take; store the key decrypted (openssl pkey -in ${file} -out NEW-FILE), readable by the outpost user only`;
 }
 
 /** Whether a PEM bundle holds at least one certificate that parses (a file gone since it was read: not our problem here). */
