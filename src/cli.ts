@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import type { DestinationStream, Logger } from 'pino';
 import { isOutpostError, OutpostError } from './core/errors.js';
 import { ProgressMonitor, type ProgressProbe, type StuckComponent } from './core/progress.js';
-import { loadConfig } from './config/load.js';
+import { authFilesNamed, loadConfig } from './config/load.js';
 import { logLevelStep } from './reload/log-level-step.js';
 import type { Config } from './config/schema.js';
 import { Gateway, type GatewayDeps, type ListenerAddress } from './gateway.js';
@@ -225,17 +225,32 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   }
 }
 
-/** The config file, and the password file and ACL it names (relative to it). */
+/**
+ * The config file, and the password file and ACL it names (relative to it): the problems of
+ * all three in one run, those of the auth files even when the config itself does not load.
+ */
 async function checkCommand(file: string, deps: CliDeps): Promise<number> {
+  const problems: string[] = [];
+  const isConfigError = (err: unknown): err is OutpostError => isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE');
+  let auth: Config['auth'] | undefined;
   try {
-    const config = loadConfig(file, { checkFiles: true });
-    if (config.auth.password_file !== undefined || config.auth.acl_file !== undefined) await loadAccessControl(config.auth, file);
+    auth = loadConfig(file, { checkFiles: true }).auth;
   } catch (err) {
-    if (isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE')) {
-      deps.stderr(`${err.message}\n`);
-      return EXIT_USAGE;
+    if (!isConfigError(err)) throw err;
+    problems.push(err.message);
+    if (isOutpostError(err, 'CONFIG_INVALID')) auth = authFilesNamed(file);
+  }
+  if (auth !== undefined && (auth.password_file !== undefined || auth.acl_file !== undefined)) {
+    try {
+      await loadAccessControl(auth, file);
+    } catch (err) {
+      if (!isConfigError(err)) throw err;
+      problems.push(err.message);
     }
-    throw err;
+  }
+  if (problems.length > 0) {
+    deps.stderr(`${problems.join('\n')}\n`);
+    return EXIT_USAGE;
   }
   deps.stdout(`${file}: ok\n`);
   return EXIT_OK;

@@ -15,6 +15,7 @@ import { expandIncludes, isBlank, locate, readIncludeFromDisk, refusingEmpty, ya
 import { resolveTlsPaths, unreadableFiles, type PathProblem } from './files.js';
 import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './issues.js';
 import { configSchema, type Config } from './schema.js';
+import { authSchema, type AuthConfig } from './auth-schema.js';
 import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
 
 interface Problem {
@@ -161,6 +162,28 @@ export function parseConfigText(
     problems.push({ source: src, offset: offsetOf(src.doc, docPath), path: docPath, message: issueMessage(issue, present, value) });
   }
   return fail(problems);
+}
+
+/**
+ * The password file and ACL named by a config file that did not load, read leniently (its
+ * other keys may be wrong), so `outpost check` reports their problems in the same run as the
+ * config's: one round of fixes. Undefined when the file names neither or cannot be read as YAML.
+ */
+export function authFilesNamed(file: string): AuthConfig | undefined {
+  try {
+    const data = parseDocument(readFileSync(file, 'utf8'), PARSE_OPTIONS).toJS() as { auth?: unknown } | null;
+    const auth = data?.auth;
+    if (auth === null || typeof auth !== 'object') return undefined;
+    const named = (key: string): string | undefined => {
+      const v = (auth as Record<string, unknown>)[key];
+      return typeof v === 'string' && v !== '' ? v : undefined;
+    };
+    const files = { password_file: named('password_file'), acl_file: named('acl_file') };
+    if (files.password_file === undefined && files.acl_file === undefined) return undefined;
+    return authSchema.parse(Object.fromEntries(Object.entries(files).filter(([, v]) => v !== undefined)));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Recursively freezes a parsed config so no component can change what others see. */
