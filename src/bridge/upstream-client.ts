@@ -26,7 +26,7 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from './upstream.js';
 import { UpstreamConnection } from './upstream-connection.js';
 import { CLOSE_WINDOW_MS } from './closing-head.js';
-import { describeClose, describeConnack, describeDisconnect, reasonText, type Failure } from './upstream-failures.js';
+import { describeClose, describeConnack, describeDisconnect, describeNoRetainCloses, describeStateRefused, describeWillQos0, type Failure } from './upstream-failures.js';
 import { PacketIds } from './upstream-ids.js';
 import { connectPacket, encodeOutbound, inboundOf, MQTT_MAX_PACKET, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
 
@@ -39,6 +39,9 @@ export interface UpstreamDeps {
   /** How long `stop()` waits for the broker to close after DISCONNECT (default 2 s). */
   stopGraceMs?: number;
 }
+
+/** Closes before CONNACK in a row after which a 3.1.1 remote is taken to refuse our retained Will. */
+const CLOSES_BEFORE_NO_RETAIN = 3;
 
 /** A link up this long (or the backoff cap, if less) has held: its loss starts the backoff over. */
 const STABLE_LINK_MS = 10_000;
@@ -76,6 +79,8 @@ export class UpstreamClient implements Upstream {
    * retained Will): the Will, the state messages and forwarded messages go without the flag.
    */
   private noRetain = false;
+  /** Closes before CONNACK in a row, by a 3.1.1 remote (see noRetainAfterCloses). */
+  private closesBeforeConnack = 0;
   /** The remote takes QoS 0 only (CONNACK 0x9B for our QoS 1 Will): the Will goes at QoS 0. */
   private willQos0 = false;
   /** The remote's Maximum QoS on the current connection: the state messages go at most at it [MQTT-3.2.2-11]. */
@@ -306,7 +311,7 @@ export class UpstreamClient implements Upstream {
     if (code === 0x9b && v === 5 && (this.options.will?.qos ?? 0) > 0 && !this.willQos0) {
       // A broker without QoS 1 refuses a Will above its Maximum QoS [MQTT-3.2.2-12].
       this.willQos0 = true;
-      return conn.fail({ sentence: `broker ${this.host}:${this.port} takes QoS 0 only (CONNACK 0x9b for our QoS ${this.options.will?.qos} Will); connecting again with the state topic at QoS 0`, key: 'will-qos0' });
+      return conn.fail(describeWillQos0(this.host, this.port, this.options.will?.qos ?? 1));
     }
     if (code !== 0) return conn.fail(describeConnack(code, v));
     if (this.freshConn === conn) {
@@ -337,6 +342,7 @@ export class UpstreamClient implements Upstream {
       this.log.warn('the cloud broker takes no retained messages (Retain Available 0): the state topic and retained messages go without the retain flag');
     }
     const failures = this.backoff.attempts;
+    this.closesBeforeConnack = 0;
     this.upAt = this.clock.now();
     this.everUp = true;
     this.lastFailure = undefined;
@@ -353,16 +359,12 @@ export class UpstreamClient implements Upstream {
     if (this.ids.callerOutstanding === 0) this.settled?.();
   }
 
-  /**
-   * A refused state message (MQTT 5 PUBACK or PUBREC >= 0x80 [MQTT-3.4.2-1]: an ACL without the
-   * state topic) is the only sign that the cloud will never show this gateway online, nor its
-   * Will offline, while the data flows: said once per connection, it is sent once per connection.
-   */
+  /** A refused state message (PUBACK >= 0x80 [MQTT-3.4.2-1]) is the only sign that the cloud will never show us online. */
   private onDirectAck(id: number, code: number): void {
     const topic = this.directTopics.get(id);
     this.directTopics.delete(id);
     if (code < 0x80 || topic === undefined) return;
-    this.log.warn({ topic, reasonCode: code }, `cloud refused our state message on ${topic} (PUBACK 0x${code.toString(16).padStart(2, '0')}, ${reasonText(code)}): the cloud will not show this gateway online; check the broker ACL for bridges[].state_topic`);
+    this.log.warn({ topic, reasonCode: code }, describeStateRefused(topic, code));
   }
 
   private onInbound(conn: UpstreamConnection, p: IPublishPacket): void {
@@ -411,7 +413,7 @@ export class UpstreamClient implements Upstream {
       if (wasUp) this.events.down('stopped');
       return;
     }
-    if (wasUp) failure = this.withTakeoverHint(failure);
+    failure = wasUp ? this.withTakeoverHint(failure) : this.noRetainAfterCloses(failure);
     if (wasUp) this.events.down(failure.sentence);
     // The backoff starts again from its base only after a link that held: one the broker closes
     // right after CONNACK (a message it cannot take from a 3.1.1 client, another client with our
@@ -420,15 +422,26 @@ export class UpstreamClient implements Upstream {
     this.failed(failure, wasUp);
   }
 
-  /**
-   * A close while connected, with none of the caller's publishes just sent and unacknowledged:
-   * most often another client with our client id (describeClose). One right after a publish is
-   * about that message (closing-head.ts tells), and keeps the plain sentence.
-   */
+  /** A close while connected, no publish just sent and unacknowledged (that one is closing-head.ts's): another client with our id? */
   private withTakeoverHint(failure: Failure): Failure {
     if (failure.key !== describeClose(this.host, this.port, 'up').key) return failure;
     if (this.ids.callerOutstanding > 0 && this.clock.now() - this.lastCallerSendAt <= CLOSE_WINDOW_MS) return failure;
     return describeClose(this.host, this.port, 'up', this.options.clientId);
+  }
+
+  /**
+   * A 3.1.1 broker without retained messages (Mosquitto `retain_available false`) cannot answer our
+   * retained Will with CONNACK 0x9A [MQTT-3.2.2-13]: it closes before CONNACK. Some closes in a row: as for 0x9A.
+   */
+  private noRetainAfterCloses(failure: Failure): Failure {
+    const plain = failure.key === describeClose(this.host, this.port, 'connack').key;
+    if (!plain || this.options.protocolVersion !== 4 || this.options.will?.retain !== true || this.noRetain) {
+      this.closesBeforeConnack = 0;
+      return failure;
+    }
+    if (++this.closesBeforeConnack < CLOSES_BEFORE_NO_RETAIN) return failure;
+    this.noRetain = true;
+    return describeNoRetainCloses(this.host, this.port, this.closesBeforeConnack);
   }
 
   /** Logs (rate-limited per kind of failure) and schedules the next attempt. */

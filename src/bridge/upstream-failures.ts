@@ -169,3 +169,21 @@ export function describeDisconnect(code: number, reasonString: string | undefine
   const hint = code === 0x8e && clientId !== undefined ? `: ${takeoverHint(clientId)}` : '';
   return failure(`broker disconnected us: ${reasonText(code)} (DISCONNECT ${hex(code)})${detail}${hint}`, `disconnect:${code}`);
 }
+
+/** CONNACK 0x9B for our QoS 1 Will: the broker takes QoS 0 only [MQTT-3.2.2-12]. */
+export function describeWillQos0(host: string, port: number, willQos: number): Failure {
+  return failure(`broker ${host}:${port} takes QoS 0 only (CONNACK 0x9b for our QoS ${willQos} Will); connecting again with the state topic at QoS 0`, 'will-qos0');
+}
+
+/** A 3.1.1 broker closed the connection before CONNACK `closes` times in a row: taken as refusing our retained Will. */
+export function describeNoRetainCloses(host: string, port: number, closes: number): Failure {
+  return failure(
+    `broker ${host}:${port} closed the connection before CONNACK ${closes} times in a row, as a 3.1.1 broker without retained messages does for our retained Will: connecting again with the state topic and retained messages sent without the retain flag`,
+    'no-retain-311',
+  );
+}
+
+/** The cloud refused our state message (an MQTT 5 PUBACK reason code >= 0x80). */
+export function describeStateRefused(topic: string, code: number): string {
+  return `cloud refused our state message on ${topic} (PUBACK ${hex(code)}, ${reasonText(code)}): the cloud will not show this gateway online; check the broker ACL for bridges[].state_topic`;
+}
