@@ -9,6 +9,7 @@
  */
 import {
   MsgType,
+  NOT_UTF8,
   type Decoded,
   type DecodeError,
   type Encapsulation,
@@ -35,11 +36,17 @@ function topicIdTypeOf(flags: number): TopicIdTypeValue {
   return t as TopicIdTypeValue;
 }
 
+/**
+ * A ClientId or TopicName (UTF-8 strings, §5.3.1, §5.3.12). Octets that are not UTF-8 do not
+ * make the message undecodable: it becomes NOT_UTF8, which every check refuses, so the
+ * sensor hears REGACK/SUBACK 0x02, CONNACK/WILLTOPICRESP 0x03 (silence made it retransmit
+ * and then take the gateway for lost, §6.13).
+ */
 function text(buf: Buffer, start: number, end: number): string {
   try {
     return utf8.decode(buf.subarray(start, end));
   } catch {
-    throw new Bad('bad-utf8');
+    return NOT_UTF8;
   }
 }
 

@@ -8,7 +8,7 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { MqttsnMetrics, SnDropReason } from './metrics.js';
 
 /** Garbage and floods say something about the network (warn); protocol slips are routine (debug). */
-const WIRE_FAULTS = new Set<SnDropReason>(['truncated', 'bad-length', 'unknown-type', 'malformed', 'bad-utf8', 'nested-encapsulation', 'oversized', 'flood']);
+const WIRE_FAULTS = new Set<SnDropReason>(['truncated', 'bad-length', 'unknown-type', 'malformed', 'nested-encapsulation', 'oversized', 'flood']);
 
 export class DropLog {
   private readonly limiter: LogRateLimiter;

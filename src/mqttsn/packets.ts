@@ -54,6 +54,13 @@ export const TopicIdType = {
 } as const;
 export type TopicIdTypeValue = 0 | 1 | 2;
 
+/**
+ * What a ClientId or TopicName that is not UTF-8 decodes to (decode.ts): a lone surrogate,
+ * which no well-formed string holds, so topic checks refuse it as ill-formed UTF-8
+ * ([MQTT-1.5.4-1], core/topic.ts) and no client id or topic can equal it.
+ */
+export const NOT_UTF8 = '\udcff';
+
 /** ProtocolId of MQTT-SN v1.2, §5.3.8. */
 export const PROTOCOL_ID = 0x01;
 
@@ -158,7 +165,6 @@ export type DecodeError =
   | 'bad-length'
   | 'unknown-type'
   | 'malformed'
-  | 'bad-utf8'
   | 'nested-encapsulation';
 
 export type Decoded =

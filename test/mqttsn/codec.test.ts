@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decode } from '../../src/mqttsn/decode.js';
 import { encapsulate, encode } from '../../src/mqttsn/encode.js';
-import { MsgType, shortName, shortTopicId, type Packet } from '../../src/mqttsn/packets.js';
+import { MsgType, NOT_UTF8, shortName, shortTopicId, type Packet } from '../../src/mqttsn/packets.js';
 import { prng } from '../helpers/prng.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -102,11 +102,15 @@ describe('Length field (§5.2.1)', () => {
     ['an MQTT-SN 2.0 style SEARCHGW body', '04 01 02 00', 'bad-length'],
     ['a reserved TopicIdType', '07 0c 03 0001 0001', 'malformed'],
     ['a SUBSCRIBE with an empty topic name', '05 12 00 0001', 'truncated'],
-    ['a topic name that is not UTF-8', '07 0a 0000 0001 ff', 'bad-utf8'],
     ['an encapsulation inside an encapsulation', '03 fe 00 03 fe 00', 'nested-encapsulation'],
     ['an encapsulation header longer than the datagram', '09 fe 00 01', 'truncated'],
   ])('%s is a drop reason, not an exception', (_name, wire, reason) => {
     expect(decode(hex(wire))).toMatchObject({ ok: false, reason });
+  });
+
+  it('decodes a name that is not UTF-8 as NOT_UTF8, so the message is answered with its refusal', () => {
+    expect(decode(hex('07 0a 0000 0001 ff'))).toMatchObject({ ok: true, packet: { type: MsgType.REGISTER, msgId: 1, topicName: NOT_UTF8 } });
+    expect(decode(hex('07 04 04 01 003c ff'))).toMatchObject({ ok: true, packet: { type: MsgType.CONNECT, clientId: NOT_UTF8 } });
   });
 });
 

@@ -8,7 +8,7 @@
  */
 import { validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
-import { MsgType, PROTOCOL_ID, ReturnCode, type Connect, type WillMsg, type WillTopic } from '../packets.js';
+import { MsgType, NOT_UTF8, PROTOCOL_ID, ReturnCode, type Connect, type WillMsg, type WillTopic } from '../packets.js';
 import type { Peer, SnSession } from '../session.js';
 import { tooDeep } from '../topic-limit.js';
 
@@ -21,7 +21,7 @@ export function onConnect(ctx: SnContext, peer: Peer, p: Connect): void {
     ctx.reject('unexpected', peer, `CONNECT with ProtocolId 0x${p.protocolId.toString(16)}`);
     return ctx.sendTo(peer, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
   }
-  if (p.clientId.length === 0 || Buffer.byteLength(p.clientId) > MAX_CLIENT_ID || p.clientId.includes('\u0000')) {
+  if (p.clientId.length === 0 || p.clientId === NOT_UTF8 || Buffer.byteLength(p.clientId) > MAX_CLIENT_ID || p.clientId.includes('\u0000')) {
     return ctx.sendTo(peer, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
   }
   let s = ctx.byId.get(p.clientId);
