@@ -6,6 +6,9 @@
 import { z } from 'zod';
 import { duration } from './unit-schema.js';
 
+/** Samples the status page history may hold (status_history / status_interval). */
+export const MAX_STATUS_SAMPLES = 20_000;
+
 export const metricsSchema = z
   .object({
     enabled: z.boolean().default(true).describe('Serve /metrics and /healthz over HTTP.'),
@@ -22,6 +25,14 @@ export const metricsSchema = z
       .describe('How often the status page history (backlog over time) takes a sample.'),
     status_history: duration({ min: 1000 })
       .prefault('1h')
-      .describe('How far back the status page history goes (kept in memory: status_history / status_interval samples).'),
+      .describe(`How far back the status page history goes (kept in memory: status_history / status_interval samples, at most ${MAX_STATUS_SAMPLES}).`),
   })
-  .strict();
+  .strict()
+  .superRefine((m, ctx) => {
+    // Every sample is kept in memory and sent whole in each /status.json the page polls:
+    // 30d at 1s would be 2.6 million of them on a Pi with 1 GB.
+    const samples = Math.ceil(m.status_history / m.status_interval);
+    if (samples > MAX_STATUS_SAMPLES) {
+      ctx.addIssue({ code: 'custom', path: ['status_history'], params: { plain: true }, message: `keeps ${samples} samples of status_interval in memory, at most ${MAX_STATUS_SAMPLES}; shorten status_history or lengthen status_interval` });
+    }
+  });

@@ -2,7 +2,8 @@
  * Problem sentences that say what to write instead: a negative size or duration is told the
  * key's own range in its unit (it was told "must be at least 0", wrong for max_packet_size,
  * 64B at least), a list written as one map is told to start each entry with "- ", and an
- * empty key (a line starting with ": ") is named "" at its own line.
+ * empty key (a line starting with ": ") is named "" at its own line; a status page history of
+ * more samples than the gateway keeps in memory is refused with what to change.
  */
 import { describe, expect, it } from 'vitest';
 import { configProblems } from '../helpers/config-problems.js';
@@ -25,5 +26,13 @@ describe('a list written as one map', () => {
 describe('an empty key', () => {
   it('is shown as "" in the key path', () => {
     expect(configProblems('log:\n  level: info\n: oops\n')).toEqual(['c.yaml:3:1 "": unknown key ""; remove it or use one of: listeners, auth, broker, log, store, bridges, serial, mqttsn, metrics']);
+  });
+});
+
+describe('a status page history of too many samples', () => {
+  it('is refused with the number of samples and what to change', () => {
+    expect(configProblems('metrics:\n  status_interval: 1s\n  status_history: 30d\n')).toEqual([
+      'c.yaml:3:19 metrics.status_history: keeps 2592000 samples of status_interval in memory, at most 20000; shorten status_history or lengthen status_interval',
+    ]);
   });
 });
