@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { duration } from './unit-schema.js';
 
 /** Samples the status page history may hold (status_history / status_interval). */
-export const MAX_STATUS_SAMPLES = 20_000;
+// An hour at the shortest status_interval (100ms): either setting changed alone from its default stays valid.
+export const MAX_STATUS_SAMPLES = 36_000;
 
 export const metricsSchema = z
   .object({

@@ -32,7 +32,7 @@ describe('an empty key', () => {
 describe('a status page history of too many samples', () => {
   it('is refused with the number of samples and what to change', () => {
     expect(configProblems('metrics:\n  status_interval: 1s\n  status_history: 30d\n')).toEqual([
-      'c.yaml:3:19 metrics.status_history: keeps 2592000 samples of status_interval in memory, at most 20000; shorten status_history or lengthen status_interval',
+      'c.yaml:3:19 metrics.status_history: keeps 2592000 samples of status_interval in memory, at most 36000; shorten status_history or lengthen status_interval',
     ]);
   });
 });
