@@ -30,6 +30,7 @@ import { makePeer, sourceKeyOf, SnSession, unicast, type OutItem, type Peer } fr
 import { restoreSessions } from './restore.js';
 import { PredefinedTopics } from './topic-registry.js';
 import { dueAt, evictionCandidate, GRACE, moveSessionStamps, nextDeadline } from './supervision.js';
+import { isGatewayTopic } from './sys-topics.js';
 import type { StampMover } from '../core/clock-steps.js';
 import type { DatagramPeer, DatagramTransport } from './transport.js';
 
@@ -317,10 +318,11 @@ export class MqttsnGateway implements Service, SnContext {
   private publishWill(s: SnSession): void {
     const w = s.will;
     if (w?.topic === undefined) return;
-    // The ACL as it is now (it may have been reloaded, or the Will restored from the store).
-    if (!this.authorizer.grantsFor(s.origin).canWrite(w.topic)) {
+    // The ACL as it is now (it may have been reloaded, or the Will restored from the store,
+    // stored before $SYS Will topics were refused).
+    if (isGatewayTopic(w.topic) || !this.authorizer.grantsFor(s.origin).canWrite(w.topic)) {
       this.metrics.drop('not-authorized');
-      this.log.warn({ clientId: s.clientId, topic: w.topic }, 'will not published: the ACL does not let its sensor write the topic');
+      this.log.warn({ clientId: s.clientId, topic: w.topic }, 'will not published: its sensor may not write the topic ($SYS, or the ACL)');
       return;
     }
     this.metrics.willsPublished++;

@@ -10,6 +10,7 @@ import { validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
 import { MsgType, NOT_UTF8, PROTOCOL_ID, ReturnCode, type Connect, type WillMsg, type WillTopic } from '../packets.js';
 import type { Peer, SnSession } from '../session.js';
+import { isGatewayTopic } from '../sys-topics.js';
 import { tooDeep } from '../topic-limit.js';
 
 /** ClientId is 1-23 characters in §5.3.1; longer ones are accepted as MQTT 3.1.1 servers may, up to a sane bound. */
@@ -111,6 +112,10 @@ function mayWriteWill(ctx: SnContext, s: SnSession, topic: string): boolean {
     return false;
   }
   if (tooDeep(ctx, topic, s.peer, 'Will topic')) return false;
+  if (isGatewayTopic(topic)) {
+    ctx.reject('not-authorized', s.peer, `Will topic "${topic}" refused: $SYS is reserved for the gateway`);
+    return false;
+  }
   if (!ctx.authorizer.grantsFor(s.origin).canWrite(topic)) {
     ctx.reject('not-authorized', s.peer, `Will topic "${topic}" denied by the ACL`);
     return false;

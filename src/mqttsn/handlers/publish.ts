@@ -14,6 +14,7 @@ import { validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
 import { MsgType, ReturnCode, shortName, type MsgIdOnly, type Publish } from '../packets.js';
 import type { Peer, SnSession } from '../session.js';
+import { isGatewayTopic } from '../sys-topics.js';
 import { tooDeep } from '../topic-limit.js';
 
 const MAX_QOS2_IN = 16;
@@ -54,6 +55,10 @@ export function onPublish(ctx: SnContext, s: SnSession, p: Publish): void {
   // A predefined id (or a short name, or an id registered before the limit was lowered)
   // names a topic MQTT clients could not publish to.
   if (tooDeep(ctx, topic, s.peer, 'PUBLISH to')) return puback(ctx, s, p, ReturnCode.INVALID_TOPIC_ID);
+  if (isGatewayTopic(topic)) {
+    ctx.reject('not-authorized', s.peer, `PUBLISH to "${topic}" refused: $SYS is reserved for the gateway`);
+    return puback(ctx, s, p, ReturnCode.NOT_SUPPORTED);
+  }
   if (!ctx.authorizer.grantsFor(s.origin).canWrite(topic)) {
     // Denied by the ACL: the closest v1.2 code is "rejected: not supported" (§5.3.10), for
     // every QoS, so the sensor learns it and does not retry forever.
@@ -140,6 +145,7 @@ export function onPublishMinusOne(ctx: SnContext, peer: Peer, p: Publish): void 
   }
   if (tooDeep(ctx, topic, peer, 'QoS -1 PUBLISH to')) return;
   const origin = { kind: 'mqttsn' as const, id: s?.clientId ?? `qos-1:${peer.address}` };
+  if (isGatewayTopic(topic)) return ctx.reject('not-authorized', peer, `PUBLISH QoS -1 to "${topic}" refused: $SYS is reserved for the gateway`);
   if (!ctx.authorizer.grantsFor(origin).canWrite(topic)) {
     return ctx.reject('not-authorized', peer, `PUBLISH QoS -1 to "${topic}" denied by the ACL`);
   }
