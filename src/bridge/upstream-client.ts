@@ -79,6 +79,8 @@ export class UpstreamClient implements Upstream {
    * retained Will): the Will, the state messages and forwarded messages go without the flag.
    */
   private noRetain = false;
+  /** noRetain is a guess from closes before CONNACK (3.1.1): it holds for one link only. */
+  private noRetainGuessed = false;
   /** Closes before CONNACK in a row, by a 3.1.1 remote (see noRetainAfterCloses). */
   private closesBeforeConnack = 0;
   /** The remote takes QoS 0 only (CONNACK 0x9B for our QoS 1 Will): the Will goes at QoS 0. */
@@ -414,6 +416,9 @@ export class UpstreamClient implements Upstream {
       return;
     }
     failure = wasUp ? this.withTakeoverHint(failure) : this.noRetainAfterCloses(failure);
+    // A guess is tried again with the flag on the next link: closes from a flaky uplink must not
+    // take the retain flag off the state and the retained messages for the rest of the run.
+    if (wasUp && this.noRetainGuessed) this.noRetain = this.noRetainGuessed = false;
     if (wasUp) this.events.down(failure.sentence);
     // The backoff starts again from its base only after a link that held: one the broker closes
     // right after CONNACK (a message it cannot take from a 3.1.1 client, another client with our
@@ -429,10 +434,7 @@ export class UpstreamClient implements Upstream {
     return describeClose(this.host, this.port, 'up', this.options.clientId);
   }
 
-  /**
-   * A 3.1.1 broker without retained messages (Mosquitto `retain_available false`) cannot answer our
-   * retained Will with CONNACK 0x9A [MQTT-3.2.2-13]: it closes before CONNACK. Some closes in a row: as for 0x9A.
-   */
+  /** A 3.1.1 broker without retain (no CONNACK 0x9A [MQTT-3.2.2-13]) closes before CONNACK on our retained Will: after some in a row, as for 0x9A. */
   private noRetainAfterCloses(failure: Failure): Failure {
     const plain = failure.key === describeClose(this.host, this.port, 'connack').key;
     if (!plain || this.options.protocolVersion !== 4 || this.options.will?.retain !== true || this.noRetain) {
@@ -440,7 +442,7 @@ export class UpstreamClient implements Upstream {
       return failure;
     }
     if (++this.closesBeforeConnack < CLOSES_BEFORE_NO_RETAIN) return failure;
-    this.noRetain = true;
+    this.noRetain = this.noRetainGuessed = true;
     return describeNoRetainCloses(this.host, this.port, this.closesBeforeConnack);
   }
 

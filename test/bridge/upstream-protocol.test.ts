@@ -19,6 +19,8 @@ class ScriptedBroker {
   private readonly accepted: RawClient[] = [];
   private waiting: ((p: RawClient) => void)[] = [];
   count = 0;
+  /** The CONNECT of each connection, in order. */
+  readonly connects: Record<string, unknown>[] = [];
 
   constructor(private readonly version: 4 | 5) {
     this.server = createServer((socket) => {
@@ -44,7 +46,7 @@ class ScriptedBroker {
         resolve(p);
       });
     }));
-    await peer.next('connect');
+    this.connects.push((await peer.next('connect')) as unknown as Record<string, unknown>);
     return peer;
   }
 
@@ -213,6 +215,27 @@ describe('refusals and remote disconnects', () => {
     expect(rec.downs[0]).toBe(
       'broker disconnected us: session taken over (DISCONNECT 0x8e): another client may be using our client id "site-17" (a broker keeps only the newest connection of an id): check bridges[].client_id',
     );
+  });
+
+  it('sends the retained Will without the flag after three closes before CONNACK from a 3.1.1 broker, for that link only: the next link tries the flag again', async () => {
+    const will = { topic: 'site/state', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
+    const { broker, rec, clock } = await setup(4, { will });
+    const closeBeforeConnack = async (): Promise<void> => {
+      const failures = rec.attemptFailures.length;
+      (await broker.next()).destroy();
+      await rec.until(() => rec.attemptFailures.length === failures + 1 && clock.pending === 1, 'the failure and its retry timer');
+      clock.advance(1000); // random 0: every delay is the base
+    };
+    for (let i = 0; i < 3; i++) await closeBeforeConnack();
+    const peer = await broker.accept();
+    await rec.until(() => rec.ups.length === 1, 'up');
+    peer.destroy(); // a flaky uplink, not the broker refusing the retained Will
+    await rec.until(() => rec.downs.length === 1 && clock.pending === 1, 'the link down and its retry timer');
+    clock.advance(1000);
+    await broker.accept();
+    await rec.until(() => rec.ups.length === 2, 'up again');
+    const willRetain = broker.connects.map((c) => (c.will as { retain: boolean }).retain);
+    expect(willRetain).toEqual([true, true, true, false, true]);
   });
 
   it('logs at most three identical failures per five minutes, then one line with the number suppressed', async () => {
