@@ -19,7 +19,7 @@ export type ClientEvent =
   | 'disconnect'
   /** DISCONNECT with Duration, §6.14. */
   | 'sleep'
-  /** PINGREQ carrying the ClientId, §6.14. */
+  /** PINGREQ carrying the ClientId, or from the sleeper's address without it, §6.14. */
   | 'wake'
   /** Every message buffered at wake-up was delivered (QoS 1/2 acknowledged), §6.14. */
   | 'flushed'

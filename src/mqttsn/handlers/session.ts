@@ -3,16 +3,20 @@
  *
  *   DISCONNECT(duration) ─▶ DISCONNECT, asleep
  *   PINGREQ(ClientId)    ─▶ awake ─▶ buffered messages (REGISTER first where needed;
- *                           QoS 1/2 acknowledged) ─▶ PINGRESP, asleep again
+ *   (or from its address)   QoS 1/2 acknowledged) ─▶ PINGRESP, asleep again
  */
 import type { SnContext } from '../context.js';
 import { MsgType, type Disconnect, type PingReq } from '../packets.js';
-import { unicast, type Peer } from '../session.js';
+import { unicast, type Peer, type SnSession } from '../session.js';
 
 export function onPingreq(ctx: SnContext, peer: Peer, p: PingReq): void {
   const byAddress = ctx.byPeer.get(peer.key);
   if (p.clientId === undefined) {
     if (byAddress === undefined) return ctx.sendTo(peer, { type: MsgType.DISCONNECT, duration: undefined });
+    // A sleeper that leaves out its (optional, §5.4.19) ClientId is known by its address, as
+    // for every other message: it wakes. A PINGRESP alone delivered nothing and left its sleep
+    // timer running, so a sensor pinging within its Duration was lost and its Will published.
+    if (byAddress.state === 'asleep' || byAddress.state === 'awake') return wake(ctx, byAddress, peer);
     return ctx.reply(byAddress, { type: MsgType.PINGRESP });
   }
   const s = ctx.byId.get(p.clientId);
@@ -25,6 +29,10 @@ export function onPingreq(ctx: SnContext, peer: Peer, p: PingReq): void {
     return ctx.reply(s, { type: MsgType.PINGRESP });
   }
   // asleep/awake: the ClientId identifies the sleeper, so a new address (NAT) is followed.
+  wake(ctx, s, peer);
+}
+
+function wake(ctx: SnContext, s: SnSession, peer: Peer): void {
   ctx.bind(s, peer);
   s.lastSeen = ctx.clock.now();
   ctx.apply(s, 'wake');
