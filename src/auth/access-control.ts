@@ -64,25 +64,35 @@ export const OPEN_ACCESS = new AccessControl();
  */
 export async function loadAccessControl(auth: AuthConfig, configFile?: string): Promise<AccessControl> {
   const base = configFile === undefined ? process.cwd() : dirname(resolve(configFile));
-  let users: ReturnType<typeof readPasswordFile> | undefined;
-  let rules: ReturnType<typeof Acl.read> | undefined;
   const passwordFile = auth.password_file === undefined ? undefined : resolve(base, auth.password_file);
   const aclFile = auth.acl_file === undefined ? undefined : resolve(base, auth.acl_file);
-  if (passwordFile !== undefined) users = readPasswordFile(await readText(passwordFile, 'auth.password_file'), passwordFile);
-  if (aclFile !== undefined) rules = Acl.read(await readText(aclFile, 'auth.acl_file'), aclFile);
+  // Both files are read before anything is thrown: a missing password file must not hide
+  // the ACL's bad lines (or the other way round), or a fix-and-retry round finds them later.
+  const [passwordText, aclText] = await Promise.all([readText(passwordFile, 'auth.password_file'), readText(aclFile, 'auth.acl_file')]);
+  const users = typeof passwordText === 'string' && passwordFile !== undefined ? readPasswordFile(passwordText, passwordFile) : undefined;
+  const rules = typeof aclText === 'string' && aclFile !== undefined ? Acl.read(aclText, aclFile) : undefined;
   // Every problem of both files at once, as the YAML config reports its own: one fix-and-retry round.
-  throwFileProblems({ file: passwordFile ?? '', problems: users?.problems ?? [] }, { file: aclFile ?? '', problems: rules?.problems ?? [] });
+  const problems = (text: string | undefined | OutpostError, found: { problems: string[] } | undefined) => (text instanceof OutpostError ? [text.message] : found?.problems ?? []);
+  try {
+    throwFileProblems({ file: passwordFile ?? '', problems: problems(passwordText, users) }, { file: aclFile ?? '', problems: problems(aclText, rules) });
+  } catch (err) {
+    // A missing file keeps its code (CONFIG_UNREADABLE), the other file's bad lines beside it.
+    const missing = [passwordText, aclText].find((t) => t instanceof OutpostError);
+    throw missing === undefined ? err : new OutpostError('CONFIG_UNREADABLE', (err as Error).message, { cause: missing.cause });
+  }
   const passwords = users === undefined ? undefined : new PasswordChecker(users.users);
   const acl = rules?.acl;
   return new AccessControl({ passwords, acl, failureDelayMs: auth.failure_delay, maxConcurrentChecks: auth.max_concurrent_checks });
 }
 
-async function readText(file: string, key: string): Promise<string> {
+/** The file's text, undefined when none is named, or the error saying it cannot be read. */
+async function readText(file: string | undefined, key: string): Promise<string | undefined | OutpostError> {
+  if (file === undefined) return undefined;
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     const how = key === 'auth.password_file' ? '`outpost passwd` writes password files' : 'config/acl.example shows the format';
-    throw new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); create it (${how}) or fix the path`, { cause: err });
+    return new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); create it (${how}) or fix the path`, { cause: err });
   }
 }
