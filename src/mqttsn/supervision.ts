@@ -12,11 +12,13 @@ export const GRACE = 1.5;
 export type Due = 'abandon-connect' | 'keepalive-expired' | 'sleep-expired' | 'not-back' | 'session-expired';
 
 /**
- * An awake client (§6.14) is lost only when it has been silent for its sleep Duration (with
- * grace): one that woke late in its window and is still acknowledging its buffered messages
- * is talking to us, and must not be declared lost (Will published) halfway through.
+ * A sleeping client (§6.14), asleep or awake, is lost only when it has been silent for its
+ * sleep Duration (with grace), as any message counts for an active one's Keep Alive (§6.11):
+ * one that woke late in its window and is still acknowledging its buffered messages, or one
+ * that publishes a reading each Duration without waking first (its PUBLISH is answered), is
+ * talking to us, and must not be declared lost (Will published).
  */
-function awakeDeadline(s: SnSession): number {
+function sleeperDeadline(s: SnSession): number {
   return Math.max(s.sleepDeadline, s.lastSeen + s.sleepMs * GRACE);
 }
 
@@ -27,8 +29,7 @@ export function nextDeadline(s: SnSession): number | undefined {
     d = d === undefined ? x : Math.min(d, x);
   };
   if (s.state === 'active' && s.keepaliveMs > 0) min(s.lastSeen + s.keepaliveMs * GRACE);
-  else if (s.state === 'asleep') min(s.sleepDeadline);
-  else if (s.state === 'awake') min(awakeDeadline(s));
+  else if (s.state === 'asleep' || s.state === 'awake') min(sleeperDeadline(s));
   else if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined) min(s.expiryDeadline);
   if (s.state === 'disconnected' && s.willDeadline !== undefined) min(s.willDeadline);
   return d;
@@ -38,8 +39,7 @@ export function nextDeadline(s: SnSession): number | undefined {
 export function dueAt(s: SnSession, now: number): Due | undefined {
   if (s.connecting !== undefined && now >= s.connecting.deadline) return 'abandon-connect';
   if (s.state === 'active' && s.keepaliveMs > 0 && now >= s.lastSeen + s.keepaliveMs * GRACE) return 'keepalive-expired';
-  if (s.state === 'asleep' && now >= s.sleepDeadline) return 'sleep-expired';
-  if (s.state === 'awake' && now >= awakeDeadline(s)) return 'sleep-expired';
+  if ((s.state === 'asleep' || s.state === 'awake') && now >= sleeperDeadline(s)) return 'sleep-expired';
   if (s.state === 'disconnected' && s.willDeadline !== undefined && now >= s.willDeadline) return 'not-back';
   if ((s.state === 'disconnected' || s.state === 'lost') && s.connecting === undefined && now >= s.expiryDeadline) return 'session-expired';
   return undefined;

@@ -62,3 +62,21 @@ describe('MQTT-SN sleepers that wake with a PINGREQ without ClientId (§6.14)', 
     expect(wills.map((m) => m.payload.toString())).toEqual(['lost']);
   });
 });
+
+describe('MQTT-SN sleepers that publish without waking first', () => {
+  it('does not lose a sleeper whose PUBLISHes come within its Duration: any message from it counts, as in the other states', async () => {
+    const wills = h.watch('wills/#');
+    const c = await sleeper('reporter');
+    const { topicId } = await c.register('data/reporter');
+    for (let i = 0; i < 4; i++) {
+      clock.advance(50_000); // within the 60 s Duration (90 s with grace), 200 s in all
+      const msgId = c.publish(topicId, `${i}`, { qos: 1 });
+      expect((await c.next(MsgType.PUBACK, 2000, (p) => p.msgId === msgId)).returnCode).toBe(0);
+      expect(state('reporter')).toBe('asleep');
+    }
+    expect(wills).toEqual([]);
+    clock.advance(91_000);
+    expect(state('reporter')).toBe('lost');
+    expect(wills.map((m) => m.payload.toString())).toEqual(['lost']);
+  });
+});
