@@ -7,6 +7,7 @@
  * The certificate files are watched; a renewed certificate is set with
  * setSecureContext and applies to new connections.
  */
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { TlsListenerConfig } from '../config/schema.js';
@@ -24,24 +25,43 @@ export interface TlsListenerOptions {
   warnIntervalMs?: number;
 }
 
+/**
+ * Alerts the client sent about our certificate (OpenSSL names them ERR_SSL_SSLV3_ALERT_* /
+ * ERR_SSL_TLSV1_ALERT_* on the receiving side): the client refused the server, not the reverse.
+ */
+const CERT_ALERTS = ['unknown_ca', 'bad_certificate', 'certificate_unknown', 'certificate_expired', 'certificate_revoked', 'unsupported_certificate'];
+
 /** One short reason for a failed handshake, for the log line. */
 export function tlsFailure(err: NodeJS.ErrnoException): string {
   const code = err.code ?? '';
   const text = `${code} ${err.message}`.toLowerCase();
   if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'tls handshake timed out';
+  const alert = /^ERR_SSL_(?:SSLV3|TLSV1)_ALERT_(\w+)$/.exec(code)?.[1]?.toLowerCase();
+  if (alert !== undefined && CERT_ALERTS.includes(alert)) return 'client refused our certificate (expired, or not signed by a ca it trusts?)';
+  if (alert === 'protocol_version') return 'tls version refused by the client';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'client closed during the tls handshake (does it trust our certificate?)';
   if (text.includes('wrong version number') || text.includes('http request') || text.includes('packet length too long')) {
     return 'not tls (plain tcp on a tls port?)';
   }
   if (text.includes('unsupported protocol') || text.includes('version too low')) return 'tls version refused (below min_version)';
   if (text.includes('peer did not return a certificate') || text.includes('certificate required')) return 'client sent no certificate';
-  if (text.includes('certificate')) return 'client certificate refused';
+  if (alert === undefined && text.includes('certificate')) return 'client certificate refused';
   return 'tls handshake failed';
 }
 
-/** Logs failed handshakes on a TLS server (shared with wss), rate-limited per source address. */
+/**
+ * Logs failed handshakes on a TLS server (shared with wss), rate-limited per source address.
+ * The address is taken at the TCP accept: a client that resets or sends an alert has often
+ * closed the socket by the time tlsClientError runs, and its remoteAddress is gone by then.
+ */
 export function logTlsClientErrors(server: tls.Server, warnings: PeerWarnings): void {
+  const peers = new WeakMap<object, { remoteAddress: string | undefined; remotePort: number | undefined }>();
+  server.prependListener('connection', (raw: net.Socket) => void peers.set(raw, { remoteAddress: raw.remoteAddress, remotePort: raw.remotePort }));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-    warnings.warn(socket.remoteAddress, { remotePort: socket.remotePort, reason: err.code ?? err.message }, tlsFailure(err));
+    // node keeps the accepted TCP socket a server-side TLSSocket wraps as _parent (not typed).
+    const parent = (socket as unknown as { _parent?: object | null })._parent;
+    const peer = (parent ? peers.get(parent) : undefined) ?? { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
+    warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, tlsFailure(err));
     socket.destroy();
   });
 }
