@@ -20,6 +20,11 @@ export type { Grants, Subject, ReadAccess } from './acl.js';
 /** Checks a user name and password (PasswordChecker: salted scrypt, same cost for unknown users). */
 export interface PasswordVerifier {
   verify(user: string, password: Buffer | string): Promise<boolean>;
+  /**
+   * The user's entry as written (salt and hash), undefined for a user not in the file: a
+   * reload compares it to tell a user deleted or given a new password from one left alone.
+   */
+  credential?(user: string): string | undefined;
 }
 
 export interface AccessControlOptions {
@@ -46,6 +51,19 @@ export class AccessControl {
   /** Whether CONNECT user names are checked against a password file. */
   get authenticates(): boolean {
     return this.passwords !== undefined;
+  }
+
+  /**
+   * Whether a client that `before` authenticated by password as `user` may stay connected
+   * under this access control: not when its user was deleted from the password file or
+   * given another password (as mosquitto re-checks connected clients on reload). A file
+   * no longer configured checks nobody, so everyone stays.
+   */
+  keepsPasswordUser(user: string, before: AccessControl): boolean {
+    if (this.passwords === undefined) return true;
+    const now = this.passwords.credential?.(user);
+    if (now === undefined) return this.passwords.credential === undefined;
+    return before.passwords?.credential?.(user) === now;
   }
 
   /** What this subject may read and write; everything when no ACL file is configured. */

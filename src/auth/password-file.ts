@@ -114,6 +114,11 @@ export class PasswordChecker {
     return this.users.size;
   }
 
+  credential(user: string): string | undefined {
+    const e = this.users.get(user);
+    return e === undefined ? undefined : `${e.N}$${e.r}$${e.p}$${e.salt.toString('base64')}$${e.hash.toString('base64')}`;
+  }
+
   async verify(user: string, password: Buffer | string): Promise<boolean> {
     const known = this.users.get(user);
     const entry = known ?? (await this.dummy);

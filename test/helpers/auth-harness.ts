@@ -15,9 +15,17 @@ import { RawClient } from './raw-client.js';
 /** Fast scrypt for tests (the production default costs 32 times more). */
 export const FAST_SCRYPT = { N: 1024, r: 8, p: 1 };
 
+/** user NUL password → its line's hash: a file read again gives the same lines, so does this. */
+const hashes = new Map<string, string>();
+
 export async function passwordChecker(users: Record<string, string>): Promise<PasswordChecker> {
   const lines: [string, string][] = [];
-  for (const [u, pw] of Object.entries(users)) lines.push([u, await hashPassword(pw, FAST_SCRYPT)]);
+  for (const [u, pw] of Object.entries(users)) {
+    const key = `${u}\0${pw}`;
+    let hash = hashes.get(key);
+    if (hash === undefined) hashes.set(key, (hash = await hashPassword(pw, FAST_SCRYPT)));
+    lines.push([u, hash]);
+  }
   return new PasswordChecker(parsePasswordFile(formatPasswordFile(lines), 'passwd'));
 }
 

@@ -84,6 +84,8 @@ function authenticate(conn: Connection, user: string, password: Buffer, onAccept
       conn.log.error({ err }, 'password verification failed');
     }
     if (conn.state !== 'authenticating') return; // the client left meanwhile: nothing to answer
+    // A reload during the check that deleted the user or changed the password refuses it too.
+    if (ok && ctx.access !== access && !ctx.access.keepsPasswordUser(user, access)) ok = false;
     if (ok) {
       const v = onAccepted();
       if (v !== undefined) conn.violate(v);
