@@ -107,7 +107,8 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   /**
    * Applies a new password file and ACL: to CONNECTs from now on, and to every later
    * PUBLISH and SUBSCRIBE check and delivery of the clients already connected (their
-   * subscriptions are kept and read with the new rights). Nobody is disconnected.
+   * subscriptions are kept and read with the new rights). Only the clients of a user
+   * deleted from the password file or given a new password are disconnected.
    */
   setAccessControl(ac: AccessControl): void {
     this.accessState.replace(ac, this.sessions.values());

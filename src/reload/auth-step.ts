@@ -1,9 +1,9 @@
 /**
  * auth.password_file, auth.acl_file and the password-check settings, live: the files are
  * read again on every reload (that is how `outpost passwd` and ACL edits take effect), and
- * the broker swaps to the new access control at once. Nobody is disconnected: existing
- * subscriptions are graded again and later publishes, subscribes and deliveries follow the
- * new rules. A malformed or missing file rejects the whole reload (file:line sentence).
+ * the broker swaps to the new access control at once. Existing subscriptions are graded
+ * again and later publishes, subscribes and deliveries follow the new rules; only the
+ * clients of a user deleted from the password file or given a new password are disconnected. A malformed or missing file rejects the whole reload (file:line sentence).
  */
 import { loadAccessControl, type AccessControl } from '../auth/access-control.js';
 import type { ReloadStep } from './step.js';
