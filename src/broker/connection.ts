@@ -413,8 +413,12 @@ export class Connection implements SessionLink {
     const wasAuthenticating = this.state === 'authenticating';
     this.state = 'closed';
     this.socket.end();
-    // Paused for authentication: read on, so the peer's FIN arrives and the socket closes.
-    if (wasAuthenticating && !this.readingPaused) this.socket.resume();
+    // Paused for authentication or for flow control: read on (nothing more is processed), so
+    // the peer's FIN arrives and the socket closes now, not after the 2 s below.
+    if (wasAuthenticating || this.readingPaused) {
+      this.readingPaused = false;
+      this.socket.resume();
+    }
     // A peer that never reads must not keep the socket half-open forever.
     const t = this.ctx.clock.setTimeout(() => this.socket.destroy(), 2000);
     this.socket.once('close', () => t.cancel());

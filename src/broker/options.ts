@@ -34,7 +34,7 @@ export const defaultBrokerOptions: BrokerOptions = {
   connectTimeoutMs: 10_000,
   maxPacketSize: 1024 * 1024,
   maxKeepalive: 0,
-  receiveMaximum: 100,
+  receiveMaximum: 1000,
   maxInflight: 100,
   maxQueuedMessages: 1000,
   maxQueuedBytes: 16 * 1024 * 1024,

@@ -39,8 +39,8 @@ export const brokerSchema = z
       .prefault(0)
       .describe('Cap on the Keep Alive a client asks for (sent back as Server Keep Alive); 0 means no cap.'),
     receive_maximum: int(1, 65_535)
-      .default(100)
-      .describe('QoS 1/2 publishes a client may have unacknowledged towards the broker.'),
+      .default(1000)
+      .describe('QoS 1/2 publishes a client may have unacknowledged towards the broker (announced to MQTT 5 clients; one that sends more is disconnected with 0x93).'),
     max_inflight: int(1, 65_535)
       .default(100)
       .describe("Outgoing QoS 1/2 window per client; the client's Receive Maximum can lower it."),

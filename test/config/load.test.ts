@@ -37,7 +37,7 @@ describe('loading a valid config', () => {
     expect(config.broker.max_keepalive).toBe(60_000);
     expect(config.broker.max_queued_bytes).toBe(2_000_000);
     expect(config.broker.max_session_expiry).toBe(3_600_000);
-    expect(config.broker.receive_maximum).toBe(100);
+    expect(config.broker.receive_maximum).toBe(1000);
     expect(config.log).toEqual({ level: 'debug', format: 'json' });
     expect(config.store.dir).toBe('/var/lib/outpost');
   });
@@ -63,7 +63,7 @@ describe('loading a valid config', () => {
         connect_timeout: 10_000,
         max_packet_size: 1_048_576,
         max_keepalive: 0,
-        receive_maximum: 100,
+        receive_maximum: 1000,
         max_inflight: 100,
         max_queued_messages: 1000,
         max_queued_bytes: 16_777_216,

@@ -72,16 +72,17 @@ export function handlePublish(conn: Connection, p: IPublishPacket, raw: Buffer):
       if (!p.dup) return { outcome: 'protocol-error', detail: `packet id ${id} reused before PUBACK` };
       return undefined; // the PUBACK is on its way
     }
+    // Acknowledgements waiting for a commit: past a few, stop reading the socket until the
+    // commits catch up (TCP backpressure). 3.1.1 has no Receive Maximum, and MQTT 5 clients
+    // that ignore ours (MQTT.js, so Node-RED) burst past it: the rest of the read already in
+    // hand still counts below, but nothing more is read. Only commits count here: the PUBRELs
+    // a client owes us must still be read.
+    if ((conn.acks?.length ?? 0) >= pauseAt(opts)) conn.pauseReading();
     if (v5) {
       const inflight = (conn.qos1Pending?.size ?? 0) + session.qos2In.size;
       if (inflight >= opts.receiveMaximum) {
         return { outcome: 'receive-maximum-exceeded', detail: `more than ${opts.receiveMaximum} unacknowledged QoS 1/2 publishes` };
       }
-    } else if ((conn.acks?.length ?? 0) >= opts.receiveMaximum) {
-      // 3.1.1 has no Receive Maximum, so the client cannot know our limit: instead of
-      // cutting it off, stop reading its socket until the commits catch up (TCP
-      // backpressure). Only commits count here; PUBRELs it owes us must still be read.
-      conn.pauseReading();
     }
   }
 
@@ -210,6 +211,10 @@ function failAck(conn: Connection, qos: 1 | 2, id: number, err: unknown): void {
   queueAck(conn, qos === 1 ? 'puback' : 'pubrec', id, code);
 }
 
+/** Acknowledgements waiting for a commit at which a client's socket is no longer read. */
+const ACKS_BEFORE_PAUSE = 100;
+const pauseAt = (opts: { receiveMaximum: number }): number => Math.min(opts.receiveMaximum, ACKS_BEFORE_PAUSE);
+
 /** Sends now, or behind acknowledgements still waiting for a commit. */
 export function queueAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
   if (conn.acks === undefined || conn.acks.length === 0) return sendAck(conn, cmd, id, code);
@@ -226,7 +231,7 @@ function releaseAcks(conn: Connection): void {
     n++;
   }
   if (n > 0) q.splice(0, n);
-  if (q.length < conn.ctx.options.receiveMaximum) conn.resumeReading();
+  if (q.length < pauseAt(conn.ctx.options)) conn.resumeReading();
 }
 
 function sendAck(conn: Connection, cmd: 'puback' | 'pubrec', id: number, code: number): void {
