@@ -107,7 +107,7 @@ const rows: Row[] = [
   { name: 'will QoS 3 [MQTT-3.1.2-14]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x1e, tail: [...str('w'), ...str('p')] })), violation: 'malformed-packet' },
   { name: 'will retain without the will flag [MQTT-3.1.2-15]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x22 })), violation: 'malformed-packet' },
   { name: 'will topic with a wildcard [MQTT-3.1.3-10]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x06, tail: [...str('w/#'), ...str('p')] })), connack: 3 },
-  { name: 'password without a user name in 3.1.1 [MQTT-3.1.2-22]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x42, tail: str('secret') })), connack: 4 },
+  { name: 'password without a user name in 3.1.1: closed without CONNACK [MQTT-3.1.2-22, MQTT-3.1.4-1]', version: 4, connect: false, send: raw(connectRaw({ flags: 0x42, tail: str('secret') })), violation: 'malformed-packet' },
 
   // PUBLISH content
   ...both({ name: 'ill-formed UTF-8 in the PUBLISH topic (0xC3 0x28) [MQTT-1.5.3-1]', send: (c) => c.sendRaw(publishRaw(c.version as 4 | 5, [0x61, 0xc3, 0x28])), violation: 'malformed-packet' }, 0x81),

@@ -43,9 +43,10 @@ export function handleConnect(conn: Connection, p: IConnectPacket, raw: Buffer):
     return refuse(conn, 'bad-authentication-method', `authentication method "${p.properties.authenticationMethod.slice(0, 64)}" is not supported`);
   }
 
-  // Password without user name is not allowed in 3.1.1 [MQTT-3.1.2-22].
+  // Password without user name is not allowed in 3.1.1 [MQTT-3.1.2-22]: a CONNECT that does
+  // not conform to §3.1 is closed without CONNACK [MQTT-3.1.4-1], as a Will Retain without Will.
   if (!v5 && p.password !== undefined && p.username === undefined) {
-    return refuse(conn, 'bad-username-or-password', 'password without user name');
+    return { outcome: 'malformed-packet', detail: 'password flag without user name flag (3.1.1)' };
   }
 
   const access = ctx.access;
