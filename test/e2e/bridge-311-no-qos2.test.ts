@@ -8,9 +8,8 @@
  *   MQTT.js ──▶ Gateway ──▶ outbox ──▶ bridge (3.1.1, rule qos 2) ──(mTLS)──▶ Mosquitto (max_qos 1) ──▶ observer
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mtlsBridge } from '../helpers/bridge-config.js';
-import { localClient, publishAll, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
-import { Mosquitto, Observer } from '../helpers/mosquitto.js';
+import { publishAll, waitFor } from '../helpers/bridge-gateway.js';
+import { startCloudSite } from '../helpers/cloud-site.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -20,32 +19,15 @@ afterEach(async () => {
 
 describe('a 3.1.1 cloud that closes the link on QoS 2 publishes', () => {
   it('gets the messages of a qos 2 rule at QoS 1 after three closes right after the same QoS 2 message, all in order, nothing dropped, with one warning naming the rule key', async () => {
-    const m = new Mosquitto({ requireCertificate: true, extra: ['max_qos 1'] });
-    cleanups.push(() => m.dispose());
-    await m.start();
-    const cloudSide = await Observer.connect(m, ['sites/17/sensors/#']);
-    cleanups.push(() => cloudSide.close());
-    const gw = await startBridgedGateway({
-      bridges: [
-        mtlsBridge(m.tlsPort, {
-          protocol: 4,
-          backoff: { base: '100ms', cap: '300ms' },
-          state_topic: 'sites/17/state',
-          rules: [{ pattern: 'sensors/#', direction: 'out', qos: 2, remote_prefix: 'sites/17/' }],
-        }),
-      ],
-    });
-    cleanups.push(() => gw.dispose());
-    const b = gw.gateway.bridges[0]!;
-    const local = await localClient(gw.url, { clientId: 'pump' });
-    cleanups.push(() => local.endAsync(true));
+    const { cloud: m, cloudSide, gw, bridge: b, local } = await startCloudSite(cleanups, { mosquitto: ['max_qos 1'], protocol: 4, qos: 2 });
     const payloads = Array.from({ length: 50 }, (_, i) => `m-${i + 1}`);
     await publishAll(local, 'sensors/t', payloads.map((p) => Buffer.from(p)));
 
-    await cloudSide.until((ms) => new Set(ms.map((x) => x.payload.toString())).size === 50, 'all 50 messages at the cloud', 15_000);
+    const data = () => cloudSide.messages.filter((x) => x.topic === 'sites/17/sensors/t');
+    await cloudSide.until(() => new Set(data().map((x) => x.payload.toString())).size === 50, 'all 50 messages at the cloud', 15_000);
     await waitFor(() => b.backlog().rows === 0 && b.backlog().inflight === 0, 'an empty outbox');
     const first: string[] = [];
-    for (const x of cloudSide.messages) if (!first.includes(x.payload.toString())) first.push(x.payload.toString());
+    for (const x of data()) if (!first.includes(x.payload.toString())) first.push(x.payload.toString());
     expect(first).toEqual(payloads);
     expect(b.backlog().drops).toEqual({});
 

@@ -7,9 +7,8 @@
  *   MQTT.js ──▶ Gateway ──▶ outbox ──▶ bridge (3.1.1) ──(mTLS)──▶ Mosquitto (retain_available false) ──▶ observer
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mtlsBridge } from '../helpers/bridge-config.js';
-import { localClient, publishAll, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
-import { Mosquitto, Observer } from '../helpers/mosquitto.js';
+import { publishAll, waitFor } from '../helpers/bridge-gateway.js';
+import { startCloudSite } from '../helpers/cloud-site.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -19,25 +18,7 @@ afterEach(async () => {
 
 describe('a 3.1.1 cloud without retained messages', () => {
   it('takes the bridge after three closes before CONNACK, with the state and a retained message sent without the flag, everything in order, and one warning', async () => {
-    const m = new Mosquitto({ requireCertificate: true, extra: ['retain_available false'] });
-    cleanups.push(() => m.dispose());
-    await m.start();
-    const cloudSide = await Observer.connect(m, ['sites/17/#']);
-    cleanups.push(() => cloudSide.close());
-    const gw = await startBridgedGateway({
-      bridges: [
-        mtlsBridge(m.tlsPort, {
-          protocol: 4,
-          backoff: { base: '100ms', cap: '300ms' },
-          state_topic: 'sites/17/state',
-          rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, remote_prefix: 'sites/17/' }],
-        }),
-      ],
-    });
-    cleanups.push(() => gw.dispose());
-    const b = gw.gateway.bridges[0]!;
-    const local = await localClient(gw.url, { clientId: 'pump' });
-    cleanups.push(() => local.endAsync(true));
+    const { cloud: m, cloudSide, gw, bridge: b, local } = await startCloudSite(cleanups, { mosquitto: ['retain_available false'], protocol: 4, qos: 1 });
     const payloads = Array.from({ length: 10 }, (_, i) => `m-${i + 1}`);
     await publishAll(local, 'sensors/t', payloads.slice(0, 5).map((p) => Buffer.from(p)));
     await local.publishAsync('sensors/t', 'm-6', { qos: 1, retain: true });

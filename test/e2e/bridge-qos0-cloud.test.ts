@@ -8,9 +8,8 @@
  *   MQTT.js ──▶ Gateway ──▶ outbox ──▶ bridge (MQTT 5) ──(mTLS)──▶ Mosquitto (max_qos 0) ──▶ observer
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { mtlsBridge } from '../helpers/bridge-config.js';
-import { localClient, publishAll, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
-import { Mosquitto, Observer } from '../helpers/mosquitto.js';
+import { publishAll, waitFor } from '../helpers/bridge-gateway.js';
+import { startCloudSite } from '../helpers/cloud-site.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -20,24 +19,7 @@ afterEach(async () => {
 
 describe('an MQTT 5 cloud with Maximum QoS 0', () => {
   it('takes the bridge after it refused its QoS 1 Will (CONNACK 0x9b), then gets the messages and the online state at QoS 0, with one warning', async () => {
-    const m = new Mosquitto({ requireCertificate: true, extra: ['max_qos 0'] });
-    cleanups.push(() => m.dispose());
-    await m.start();
-    const cloudSide = await Observer.connect(m, ['sites/17/#']);
-    cleanups.push(() => cloudSide.close());
-    const gw = await startBridgedGateway({
-      bridges: [
-        mtlsBridge(m.tlsPort, {
-          protocol: 5,
-          state_topic: 'sites/17/state',
-          rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, remote_prefix: 'sites/17/' }],
-        }),
-      ],
-    });
-    cleanups.push(() => gw.dispose());
-    const b = gw.gateway.bridges[0]!;
-    const local = await localClient(gw.url, { clientId: 'pump' });
-    cleanups.push(() => local.endAsync(true));
+    const { cloud: m, cloudSide, gw, bridge: b, local } = await startCloudSite(cleanups, { mosquitto: ['max_qos 0'], protocol: 5, qos: 1 });
     const payloads = Array.from({ length: 20 }, (_, i) => `m-${i + 1}`);
     await publishAll(local, 'sensors/t', payloads.map((p) => Buffer.from(p)));
 

@@ -11,9 +11,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { mtlsBridge } from '../helpers/bridge-config.js';
-import { localClient, publishAll, startBridgedGateway, waitFor } from '../helpers/bridge-gateway.js';
-import { Mosquitto, Observer } from '../helpers/mosquitto.js';
+import { publishAll, waitFor } from '../helpers/bridge-gateway.js';
+import { startCloudSite } from '../helpers/cloud-site.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 
@@ -28,26 +27,8 @@ describe('a cloud ACL that denies the bridge its state topic', () => {
     const acl = join(dir, 'acl');
     // site-17 (the client certificate's CN) may write its data only; the observer reads all.
     writeFileSync(acl, 'user site-17\ntopic write sites/17/sensors/#\nuser observer\ntopic read #\n');
-    const m = new Mosquitto({ requireCertificate: true, extra: [`acl_file ${acl}`] });
-    cleanups.push(() => m.dispose());
-    await m.start();
-    const cloudSide = await Observer.connect(m, ['sites/17/#']);
-    cleanups.push(() => cloudSide.close());
-
-    const gw = await startBridgedGateway({
-      bridges: [
-        mtlsBridge(m.tlsPort, {
-          protocol: 5,
-          state_topic: 'sites/17/state',
-          rules: [{ pattern: 'sensors/#', direction: 'out', qos: 1, remote_prefix: 'sites/17/' }],
-        }),
-      ],
-    });
-    cleanups.push(() => gw.dispose());
-    const b = gw.gateway.bridges[0]!;
+    const { cloudSide, gw, bridge: b, local } = await startCloudSite(cleanups, { mosquitto: [`acl_file ${acl}`], protocol: 5, qos: 1 });
     await waitFor(() => b.linkState === 'up', 'the bridge to connect');
-    const local = await localClient(gw.url, { clientId: 'pump' });
-    cleanups.push(() => local.endAsync(true));
     await publishAll(local, 'sensors/t', Array.from({ length: 10 }, (_, i) => Buffer.from(`m-${i + 1}`)));
 
     await cloudSide.until((ms) => ms.filter((x) => x.topic === 'sites/17/sensors/t').length === 10, 'the data at the cloud');
