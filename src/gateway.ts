@@ -52,6 +52,7 @@ import { bridgesStep } from './reload/bridges-step.js';
 import { serialStep } from './reload/serial-step.js';
 import { mqttsnStep } from './reload/mqttsn-step.js';
 import { authStep } from './reload/auth-step.js';
+import { listenerTlsStep } from './reload/listener-tls-step.js';
 import { loadAccessControl } from './auth/access-control.js';
 
 export interface GatewayDeps {
@@ -74,6 +75,8 @@ export interface GatewayDeps {
 /** A listener: a service that accepts connections for the broker on a bound address. */
 export interface Listener extends Service {
   readonly address: { host: string; port: number };
+  /** mqtts and wss: re-reads the TLS files now (SIGHUP). */
+  reloadTls?(): 'reloaded' | 'unchanged' | 'failed';
 }
 
 /** One listener per config entry, by kind. */
@@ -354,6 +357,7 @@ export class Gateway {
       bridgesStep({ bus: this.broker, bridges: this.bridges, createBridge: (b, i) => this.createBridge(b, i), signal: () => this.startSignal }),
       serialStep(this.serial),
       mqttsnStep(this.mqttsn),
+      listenerTlsStep(this.listeners.map((l, i) => ({ where: `listeners[${i}]`, reloadTls: () => l.reloadTls?.() ?? 'unchanged' }))),
     ];
   }
 

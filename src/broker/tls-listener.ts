@@ -109,9 +109,14 @@ export class TlsListener implements Service {
     await bindServer(server, c.host, c.port, 'MQTTS');
     logServerErrors(server, this.log);
     this.server = server;
-    this.watcher = new TlsFileWatcher(c, this.where, (o) => server.setSecureContext(o), this.log, this.options.watchIntervalMs);
+    this.watcher = new TlsFileWatcher(c, this.where, (o) => server.setSecureContext(o), this.log, this.options.watchIntervalMs, secure);
     this.watcher.start();
     this.log.info({ host: this.address.host, port: this.address.port, mtls: c.require_certificate }, 'mqtts listener ready');
+  }
+
+  /** Re-reads the TLS files now (SIGHUP) and applies them to new connections if they changed. */
+  reloadTls(): 'reloaded' | 'unchanged' | 'failed' {
+    return this.watcher?.reload() ?? 'unchanged';
   }
 
   /** Stops accepting (the broker closes the connections; see TcpListener.stop). */

@@ -48,10 +48,17 @@ export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOp
   return options;
 }
 
-/** Watches the TLS files of a listener and hands each good reload to apply(). */
+/**
+ * Watches the TLS files of a listener and hands each good reload to apply(); `reload()` does
+ * the same at once (SIGHUP: `systemctl reload` after a renewal, as with mosquitto, applies
+ * without waiting for the next poll). Files that were touched but hold what is applied already
+ * are not applied again.
+ */
 export class TlsFileWatcher {
   private readonly files: string[];
   private watching = false;
+  /** cert, key and ca as last applied (empty when none). */
+  private applied: Buffer[] | undefined;
 
   constructor(
     private readonly listener: TlsListenerConfig,
@@ -59,8 +66,10 @@ export class TlsFileWatcher {
     private readonly apply: (options: TlsServerOptions) => void,
     private readonly log: Logger,
     private readonly intervalMs = 2000,
+    current?: TlsServerOptions,
   ) {
     this.files = [listener.cert, listener.key, ...(listener.ca !== undefined ? [listener.ca] : [])];
+    if (current !== undefined) this.applied = contents(current);
   }
 
   start(): void {
@@ -75,15 +84,31 @@ export class TlsFileWatcher {
     for (const file of this.files) unwatchFile(file, this.changed);
   }
 
-  private readonly changed = (cur: Stats, prev: Stats): void => {
-    if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
+  /** Reads the files now; applies them when they changed and can be used, else keeps the previous certificate. */
+  reload(): 'reloaded' | 'unchanged' | 'failed' {
+    let options: TlsServerOptions;
     try {
-      this.apply(loadTlsOptions(this.listener, this.where));
-      this.log.info({ cert: this.listener.cert }, 'tls certificate reloaded');
+      options = loadTlsOptions(this.listener, this.where);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'tls files changed but cannot be used yet; keeping the previous certificate');
+      return 'failed';
     }
+    const next = contents(options);
+    if (this.applied !== undefined && next.every((b, i) => b.equals(this.applied![i]!))) return 'unchanged';
+    this.apply(options);
+    this.applied = next;
+    this.log.info({ cert: this.listener.cert }, 'tls certificate reloaded');
+    return 'reloaded';
+  }
+
+  private readonly changed = (cur: Stats, prev: Stats): void => {
+    if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
+    this.reload();
   };
+}
+
+function contents(o: TlsServerOptions): Buffer[] {
+  return [o.cert, o.key, o.ca].map((v) => (Buffer.isBuffer(v) ? v : Buffer.alloc(0)));
 }
 
 /** The CN of a verified client certificate, if any. */

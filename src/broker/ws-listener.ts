@@ -78,7 +78,7 @@ export class WsListener implements Service {
       logTlsClientErrors(tlsServer, this.warnings);
       if (c.use_identity_as_username) refuseCertificatesWithoutCn(tlsServer, this.warnings);
       if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings);
-      this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs);
+      this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs, secure);
       server = tlsServer;
     } else {
       server = http.createServer(checking, refuse);
@@ -149,6 +149,11 @@ export class WsListener implements Service {
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
     this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { countedAtAccept: true } : {}) });
+  }
+
+  /** Re-reads the TLS files now (SIGHUP) and applies them to new connections if they changed. */
+  reloadTls(): 'reloaded' | 'unchanged' | 'failed' {
+    return this.watcher?.reload() ?? 'unchanged';
   }
 
   /** Stops accepting (the broker closes the connections; see TcpListener.stop). */
