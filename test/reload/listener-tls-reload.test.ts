@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type ProcessHooks } from '../../src/cli.js';
 import { testCerts } from '../helpers/certs.js';
+import { runInProcess } from '../helpers/run-in-process.js';
 
 const certs = testCerts();
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-tls-reload-'));
@@ -60,7 +60,7 @@ describe('SIGHUP and listener certificates', () => {
     copyFileSync(certs.server.crt, `${crt}.new`);
     renameSync(`${key}.new`, key);
     renameSync(`${crt}.new`, crt);
-    onReload!();
+    run.reload();
     expect(await waitLog('config reloaded')).toMatchObject({ changes: ['listeners[0] tls certificate reloaded', 'listeners[1] tls certificate reloaded'] });
     expect(await attempt(mqtts)).toBe('ok');
     expect(await attempt(wss)).toBe('ok');
@@ -69,7 +69,7 @@ describe('SIGHUP and listener certificates', () => {
     await expect.poll(() => got, { timeout: 2000 }).toEqual(['kept']);
     await before.endAsync();
     await watcher.endAsync();
-    onSignal!('SIGTERM');
-    expect(await done).toBe(0);
+    run.signal('SIGTERM');
+    expect(await run.done).toBe(0);
   });
 });

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type ProcessHooks } from '../../src/cli.js';
+import { runInProcess } from '../helpers/run-in-process.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-reload-empty-map-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -26,43 +26,25 @@ describe('a SIGHUP reload with an empty device map', () => {
     ].join('\n'));
     // A port that does not exist: the device is there, offline, reopened with backoff.
     writeFileSync(map, `devices:\n  - { id: boiler, port: ${JSON.stringify(join(tmp, 'no-such-tty'))}, driver: line-json }\n`);
-    const lines: Record<string, unknown>[] = [];
-    let onSignal: ((s: string) => void) | undefined;
-    let onReload: (() => void) | undefined;
-    const proc: ProcessHooks = {
-      onSignal: (fn) => ((onSignal = fn), () => (onSignal = undefined)),
-      onReload: (fn) => ((onReload = fn), () => (onReload = undefined)),
-      onCrash: () => () => undefined,
-      exitNow: () => undefined,
-    };
-    const done = runCli(['run', '--config', file], { stdout: () => undefined, stderr: () => undefined, process: proc, logDestination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) } });
-    const waitLog = async (match: (msg: string) => boolean, n = 1) => {
-      for (let i = 0; i < 250; i++) {
-        const found = lines.filter((x) => typeof x['msg'] === 'string' && match(x['msg']));
-        if (found.length >= n) return found[n - 1]!;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`no such log line: ${JSON.stringify(lines)}`);
-    };
-    const { address } = (await waitLog((m) => m === 'metrics listening')) as unknown as { address: { port: number } };
-    await waitLog((m) => m === 'gateway started');
-    const devices = async () => ((await (await fetch(`http://127.0.0.1:${address.port}/status.json`)).json()) as { devices: { id: string }[] }).devices.map((d) => d.id);
+    const run = await runInProcess(file);
+    const { waitLog } = run;
+    const devices = async () => ((await (await fetch(`${run.metricsUrl}/status.json`)).json()) as { devices: { id: string }[] }).devices.map((d) => d.id);
     expect(await devices()).toEqual(['boiler']);
 
     for (const [n, caught] of ['', '# boiler room\n\n', 'devices:\n'].entries()) {
       writeFileSync(map, caught);
-      onReload!();
+      run.reload();
       const line = await waitLog((m) => m.startsWith('config not reloaded'), n + 1);
       expect(line['msg']).toBe(`config not reloaded, the running config stays: ${file}:5:21 serial.include[0]: device map file ${map} is empty (saved half-way?); write its devices, then reload (devices: [] for none)`);
       expect(await devices()).toEqual(['boiler']);
     }
 
     writeFileSync(map, 'devices: []\n');
-    onReload!();
+    run.reload();
     expect(await waitLog((m) => m === 'config reloaded')).toMatchObject({ changes: ['serial device boiler removed'] });
     expect(await devices()).toEqual([]);
 
-    onSignal!('SIGTERM');
-    expect(await done).toBe(0);
+    run.signal('SIGTERM');
+    expect(await run.done).toBe(0);
   });
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli, type ProcessHooks } from '../../src/cli.js';
+import { runInProcess } from '../helpers/run-in-process.js';
 import { runCliCaptured } from '../helpers/cli-run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-reload-outcome-'));
@@ -20,27 +20,9 @@ describe('the outcome of a SIGHUP reload', () => {
     const file = join(tmp, 'outpost.yaml');
     const base = `listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]\nlog: { format: json }\nstore: { dir: ${JSON.stringify(join(tmp, 'data'))} }\nmetrics: { host: 127.0.0.1, port: 0 }\n`;
     writeFileSync(file, base);
-    const lines: Record<string, unknown>[] = [];
-    let onSignal: ((s: string) => void) | undefined;
-    let onReload: (() => void) | undefined;
-    const proc: ProcessHooks = {
-      onSignal: (fn) => ((onSignal = fn), () => (onSignal = undefined)),
-      onReload: (fn) => ((onReload = fn), () => (onReload = undefined)),
-      onCrash: () => () => undefined,
-      exitNow: () => undefined,
-    };
-    const done = runCli(['run', '--config', file], { stdout: () => undefined, stderr: () => undefined, process: proc, logDestination: { write: (l: string) => void lines.push(JSON.parse(l) as Record<string, unknown>) } });
-    const waitLog = async (match: (msg: string) => boolean, n = 1) => {
-      for (let i = 0; i < 250; i++) {
-        const found = lines.filter((x) => typeof x['msg'] === 'string' && match(x['msg']));
-        if (found.length >= n) return found[n - 1]!;
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      throw new Error(`no such log line: ${JSON.stringify(lines)}`);
-    };
-    const { address } = (await waitLog((m) => m === 'metrics listening')) as unknown as { address: { port: number } };
-    await waitLog((m) => m === 'gateway started');
-    const url = `http://127.0.0.1:${address.port}`;
+    const run = await runInProcess(file);
+    const { waitLog } = run;
+    const url = run.metricsUrl;
     const metric = async (name: string) => {
       const text = await (await fetch(`${url}/metrics`)).text();
       return text.split('\n').find((l) => l.startsWith(`${name} `))?.split(' ')[1];
@@ -48,7 +30,7 @@ describe('the outcome of a SIGHUP reload', () => {
     expect(await metric('outpost_config_last_reload_successful')).toBe('1');
 
     writeFileSync(file, `${base}log:\n  level: verbose\n`.replace('log: { format: json }\n', ''));
-    onReload!();
+    run.reload();
     await waitLog((m) => m.startsWith('config not reloaded'));
     expect(await metric('outpost_config_last_reload_successful')).toBe('0');
     expect(await metric('outpost_config_reloads_total{result="rejected"}')).toBe('1');
@@ -66,7 +48,7 @@ describe('the outcome of a SIGHUP reload', () => {
       expect(await banner.isVisible()).toBe(true);
 
       writeFileSync(file, `${base}log:\n  level: debug\n`.replace('log: { format: json }\n', ''));
-      onReload!();
+      run.reload();
       await waitLog((m) => m.startsWith('config reloaded'));
       expect(await metric('outpost_config_last_reload_successful')).toBe('1');
       expect(await metric('outpost_config_reloads_total{result="applied"}')).toBe('1');
@@ -77,7 +59,7 @@ describe('the outcome of a SIGHUP reload', () => {
       await browser.close();
     }
 
-    onSignal!('SIGTERM');
-    expect(await done).toBe(0);
+    run.signal('SIGTERM');
+    expect(await run.done).toBe(0);
   });
 });
