@@ -1,11 +1,23 @@
 /**
  * Bounds the password verifications (scrypt, 32 MiB and tens of ms each) running at once;
- * the rest wait in order, and a full waiting line refuses at once instead of growing.
+ * the rest wait, and a full waiting line refuses at once instead of growing.
  * A waiting job whose client left meanwhile is skipped, never run.
+ *
+ * Fair between source addresses: waiting jobs are started one address at a time in turn,
+ * and one address may hold at most a quarter of the line. Otherwise a single host sending
+ * wrong passwords (no credentials needed, no connect_rate by default) filled the line, and
+ * every other client, right password or not, waited behind it or was refused as busy.
  */
+interface Waiting {
+  job: () => Promise<void>;
+  stale: () => boolean;
+}
+
 export class VerifyQueue {
   private running = 0;
-  private readonly waiting: { job: () => Promise<void>; stale: () => boolean }[] = [];
+  private count = 0;
+  /** Waiting jobs per source address, in the order the addresses get their turn. */
+  private readonly waiting = new Map<string, Waiting[]>();
 
   /** `limit()` is read at each start, so a reloaded config applies to the next job. */
   constructor(
@@ -18,17 +30,22 @@ export class VerifyQueue {
   }
 
   get queued(): number {
-    return this.waiting.length;
+    return this.count;
   }
 
-  /** Runs `job` now or later; false when the line is full (the caller refuses as busy). */
-  submit(job: () => Promise<void>, stale: () => boolean): boolean {
-    if (this.running < this.limit()) {
+  /** Runs `job` now or later; false when the line, or this source's share of it, is full (the caller refuses as busy). */
+  submit(job: () => Promise<void>, stale: () => boolean, source = ''): boolean {
+    if (this.running < this.limit() && this.count === 0) {
       this.start(job);
       return true;
     }
-    if (this.waiting.length >= this.limit() * this.maxWaitingPerSlot) return false;
-    this.waiting.push({ job, stale });
+    const line = this.limit() * this.maxWaitingPerSlot;
+    const mine = this.waiting.get(source);
+    if (this.count >= line || (mine?.length ?? 0) >= Math.max(1, Math.floor(line / 4))) return false;
+    if (mine === undefined) this.waiting.set(source, [{ job, stale }]);
+    else mine.push({ job, stale });
+    this.count++;
+    this.next();
     return true;
   }
 
@@ -42,10 +59,14 @@ export class VerifyQueue {
   }
 
   private next(): void {
-    while (this.running < this.limit() && this.waiting.length > 0) {
-      const w = this.waiting.shift()!;
-      if (w.stale()) continue;
-      this.start(w.job);
+    while (this.running < this.limit() && this.count > 0) {
+      // The address whose turn it is goes to the back of the line with what it has left.
+      const [source, jobs] = this.waiting.entries().next().value as [string, Waiting[]];
+      this.waiting.delete(source);
+      const w = jobs.shift()!;
+      this.count--;
+      if (jobs.length > 0) this.waiting.set(source, jobs);
+      if (!w.stale()) this.start(w.job);
     }
   }
 }

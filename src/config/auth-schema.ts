@@ -31,7 +31,7 @@ export const authSchema = z
       .min(1)
       .max(64)
       .default(4)
-      .describe('Password verifications (scrypt) running at once; more wait, and beyond 50 times this many waiting a client is refused as server busy.'),
+      .describe('Password verifications (scrypt) running at once; more wait, taken from each source address in turn, and beyond 50 times this many waiting (a quarter of that from one address) a client is refused as server busy.'),
   })
   .strict();
 

@@ -101,7 +101,7 @@ function authenticate(conn: Connection, user: string, password: Buffer, onAccept
       conn.endAuthentication();
     }, access.failureDelayMs);
   };
-  if (!ctx.verifyQueue.submit(job, () => conn.state !== 'authenticating')) {
+  if (!ctx.verifyQueue.submit(job, () => conn.state !== 'authenticating', conn.peer.remoteAddress)) {
     refuse(conn, 'server-busy', 'too many password checks waiting');
     conn.endAuthentication();
   }
