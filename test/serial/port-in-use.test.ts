@@ -5,53 +5,36 @@
  * do (not serialport's "Resource temporarily unavailable Cannot lock port"), the gateway keeps
  * running, and the first device streams.
  */
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseConfigText } from '../../src/config/load.js';
-import { Gateway } from '../../src/gateway.js';
-import { PtyLab } from '../helpers/pty.js';
+import { SerialSite } from '../helpers/serial-site.js';
 
-let lab: PtyLab | undefined;
-let gateway: Gateway | undefined;
-let dataDir: string | undefined;
-
+let site: SerialSite | undefined;
 afterEach(async () => {
-  await gateway?.stop();
-  gateway = undefined;
-  await lab?.cleanup();
-  lab = undefined;
-  if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+  await site?.dispose();
+  site = undefined;
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a serial port held by someone else', () => {
   it('logs an error that says the port is in use and what to do, while the device holding it streams', async () => {
-    lab = new PtyLab();
-    dataDir = mkdtempSync(join(tmpdir(), 'outpost-port-in-use-'));
-    const pty = await lab.pty('usb-Prolific-if00-port0');
-    const alias = join(lab.dir, 'ttyUSB0');
+    site = new SerialSite();
+    const pty = await site.lab.pty('usb-Prolific-if00-port0');
+    const alias = join(site.lab.dir, 'ttyUSB0');
     symlinkSync(pty.path, alias);
-    const text = [
-      'listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]',
-      `store: { dir: ${JSON.stringify(dataDir)} }`,
-      'serial:',
+    const gateway = await site.start([
       '  reopen: { base: 100ms, cap: 200ms }',
       '  devices:',
       `    - { id: first, port: ${pty.path}, driver: line-kv }`,
       `    - { id: second, port: ${alias}, driver: line-kv }`,
-    ].join('\n');
-    const logs: { level: number; msg: string; port?: string }[] = [];
-    const log = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-    gateway = new Gateway(parseConfigText(text, 'in-use.yaml'), { log });
-    await gateway.start(new AbortController().signal);
+    ]);
+    const logs = site.logs;
     const deadline = Date.now() + 5000;
     while (!logs.some((l) => l.level === 50) && Date.now() < deadline) await sleep(20);
 
-    const online = ['first', 'second'].filter((id) => gateway!.serial.isOnline(id));
+    const online = ['first', 'second'].filter((id) => gateway.serial.isOnline(id));
     expect(online).toHaveLength(1);
     const loser = online[0] === 'first' ? alias : pty.path;
     const error = logs.find((l) => l.level === 50);
