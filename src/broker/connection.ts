@@ -164,7 +164,7 @@ export class Connection implements SessionLink {
       this.firstByte = false;
       // The first packet MUST be CONNECT [MQTT-3.1.0-1]: anything else is refused on its
       // first byte, not buffered (up to a maximum packet size) until the connect timeout.
-      if (chunk[0] !== 0x10) return this.violate({ outcome: 'protocol-error', detail: `first byte 0x${chunk[0]!.toString(16)} is not CONNECT` });
+      if (chunk[0] !== 0x10) return this.violate({ outcome: 'protocol-error', detail: `first byte 0x${chunk[0]!.toString(16)} is not CONNECT${wrongPort(chunk, this.peer.transport)}` });
     }
     this.decoder.push(chunk);
   }
@@ -469,4 +469,16 @@ export function connectedClients(connections: Iterable<Connection>, limit: numbe
     out.push({ clientId: c.clientId, address: `${c.peer.remoteAddress}:${c.peer.remotePort}`, transport: c.peer.transport, protocol: c.version });
   }
   return out;
+}
+
+/**
+ * What a first packet that is not CONNECT looks like, when it looks like another listener's
+ * client: a TLS ClientHello (0x16 0x03) or an HTTP request on a plain port is a client pointed
+ * at the wrong port, which the operator fixes on the client side.
+ */
+function wrongPort(chunk: Buffer, transport: string): string {
+  if (transport !== 'tcp') return '';
+  if (chunk[0] === 0x16 && (chunk.length < 2 || chunk[1] === 0x03)) return ' (a TLS handshake: a TLS client on the plain mqtt port?)';
+  if (/^(GET|POST|HEAD|PUT|OPTIONS) /.test(chunk.subarray(0, 8).toString('latin1'))) return ' (an HTTP request: a WebSocket client or a browser on the plain mqtt port?)';
+  return '';
 }
