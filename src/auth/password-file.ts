@@ -45,6 +45,9 @@ export async function hashPassword(password: string, params: ScryptParams = DEFA
 /** Parses a `$scrypt$…` field; a string saying what is wrong when it is not one. */
 export function parseHash(field: string): PasswordEntry | string {
   const parts = field.split('$');
+  // mosquitto_passwd writes $6$ (salted SHA-512) and $7$ (PBKDF2-SHA512) hashes: outpost
+  // verifies scrypt only, so the way over is a new password for that user.
+  if (/^\$[67]\$/.test(field)) return `a mosquitto_passwd hash ($${parts[1]}$), which outpost does not read`;
   if (parts.length !== 7 || parts[0] !== '' || parts[1] !== 'scrypt') return 'expected user:$scrypt$N$r$p$salt$hash (written by `outpost passwd`)';
   const [N, r, p] = [Number(parts[2]), Number(parts[3]), Number(parts[4])];
   if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0) return `scrypt N must be a power of two from 2 to 1048576, got ${parts[2]}`;
@@ -76,7 +79,7 @@ export function readPasswordFile(text: string, file: string): { users: Map<strin
     if (line === '' || line.startsWith('#')) return;
     const what = lineProblem(line, users);
     if (typeof what === 'string') {
-      problems.push(`${file}:${i + 1}: ${what}; fix the line or rewrite it with \`outpost passwd ${file} USER\``);
+      problems.push(`${file}:${i + 1}: ${what}; fix or delete the line, then set the user's password with \`outpost passwd ${file} USER\` (it refuses a file with bad lines)`);
       return;
     }
     users.set(what.user, what.entry);

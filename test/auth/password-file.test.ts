@@ -55,7 +55,7 @@ describe('a malformed password file', () => {
     ['alice:$scrypt$1024$8$1$!!$aGFzaGhhc2hoYXNoaGFzaA==', '/etc/outpost/passwd:1: salt is not base64'],
     ['al ice:$scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==', '/etc/outpost/passwd:1: user name "al ice" must not contain spaces or ":" nor start with "#" (a comment in the file)'],
   ])('%j stops start-up with file:line and what is wrong', (text, message) => {
-    expect(problem(text)).toBe(`${message}; fix the line or rewrite it with \`outpost passwd /etc/outpost/passwd USER\``);
+    expect(problem(text)).toBe(`${message}; fix or delete the line, then set the user's password with \`outpost passwd /etc/outpost/passwd USER\` (it refuses a file with bad lines)`);
   });
 
   it('names a user that appears twice', () => {
@@ -65,7 +65,7 @@ describe('a malformed password file', () => {
 
   it('reports every malformed line, each with its line and what to do, not only the first', () => {
     const good = 'bob:$scrypt$1024$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==';
-    const fix = '; fix the line or rewrite it with `outpost passwd /etc/outpost/passwd USER`';
+    const fix = "; fix or delete the line, then set the user's password with `outpost passwd /etc/outpost/passwd USER` (it refuses a file with bad lines)";
     expect(problem(`# users\nalice:plain\n${good}\nal ice:x\n${good}\ncarol:$scrypt$1000$8$1$c2FsdHNhbHQ=$aGFzaGhhc2hoYXNoaGFzaA==\n`).split('\n')).toEqual([
       `/etc/outpost/passwd:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`)${fix}`,
       `/etc/outpost/passwd:4: user name "al ice" must not contain spaces or ":" nor start with "#" (a comment in the file)${fix}`,

@@ -40,7 +40,7 @@ describe('a malformed password file or ACL', () => {
     expect(await runCli(['run', '--config', file], h.deps)).toBe(2);
     const fatal = h.logs().filter((l) => l.level === 60 || l.level === 'fatal');
     expect(fatal.map((l) => l.msg)).toEqual([
-      `startup failed: ${join(file, '..', 'passwd')}:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`); fix the line or rewrite it with \`outpost passwd ${join(file, '..', 'passwd')} USER\``,
+      `startup failed: ${join(file, '..', 'passwd')}:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`); fix or delete the line, then set the user's password with \`outpost passwd ${join(file, '..', 'passwd')} USER\` (it refuses a file with bad lines)`,
     ]);
   });
 
@@ -57,7 +57,7 @@ describe('a malformed password file or ACL', () => {
     expect(await runCli(['check', file], h.deps)).toBe(2);
     const passwd = join(file, '..', 'passwd');
     const acl = join(file, '..', 'acl');
-    const rewrite = `; fix the line or rewrite it with \`outpost passwd ${passwd} USER\``;
+    const rewrite = `; fix or delete the line, then set the user's password with \`outpost passwd ${passwd} USER\` (it refuses a file with bad lines)`;
     expect(h.err()).toBe([
       `${passwd}:2: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`)${rewrite}`,
       `${passwd}:3: expected user:$scrypt$N$r$p$salt$hash (written by \`outpost passwd\`)${rewrite}`,
