@@ -211,16 +211,12 @@ export class Acl {
     const rules: { read: boolean; write: boolean; filter: string }[] = [];
     for (const key of keys) {
       for (const r of this.sections.get(key) ?? []) {
-        let filter = r.filter;
-        if (r.usesUser) {
-          // A name that would add levels or wildcards to the filter cannot be substituted safely.
-          if (s.user === undefined || !safeLevel(s.user)) continue;
-          filter = filter.replaceAll('%u', s.user);
-        }
-        if (r.usesClient) {
-          if (!safeLevel(s.id)) continue;
-          filter = filter.replaceAll('%c', s.id);
-        }
+        // A name that would add levels or wildcards to the filter cannot be substituted safely.
+        if (r.usesUser && (s.user === undefined || !safeLevel(s.user))) continue;
+        if (r.usesClient && !safeLevel(s.id)) continue;
+        // In one pass: a user name holding "%c" (or a client id holding "%u") stays as it is,
+        // not substituted again into another client's or user's topics.
+        const filter = r.usesUser || r.usesClient ? r.filter.replace(/%[uc]/g, (m) => (m === '%u' ? s.user! : s.id)) : r.filter;
         rules.push({ read: r.read, write: r.write, filter });
       }
     }
