@@ -152,7 +152,16 @@ export class Gateway {
       handshakeClosed: (peer) => this.broker.handshakeClosed(peer),
     };
     this.listeners = config.listeners.map((l, i) => {
-      const target = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;
+      const base: StreamHandler = !config.auth.allow_anonymous && !isLoopbackHost(l.host) ? guarded : this.broker;
+      // Each connection carries its listener, for outpost_listener_connections{type,address}.
+      const listener = `${l.type} ${l.host}:${l.port}`;
+      this.broker.metrics.listenerConnections.set(listener, 0);
+      this.broker.metrics.listenerConnectionsTotal.set(listener, 0);
+      const target: StreamHandler = {
+        handle: (stream, peer) => base.handle(stream, { ...peer, listener }),
+        admitHandshake: (peer) => this.broker.admitHandshake(peer),
+        handshakeClosed: (peer) => this.broker.handshakeClosed(peer),
+      };
       return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }), this.broker.metrics);
     });
     const stateDir: Service = {

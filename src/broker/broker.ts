@@ -190,7 +190,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
       this.lastSweepAt = this.clock.now();
       this.sweepTimer = this.clock.setInterval(this.sweep, this.sweepMs);
     }
-    this.metrics.connectionsCurrent = this.connections.size;
+    this.metrics.opened(peer.listener, this.connections.size);
     conn.open();
   }
 
@@ -419,8 +419,7 @@ export class Broker implements Bus, BrokerContext, Service, Authorizer {
   connectionClosed(conn: Connection): void {
     // One counted in at its TCP accept is released when that socket closes (listen.ts).
     if (this.connections.delete(conn) && conn.peer.countedAtAccept !== true) this.limits.release(conn.peer.remoteAddress);
-    this.metrics.connectionsClosed++;
-    this.metrics.connectionsCurrent = this.connections.size;
+    this.metrics.closed(conn.peer.listener, this.connections.size);
     const session = conn.session;
     if (session === undefined || session.link !== conn) return;
     conn.session = undefined;

@@ -31,6 +31,8 @@ export interface PeerInfo {
   identity?: string;
   /** The listener admits only authenticated clients (bound beyond loopback, auth.allow_anonymous false). */
   refuseAnonymous?: boolean;
+  /** The listener it came in on, `<type> <host>:<port>` (`mqtts 127.0.0.1:8883`), for the per-listener metrics. */
+  listener?: string;
   /** Counted against the connection limits at its TCP accept, before the TLS/WebSocket handshake, until that socket closes (StreamHandler.admitHandshake). */
   countedAtAccept?: boolean;
 }

@@ -38,8 +38,25 @@ export class BrokerMetrics {
   readonly denials = new Tally<DenialKind>();
   /** Connections closed on arrival by a limit (total, per address, connect rate). */
   readonly limited = new Tally<LimitReason>();
+  /** Connections open now and handed over so far, by listener (`mqtts 127.0.0.1:8883`; TLS and WebSocket ones once their handshake is done). */
+  readonly listenerConnections = new Tally<string>();
+  readonly listenerConnectionsTotal = new Tally<string>();
   /** WebSocket upgrades refused with HTTP 403: a browser's Origin not in the listener's allowed_origins. */
   originsRefused = 0;
+
+  /** A connection was handed to the broker; `current` is how many are open now. */
+  opened(listener: string | undefined, current: number): void {
+    this.connectionsCurrent = current;
+    if (listener === undefined) return;
+    this.listenerConnections.add(listener);
+    this.listenerConnectionsTotal.add(listener);
+  }
+
+  closed(listener: string | undefined, current: number): void {
+    this.connectionsClosed++;
+    this.connectionsCurrent = current;
+    if (listener !== undefined && this.listenerConnections.count(listener) > 0) this.listenerConnections.add(listener, -1);
+  }
 
   denial(kind: DenialKind): void {
     this.denials.add(kind);
@@ -71,6 +88,7 @@ export class BrokerMetrics {
       denials: Object.fromEntries(this.denials),
       limited: Object.fromEntries(this.limited),
       originsRefused: this.originsRefused,
+      listenerConnections: Object.fromEntries(this.listenerConnections),
     };
   }
 }

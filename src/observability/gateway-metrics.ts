@@ -49,6 +49,12 @@ export interface RuntimeView {
   reloads?(): { runs: number; rejected: number; last: { applied: boolean } | undefined };
 }
 
+/** `mqtts 127.0.0.1:8883` → { type: 'mqtts', address: '127.0.0.1:8883' } (metrics.ts, PeerInfo.listener). */
+function listenerLabels(l: string): { type: string; address: string } {
+  const space = l.indexOf(' ');
+  return { type: l.slice(0, space), address: l.slice(space + 1) };
+}
+
 export function renderMetrics(gw: GatewayView, rt: RuntimeView): string {
   return collectMetrics(gw, rt).toString();
 }
@@ -76,6 +82,10 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
       [...m.denials].map(([kind, value]) => ({ labels: { kind }, value })))
     .family('outpost_connections_limited_total', 'counter', 'Connections closed on arrival by a limit, by reason.',
       [...m.limited].map(([reason, value]) => ({ labels: { reason }, value })))
+    .family('outpost_listener_connections', 'gauge', 'Connections open now, by listener (type, configured address); TLS and WebSocket ones once their handshake is done.',
+      [...m.listenerConnections].map(([l, value]) => ({ labels: listenerLabels(l), value })))
+    .family('outpost_listener_connections_total', 'counter', 'Connections handed to the broker, by listener (type, configured address).',
+      [...m.listenerConnectionsTotal].map(([l, value]) => ({ labels: listenerLabels(l), value })))
     .one('outpost_websocket_origins_refused_total', 'counter', 'WebSocket upgrades refused with HTTP 403: a browser page whose Origin is not in the listener\'s allowed_origins.', m.originsRefused)
     .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
       [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));
