@@ -111,6 +111,13 @@ async function readText(file: string | undefined, key: string): Promise<string |
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     const how = key === 'auth.password_file' ? '`outpost passwd` writes password files' : 'config/acl.example shows the format';
-    return new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); create it (${how}) or fix the path`, { cause: err });
+    // The remedy follows the cause: "create it" is no help for a file that is there.
+    const what =
+      code === 'EACCES' || code === 'EPERM'
+        ? `let the user outpost runs as read it (installed: chgrp outpost ${file}; chmod 0640 ${file})`
+        : code === 'EISDIR'
+          ? 'it is a directory: name the file in it'
+          : `create it (${how}) or fix the path`;
+    return new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); ${what}`, { cause: err });
   }
 }

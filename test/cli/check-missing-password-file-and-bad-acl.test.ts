@@ -50,7 +50,13 @@ describe('outpost check with a missing password file', () => {
     writeFileSync(join(tmp, 'locked'), '');
     chmodSync(join(tmp, 'locked'), 0o000);
     await expect(loadAccessControl({ password_file: 'locked', acl_file: 'acl', allow_anonymous: false, failure_delay: 1000, max_concurrent_checks: 4 }, join(tmp, 'x.yaml'))).rejects.toThrow(
-      /locked cannot be read \(EACCES\)[^]*acl:2: unknown keyword/,
+      /locked cannot be read \(EACCES\); let the user outpost runs as read it \(installed: chgrp outpost \S+locked; chmod 0640 \S+locked\)\n[^]*acl:2: unknown keyword/,
+    );
+  });
+
+  it('says a password file named as a directory is one, not that it should be created', async () => {
+    await expect(loadAccessControl({ password_file: '.', acl_file: 'acl', allow_anonymous: false, failure_delay: 1000, max_concurrent_checks: 4 }, join(tmp, 'x.yaml'))).rejects.toThrow(
+      /cannot be read \(EISDIR\); it is a directory: name the file in it\n[^]*acl:2: unknown keyword/,
     );
   });
 });
