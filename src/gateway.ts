@@ -87,13 +87,13 @@ export function createListener(l: ListenerConfig, index: number, config: Config,
     case 'mqtt':
       return new TcpListener(l.host, l.port, target, log);
     case 'mqtts':
-      return new TlsListener(l, where, target, log, { handshakeTimeoutMs });
+      return new TlsListener(l, where, target, log, { handshakeTimeoutMs, ...(metrics ? { onTlsRefused: (r) => metrics.tlsRefused.add(r) } : {}) });
     case 'ws':
     case 'wss':
       return new WsListener(l, where, target, log, {
         handshakeTimeoutMs,
         maxPayload: config.broker.max_packet_size,
-        ...(metrics ? { onOriginRefused: () => void metrics.originsRefused++ } : {}),
+        ...(metrics ? { onOriginRefused: () => void metrics.originsRefused++, onTlsRefused: (r) => metrics.tlsRefused.add(r) } : {}),
       });
   }
 }

@@ -41,6 +41,8 @@ export class BrokerMetrics {
   /** Connections open now and handed over so far, by listener (`mqtts 127.0.0.1:8883`; TLS and WebSocket ones once their handshake is done). */
   readonly listenerConnections = new Tally<string>();
   readonly listenerConnectionsTotal = new Tally<string>();
+  /** mqtts and wss clients refused before MQTT: failed handshakes and client certificates, by reason (tls-listener.ts TlsRefusal). */
+  readonly tlsRefused = new Tally<string>();
   /** WebSocket upgrades refused with HTTP 403: a browser's Origin not in the listener's allowed_origins. */
   originsRefused = 0;
 
@@ -89,6 +91,7 @@ export class BrokerMetrics {
       limited: Object.fromEntries(this.limited),
       originsRefused: this.originsRefused,
       listenerConnections: Object.fromEntries(this.listenerConnections),
+      tlsRefused: Object.fromEntries(this.tlsRefused),
     };
   }
 }

@@ -23,6 +23,8 @@ export interface TlsListenerOptions {
   watchIntervalMs?: number;
   /** Interval of the per-address limit on refusal log lines (default 10 s). */
   warnIntervalMs?: number;
+  /** Called for each client refused before MQTT (failed handshake, client certificate); the gateway counts it. */
+  onTlsRefused?: (reason: TlsRefusal) => void;
 }
 
 /**
@@ -31,37 +33,54 @@ export interface TlsListenerOptions {
  */
 const CERT_ALERTS = ['unknown_ca', 'bad_certificate', 'certificate_unknown', 'certificate_expired', 'certificate_revoked', 'unsupported_certificate'];
 
-/** One short reason for a failed handshake, for the log line. */
-export function tlsFailure(err: NodeJS.ErrnoException): string {
+/** Why a TLS client was refused, as counted (outpost_tls_refused_total{reason}). */
+export type TlsRefusal = 'timeout' | 'not-tls' | 'version' | 'no-client-certificate' | 'client-certificate' | 'client-certificate-without-cn' | 'server-certificate' | 'client-closed' | 'other';
+
+/** The log line of each refusal. */
+export const TLS_REFUSAL_LINES: Record<TlsRefusal, string> = {
+  timeout: 'tls handshake timed out',
+  'not-tls': 'not tls (plain tcp on a tls port?)',
+  version: 'tls version refused (below min_version)',
+  'no-client-certificate': 'client sent no certificate',
+  'client-certificate': 'client certificate refused',
+  'client-certificate-without-cn': 'client certificate has no CN (use_identity_as_username)',
+  'server-certificate': 'client refused our certificate (expired, or not signed by a ca it trusts?)',
+  'client-closed': 'client closed during the tls handshake (does it trust our certificate?)',
+  other: 'tls handshake failed',
+};
+
+/** What a failed handshake was, for the log line and the count. */
+export function tlsFailure(err: NodeJS.ErrnoException): TlsRefusal {
   const code = err.code ?? '';
   const text = `${code} ${err.message}`.toLowerCase();
-  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'tls handshake timed out';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'timeout';
   const alert = /^ERR_SSL_(?:SSLV3|TLSV1)_ALERT_(\w+)$/.exec(code)?.[1]?.toLowerCase();
-  if (alert !== undefined && CERT_ALERTS.includes(alert)) return 'client refused our certificate (expired, or not signed by a ca it trusts?)';
-  if (alert === 'protocol_version') return 'tls version refused by the client';
-  if (code === 'ECONNRESET' || code === 'EPIPE') return 'client closed during the tls handshake (does it trust our certificate?)';
-  if (text.includes('wrong version number') || text.includes('http request') || text.includes('packet length too long')) {
-    return 'not tls (plain tcp on a tls port?)';
-  }
-  if (text.includes('unsupported protocol') || text.includes('version too low')) return 'tls version refused (below min_version)';
-  if (text.includes('peer did not return a certificate') || text.includes('certificate required')) return 'client sent no certificate';
-  if (alert === undefined && text.includes('certificate')) return 'client certificate refused';
-  return 'tls handshake failed';
+  if (alert !== undefined && CERT_ALERTS.includes(alert)) return 'server-certificate';
+  if (alert === 'protocol_version') return 'version';
+  if (code === 'ECONNRESET' || code === 'EPIPE') return 'client-closed';
+  if (text.includes('wrong version number') || text.includes('http request') || text.includes('packet length too long')) return 'not-tls';
+  if (text.includes('unsupported protocol') || text.includes('version too low')) return 'version';
+  if (text.includes('peer did not return a certificate') || text.includes('certificate required')) return 'no-client-certificate';
+  if (alert === undefined && text.includes('certificate')) return 'client-certificate';
+  return 'other';
 }
 
 /**
- * Logs failed handshakes on a TLS server (shared with wss), rate-limited per source address.
- * The address is taken at the TCP accept: a client that resets or sends an alert has often
- * closed the socket by the time tlsClientError runs, and its remoteAddress is gone by then.
+ * Logs failed handshakes on a TLS server (shared with wss), rate-limited per source address,
+ * and counts each one. The address is taken at the TCP accept: a client that resets or sends
+ * an alert has often closed the socket by the time tlsClientError runs, and its remoteAddress
+ * is gone by then.
  */
-export function logTlsClientErrors(server: tls.Server, warnings: PeerWarnings): void {
+export function logTlsClientErrors(server: tls.Server, warnings: PeerWarnings, count?: (reason: TlsRefusal) => void): void {
   const peers = new WeakMap<object, { remoteAddress: string | undefined; remotePort: number | undefined }>();
   server.prependListener('connection', (raw: net.Socket) => void peers.set(raw, { remoteAddress: raw.remoteAddress, remotePort: raw.remotePort }));
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     // node keeps the accepted TCP socket a server-side TLSSocket wraps as _parent (not typed).
     const parent = (socket as unknown as { _parent?: object | null })._parent;
     const peer = (parent ? peers.get(parent) : undefined) ?? { remoteAddress: socket.remoteAddress, remotePort: socket.remotePort };
-    warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, tlsFailure(err));
+    const reason = tlsFailure(err);
+    count?.(reason);
+    warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, TLS_REFUSAL_LINES[reason]);
     socket.destroy();
   });
 }
@@ -103,9 +122,10 @@ export class TlsListener implements Service {
     });
     gated = gateHandshakes(server, this.target, 'tls');
     const warnings = new PeerWarnings(this.log, undefined, this.options.warnIntervalMs);
-    logTlsClientErrors(server, warnings);
-    if (c.use_identity_as_username) refuseCertificatesWithoutCn(server, warnings);
-    if (c.require_certificate) refuseUnverifiedClients(server, warnings);
+    const count = this.options.onTlsRefused;
+    logTlsClientErrors(server, warnings, count);
+    if (c.use_identity_as_username) refuseCertificatesWithoutCn(server, warnings, count);
+    if (c.require_certificate) refuseUnverifiedClients(server, warnings, count);
     await bindServer(server, c.host, c.port, 'MQTTS');
     logServerErrors(server, this.log);
     this.server = server;

@@ -123,9 +123,10 @@ export function certificateCn(socket: { getPeerCertificate(): { subject?: Record
  * line, rather than letting the CONNECT user name (or none) stand in for it; mosquitto too
  * refuses such a client. Registered before refuseUnverifiedClients, so it runs after it.
  */
-export function refuseCertificatesWithoutCn(server: Server, warnings: PeerWarnings): void {
+export function refuseCertificatesWithoutCn(server: Server, warnings: PeerWarnings, count?: (reason: 'client-certificate-without-cn') => void): void {
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     if (socket.destroyed || certificateCn(socket) !== undefined) return;
+    count?.('client-certificate-without-cn');
     warnings.warn(socket.remoteAddress, { remotePort: socket.remotePort }, 'client certificate has no CN (use_identity_as_username)');
     socket.destroy();
   });
@@ -136,10 +137,11 @@ export function refuseCertificatesWithoutCn(server: Server, warnings: PeerWarnin
  * any MQTT byte is read, with one warn line. Runs before the server's own connection
  * listener (for wss, the HTTP parser), which then sees a destroyed socket.
  */
-export function refuseUnverifiedClients(server: Server, warnings: PeerWarnings): void {
+export function refuseUnverifiedClients(server: Server, warnings: PeerWarnings, count?: (reason: 'no-client-certificate' | 'client-certificate') => void): void {
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     if (socket.authorized) return;
     const none = Object.keys(socket.getPeerCertificate()).length === 0;
+    count?.(none ? 'no-client-certificate' : 'client-certificate');
     warnings.warn(
       socket.remoteAddress,
       { remotePort: socket.remotePort, reason: String(socket.authorizationError ?? 'unverified') },

@@ -18,7 +18,7 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
 import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
 import { certificateCn, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
-import { logTlsClientErrors } from './tls-listener.js';
+import { logTlsClientErrors, type TlsRefusal } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
 import { originAllowed, originSet } from '../core/web-origin.js';
 
@@ -32,6 +32,8 @@ export interface WsListenerOptions {
   watchIntervalMs?: number;
   /** Interval of the per-address limit on refusal log lines (default 10 s). */
   warnIntervalMs?: number;
+  /** wss: called for each client refused in or right after the TLS handshake (the gateway counts it). */
+  onTlsRefused?: (reason: TlsRefusal) => void;
   /** Called for each upgrade refused for its Origin (the gateway counts it in the broker metrics). */
   onOriginRefused?: () => void;
 }
@@ -75,9 +77,10 @@ export class WsListener implements Service {
     if (c.type === 'wss') {
       const secure = loadTlsOptions(c, this.where);
       const tlsServer = https.createServer({ ...secure, ...checking, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
-      logTlsClientErrors(tlsServer, this.warnings);
-      if (c.use_identity_as_username) refuseCertificatesWithoutCn(tlsServer, this.warnings);
-      if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings);
+      const count = this.options.onTlsRefused;
+      logTlsClientErrors(tlsServer, this.warnings, count);
+      if (c.use_identity_as_username) refuseCertificatesWithoutCn(tlsServer, this.warnings, count);
+      if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings, count);
       this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs, secure);
       server = tlsServer;
     } else {

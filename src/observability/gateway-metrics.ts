@@ -86,6 +86,8 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
       [...m.listenerConnections].map(([l, value]) => ({ labels: listenerLabels(l), value })))
     .family('outpost_listener_connections_total', 'counter', 'Connections handed to the broker, by listener (type, configured address).',
       [...m.listenerConnectionsTotal].map(([l, value]) => ({ labels: listenerLabels(l), value })))
+    .family('outpost_tls_refused_total', 'counter', 'mqtts and wss clients refused before MQTT, by reason: timeout, not-tls, version, no-client-certificate, client-certificate, client-certificate-without-cn, server-certificate (the client refused ours), client-closed, other.',
+      [...m.tlsRefused].map(([reason, value]) => ({ labels: { reason }, value })))
     .one('outpost_websocket_origins_refused_total', 'counter', 'WebSocket upgrades refused with HTTP 403: a browser page whose Origin is not in the listener\'s allowed_origins.', m.originsRefused)
     .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
       [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));
