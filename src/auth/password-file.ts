@@ -24,6 +24,8 @@ export interface PasswordEntry extends ScryptParams {
 /** Cost of new hashes: N=2^15, r=8 (32 MiB, ~50 ms on a Raspberry Pi 4 core). */
 export const DEFAULT_SCRYPT: ScryptParams = { N: 32768, r: 8, p: 1 };
 const KEY_LENGTH = 32;
+/** Memory one verification may take (4 at once by default: 1 GiB on a 1 GB Pi would not do). */
+const MAX_SCRYPT_MIB = 256;
 const SALT_LENGTH = 16;
 export const USER_NAME = /^[^\s:#][^\s:]*$/;
 /** What USER_NAME asks, as a sentence for a name it refuses. */
@@ -53,6 +55,10 @@ export function parseHash(field: string): PasswordEntry | string {
   if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0) return `scrypt N must be a power of two from 2 to 1048576, got ${parts[2]}`;
   if (!Number.isInteger(r) || r < 1 || r > 32) return `scrypt r must be 1 to 32, got ${parts[3]}`;
   if (!Number.isInteger(p) || p < 1 || p > 16) return `scrypt p must be 1 to 16, got ${parts[4]}`;
+  // Each check takes 128·N·r bytes, max_concurrent_checks of them at once, and an unknown user
+  // costs the first entry's: N=2^20 r=8 (1 GiB) had every CONNECT, even of an unknown user, take 1 GiB: a few at once and the OOM killer stops the gateway.
+  const mib = (128 * N * r) / 2 ** 20;
+  if (mib > MAX_SCRYPT_MIB) return `scrypt N=${N} r=${r} needs ${mib} MiB per check, more than ${MAX_SCRYPT_MIB} MiB (outpost passwd writes N=${DEFAULT_SCRYPT.N} r=${DEFAULT_SCRYPT.r}: ${(128 * DEFAULT_SCRYPT.N * DEFAULT_SCRYPT.r) / 2 ** 20} MiB)`;
   const b64 = /^[A-Za-z0-9+/]+={0,2}$/;
   if (!b64.test(parts[5]!)) return 'salt is not base64';
   if (!b64.test(parts[6]!)) return 'hash is not base64';
