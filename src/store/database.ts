@@ -1,7 +1,7 @@
 /**
  * Opens the gateway's SQLite database: the only module that imports better-sqlite3.
  *
- *   mkdir dir → open → quick_check → WAL + synchronous → migrations → store id
+ *   mkdir dir → writable? → mend (wal-file.ts) → open → quick_check → WAL + synchronous → migrations → store id
  *        │ SQLITE_CORRUPT / SQLITE_NOTADB / quick_check ≠ ok
  *        └→ rename file (+ -wal, -shm) to outpost.db.corrupt-<ISO time>, log error, open fresh
  *
@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, existsSync, renameSync, statSync } from 'node:fs';
 import { ensureDir } from './ensure-dir.js';
+import { mendBeforeOpen } from './wal-file.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
@@ -114,6 +115,15 @@ export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
         { cause: err },
       );
     }
+  }
+  if (!memory) {
+    // SQLite opens a file it cannot write read-only without a word; the first write of the
+    // start-up then failed with a stack trace (an SD card the kernel remounted read-only).
+    const why = whyNotWritable(path.dirname(file)) ?? whyNotWritableFile(file);
+    if (why !== undefined) {
+      throw new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be written (${why}); fix store.dir or its permissions`);
+    }
+    mendBeforeOpen(file, log, (opts.clock ?? systemClock).now());
   }
   let movedAside: string | undefined;
   let opened: Opened;
@@ -319,6 +329,18 @@ function whyNotWritable(dir: string): string | undefined {
     // Under the systemd unit (ProtectSystem=strict) every directory but /var/lib/outpost is read-only.
     if (e.code === 'EROFS') return 'EROFS: read-only here; under systemd only /var/lib/outpost is writable unless ReadWritePaths= adds it';
     return e.code ?? e.message;
+  }
+  return undefined;
+}
+
+function whyNotWritableFile(file: string): string | undefined {
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      accessSync(f, constants.W_OK);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'ENOENT') return `${path.basename(f)}: ${e.code ?? e.message}`;
+    }
   }
   return undefined;
 }
