@@ -3,12 +3,17 @@
  * the missing file was reported alone (loadAccessControl threw at the first unreadable file),
  * so the ACL's problems came out only after the password file was created.
  */
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadAccessControl } from '../../src/auth/access-control.js';
 import { runCliCaptured } from '../helpers/cli-run.js';
+
+/** The built executable (npm ci builds it), run as another user. */
+const MAIN = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-check-missing-passwd-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -46,12 +51,23 @@ describe('outpost check with a missing password file', () => {
     });
   });
 
-  it.skipIf(process.getuid?.() === 0)('says a password file it may not read cannot be read, with the ACL problems', async () => {
-    writeFileSync(join(tmp, 'locked'), '');
-    chmodSync(join(tmp, 'locked'), 0o000);
-    await expect(loadAccessControl({ password_file: 'locked', acl_file: 'acl', allow_anonymous: false, failure_delay: 1000, max_concurrent_checks: 4 }, join(tmp, 'x.yaml'))).rejects.toThrow(
-      /locked cannot be read \(EACCES\); let the user outpost runs as read it \(installed: chgrp outpost \S+locked; chmod 0640 \S+locked\)\n[^]*acl:2: unknown keyword/,
-    );
+  it('says a password file it may not read cannot be read, with the ACL problems (outpost check run as the user nobody)', () => {
+    if (process.getuid?.() !== 0) throw new Error('this test runs outpost check as the user nobody, which needs root (as .ci/run runs the suite)');
+    const dir = mkdtempSync(join(tmpdir(), 'outpost-check-locked-'));
+    try {
+      chmodSync(dir, 0o755);
+      writeFileSync(join(dir, 'locked'), '');
+      chmodSync(join(dir, 'locked'), 0o000);
+      writeFileSync(join(dir, 'acl'), 'user alice\nbogus line\n', { mode: 0o644 });
+      writeFileSync(join(dir, 'outpost.yaml'), 'auth:\n  password_file: locked\n  acl_file: acl\n', { mode: 0o644 });
+      const r = spawnSync(process.execPath, [MAIN, 'check', join(dir, 'outpost.yaml')], { encoding: 'utf8', timeout: 30_000, uid: 65_534, gid: 65_534 });
+      expect(r.status).toBe(2);
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines[0]).toMatch(/locked cannot be read \(EACCES\); let the user outpost runs as read it \(installed: chgrp outpost \S+locked; chmod 0640 \S+locked\)/);
+      expect(lines[1]).toContain(`${join(dir, 'acl')}:2: unknown keyword "bogus"`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('says a password file named as a directory is one, not that it should be created', async () => {
