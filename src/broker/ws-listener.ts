@@ -22,6 +22,13 @@ import { logTlsClientErrors, type TlsRefusal } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
 import { originAllowed, originSet } from '../core/web-origin.js';
 
+/** The path of a request URL, without its query. */
+function pathOf(url: string | undefined): string {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q === -1 ? u : u.slice(0, q);
+}
+
 type WsConfig = Extract<ListenerConfig, { type: 'ws' | 'wss' }>;
 
 export interface WsListenerOptions {
@@ -68,7 +75,8 @@ export class WsListener implements Service {
   async start(): Promise<void> {
     const c = this.config;
     const refuse = (_req: IncomingMessage, res: http.ServerResponse) => {
-      res.writeHead(426, { connection: 'close', 'content-type': 'text/plain' }).end(`MQTT over WebSocket: upgrade on ${c.path}\n`);
+      // A 426 names the protocol to upgrade to (RFC 9110 §15.5.22: MUST send Upgrade).
+      res.writeHead(426, { upgrade: 'websocket', connection: 'close', 'content-type': 'text/plain' }).end(`MQTT over WebSocket: upgrade on ${c.path}\n`);
     };
     // Node checks headersTimeout/requestTimeout only every connectionsCheckingInterval (30 s
     // by default): a stalled upgrade request would outlive the connect timeout by up to that.
@@ -97,8 +105,7 @@ export class WsListener implements Service {
     const origins = originSet(c.allowed_origins);
     this.createStream = createWebSocketStream;
     const wss = new WebSocketServer({
-      server,
-      path: c.path,
+      noServer: true,
       maxPayload: this.options.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
@@ -109,7 +116,12 @@ export class WsListener implements Service {
         done(false, 403, 'Origin not allowed');
       },
     });
-    wss.on('connection', (ws, req) => this.accept(ws, req));
+    // The path is checked here rather than by `ws` (its `path` option answers 400 and logs
+    // nothing): a client set up for another path, mosquitto's `/` say, gets 404 and a log line.
+    server.on('upgrade', (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+      if (pathOf(req.url) !== c.path) return this.refusePath(req, socket);
+      wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    });
     wss.on('error', (err) => this.log.error({ err }, 'websocket server error'));
     await bindServer(server, c.host, c.port, c.type.toUpperCase());
     logServerErrors(server, this.log);
@@ -117,6 +129,15 @@ export class WsListener implements Service {
     this.wss = wss;
     this.watcher?.start();
     this.log.info({ host: this.address.host, port: this.address.port, path: c.path }, `${c.type} listener ready`);
+  }
+
+  private refusePath(req: IncomingMessage, socket: import('node:stream').Duplex): void {
+    const body = `MQTT over WebSocket is on ${this.config.path}\n`;
+    socket.on('error', () => undefined);
+    socket.once('finish', () => socket.destroy());
+    socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    const fields = { remotePort: req.socket.remotePort, path: (req.url ?? '').slice(0, 200), setting: `${this.where}.path` };
+    this.warnings.warn(req.socket.remoteAddress, fields, `websocket upgrade on another path than ${this.config.path} refused (HTTP 404)`);
   }
 
   private refuseOrigin(req: IncomingMessage, origin: string): void {

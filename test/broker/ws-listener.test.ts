@@ -107,7 +107,7 @@ describe('ws and wss listeners', () => {
       ws.on('open', () => (resolve('open'), ws.close()));
       ws.on('error', (err) => resolve(err.message));
     });
-    expect(other).toBe('Unexpected server response: 400');
+    expect(other).toBe('Unexpected server response: 404');
     const res = await fetch(`http://127.0.0.1:${h.port}/mqtt`);
     expect(res.status).toBe(426);
   });
