@@ -23,7 +23,7 @@ import type { BrokerOptions } from './broker/options.js';
 import type { BrokerMetrics } from './broker/metrics.js';
 import { TcpListener } from './broker/tcp-listener.js';
 import { TlsListener } from './broker/tls-listener.js';
-import { WsListener } from './broker/ws-listener.js';
+import { WsListener, wsMessageLimit } from './broker/ws-listener.js';
 import type { StreamHandler } from './broker/listen.js';
 import { anonymousPolicyLine, isLoopbackHost } from './broker/anonymous-policy.js';
 import { Bridge } from './bridge/bridge.js';
@@ -92,7 +92,7 @@ export function createListener(l: ListenerConfig, index: number, config: Config,
     case 'wss':
       return new WsListener(l, where, target, log, {
         handshakeTimeoutMs,
-        maxPayload: config.broker.max_packet_size,
+        maxPayload: wsMessageLimit(config.broker.max_packet_size),
         ...(metrics ? { onOriginRefused: () => void metrics.originsRefused++, onTlsRefused: (r) => metrics.tlsRefused.add(r) } : {}),
       });
   }

@@ -4,8 +4,8 @@
  *
  *   HTTP(S) server ─ upgrade on `path` ─▶ WebSocket ─ createWebSocketStream ─▶ broker.handle(duplex)
  *
- * `ws` reassembles fragmented and TCP-split frames; a message larger than maxPayload (the
- * broker's max_packet_size) closes that connection with 1009. A handshake that stalls is
+ * `ws` reassembles fragmented and TCP-split frames; a message larger than maxPayload
+ * (wsMessageLimit: the broker's max_packet_size, at least 64 KiB) closes that connection with 1009. A handshake that stalls is
  * cut after the connect timeout (TLS handshakeTimeout, HTTP headersTimeout/requestTimeout,
  * checked often enough to hold to it).
  */
@@ -43,6 +43,16 @@ export interface WsListenerOptions {
   onTlsRefused?: (reason: TlsRefusal) => void;
   /** Called for each upgrade refused for its Origin (the gateway counts it in the broker metrics). */
   onOriginRefused?: () => void;
+}
+
+/**
+ * The largest WebSocket message for a broker max_packet_size. A message may carry several
+ * MQTT packets [MQTT-6.0.0-2] (a TCP-to-WebSocket proxy frames whatever one read returned), so
+ * it is not held to one packet's limit: at least 64 KiB, what one socket read holds anyway.
+ * The broker still refuses any single packet above max_packet_size.
+ */
+export function wsMessageLimit(maxPacketSize: number): number {
+  return Math.max(maxPacketSize, 64 * 1024);
 }
 
 /** Subprotocols accepted: "mqtt" (3.1.1 and 5) and "mqttv3.1" (older clients). */
