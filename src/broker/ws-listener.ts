@@ -12,6 +12,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocketServer, WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema.js';
@@ -105,6 +106,7 @@ export class WsListener implements Service {
       server = http.createServer(checking, refuse);
     }
     this.gated = gateHandshakes(server, this.target, c.type);
+    server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex & { remoteAddress?: string; remotePort?: number }) => this.badRequest(err, socket));
     server.headersTimeout = this.options.handshakeTimeoutMs;
     server.requestTimeout = this.options.handshakeTimeoutMs;
 
@@ -128,7 +130,7 @@ export class WsListener implements Service {
     });
     // The path is checked here rather than by `ws` (its `path` option answers 400 and logs
     // nothing): a client set up for another path, mosquitto's `/` say, gets 404 and a log line.
-    server.on('upgrade', (req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer) => {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (pathOf(req.url) !== c.path) return this.refusePath(req, socket);
       wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
     });
@@ -141,7 +143,29 @@ export class WsListener implements Service {
     this.log.info({ host: this.address.host, port: this.address.port, path: c.path }, `${c.type} listener ready`);
   }
 
-  private refusePath(req: IncomingMessage, socket: import('node:stream').Duplex): void {
+  /**
+   * A request node's HTTP parser refused or that timed out: answered as node would (408, 431,
+   * 400), and logged rate-limited; node answers silently, so an mqtts:// or mqtt:// client
+   * pointed at this port left no trace. What the bytes look like goes in the line.
+   */
+  private badRequest(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex & { remoteAddress?: string; remotePort?: number }): void {
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    socket.on('error', () => undefined);
+    socket.once('finish', () => socket.destroy());
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    const first = err.rawPacket?.[0];
+    const msg = status === 408 ? 'http upgrade request timed out'
+      : first === 0x16 ? 'tls on a plain websocket port (wss:// or mqtts:// meant?)'
+      : first === 0x10 ? `mqtt without websocket on a websocket port (${this.config.type === 'wss' ? 'mqtts' : 'mqtt'}:// meant?)`
+      : 'bad http request';
+    this.warnings.warn(socket.remoteAddress, { remotePort: socket.remotePort, reason: err.code ?? err.message }, msg);
+  }
+
+  private refusePath(req: IncomingMessage, socket: Duplex): void {
     const body = `MQTT over WebSocket is on ${this.config.path}\n`;
     socket.on('error', () => undefined);
     socket.once('finish', () => socket.destroy());

@@ -20,7 +20,8 @@ afterEach(async () => {
 
 async function start() {
   const l = parseConfigText('listeners:\n  - { type: ws, host: 127.0.0.1, port: 0 }\n', 't.yaml').listeners[0] as Extract<ListenerConfig, { type: 'ws' }>;
-  harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: 4096 }));
+  // One log line per refusal (no per-address interval), so each case has its own.
+  harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: 4096, warnIntervalMs: 1 }));
   return harness;
 }
 
@@ -55,5 +56,30 @@ describe('The WebSocket listener, to HTTP that is not an MQTT upgrade on its pat
     const res = await fetch(`http://127.0.0.1:${h.port}/mqtt`);
     expect(res.status).toBe(426);
     expect(res.headers.get('upgrade')).toBe('websocket');
+  });
+});
+
+describe('The WebSocket listener, to bytes that are not HTTP,', () => {
+  it('answers 400 and logs what they look like: TLS from an mqtts:// client, MQTT from an mqtt:// client', async () => {
+    const h = await start();
+    await expect(mqtt.connectAsync(`mqtts://127.0.0.1:${h.port}`, { reconnectPeriod: 0, connectTimeout: 3000, rejectUnauthorized: false })).rejects.toThrow();
+    const tlsLine = await h.waitLog('tls on a plain websocket port (wss:// or mqtts:// meant?)');
+    expect(tlsLine).toMatchObject({ level: 40, remoteAddress: '127.0.0.1' });
+    await expect(mqtt.connectAsync(`mqtt://127.0.0.1:${h.port}`, { reconnectPeriod: 0, connectTimeout: 3000 })).rejects.toThrow();
+    await h.waitLog('mqtt without websocket on a websocket port (mqtt:// meant?)');
+  });
+
+  it('still answers a stalled request with 408 and logs it', async () => {
+    const l = parseConfigText('listeners:\n  - { type: ws, host: 127.0.0.1, port: 0 }\n', 't.yaml').listeners[0] as Extract<ListenerConfig, { type: 'ws' }>;
+    const h = (harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 300, maxPayload: 4096 })));
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(h.port, '127.0.0.1', () => s.write('GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(text));
+    });
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
+    await h.waitLog('http upgrade request timed out');
   });
 });
