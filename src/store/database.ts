@@ -96,6 +96,12 @@ export interface StoreDatabase {
   readonly movedAside: string | undefined;
   /** Current size of the database file and its WAL, for bytes-written metrics. */
   diskBytes(): { db: number; wal: number };
+  /**
+   * Whether the path no longer leads to the file that was opened: store.dir deleted, or its
+   * disk unmounted or replaced, while the gateway ran. SQLite goes on writing to the open
+   * file, which no start can find again, so what it acknowledges then would be lost.
+   */
+  moved(): boolean;
   close(): void;
 }
 
@@ -146,12 +152,14 @@ export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
     }
   }
   const { handle, storeId } = opened;
+  const identity = memory ? undefined : fileIdentity(file);
   return {
     handle,
     file,
     storeId,
     movedAside,
     diskBytes: () => (memory ? { db: 0, wal: 0 } : { db: sizeOf(file), wal: sizeOf(`${file}-wal`) }),
+    moved: () => identity !== undefined && fileIdentity(file) !== identity,
     close: () => {
       // Closing the last connection checkpoints the WAL into the file and removes it.
       if (handle.open) handle.close();
@@ -309,6 +317,16 @@ function unavailable(file: string, err: unknown): OutpostError {
       ? 'is another outpost running on the same store.dir?'
       : 'check that store.dir is on a writable, mounted disk with the right permissions';
   return new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be opened (${why}); ${hint}`, { cause: err });
+}
+
+/** Device and inode of `file`, or undefined if there is none. */
+function fileIdentity(file: string): string | undefined {
+  try {
+    const s = statSync(file, { throwIfNoEntry: false });
+    return s === undefined ? undefined : `${s.dev}:${s.ino}`;
+  } catch {
+    return undefined; // ENOTDIR, EIO: not the file that was opened either
+  }
 }
 
 function sizeOf(file: string): number {

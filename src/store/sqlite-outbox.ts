@@ -109,6 +109,10 @@ class SqliteBackend implements OutboxBackend {
 
   transaction(fn: () => void): void {
     this.drainRoom = undefined;
+    if (this.db.moved()) {
+      // SQLite's own code for a database file moved since it was opened.
+      throw Object.assign(new Error(`${this.db.file} was deleted or replaced while outpost ran`), { code: 'SQLITE_READONLY_DBMOVED' });
+    }
     if (this.runInTx === undefined) {
       this.boundWalByReserve();
       // IMMEDIATE takes the write lock at BEGIN, so a competing connection shows up as
@@ -388,6 +392,9 @@ class SqliteBackend implements OutboxBackend {
       return new OutpostError('STORE_FULL', `disk full or failing: ${what}; ${after}; check free space and the disk of store.dir`, {
         cause: err,
       });
+    }
+    if (code === 'SQLITE_READONLY_DBMOVED') {
+      return new OutpostError('STORE_UNAVAILABLE', `database file gone: ${what}; ${after}; store.dir was deleted or its disk unmounted or replaced: restart outpost (systemctl restart outpost) to open the store again`, { cause: err });
     }
     return new OutpostError('STORE_UNAVAILABLE', `database error: ${what}; ${after}`, { cause: err });
   }

@@ -126,3 +126,21 @@ describe.skipIf(process.getuid?.() !== 0)('a store on a file system remounted re
     }
   });
 });
+
+describe('a store.dir deleted while the store is open', () => {
+  it('refuses the next messages with a sentence saying to restart, instead of acknowledging them into a file no start finds again', async () => {
+    const live = path.join(dir, 'live');
+    const { log, at } = captureLog();
+    const clock = new FakeClock();
+    const db = openDatabase({ dir: live, synchronous: 'full', log, clock });
+    open.push(db);
+    const outbox = new SqliteOutbox({ db, clock, log, commitWindowMs: 0, retryMs: 60_000 });
+    await outbox.append('cloud', msg('sensors/t', 'before'));
+    expect(db.moved()).toBe(false);
+    rmSync(live, { recursive: true });
+    expect(db.moved()).toBe(true);
+    await expect(outbox.append('cloud', msg('sensors/t', 'after'))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(at(50)).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^database file gone: .*restart outpost/) })]);
+    await outbox.close();
+  });
+});
