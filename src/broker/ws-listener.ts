@@ -11,7 +11,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocketServer, WebSocket } from 'ws';
@@ -149,14 +149,16 @@ export class WsListener implements Service {
    * pointed at this port left no trace. What the bytes look like goes in the line.
    */
   private badRequest(err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex & { remoteAddress?: string; remotePort?: number }): void {
-    if (err.code === 'ECONNRESET' || !socket.writable) {
+    // https also passes its TLS failures here (tlsClientError, logged by logTlsClientErrors): not HTTP's to answer.
+    const http = err.code?.startsWith('HPE_') === true || err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    if (!http || !socket.writable) {
       socket.destroy();
       return;
     }
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     socket.on('error', () => undefined);
     socket.once('finish', () => socket.destroy());
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
     const first = err.rawPacket?.[0];
     const msg = status === 408 ? 'http upgrade request timed out'
       : first === 0x16 ? 'tls on a plain websocket port (wss:// or mqtts:// meant?)'

@@ -10,7 +10,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
 import type { ListenerConfig } from '../../src/config/schema.js';
 import { WsListener } from '../../src/broker/ws-listener.js';
+import { testCerts } from '../helpers/certs.js';
 import { startListener, type ListenerHarness } from '../helpers/listener-harness.js';
+
+const certs = testCerts();
 
 let harness: ListenerHarness<WsListener> | undefined;
 afterEach(async () => {
@@ -81,5 +84,22 @@ describe('The WebSocket listener, to bytes that are not HTTP,', () => {
     });
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
     await h.waitLog('http upgrade request timed out');
+  });
+});
+
+describe('The wss listener, to a TLS handshake that stalls,', () => {
+  it('logs it as a TLS timeout, not as a bad HTTP request, and writes no HTTP into it', async () => {
+    const l = parseConfigText(`listeners:\n  - { type: wss, host: 127.0.0.1, port: 0, cert: ${certs.server.crt}, key: ${certs.server.key} }\n`, 't.yaml').listeners[0] as Extract<ListenerConfig, { type: 'wss' }>;
+    const h = (harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 300, maxPayload: 4096, warnIntervalMs: 1 })));
+    const answer = await new Promise<string>((resolve) => {
+      const s = net.connect(h.port, '127.0.0.1', () => s.write(Buffer.from('16030100c8010000c40303', 'hex'))); // a ClientHello cut short
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(text));
+    });
+    expect(answer).toBe('');
+    await h.waitLog('tls handshake timed out');
+    expect(h.logs.filter((x) => x.msg === 'bad http request')).toEqual([]);
   });
 });
