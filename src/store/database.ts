@@ -9,7 +9,7 @@
  * that `sqlite3 .recover` can get back.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, renameSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { ensureDir } from './ensure-dir.js';
 import { mendBeforeOpen } from './wal-file.js';
 import path from 'node:path';
@@ -209,6 +209,10 @@ function openChecked(file: string, opts: OpenDatabaseOptions, onFailure: (err: u
     // its head, its tail and their index paths, so the cache filled up with pages read once
     // during a drain and stayed resident. Negative = KiB (sqlite.org/pragma.html#pragma_cache_size).
     handle.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+    // A write now: SQLite opens a file it cannot write read-only without a word (an ext4
+    // the kernel made read-only after an I/O error still looks writable to access()), and
+    // the first write of the start-up failed with a stack trace instead of a sentence.
+    handle.pragma(`user_version = ${handle.pragma('user_version', { simple: true }) as number}`);
     migrate(handle, file, opts.migrations ?? MIGRATIONS, opts.log);
     return { handle, storeId: ensureStoreId(handle, opts.migrations ?? MIGRATIONS) };
   } catch (err) {
@@ -312,11 +316,26 @@ function unavailable(file: string, err: unknown): OutpostError {
   if (err instanceof OutpostError) return err;
   const code = (err as { code?: unknown }).code;
   const why = `${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`;
+  const readOnly = typeof code === 'string' && (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN') && cannotCreateIn(path.dirname(file)) === 'EROFS';
   const hint =
     code === 'SQLITE_BUSY'
       ? 'is another outpost running on the same store.dir?'
-      : 'check that store.dir is on a writable, mounted disk with the right permissions';
+      : readOnly || (typeof code === 'string' && code.startsWith('SQLITE_READONLY'))
+        ? 'the disk of store.dir is read-only (after I/O errors the kernel remounts an SD card read-only: see dmesg, check the card, reboot)'
+        : 'check that store.dir is on a writable, mounted disk with the right permissions';
   return new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be opened (${why}); ${hint}`, { cause: err });
+}
+
+/** The errno of creating a file in `dir`, if that fails: access() passes on an ext4 the kernel made read-only. */
+function cannotCreateIn(dir: string): string | undefined {
+  const probe = path.join(dir, `.outpost-probe-${process.pid}`);
+  try {
+    closeSync(openSync(probe, 'w'));
+    unlinkSync(probe);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'error';
+  }
 }
 
 /** Device and inode of `file`, or undefined if there is none. */

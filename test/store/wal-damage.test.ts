@@ -5,7 +5,7 @@
  * was open, as a power cut or kill -9 leaves them.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -121,6 +121,26 @@ describe.skipIf(process.getuid?.() !== 0)('a store on a file system remounted re
       execFileSync('mount', ['-o', 'remount,ro', mnt]);
       const { log } = captureLog();
       expect(() => openDatabase({ dir: path.join(mnt, 'state'), synchronous: 'full', log })).toThrow(/outpost\.db cannot be written \(EROFS: read-only/);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
+  it('refuses to start with a sentence when ext4 went read-only after an I/O error, which access() does not see', async () => {
+    const copy = await crashCopy(3);
+    const img = path.join(dir, 'ext4.img');
+    const mnt = path.join(dir, 'ext4');
+    mkdirSync(mnt);
+    execFileSync('truncate', ['-s', '16M', img]);
+    execFileSync('mkfs.ext4', ['-q', '-F', img]);
+    execFileSync('mount', ['-o', 'loop,errors=remount-ro', img, mnt]);
+    try {
+      mkdirSync(path.join(mnt, 'state'));
+      for (const f of ['outpost.db', 'outpost.db-wal']) copyFileSync(path.join(copy, f), path.join(mnt, 'state', f));
+      const loop = execFileSync('findmnt', ['-n', '-o', 'SOURCE', mnt], { encoding: 'utf8' }).trim();
+      writeFileSync(`/sys/fs/ext4/${path.basename(loop)}/trigger_fs_error`, '1');
+      const { log } = captureLog();
+      expect(() => openDatabase({ dir: path.join(mnt, 'state'), synchronous: 'full', log })).toThrow(/outpost\.db cannot be opened \(SQLITE_\w+.*the disk of store\.dir is read-only/);
     } finally {
       execFileSync('umount', [mnt]);
     }
