@@ -317,6 +317,10 @@ function unavailable(file: string, err: unknown): OutpostError {
   const code = (err as { code?: unknown }).code;
   const why = `${typeof code === 'string' ? `${code}: ` : ''}${(err as Error).message}`;
   const readOnly = typeof code === 'string' && (code.startsWith('SQLITE_READONLY') || code === 'SQLITE_CANTOPEN') && cannotCreateIn(path.dirname(file)) === 'EROFS';
+  const directory = [file, `${file}-wal`, `${file}-shm`].find(isDirectory);
+  if (directory !== undefined) {
+    return new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be opened (${directory} is a directory, not a file); move it out of store.dir`, { cause: err });
+  }
   const hint =
     code === 'SQLITE_BUSY'
       ? 'is another outpost running on the same store.dir?'
@@ -324,6 +328,14 @@ function unavailable(file: string, err: unknown): OutpostError {
         ? 'the disk of store.dir is read-only (after I/O errors the kernel remounts an SD card read-only: see dmesg, check the card, reboot)'
         : 'check that store.dir is on a writable, mounted disk with the right permissions';
   return new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be opened (${why}); ${hint}`, { cause: err });
+}
+
+function isDirectory(f: string): boolean {
+  try {
+    return statSync(f, { throwIfNoEntry: false })?.isDirectory() === true;
+  } catch {
+    return false;
+  }
 }
 
 /** The errno of creating a file in `dir`, if that fails: access() passes on an ext4 the kernel made read-only. */
@@ -400,6 +412,9 @@ export function lockStateDir(dir: string): { release(): void } {
     const code = (err as { code?: string }).code;
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
       throw new OutpostError('STORE_UNAVAILABLE', `another outpost is already running with store.dir ${dir} (${file} is locked); stop it, or give this one its own store.dir`, { cause: err });
+    }
+    if (code === 'SQLITE_FULL') {
+      throw new OutpostError('STORE_FULL', `cannot lock the state directory ${dir}: its disk is full (${file} cannot be written); free space on the disk of store.dir`, { cause: err });
     }
     throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir} (${whyNotWritable(dir) ?? code ?? (err as Error).message}); fix store.dir or its permissions`, { cause: err });
   }
