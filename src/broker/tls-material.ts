@@ -8,6 +8,7 @@
  * a key that does not match the certificate yet) keeps the previous context and logs a
  * warning; the next change tries again.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -59,6 +60,7 @@ export class TlsFileWatcher {
   private watching = false;
   /** cert, key and ca as last applied (empty when none). */
   private applied: Buffer[] | undefined;
+  private readonly initialCert: Buffer | undefined;
 
   constructor(
     private readonly listener: TlsListenerConfig,
@@ -70,11 +72,13 @@ export class TlsFileWatcher {
   ) {
     this.files = [listener.cert, listener.key, ...(listener.ca !== undefined ? [listener.ca] : [])];
     if (current !== undefined) this.applied = contents(current);
+    this.initialCert = Buffer.isBuffer(current?.cert) ? current.cert : undefined;
   }
 
   start(): void {
     if (this.watching) return;
     this.watching = true;
+    if (this.initialCert !== undefined) warnOutsideValidity(this.initialCert, this.listener.cert, this.where, this.log);
     for (const file of this.files) watchFile(file, { interval: this.intervalMs, persistent: false }, this.changed);
   }
 
@@ -98,6 +102,7 @@ export class TlsFileWatcher {
     this.apply(options);
     this.applied = next;
     this.log.info({ cert: this.listener.cert }, 'tls certificate reloaded');
+    if (Buffer.isBuffer(options.cert)) warnOutsideValidity(options.cert, this.listener.cert, this.where, this.log);
     return 'reloaded';
   }
 
@@ -105,6 +110,25 @@ export class TlsFileWatcher {
     if (cur.mtimeMs === prev.mtimeMs && cur.ino === prev.ino && cur.size === prev.size) return;
     this.reload();
   };
+}
+
+/**
+ * A warn line when the listener's own certificate (the first in its file) has expired or is
+ * not valid yet: every client refuses it, and nothing else says why. Checked at start and at
+ * each reload of the files; the clock is the wall clock, as the clients' is.
+ */
+export function warnOutsideValidity(cert: Buffer, file: string, where: string, log: Logger, now = Date.now()): void {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(cert);
+  } catch {
+    return; // loadTlsOptions accepted it: a form X509Certificate does not read, nothing to say
+  }
+  const validTo = Date.parse(x509.validTo);
+  const validFrom = Date.parse(x509.validFrom);
+  const fields = { cert: file, setting: `${where}.cert` };
+  if (now > validTo) log.warn({ ...fields, validTo: new Date(validTo).toISOString() }, 'listener certificate has expired: clients refuse it; renew it');
+  else if (now < validFrom) log.warn({ ...fields, validFrom: new Date(validFrom).toISOString() }, 'listener certificate is not valid yet: clients refuse it (is the clock behind?)');
 }
 
 function contents(o: TlsServerOptions): Buffer[] {
