@@ -139,7 +139,7 @@ export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
       movedAside = moveAside(file, (opts.clock ?? systemClock).now());
       log.error(
         { file, movedTo: movedAside, reason: (err as Error).message },
-        'corrupt database moved aside, started an empty one (its queued messages were not sent)',
+        'corrupt database moved aside, started an empty one (its queued messages were not sent; `sqlite3 <movedTo> .recover` may get some of them back)',
       );
       return true;
     });
