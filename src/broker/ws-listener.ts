@@ -196,6 +196,12 @@ export class WsListener implements Service {
       this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
     });
     const stream = this.createStream!(ws);
+    // The WebSocket has closed once its stream ends: destroy the stream as a TCP socket closes
+    // after its end. Ending it (what the broker does on 'end') waits for the socket's 'finish',
+    // which never comes when the peer reset with writes still queued (a client gone while
+    // pongs or messages to it were unsent): no 'close', so no Will and the connection held
+    // until its keepalive, forever with keepalive 0.
+    stream.once('end', () => stream.destroy());
     // MQTT travels in binary frames only; any other data frame closes the connection
     // [MQTT-6.0.0-1]. Ahead of the stream's own listener, so the frame never reaches the broker.
     ws.prependListener('message', (_data: unknown, isBinary: boolean) => {
