@@ -9,7 +9,7 @@
  * that `sqlite3 .recover` can get back.
  */
 import { randomBytes } from 'node:crypto';
-import { accessSync, closeSync, constants, existsSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, openSync, renameSync, statSync, truncateSync, unlinkSync } from 'node:fs';
 import { ensureDir } from './ensure-dir.js';
 import { mendBeforeOpen } from './wal-file.js';
 import path from 'node:path';
@@ -400,7 +400,7 @@ function whyNotWritableFile(file: string): string | undefined {
  * of the gateway; the operating system drops it when the process dies, even by kill -9,
  * so a crash never leaves a stale lock behind.
  */
-export function lockStateDir(dir: string): { release(): void } {
+export function lockStateDir(dir: string, emptied = false): { release(): void } {
   const file = path.resolve(dir, 'outpost.lock');
   let handle: SqliteHandle | undefined;
   try {
@@ -410,6 +410,17 @@ export function lockStateDir(dir: string): { release(): void } {
   } catch (err) {
     handle?.close();
     const code = (err as { code?: string }).code;
+    if (!emptied && (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT') === true)) {
+      // The lock file holds nothing, and a file another outpost holds would have answered
+      // SQLITE_BUSY before its header was read: a damaged one (garbage from a failing SD
+      // card) is emptied, in place so that a lock on it still counts, instead of stopping
+      // every start for ever.
+      truncateSync(file, 0);
+      return lockStateDir(dir, true);
+    }
+    if (code === 'SQLITE_CANTOPEN' && isDirectory(file)) {
+      throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir}: ${file} is a directory, not a file; move it out of store.dir`, { cause: err });
+    }
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
       throw new OutpostError('STORE_UNAVAILABLE', `another outpost is already running with store.dir ${dir} (${file} is locked); stop it, or give this one its own store.dir`, { cause: err });
     }

@@ -42,3 +42,17 @@ describe('a start that cannot open the store', () => {
     }
   });
 });
+
+describe('a damaged lock file', () => {
+  it('is emptied and taken, since it holds nothing, instead of stopping every start with SQLITE_NOTADB', () => {
+    writeFileSync(path.join(dir, 'outpost.lock'), Buffer.alloc(4096, 0x5a));
+    const lock = lockStateDir(dir);
+    expect(() => lockStateDir(dir)).toThrow(/another outpost is already running/);
+    lock.release();
+  });
+
+  it('that is a directory is named as such', () => {
+    mkdirSync(path.join(dir, 'outpost.lock'));
+    expect(() => lockStateDir(dir)).toThrow(`${path.join(dir, 'outpost.lock')} is a directory, not a file; move it out of store.dir`);
+  });
+});
