@@ -13,7 +13,7 @@
  *   header (32 B): magic, version, page size, checkpoint seq, salt-1, salt-2, checksum ×2
  *   frame: page no, db size after commit (0 if not a commit), salt-1, salt-2, checksum ×2, page
  */
-import { closeSync, copyFileSync, openSync, readSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 
 const HEADER = 32;
@@ -130,24 +130,36 @@ export function mendBeforeOpen(file: string, log: Logger, now: number): void {
     } catch (err) {
       // No room for the copy: SQLite reads what it can and overwrites the rest as it goes.
       log.error({ file: walFile, readCommits: wal.commits, unreadCommits: wal.unreadCommits, err: (err as Error).message }, 'WAL file damaged: the commits after the damage cannot be read and their acknowledged messages are lost; no copy of the WAL could be kept');
-      return mendEmpty(file, wal, log);
+      return mendEmpty(file, wal, log, now);
     }
     log.error(
       { file: walFile, copy, readCommits: wal.commits, unreadCommits: wal.unreadCommits, headerValid: wal.headerValid },
       'WAL file damaged: the commits after the damage cannot be read and their acknowledged messages are lost; a copy of the WAL was kept, the store goes on with the commits before it',
     );
   }
-  mendEmpty(file, wal, log);
+  mendEmpty(file, wal, log, now);
 }
 
-function mendEmpty(file: string, wal: WalScan | undefined, log: Logger): void {
+function mendEmpty(file: string, wal: WalScan | undefined, log: Logger, now: number): void {
   if (sizeOf(file) !== 0) return;
   if (wal?.page1) {
     writeFileSync(file, wal.page1);
     log.warn({ file, commits: wal.commits }, 'database file was empty (0 bytes) next to its WAL: its first page was written back from the WAL, so the messages in the WAL are kept');
-  } else {
-    log.error({ file }, 'database file was empty (0 bytes: cut short by a power loss or a failing SD card); started an empty store, whatever it held is lost');
+    return;
   }
+  // A WAL without page 1 only logged changes to pages the file held: it cannot be read
+  // alone, and SQLite deletes it at open. A copy is kept for whoever wants to dig.
+  let copy: string | undefined;
+  if (wal !== undefined && wal.commits + wal.unreadCommits > 0) {
+    copy = `${file}-wal.damaged-${new Date(now).toISOString()}`;
+    try {
+      // Made already (before the cut) when the WAL was damaged too.
+      if (!existsSync(copy)) copyFileSync(`${file}-wal`, copy);
+    } catch {
+      copy = undefined;
+    }
+  }
+  log.error({ file, walCopy: copy }, 'database file was empty (0 bytes: cut short by a power loss or a failing SD card); started an empty store, whatever it held is lost');
 }
 
 /** Size of `file`, or undefined if it does not exist. */

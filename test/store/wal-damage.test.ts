@@ -78,6 +78,29 @@ describe('a database file cut to 0 bytes', () => {
     expect(reopen(copy, log)).toBe(0);
     expect(at(50)).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^database file was empty .*whatever it held is lost/) })]);
   });
+
+  it('keeps a copy of a WAL that cannot be read without the lost file, before SQLite deletes it', async () => {
+    const live = path.join(dir, 'live');
+    const { log: quiet } = captureLog();
+    const clock = new FakeClock();
+    const db = openDatabase({ dir: live, synchronous: 'full', log: quiet, clock });
+    open.push(db);
+    const outbox = new SqliteOutbox({ db, clock, log: quiet, commitWindowMs: 0 });
+    for (let i = 0; i < 20; i++) await outbox.append('cloud', msg('sensors/t', `m${i}`));
+    db.handle.pragma('wal_checkpoint(TRUNCATE)');
+    await outbox.append('cloud', msg('sensors/t', 'after')); // a commit that leaves page 1 as it is
+    const copy = path.join(dir, 'copy');
+    mkdirSync(copy);
+    copyFileSync(path.join(live, 'outpost.db-wal'), path.join(copy, 'outpost.db-wal'));
+    writeFileSync(path.join(copy, 'outpost.db'), '');
+    const wal = readFileSync(path.join(copy, 'outpost.db-wal'));
+    const { log, at } = captureLog();
+    expect(reopen(copy, log)).toBe(0);
+    const walCopy = path.join(copy, 'outpost.db-wal.damaged-2024-05-01T12:00:00.000Z');
+    expect(at(50)).toEqual([expect.objectContaining({ msg: expect.stringMatching(/^database file was empty/), walCopy })]);
+    expect(readFileSync(walCopy)).toEqual(wal);
+    await outbox.close();
+  });
 });
 
 describe('a WAL damaged in the middle', () => {
