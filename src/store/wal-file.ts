@@ -14,12 +14,16 @@
  *   frame: page no, db size after commit (0 if not a commit), salt-1, salt-2, checksum ×2, page
  */
 import { closeSync, copyFileSync, existsSync, openSync, readSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { endianness } from 'node:os';
 import type { Logger } from 'pino';
 
 const HEADER = 32;
 const FRAME_HEADER = 24;
 const MAGIC_LE = 0x377f0682;
 const MAGIC_BE = 0x377f0683;
+const HOST_LE = endianness() === 'LE';
+/** Frames read at a time. */
+const CHUNK_FRAMES = 256;
 
 export interface WalScan {
   /** Whether the header's magic, page size and checksum are valid. */
@@ -78,31 +82,37 @@ function scan(fd: number): WalScan | undefined {
     salt1 = frameHeader.readUInt32BE(8);
     salt2 = frameHeader.readUInt32BE(12);
   }
-  const page = Buffer.alloc(pageSize);
   const result: WalScan = { headerValid, pageSize, commits: 0, page1: undefined, readableBytes: 0, unreadCommits: 0 };
   let chained = headerValid;
   let page1: Buffer | undefined;
-  for (let off = HEADER; ; off += FRAME_HEADER + pageSize) {
-    if (readSync(fd, frameHeader, 0, FRAME_HEADER, off) < FRAME_HEADER) break;
-    if (readSync(fd, page, 0, pageSize, off + FRAME_HEADER) < pageSize) break;
-    const pageNo = frameHeader.readUInt32BE(0);
-    const commit = frameHeader.readUInt32BE(4) !== 0;
-    const ours = frameHeader.readUInt32BE(8) === salt1 && frameHeader.readUInt32BE(12) === salt2;
-    if (chained) {
-      const next = checksum(page, littleEndian, checksum(frameHeader.subarray(0, 8), littleEndian, sum));
-      chained = ours && pageNo !== 0 && next[0] === frameHeader.readUInt32BE(16) && next[1] === frameHeader.readUInt32BE(20);
+  const frameSize = FRAME_HEADER + pageSize;
+  // Read in chunks of frames: the WAL may be 16 MiB and more after a long outage.
+  const chunk = Buffer.alloc(frameSize * CHUNK_FRAMES);
+  for (let off = HEADER; ; ) {
+    const frames = Math.floor(readSync(fd, chunk, 0, chunk.length, off) / frameSize);
+    for (let i = 0; i < frames; i++, off += frameSize) {
+      const head = chunk.subarray(i * frameSize, i * frameSize + FRAME_HEADER);
+      const page = chunk.subarray(i * frameSize + FRAME_HEADER, (i + 1) * frameSize);
+      const pageNo = head.readUInt32BE(0);
+      const commit = head.readUInt32BE(4) !== 0;
+      const ours = head.readUInt32BE(8) === salt1 && head.readUInt32BE(12) === salt2;
       if (chained) {
-        sum = next;
-        if (pageNo === 1) page1 = Buffer.from(page);
-        if (commit) {
-          result.commits++;
-          result.page1 = page1;
-          result.readableBytes = off + FRAME_HEADER + pageSize;
+        const next = checksum(page, littleEndian, checksum(head.subarray(0, 8), littleEndian, sum));
+        chained = ours && pageNo !== 0 && next[0] === head.readUInt32BE(16) && next[1] === head.readUInt32BE(20);
+        if (chained) {
+          sum = next;
+          if (pageNo === 1) page1 = Buffer.from(page);
+          if (commit) {
+            result.commits++;
+            result.page1 = page1;
+            result.readableBytes = off + frameSize;
+          }
+          continue;
         }
-        continue;
       }
+      if (ours && commit && pageNo !== 0) result.unreadCommits++;
     }
-    if (ours && commit && pageNo !== 0) result.unreadCommits++;
+    if (frames < CHUNK_FRAMES) break;
   }
   return result;
 }
@@ -179,6 +189,15 @@ function validPageSize(n: number): boolean {
 function checksum(data: Buffer, littleEndian: boolean, [a, b]: [number, number]): [number, number] {
   let s1 = a;
   let s2 = b;
+  if (littleEndian && HOST_LE && data.byteOffset % 4 === 0) {
+    // The usual case (SQLite on arm64 and x86 writes little-endian checksums): whole words.
+    const w = new Uint32Array(data.buffer, data.byteOffset, data.length >>> 2);
+    for (let i = 0; i + 1 < w.length; i += 2) {
+      s1 = (s1 + w[i]! + s2) >>> 0;
+      s2 = (s2 + w[i + 1]! + s1) >>> 0;
+    }
+    return [s1, s2];
+  }
   for (let i = 0; i + 8 <= data.length; i += 8) {
     const x0 = littleEndian ? data.readUInt32LE(i) : data.readUInt32BE(i);
     const x1 = littleEndian ? data.readUInt32LE(i + 4) : data.readUInt32BE(i + 4);
