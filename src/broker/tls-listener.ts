@@ -85,6 +85,16 @@ export function logTlsClientErrors(server: tls.Server, warnings: PeerWarnings, c
   });
 }
 
+/**
+ * Everything a TLS server (mqtts, wss) does about clients refused before MQTT: failed
+ * handshakes logged and counted, and the client certificate checks the listener asks for.
+ */
+export function guardTlsClients(server: tls.Server, c: { use_identity_as_username: boolean; require_certificate: boolean }, warnings: PeerWarnings, count?: (reason: TlsRefusal) => void): void {
+  logTlsClientErrors(server, warnings, count);
+  if (c.use_identity_as_username) refuseCertificatesWithoutCn(server, warnings, count);
+  if (c.require_certificate) refuseUnverifiedClients(server, warnings, count);
+}
+
 export class TlsListener implements Service {
   readonly name: string;
   private server: tls.Server | undefined;
@@ -122,10 +132,7 @@ export class TlsListener implements Service {
     });
     gated = gateHandshakes(server, this.target, 'tls');
     const warnings = new PeerWarnings(this.log, undefined, this.options.warnIntervalMs);
-    const count = this.options.onTlsRefused;
-    logTlsClientErrors(server, warnings, count);
-    if (c.use_identity_as_username) refuseCertificatesWithoutCn(server, warnings, count);
-    if (c.require_certificate) refuseUnverifiedClients(server, warnings, count);
+    guardTlsClients(server, c, warnings, this.options.onTlsRefused);
     await bindServer(server, c.host, c.port, 'MQTTS');
     logServerErrors(server, this.log);
     this.server = server;

@@ -18,10 +18,17 @@ import type { WebSocketServer, WebSocket } from 'ws';
 import type { ListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
 import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
-import { certificateCn, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
-import { logTlsClientErrors, type TlsRefusal } from './tls-listener.js';
+import { certificateCn, loadTlsOptions, TlsFileWatcher } from './tls-material.js';
+import { guardTlsClients, type TlsRefusal } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
 import { originAllowed, originSet } from '../core/web-origin.js';
+
+/** Writes a raw HTTP answer and closes the socket once it is sent (errors of a peer already gone are dropped). */
+function answerAndClose(socket: Duplex, text: string): void {
+  socket.on('error', () => undefined);
+  socket.once('finish', () => socket.destroy());
+  socket.end(text);
+}
 
 /** The path of a request URL, without its query. */
 function pathOf(url: string | undefined): string {
@@ -96,10 +103,7 @@ export class WsListener implements Service {
     if (c.type === 'wss') {
       const secure = loadTlsOptions(c, this.where);
       const tlsServer = https.createServer({ ...secure, ...checking, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
-      const count = this.options.onTlsRefused;
-      logTlsClientErrors(tlsServer, this.warnings, count);
-      if (c.use_identity_as_username) refuseCertificatesWithoutCn(tlsServer, this.warnings, count);
-      if (c.require_certificate) refuseUnverifiedClients(tlsServer, this.warnings, count);
+      guardTlsClients(tlsServer, c, this.warnings, this.options.onTlsRefused);
       this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs, secure);
       server = tlsServer;
     } else {
@@ -156,9 +160,7 @@ export class WsListener implements Service {
       return;
     }
     const status = err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-    socket.on('error', () => undefined);
-    socket.once('finish', () => socket.destroy());
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    answerAndClose(socket, `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
     const first = err.rawPacket?.[0];
     const msg = status === 408 ? 'http upgrade request timed out'
       : first === 0x16 ? 'tls on a plain websocket port (wss:// or mqtts:// meant?)'
@@ -169,9 +171,7 @@ export class WsListener implements Service {
 
   private refusePath(req: IncomingMessage, socket: Duplex): void {
     const body = `MQTT over WebSocket is on ${this.config.path}\n`;
-    socket.on('error', () => undefined);
-    socket.once('finish', () => socket.destroy());
-    socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    answerAndClose(socket, `HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
     const fields = { remotePort: req.socket.remotePort, path: (req.url ?? '').slice(0, 200), setting: `${this.where}.path` };
     this.warnings.warn(req.socket.remoteAddress, fields, `websocket upgrade on another path than ${this.config.path} refused (HTTP 404)`);
   }
