@@ -113,7 +113,12 @@ export class DeviceMapper {
         continue;
       }
       const name = m?.name ?? r.metric;
+      if (this.holdBack(name, value, m, now)) {
+        this.skipped++;
+        continue;
+      }
       const topic = renderTemplate(this.s.topic, { device: this.s.device, metric: topicSafe(name), driver: this.s.driver });
+      // After the hold-back: a name held back was published before, so its topic was checked.
       // The name comes from the device (a JSON key): "" under a "{metric}" template, a lone
       // surrogate escaped in JSON or a 65 kB key would make a PUBLISH that subscribers reject
       // and drop the connection for [MQTT-4.7.3-1], [MQTT-1.5.4-1]. Dropped and counted instead.
@@ -121,10 +126,6 @@ export class DeviceMapper {
       if (!check.ok) {
         this.invalid++;
         this.onInvalid?.(r.metric, `gives no valid topic (${check.reason})`);
-        continue;
-      }
-      if (this.holdBack(name, value, m, now)) {
-        this.skipped++;
         continue;
       }
       // Only what a deadband or interval compares with is kept: entries of the device map, so
