@@ -5,6 +5,11 @@
 //
 //   N MQTT.js clients (QoS 1, rate/N msg/s each) ──▶ outpost ───────────mTLS──▶ cloud mosquitto ──▶ counter
 //   N MQTT.js clients (QoS 1, rate/N msg/s each) ──▶ edge mosquitto (bridge) ──mTLS──▶ cloud mosquitto ──▶ counter
+//   N MQTT.js clients (QoS 1, rate/N msg/s each) ──▶ floor-bridge.ts ─────mTLS──▶ cloud mosquitto ──▶ counter
+//
+// The floor is the least a Node.js process does to carry the same load through the same
+// packages (mqtt-packet, better-sqlite3, node:tls), started with the executable's node flags:
+// what outpost spends above it is outpost's own work, what it spends is the runtime's.
 //
 // Not the same work: outpost commits every message to its SQLite outbox (fsync per group
 // commit) before the PUBACK and deletes it once the cloud acknowledged it; Mosquitto keeps
@@ -17,7 +22,7 @@ import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { testCerts } from '../test/helpers/certs.js';
 import { Mosquitto } from '../test/helpers/mosquitto.js';
-import { Child, CpuMeter, killChildrenSync, startEdgeMosquitto, startOutpost, type TlsFiles } from './lib/bridge-procs.js';
+import { Child, CpuMeter, executableNodeWords, killChildrenSync, startEdgeMosquitto, startOutpost, type TlsFiles } from './lib/bridge-procs.js';
 import { wholeNumberOpt } from './lib/args.js';
 import { freePort } from './lib/brokers.js';
 import { median } from './lib/report.js';
@@ -31,6 +36,9 @@ const USAGE = `Usage: npm run bench:paced -- [options]
   --seconds N    measured seconds per run, after 10 s of warm-up (default 30)
   --rounds N     outpost / mosquitto pairs, alternated (default 2)
   --out FILE     markdown report (default bench/results/paced-latest.md)
+  --no-floor     skip the floor (floor-bridge.ts) in each round
+  --outpost-cmd CMD  command for the outpost side; {config} is replaced
+                 (default: dist/src/main.js run --config {config})
   -h, --help
 `;
 
@@ -42,6 +50,8 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     rounds: { type: 'string' },
     out: { type: 'string' },
+    'outpost-cmd': { type: 'string' },
+    'no-floor': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -130,11 +140,20 @@ async function main(): Promise<number> {
     log(`${clients} clients, ${rate} msg/s in all, ${seconds} s measured per run, ${rounds} rounds; cloud TLS ${cloud.tlsPort}`);
     for (let r = 0; r < rounds; r++) {
       const dir = path.join(tmp, `outpost-${r}`);
-      const outpost = startOutpost({ repoRoot, dir, port: await freePort(), synchronous: 'full', cloudTlsPort: cloud.tlsPort, tls, cmd: 'dist/src/main.js run --config {config}' });
+      const outpost = startOutpost({ repoRoot, dir, port: await freePort(), synchronous: 'full', cloudTlsPort: cloud.tlsPort, tls, cmd: values['outpost-cmd'] ?? 'dist/src/main.js run --config {config}' });
       try {
         rows.push(await measure('outpost (synchronous: full)', outpost, cloud, clients, rate, seconds));
       } finally {
         await outpost.stop();
+      }
+      if (values['no-floor'] !== true) {
+        const floorCmd = [...executableNodeWords(repoRoot), '--import', 'tsx', 'bench/floor-bridge.ts', '{config}'].join(' ');
+        const floor = startOutpost({ repoRoot, dir: path.join(tmp, `floor-${r}`), port: await freePort(), synchronous: 'full', cloudTlsPort: cloud.tlsPort, tls, cmd: floorCmd });
+        try {
+          rows.push(await measure('floor (node, same packages, no broker)', floor, cloud, clients, rate, seconds));
+        } finally {
+          await floor.stop();
+        }
       }
       const edge = startEdgeMosquitto({ dir: path.join(tmp, `edge-${r}`), port: await freePort(), cloudTlsPort: cloud.tlsPort, tls });
       try {
@@ -150,6 +169,8 @@ async function main(): Promise<number> {
   }
   const ours = median(rows.filter((r) => r.system.startsWith('outpost')).map((r) => r.cpu));
   const theirs = median(rows.filter((r) => r.system.startsWith('mosquitto')).map((r) => r.cpu));
+  const floorRows = rows.filter((r) => r.system.startsWith('floor'));
+  const floor = floorRows.length > 0 ? median(floorRows.map((r) => r.cpu)) : NaN;
   const report = [
     '# Paced bridge benchmark',
     '',
@@ -162,6 +183,13 @@ async function main(): Promise<number> {
     '',
     `Median CPU: outpost ${ours.toFixed(1)} %, Mosquitto ${theirs.toFixed(1)} %, ratio ${(ours / theirs).toFixed(2)}×. ` +
       'outpost commits each message to SQLite before its PUBACK and deletes it after the cloud acknowledged it; Mosquitto keeps its bridge queue in RAM.',
+    ...(Number.isNaN(floor)
+      ? []
+      : [
+          '',
+          `Floor (bench/floor-bridge.ts: the same packages and SQLite commits, none of a broker's work, the executable's node flags): ${floor.toFixed(1)} %; ` +
+            `outpost spends ${(ours - floor).toFixed(1)} points above it (${(ours / floor).toFixed(2)}× it).`,
+        ]),
     '',
   ].join('\n');
   console.log(`\n${report}`);

@@ -7,7 +7,9 @@ import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { executableNodeWords } from '../bench/lib/bridge-procs.js';
 import { totalsByKind, totalsTable } from '../test/system/lib/checker.js';
 import { cpuTicksOf } from '../test/helpers/outpost-process.js';
 import { WholeGateway } from '../test/system/lib/scenario.js';
@@ -61,9 +63,8 @@ function storedRowBytes(file: string): number {
  * the environment and flags of dist/src/main.js's shebang line. The RSS target is on top of it.
  */
 async function bareNodeRssKiB(): Promise<number> {
-  const shebang = readFileSync(new URL('../dist/src/main.js', import.meta.url), 'utf8').split('\n', 1)[0]!;
-  const args = shebang.replace(/^#!\/usr\/bin\/env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
-  const child = spawn('/usr/bin/env', [...args, '-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' });
+  const [env, ...args] = executableNodeWords(fileURLToPath(new URL('..', import.meta.url)));
+  const child = spawn(env!, [...args, '-e', 'setTimeout(() => {}, 5000)'], { stdio: 'ignore' });
   await sleep(2500);
   const kib = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? NaN);
   child.kill();

@@ -6,6 +6,19 @@ import path from 'node:path';
 import { RawClient } from './mqtt-client.js';
 import { killAllSync, trackChild } from './brokers.js';
 
+/**
+ * The words that start node the way the built executable does: the environment and flags of
+ * dist/src/main.js's shebang line, plus the V8 flags main.js sets at run time. A process started
+ * with them (a bare node, the floor of the paced benchmark) pays what the gateway's memory
+ * settings cost, so figures compare like with like.
+ */
+export function executableNodeWords(repoRoot: string): string[] {
+  const shebang = readFileSync(path.join(repoRoot, 'dist/src/main.js'), 'utf8').split('\n', 1)[0]!;
+  const words = shebang.replace(/^#!\/usr\/bin\/env\s+(-S\s+)?/, '').split(/\s+/).filter(Boolean);
+  const node = words.indexOf('node');
+  return ['/usr/bin/env', ...words.slice(0, node + 1), '--optimize-for-size', ...words.slice(node + 1)];
+}
+
 /** SIGKILL every child still running (exit handlers); one registry with the broker bench. */
 export const killChildrenSync = killAllSync;
 
