@@ -24,8 +24,11 @@ export function nmeaChecksum(body: string): number {
   return x;
 }
 
-/** `gsa`: the device's tally, which makes satellites_used the sum over the GSA of each system. */
-export function parseNmea(text: string, o: NmeaOptions, gsa?: GsaTally): ParseResult {
+/**
+ * `now`: the gateway's clock (ms, the driver context's; RMC's two-digit year takes its century
+ * from it). `gsa`: the device's tally, which makes satellites_used the sum over the GSA of each system.
+ */
+export function parseNmea(text: string, o: NmeaOptions, now: number, gsa?: GsaTally): ParseResult {
   if (text.trim() === '') return { ok: true, readings: [] }; // a blank line is no failure
   const start = text.indexOf('$');
   if (start < 0) return { ok: false, error: 'decode', detail: 'no "$" sentence start' };
@@ -47,7 +50,7 @@ export function parseNmea(text: string, o: NmeaOptions, gsa?: GsaTally): ParseRe
   if (address.startsWith('P') || address.length !== 5) return { ok: true, readings: [] };
   const type = address.slice(2) as SentenceType;
   if (!o.sentences.includes(type)) return { ok: true, readings: [] };
-  const decoded = decodeSentence(type, fields.slice(1));
+  const decoded = decodeSentence(type, fields.slice(1), now);
   if (typeof decoded === 'string') return { ok: false, error: 'decode', detail: decoded };
   if (type === 'GSA' && gsa !== undefined) {
     const used = decoded.find((r) => r.metric === 'satellites_used');
@@ -64,15 +67,15 @@ export function parseNmea(text: string, o: NmeaOptions, gsa?: GsaTally): ParseRe
  * broken one counted on its own. A failure alongside good sentences goes to `fail`; a line
  * of failures only returns the last one, as a line of one sentence does.
  */
-export function parseLine(text: string, o: NmeaOptions, fail: (f: Extract<ParseResult, { ok: false }>) => void, gsa?: GsaTally): ParseResult {
+export function parseLine(text: string, o: NmeaOptions, now: number, fail: (f: Extract<ParseResult, { ok: false }>) => void, gsa?: GsaTally): ParseResult {
   const first = text.indexOf('$');
-  if (first < 0 || text.indexOf('$', first + 1) < 0) return parseNmea(text, o, gsa);
+  if (first < 0 || text.indexOf('$', first + 1) < 0) return parseNmea(text, o, now, gsa);
   const readings: Reading[] = [];
   const failures: Array<Extract<ParseResult, { ok: false }>> = [];
   let good = 0;
   for (let at = first; at >= 0; ) {
     const next = text.indexOf('$', at + 1);
-    const r = parseNmea(next < 0 ? text.slice(at) : text.slice(at, next), o, gsa);
+    const r = parseNmea(next < 0 ? text.slice(at) : text.slice(at, next), o, now, gsa);
     if (r.ok) {
       good++;
       readings.push(...r.readings);
@@ -95,14 +98,14 @@ export function nmeaCommandLine(payload: string): string | CommandResult {
 
 export const nmea = defineDriver({
   name: 'nmea',
-  summary: 'NMEA 0183 GPS/GNSS sentences (GGA, RMC, VTG, GSA) with checksum check.',
+  summary: 'NMEA 0183 GPS/GNSS sentences (GGA, GNS, RMC, VTG, GSA) with checksum check.',
   options,
   metricNames: (o) => [...new Set(o.sentences.flatMap((s) => METRICS[s]))],
   framing: lineFraming,
   create: (o, ctx) => {
     const gsa = new GsaTally();
     return {
-      parse: (frame) => parseLine(lineText(frame), o, (f) => ctx.fail(f.error, f.detail), gsa),
+      parse: (frame) => parseLine(lineText(frame), o, ctx.now(), (f) => ctx.fail(f.error, f.detail), gsa),
       command: async (payload) => {
         const line = nmeaCommandLine(payload.toString('utf8'));
         if (typeof line !== 'string') return line;
