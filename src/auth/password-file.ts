@@ -4,8 +4,8 @@
  * ignored. Malformed lines stop start-up with file:line and what is wrong, each of them.
  *
  * Verification is salted scrypt (node:crypto, off the main thread) with a constant-time
- * compare; an unknown user is checked against a dummy entry with the default cost, so
- * "no such user" and "wrong password" take the same time.
+ * compare; every refused check costs the same (see PasswordChecker), so "no such user" and
+ * "wrong password" take the same time, whatever each entry's cost.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { throwFileProblems } from './file-problems.js';
@@ -55,8 +55,8 @@ export function parseHash(field: string): PasswordEntry | string {
   if (!Number.isInteger(N) || N < 2 || N > 2 ** 20 || (N & (N - 1)) !== 0) return `scrypt N must be a power of two from 2 to 1048576, got ${parts[2]}`;
   if (!Number.isInteger(r) || r < 1 || r > 32) return `scrypt r must be 1 to 32, got ${parts[3]}`;
   if (!Number.isInteger(p) || p < 1 || p > 16) return `scrypt p must be 1 to 16, got ${parts[4]}`;
-  // Each check takes 128·N·r bytes, max_concurrent_checks of them at once, and an unknown user
-  // costs the first entry's: N=2^20 r=8 (1 GiB) had every CONNECT, even of an unknown user, take 1 GiB: a few at once and the OOM killer stops the gateway.
+  // Each check takes 128·N·r bytes, max_concurrent_checks of them at once, and a refused one
+  // takes the dearest entry's: N=2^20 r=8 (1 GiB) had every CONNECT, even of an unknown user, take 1 GiB: a few at once and the OOM killer stops the gateway.
   const mib = (128 * N * r) / 2 ** 20;
   if (mib > MAX_SCRYPT_MIB) return `scrypt N=${N} r=${r} needs ${mib} MiB per check, more than ${MAX_SCRYPT_MIB} MiB (outpost passwd writes N=${DEFAULT_SCRYPT.N} r=${DEFAULT_SCRYPT.r}: ${(128 * DEFAULT_SCRYPT.N * DEFAULT_SCRYPT.r) / 2 ** 20} MiB)`;
   const b64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -108,15 +108,66 @@ export function formatPasswordFile(lines: [user: string, hash: string][]): strin
   return lines.map(([u, h]) => `${u}:${h}\n`).join('');
 }
 
-/** A checker over a parsed file: unknown user and wrong password cost the same. */
-export class PasswordChecker {
-  private readonly dummy: Promise<PasswordEntry>;
+/** Derives a key with scrypt; PasswordChecker takes another one in tests to see the costs it pays. */
+export type Derive = (password: string | Buffer, salt: Buffer, params: ScryptParams, keylen: number) => Promise<Buffer>;
 
-  constructor(private readonly users: Map<string, PasswordEntry>) {
-    // Same cost as the users' entries (the first one's), so an unknown name is no faster.
-    const first = users.values().next().value as PasswordEntry | undefined;
-    const params = first ?? DEFAULT_SCRYPT;
-    this.dummy = hashPassword(randomBytes(16).toString('hex'), params).then((h) => parseHash(h) as PasswordEntry);
+/** scrypt's work for these settings, in units of one N=1 r=1 p=1 mix (time goes with N·r·p). */
+export function scryptWork({ N, r, p }: ScryptParams): number {
+  return N * r * p;
+}
+
+/**
+ * Derivations whose work adds up to `work` (even: every entry's N is at least 2), none
+ * taking more memory than N·r = `maxNr` (the dearest entry's): the top-up that makes a
+ * cheaper entry's failed check cost what the dearest one's does.
+ */
+export function topUp(work: number, maxNr: number): ScryptParams[] {
+  // The largest power of two the memory allows, at least 2 (N ≥ 2).
+  const cap = Math.max(2, 2 ** Math.floor(Math.log2(maxNr)));
+  const out: ScryptParams[] = [];
+  for (let k = 1; 2 ** k <= work; k++) {
+    if (Math.floor(work / 2 ** k) % 2 === 0) continue;
+    // N·r·p = 2^k with N ≥ 2, r ≤ 8 (scrypt needs N < 2^(16·r): r=8 allows any N here) and
+    // N·r ≤ cap; what is left goes to p (lanes run one after the other: time, not memory).
+    const nr = Math.min(2 ** k, cap);
+    const r = Math.min(8, nr / 2);
+    out.push({ N: nr / r, r, p: 2 ** k / nr });
+  }
+  return out;
+}
+
+/**
+ * A checker over a parsed file: a refused check costs the same whoever it names.
+ *
+ * Entries may have different costs (hashed by different versions or settings). When they
+ * do, every refusal pays one derivation shaped like the dearest entry and one like the
+ * cheapest: a wrong password for a cheap entry is followed by a throw-away dear one, for a
+ * dear entry by a cheap one, an unknown user gets both. Same work and same memory shape
+ * (scrypt's time per unit grows with its memory, past the CPU caches), so the time of a
+ * refusal tells no user name, neither an unknown one nor one hashed at a cost of its own.
+ * An entry between the two is topped up to the same work. A right password pays only its
+ * entry, and a file whose entries all cost the same pays nothing more for a refusal.
+ */
+export class PasswordChecker {
+  /** Dummy entries (random salt and hash: no password derives to them) of the dearest and cheapest settings. */
+  private readonly dearest: PasswordEntry;
+  private readonly cheapest: PasswordEntry;
+  private readonly derive: Derive;
+
+  constructor(
+    private readonly users: Map<string, PasswordEntry>,
+    deps: { derive?: Derive } = {},
+  ) {
+    this.derive = deps.derive ?? derive;
+    let dear: PasswordEntry | undefined;
+    let cheap: PasswordEntry | undefined;
+    for (const e of users.values()) {
+      if (dear === undefined || scryptWork(e) > scryptWork(dear)) dear = e;
+      if (cheap === undefined || scryptWork(e) < scryptWork(cheap)) cheap = e;
+    }
+    const dummy = (e: PasswordEntry | undefined): PasswordEntry => ({ ...(e ?? DEFAULT_SCRYPT), salt: randomBytes(SALT_LENGTH), hash: randomBytes(e?.hash.length ?? KEY_LENGTH) });
+    this.dearest = dummy(dear);
+    this.cheapest = scryptWork(cheap ?? DEFAULT_SCRYPT) === scryptWork(this.dearest) ? this.dearest : dummy(cheap);
   }
 
   get size(): number {
@@ -130,8 +181,19 @@ export class PasswordChecker {
 
   async verify(user: string, password: Buffer | string): Promise<boolean> {
     const known = this.users.get(user);
-    const entry = known ?? (await this.dummy);
-    const key = await derive(password, entry.salt, entry, entry.hash.length);
-    return timingSafeEqual(key, entry.hash) && known !== undefined;
+    const entry = known ?? this.dearest;
+    const key = await this.derive(password, entry.salt, entry, entry.hash.length);
+    if (timingSafeEqual(key, entry.hash) && known !== undefined) return true;
+    for (const params of this.rest(scryptWork(entry))) await this.derive(password, entry.salt, params, KEY_LENGTH);
+    return false;
+  }
+
+  /** What a refusal pays after a first derivation of `done` work: up to one dear plus one cheap (nothing when all cost the same). */
+  private rest(done: number): ScryptParams[] {
+    const { dearest: dear, cheapest: cheap } = this;
+    if (dear === cheap) return topUp(scryptWork(dear) - done, dear.N * dear.r);
+    const left = scryptWork(dear) + scryptWork(cheap) - done;
+    for (const e of [dear, cheap]) if (scryptWork(e) === left) return [{ N: e.N, r: e.r, p: e.p }];
+    return topUp(left, dear.N * dear.r);
   }
 }
