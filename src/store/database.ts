@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { claimInstanceName, instanceHolder, type NameClaim } from './instance-name.js';
 
 /** The raw handle and statement types, for the store modules (no second import of better-sqlite3). */
 export type SqliteHandle = Database.Database;
@@ -396,11 +397,46 @@ function whyNotWritableFile(file: string): string | undefined {
 
 /**
  * One gateway per state directory: two would drain the same outbox to the cloud twice.
- * The lock is an exclusive SQLite transaction on <dir>/outpost.lock held for the life
- * of the gateway; the operating system drops it when the process dies, even by kill -9,
- * so a crash never leaves a stale lock behind.
+ * Two guards, both held for the life of the gateway and both dropped by the operating
+ * system when the process dies, even by kill -9, so a crash never leaves a stale lock:
+ * an exclusive SQLite transaction on <dir>/outpost.lock, and the directory's name in the
+ * abstract socket namespace (instance-name.ts), which still holds when the file is
+ * deleted or replaced while the gateway runs.
  */
-export function lockStateDir(dir: string, emptied = false): { release(): void } {
+export function lockStateDir(dir: string): { release(): void } {
+  const file = lockFile(dir);
+  let claim: NameClaim | undefined;
+  try {
+    claim = claimInstanceName(dir);
+  } catch (err) {
+    file.release();
+    throw err;
+  }
+  if (claim?.taken === true) {
+    file.release();
+    const lock = path.resolve(dir, 'outpost.lock');
+    throw new OutpostError(
+      'STORE_UNAVAILABLE',
+      `${anotherOutpost(claim.pid)} is already running with store.dir ${dir} (its lock file ${lock} was deleted or replaced while it ran); stop it, or give this one its own store.dir`,
+    );
+  }
+  const name = claim;
+  return {
+    release: () => {
+      try {
+        name?.release();
+      } finally {
+        file.release();
+      }
+    },
+  };
+}
+
+function anotherOutpost(pid: number | undefined): string {
+  return pid === undefined ? 'another outpost' : `another outpost (pid ${pid})`;
+}
+
+function lockFile(dir: string, emptied = false): { release(): void } {
   const file = path.resolve(dir, 'outpost.lock');
   let handle: SqliteHandle | undefined;
   try {
@@ -416,13 +452,13 @@ export function lockStateDir(dir: string, emptied = false): { release(): void } 
       // card) is emptied, in place so that a lock on it still counts, instead of stopping
       // every start for ever.
       truncateSync(file, 0);
-      return lockStateDir(dir, true);
+      return lockFile(dir, true);
     }
     if (code === 'SQLITE_CANTOPEN' && isDirectory(file)) {
       throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir}: ${file} is a directory, not a file; move it out of store.dir`, { cause: err });
     }
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-      throw new OutpostError('STORE_UNAVAILABLE', `another outpost is already running with store.dir ${dir} (${file} is locked); stop it, or give this one its own store.dir`, { cause: err });
+      throw new OutpostError('STORE_UNAVAILABLE', `${anotherOutpost(instanceHolder(dir))} is already running with store.dir ${dir} (${file} is locked); stop it, or give this one its own store.dir`, { cause: err });
     }
     if (code === 'SQLITE_FULL') {
       throw new OutpostError('STORE_FULL', `cannot lock the state directory ${dir}: its disk is full (${file} cannot be written); free space on the disk of store.dir`, { cause: err });
