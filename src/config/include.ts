@@ -8,12 +8,12 @@
  *   a.yaml    ─ devices        [n..n+a)  ─┐
  *   b.yaml    ─ devices        [n+a..)   ─┴─ appended, each with a Segment mapping paths back
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { isOutpostError, OutpostError } from '../core/errors.js';
 import type { PathKey } from './issues.js';
 import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
+import { isFileRefused, readBoundedText } from './read-file.js';
 
 /** A YAML parse error as a sentence (its position is reported with it). */
 export function yamlMessage(e: { code: string; message: string; pos: [number, number] }, text: string): string {
@@ -80,7 +80,8 @@ const INCLUDE_PATH = ['serial', 'include'] as const;
 const LIST_PATH = ['serial', 'devices'] as const;
 const FILE_KEYS = ['devices'];
 
-export const readIncludeFromDisk: ReadInclude = (path) => readFileSync(path, 'utf8');
+/** Only a regular file, bounded in size: a FIFO or /dev/zero named here hung the loader (read-file.ts). */
+export const readIncludeFromDisk: ReadInclude = (path) => readBoundedText(path);
 
 /** Nothing but blank lines and comments. */
 export function isBlank(text: string): boolean {
@@ -134,6 +135,9 @@ export function expandIncludes(data: unknown, main: Source, read: ReadInclude): 
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'error';
       const message = isOutpostError(err) ? err.message
+        : isFileRefused(err) && err.kind === 'not-regular'
+          ? `device map file ${file} ${err.reason}; list a YAML file of devices here (outpost reads no pipes, devices or directories)`
+        : isFileRefused(err) ? `device map file ${file} ${err.reason}; check that this names the device map (one is a few kB)`
         : code === 'ENOENT' && /[*?[]/.test(entry) ? `no file is named ${file}: wildcards are not expanded; list each device map file`
         : `cannot read device map file ${file} (${code}); check the path (relative to this file)`;
       problems.push({ source: main, docPath: [...INCLUDE_PATH, i], message });

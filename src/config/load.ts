@@ -7,7 +7,7 @@
  * `FILE:LINE:COL key.path: what is wrong`, and all of them are reported at once so
  * an operator fixes the file in one pass.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node, type Pair } from 'yaml';
 import { OutpostError } from '../core/errors.js';
@@ -17,6 +17,7 @@ import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './
 import { configSchema, type Config } from './schema.js';
 import { authSchema, type AuthConfig } from './auth-schema.js';
 import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
+import { isFileRefused, readBoundedText, type FileRefused } from './read-file.js';
 
 interface Problem {
   /** The file the problem is in: the main one or an included device map. */
@@ -44,8 +45,9 @@ export function loadConfig(file?: string, opts: { checkFiles?: boolean; refuseEm
   if (file === undefined) return defaultConfig();
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readBoundedText(file);
   } catch (err) {
+    if (isFileRefused(err)) throw new OutpostError('CONFIG_UNREADABLE', refusedConfigMessage(err), { cause: err });
     const dir = dirname(file);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' && !existsSync(dir)) {
       throw new OutpostError(
@@ -66,6 +68,16 @@ export function loadConfig(file?: string, opts: { checkFiles?: boolean; refuseEm
   // A device map caught half-way would remove every device it lists (their retained state cleared).
   const readInclude = opts.refuseEmpty === true ? refusingEmpty(readIncludeFromDisk) : readIncludeFromDisk;
   return parseConfigText(text, file, readInclude, opts.checkFiles === true ? (c) => unreadableFiles(c) : undefined, dirname(file));
+}
+
+/**
+ * A config file named that is no regular file (a FIFO, /dev/zero, a directory) or far too
+ * large to be one: one sentence, as the other config errors are (read-file.ts).
+ */
+function refusedConfigMessage(err: FileRefused): string {
+  return err.kind === 'not-regular'
+    ? `${err.file}: the config file ${err.reason}; give the path of the YAML config file itself (outpost reads no pipes, devices or directories)`
+    : `${err.file}: the config file ${err.reason}; check that it names the YAML config file (one is a few kB)`;
 }
 
 /**
@@ -171,7 +183,7 @@ export function parseConfigText(
  */
 export function authFilesNamed(file: string): AuthConfig | undefined {
   try {
-    const data = parseDocument(readFileSync(file, 'utf8'), PARSE_OPTIONS).toJS() as { auth?: unknown } | null;
+    const data = parseDocument(readBoundedText(file), PARSE_OPTIONS).toJS() as { auth?: unknown } | null;
     const auth = data?.auth;
     if (auth === null || typeof auth !== 'object') return undefined;
     const named = (key: string): string | undefined => {
