@@ -7,12 +7,13 @@
  *   auth.acl_file ────── Acl.read ──────────▶ Acl ─────────────┼─▶ AccessControl
  *   auth.failure_delay, max_concurrent_checks ─────────────────┘
  */
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { AuthConfig } from '../config/auth-schema.js';
 import { OutpostError } from '../core/errors.js';
 import { readPasswordFile, PasswordChecker } from './password-file.js';
 import { throwFileProblems } from './file-problems.js';
+import { processIdentity, type ProcessIdentity } from './file-permissions.js';
+import { readAuthFile } from './read-auth-file.js';
 import { Acl, ALLOW_ALL, type Grants, type Subject } from './acl.js';
 
 export type { Grants, Subject, ReadAccess } from './acl.js';
@@ -33,6 +34,8 @@ export interface AccessControlOptions {
   /** Delay before a refused password is answered, in ms. */
   failureDelayMs?: number;
   maxConcurrentChecks?: number;
+  /** Sentences to log as warnings where the access control is put in force (see loadAccessControl). */
+  warnings?: readonly string[];
 }
 
 export class AccessControl {
@@ -40,12 +43,15 @@ export class AccessControl {
   readonly acl: Acl | undefined;
   readonly failureDelayMs: number;
   readonly maxConcurrentChecks: number;
+  /** What is worth a warning about the files read (others may read them, no users): log each at start and reload. */
+  readonly warnings: readonly string[];
 
   constructor(o: AccessControlOptions = {}) {
     this.passwords = o.passwords;
     this.acl = o.acl;
     this.failureDelayMs = o.failureDelayMs ?? 1000;
     this.maxConcurrentChecks = o.maxConcurrentChecks ?? 4;
+    this.warnings = o.warnings ?? [];
   }
 
   /** Whether CONNECT user names are checked against a password file. */
@@ -79,45 +85,38 @@ export const OPEN_ACCESS = new AccessControl();
 /**
  * Reads the files named in `auth:` (relative to the config file's directory). A missing or
  * malformed file throws an OutpostError: one sentence with file:line per problem, those of both files.
+ * What is worth a warning but no refusal (a file others may read, a password file without
+ * users) is in the result's `warnings`, for the caller to log at start and at each reload.
  */
-export async function loadAccessControl(auth: AuthConfig, configFile?: string): Promise<AccessControl> {
+export async function loadAccessControl(auth: AuthConfig, configFile?: string, deps: { identity?: ProcessIdentity } = {}): Promise<AccessControl> {
   const base = configFile === undefined ? process.cwd() : dirname(resolve(configFile));
   const passwordFile = auth.password_file === undefined ? undefined : resolve(base, auth.password_file);
   const aclFile = auth.acl_file === undefined ? undefined : resolve(base, auth.acl_file);
+  const me = 'identity' in deps ? deps.identity : processIdentity();
   // Both files are read before anything is thrown: a missing password file must not hide
   // the ACL's bad lines (or the other way round), or a fix-and-retry round finds them later.
-  const [passwordText, aclText] = await Promise.all([readText(passwordFile, 'auth.password_file'), readText(aclFile, 'auth.acl_file')]);
-  const users = typeof passwordText === 'string' && passwordFile !== undefined ? readPasswordFile(passwordText, passwordFile) : undefined;
-  const rules = typeof aclText === 'string' && aclFile !== undefined ? Acl.read(aclText, aclFile) : undefined;
+  const [passwordRead, aclRead] = await Promise.all([readAuthFile(passwordFile, 'auth.password_file', me), readAuthFile(aclFile, 'auth.acl_file', me)]);
+  const textOf = (r: typeof passwordRead) => (r === undefined || r instanceof OutpostError ? undefined : r);
+  const passwordText = textOf(passwordRead);
+  const aclText = textOf(aclRead);
+  const users = passwordText !== undefined && passwordFile !== undefined ? readPasswordFile(passwordText.text, passwordFile) : undefined;
+  const rules = aclText !== undefined && aclFile !== undefined ? Acl.read(aclText.text, aclFile) : undefined;
   // Every problem of both files at once, as the YAML config reports its own: one fix-and-retry round.
-  const problems = (text: string | undefined | OutpostError, found: { problems: string[] } | undefined) => (text instanceof OutpostError ? [text.message] : found?.problems ?? []);
+  const problems = (read: typeof passwordRead, found: { problems: string[] } | undefined) =>
+    read instanceof OutpostError ? [read.message] : [...(read?.problem === undefined ? [] : [read.problem]), ...(found?.problems ?? [])];
   try {
-    throwFileProblems({ file: passwordFile ?? '', problems: problems(passwordText, users) }, { file: aclFile ?? '', problems: problems(aclText, rules) });
+    throwFileProblems({ file: passwordFile ?? '', problems: problems(passwordRead, users) }, { file: aclFile ?? '', problems: problems(aclRead, rules) });
   } catch (err) {
     // A missing file keeps its code (CONFIG_UNREADABLE), the other file's bad lines beside it.
-    const missing = [passwordText, aclText].find((t) => t instanceof OutpostError);
+    const missing = [passwordRead, aclRead].find((t) => t instanceof OutpostError);
     throw missing === undefined ? err : new OutpostError('CONFIG_UNREADABLE', (err as Error).message, { cause: missing.cause });
+  }
+  const warnings = [passwordText?.warning, aclText?.warning].filter((w): w is string => w !== undefined);
+  if (users !== undefined && users.users.size === 0) {
+    // Accepted (`outpost passwd -D` of the last user leaves it so), but every user name is refused: worth a line.
+    warnings.push(`auth.password_file ${passwordFile} has no users, so every client that gives a user name is refused; add one with \`outpost passwd ${passwordFile} USER\``);
   }
   const passwords = users === undefined ? undefined : new PasswordChecker(users.users);
   const acl = rules?.acl;
-  return new AccessControl({ passwords, acl, failureDelayMs: auth.failure_delay, maxConcurrentChecks: auth.max_concurrent_checks });
-}
-
-/** The file's text, undefined when none is named, or the error saying it cannot be read. */
-async function readText(file: string | undefined, key: string): Promise<string | undefined | OutpostError> {
-  if (file === undefined) return undefined;
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    const how = key === 'auth.password_file' ? '`outpost passwd` writes password files' : 'config/acl.example shows the format';
-    // The remedy follows the cause: "create it" is no help for a file that is there.
-    const what =
-      code === 'EACCES' || code === 'EPERM'
-        ? `let the user outpost runs as read it (installed: chgrp outpost ${file}; chmod 0640 ${file})`
-        : code === 'EISDIR'
-          ? 'it is a directory: name the file in it'
-          : `create it (${how}) or fix the path`;
-    return new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); ${what}`, { cause: err });
-  }
+  return new AccessControl({ passwords, acl, failureDelayMs: auth.failure_delay, maxConcurrentChecks: auth.max_concurrent_checks, warnings });
 }

@@ -4,6 +4,7 @@
  * the broker swaps to the new access control at once. Existing subscriptions are graded
  * again and later publishes, subscribes and deliveries follow the new rules; only the
  * clients of a user deleted from the password file or given a new password are disconnected. A malformed or missing file rejects the whole reload (file:line sentence).
+ * What is worth a warning about the files (others may read them, no users) is said again at each reload.
  */
 import { loadAccessControl, type AccessControl } from '../auth/access-control.js';
 import type { ReloadStep } from './step.js';
@@ -12,6 +13,8 @@ export interface AuthStepDeps {
   setAccessControl(ac: AccessControl): void;
   /** The config file the paths are relative to. */
   configFile: string | undefined;
+  /** Logs one warning sentence (AccessControl.warnings: a file others may read, a password file without users). */
+  warn?(message: string): void;
 }
 
 export function authStep(deps: AuthStepDeps): ReloadStep {
@@ -26,6 +29,7 @@ export function authStep(deps: AuthStepDeps): ReloadStep {
       const ac = prepared ?? (await loadAccessControl(next.auth, deps.configFile));
       prepared = undefined;
       deps.setAccessControl(ac);
+      for (const w of ac.warnings) deps.warn?.(w);
       // Said one by one: dropping a file turns a control off, which an operator must see in the log.
       const changes: string[] = [];
       const file = (what: string, before: string | undefined, after: string | undefined): void => {

@@ -1,0 +1,61 @@
+/**
+ * Reads a password file or ACL named in `auth:`: its text, a warning when others than
+ * outpost and root may read or change it (file-permissions.ts), and a problem when it is no
+ * UTF-8 text at all. The mode and owner are those of the file read (fstat of the open file),
+ * not of one a rename put there in between.
+ *
+ * A Windows editor may save as UTF-16 (Notepad's "Unicode"): read as UTF-8 that gave one
+ * "expected user:$scrypt$…" per line, none saying why. It is one problem saying so now. A
+ * UTF-8 BOM and CRLF line ends are read as they are meant (the line parsers trim them).
+ */
+import { open } from 'node:fs/promises';
+import { OutpostError } from '../core/errors.js';
+import { fileAccessWarning, type AuthFileKey, type ProcessIdentity } from './file-permissions.js';
+
+export interface AuthFileText {
+  text: string;
+  /** Others than outpost and root may read or change it (one sentence). */
+  warning?: string;
+  /** Not text outpost can read (one `file: what is wrong; what to do` line); text is then ''. */
+  problem?: string;
+}
+
+/** The file's text, undefined when none is named, or the error saying it cannot be read. */
+export async function readAuthFile(file: string | undefined, key: AuthFileKey, me: ProcessIdentity | undefined): Promise<AuthFileText | undefined | OutpostError> {
+  if (file === undefined) return undefined;
+  let bytes: Buffer;
+  let warning: string | undefined;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      const st = await fh.stat();
+      // A directory opens on Linux; reading it fails with EISDIR below, as before.
+      if (st.isFile()) warning = fileAccessWarning(key, file, st, me);
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    return unreadable(file, key, err);
+  }
+  const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
+  if (utf16 || bytes.includes(0)) {
+    const what = utf16 ? 'is UTF-16 text (what Windows Notepad saves as "Unicode")' : 'holds NUL bytes, so it is not a text file (UTF-16 without a BOM, or a binary named by mistake)';
+    const fix = key === 'auth.password_file' ? 'save it as UTF-8 (or write it with `outpost passwd`)' : 'save it as UTF-8';
+    return { text: '', warning, problem: `${file}: the file ${what}; ${fix}` };
+  }
+  return { text: bytes.toString('utf8'), warning };
+}
+
+function unreadable(file: string, key: AuthFileKey, err: unknown): OutpostError {
+  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  const how = key === 'auth.password_file' ? '`outpost passwd` writes password files' : 'config/acl.example shows the format';
+  // The remedy follows the cause: "create it" is no help for a file that is there.
+  const what =
+    code === 'EACCES' || code === 'EPERM'
+      ? `let the user outpost runs as read it (installed: chgrp outpost ${file}; chmod 0640 ${file})`
+      : code === 'EISDIR'
+        ? 'it is a directory: name the file in it'
+        : `create it (${how}) or fix the path`;
+  return new OutpostError('CONFIG_UNREADABLE', `${key} ${file} cannot be read (${code}); ${what}`, { cause: err });
+}
