@@ -11,7 +11,7 @@
 import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
-import { DEFAULT_SCRYPT, hashPassword, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
+import { DEFAULT_SCRYPT, hashPassword, MAX_USER_NAME_BYTES, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
 
 export interface PasswdDeps {
   stdout(text: string): void;
@@ -26,6 +26,10 @@ export interface PasswdDeps {
 export async function passwdCommand(file: string, user: string, del: boolean, deps: PasswdDeps): Promise<number> {
   if (!USER_NAME.test(user)) {
     deps.stderr(`outpost passwd: user name "${user}" ${USER_NAME_RULE}\n`);
+    return 2;
+  }
+  if (Buffer.byteLength(user) > MAX_USER_NAME_BYTES) {
+    deps.stderr(`outpost passwd: user name "${user.slice(0, 64)}…" is longer than the ${MAX_USER_NAME_BYTES} bytes an MQTT CONNECT can carry\n`);
     return 2;
   }
   let text = '';

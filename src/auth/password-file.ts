@@ -28,6 +28,8 @@ const KEY_LENGTH = 32;
 const MAX_SCRYPT_MIB = 256;
 const SALT_LENGTH = 16;
 export const USER_NAME = /^[^\s:#][^\s:]*$/;
+/** The longest user name a CONNECT can carry (MQTT §1.5.4: a UTF-8 string of at most 65535 octets). */
+export const MAX_USER_NAME_BYTES = 65535;
 /** What USER_NAME asks, as a sentence for a name it refuses. */
 export const USER_NAME_RULE = 'must not contain spaces or ":" nor start with "#" (a comment in the file)';
 
@@ -97,8 +99,13 @@ function lineProblem(line: string, users: ReadonlyMap<string, PasswordEntry>): s
   const colon = line.indexOf(':');
   if (colon <= 0) return 'expected user:$scrypt$N$r$p$salt$hash';
   const user = line.slice(0, colon);
-  if (!USER_NAME.test(user)) return `user name "${user}" ${USER_NAME_RULE}`;
-  if (users.has(user)) return `user "${user}" appears twice`;
+  // Quoted at most 64 characters: a line of junk is not repeated whole into the log.
+  const shown = user.length > 64 ? `${user.slice(0, 64)}…` : user;
+  if (!USER_NAME.test(user)) return `user name "${shown}" ${USER_NAME_RULE}`;
+  // A CONNECT carries at most 65535 octets of user name (MQTT §1.5.4): such a user could never log in.
+  const bytes = Buffer.byteLength(user);
+  if (bytes > MAX_USER_NAME_BYTES) return `user name "${shown}" is ${bytes} bytes long, more than the ${MAX_USER_NAME_BYTES} an MQTT CONNECT can carry`;
+  if (users.has(user)) return `user "${shown}" appears twice`;
   const entry = parseHash(line.slice(colon + 1));
   return typeof entry === 'string' ? entry : { user, entry };
 }
