@@ -344,9 +344,12 @@ async function runCommand(configFile: string | undefined, deps: CliDeps): Promis
       await cleanup();
       // A file the config names that cannot be used (a password file, an ACL, a TLS key that
       // does not match) is a bad config like a schema error, and a store written by a newer
-      // outpost needs that version or the file moved away: exit 2, which systemd does not
+      // outpost needs that version or the file moved away, and a store.dir this user may not
+      // write (or on a read-only disk) needs someone to fix it: exit 2, which systemd does not
       // restart (RestartPreventExitStatus=2), where 1 means "try again".
-      return isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE') || isOutpostError(err, 'STORE_INCOMPATIBLE') ? EXIT_USAGE : EXIT_FAILURE;
+      return isOutpostError(err, 'CONFIG_INVALID') || isOutpostError(err, 'CONFIG_UNREADABLE') || isOutpostError(err, 'STORE_INCOMPATIBLE') || isOutpostError(err, 'STORE_NOT_WRITABLE')
+        ? EXIT_USAGE
+        : EXIT_FAILURE;
     }
     // A signal aborted the start: carry on with the normal stop below.
   }

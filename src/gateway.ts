@@ -15,7 +15,6 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { BridgeConfig, Config, ListenerConfig } from './config/schema.js';
 import type { Clock } from './core/clock.js';
-import { OutpostError } from './core/errors.js';
 import { ServiceGroup, type Service } from './core/lifecycle.js';
 import type { ProgressProbe } from './core/progress.js';
 import { Broker } from './broker/broker.js';
@@ -30,6 +29,7 @@ import { Bridge } from './bridge/bridge.js';
 import { bridgeSettings, checkTlsFiles } from './bridge/settings.js';
 import { UpstreamClient } from './bridge/upstream-client.js';
 import { lockStateDir, openDatabase, type StoreDatabase } from './store/database.js';
+import { stateDirFailure } from './store/dir-access.js';
 import { SqliteOutbox } from './store/sqlite-outbox.js';
 import { CommitHealth } from './store/commit-health.js';
 import { DiskReserve } from './store/reserve.js';
@@ -170,7 +170,8 @@ export class Gateway {
         try {
           ensureDir(this.config.store.dir);
         } catch (err) {
-          throw new OutpostError('STORE_UNAVAILABLE', `state directory ${this.config.store.dir} cannot be created (${(err as Error).message}); fix store.dir or its permissions`, { cause: err });
+          const dir = this.config.store.dir;
+          throw stateDirFailure(`state directory ${dir} cannot be created`, dir, (err as Error).message, (err as NodeJS.ErrnoException).code, err);
         }
       },
       stop: async () => {},

@@ -15,6 +15,8 @@ export type ErrorCode =
   /** The database was written by a newer outpost: starting again cannot help. */
   | 'STORE_INCOMPATIBLE'
   | 'STORE_FULL'
+  /** store.dir (or a file in it) cannot be written by this user, or is on a read-only disk: starting again cannot help. */
+  | 'STORE_NOT_WRITABLE'
   | 'BRIDGE_UPSTREAM'
   | 'METRICS_LISTEN_FAILED';
 

@@ -19,6 +19,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 import { claimInstanceName, instanceHolder, type NameClaim } from './instance-name.js';
+import { stateDirFailure } from './dir-access.js';
 
 /** The raw handle and statement types, for the store modules (no second import of better-sqlite3). */
 export type SqliteHandle = Database.Database;
@@ -116,20 +117,15 @@ export function openDatabase(opts: OpenDatabaseOptions): StoreDatabase {
     try {
       ensureDir(path.dirname(file));
     } catch (err) {
-      throw new OutpostError(
-        'STORE_UNAVAILABLE',
-        `state directory ${path.dirname(file)} cannot be created (${(err as Error).message}); fix store.dir or its permissions`,
-        { cause: err },
-      );
+      const dir = path.dirname(file);
+      throw stateDirFailure(`state directory ${dir} cannot be created`, dir, (err as Error).message, (err as NodeJS.ErrnoException).code, err);
     }
   }
   if (!memory) {
     // SQLite opens a file it cannot write read-only without a word; the first write of the
     // start-up then failed with a stack trace (an SD card the kernel remounted read-only).
-    const why = whyNotWritable(path.dirname(file)) ?? whyNotWritableFile(file);
-    if (why !== undefined) {
-      throw new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be written (${why}); fix store.dir or its permissions`);
-    }
+    const denied = whyNotWritable(path.dirname(file)) ?? whyNotWritableFile(file);
+    if (denied !== undefined) throw stateDirFailure(`database ${file} cannot be written`, path.dirname(file), denied.why, denied.errno);
     mendBeforeOpen(file, log, (opts.clock ?? systemClock).now());
   }
   let movedAside: string | undefined;
@@ -326,10 +322,13 @@ function unavailable(file: string, err: unknown): OutpostError {
     code === 'SQLITE_BUSY'
       ? 'is another outpost running on the same store.dir?'
       : readOnly || (typeof code === 'string' && code.startsWith('SQLITE_READONLY'))
-        ? 'the disk of store.dir is read-only (after I/O errors the kernel remounts an SD card read-only: see dmesg, check the card, reboot)'
+        ? READ_ONLY_HINT
         : 'check that store.dir is on a writable, mounted disk with the right permissions';
-  return new OutpostError('STORE_UNAVAILABLE', `database ${file} cannot be opened (${why}); ${hint}`, { cause: err });
+  // A read-only disk stays so until someone acts: not worth a restart every 5 s (dir-access.ts).
+  return new OutpostError(hint === READ_ONLY_HINT ? 'STORE_NOT_WRITABLE' : 'STORE_UNAVAILABLE', `database ${file} cannot be opened (${why}); ${hint}`, { cause: err });
 }
+
+const READ_ONLY_HINT = 'the disk of store.dir is read-only (after I/O errors the kernel remounts an SD card read-only: see dmesg, check the card, reboot)';
 
 function isDirectory(f: string): boolean {
   try {
@@ -369,27 +368,34 @@ function sizeOf(file: string): number {
   }
 }
 
+/** Why a path cannot be written: its errno, and the same in the operator's terms. */
+interface Denied {
+  errno: string | undefined;
+  why: string;
+}
+
 /** Why a directory cannot hold our files, in the operator's terms; SQLite says only SQLITE_CANTOPEN. */
-function whyNotWritable(dir: string): string | undefined {
+function whyNotWritable(dir: string): Denied | undefined {
   try {
-    if (!statSync(dir).isDirectory()) return 'ENOTDIR: it is a file, not a directory';
+    if (!statSync(dir).isDirectory()) return { errno: 'ENOTDIR', why: 'ENOTDIR: it is a file, not a directory' };
     accessSync(dir, constants.W_OK);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Under the systemd unit (ProtectSystem=strict) every directory but /var/lib/outpost is read-only.
-    if (e.code === 'EROFS') return 'EROFS: read-only here; under systemd only /var/lib/outpost is writable unless ReadWritePaths= adds it';
-    return e.code ?? e.message;
+    if (e.code === 'EROFS') return { errno: e.code, why: 'EROFS: read-only here; under systemd only /var/lib/outpost is writable unless ReadWritePaths= adds it' };
+    return { errno: e.code, why: e.code ?? e.message };
   }
   return undefined;
 }
 
-function whyNotWritableFile(file: string): string | undefined {
-  for (const f of [file, `${file}-wal`]) {
+/** Why files of the store that exist cannot be written (one a `sudo outpost run` left owned by root). */
+function whyNotWritableFile(file: string, companions = ['-wal']): Denied | undefined {
+  for (const f of [file, ...companions.map((c) => file + c)]) {
     try {
       accessSync(f, constants.W_OK);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      if (e.code !== 'ENOENT') return `${path.basename(f)}: ${e.code ?? e.message}`;
+      if (e.code !== 'ENOENT') return { errno: e.code, why: `${path.basename(f)}: ${e.code ?? e.message}` };
     }
   }
   return undefined;
@@ -463,7 +469,8 @@ function lockFile(dir: string, emptied = false): { release(): void } {
     if (code === 'SQLITE_FULL') {
       throw new OutpostError('STORE_FULL', `cannot lock the state directory ${dir}: its disk is full (${file} cannot be written); free space on the disk of store.dir`, { cause: err });
     }
-    throw new OutpostError('STORE_UNAVAILABLE', `cannot lock the state directory ${dir} (${whyNotWritable(dir) ?? code ?? (err as Error).message}); fix store.dir or its permissions`, { cause: err });
+    const denied = whyNotWritable(dir) ?? whyNotWritableFile(file, ['-journal']) ?? { errno: undefined, why: code ?? (err as Error).message };
+    throw stateDirFailure(`cannot lock the state directory ${dir}`, dir, denied.why, denied.errno, err);
   }
   const locked = handle;
   return {
