@@ -1,7 +1,10 @@
 /**
  * Bounds the password verifications (scrypt, 32 MiB and tens of ms each) running at once;
  * the rest wait, and a full waiting line refuses at once instead of growing.
- * A waiting job whose client left meanwhile is skipped, never run.
+ * A waiting job whose client left meanwhile is skipped, never run, and holds no room: a
+ * full line (or a source's full share) first drops those, so clients that gave up and
+ * reconnect (a connect timeout shorter than the wait, on a busy Pi) are not refused as busy
+ * because of their own earlier attempts.
  *
  * Fair between source addresses: waiting jobs are started one address at a time in turn,
  * and one address may hold at most a quarter of the line. Otherwise a single host sending
@@ -40,13 +43,27 @@ export class VerifyQueue {
       return true;
     }
     const line = this.limit() * this.maxWaitingPerSlot;
+    const share = Math.max(1, Math.floor(line / 4));
+    // Jobs of clients that left hold no room: pruned before refusing (only when full, so not per submit).
+    if ((this.waiting.get(source)?.length ?? 0) >= share) this.prune(source);
+    if (this.count >= line) for (const s of [...this.waiting.keys()]) this.prune(s);
     const mine = this.waiting.get(source);
-    if (this.count >= line || (mine?.length ?? 0) >= Math.max(1, Math.floor(line / 4))) return false;
+    if (this.count >= line || (mine?.length ?? 0) >= share) return false;
     if (mine === undefined) this.waiting.set(source, [{ job, stale }]);
     else mine.push({ job, stale });
     this.count++;
     this.next();
     return true;
+  }
+
+  /** Drops the waiting jobs of `source` whose clients left; the source keeps its turn if any remain. */
+  private prune(source: string): void {
+    const jobs = this.waiting.get(source);
+    if (jobs === undefined) return;
+    const live = jobs.filter((w) => !w.stale());
+    this.count -= jobs.length - live.length;
+    if (live.length === 0) this.waiting.delete(source);
+    else this.waiting.set(source, live); // an existing key keeps its place in the turn order
   }
 
   private start(job: () => Promise<void>): void {
