@@ -4,76 +4,52 @@
  * mosquitto_sub checks the topics. CRC errors and timeouts are injected on the wire.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
-import { Gateway } from '../../src/gateway.js';
-import { memory, ModbusSlaveSim, putFloat } from '../helpers/modbus-slave.js';
-import { MosquittoSub } from '../helpers/mosquitto-sub.js';
-import { PtyLab } from '../helpers/pty.js';
+import { ModbusBus } from '../helpers/modbus-bus.js';
+import { memory, putFloat } from '../helpers/modbus-slave.js';
 
-let lab: PtyLab | undefined;
-let gateway: Gateway | undefined;
-let sub: MosquittoSub | undefined;
-let sim: ModbusSlaveSim | undefined;
-let dataDir: string | undefined;
-
+let rig: ModbusBus | undefined;
 afterEach(async () => {
-  sub?.stop();
-  sim?.stop();
-  await gateway?.stop();
-  await lab?.cleanup();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  gateway = sub = sim = lab = dataDir = undefined;
+  await rig?.close();
+  rig = undefined;
 });
 
 describe('modbus-rtu on a shared RS-485 bus (pty + slave simulator)', () => {
   it('polls several slaves without collisions, rides through CRC errors and timeouts, reports an absent slave offline, and writes on command', async () => {
-    lab = new PtyLab();
-    dataDir = mkdtempSync(join(tmpdir(), 'outpost-modbus-e2e-'));
-    const bus = await lab.pty('usb-RS485_bus-if00-port0');
-    sim = new ModbusSlaveSim((b) => void bus.write(b).catch(() => undefined));
-    bus.onReceive((b) => sim!.feed(b));
     const m1 = memory();
     putFloat(m1.input, 0, 230.5);
     m1.holding[10] = 30;
     const m2 = memory();
     m2.input[4] = 1234;
-    sim.slaves.set(1, m1);
-    sim.slaves.set(2, m2);
+    rig = await ModbusBus.open('usb-RS485_bus-if00-port0', { 1: m1, 2: m2 });
+    const { bus, sim } = rig;
 
     const common = `port: ${bus.path}, baud: 19200, parity: even, driver: modbus-rtu`;
     const poll = 'poll_interval: 50ms, timeout: 150ms, retries: 1';
     const text = [
-      'listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]',
-      `store: { dir: ${JSON.stringify(dataDir)} }`,
+      ...rig.configHead(),
       'serial:',
       '  devices:',
       `    - { id: meter1, ${common}, command_topic: "cmd/{device}", options: { slave_id: 1, ${poll}, registers: [{ name: voltage, table: input, address: 0, type: float32, unit: V }, { name: on_time, address: 10, writable: true }] } }`,
       `    - { id: meter2, ${common}, options: { slave_id: 2, ${poll}, registers: [{ name: power, table: input, address: 4, scale: 0.1, unit: W }] } }`,
       `    - { id: meter3, ${common}, options: { slave_id: 3, ${poll}, registers: [{ name: power, table: input, address: 4 }] } }`,
     ].join('\n');
-    gateway = new Gateway(parseConfigText(text, 'modbus.yaml'), { log: pino({ level: 'silent' }) });
-    await gateway.start(new AbortController().signal);
-    const port = gateway.addresses[0]!.port;
-    sub = new MosquittoSub(port, ['sensors/#', 'cmd/#', '$SYS/outpost/serial/+/state']);
+    const { gateway, sub, port } = await rig.start(parseConfigText(text, 'modbus.yaml'), ['sensors/#', 'cmd/#', '$SYS/outpost/serial/+/state']);
 
     await sub.next('sensors/meter1/voltage');
     await sub.next('sensors/meter2/power');
     expect(JSON.parse(sub.on('sensors/meter1/voltage')[0]!)).toMatchObject({ value: 230.5, unit: 'V' });
     expect(JSON.parse(sub.on('sensors/meter2/power')[0]!)).toMatchObject({ value: 123.4, unit: 'W' });
-    await sub.wait(() => sub!.on('$SYS/outpost/serial/meter1/state').at(-1) === 'online' && sub!.on('$SYS/outpost/serial/meter2/state').at(-1) === 'online', 'both meters online');
+    await sub.wait(() => sub.on('$SYS/outpost/serial/meter1/state').at(-1) === 'online' && sub.on('$SYS/outpost/serial/meter2/state').at(-1) === 'online', 'both meters online');
     expect(sub.on('$SYS/outpost/serial/meter3/state')).toEqual(['offline']);
 
     // Line noise: corrupted CRCs and unanswered requests; polling carries on with retries.
     sim.faults.corrupt = 3;
     sim.faults.drop = 2;
     const before = sub.on('sensors/meter2/power').length;
-    await sub.wait(() => sub!.on('sensors/meter2/power').length >= before + 5, 'meter2 readings after the faults');
+    await sub.wait(() => sub.on('sensors/meter2/power').length >= before + 5, 'meter2 readings after the faults');
     const c1 = gateway.serial.counters('meter1')!;
     const c2 = gateway.serial.counters('meter2')!;
     expect(c1.checksum_failures + c2.checksum_failures).toBeGreaterThanOrEqual(3);
@@ -89,31 +65,24 @@ describe('modbus-rtu on a shared RS-485 bus (pty + slave simulator)', () => {
   });
 
   it('never takes a slow slave\'s late answer to one register block for the answer to its next block', async () => {
-    lab = new PtyLab();
-    dataDir = mkdtempSync(join(tmpdir(), 'outpost-modbus-late-'));
-    const bus = await lab.pty('usb-RS485_slow-if00-port0');
-    sim = new ModbusSlaveSim((b) => void bus.write(b).catch(() => undefined));
-    bus.onReceive((b) => sim!.feed(b));
     const m = memory();
     m.holding[0] = 111;
     m.holding[10] = 222;
-    sim.slaves.set(1, m);
+    rig = await ModbusBus.open('usb-RS485_slow-if00-port0', { 1: m });
+    const { bus, sim } = rig;
     // Two blocks of the same length (max_gap 0): the answers differ only in their data.
     const text = [
-      'listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]',
-      `store: { dir: ${JSON.stringify(dataDir)} }`,
+      ...rig.configHead(),
       'serial:',
       '  devices:',
       `    - { id: slow, port: ${bus.path}, baud: 19200, driver: modbus-rtu, options: { slave_id: 1, poll_interval: 50ms, timeout: 100ms, retries: 1, max_gap: 0, registers: [{ name: a, address: 0 }, { name: b, address: 10 }] } }`,
     ].join('\n');
-    gateway = new Gateway(parseConfigText(text, 'modbus.yaml'), { log: pino({ level: 'silent' }) });
-    await gateway.start(new AbortController().signal);
-    sub = new MosquittoSub(gateway.addresses[0]!.port, ['sensors/#']);
+    const { gateway, sub } = await rig.start(parseConfigText(text, 'modbus.yaml'), ['sensors/#']);
     await sub.next('sensors/slow/b');
     // Answers now come 130 ms after each request: after the timeout, within the retry.
     sim.faults.delayMs = 130;
     const before = sub.on('sensors/slow/b').length;
-    await sub.wait(() => sub!.on('sensors/slow/b').length >= before + 6, 'readings of b from the slow slave', 15_000);
+    await sub.wait(() => sub.on('sensors/slow/b').length >= before + 6, 'readings of b from the slow slave', 15_000);
     expect(new Set(sub.on('sensors/slow/a').map((p) => JSON.parse(p).value))).toEqual(new Set([111]));
     expect(new Set(sub.on('sensors/slow/b').map((p) => JSON.parse(p).value))).toEqual(new Set([222]));
     expect(gateway.serial.counters('slow')!.timeouts).toBeGreaterThan(0);

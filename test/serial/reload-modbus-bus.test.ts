@@ -3,51 +3,30 @@
  * simulator behind it) while both are polled: the bus stays open, the meter stays online, its
  * next readings carry the new scale, its neighbour is untouched, and no two requests collide.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
-import { Gateway } from '../../src/gateway.js';
-import { memory, ModbusSlaveSim } from '../helpers/modbus-slave.js';
-import { MosquittoSub } from '../helpers/mosquitto-sub.js';
-import { PtyLab } from '../helpers/pty.js';
+import { ModbusBus } from '../helpers/modbus-bus.js';
+import { memory } from '../helpers/modbus-slave.js';
 
-let lab: PtyLab | undefined;
-let gateway: Gateway | undefined;
-let sub: MosquittoSub | undefined;
-let sim: ModbusSlaveSim | undefined;
-let dataDir: string | undefined;
-
+let rig: ModbusBus | undefined;
 afterEach(async () => {
-  sub?.stop();
-  sim?.stop();
-  await gateway?.stop();
-  await lab?.cleanup();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-  gateway = sub = sim = lab = dataDir = undefined;
+  await rig?.close();
+  rig = undefined;
 });
 
 describe('a reload that rescales a meter on a shared bus', () => {
   it('keeps the bus open and both meters online, and applies the new scale from the next poll', async () => {
-    lab = new PtyLab();
-    dataDir = mkdtempSync(join(tmpdir(), 'outpost-modbus-reload-'));
-    const bus = await lab.pty('usb-RS485_bus-if00-port0');
-    sim = new ModbusSlaveSim((b) => void bus.write(b).catch(() => undefined));
-    bus.onReceive((b) => sim!.feed(b));
     const m1 = memory();
     m1.input[0] = 2301;
     const m2 = memory();
     m2.input[0] = 50;
-    sim.slaves.set(1, m1);
-    sim.slaves.set(2, m2);
+    rig = await ModbusBus.open('usb-RS485_bus-if00-port0', { 1: m1, 2: m2 });
+    const { bus, sim } = rig;
 
     const config = (scale: number) =>
       parseConfigText(
         [
-          'listeners: [{ type: mqtt, host: 127.0.0.1, port: 0 }]',
-          `store: { dir: ${JSON.stringify(dataDir)} }`,
+          ...rig!.configHead(),
           'serial:',
           '  devices:',
           `    - { id: meter1, port: ${bus.path}, baud: 19200, driver: modbus-rtu, metrics: { volts: { scale: ${scale} } }, options: { slave_id: 1, poll_interval: 30ms, timeout: 150ms, registers: [{ name: volts, table: input, address: 0 }] } }`,
@@ -55,18 +34,16 @@ describe('a reload that rescales a meter on a shared bus', () => {
         ].join('\n'),
         'bus.yaml',
       );
-    gateway = new Gateway(config(1), { log: pino({ level: 'silent' }) });
-    await gateway.start(new AbortController().signal);
-    sub = new MosquittoSub(gateway.addresses[0]!.port, ['sensors/#', '$SYS/outpost/serial/+/state']);
+    const { gateway, sub } = await rig.start(config(1), ['sensors/#', '$SYS/outpost/serial/+/state']);
     await sub.next('sensors/meter1/volts', (p) => JSON.parse(p).value === 2301);
-    await sub.wait(() => sub!.on('$SYS/outpost/serial/meter1/state').at(-1) === 'online', 'meter1 online');
+    await sub.wait(() => sub.on('$SYS/outpost/serial/meter1/state').at(-1) === 'online', 'meter1 online');
     const link = gateway.serial.linkOf('meter1');
     const statesBefore = sub.on('$SYS/outpost/serial/meter1/state').length;
 
     expect(await gateway.serial.reload(config(0.1).serial)).toEqual(['serial device meter1 changed (its port stays open)']);
     await sub.next('sensors/meter1/volts', (p) => JSON.parse(p).value === 230.1);
     const amps = sub.on('sensors/meter2/amps').length;
-    await sub.wait(() => sub!.on('sensors/meter2/amps').length > amps + 2, 'meter2 polled on');
+    await sub.wait(() => sub.on('sensors/meter2/amps').length > amps + 2, 'meter2 polled on');
 
     expect(gateway.serial.linkOf('meter1')).toBe(link);
     expect(gateway.serial.linkOf('meter2')).toBe(link);
