@@ -11,6 +11,7 @@
 import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
+import { notText } from './read-auth-file.js';
 import { DEFAULT_SCRYPT, hashPassword, MAX_USER_NAME_BYTES, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
 
 export interface PasswdDeps {
@@ -34,7 +35,14 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
   }
   let text = '';
   try {
-    text = readFileSync(file, 'utf8');
+    const bytes = readFileSync(file);
+    // A file a Windows editor saved as UTF-16: one line saying so, not one per line of it.
+    const problem = notText(bytes, file, 'save it as UTF-8, then run this again');
+    if (problem !== undefined) {
+      deps.stderr(`outpost passwd: ${problem}\n`);
+      return 2;
+    }
+    text = bytes.toString('utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || del) {
       deps.stderr(`outpost passwd: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);

@@ -38,13 +38,16 @@ export async function readAuthFile(file: string | undefined, key: AuthFileKey, m
   } catch (err) {
     return unreadable(file, key, err);
   }
+  const problem = notText(bytes, file, 'save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)');
+  return problem === undefined ? { text: bytes.toString('utf8'), warning } : { text: '', warning, problem };
+}
+
+/** `file: what is wrong; fix` when the bytes are no UTF-8 text (UTF-16, NUL bytes). */
+export function notText(bytes: Buffer, file: string, fix: string): string | undefined {
   const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
-  if (utf16 || bytes.includes(0)) {
-    const what = utf16 ? 'is UTF-16 text (what Windows Notepad saves as "Unicode")' : 'holds NUL bytes, so it is not a text file (UTF-16 without a BOM, or a binary named by mistake)';
-    const fix = key === 'auth.password_file' ? 'save it as UTF-8 (or write it with `outpost passwd`)' : 'save it as UTF-8';
-    return { text: '', warning, problem: `${file}: the file ${what}; ${fix}` };
-  }
-  return { text: bytes.toString('utf8'), warning };
+  if (!utf16 && !bytes.includes(0)) return undefined;
+  const what = utf16 ? 'is UTF-16 text (what Windows Notepad saves as "Unicode")' : 'holds NUL bytes, so it is not a text file (UTF-16 without a BOM, or a binary named by mistake)';
+  return `${file}: the file ${what}; ${fix}`;
 }
 
 function unreadable(file: string, key: AuthFileKey, err: unknown): OutpostError {

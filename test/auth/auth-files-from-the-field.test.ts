@@ -10,7 +10,7 @@
  * line whose name is quoted short. A UTF-16 file gave one puzzling line per line of it.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -42,7 +42,7 @@ describe('a password file saved by a Windows editor', () => {
     const text = `\uFEFFalice:${await hashPassword('a', FAST)}\r\nbob:${await hashPassword('b', FAST)}\r\n`;
     writeFileSync(file, Buffer.from(text, 'utf16le'), { mode: 0o600 });
     expect(await loadProblem({ password_file: file })).toBe(
-      `${file}: the file is UTF-16 text (what Windows Notepad saves as "Unicode"); save it as UTF-8 (or write it with \`outpost passwd\`)`,
+      `${file}: the file is UTF-16 text (what Windows Notepad saves as "Unicode"); save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)`,
     );
   });
 
@@ -52,8 +52,8 @@ describe('a password file saved by a Windows editor', () => {
     const passwd = join(dir, 'passwd-nul');
     writeFileSync(passwd, `alice:${await hashPassword('a', FAST)}\n\0\0\0\n`, { mode: 0o600 });
     expect((await loadProblem({ password_file: passwd, acl_file: acl })).split('\n')).toEqual([
-      `${passwd}: the file holds NUL bytes, so it is not a text file (UTF-16 without a BOM, or a binary named by mistake); save it as UTF-8 (or write it with \`outpost passwd\`)`,
-      `${acl}: the file is UTF-16 text (what Windows Notepad saves as "Unicode"); save it as UTF-8`,
+      `${passwd}: the file holds NUL bytes, so it is not a text file (UTF-16 without a BOM, or a binary named by mistake); save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)`,
+      `${acl}: the file is UTF-16 text (what Windows Notepad saves as "Unicode"); save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)`,
     ]);
   });
 
@@ -77,6 +77,19 @@ describe('a password file saved by a Windows editor', () => {
     } finally {
       await within(gw.stop(), 5000, 'the gateway to stop');
     }
+  });
+});
+
+describe('outpost passwd on a file saved as UTF-16', () => {
+  it('refuses it with one line saying so, and leaves it as it is', async () => {
+    const file = join(dir, 'passwd-utf16-cmd');
+    const bytes = Buffer.from(`\uFEFFalice:${await hashPassword('a', FAST)}\r\n`, 'utf16le');
+    writeFileSync(file, bytes, { mode: 0o600 });
+    const err: string[] = [];
+    const code = await passwdCommand(file, 'bob', false, { stdout: () => {}, stderr: (t) => void err.push(t), readPassword: async () => 'pw', scrypt: FAST });
+    expect(code).toBe(2);
+    expect(err.join('')).toBe(`outpost passwd: ${file}: the file is UTF-16 text (what Windows Notepad saves as "Unicode"); save it as UTF-8, then run this again\n`);
+    expect(readFileSync(file)).toEqual(bytes);
   });
 });
 
