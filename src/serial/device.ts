@@ -186,8 +186,8 @@ export class DeviceRuntime {
   discard(bytes: number, reason: DiscardReason): void {
     this.counters.discarded_bytes += bytes;
     if (reason === 'reset') return; // the port closed: the loss is already logged
-    // A framer's failed check (CRC) is a checksum failure; it may count more than once per
-    // corrupted frame, since the framer retries at the next offsets.
+    // A framer's failed check (CRC) is a checksum failure, one per corrupted frame (the
+    // framer reports the bytes it slides through inside that frame as garbage, header.ts).
     if (reason === 'checksum') this.counters.checksum_failures++;
     this.logLimited(`discard:${reason}`, 'warn', { bytes, reason }, 'bytes discarded');
   }

@@ -129,6 +129,15 @@ describe('length-prefixed framer', () => {
     });
   });
 
+  it('counts a corrupted frame once, not again for a header inside it that fails its check too', () => {
+    // 7E 03 | 7E 01 7A | bad check: read from its third byte, it is another frame "7E 01 7A ?" whose check fails
+    const corrupt = frame('\x7E\x01z').slice(0, -1) + '\x00';
+    expectSameAtEverySplit(spec, corrupt + frame('ok'), {
+      frames: [frame('ok')],
+      discards: { checksum: 1, garbage: 5 },
+    });
+  });
+
   it('reads a little-endian 2-byte length', () => {
     const o = run({ type: 'length-prefixed', lengthOffset: 0, lengthSize: 2, littleEndian: true, maxLength: 64 }, [b('\x03\x00abc\x01\x00z')]);
     expect(o.frames).toEqual(['\x03\x00abc', '\x01\x00z']);

@@ -4,6 +4,12 @@
  * check (CRC). Resynchronisation is the classic slide-by-one: a sync miss, an impossible
  * length or a failed check drops one byte and tries again at the next offset, so a valid
  * frame behind garbage is always found and the buffer never holds more than maxLength.
+ *
+ * A failed check is reported once per bad frame: sliding through its own bytes, the framer
+ * finds more candidates (a Modbus answer "01 03 04 01 03 00 02 crc" read from its second byte
+ * is "03 04 01 …", a plausible header) whose checks fail too; those bytes are garbage, not more
+ * corrupted frames, so checksum_failures counts what the wire carried (a bad answer was
+ * counted two or three times).
  */
 import type { FrameCheck, FrameSink } from '../framer.js';
 import { BufferedFramer } from './buffered-framer.js';
@@ -20,6 +26,8 @@ export interface HeaderFramerOptions {
 
 export class HeaderFramer extends BufferedFramer {
   private readonly sync: Buffer | undefined;
+  /** Bytes at the front that belong to the last frame whose check failed (already counted). */
+  private failedSpan = 0;
 
   constructor(
     private readonly o: HeaderFramerOptions,
@@ -32,9 +40,14 @@ export class HeaderFramer extends BufferedFramer {
     this.o = { ...o, headerLength };
   }
 
-  private drop(n: number, reason: 'garbage' | 'checksum'): void {
+  private drop(n: number, reason: 'garbage' | 'checksum' | 'partial'): void {
     this.sink.discard(n, reason);
     this.buf.consume(n);
+    this.failedSpan = Math.max(0, this.failedSpan - n);
+  }
+
+  protected override cleared(): void {
+    this.failedSpan = 0;
   }
 
   protected drain(): void {
@@ -50,10 +63,16 @@ export class HeaderFramer extends BufferedFramer {
       if (this.buf.length < total) return;
       const frame = this.buf.copy(total);
       if (this.o.check && !this.o.check(frame)) {
-        this.drop(1, 'checksum');
+        if (this.failedSpan > 0) {
+          this.drop(1, 'garbage'); // inside a bad frame already counted
+        } else {
+          this.failedSpan = total;
+          this.drop(1, 'checksum');
+        }
         continue;
       }
       this.buf.consume(total);
+      this.failedSpan = 0;
       this.sink.frame(frame);
     }
   }
@@ -81,8 +100,7 @@ export class HeaderFramer extends BufferedFramer {
    */
   idle(): void {
     while (this.buf.length > 0) {
-      this.sink.discard(1, 'partial');
-      this.buf.consume(1);
+      this.drop(1, 'partial');
       this.drain();
     }
   }
