@@ -2,7 +2,7 @@
  * A receiver without a fix says so (GGA quality 0, RMC status V, VTG mode N), and some fill the
  * position anyway: an MTK3339 (Adafruit Ultimate GPS) sends zeros until its first fix. No
  * position, altitude, speed or course comes from such a sentence: a tracker would draw the
- * vehicle at 0°, 0° (and stamp it 2099-12-04 from the receiver's unset clock).
+ * vehicle at 0°, 0° (and stamp it 1999-12-04 from the receiver's unset clock).
  */
 import { describe, expect, it } from 'vitest';
 import { nmea, nmeaChecksum } from '../../drivers/nmea/index.js';
@@ -20,7 +20,7 @@ describe('nmea sentences that say there is no fix', () => {
     );
     expect(r.failures).toEqual([]);
     expect(flat(r)).toEqual([['fix_quality=0', 'satellites=0', 'hdop=0'], ['fix_valid=false'], []]);
-    expect(r.readings[1]![0]!.ts).toBeUndefined(); // the arrival time, not the receiver's 1999/2099 clock
+    expect(r.readings[1]![0]!.ts).toBeUndefined(); // the arrival time, not the receiver's unset clock (1999)
   });
 
   it('give no position from an RMC whose mode says not valid, even with status A', () => {
