@@ -444,6 +444,10 @@ function anotherOutpost(pid: number | undefined): string {
 
 function lockFile(dir: string, emptied = false): { release(): void } {
   const file = path.resolve(dir, 'outpost.lock');
+  // SQLite opens a lock file this user may not write (one a `sudo outpost run` left owned by
+  // root) read-only, and its exclusive lock then holds nothing: a second gateway "locks" it too.
+  const denied = whyNotWritable(dir) ?? whyNotWritableFile(file, ['-journal']);
+  if (denied !== undefined) throw stateDirFailure(`cannot lock the state directory ${dir}`, dir, denied.why, denied.errno);
   let handle: SqliteHandle | undefined;
   try {
     handle = new Database(file, { timeout: 0 });

@@ -33,7 +33,7 @@ function runAsNobody(name: string, state: string): { code: number | null; fatal:
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'run', '--config', config], {
     cwd: repo,
     encoding: 'utf8',
-    timeout: 30_000,
+    timeout: 20_000, // a gateway that starts after all is killed, and fails the test
     uid: NOBODY,
     gid: NOBODY,
     env: { ...process.env, HOME: tmp },
@@ -81,6 +81,20 @@ describe('a store.dir the service user may not write', () => {
     const r = runAsNobody('root-files', state);
     expect(r.fatal).toEqual([expect.stringMatching(/; user nobody \(uid 65534\) may not write there: give the directory to that user \(chown -R nobody .*\) or set store\.dir to one it can write$/)]);
     expect(r.fatal[0]).toContain(state);
+    expect(r.code).toBe(2);
+  });
+
+  it('that is the user\'s, with only its lock file left owned by root: exit 2 naming outpost.lock, since SQLite would "lock" it read-only without holding anything', () => {
+    needRoot();
+    const state = join(tmp, 'root-lock');
+    mkdirSync(state);
+    writeFileSync(join(state, 'outpost.lock'), '');
+    chmodSync(join(state, 'outpost.lock'), 0o644);
+    chownSync(state, NOBODY, NOBODY);
+    const r = runAsNobody('root-lock', state);
+    expect(r.fatal).toEqual([
+      `startup failed: cannot lock the state directory ${state} (outpost.lock: EACCES); user nobody (uid ${NOBODY}) may not write there: give the directory to that user (chown -R nobody ${state}) or set store.dir to one it can write`,
+    ]);
     expect(r.code).toBe(2);
   });
 
