@@ -240,9 +240,10 @@ async function checkCommand(file: string, deps: CliDeps): Promise<number> {
     problems.push(err.message);
     if (isOutpostError(err, 'CONFIG_INVALID')) auth = authFilesNamed(file);
   }
+  const warnings: string[] = [];
   if (auth !== undefined && (auth.password_file !== undefined || auth.acl_file !== undefined)) {
     try {
-      await loadAccessControl(auth, file);
+      warnings.push(...(await loadAccessControl(auth, file)).warnings);
     } catch (err) {
       if (!isConfigError(err)) throw err;
       problems.push(err.message);
@@ -252,6 +253,8 @@ async function checkCommand(file: string, deps: CliDeps): Promise<number> {
     deps.stderr(`${problems.join('\n')}\n`);
     return EXIT_USAGE;
   }
+  // Worth saying (a password file others may read, one without users), no reason to fail: still ok, exit 0.
+  for (const w of warnings) deps.stderr(`warning: ${w}\n`);
   deps.stdout(`${file}: ok\n`);
   return EXIT_OK;
 }

@@ -12,7 +12,7 @@ import type { AuthConfig } from '../config/auth-schema.js';
 import { OutpostError } from '../core/errors.js';
 import { readPasswordFile, PasswordChecker } from './password-file.js';
 import { throwFileProblems } from './file-problems.js';
-import { processIdentity, type ProcessIdentity } from './file-permissions.js';
+import { fileAccessWarning, processIdentity, type ProcessIdentity } from './file-permissions.js';
 import { readAuthFile } from './read-auth-file.js';
 import { Acl, ALLOW_ALL, type Grants, type Subject } from './acl.js';
 
@@ -95,7 +95,7 @@ export async function loadAccessControl(auth: AuthConfig, configFile?: string, d
   const me = 'identity' in deps ? deps.identity : processIdentity();
   // Both files are read before anything is thrown: a missing password file must not hide
   // the ACL's bad lines (or the other way round), or a fix-and-retry round finds them later.
-  const [passwordRead, aclRead] = await Promise.all([readAuthFile(passwordFile, 'auth.password_file', me), readAuthFile(aclFile, 'auth.acl_file', me)]);
+  const [passwordRead, aclRead] = await Promise.all([readAuthFile(passwordFile, 'auth.password_file'), readAuthFile(aclFile, 'auth.acl_file')]);
   const textOf = (r: typeof passwordRead) => (r === undefined || r instanceof OutpostError ? undefined : r);
   const passwordText = textOf(passwordRead);
   const aclText = textOf(aclRead);
@@ -111,7 +111,11 @@ export async function loadAccessControl(auth: AuthConfig, configFile?: string, d
     const missing = [passwordRead, aclRead].find((t) => t instanceof OutpostError);
     throw missing === undefined ? err : new OutpostError('CONFIG_UNREADABLE', (err as Error).message, { cause: missing.cause });
   }
-  const warnings = [passwordText?.warning, aclText?.warning].filter((w): w is string => w !== undefined);
+  // Reading the ACL tells something only when it grants by client id (file-permissions.ts).
+  const warnings = [
+    passwordText?.ownership && passwordFile && fileAccessWarning('auth.password_file', passwordFile, passwordText.ownership, me),
+    aclText?.ownership && aclFile && fileAccessWarning('auth.acl_file', aclFile, aclText.ownership, me, rules?.acl.grantsByClientId ?? true),
+  ].filter((w): w is string => typeof w === 'string');
   if (users !== undefined && users.users.size === 0) {
     // Accepted (`outpost passwd -D` of the last user leaves it so), but every user name is refused: worth a line.
     warnings.push(`auth.password_file ${passwordFile} has no users, so every client that gives a user name is refused; add one with \`outpost passwd ${passwordFile} USER\``);

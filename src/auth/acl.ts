@@ -192,6 +192,15 @@ export class Acl {
     return undefined;
   }
 
+  /**
+   * Whether a section grants rights by a client id (`client`, `mqttsn`): nothing verifies
+   * those, so reading the file tells which id to claim (file-permissions.ts).
+   */
+  get grantsByClientId(): boolean {
+    for (const key of this.sections.keys()) if (key.startsWith('client ') || key.startsWith('mqttsn ')) return true;
+    return false;
+  }
+
   /** Whether sources of this kind are checked at all (system messages never are). */
   checks(kind: SourceKind): boolean {
     return this.checkedKinds.has(kind);

@@ -35,28 +35,43 @@ export function processIdentity(): ProcessIdentity | undefined {
   return { uid: process.getuid(), gids: [process.getgid(), ...(process.getgroups?.() ?? [])] };
 }
 
-const EXPOSES: Record<AuthFileKey, string> = {
-  'auth.password_file': 'they could copy the password hashes and guess them offline, or add a user',
-  'auth.acl_file': 'they could read its user names and client ids (a client id in a `client` section is all a client needs to claim its rights) or change the rules',
+/** What others could do with it, by what they may do to it. */
+const EXPOSES: Record<AuthFileKey, { read: string; write: string }> = {
+  'auth.password_file': { read: 'copy the password hashes and guess them offline', write: 'add a user or change a password' },
+  'auth.acl_file': { read: 'learn the client ids it grants rights to (claiming one is all a client needs)', write: 'change who may do what' },
 };
 
-/** One sentence (file, mode, what is wrong, what to do), or undefined when only root and outpost may read and change the file. */
-export function fileAccessWarning(key: AuthFileKey, file: string, st: FileOwnership, me: ProcessIdentity | undefined): string | undefined {
+/**
+ * One sentence (file, mode, what is wrong, what to do), or undefined when only root and
+ * outpost may change the file and, when reading it tells something (`readIsSensitive`), read it.
+ */
+export function fileAccessWarning(key: AuthFileKey, file: string, st: FileOwnership, me: ProcessIdentity | undefined, readIsSensitive = true): string | undefined {
   if (me === undefined) return undefined;
+  // Execute bits on a data file give nothing; read matters only where reading tells something.
+  const relevant = 0o2 | (readIsSensitive ? 0o4 : 0);
+  const others = st.mode & relevant;
+  const group = (st.mode >> 3) & relevant;
   const wrong: string[] = [];
-  const others = st.mode & 0o007;
-  const group = st.mode & 0o070;
-  if (others !== 0) wrong.push(`every user of this host may ${access(others)} it`);
-  if (group !== 0 && !me.gids.includes(st.gid)) wrong.push(`group ${st.gid}, which outpost does not run in, may ${access(group >> 3)} it`);
-  else if ((group & 0o020) !== 0) wrong.push('its group may write it');
-  if (st.uid !== 0 && st.uid !== me.uid) wrong.push(`it belongs to user ${st.uid}, neither root nor the user outpost runs as (${me.uid}), who may change it`);
+  let read = false;
+  let write = false;
+  const note = (bits: number, who: string) => {
+    wrong.push(`${who} may ${access(bits)} it`);
+    read ||= (bits & 0o4) !== 0;
+    write ||= (bits & 0o2) !== 0;
+  };
+  if (others !== 0) note(others, 'every user of this host');
+  if (group !== 0 && !me.gids.includes(st.gid)) note(group, `group ${st.gid}, which outpost does not run in,`);
+  else if ((group & 0o2) !== 0) note(0o2, 'its group');
+  if (st.uid !== 0 && st.uid !== me.uid) {
+    wrong.push(`it belongs to user ${st.uid}, neither root nor the user outpost runs as (${me.uid}), who may change it`);
+    write = true;
+  }
   if (wrong.length === 0) return undefined;
+  const could = [...(read ? [EXPOSES[key].read] : []), ...(write ? [EXPOSES[key].write] : [])].join(' or ');
   const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-  return `${key} ${file} (mode ${mode}, owner ${st.uid}:${st.gid}): ${wrong.join('; ')}, so ${EXPOSES[key]}; chmod 0640 ${file} (0600 if outpost owns it) and chown root:GROUP ${file}, GROUP being the group outpost runs as (installed: chown root:outpost ${file})`;
+  return `${key} ${file} (mode ${mode}, owner ${st.uid}:${st.gid}): ${wrong.join('; ')}, so they could ${could}; chmod 0640 ${file} (0600 if outpost owns it) and chown root:GROUP ${file}, GROUP being the group outpost runs as (installed: chown root:outpost ${file})`;
 }
 
 function access(bits: number): string {
-  const r = (bits & 0o4) !== 0;
-  const w = (bits & 0o2) !== 0;
-  return r && w ? 'read and write' : w ? 'write' : r ? 'read' : 'open';
+  return bits === 0o6 ? 'read and write' : bits === 0o2 ? 'write' : 'read';
 }

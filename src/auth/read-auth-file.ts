@@ -1,8 +1,8 @@
 /**
- * Reads a password file or ACL named in `auth:`: its text, a warning when others than
- * outpost and root may read or change it (file-permissions.ts), and a problem when it is no
- * UTF-8 text at all. The mode and owner are those of the file read (fstat of the open file),
- * not of one a rename put there in between.
+ * Reads a password file or ACL named in `auth:`: its text, its mode and owner (for the
+ * warning of file-permissions.ts), and a problem when it is no UTF-8 text at all. The mode
+ * and owner are those of the file read (fstat of the open file), not of one a rename put
+ * there in between.
  *
  * A Windows editor may save as UTF-16 (Notepad's "Unicode"): read as UTF-8 that gave one
  * "expected user:$scrypt$…" per line, none saying why. It is one problem saying so now. A
@@ -10,27 +10,27 @@
  */
 import { open } from 'node:fs/promises';
 import { OutpostError } from '../core/errors.js';
-import { fileAccessWarning, type AuthFileKey, type ProcessIdentity } from './file-permissions.js';
+import type { AuthFileKey, FileOwnership } from './file-permissions.js';
 
 export interface AuthFileText {
   text: string;
-  /** Others than outpost and root may read or change it (one sentence). */
-  warning?: string;
+  /** Mode and owner of a regular file. */
+  ownership?: FileOwnership;
   /** Not text outpost can read (one `file: what is wrong; what to do` line); text is then ''. */
   problem?: string;
 }
 
 /** The file's text, undefined when none is named, or the error saying it cannot be read. */
-export async function readAuthFile(file: string | undefined, key: AuthFileKey, me: ProcessIdentity | undefined): Promise<AuthFileText | undefined | OutpostError> {
+export async function readAuthFile(file: string | undefined, key: AuthFileKey): Promise<AuthFileText | undefined | OutpostError> {
   if (file === undefined) return undefined;
   let bytes: Buffer;
-  let warning: string | undefined;
+  let ownership: FileOwnership | undefined;
   try {
     const fh = await open(file, 'r');
     try {
       const st = await fh.stat();
       // A directory opens on Linux; reading it fails with EISDIR below, as before.
-      if (st.isFile()) warning = fileAccessWarning(key, file, st, me);
+      if (st.isFile()) ownership = { mode: st.mode, uid: st.uid, gid: st.gid };
       bytes = await fh.readFile();
     } finally {
       await fh.close();
@@ -39,7 +39,7 @@ export async function readAuthFile(file: string | undefined, key: AuthFileKey, m
     return unreadable(file, key, err);
   }
   const problem = notText(bytes, file, 'save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)');
-  return problem === undefined ? { text: bytes.toString('utf8'), warning } : { text: '', warning, problem };
+  return problem === undefined ? { text: bytes.toString('utf8'), ownership } : { text: '', ownership, problem };
 }
 
 /** `file: what is wrong; fix` when the bytes are no UTF-8 text (UTF-16, NUL bytes). */

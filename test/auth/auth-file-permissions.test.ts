@@ -20,12 +20,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
 /** A password file and an ACL with these modes, owned by the user running the test; `outpost` is who reads them. */
-async function files(passwdMode: number, aclMode: number): Promise<{ passwd: string; acl: string; outpost: ProcessIdentity; config: string }> {
+async function files(passwdMode: number, aclMode: number, aclText = 'user alice\nreadwrite home/#\n'): Promise<{ passwd: string; acl: string; outpost: ProcessIdentity; config: string }> {
   const sub = join(dir, String(n++));
   const passwd = `${sub}-passwd`;
   const acl = `${sub}-acl`;
   writeFileSync(passwd, formatPasswordFile([['alice', await hashPassword('pw', { N: 1024, r: 8, p: 1 })]]));
-  writeFileSync(acl, 'user alice\nreadwrite home/#\n');
+  writeFileSync(acl, aclText);
   chmodSync(passwd, passwdMode);
   chmodSync(acl, aclMode);
   const st = statSync(passwd);
@@ -42,7 +42,7 @@ describe('a password file or ACL others may read', () => {
     const ac = await load(f, f.outpost);
     const st = statSync(f.passwd);
     expect(ac.warnings).toEqual([
-      `auth.password_file ${f.passwd} (mode 0644, owner ${st.uid}:${st.gid}): every user of this host may read it, so they could copy the password hashes and guess them offline, or add a user; ` +
+      `auth.password_file ${f.passwd} (mode 0644, owner ${st.uid}:${st.gid}): every user of this host may read it, so they could copy the password hashes and guess them offline; ` +
         `chmod 0640 ${f.passwd} (0600 if outpost owns it) and chown root:GROUP ${f.passwd}, GROUP being the group outpost runs as (installed: chown root:outpost ${f.passwd})`,
     ]);
     expect(await ac.passwords!.verify('alice', 'pw')).toBe(true);
@@ -62,18 +62,25 @@ describe('a password file or ACL others may read', () => {
   });
 
   it('is warned about when its group may read it but outpost does not run in that group', async () => {
-    const f = await files(0o640, 0o640);
+    const f = await files(0o640, 0o640, 'client dashboard-1\nread home/#\n');
     const gid = statSync(f.passwd).gid;
     const ac = await load(f, { uid: f.outpost.uid, gids: [gid + 1] });
     expect(ac.warnings).toHaveLength(2);
     expect(ac.warnings[0]).toContain(`: group ${gid}, which outpost does not run in, may read it, so they could copy the password hashes`);
-    expect(ac.warnings[1]).toMatch(new RegExp(`^auth\\.acl_file ${f.acl} \\(mode 0640, .*: group ${gid}, which outpost does not run in, may read it, so they could read its user names and client ids`));
+    expect(ac.warnings[1]).toMatch(new RegExp(`^auth\\.acl_file ${f.acl} \\(mode 0640, .*: group ${gid}, which outpost does not run in, may read it, so they could learn the client ids it grants rights to \\(claiming one is all a client needs\\); chmod 0640 `));
   });
 
   it('is warned about when others or its group may write the ACL', async () => {
-    const f = await files(0o600, 0o666);
+    const f = await files(0o600, 0o666, 'mqttsn sensor-17\nwrite sensors/#\n');
     const [w] = (await load(f, f.outpost)).warnings;
-    expect(w).toMatch(/^auth\.acl_file .* \(mode 0666, owner \d+:\d+\): every user of this host may read and write it; its group may write it, so they could read its user names and client ids .* or change the rules; chmod 0640 /);
+    expect(w).toMatch(/^auth\.acl_file .* \(mode 0666, owner \d+:\d+\): every user of this host may read and write it; its group may write it, so they could learn the client ids it grants rights to .* or change who may do what; chmod 0640 /);
+  });
+
+  it('is an ACL without client id sections others may read but not write: not warned about (topic and user names are no secret)', async () => {
+    const f = await files(0o600, 0o644);
+    expect((await load(f, f.outpost)).warnings).toEqual([]);
+    chmodSync(f.acl, 0o646);
+    expect((await load(f, f.outpost)).warnings).toEqual([expect.stringMatching(/^auth\.acl_file .* \(mode 0646, .*\): every user of this host may write it, so they could change who may do what; chmod 0640 /)]);
   });
 
   it('is warned about when it belongs to another user than root and outpost', async () => {
@@ -87,7 +94,7 @@ describe('a password file or ACL others may read', () => {
     }
     const owner = statSync(f.passwd).uid;
     const [w] = (await load(f, outpost)).warnings;
-    expect(w).toContain(`: it belongs to user ${owner}, neither root nor the user outpost runs as (${outpost.uid}), who may change it, so they could copy the password hashes`);
+    expect(w).toContain(`: it belongs to user ${owner}, neither root nor the user outpost runs as (${outpost.uid}), who may change it, so they could add a user or change a password; chmod 0640 `);
   });
 });
 
@@ -99,7 +106,9 @@ describe('the file access decision', () => {
     [0o440, 0, 998, undefined],
     [0o600, 0, 0, undefined],
     [0o644, 0, 998, 'every user of this host may read it'],
-    [0o601, 0, 998, 'every user of this host may open it'],
+    [0o601, 0, 998, undefined],
+    [0o602, 0, 998, 'every user of this host may write it'],
+    [0o650, 0, 998, undefined],
     [0o640, 0, 100, 'group 100, which outpost does not run in, may read it'],
     [0o660, 0, 998, 'its group may write it'],
     [0o600, 1000, 998, 'it belongs to user 1000, neither root nor the user outpost runs as (998), who may change it'],
