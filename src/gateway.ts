@@ -54,6 +54,8 @@ import { mqttsnStep } from './reload/mqttsn-step.js';
 import { authStep } from './reload/auth-step.js';
 import { listenerTlsStep } from './reload/listener-tls-step.js';
 import { loadAccessControl } from './auth/access-control.js';
+import { CertificateExpiry } from './observability/certificate-expiry.js';
+import type { Sample } from './observability/prometheus.js';
 
 export interface GatewayDeps {
   log: Logger;
@@ -80,20 +82,21 @@ export interface Listener extends Service {
 }
 
 /** One listener per config entry, by kind. */
-export function createListener(l: ListenerConfig, index: number, config: Config, target: StreamHandler, log: Logger, metrics?: BrokerMetrics): Listener {
+export function createListener(l: ListenerConfig, index: number, config: Config, target: StreamHandler, log: Logger, metrics?: BrokerMetrics, certificates?: CertificateExpiry): Listener {
   const where = `listeners[${index}]`;
   const handshakeTimeoutMs = config.broker.connect_timeout;
   switch (l.type) {
     case 'mqtt':
       return new TcpListener(l.host, l.port, target, log);
     case 'mqtts':
-      return new TlsListener(l, where, target, log, { handshakeTimeoutMs, ...(metrics ? { onTlsRefused: (r) => metrics.tlsRefused.add(r) } : {}) });
+      return new TlsListener(l, where, target, log, { handshakeTimeoutMs, ...(certificates ? { certificates } : {}), ...(metrics ? { onTlsRefused: (r) => metrics.tlsRefused.add(r) } : {}) });
     case 'ws':
     case 'wss':
       return new WsListener(l, where, target, log, {
         handshakeTimeoutMs,
         maxPayload: wsMessageLimit(config.broker.max_packet_size),
-        ...(metrics ? { onOriginRefused: () => void metrics.originsRefused++, onTlsRefused: (r) => metrics.tlsRefused.add(r) } : {}),
+        ...(certificates ? { certificates } : {}),
+        ...(metrics ? { onOriginRefused: () => void metrics.originsRefused++, onTlsRefused: (r) => metrics.tlsRefused.add(r), onPingFlood: () => metrics.violation('websocket-ping-flood') } : {}),
       });
   }
 }
@@ -135,6 +138,8 @@ export class Gateway {
   /** The clock every component gets: the wall clock, step-checked when a monotonic clock is known. */
   private readonly clock: Clock;
   private readonly steps: StepCheckedClock | undefined;
+  /** Expiry of the listeners' and bridges' certificates (/metrics, and the lines when one runs out). */
+  private readonly certificates: CertificateExpiry;
 
   constructor(
     private readonly config: Config,
@@ -145,6 +150,8 @@ export class Gateway {
     this.steps = mono === undefined ? undefined : new StepCheckedClock(deps.clock ?? systemClock, mono);
     this.clock = this.steps ?? deps.clock ?? systemClock;
     this.broker = new Broker(brokerOptionsFrom(config), { log: log.child({ component: 'broker' }), clock: this.clock });
+    // A bridge removed by a reload takes its certificates off the gauge.
+    this.certificates = new CertificateExpiry({ clock: this.clock, live: (s) => s.owner['bridge'] === undefined || this.bridges.some((b) => b.name === s.owner['bridge']) });
     // Safe default: beyond loopback, only authenticated clients (see anonymous-policy.ts).
     const guarded: StreamHandler = {
       handle: (stream, peer) => this.broker.handle(stream, { ...peer, refuseAnonymous: true }),
@@ -162,7 +169,7 @@ export class Gateway {
         admitHandshake: (peer) => this.broker.admitHandshake(peer),
         handshakeClosed: (peer) => this.broker.handshakeClosed(peer),
       };
-      return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }), this.broker.metrics);
+      return createListener(l, i, config, target, log.child({ component: 'listener', listener: `${l.type}://${l.host}:${l.port}` }), this.broker.metrics, this.certificates);
     });
     const stateDir: Service = {
       name: 'state directory',
@@ -199,7 +206,8 @@ export class Gateway {
       },
       stop: async () => {},
     };
-    this.group = new ServiceGroup([this.clockStepsService(), access, stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
+    const certificateChecks: Service = { name: 'certificate expiry checks', start: async () => this.certificates.start(), stop: async () => this.certificates.stop() };
+    this.group = new ServiceGroup([this.clockStepsService(), certificateChecks, access, stateDir, ...this.storeAndBridges(), this.broker, ...(this.mqttsn ? [this.mqttsn] : []), this.serial, ...this.listeners]);
   }
 
   private dirLock: { release(): void } | undefined;
@@ -244,6 +252,11 @@ export class Gateway {
     this.broker.clockStepped(mover);
     this.mqttsn?.clockStepped(mover);
     this.serial.clockStepped(deltaMs);
+  }
+
+  /** When each certificate in use expires, for /metrics. */
+  certificateExpiry(): readonly Sample[] {
+    return this.certificates.samples();
   }
 
   /** Steps of the wall clock seen so far; undefined when they are not watched (an injected clock). */
@@ -341,8 +354,9 @@ export class Gateway {
   /** A bridge for one `bridges[index]` entry, not started (TLS files are read once to check them). */
   private createBridge(b: BridgeConfig, index: number): Bridge {
     checkTlsFiles(b, index);
-    const settings = bridgeSettings(b, index);
     const blog = this.deps.log.child({ component: 'bridge', bridge: b.name });
+    this.certificates.forget({ bridge: b.name }); // a cert or ca no longer set leaves the gauge
+    const settings = bridgeSettings(b, index, { certificates: this.certificates, log: blog });
     const clock = this.clock;
     const { outbox, db } = this.openStore();
     const inboundQos2 = this.inboundQos2!.forBridge(b.name);

@@ -2,14 +2,24 @@
  * From the validated config of one bridge to the settings the Bridge runs with.
  * TLS files are read when a connection is made (so a renewed certificate is used on
  * the next reconnect) and once at start, so a missing file stops start-up clearly.
+ * The client certificate and the CA read for each connection go to the certificate expiry
+ * gauge when one is given (observability/certificate-expiry.ts).
  */
 import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/schema.js';
 import { OutpostError } from '../core/errors.js';
+import type { CertificateExpiry } from '../observability/certificate-expiry.js';
 import type { BridgeSettings } from './bridge.js';
 import type { UpstreamTls } from './upstream.js';
 
-export function bridgeSettings(b: BridgeConfig, index: number): BridgeSettings {
+/** Where a running bridge reports the certificates it reads, and the logger of its lines. */
+export interface CertificateReport {
+  certificates: CertificateExpiry;
+  log: Logger;
+}
+
+export function bridgeSettings(b: BridgeConfig, index: number, report?: CertificateReport): BridgeSettings {
   const clientId = b.client_id ?? `outpost-${b.name}`;
   const files = { ca: b.ca, cert: b.cert, key: b.key };
   if ((b.cert === undefined) !== (b.key === undefined)) {
@@ -17,8 +27,15 @@ export function bridgeSettings(b: BridgeConfig, index: number): BridgeSettings {
   }
   const tls = (): UpstreamTls => {
     const out: UpstreamTls = {};
-    if (files.ca !== undefined) out.ca = readFileSync(files.ca);
-    if (files.cert !== undefined) out.cert = readFileSync(files.cert);
+    const owner = { bridge: b.name };
+    if (files.ca !== undefined) {
+      out.ca = readFileSync(files.ca);
+      report?.certificates.update({ use: 'bridge-ca', owner, file: files.ca, setting: `bridges[${index}].ca` }, out.ca, report.log);
+    }
+    if (files.cert !== undefined) {
+      out.cert = readFileSync(files.cert);
+      report?.certificates.update({ use: 'bridge', owner, file: files.cert, setting: `bridges[${index}].cert` }, out.cert, report.log);
+    }
     if (files.key !== undefined) out.key = readFileSync(files.key);
     if (b.servername !== undefined) out.servername = b.servername;
     return out;

@@ -2,7 +2,7 @@
  * MQTT over TLS (mqtts): a node:tls server whose secure sockets go to the broker.
  *
  *   TCP accept ─▶ TLS handshake (cut after the connect timeout) ─▶ broker.handle(tlsSocket)
- *                   └─ fails: plain TCP, wrong/expired/missing client cert ─▶ one warn line
+ *                   └─ fails: plain TCP, wrong/expired/missing/revoked client cert ─▶ one warn line
  *
  * The certificate files are watched; a renewed certificate is set with
  * setSecureContext and applies to new connections.
@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import type { TlsListenerConfig } from '../config/schema.js';
 import type { Service } from '../core/lifecycle.js';
 import { bindServer, boundAddress, gateHandshakes, logServerErrors, type StreamHandler } from './listen.js';
-import { certificateCn, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+import { certificateCn, CLIENT_CERTIFICATE_LINES, crlProblemLog, loadTlsOptions, refuseCertificatesWithoutCn, refuseUnverifiedClients, TlsFileWatcher } from './tls-material.js';
+import type { CertificateExpiry } from '../observability/certificate-expiry.js';
 import { PeerWarnings } from './peer-warnings.js';
 
 export interface TlsListenerOptions {
@@ -25,6 +26,8 @@ export interface TlsListenerOptions {
   warnIntervalMs?: number;
   /** Called for each client refused before MQTT (failed handshake, client certificate); the gateway counts it. */
   onTlsRefused?: (reason: TlsRefusal) => void;
+  /** Where the listener's certificates are reported for the expiry gauge; default its own (log lines only). */
+  certificates?: CertificateExpiry;
 }
 
 /**
@@ -34,15 +37,16 @@ export interface TlsListenerOptions {
 const CERT_ALERTS = ['unknown_ca', 'bad_certificate', 'certificate_unknown', 'certificate_expired', 'certificate_revoked', 'unsupported_certificate'];
 
 /** Why a TLS client was refused, as counted (outpost_tls_refused_total{reason}). */
-export type TlsRefusal = 'timeout' | 'not-tls' | 'version' | 'no-client-certificate' | 'client-certificate' | 'client-certificate-without-cn' | 'server-certificate' | 'client-closed' | 'other';
+export type TlsRefusal =
+  | 'timeout' | 'not-tls' | 'version' | 'no-client-certificate' | 'client-certificate' | 'client-certificate-revoked' | 'crl'
+  | 'client-certificate-without-cn' | 'server-certificate' | 'client-closed' | 'other';
 
 /** The log line of each refusal. */
 export const TLS_REFUSAL_LINES: Record<TlsRefusal, string> = {
   timeout: 'tls handshake timed out',
   'not-tls': 'not tls (plain tcp on a tls port?)',
   version: 'tls version refused (below min_version)',
-  'no-client-certificate': 'client sent no certificate',
-  'client-certificate': 'client certificate refused',
+  ...CLIENT_CERTIFICATE_LINES,
   'client-certificate-without-cn': 'client certificate has no CN (use_identity_as_username)',
   'server-certificate': 'client refused our certificate (expired, or not signed by a ca it trusts?)',
   'client-closed': 'client closed during the tls handshake (does it trust our certificate?)',
@@ -87,12 +91,19 @@ export function logTlsClientErrors(server: tls.Server, warnings: PeerWarnings, c
 
 /**
  * Everything a TLS server (mqtts, wss) does about clients refused before MQTT: failed
- * handshakes logged and counted, and the client certificate checks the listener asks for.
+ * handshakes logged and counted, and the client certificate checks the listener asks for
+ * (with an error line when its crl cannot be used: `log` and `where` name it).
  */
-export function guardTlsClients(server: tls.Server, c: { use_identity_as_username: boolean; require_certificate: boolean }, warnings: PeerWarnings, count?: (reason: TlsRefusal) => void): void {
+export function guardTlsClients(
+  server: tls.Server,
+  c: { use_identity_as_username: boolean; require_certificate: boolean; crl?: string | undefined },
+  warnings: PeerWarnings,
+  count?: (reason: TlsRefusal) => void,
+  crl?: { log: Logger; where: string },
+): void {
   logTlsClientErrors(server, warnings, count);
   if (c.use_identity_as_username) refuseCertificatesWithoutCn(server, warnings, count);
-  if (c.require_certificate) refuseUnverifiedClients(server, warnings, count);
+  if (c.require_certificate) refuseUnverifiedClients(server, warnings, count, crl === undefined ? undefined : crlProblemLog(crl.log, crl.where, c.crl));
 }
 
 export class TlsListener implements Service {
@@ -132,11 +143,15 @@ export class TlsListener implements Service {
     });
     gated = gateHandshakes(server, this.target, 'tls');
     const warnings = new PeerWarnings(this.log, undefined, this.options.warnIntervalMs);
-    guardTlsClients(server, c, warnings, this.options.onTlsRefused);
+    guardTlsClients(server, c, warnings, this.options.onTlsRefused, { log: this.log, where: this.where });
     await bindServer(server, c.host, c.port, 'MQTTS');
     logServerErrors(server, this.log);
     this.server = server;
-    this.watcher = new TlsFileWatcher(c, this.where, (o) => server.setSecureContext(o), this.log, this.options.watchIntervalMs, secure);
+    this.watcher = new TlsFileWatcher(c, this.where, (o) => server.setSecureContext(o), this.log, {
+      current: secure,
+      ...(this.options.watchIntervalMs !== undefined ? { intervalMs: this.options.watchIntervalMs } : {}),
+      ...(this.options.certificates !== undefined ? { certificates: this.options.certificates } : {}),
+    });
     this.watcher.start();
     this.log.info({ host: this.address.host, port: this.address.port, mtls: c.require_certificate }, 'mqtts listener ready');
   }

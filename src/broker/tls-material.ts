@@ -1,20 +1,25 @@
 /**
  * TLS material of a listener: the files named in config, read into the options of
- * tls.createServer / setSecureContext, and watched so a renewed certificate applies to
- * new connections without a restart (open connections keep the context they shook hands with).
+ * tls.createServer / setSecureContext, and watched so a renewed certificate (or a new CRL)
+ * applies to new connections without a restart (open connections keep the context they
+ * shook hands with).
  *
  * Renewal tools write cert and key one after the other, or replace the files by rename;
  * fs.watchFile polls the path, so both are seen. A reload that fails (a half-written file,
  * a key that does not match the certificate yet) keeps the previous context and logs a
- * warning; the next change tries again.
+ * warning; the next change tries again. Each certificate applied is reported to the
+ * certificate expiry gauge (observability/certificate-expiry.ts), which also logs one that
+ * expires soon, has expired or is not valid yet.
  */
-import { X509Certificate } from 'node:crypto';
 import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PeerWarnings } from './peer-warnings.js';
 import type { TlsListenerConfig } from '../config/schema.js';
+import { systemClock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
+import { CertificateExpiry } from '../observability/certificate-expiry.js';
+import { LogRateLimiter } from '../observability/rate-limit.js';
 
 export interface TlsServerOptions extends SecureContextOptions {
   requestCert: boolean;
@@ -23,7 +28,7 @@ export interface TlsServerOptions extends SecureContextOptions {
 
 /** Reads the files; throws one sentence naming the key and file when one cannot be read or used. */
 export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOptions {
-  const read = (key: 'cert' | 'key' | 'ca', file: string): Buffer => {
+  const read = (key: 'cert' | 'key' | 'ca' | 'crl', file: string): Buffer => {
     try {
       return readFileSync(file);
     } catch (err) {
@@ -41,12 +46,39 @@ export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOp
     rejectUnauthorized: false,
   };
   if (l.ca !== undefined) options.ca = read('ca', l.ca);
+  if (l.crl !== undefined) options.crl = crlBlocks(read('crl', l.crl), l.crl, `${where}.crl`);
   try {
     createSecureContext(options); // a key that does not match, or a file that is not PEM, fails here
   } catch (err) {
     throw new OutpostError('CONFIG_INVALID', `${where}: ${l.cert} / ${l.key} cannot be used (${(err as Error).message}); check the certificate, key and ca files`, { cause: err });
   }
   return options;
+}
+
+/**
+ * The CRLs of a PEM file, one string each: node reads only the first CRL of a buffer (a
+ * file may hold one per CA). They are tried on their own so that a bad file is named under
+ * its key, not as "the certificate cannot be used".
+ */
+function crlBlocks(pem: Buffer, file: string, setting: string): string[] {
+  const blocks = pem.toString('latin1').match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----/g) ?? [];
+  const remedy = 'give the PEM CRL published by the CA of ca (openssl ca -gencrl)';
+  if (blocks.length === 0) throw new OutpostError('CONFIG_INVALID', `${setting}: ${file} holds no PEM CRL (-----BEGIN X509 CRL-----); ${remedy}`);
+  try {
+    createSecureContext({ crl: blocks });
+  } catch (err) {
+    throw new OutpostError('CONFIG_INVALID', `${setting}: ${file} cannot be used as a CRL (${(err as Error).message}); ${remedy}`, { cause: err });
+  }
+  return blocks;
+}
+
+export interface TlsFileWatcherOptions {
+  /** Poll interval of the files (default 2 s). */
+  intervalMs?: number;
+  /** The options the listener started with (applied already). */
+  current?: TlsServerOptions;
+  /** Where the certificates applied are reported; default one of the watcher's own (for its log lines only). */
+  certificates?: CertificateExpiry;
 }
 
 /**
@@ -58,27 +90,34 @@ export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOp
 export class TlsFileWatcher {
   private readonly files: string[];
   private watching = false;
-  /** cert, key and ca as last applied (empty when none). */
+  /** cert, key, ca and crl as last applied (empty when none). */
   private applied: Buffer[] | undefined;
-  private readonly initialCert: Buffer | undefined;
+  private readonly current: TlsServerOptions | undefined;
+  private readonly intervalMs: number;
+  private readonly certificates: CertificateExpiry;
+  /** The listener's labels on the expiry gauge, as on outpost_listener_connections. */
+  private readonly owner: Readonly<Record<string, string>>;
 
   constructor(
     private readonly listener: TlsListenerConfig,
     private readonly where: string,
     private readonly apply: (options: TlsServerOptions) => void,
     private readonly log: Logger,
-    private readonly intervalMs = 2000,
-    current?: TlsServerOptions,
+    options: TlsFileWatcherOptions = {},
   ) {
-    this.files = [listener.cert, listener.key, ...(listener.ca !== undefined ? [listener.ca] : [])];
-    if (current !== undefined) this.applied = contents(current);
-    this.initialCert = Buffer.isBuffer(current?.cert) ? current.cert : undefined;
+    const l = listener;
+    this.files = [l.cert, l.key, ...(l.ca !== undefined ? [l.ca] : []), ...(l.crl !== undefined ? [l.crl] : [])];
+    this.current = options.current;
+    if (this.current !== undefined) this.applied = contents(this.current);
+    this.intervalMs = options.intervalMs ?? 2000;
+    this.certificates = options.certificates ?? new CertificateExpiry();
+    this.owner = { type: l.type, address: `${l.host}:${l.port}` };
   }
 
   start(): void {
     if (this.watching) return;
     this.watching = true;
-    if (this.initialCert !== undefined) warnOutsideValidity(this.initialCert, this.listener.cert, this.where, this.log);
+    if (this.current !== undefined) this.report(this.current);
     for (const file of this.files) watchFile(file, { interval: this.intervalMs, persistent: false }, this.changed);
   }
 
@@ -101,9 +140,16 @@ export class TlsFileWatcher {
     if (this.applied !== undefined && next.every((b, i) => b.equals(this.applied![i]!))) return 'unchanged';
     this.apply(options);
     this.applied = next;
-    this.log.info({ cert: this.listener.cert }, 'tls certificate reloaded');
-    if (Buffer.isBuffer(options.cert)) warnOutsideValidity(options.cert, this.listener.cert, this.where, this.log);
+    this.log.info({ cert: this.listener.cert, ...(this.listener.crl !== undefined ? { crl: this.listener.crl } : {}) }, 'tls certificate reloaded');
+    this.report(options);
     return 'reloaded';
+  }
+
+  /** The certificate and CA file applied, to the expiry gauge (which logs one that expires soon or has expired). */
+  private report(o: TlsServerOptions): void {
+    const l = this.listener;
+    if (Buffer.isBuffer(o.cert)) this.certificates.update({ use: 'listener', owner: this.owner, file: l.cert, setting: `${this.where}.cert` }, o.cert, this.log);
+    if (Buffer.isBuffer(o.ca) && l.ca !== undefined) this.certificates.update({ use: 'listener-ca', owner: this.owner, file: l.ca, setting: `${this.where}.ca` }, o.ca, this.log);
   }
 
   private readonly changed = (cur: Stats, prev: Stats): void => {
@@ -112,27 +158,9 @@ export class TlsFileWatcher {
   };
 }
 
-/**
- * A warn line when the listener's own certificate (the first in its file) has expired or is
- * not valid yet: every client refuses it, and nothing else says why. Checked at start and at
- * each reload of the files; the clock is the wall clock, as the clients' is.
- */
-export function warnOutsideValidity(cert: Buffer, file: string, where: string, log: Logger, now = Date.now()): void {
-  let x509: X509Certificate;
-  try {
-    x509 = new X509Certificate(cert);
-  } catch {
-    return; // loadTlsOptions accepted it: a form X509Certificate does not read, nothing to say
-  }
-  const validTo = Date.parse(x509.validTo);
-  const validFrom = Date.parse(x509.validFrom);
-  const fields = { cert: file, setting: `${where}.cert` };
-  if (now > validTo) log.warn({ ...fields, validTo: new Date(validTo).toISOString() }, 'listener certificate has expired: clients refuse it; renew it');
-  else if (now < validFrom) log.warn({ ...fields, validFrom: new Date(validFrom).toISOString() }, 'listener certificate is not valid yet: clients refuse it (is the clock behind?)');
-}
-
 function contents(o: TlsServerOptions): Buffer[] {
-  return [o.cert, o.key, o.ca].map((v) => (Buffer.isBuffer(v) ? v : Buffer.alloc(0)));
+  const crl = Array.isArray(o.crl) ? Buffer.from(o.crl.join('\n')) : o.crl;
+  return [o.cert, o.key, o.ca, crl].map((v) => (Buffer.isBuffer(v) ? v : Buffer.alloc(0)));
 }
 
 /** The CN of a verified client certificate, if any. */
@@ -156,21 +184,50 @@ export function refuseCertificatesWithoutCn(server: Server, warnings: PeerWarnin
   });
 }
 
+/** Why a client certificate was refused, as counted (a subset of tls-listener.ts TlsRefusal). */
+export type ClientCertificateRefusal = 'no-client-certificate' | 'client-certificate' | 'client-certificate-revoked' | 'crl';
+
+export const CLIENT_CERTIFICATE_LINES: Record<ClientCertificateRefusal, string> = {
+  'no-client-certificate': 'client sent no certificate',
+  'client-certificate': 'client certificate refused',
+  'client-certificate-revoked': 'client certificate revoked (crl)',
+  crl: 'client certificate not checked: the crl cannot be used',
+};
+
+/** What node's authorizationError of a presented certificate means. */
+export function clientCertificateRefusal(authorizationError: string): ClientCertificateRefusal {
+  if (authorizationError === 'CERT_REVOKED') return 'client-certificate-revoked';
+  // UNABLE_TO_GET_CRL (no CRL of that CA in the file), CRL_HAS_EXPIRED, CRL_SIGNATURE_FAILURE, ...: ours to fix, not the client's.
+  if (authorizationError.includes('CRL')) return 'crl';
+  return 'client-certificate';
+}
+
 /**
- * mTLS: a client whose certificate is missing or does not verify against ca is cut before
- * any MQTT byte is read, with one warn line. Runs before the server's own connection
- * listener (for wss, the HTTP parser), which then sees a destroyed socket.
+ * The error line of a CRL that cannot be used (past its next update, or of another CA):
+ * every client certificate is refused until it is replaced. At most one line a minute per
+ * listener; each client refused also gets its warn line.
  */
-export function refuseUnverifiedClients(server: Server, warnings: PeerWarnings, count?: (reason: 'no-client-certificate' | 'client-certificate') => void): void {
+export function crlProblemLog(log: Logger, where: string, file: string | undefined): (code: string) => void {
+  const limiter = new LogRateLimiter(systemClock, 60_000, 1);
+  return (code) =>
+    limiter.write(log, 'error', 'crl', { crl: file, setting: `${where}.crl`, reason: code },
+      'the crl cannot be used: every client certificate is refused; put a current crl of the ca in place and reload (systemctl reload outpost)');
+}
+
+/**
+ * mTLS: a client whose certificate is missing, does not verify against ca or is revoked by
+ * the crl is cut before any MQTT byte is read, with one warn line. Runs before the server's
+ * own connection listener (for wss, the HTTP parser), which then sees a destroyed socket.
+ */
+export function refuseUnverifiedClients(server: Server, warnings: PeerWarnings, count?: (reason: ClientCertificateRefusal) => void, crlProblem?: (code: string) => void): void {
   server.prependListener('secureConnection', (socket: TLSSocket) => {
     if (socket.authorized) return;
     const none = Object.keys(socket.getPeerCertificate()).length === 0;
-    count?.(none ? 'no-client-certificate' : 'client-certificate');
-    warnings.warn(
-      socket.remoteAddress,
-      { remotePort: socket.remotePort, reason: String(socket.authorizationError ?? 'unverified') },
-      none ? 'client sent no certificate' : 'client certificate refused',
-    );
+    const code = String(socket.authorizationError ?? 'unverified');
+    const reason = none ? 'no-client-certificate' : clientCertificateRefusal(code);
+    count?.(reason);
+    if (reason === 'crl') crlProblem?.(code);
+    warnings.warn(socket.remoteAddress, { remotePort: socket.remotePort, reason: code }, CLIENT_CERTIFICATE_LINES[reason]);
     socket.destroy();
   });
 }

@@ -22,6 +22,7 @@ import { certificateCn, loadTlsOptions, TlsFileWatcher } from './tls-material.js
 import { guardTlsClients, type TlsRefusal } from './tls-listener.js';
 import { PeerWarnings } from './peer-warnings.js';
 import { originAllowed, originSet } from '../core/web-origin.js';
+import type { CertificateExpiry } from '../observability/certificate-expiry.js';
 
 /** Writes a raw HTTP answer and closes the socket once it is sent (errors of a peer already gone are dropped). */
 function answerAndClose(socket: Duplex, text: string): void {
@@ -51,6 +52,10 @@ export interface WsListenerOptions {
   onTlsRefused?: (reason: TlsRefusal) => void;
   /** Called for each upgrade refused for its Origin (the gateway counts it in the broker metrics). */
   onOriginRefused?: () => void;
+  /** Called for each client cut for flooding pings (the gateway counts it as a protocol violation). */
+  onPingFlood?: () => void;
+  /** wss: where the listener's certificates are reported for the expiry gauge; default its own (log lines only). */
+  certificates?: CertificateExpiry;
 }
 
 /**
@@ -62,6 +67,14 @@ export interface WsListenerOptions {
 export function wsMessageLimit(maxPacketSize: number): number {
   return Math.max(maxPacketSize, 64 * 1024);
 }
+
+/**
+ * Pongs to a client not yet written out before it is cut: what `ws` allows (its
+ * maxPendingAutoPongs default), so a burst of more pings than this in one read counts too,
+ * as in `ws`. Pings are answered here rather than by `ws` (autoPong: false), whose own cut is
+ * a silent terminate(): no event tells it from any other close.
+ */
+export const MAX_PENDING_PONGS = 60;
 
 /** Subprotocols accepted: "mqtt" (3.1.1 and 5) and "mqttv3.1" (older clients). */
 const PROTOCOLS = ['mqtt', 'mqttv3.1'];
@@ -103,8 +116,12 @@ export class WsListener implements Service {
     if (c.type === 'wss') {
       const secure = loadTlsOptions(c, this.where);
       const tlsServer = https.createServer({ ...secure, ...checking, handshakeTimeout: this.options.handshakeTimeoutMs }, refuse);
-      guardTlsClients(tlsServer, c, this.warnings, this.options.onTlsRefused);
-      this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, this.options.watchIntervalMs, secure);
+      guardTlsClients(tlsServer, c, this.warnings, this.options.onTlsRefused, { log: this.log, where: this.where });
+      this.watcher = new TlsFileWatcher(c, this.where, (o) => tlsServer.setSecureContext(o), this.log, {
+        current: secure,
+        ...(this.options.watchIntervalMs !== undefined ? { intervalMs: this.options.watchIntervalMs } : {}),
+        ...(this.options.certificates !== undefined ? { certificates: this.options.certificates } : {}),
+      });
       server = tlsServer;
     } else {
       server = http.createServer(checking, refuse);
@@ -125,6 +142,7 @@ export class WsListener implements Service {
       maxPayload: this.options.maxPayload,
       perMessageDeflate: false,
       clientTracking: false,
+      autoPong: false, // see answerPings
       handleProtocols: (offered) => PROTOCOLS.find((p) => offered.has(p)) ?? false,
       verifyClient: (info: { origin?: string; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
         if (originAllowed(info.origin, origins)) return done(true);
@@ -192,6 +210,7 @@ export class WsListener implements Service {
       ws.close(1002, 'subprotocol mqtt required');
       return;
     }
+    this.answerPings(ws, peer);
     ws.on('error', (err: Error & { code?: string }) => {
       this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, reason: err.code ?? err.message }, err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'websocket message too large' : 'websocket error');
     });
@@ -215,6 +234,27 @@ export class WsListener implements Service {
     const tlsSocket = 'getPeerCertificate' in socket ? (socket as import('node:tls').TLSSocket) : undefined;
     const identity = this.config.type === 'wss' && this.config.use_identity_as_username && tlsSocket ? certificateCn(tlsSocket) : undefined;
     this.target.handle(stream, { transport: this.config.type, ...peer, ...(identity !== undefined ? { identity } : {}), ...(this.gated ? { countedAtAccept: true } : {}) });
+  }
+
+  /**
+   * Answers each ping with a pong [RFC 6455 §5.5.2], as `ws` would. A client that keeps
+   * pinging without reading the pongs (MAX_PENDING_PONGS of them unsent) would grow the
+   * socket's write buffer without bound: it is cut with one warn line and counted.
+   */
+  private answerPings(ws: WebSocket, peer: { remoteAddress: string; remotePort: number }): void {
+    let pending = 0;
+    const sent = () => void pending--;
+    ws.on('ping', (data: Buffer) => {
+      if (ws.readyState !== ws.OPEN) return;
+      if (pending >= MAX_PENDING_PONGS) {
+        this.options.onPingFlood?.();
+        this.warnings.warn(peer.remoteAddress, { remotePort: peer.remotePort, unsentPongs: pending }, 'websocket cut: it floods pings without reading the pongs');
+        ws.terminate();
+        return;
+      }
+      pending++;
+      ws.pong(data, false, sent);
+    });
   }
 
   /** Re-reads the TLS files now (SIGHUP) and applies them to new connections if they changed. */

@@ -6,9 +6,10 @@
  * A listener's certificate, key and CA are also tried together, as its start does, so a key
  * that does not match its certificate or a file that is not PEM fails `outpost check` too,
  * not only the start; and its ca must hold a certificate (node takes one without any, then
- * refuses every client). A bridge's client certificate and key are tried together the same
- * way, and its ca must hold a certificate: otherwise start-up went on and every connection
- * attempt failed (a TLS error thrown at each reconnect, or every cloud certificate refused).
+ * refuses every client), and its crl must hold CRLs node reads. A bridge's client
+ * certificate and key are tried together the same way, and its ca must hold a certificate:
+ * otherwise start-up went on and every connection attempt failed (a TLS error thrown at each
+ * reconnect, or every cloud certificate refused).
  * Relative paths are taken from the config file's directory (resolveTlsPaths), like
  * auth.password_file, auth.acl_file and serial.include: under systemd the working directory
  * is the state directory, not /etc/outpost.
@@ -47,8 +48,8 @@ function* tlsFiles(config: Config): Generator<{ path: PathKey[]; holder: Partial
   }
 }
 
-type TlsKey = 'cert' | 'key' | 'ca';
-const TLS_KEYS: readonly TlsKey[] = ['cert', 'key', 'ca'];
+type TlsKey = 'cert' | 'key' | 'ca' | 'crl';
+const TLS_KEYS: readonly TlsKey[] = ['cert', 'key', 'ca', 'crl'];
 
 /** One problem per file that cannot be read, under the key that names it, and one per listener whose files do not work together. */
 export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): PathProblem[] {
@@ -82,6 +83,8 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
     if (l.ca !== undefined && !holdsCertificate(l.ca, read)) {
       problems.push({ path: ['listeners', i, 'ca'], message: `${l.ca} holds no PEM certificate (client certificates are checked against it); give the CA certificate that signs them` });
     }
+    const crl = l.crl === undefined ? undefined : crlProblem(l.crl, read);
+    if (crl !== undefined) problems.push({ path: ['listeners', i, 'crl'], message: crl });
   });
   config.bridges.forEach((b, i) => {
     if (unread.has(b)) return;
@@ -138,6 +141,28 @@ function holdsCertificate(file: string, read: ReadFile): boolean {
     }
   }
   return false;
+}
+
+/**
+ * What the listener's start says of its crl (broker/tls-material.ts): none in the file, or one
+ * node cannot read. Node reads the first CRL of a buffer only, so each is tried alone.
+ */
+function crlProblem(file: string, read: ReadFile): string | undefined {
+  let pem: Buffer;
+  try {
+    pem = read(file);
+  } catch {
+    return undefined;
+  }
+  const remedy = 'give the PEM CRL published by the CA of ca (openssl ca -gencrl)';
+  const blocks = pem.toString('latin1').match(/-----BEGIN X509 CRL-----[\s\S]*?-----END X509 CRL-----/g) ?? [];
+  if (blocks.length === 0) return `${file} holds no PEM CRL (-----BEGIN X509 CRL-----); ${remedy}`;
+  try {
+    createSecureContext({ crl: blocks });
+  } catch (err) {
+    return `${file} cannot be used as a CRL (${(err as Error).message}); ${remedy}`;
+  }
+  return undefined;
 }
 
 /** Makes the TLS file paths of listeners and bridges absolute, from `baseDir` (before the config is frozen). */

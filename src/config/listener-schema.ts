@@ -21,6 +21,12 @@ const tlsKeys = {
   cert: z.string().min(1).superRefine(notPemText).describe('PEM file with the server certificate (and its chain); relative to the config file.'),
   key: z.string().min(1).superRefine(notPemText).describe('PEM file with the private key of cert; relative to the config file.'),
   ca: z.string().min(1).superRefine(notPemText).optional().describe('PEM file with the CA(s) client certificates must chain to (needed for require_certificate); relative to the config file.'),
+  crl: z
+    .string()
+    .min(1)
+    .superRefine(notPemText)
+    .optional()
+    .describe('PEM file with the certificate revocation list(s) of ca (openssl ca -gencrl): a client certificate it lists is refused (needs require_certificate). Read again with the other files on reload and when it changes; relative to the config file.'),
   min_version: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2').describe('Oldest TLS version accepted.'),
   require_certificate: z.boolean().default(false).describe('Mutual TLS: a client must present a certificate signed by ca.'),
   use_identity_as_username: z
@@ -53,13 +59,16 @@ function isOriginEntry(s: string): boolean {
   return normalizeOrigin(s) !== undefined;
 }
 
-/** mTLS needs a CA to check against; the identity needs mTLS. */
-function checkTls(l: { ca?: string | undefined; require_certificate: boolean; use_identity_as_username: boolean }, ctx: z.RefinementCtx): void {
+/** mTLS needs a CA to check against; the identity and a CRL need mTLS. */
+function checkTls(l: { ca?: string | undefined; crl?: string | undefined; require_certificate: boolean; use_identity_as_username: boolean }, ctx: z.RefinementCtx): void {
   if (l.require_certificate && l.ca === undefined) {
     ctx.addIssue({ code: 'custom', path: ['ca'], params: { absent: true }, message: 'require_certificate needs ca (the CA client certificates are checked against)' });
   }
   if (l.use_identity_as_username && !l.require_certificate) {
     ctx.addIssue({ code: 'custom', path: ['use_identity_as_username'], params: { plain: true }, message: 'needs require_certificate: true' });
+  }
+  if (l.crl !== undefined && !l.require_certificate) {
+    ctx.addIssue({ code: 'custom', path: ['crl'], params: { plain: true }, message: 'needs require_certificate: true (a crl revokes client certificates)' });
   }
 }
 

@@ -10,7 +10,7 @@ import type { BrokerMetrics } from '../broker/metrics.js';
 import type { OutboxLimits, OutboxStats } from '../store/outbox.js';
 import type { StuckComponent } from '../core/progress.js';
 import { addComponentFamilies, type ComponentsView } from './component-metrics.js';
-import { PromText } from './prometheus.js';
+import { PromText, type Sample } from './prometheus.js';
 
 export interface BridgeView {
   readonly name: string;
@@ -27,6 +27,8 @@ export interface GatewayView extends ComponentsView {
   storeHealth?(): string | undefined;
   /** Steps of the wall clock seen while running (core/clock-steps.ts); undefined when not watched. */
   clockSteps?(): { steps: number; lastStepMs: number } | undefined;
+  /** notAfter of each certificate in use (observability/certificate-expiry.ts). */
+  certificateExpiry?(): readonly Sample[];
 }
 
 export interface RuntimeView {
@@ -86,8 +88,10 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
       [...m.listenerConnections].map(([l, value]) => ({ labels: listenerLabels(l), value })))
     .family('outpost_listener_connections_total', 'counter', 'Connections handed to the broker, by listener (type, configured address).',
       [...m.listenerConnectionsTotal].map(([l, value]) => ({ labels: listenerLabels(l), value })))
-    .family('outpost_tls_refused_total', 'counter', 'mqtts and wss clients refused before MQTT, by reason: timeout, not-tls, version, no-client-certificate, client-certificate, client-certificate-without-cn, server-certificate (the client refused ours), client-closed, other.',
+    .family('outpost_tls_refused_total', 'counter', 'mqtts and wss clients refused before MQTT, by reason: timeout, not-tls, version, no-client-certificate, client-certificate, client-certificate-revoked (listed by the crl), crl (the crl cannot be used: expired, or not of the ca), client-certificate-without-cn, server-certificate (the client refused ours), client-closed, other.',
       [...m.tlsRefused].map(([reason, value]) => ({ labels: { reason }, value })))
+    .family('outpost_tls_certificate_expiry_timestamp_seconds', 'gauge', 'When each certificate in use expires (notAfter, Unix time), by use: listener (the server certificate of an mqtts or wss listener, with its type and address), listener-ca, bridge (the client certificate of a bridge), bridge-ca; a ca file counts by its earliest. Updated when the files are read again (reload, file change, bridge reconnect).',
+      gw.certificateExpiry?.() ?? [])
     .one('outpost_websocket_origins_refused_total', 'counter', 'WebSocket upgrades refused with HTTP 403: a browser page whose Origin is not in the listener\'s allowed_origins.', m.originsRefused)
     .family('outpost_protocol_violations_total', 'counter', 'Clients cut off for protocol violations, by outcome.',
       [...m.violations].map(([outcome, value]) => ({ labels: { outcome }, value })));

@@ -2,7 +2,8 @@
  * A listener whose own certificate has expired (a renewal that failed) is refused by every
  * client, and the only lines were one per client saying it closed or refused our
  * certificate. Start-up, and each reload of the files, now say it once, with the date and
- * the setting, on mqtts and wss.
+ * the setting, on mqtts and wss: an error line, since every client is refused until the
+ * operator renews it (observability/certificate-expiry.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfigText } from '../../src/config/load.js';
@@ -29,7 +30,7 @@ describe('A TLS listener started with an expired certificate', () => {
   it('says so once at start with the date and the setting (mqtts)', async () => {
     const h = (harness = await startListener((broker, log) => new TlsListener(config('mqtts', certs.expired) as TlsListenerConfig, 'listeners[2]', broker, log, { handshakeTimeoutMs: 2000 })));
     const line = await h.waitLog(EXPIRED);
-    expect(line).toMatchObject({ level: 40, cert: certs.expired.crt, setting: 'listeners[2].cert', validTo: '2020-02-01T00:00:00.000Z' });
+    expect(line).toMatchObject({ level: 50, cert: certs.expired.crt, setting: 'listeners[2].cert', validTo: '2020-02-01T00:00:00.000Z' });
     expect(h.logs.filter((l) => l.msg === EXPIRED)).toHaveLength(1);
   });
 
