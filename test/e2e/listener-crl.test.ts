@@ -6,7 +6,7 @@
  * going. The real executable, mosquitto_pub and MQTT.js as the devices, openssl as the CA.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,4 +119,17 @@ describe('An mqtts listener with a crl', () => {
       expect(await gw.stop()).toBe(0);
     }
   }, 60_000);
+
+  it('does not start with a crl file that is not a CRL, and says which key and what to give', async () => {
+    const ca = new RevokingCa();
+    const notCrl = join(tmp, 'copied-ca.crl');
+    copyFileSync(ca.ca.crt, notCrl); // the CA certificate copied where the CRL should be
+    const { file } = await writeProcessConfig(tmp, {
+      listeners: [{ type: 'mqtts', host: '127.0.0.1', port: await freePort(), cert: certs.server.crt, key: certs.server.key, ca: ca.ca.crt, crl: notCrl, require_certificate: true }],
+    }, 'bad-crl.yaml');
+    const gw = OutpostProcess.spawn(file);
+    await gw.exited;
+    expect(gw.child.exitCode).toBe(2);
+    expect(gw.output()).toContain(`listeners[0].crl: ${notCrl} holds no PEM CRL (-----BEGIN X509 CRL-----); give the PEM CRL published by the CA of ca (openssl ca -gencrl)`);
+  }, 30_000);
 });
