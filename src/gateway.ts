@@ -203,6 +203,7 @@ export class Gateway {
         const ac = await loadAccessControl(config.auth, deps.configFile);
         this.broker.setAccessControl(ac);
         log.info({ passwordFile: config.auth.password_file, aclFile: config.auth.acl_file }, 'access control loaded');
+        for (const w of ac.warnings) log.warn(w); // a file others may read, no users: said at start and at each reload
       },
       stop: async () => {},
     };
@@ -377,7 +378,7 @@ export class Gateway {
    */
   reloadSteps(configFile: string | undefined): ReloadStep[] {
     return [
-      authStep({ setAccessControl: (ac) => this.broker.setAccessControl(ac), configFile }),
+      authStep({ setAccessControl: (ac) => this.broker.setAccessControl(ac), configFile, warn: (m) => this.deps.log.warn(m) }),
       bridgesStep({ bus: this.broker, bridges: this.bridges, createBridge: (b, i) => this.createBridge(b, i), signal: () => this.startSignal }),
       serialStep(this.serial),
       mqttsnStep(this.mqttsn),
