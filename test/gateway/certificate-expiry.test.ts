@@ -56,7 +56,7 @@ describe('Certificate expiry of a running gateway', () => {
       const soon = lines.filter((l) => l.msg === 'bridge client certificate expires soon; renew it');
       expect(soon).toEqual([expect.objectContaining({ level: 40, bridge: 'cloud', setting: 'bridges[0].cert', cert: shortLived.crt, daysLeft: 9 })]);
       // Reconnect attempts read the file again, the line is not repeated.
-      await new Promise((r) => setTimeout(r, 2500));
+      await expect.poll(() => g.bridges[0]!.counters.connectFailures, { timeout: 5000 }).toBeGreaterThanOrEqual(3);
       expect(lines.filter((l) => l.msg === 'bridge client certificate expires soon; renew it')).toHaveLength(1);
       expect(lines.filter((l) => l.msg.includes('listener certificate'))).toEqual([]);
 
