@@ -203,15 +203,15 @@ export function clientCertificateRefusal(authorizationError: string): ClientCert
 }
 
 /**
- * The error line of a CRL that cannot be used (past its next update, or of another CA):
- * every client certificate is refused until it is replaced. At most one line a minute per
- * listener; each client refused also gets its warn line.
+ * The error line of a CRL that cannot be used (past its next update, or of another CA than
+ * the client's): every client certificate of that CA is refused until it is replaced. At most
+ * one line a minute per listener; each client refused also gets its warn line.
  */
 export function crlProblemLog(log: Logger, where: string, file: string | undefined): (code: string) => void {
   const limiter = new LogRateLimiter(systemClock, 60_000, 1);
   return (code) =>
     limiter.write(log, 'error', 'crl', { crl: file, setting: `${where}.crl`, reason: code },
-      'the crl cannot be used: every client certificate is refused; put a current crl of the ca in place and reload (systemctl reload outpost)');
+      'client certificates cannot be checked against the crl (past its next update, or none of their ca in it): they are refused; put a current crl of each ca in the file and reload (systemctl reload outpost)');
 }
 
 /**

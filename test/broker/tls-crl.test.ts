@@ -69,7 +69,7 @@ describe('A TLS listener with a crl', () => {
     const h = (harness = await startListener((broker, log) => new TlsListener(listenerConfig('mqtts', foreign), 'listeners[3]', broker, log, { handshakeTimeoutMs: 2000, onTlsRefused: (r) => refused.push(r) })));
     expect(await attempt(`mqtts://127.0.0.1:${h.port}`, kept)).not.toBe('connected');
     expect(refused).toEqual(['crl']);
-    const line = await h.waitLog('the crl cannot be used: every client certificate is refused; put a current crl of the ca in place and reload (systemctl reload outpost)');
+    const line = await h.waitLog('client certificates cannot be checked against the crl (past its next update, or none of their ca in it): they are refused; put a current crl of each ca in the file and reload (systemctl reload outpost)');
     expect(line).toMatchObject({ level: 50, crl: foreign, setting: 'listeners[3].crl', reason: 'UNABLE_TO_GET_CRL' });
   });
 
