@@ -37,7 +37,10 @@ export class VerifyQueue {
   }
 
   /** Runs `job` now or later; false when the line, or this source's share of it, is full (the caller refuses as busy). */
-  submit(job: () => Promise<void>, stale: () => boolean, source = ''): boolean {
+  submit(job: () => Promise<void>, stale: () => boolean, address = ''): boolean {
+    // One host, one share: an IPv4 client of a dual-stack listener ("::" gives ::ffff:10.0.0.7)
+    // is the same host as on an IPv4 listener (10.0.0.7).
+    const source = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
     if (this.running < this.limit() && this.count === 0) {
       this.start(job);
       return true;

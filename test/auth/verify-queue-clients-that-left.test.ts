@@ -3,7 +3,8 @@
  * than the wait, on a busy Pi) was skipped when its turn came, but held its room in the
  * waiting line until then: a device that gave up and reconnected a dozen times from one
  * address was refused as server busy (CONNACK 0x89) because of its own earlier attempts,
- * none of which was still waiting for an answer.
+ * none of which was still waiting for an answer. Also: one host is one source, over IPv4 or
+ * a dual-stack listener (::ffff:a.b.c.d) alike.
  */
 import type { Packet } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,5 +59,16 @@ describe('password checks of clients that left while waiting', () => {
     expect(q.submit(async () => {}, () => false, 'a')).toBe(true);
     expect(q.submit(async () => {}, () => false, 'a')).toBe(false); // a's share of a line of 4 is 1
     expect(q.queued).toBe(1);
+  });
+});
+
+describe('the share of one host in the waiting line', () => {
+  it('is one for its IPv4 address whether it came over an IPv4 listener or a dual-stack one (::ffff:)', () => {
+    const q = new VerifyQueue(() => 1, 4); // a line of 4, one per source at most
+    expect(q.submit(() => new Promise(() => undefined), () => false, '10.0.0.1')).toBe(true);
+    expect(q.submit(async () => {}, () => false, '::ffff:10.0.0.7')).toBe(true);
+    expect(q.submit(async () => {}, () => false, '10.0.0.7')).toBe(false);
+    expect(q.submit(async () => {}, () => false, '::ffff:10.0.0.8')).toBe(true);
+    expect(q.submit(async () => {}, () => false, 'fe80::1')).toBe(true);
   });
 });
