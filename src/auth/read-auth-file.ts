@@ -12,6 +12,9 @@ import { open } from 'node:fs/promises';
 import { OutpostError } from '../core/errors.js';
 import type { AuthFileKey, FileOwnership } from './file-permissions.js';
 
+/** Larger than any password file or ACL a gateway has (10000 users: about 1.2 MiB). */
+export const MAX_AUTH_FILE_BYTES = 64 * 2 ** 20;
+
 export interface AuthFileText {
   text: string;
   /** Mode and owner of a regular file. */
@@ -31,6 +34,11 @@ export async function readAuthFile(file: string | undefined, key: AuthFileKey): 
       const st = await fh.stat();
       // A directory opens on Linux; reading it fails with EISDIR below, as before.
       if (st.isFile()) ownership = { mode: st.mode, uid: st.uid, gid: st.gid };
+      // Not read whole into memory: a wrong path (a log, an image) could be larger than a Pi's RAM.
+      if (st.isFile() && st.size > MAX_AUTH_FILE_BYTES) {
+        const mib = (st.size / 2 ** 20).toFixed(0);
+        return { text: '', ownership, problem: `${file}: the file is ${mib} MiB, more than the ${MAX_AUTH_FILE_BYTES / 2 ** 20} MiB outpost reads (10000 users take about 1.2 MiB); check that ${key} names the right file` };
+      }
       bytes = await fh.readFile();
     } finally {
       await fh.close();

@@ -10,7 +10,7 @@
  * line whose name is quoted short. A UTF-16 file gave one puzzling line per line of it.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,17 @@ describe('outpost passwd on a file saved as UTF-16', () => {
     expect(code).toBe(2);
     expect(err.join('')).toBe(`outpost passwd: ${file}: the file is UTF-16 text (what Windows Notepad saves as "Unicode"); save it as UTF-8, then run this again\n`);
     expect(readFileSync(file)).toEqual(bytes);
+  });
+});
+
+describe('a file far larger than any password file', () => {
+  it('is refused with one line naming its size, without reading it whole', async () => {
+    const file = join(dir, 'passwd-huge');
+    writeFileSync(file, 'alice:', { mode: 0o600 });
+    truncateSync(file, 65 * 2 ** 20); // sparse: no 65 MiB written
+    expect(await loadProblem({ password_file: file })).toBe(
+      `${file}: the file is 65 MiB, more than the 64 MiB outpost reads (10000 users take about 1.2 MiB); check that auth.password_file names the right file`,
+    );
   });
 });
 
