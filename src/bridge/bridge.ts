@@ -68,6 +68,11 @@ export class Bridge implements Service, DurableSink {
    */
   readonly counters = { reconnects: 0, connectFailures: 0, inbound: 0, denied: 0, unmatched: 0 };
   private deniedLog: LogRateLimiter | undefined;
+  /**
+   * Why the last attempt to connect failed, while the link is down: the sentence logged, and its
+   * kind (the stable key of src/bridge/upstream-failures.ts, e.g. `connect-too-large`).
+   */
+  lastFailure: { sentence: string; key: string; at: number } | undefined;
 
   constructor(
     private readonly settings: BridgeSettings,
@@ -82,7 +87,11 @@ export class Bridge implements Service, DurableSink {
       acked: (id, code) => this.forwarder.onAcked(id, code),
       message: (m) => this.onInbound(m),
       writable: () => this.forwarder.onWritable(),
-      attemptFailed: () => void this.counters.connectFailures++,
+      passed: (n) => this.forwarder.onPassed(n),
+      attemptFailed: (sentence, key) => {
+        this.counters.connectFailures++;
+        this.lastFailure = { sentence, key, at: deps.clock.now() };
+      },
     };
     const will = { topic: settings.stateTopic, payload: Buffer.from('offline'), qos: 1 as QoS, retain: true };
     // No loops with a 3.1.1 cloud either: it has no No Local, so without the bridge flag the
@@ -204,6 +213,7 @@ export class Bridge implements Service, DurableSink {
 
   private onUp(session: UpstreamSession): void {
     this.state = 'up';
+    this.lastFailure = undefined;
     this.deps.log.info({ sessionPresent: session.sessionPresent, receiveMaximum: session.receiveMaximum, backlog: this.deps.outbox.stats(this.name).rows }, 'bridge up');
     this.upstream.publishDirect(this.settings.stateTopic, Buffer.from('online'), 1, true);
     this.publishLocalState('up');

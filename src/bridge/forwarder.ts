@@ -5,8 +5,10 @@
  *        ▲                                         │ PUBLISH QoS 1/2 (packet id per row)
  *        └──────────── ack (delete row) ◀── PUBACK / PUBCOMP from the cloud
  *
- * A row is deleted only after the cloud acknowledged it (QoS 0 rows: once written to
- * the socket, there is nothing to wait for). After a reconnect everything still in
+ * A row is deleted only after the cloud acknowledged it (rows of QoS 0 rules: once written
+ * to the socket, there is nothing to wait for). A row of a QoS 1/2 rule that goes at QoS 0, to a
+ * cloud that takes nothing higher, is acknowledged by the PINGRESP to a PINGREQ sent after it:
+ * a broker handles a connection's packets in order, so it has taken the row by then. After a reconnect everything still in
  * flight is sent again first, in order, with DUP set; the cloud may then see a
  * duplicate, never a gap.
  *
@@ -67,6 +69,12 @@ export class Forwarder {
    * reload that changed a rule's QoS with rows buffered).
    */
   private readonly qos2InFlight = new Set<number>();
+  /**
+   * Rows of QoS 1/2 rules sent at QoS 0 (a cloud with Maximum QoS 0), in send order, each with
+   * the number of the PINGREQ sent after it (0: none yet, see askBarrier); deleted when that
+   * PINGREQ is answered, sent again after a reconnect. They count in our window.
+   */
+  private unconfirmed: { e: OutboxEntry; from: RowCursor; barrier: number }[] = [];
   private nextId = 1;
   private up = false;
   /** Unacknowledged rows the cloud takes (its Receive Maximum). */
@@ -108,7 +116,7 @@ export class Forwarder {
   constructor(
     private readonly opts: ForwarderOptions,
     private readonly outbox: Outbox,
-    private readonly upstream: Pick<Upstream, 'publish'>,
+    private readonly upstream: Pick<Upstream, 'publish' | 'barrier'>,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {
@@ -131,7 +139,7 @@ export class Forwarder {
    */
   waitingSince(): number | undefined {
     if (!this.up || this.blocked || this.waitTimer !== undefined) return undefined;
-    const held = this.inflight.size + this.unstored;
+    const held = this.inflight.size + this.unconfirmed.length + this.unstored;
     // A row held back behind a QoS 2 one in flight (qos2InFlight) waits for an ack, like a full window.
     const unsent = this.resend.length > 0 || (this.hasRoom() && this.qos2InFlight.size === 0 && this.outbox.stats(this.opts.bridge).rows > held);
     return unsent ? this.stamp.at : undefined;
@@ -142,7 +150,7 @@ export class Forwarder {
    * (buffered or in flight) move with it, so a resend carries the right remaining Message Expiry.
    */
   clockStepped(deltaMs: number): void {
-    const rows = new Set<OutboxEntry>(this.inflight.values());
+    const rows = new Set<OutboxEntry>([...this.inflight.values(), ...this.unconfirmed.map((u) => u.e)]);
     for (const c of [this.main, ...this.backlogs]) for (const e of c.buffered) rows.add(e);
     for (const e of rows) {
       e.createdAt += deltaMs;
@@ -176,7 +184,23 @@ export class Forwarder {
     this.up = false;
     this.waitTimer?.cancel();
     this.waitTimer = undefined;
+    // Not known to have reached the cloud: sent again, in order, ahead of the rest.
+    for (const u of this.unconfirmed.reverse()) this.handBack(u.e, u.from);
+    this.unconfirmed = [];
     if (wasUp && !byUs) this.watchHead();
+  }
+
+  /** The cloud answered PINGREQ number `barrier`: the rows sent at QoS 0 before it reached it. */
+  onPassed(barrier: number): void {
+    let n = 0;
+    while (n < this.unconfirmed.length && this.unconfirmed[n]!.barrier !== 0 && this.unconfirmed[n]!.barrier <= barrier) n++;
+    if (n === 0) return;
+    this.stamp.turn();
+    for (const u of this.unconfirmed.splice(0, n)) {
+      this.counters.acked++;
+      this.release(u.e);
+    }
+    this.pump();
   }
 
   onWritable(): void {
@@ -260,12 +284,37 @@ export class Forwarder {
   }
 
   private pump(): void {
+    this.pumpRows();
+    this.askBarrier();
+  }
+
+  /** One PINGREQ behind the rows sent at QoS 0 since the last one (see unconfirmed). */
+  private askBarrier(): void {
+    const last = this.unconfirmed.at(-1);
+    if (!this.up || last === undefined || last.barrier !== 0) return;
+    const n = this.upstream.barrier?.();
+    if (n === undefined) return;
+    for (let i = this.unconfirmed.length - 1; i >= 0 && this.unconfirmed[i]!.barrier === 0; i--) this.unconfirmed[i]!.barrier = n;
+  }
+
+  private pumpRows(): void {
     this.stamp.turn();
     if (!this.up || this.blocked || this.waitTimer !== undefined) return;
     while (this.resend.length > 0) {
       const id = this.resend[0]!;
       const e = this.inflight.get(id);
-      if (e !== undefined) {
+      if (e !== undefined && this.qosFor(e) === 0 && this.upstream.barrier !== undefined) {
+        // Sent with QoS 1/2 on an earlier link, and the cloud takes QoS 0 only now.
+        if (!this.send(e, 0, true)) {
+          this.blocked = true;
+          return;
+        }
+        this.inflight.delete(id);
+        this.qos2InFlight.delete(id);
+        this.unconfirmed.push({ e, from: this.origins.get(id) ?? this.main, barrier: 0 });
+        this.origins.delete(id);
+        this.counters.resent++;
+      } else if (e !== undefined) {
         if (!this.send(e, id, true)) {
           this.blocked = true;
           return;
@@ -301,7 +350,8 @@ export class Forwarder {
         return;
       }
       this.counters.sent++;
-      if (id === 0) this.release(e);
+      if (id === 0 && e.qos > 0 && this.upstream.barrier !== undefined) this.unconfirmed.push({ e, from: this.lastFrom, barrier: 0 });
+      else if (id === 0) this.release(e);
       else {
         if (this.qosFor(e) === 2) this.qos2InFlight.add(id);
         this.inflight.set(id, e);
@@ -312,7 +362,7 @@ export class Forwarder {
 
   /** Another row may be sent: the cloud takes one more unacknowledged, and our window has room. */
   private hasRoom(): boolean {
-    return this.inflight.size < this.remoteReceiveMaximum && this.inflight.size + this.unstored < this.opts.inflight;
+    return this.inflight.size < this.remoteReceiveMaximum && this.inflight.size + this.unconfirmed.length + this.unstored < this.opts.inflight;
   }
 
   /** The cloud has the row (or it is dropped): delete it; it leaves the window once that is committed. */

@@ -26,7 +26,8 @@ import { LogRateLimiter } from '../observability/rate-limit.js';
 import type { Upstream, UpstreamEvents, UpstreamOptions, UpstreamPublish } from './upstream.js';
 import { UpstreamConnection } from './upstream-connection.js';
 import { CLOSE_WINDOW_MS } from './closing-head.js';
-import { describeClose, describeConnack, describeDisconnect, describeNoRetainCloses, describeStateRefused, describeWillQos0, type Failure } from './upstream-failures.js';
+import { describeClose, describeConnack, describeDisconnect, describeStateRefused, type Failure } from './upstream-failures.js';
+import { ConnectShape } from './connect-shape.js';
 import { PacketIds } from './upstream-ids.js';
 import { connectPacket, encodeOutbound, inboundOf, MQTT_MAX_PACKET, parseUpstreamUrl, sessionOf } from './upstream-packets.js';
 
@@ -39,9 +40,6 @@ export interface UpstreamDeps {
   /** How long `stop()` waits for the broker to close after DISCONNECT (default 2 s). */
   stopGraceMs?: number;
 }
-
-/** Closes before CONNACK in a row after which a 3.1.1 remote is taken to refuse our retained Will. */
-const CLOSES_BEFORE_NO_RETAIN = 3;
 
 /** A link up this long (or the backoff cap, if less) has held: its loss starts the backoff over. */
 const STABLE_LINK_MS = 10_000;
@@ -72,19 +70,8 @@ export class UpstreamClient implements Upstream {
   private lastFailure: string | undefined;
   /** The remote's Maximum Packet Size on the current connection. */
   private sessionMaxPacket: number | undefined;
-  /** The remote answered CONNECT with protocol level 0x84 by CONNACK 1 (see UpstreamOptions.bridgeMode). */
-  private bridgeFlagRefused = false;
-  /**
-   * The remote takes no retained messages (MQTT 5 Retain Available 0, or CONNACK 0x9A for our
-   * retained Will): the Will, the state messages and forwarded messages go without the flag.
-   */
-  private noRetain = false;
-  /** noRetain is a guess from closes before CONNACK (3.1.1): it holds for one link only. */
-  private noRetainGuessed = false;
-  /** Closes before CONNACK in a row, by a 3.1.1 remote (see noRetainAfterCloses). */
-  private closesBeforeConnack = 0;
-  /** The remote takes QoS 0 only (CONNACK 0x9B for our QoS 1 Will): the Will goes at QoS 0. */
-  private willQos0 = false;
+  /** The Will, bridge flag and retain flag of our CONNECT, as the remote's refusals taught them. */
+  private readonly shape: ConnectShape;
   /** The remote's Maximum QoS on the current connection: the state messages go at most at it [MQTT-3.2.2-11]. */
   private sessionMaxQos: QoS = 2;
   /** A CONNACK 0 came on some connection of this client (see UpstreamOptions.freshFirstSession). */
@@ -109,6 +96,7 @@ export class UpstreamClient implements Upstream {
     ({ host: this.host, port: this.port, secure: this.secure } = parseUpstreamUrl(options.url));
     // The caller scopes the logger ({ component, bridge }); lines here also name the remote.
     this.log = deps.log.child({ upstream: `${this.host}:${this.port}` });
+    this.shape = new ConnectShape(this.host, this.port, options);
     this.backoff = new Backoff(options.backoff.baseMs, options.backoff.capMs, deps.random);
     this.limiter = new LogRateLimiter(this.clock, 300_000, 3);
     this.ids.seedInbound(options.inboundQos2?.ids ?? []);
@@ -165,7 +153,7 @@ export class UpstreamClient implements Upstream {
       return true;
     }
     // No RETAIN to a broker without retained messages [MQTT-3.2.2-14]: it would close the link (DISCONNECT 0x9A).
-    const buf = encodeOutbound(this.noRetain && p.retain ? { ...p, retain: false } : p, this.options.protocolVersion);
+    const buf = encodeOutbound(this.shape.noRetain && p.retain ? { ...p, retain: false } : p, this.options.protocolVersion);
     const max = this.sessionMaxPacket;
     if (max !== undefined && buf.length > max) {
       // Sending it would break [MQTT-3.1.2-24]; tell the caller as a refusal, packet too large.
@@ -201,6 +189,11 @@ export class UpstreamClient implements Upstream {
     return new Promise((resolve, reject) => this.subscribes.set(id, { resolve: (codes) => resolve(codes.length > 0 ? codes : filters.map(() => 0)), reject }));
   }
 
+  /** A PINGREQ after everything sent so far; `passed` reports its number once its PINGRESP came. */
+  barrier(): number | undefined {
+    return this.isUp ? this.conn?.ping() : undefined;
+  }
+
   publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void {
     const conn = this.conn;
     if (!this.isUp || conn === undefined) return;
@@ -208,7 +201,7 @@ export class UpstreamClient implements Upstream {
     const id = q > 0 ? this.ids.allocateOwn() : 0;
     if (id === undefined) return void this.log.warn({ topic }, 'no free packet id for a state message; not sent');
     if (q > 0) this.directTopics.set(id, topic);
-    conn.send(encodePublish(topic, payload, q, retain && !this.noRetain, false, id, this.options.protocolVersion));
+    conn.send(encodePublish(topic, payload, q, retain && !this.shape.noRetain, false, id, this.options.protocolVersion));
   }
 
   // ---- connection attempts --------------------------------------------------------
@@ -235,18 +228,17 @@ export class UpstreamClient implements Upstream {
       },
       {
         onOpen: () => {
-          const w = this.options.will;
-          const will = w === undefined ? w : { ...w, retain: w.retain && !this.noRetain, qos: this.willQos0 ? 0 : w.qos };
+          const will = this.shape.will();
           let connect: Buffer;
           try {
             const fresh = !this.options.cleanStart && this.options.freshFirstSession === true && !this.everUp;
             this.freshConn = fresh ? conn : undefined;
-            connect = encode(connectPacket({ ...this.options, cleanStart: this.options.cleanStart || fresh, will, bridgeMode: this.options.bridgeMode === true && !this.bridgeFlagRefused }), this.options.protocolVersion);
+            connect = encode(connectPacket({ ...this.options, cleanStart: this.options.cleanStart || fresh, will, bridgeMode: this.options.bridgeMode === true && !this.shape.bridgeFlagRefused }), this.options.protocolVersion);
           } catch (err) {
             // Thrown from a socket event, it would stop the whole gateway.
             return conn.fail({ sentence: `cannot make a CONNECT for ${this.host}:${this.port}: ${(err as Error).message}: check bridges[].client_id, username and password`, key: 'connect-encode' });
           }
-          conn.send(connect);
+          conn.sendConnect(connect, this.shape.probeMs());
         },
         onPacket: (packet) => this.onPacket(conn, packet),
         onDrain: () => {
@@ -288,7 +280,7 @@ export class UpstreamClient implements Upstream {
       case 'unsuback':
         return this.onSuback(packet);
       case 'pingresp':
-        return;
+        return this.events.passed?.(conn.pongs);
       case 'disconnect':
         return conn.fail(describeDisconnect(packet.reasonCode ?? 0, packet.properties?.reasonString, this.options.clientId));
       default:
@@ -300,22 +292,7 @@ export class UpstreamClient implements Upstream {
     if (conn.phase !== 'connack') return conn.fail({ sentence: `broker ${this.host}:${this.port} sent a second CONNACK`, key: 'connack-twice' });
     const v = this.options.protocolVersion;
     const code = v === 5 ? (packet.reasonCode ?? 0) : (packet.returnCode ?? 0);
-    if (code === 1 && v === 4 && this.options.bridgeMode === true && !this.bridgeFlagRefused) {
-      // A broker that does not know the bridge flag (0x84): connect as a plain client from now on.
-      this.bridgeFlagRefused = true;
-      return conn.fail({ sentence: `broker ${this.host}:${this.port} refused the 3.1.1 bridge flag (protocol level 0x84); connecting as a plain client, so it may echo our publishes on both-direction rules`, key: 'bridge-flag' });
-    }
-    if (code === 0x9a && v === 5 && this.options.will?.retain === true && !this.noRetain) {
-      // A broker without retained messages refuses a retained Will [MQTT-3.2.2-13].
-      this.noRetain = true;
-      return conn.fail({ sentence: `broker ${this.host}:${this.port} takes no retained messages (CONNACK 0x9a for our retained Will); connecting again with the state topic and retained messages sent without the retain flag`, key: 'no-retain' });
-    }
-    if (code === 0x9b && v === 5 && (this.options.will?.qos ?? 0) > 0 && !this.willQos0) {
-      // A broker without QoS 1 refuses a Will above its Maximum QoS [MQTT-3.2.2-12].
-      this.willQos0 = true;
-      return conn.fail(describeWillQos0(this.host, this.port, this.options.will?.qos ?? 1));
-    }
-    if (code !== 0) return conn.fail(describeConnack(code, v));
+    if (code !== 0) return conn.fail(this.shape.refused(code, this.options.bridgeMode === true) ?? describeConnack(code, v));
     if (this.freshConn === conn) {
       // The old session is gone; now take up a new one with Clean Start 0 before sending
       // anything. Mosquitto keeps a session made with Clean Start 1 across its own restart only
@@ -333,18 +310,20 @@ export class UpstreamClient implements Upstream {
     // The broker's Server Keep Alive replaces ours [MQTT-3.2.2-21].
     conn.markUp(packet.properties?.serverKeepAlive ?? this.options.keepalive);
     const session = sessionOf(packet, v);
+    // A 3.1.1 remote has no Maximum QoS; one that took us only with a QoS 0 Will is taken to have 0.
+    if (v === 4 && this.shape.maximumQoS !== undefined) session.maximumQoS = this.shape.maximumQoS;
     if (!session.sessionPresent) {
       this.ids.newSession();
       this.options.inboundQos2?.clear().catch(() => undefined); // ids of the old session never come back
     }
     this.sessionMaxPacket = session.maximumPacketSize;
     this.sessionMaxQos = session.maximumQoS ?? 2;
-    if (session.retainAvailable === false && !this.noRetain) {
-      this.noRetain = true;
+    if (session.retainAvailable === false && !this.shape.noRetain) {
+      this.shape.noRetainNow();
       this.log.warn('the cloud broker takes no retained messages (Retain Available 0): the state topic and retained messages go without the retain flag');
     }
     const failures = this.backoff.attempts;
-    this.closesBeforeConnack = 0;
+    this.shape.connected();
     this.upAt = this.clock.now();
     this.everUp = true;
     this.lastFailure = undefined;
@@ -415,10 +394,10 @@ export class UpstreamClient implements Upstream {
       if (wasUp) this.events.down('stopped');
       return;
     }
-    failure = wasUp ? this.withTakeoverHint(failure) : this.noRetainAfterCloses(failure);
+    failure = wasUp ? this.withTakeoverHint(failure) : this.shape.attemptFailed(failure);
     // A guess is tried again with the flag on the next link: closes from a flaky uplink must not
     // take the retain flag off the state and the retained messages for the rest of the run.
-    if (wasUp && this.noRetainGuessed) this.noRetain = this.noRetainGuessed = false;
+    if (wasUp) this.shape.linkLost();
     if (wasUp) this.events.down(failure.sentence);
     // The backoff starts again from its base only after a link that held: one the broker closes
     // right after CONNACK (a message it cannot take from a 3.1.1 client, another client with our
@@ -434,18 +413,6 @@ export class UpstreamClient implements Upstream {
     return describeClose(this.host, this.port, 'up', this.options.clientId);
   }
 
-  /** A 3.1.1 broker without retain (no CONNACK 0x9A [MQTT-3.2.2-13]) closes before CONNACK on our retained Will: after some in a row, as for 0x9A. */
-  private noRetainAfterCloses(failure: Failure): Failure {
-    const plain = failure.key === describeClose(this.host, this.port, 'connack').key;
-    if (!plain || this.options.protocolVersion !== 4 || this.options.will?.retain !== true || this.noRetain) {
-      this.closesBeforeConnack = 0;
-      return failure;
-    }
-    if (++this.closesBeforeConnack < CLOSES_BEFORE_NO_RETAIN) return failure;
-    this.noRetain = this.noRetainGuessed = true;
-    return describeNoRetainCloses(this.host, this.port, this.closesBeforeConnack);
-  }
-
   /** Logs (rate-limited per kind of failure) and schedules the next attempt. */
   private failed(failure: Failure, wasUp: boolean): void {
     this.lastFailure = failure.sentence;
@@ -455,7 +422,7 @@ export class UpstreamClient implements Upstream {
     if (suppressed >= 0) this.log.warn(fields, wasUp ? `link to the cloud broker lost: ${failure.sentence}` : failure.sentence);
     else this.log.debug(fields, failure.sentence);
     this.retryTimer = this.clock.setTimeout(() => this.attempt(), delay);
-    if (!wasUp) this.events.attemptFailed?.(failure.sentence);
+    if (!wasUp) this.events.attemptFailed?.(failure.sentence, failure.key);
   }
 
   private async shutdown(): Promise<void> {

@@ -24,7 +24,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { Decoder, type Packet } from '../mqtt/codec.js';
 import type { UpstreamTls } from './upstream.js';
-import { describeClose, describeKeepalive, describeSocketError, describeTimeout, type Failure, type Phase } from './upstream-failures.js';
+import { describeClose, describeConnectTooLarge, describeKeepalive, describeSocketError, describeTimeout, type Failure, type Phase } from './upstream-failures.js';
 
 export interface ConnectionTarget {
   host: string;
@@ -72,6 +72,11 @@ export class UpstreamConnection {
   private closing = false;
   private closed = false;
   private closeWaiters: (() => void)[] = [];
+  /** The CONNECT body held back after its fixed header (a probe, see connect-shape.ts), and the CONNECT's size. */
+  private heldBody: { rest: Buffer; bytes: number; timer: TimerHandle } | undefined;
+  /** PINGREQs sent and PINGRESPs received here: the n-th PINGRESP answers every packet sent before the n-th PINGREQ. */
+  private pingsSent = 0;
+  pongs = 0;
 
   constructor(
     private readonly target: ConnectionTarget,
@@ -80,7 +85,10 @@ export class UpstreamConnection {
     private readonly clock: Clock,
   ) {
     this.decoder = new Decoder(settings.maxPacketSize, {
-      onPacket: (packet) => this.handlers.onPacket(packet),
+      onPacket: (packet) => {
+        if (packet.cmd === 'pingresp') this.pongs++;
+        this.handlers.onPacket(packet);
+      },
       onError: (err) => this.fail({ sentence: `malformed packet from ${target.host}:${target.port}: ${err.detail}`, key: `malformed:${target.host}` }),
     });
     this.decoder.setProtocolVersion(settings.protocolVersion);
@@ -130,6 +138,30 @@ export class UpstreamConnection {
       this.flushScheduled = true;
       process.nextTick(() => this.flush());
     }
+  }
+
+  /**
+   * Sends the CONNECT; with `holdBodyMs` > 0 its fixed header first and the rest that much later,
+   * so that a close meanwhile shows the broker refused its length (see connect-shape.ts).
+   */
+  sendConnect(buf: Buffer, holdBodyMs: number): void {
+    if (holdBodyMs <= 0) return this.send(buf);
+    let end = 1;
+    while (end < buf.length && (buf[end]! & 0x80) !== 0) end++; // the Remaining Length's last byte [MQTT-2.2.3]
+    const timer = this.clock.setTimeout(() => {
+      const held = this.heldBody;
+      this.heldBody = undefined;
+      if (held !== undefined) this.send(held.rest);
+    }, holdBodyMs);
+    this.heldBody = { rest: buf.subarray(end + 1), bytes: buf.length, timer };
+    this.send(buf.subarray(0, end + 1));
+  }
+
+  /** Sends a PINGREQ; returns its number on this connection (see `pongs`). */
+  ping(): number {
+    this.pingsSent++;
+    this.send(PINGREQ);
+    return this.pingsSent;
   }
 
   /** CONNACK accepted: the connect timer stops and the keepalive watchdog starts. */
@@ -227,11 +259,12 @@ export class UpstreamConnection {
     const pingOutstanding = this.pingAt >= 0 && this.lastRx < this.pingAt;
     if (!pingOutstanding && (now - this.lastTx >= 0.75 * k || silent >= 0.75 * k)) {
       this.pingAt = now;
-      this.send(PINGREQ);
+      this.ping();
     }
   }
 
   private stopTimers(): void {
+    this.heldBody?.timer.cancel();
     this.connectTimer?.cancel();
     this.connectTimer = undefined;
     this.watchdog?.cancel();
@@ -245,6 +278,11 @@ export class UpstreamConnection {
     this.pending = [];
     this.pendingBytes = 0;
     for (const w of this.closeWaiters.splice(0)) w();
-    this.handlers.onClose(this.closing ? undefined : (this.failure ?? describeClose(this.target.host, this.target.port, this.phase)));
+    const { host, port } = this.target;
+    let failure = this.failure ?? describeClose(host, port, this.phase);
+    // Closed (or reset) while the CONNECT body was held back: the broker refused the header's length.
+    const reset = failure.key === describeSocketError(Object.assign(new Error('reset'), { code: 'ECONNRESET' }), host, port, this.phase).key;
+    if (this.heldBody !== undefined && (reset || failure.key === describeClose(host, port, this.phase).key)) failure = describeConnectTooLarge(host, port, this.heldBody.bytes);
+    this.handlers.onClose(this.closing ? undefined : failure);
   }
 }

@@ -183,6 +183,27 @@ export function describeNoRetainCloses(host: string, port: number, closes: numbe
   );
 }
 
+/**
+ * The broker closed the connection on the fixed header of our CONNECT, before its body: it
+ * refuses the Remaining Length, i.e. its maximum packet size is below our CONNECT's. A 3.1.1
+ * or MQTT 5 broker cannot say so with a CONNACK then (Mosquitto does not know the protocol
+ * version yet), and the close looks like a TLS or client certificate problem.
+ */
+export function describeConnectTooLarge(host: string, port: number, bytes: number): Failure {
+  return failure(
+    `broker ${host}:${port} closed the connection on the header of our ${bytes}-byte CONNECT, before reading it: its maximum packet size (Mosquitto max_packet_size) is smaller than our CONNECT, so raise it on the cloud broker or shorten bridges[].client_id, username, password and state_topic`,
+    'connect-too-large',
+  );
+}
+
+/** A 3.1.1 broker closed before CONNACK on our QoS 1 Will with and without the retain flag: taken as one that takes QoS 0 only. */
+export function describeQos0Closes(host: string, port: number, closes: number, willQos: number): Failure {
+  return failure(
+    `broker ${host}:${port} closed the connection before CONNACK ${closes} times in a row, with our QoS ${willQos} Will as well as without its retain flag, as a 3.1.1 broker that takes QoS 0 only (Mosquitto max_qos 0) does: connecting again with the state topic at QoS 0, and messages of rules with qos 1 or 2 go at QoS 0, each deleted from the outbox once the broker answered a PINGREQ sent after it`,
+    'qos0-311',
+  );
+}
+
 /** The cloud refused our state message (an MQTT 5 PUBACK reason code >= 0x80). */
 export function describeStateRefused(topic: string, code: number): string {
   return `cloud refused our state message on ${topic} (PUBACK ${hex(code)}, ${reasonText(code)}): the cloud will not show this gateway online; check the broker ACL for bridges[].state_topic`;

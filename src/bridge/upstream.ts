@@ -78,7 +78,7 @@ export interface UpstreamSession {
   maximumPacketSize: number | undefined;
   /** Topic Alias Maximum the remote accepts from us (0 = none). */
   topicAliasMaximum: number;
-  /** The highest QoS the remote accepts (MQTT 5 Maximum QoS; 2 when it did not say). */
+  /** The highest QoS the remote accepts (MQTT 5 Maximum QoS; for 3.1.1, 0 when it took us only with a QoS 0 Will; 2 when it did not say). */
   maximumQoS?: QoS;
   /** Whether the remote accepts retained messages (MQTT 5 Retain Available; true when it did not say). */
   retainAvailable?: boolean;
@@ -117,7 +117,12 @@ export interface UpstreamEvents {
   /** The socket can take more writes again after `publish` returned false. */
   writable(): void;
   /** An attempt to connect failed (TCP, TLS, CONNACK refused, timeout); the next is scheduled. */
-  attemptFailed?(sentence: string): void;
+  attemptFailed?(sentence: string, key: string): void;
+  /**
+   * A PINGRESP came: the remote has read everything sent before the PINGREQ numbered `barrier`
+   * (see Upstream.barrier), QoS 0 publishes included. Numbers start again on each connection.
+   */
+  passed?(barrier: number): void;
 }
 
 export interface Upstream {
@@ -139,6 +144,12 @@ export interface Upstream {
   subscribe(filters: { topic: string; qos: QoS; noLocal?: boolean; retainAsPublished?: boolean }[]): Promise<number[]>;
   /** UNSUBSCRIBE on the current connection; resolves with the codes (all 0 from a 3.1.1 remote). */
   unsubscribe(filters: string[]): Promise<number[]>;
+  /**
+   * Sends a PINGREQ behind everything sent so far on the current connection and returns its
+   * number (undefined when not connected); `passed` reports it answered. A broker handles a
+   * connection's packets in order, so the answer acknowledges QoS 0 publishes sent before it.
+   */
+  barrier?(): number | undefined;
   /** Publishes the bridge state (online) retained; not through the outbox. */
   publishDirect(topic: string, payload: Buffer, qos: QoS, retain: boolean): void;
 }

@@ -59,6 +59,7 @@ export function formatStatus(st: StatusDoc): string {
     out.push('\nbridges:\n');
     out.push(table(['BRIDGE', 'LINK', 'BACKLOG', 'BYTES', 'OLDEST', 'INFLIGHT', 'SENT', 'RECONNECTS'],
       st.bridges.map((b) => [b.name, b.link, b.rows, b.bytes, b.rows > 0 ? age(b.oldestAgeSeconds) : '-', b.inflight, b.sent, b.reconnects])));
+    for (const b of st.bridges) if (b.lastFailure !== undefined) out.push(`bridge ${b.name}: ${printable(b.lastFailure.sentence)}\n`);
   }
   return out.join('');
 }

@@ -18,9 +18,15 @@ export interface StatusView {
     readonly metrics: { readonly connectionsCurrent: number };
     clients?(limit: number): readonly { clientId: string; address: string; transport: string; protocol: number }[];
   };
-  readonly bridges: readonly BridgeView[];
+  readonly bridges: readonly (BridgeView & BridgeFailureView)[];
   readonly serial?: SerialView;
   readonly mqttsn?: { sensorsByState(): Record<string, number>; sensors?(): readonly { clientId: string; state: string; address: string | undefined }[] } | undefined;
+}
+
+/** Why a bridge's last attempt to connect failed, while it is down (src/bridge/bridge.ts). */
+export interface BridgeFailureView {
+  /** The sentence logged, and its kind: the stable key of src/bridge/upstream-failures.ts (e.g. `connect-too-large`). */
+  readonly lastFailure?: { readonly sentence: string; readonly key: string } | undefined;
 }
 
 export interface HistorySample {
@@ -77,7 +83,7 @@ export interface StatusDoc {
   clients: { connected: number; list: { clientId: string; address: string; transport: string; protocol: number }[] };
   devices: { id: string; online: boolean; frames: number; readings: number; published: number; errors: number }[];
   sensors: { byState: Record<string, number>; list: { clientId: string; state: string; address: string | null }[] };
-  bridges: { name: string; link: 'up' | 'down'; rows: number; bytes: number; inflight: number; oldestAgeSeconds: number; reconnects: number; sent: number }[];
+  bridges: { name: string; link: 'up' | 'down'; rows: number; bytes: number; inflight: number; oldestAgeSeconds: number; reconnects: number; sent: number; lastFailure?: { sentence: string; kind: string } }[];
   history: { intervalMs: number; samples: readonly HistorySample[] };
   /** The last config reload, if one ran: when it ended (ms) and, if rejected, why. */
   lastReload?: { at: number; applied: boolean; reason?: string };
@@ -116,6 +122,7 @@ export function collectStatus(
         oldestAgeSeconds: s.oldestCreatedAt === undefined ? 0 : Math.max(0, Math.round((now - s.oldestCreatedAt) / 1000)),
         reconnects: b.counters.reconnects,
         sent: b.outbound ?? 0,
+        ...(b.linkState === 'down' && b.lastFailure !== undefined ? { lastFailure: { sentence: b.lastFailure.sentence, kind: b.lastFailure.key } } : {}),
       };
     }),
     history: { intervalMs: facts.history.intervalMs, samples: facts.history.list() },

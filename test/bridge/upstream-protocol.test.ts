@@ -222,7 +222,13 @@ describe('refusals and remote disconnects', () => {
     const { broker, rec, clock } = await setup(4, { will });
     const closeBeforeConnack = async (): Promise<void> => {
       const failures = rec.attemptFailures.length;
-      (await broker.next()).destroy();
+      const next = broker.next();
+      if (failures === 1) {
+        // After the first close, one CONNECT goes header first and its body 500 ms later (connect-shape.ts).
+        await rec.until(() => clock.pending === 2, 'the CONNECT body held back');
+        clock.advance(500);
+      }
+      (await next).destroy();
       await rec.until(() => rec.attemptFailures.length === failures + 1 && clock.pending === 1, 'the failure and its retry timer');
       clock.advance(1000); // random 0: every delay is the base
     };
