@@ -4,7 +4,8 @@
  *
  *   # comment                     rules before any section apply to everyone ("all")
  *   read   $SYS/outpost/#
- *   user alice                    section: MQTT clients authenticated as alice
+ *   user alice                    section: MQTT clients authenticated as alice (the rest of
+ *                                 the line: a certificate CN may hold spaces; so may a client id)
  *   readwrite home/#
  *   client dashboard-1            section: MQTT clients with this client id
  *   read   sensors/#
@@ -161,7 +162,14 @@ export class Acl {
       return { section: word, explicitAll: true };
     }
     if (SECTION_WITH_NAME.has(word as SectionKind)) {
-      if (rest === '' || /\s/.test(rest)) return `"${word}" needs one name without spaces, e.g. "${word} sensor-1"`;
+      const spaced = /\s/.test(rest);
+      // A user name may be a certificate CN ("Pump Station 3") and a client id may hold spaces:
+      // for those the rest of the line is the name, as in mosquitto. A rule written on the
+      // section line ("user alice readwrite home/#") is still refused, not taken as a name.
+      if (spaced && (word === 'user' || word === 'client') && /(^|\s)(read|write|readwrite|topic|pattern)\s+\S*[/#+]/.test(rest)) {
+        return `"${word} ${rest.slice(0, 64)}": a rule goes on its own line below the section line`;
+      }
+      if (rest === '' || (spaced && word !== 'user' && word !== 'client')) return `"${word}" needs one name without spaces, e.g. "${word} sensor-1"`;
       if (word === 'mqttsn' || word === 'serial' || word === 'bridge') this.checkedKinds.add(word);
       return { section: `${word} ${rest}`, explicitAll: false };
     }
