@@ -76,8 +76,11 @@ export class SnSession {
   sleepDeadline = 0;
   expiryDeadline = 0;
   will: Will | undefined;
-  /** A CONNECT whose Will prompts are under way (§6.2). */
-  connecting: { stage: 'topic' | 'msg'; deadline: number; topic?: { topic: string; qos: SnQoS; retain: boolean } } | undefined;
+  /**
+   * A CONNECT whose Will prompts are under way (§6.2), with its CleanSession flag and Keep Alive:
+   * they take effect when the exchange completes (handlers/connect.ts), not before.
+   */
+  connecting: { stage: 'topic' | 'msg'; deadline: number; cleanSession: boolean; keepaliveMs: number; topic?: { topic: string; qos: SnQoS; retain: boolean } } | undefined;
   readonly topics: TopicRegistry;
   subs: Map<string, BusSubscription> | undefined;
   /** Filters the ACL grants only in part: each message is checked before delivery (gateway.ts). */

@@ -26,7 +26,7 @@ describe('MQTT-SN session supervision', () => {
   it('evicts the oldest session nobody is connected to, never an active or connecting one', () => {
     const list = [
       session({ state: 'active' }),
-      session({ state: 'disconnected', connecting: { stage: 'topic', deadline: 1 } }),
+      session({ state: 'disconnected', connecting: { stage: 'topic', deadline: 1, cleanSession: true, keepaliveMs: 0 } }),
       session({ state: 'asleep' }),
       session({ state: 'lost' }),
       session({ state: 'disconnected' }),

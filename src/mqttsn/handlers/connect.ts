@@ -5,6 +5,17 @@
  *   CONNECT(Will=0) ─────────────────────────────────────────────▶ CONNACK
  *   CONNECT(Will=1) ─▶ WILLTOPICREQ ◀─ WILLTOPIC ─▶ WILLMSGREQ ◀─ WILLMSG ─▶ CONNACK
  *                                  ◀─ empty WILLTOPIC (no Will) ─▶ CONNACK
+ *
+ * A CONNECT with the Will flag takes effect when its Will exchange completes, all at once
+ * (CleanSession, Keep Alive, the new Will, the state 'connect'); until then the client stays
+ * as it was: an active one keeps its subscriptions, its Will and its Keep Alive, a new one is
+ * not connected. v1.2 says no more than that the client is connected by the CONNACK (§6.2); a
+ * CONNECT whose prompts go unanswered for T_retry × (N_retry + 1) (§6.13) is dropped and
+ * changes nothing, so an active client that went silent meanwhile is lost on its old Keep Alive
+ * with its old Will, as if the CONNECT had been lost on the way. (Before, the CONNECT deleted
+ * the Will and, with CleanSession, the subscriptions at once: an unanswered one left an active
+ * client connected without its Will, and a new one unconnected.) A Will topic refused with
+ * CONNACK 0x03 is an answer: the client is told it is not connected, and it is not (§5.4.2).
  */
 import { validateTopicName } from '../../core/topic.js';
 import type { SnContext } from '../context.js';
@@ -32,29 +43,31 @@ export function onConnect(ctx: SnContext, peer: Peer, p: Connect): void {
   }
   ctx.metrics.connects++;
   ctx.bind(s, peer);
-  // §6.3: CleanSession also covers the Will data.
-  //   clean, Will=1: subscriptions and Will deleted, prompts   clean, Will=0: both deleted
-  //   keep,  Will=1: subscriptions kept, Will prompted anew     keep,  Will=0: both kept
-  if (p.cleanSession) {
-    const lost = s.reset();
-    if (lost > 0) ctx.metrics.drop('session-ended', lost);
-  } else if (p.will) {
-    s.will = undefined;
-  }
-  s.cleanSession = p.cleanSession;
-  s.keepaliveMs = p.duration * 1000;
   s.lastSeen = ctx.clock.now();
+  const connect = { cleanSession: p.cleanSession, keepaliveMs: p.duration * 1000 };
   if (p.will) {
-    s.connecting = { stage: 'topic', deadline: ctx.clock.now() + ctx.retryMs * (ctx.maxRetries + 1) };
+    s.connecting = { stage: 'topic', deadline: ctx.clock.now() + ctx.retryMs * (ctx.maxRetries + 1), ...connect };
     ctx.armTimer(s);
     ctx.reply(s, { type: MsgType.WILLTOPICREQ });
     return;
   }
-  accept(ctx, s);
+  // Will=0 with CleanSession=0 keeps the Will the session has, with CleanSession=1 deletes it (§6.3).
+  accept(ctx, s, connect, p.cleanSession ? undefined : s.will);
 }
 
-function accept(ctx: SnContext, s: SnSession): void {
+/** The CONNECT takes effect: its CleanSession, Keep Alive and Will (§6.3), then the CONNACK. */
+function accept(ctx: SnContext, s: SnSession, connect: { cleanSession: boolean; keepaliveMs: number }, will: SnSession['will']): void {
   s.connecting = undefined;
+  // §6.3: CleanSession also covers the Will data.
+  //   clean, Will=1: subscriptions deleted, Will prompted anew   clean, Will=0: both deleted
+  //   keep,  Will=1: subscriptions kept, Will prompted anew      keep,  Will=0: both kept
+  if (connect.cleanSession) {
+    const lost = s.reset();
+    if (lost > 0) ctx.metrics.drop('session-ended', lost);
+  }
+  s.will = will;
+  s.cleanSession = connect.cleanSession;
+  s.keepaliveMs = connect.keepaliveMs;
   // Connected: a Will is owed from now on until a DISCONNECT (stored with the session below).
   s.ended = false;
   s.willDeadline = undefined;
@@ -79,8 +92,7 @@ export function onWillTopic(ctx: SnContext, s: SnSession, p: WillTopic<0x07>): v
   if (s.connecting === undefined) return ctx.reject('unexpected', s.peer, 'WILLTOPIC without CONNECT');
   if (p.topic === undefined || p.topic === '') {
     // Empty WILLTOPIC: the client has no Will (§5.4.7); no WILLMSGREQ follows.
-    s.will = undefined;
-    return accept(ctx, s);
+    return accept(ctx, s, s.connecting, undefined);
   }
   if (!mayWriteWill(ctx, s, p.topic)) {
     ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.NOT_SUPPORTED });
@@ -98,8 +110,7 @@ export function onWillMsg(ctx: SnContext, s: SnSession, p: WillMsg<0x09>): void 
     if (c === undefined && s.state === 'active') return ctx.reply(s, { type: MsgType.CONNACK, returnCode: ReturnCode.ACCEPTED });
     return ctx.reject('unexpected', s.peer, 'WILLMSG out of order');
   }
-  s.will = { ...c.topic, payload: p.payload };
-  accept(ctx, s);
+  accept(ctx, s, c, { ...c.topic, payload: p.payload });
 }
 
 /**
