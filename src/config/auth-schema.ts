@@ -16,12 +16,12 @@ export const authSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('Users and salted scrypt hashes, written by `outpost passwd FILE USER`; checked at CONNECT. Absent: user names are not checked (and not trusted).'),
+      .describe('Users and salted scrypt hashes, written by `outpost passwd FILE USER`; checked at CONNECT. Keep it root:outpost 0640 (0600 if outpost owns it): one others may read or change is warned about at start, reload and `outpost check`. Absent: user names are not checked (and not trusted).'),
     acl_file: z
       .string()
       .min(1)
       .optional()
-      .describe('Read/write rules per user, client id, MQTT-SN client, serial device and bridge (see config/acl.example). Absent: everything is allowed; present: deny by default.'),
+      .describe('Read/write rules per user, client id, MQTT-SN client, serial device and bridge (see config/acl.example). Absent: everything is allowed; present: deny by default. One others may change (or read, when it has client or mqttsn sections, whose ids are credentials) is warned about.'),
     failure_delay: duration({ max: 60_000 })
       .prefault('1s')
       .describe('A refused password is answered (CONNACK 4 / 0x86) after this delay, the same for an unknown user and a wrong password.'),
