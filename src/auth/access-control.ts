@@ -113,8 +113,8 @@ export async function loadAccessControl(auth: AuthConfig, configFile?: string, d
   }
   // Reading the ACL tells something only when it grants by client id (file-permissions.ts).
   const warnings = [
-    passwordText?.ownership && passwordFile && fileAccessWarning('auth.password_file', passwordFile, passwordText.ownership, me),
-    aclText?.ownership && aclFile && fileAccessWarning('auth.acl_file', aclFile, aclText.ownership, me, rules?.acl.grantsByClientId ?? true),
+    passwordText?.ownership && passwordFile && fileAccessWarning('auth.password_file', passwordFile, passwordText.ownership, me, true, passwordText.dirs),
+    aclText?.ownership && aclFile && fileAccessWarning('auth.acl_file', aclFile, aclText.ownership, me, rules?.acl.grantsByClientId ?? true, aclText.dirs),
   ].filter((w): w is string => typeof w === 'string');
   if (users !== undefined && users.users.size === 0) {
     // Accepted (`outpost passwd -D` of the last user leaves it so), but every user name is refused: worth a line.

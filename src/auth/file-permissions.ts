@@ -44,13 +44,20 @@ const EXPOSES: Record<AuthFileKey, { read: string; write: string }> = {
 /**
  * One sentence (file, mode, what is wrong, what to do), or undefined when only root and
  * outpost may change the file and, when reading it tells something (`readIsSensitive`), read it.
+ *
+ * `dirs` are the directories above the file (its real path) up to /: a class of users that
+ * may not search one of them cannot reach the file, whatever its mode. /etc/outpost is
+ * root:outpost 0750 when installed, so a 0644 file an editor left there is no exposure.
  */
-export function fileAccessWarning(key: AuthFileKey, file: string, st: FileOwnership, me: ProcessIdentity | undefined, readIsSensitive = true): string | undefined {
+export function fileAccessWarning(key: AuthFileKey, file: string, st: FileOwnership, me: ProcessIdentity | undefined, readIsSensitive = true, dirs: readonly FileOwnership[] = []): string | undefined {
   if (me === undefined) return undefined;
   // Execute bits on a data file give nothing; read matters only where reading tells something.
   const relevant = 0o2 | (readIsSensitive ? 0o4 : 0);
-  const others = st.mode & relevant;
-  const group = (st.mode >> 3) & relevant;
+  // Members of the file's group search a directory of that group with its group bit, others with its others bit.
+  const othersReach = dirs.every((d) => (d.mode & 0o001) !== 0);
+  const groupReach = dirs.every((d) => (d.mode & (d.gid === st.gid ? 0o010 : 0o001)) !== 0);
+  const others = othersReach ? st.mode & relevant : 0;
+  const group = groupReach ? (st.mode >> 3) & relevant : 0;
   const wrong: string[] = [];
   let read = false;
   let write = false;

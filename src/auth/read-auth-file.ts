@@ -8,7 +8,8 @@
  * "expected user:$scrypt$…" per line, none saying why. It is one problem saying so now. A
  * UTF-8 BOM and CRLF line ends are read as they are meant (the line parsers trim them).
  */
-import { open } from 'node:fs/promises';
+import { open, realpath, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
 import type { AuthFileKey, FileOwnership } from './file-permissions.js';
 
@@ -19,6 +20,8 @@ export interface AuthFileText {
   text: string;
   /** Mode and owner of a regular file. */
   ownership?: FileOwnership;
+  /** Mode and owner of each directory above it (its real path) up to /: who can reach it. */
+  dirs?: FileOwnership[];
   /** Not text outpost can read (one `file: what is wrong; what to do` line); text is then ''. */
   problem?: string;
 }
@@ -47,7 +50,22 @@ export async function readAuthFile(file: string | undefined, key: AuthFileKey): 
     return unreadable(file, key, err);
   }
   const problem = notText(bytes, file, 'save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)');
-  return problem === undefined ? { text: bytes.toString('utf8'), ownership } : { text: '', ownership, problem };
+  const dirs = ownership === undefined ? undefined : await directoriesAbove(file);
+  return problem === undefined ? { text: bytes.toString('utf8'), ownership, dirs } : { text: '', ownership, dirs, problem };
+}
+
+/** The directories above the file's real path, up to /; [] (reachable, so warned about) when one cannot be looked at. */
+async function directoriesAbove(file: string): Promise<FileOwnership[]> {
+  try {
+    const dirs: FileOwnership[] = [];
+    for (let d = dirname(await realpath(file)); ; d = dirname(d)) {
+      const st = await stat(d);
+      dirs.push({ mode: st.mode, uid: st.uid, gid: st.gid });
+      if (dirname(d) === d) return dirs;
+    }
+  } catch {
+    return [];
+  }
 }
 
 /** `file: what is wrong; fix` when the bytes are no UTF-8 text (UTF-16, NUL bytes). */

@@ -6,7 +6,7 @@
  * is not warned about. Who outpost runs as is injected, so the tests do not depend on the
  * user running them; the files are real, with real modes and owners.
  */
-import { chmodSync, chownSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,6 +16,7 @@ import { formatPasswordFile, hashPassword } from '../../src/auth/password-file.j
 import { authSchema } from '../../src/config/auth-schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outpost-auth-perm-'));
+chmodSync(dir, 0o755); // mkdtemp gives 0700, which no one else could pass: the files would be out of reach whatever their mode
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 let n = 0;
@@ -98,6 +99,36 @@ describe('a password file or ACL others may read', () => {
   });
 });
 
+describe('a password file others may read in a directory they may not pass', () => {
+  it('is not warned about: /etc/outpost is root:outpost 0750 when installed, so a 0644 file an editor left there is out of their reach', async () => {
+    const sub = join(dir, 'etc-outpost');
+    mkdirSync(sub);
+    const f = await files(0o644, 0o600);
+    const passwd = join(sub, 'passwd');
+    renameSync(f.passwd, passwd);
+    const g = { ...f, passwd };
+    chmodSync(sub, 0o750);
+    expect((await load(g, g.outpost)).warnings).toEqual([]);
+    chmodSync(sub, 0o751); // others may pass it again
+    expect((await load(g, g.outpost)).warnings).toEqual([expect.stringContaining(`auth.password_file ${passwd} (mode 0644,`)]);
+  });
+
+  it('is warned about for a group outpost is not in when the directory lets that group pass', async () => {
+    const sub = join(dir, 'shared');
+    mkdirSync(sub);
+    const f = await files(0o640, 0o600);
+    const passwd = join(sub, 'passwd');
+    renameSync(f.passwd, passwd);
+    const g = { ...f, passwd };
+    const gid = statSync(passwd).gid; // the directory's group too
+    const outsider = { uid: f.outpost.uid, gids: [gid + 1] };
+    chmodSync(sub, 0o750);
+    expect((await load(g, outsider)).warnings).toEqual([expect.stringContaining(`: group ${gid}, which outpost does not run in, may read it`)]);
+    chmodSync(sub, 0o700);
+    expect((await load(g, outsider)).warnings).toEqual([]);
+  });
+});
+
 describe('the file access decision', () => {
   const me = { uid: 998, gids: [998] };
   it.each([
@@ -114,6 +145,17 @@ describe('the file access decision', () => {
     [0o600, 1000, 998, 'it belongs to user 1000, neither root nor the user outpost runs as (998), who may change it'],
   ])('mode %s owner %i:%i: %s', (mode, uid, gid, what) => {
     const w = fileAccessWarning('auth.password_file', '/etc/outpost/passwd', { mode: 0o100000 | mode, uid, gid }, me);
+    if (what === undefined) expect(w).toBeUndefined();
+    else expect(w).toContain(`: ${what}, so they could`);
+  });
+
+  it.each([
+    ['0755 and 0755', 'every user of this host may read it'],
+    ['0750 and 0755', undefined],
+    ['0755 and 0700', undefined],
+  ])('counts a 0644 file out of reach of others when a directory above it (modes %s) does not let them pass: %s', (modes, what) => {
+    const dirs = modes.split(' and ').map((m) => ({ mode: 0o40000 | parseInt(m, 8), uid: 0, gid: 998 }));
+    const w = fileAccessWarning('auth.password_file', '/etc/outpost/passwd', { mode: 0o100644, uid: 0, gid: 998 }, me, true, dirs);
     if (what === undefined) expect(w).toBeUndefined();
     else expect(w).toContain(`: ${what}, so they could`);
   });

@@ -12,6 +12,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import { authStep } from '../../src/reload/auth-step.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outpost-auth-warn-reload-'));
+chmodSync(dir, 0o755); // mkdtemp gives 0700, which no one else could pass: the files would be out of reach whatever their mode
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the auth reload step', () => {

@@ -11,6 +11,7 @@ import { formatPasswordFile, hashPassword } from '../../src/auth/password-file.j
 import { runCliCaptured } from '../helpers/cli-run.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'outpost-check-warns-'));
+chmodSync(tmp, 0o755); // mkdtemp gives 0700, which no one else could pass: the files would be out of reach whatever their mode
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('outpost check', () => {

@@ -13,6 +13,7 @@ import { Gateway } from '../../src/gateway.js';
 import { within } from '../helpers/gateway-fixture.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'outpost-gw-auth-warn-'));
+chmodSync(dir, 0o755); // mkdtemp gives 0700, which no one else could pass: the files would be out of reach whatever their mode
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('a gateway with a password file every user may read', () => {
