@@ -7,7 +7,11 @@
  * A Windows editor may save as UTF-16 (Notepad's "Unicode"): read as UTF-8 that gave one
  * "expected user:$scrypt$…" per line, none saying why. It is one problem saying so now. A
  * UTF-8 BOM and CRLF line ends are read as they are meant (the line parsers trim them).
+ * A path naming a FIFO, a device or a file over MAX_AUTH_FILE_BYTES is one problem too,
+ * found before it is opened or read: a FIFO's open() blocked start-up (and a reload) for
+ * ever, /dev/zero was read until memory ran out (as config/read-file.ts guards the config).
  */
+import { constants, type Stats } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
@@ -30,18 +34,18 @@ export interface AuthFileText {
 export async function readAuthFile(file: string | undefined, key: AuthFileKey): Promise<AuthFileText | undefined | OutpostError> {
   if (file === undefined) return undefined;
   let bytes: Buffer;
-  let ownership: FileOwnership | undefined;
+  let ownership: FileOwnership;
   try {
-    const fh = await open(file, 'r');
+    // stat first: open() of a FIFO without a writer blocks for ever (start-up or a reload
+    // hung), /dev/zero never ends; then fstat of what was opened, the path may have changed.
+    const refused = notRegular(await stat(file), file, key);
+    if (refused !== undefined) return refused;
+    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
     try {
       const st = await fh.stat();
-      // A directory opens on Linux; reading it fails with EISDIR below, as before.
-      if (st.isFile()) ownership = { mode: st.mode, uid: st.uid, gid: st.gid };
-      // Not read whole into memory: a wrong path (a log, an image) could be larger than a Pi's RAM.
-      if (st.isFile() && st.size > MAX_AUTH_FILE_BYTES) {
-        const mib = (st.size / 2 ** 20).toFixed(0);
-        return { text: '', ownership, problem: `${file}: the file is ${mib} MiB, more than the ${MAX_AUTH_FILE_BYTES / 2 ** 20} MiB outpost reads (10000 users take about 1.2 MiB); check that ${key} names the right file` };
-      }
+      const swapped = notRegular(st, file, key);
+      if (swapped !== undefined) return swapped;
+      ownership = { mode: st.mode, uid: st.uid, gid: st.gid };
       bytes = await fh.readFile();
     } finally {
       await fh.close();
@@ -50,7 +54,7 @@ export async function readAuthFile(file: string | undefined, key: AuthFileKey): 
     return unreadable(file, key, err);
   }
   const problem = notText(bytes, file, 'save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)');
-  const dirs = ownership === undefined ? undefined : await directoriesAbove(file);
+  const dirs = await directoriesAbove(file);
   return problem === undefined ? { text: bytes.toString('utf8'), ownership, dirs } : { text: '', ownership, dirs, problem };
 }
 
@@ -74,6 +78,22 @@ export function notText(bytes: Buffer, file: string, fix: string): string | unde
   if (!utf16 && !bytes.includes(0)) return undefined;
   const what = utf16 ? 'is UTF-16 text (what Windows Notepad saves as "Unicode")' : 'holds NUL bytes, so it is not a text file (UTF-16 without a BOM, or a binary named by mistake)';
   return `${file}: the file ${what}; ${fix}`;
+}
+
+/** Undefined for a regular file of a sane size; else the problem (or, for a directory, the error) to report. */
+function notRegular(st: Stats, file: string, key: AuthFileKey): AuthFileText | OutpostError | undefined {
+  if (st.isDirectory()) return unreadable(file, key, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
+  const check = `check that ${key} names the right file`;
+  if (!st.isFile()) {
+    const what = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a file';
+    return { text: '', problem: `${file}: the file is ${what}, not a regular file; ${check}` };
+  }
+  // Not read whole into memory: a wrong path (a log, an image) could be larger than a Pi's RAM.
+  if (st.size > MAX_AUTH_FILE_BYTES) {
+    const mib = (st.size / 2 ** 20).toFixed(0);
+    return { text: '', problem: `${file}: the file is ${mib} MiB, more than the ${MAX_AUTH_FILE_BYTES / 2 ** 20} MiB outpost reads (10000 users take about 1.2 MiB); ${check}` };
+  }
+  return undefined;
 }
 
 function unreadable(file: string, key: AuthFileKey, err: unknown): OutpostError {

@@ -9,7 +9,7 @@
  * "username too long"; outpost took it (nobody could ever log in as it), now it is a bad
  * line whose name is quoted short. A UTF-16 file gave one puzzling line per line of it.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +100,22 @@ describe('a file far larger than any password file', () => {
     truncateSync(file, 65 * 2 ** 20); // sparse: no 65 MiB written
     expect(await loadProblem({ password_file: file })).toBe(
       `${file}: the file is 65 MiB, more than the 64 MiB outpost reads (10000 users take about 1.2 MiB); check that auth.password_file names the right file`,
+    );
+  });
+});
+
+describe('a path that names no regular file', () => {
+  it('as a FIFO is one problem line at once, not a start-up or reload that hangs in open()', async () => {
+    const fifo = join(dir, 'passwd-fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(await within(loadProblem({ password_file: fifo }), 3000, 'the FIFO to be refused')).toBe(
+      `${fifo}: the file is a FIFO, not a regular file; check that auth.password_file names the right file`,
+    );
+  });
+
+  it('as a character device is one problem line, not read until memory runs out', async () => {
+    expect(await within(loadProblem({ acl_file: '/dev/zero' }), 3000, '/dev/zero to be refused')).toBe(
+      '/dev/zero: the file is a character device, not a regular file; check that auth.acl_file names the right file',
     );
   });
 });
