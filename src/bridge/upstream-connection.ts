@@ -24,7 +24,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { Decoder, type Packet } from '../mqtt/codec.js';
 import type { UpstreamTls } from './upstream.js';
-import { describeClose, describeConnectTooLarge, describeKeepalive, describeSocketError, describeTimeout, type Failure, type Phase } from './upstream-failures.js';
+import { describeClose, describeCloseAfterTls, describeConnectTooLarge, describeKeepalive, describeSocketError, describeTimeout, type Failure, type Phase } from './upstream-failures.js';
 
 export interface ConnectionTarget {
   host: string;
@@ -279,7 +279,7 @@ export class UpstreamConnection {
     this.pendingBytes = 0;
     for (const w of this.closeWaiters.splice(0)) w();
     const { host, port } = this.target;
-    let failure = this.failure ?? describeClose(host, port, this.phase);
+    let failure = this.failure ?? (this.phase === 'connack' && this.target.tls !== undefined ? describeCloseAfterTls(host, port) : describeClose(host, port, this.phase));
     // Closed (or reset) while the CONNECT body was held back: the broker refused the header's length.
     const reset = failure.key === describeSocketError(Object.assign(new Error('reset'), { code: 'ECONNRESET' }), host, port, this.phase).key;
     if (this.heldBody !== undefined && (reset || failure.key === describeClose(host, port, this.phase).key)) failure = describeConnectTooLarge(host, port, this.heldBody.bytes);

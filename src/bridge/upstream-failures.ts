@@ -76,6 +76,18 @@ export function describeClose(host: string, port: number, phase: Phase, clientId
   return failure(`broker ${host}:${port} closed the connection ${PHASE_TEXT[phase]}${schemeHint(phase)}${takeover}`);
 }
 
+/**
+ * A close before CONNACK after our TLS handshake succeeded: the port is a TLS port and our
+ * certificate passed the handshake, so the broker refused the CONNECT itself without a CONNACK.
+ * Same key as the plain close before CONNACK (one rate limit; connect-shape.ts tells the causes apart).
+ */
+export function describeCloseAfterTls(host: string, port: number): Failure {
+  return failure(
+    `broker ${host}:${port} closed the connection before CONNACK, after the TLS handshake: it refused our CONNECT without saying why (too large for its maximum packet size, a Will it does not take, or the identity in our client certificate); the next attempt tells whether it is the size`,
+    describeClose(host, port, 'connack').key,
+  );
+}
+
 function takeoverHint(clientId: string): string {
   return `another client may be using our client id ${JSON.stringify(clientId)} (a broker keeps only the newest connection of an id): check bridges[].client_id`;
 }

@@ -17,7 +17,14 @@ export interface BridgeView {
   readonly linkState: 'up' | 'down';
   readonly counters: { readonly reconnects: number; readonly inbound: number; readonly connectFailures?: number; readonly denied?: number; readonly unmatched?: number };
   readonly outbound?: number;
+  /** Why the last attempt to connect failed (src/bridge/bridge.ts); `key` is its kind when it is a short name. */
+  readonly lastFailure?: { readonly sentence: string; readonly key: string } | undefined;
   backlog(): OutboxStats & { inflight: number };
+}
+
+/** The kind of a connect failure as a label: the short keys of src/bridge/upstream-failures.ts, every other one `other`. */
+function failureKind(key: string): string {
+  return /^[a-z0-9-]{1,40}$/.test(key) ? key : 'other';
 }
 
 export interface GatewayView extends ComponentsView {
@@ -99,6 +106,8 @@ export function collectMetrics(gw: GatewayView, rt: RuntimeView): PromText {
   p.family('outpost_bridge_up', 'gauge', '1 while the bridge is connected to its cloud broker.', backlogs.map(({ b, labels }) => ({ labels, value: b.linkState === 'up' ? 1 : 0 })))
     .family('outpost_bridge_reconnects_total', 'counter', 'Bridge connections to the cloud broker after the first.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.reconnects })))
     .family('outpost_bridge_connect_failures_total', 'counter', 'Attempts to connect to the cloud broker that failed (TCP, TLS, CONNACK refused, timeout).', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.connectFailures ?? 0 })))
+    .family('outpost_bridge_connect_failing', 'gauge', 'While the bridge is down after a failed attempt to connect: 1, with the kind of that failure (connect-too-large: the cloud\'s maximum packet size is below our CONNECT; qos0-311, no-retain-311, no-retain, will-qos0, bridge-flag, tls-files, connect-encode; other: the sentence in the log and /status.json says what).',
+      backlogs.filter(({ b }) => b.linkState === 'down' && b.lastFailure !== undefined).map(({ b, labels }) => ({ labels: { ...labels, kind: failureKind(b.lastFailure!.key) }, value: 1 })))
     .family('outpost_bridge_inbound_messages_total', 'counter', 'Messages the bridge brought in from the cloud.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.inbound })))
     .family('outpost_bridge_inbound_denied_total', 'counter', 'Messages from the cloud the ACL did not let the bridge publish locally.', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.denied ?? 0 })))
     .family('outpost_bridge_inbound_unmatched_total', 'counter', 'Messages from the cloud that no inbound rule takes (dropped).', backlogs.map(({ b, labels }) => ({ labels, value: b.counters.unmatched ?? 0 })))

@@ -18,15 +18,9 @@ export interface StatusView {
     readonly metrics: { readonly connectionsCurrent: number };
     clients?(limit: number): readonly { clientId: string; address: string; transport: string; protocol: number }[];
   };
-  readonly bridges: readonly (BridgeView & BridgeFailureView)[];
+  readonly bridges: readonly BridgeView[];
   readonly serial?: SerialView;
   readonly mqttsn?: { sensorsByState(): Record<string, number>; sensors?(): readonly { clientId: string; state: string; address: string | undefined }[] } | undefined;
-}
-
-/** Why a bridge's last attempt to connect failed, while it is down (src/bridge/bridge.ts). */
-export interface BridgeFailureView {
-  /** The sentence logged, and its kind: the stable key of src/bridge/upstream-failures.ts (e.g. `connect-too-large`). */
-  readonly lastFailure?: { readonly sentence: string; readonly key: string } | undefined;
 }
 
 export interface HistorySample {

@@ -3,6 +3,7 @@
  * a long client id or state topic does it against a moderate one). Mosquitto closes the
  * connection on the CONNECT's fixed header without a CONNACK, which looked like a TLS or client
  * certificate problem ("is it a TLS port?"). A real Mosquitto, a real Gateway, over TLS.
+ * After such a close the next CONNECT goes header first (src/bridge/connect-shape.ts).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { testCerts } from '../helpers/certs.js';
@@ -11,6 +12,7 @@ import { sleep, startBridgedGateway, waitFor, type BridgedGateway } from '../hel
 import { systemClock } from '../../src/core/clock.js';
 import { collectStatus, StatusHistory } from '../../src/observability/status.js';
 import { formatStatus } from '../../src/observability/status-command.js';
+import { renderMetrics } from '../../src/observability/gateway-metrics.js';
 
 const certs = testCerts();
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -71,8 +73,13 @@ describe('a cloud broker whose maximum packet size is smaller than our CONNECT',
     const st = collectStatus(gw.gateway, { version: 'test', now: Date.now(), uptimeSeconds: 1, health: { healthy: false, problems: [], components: {} }, history: new StatusHistory(1000, 2000, systemClock, () => []) });
     expect(st.bridges[0]!.lastFailure).toEqual({ sentence: tooLarge(m.tlsPort, bytes), kind: 'connect-too-large' });
     expect(formatStatus(st)).toContain(`bridge cloud: ${tooLarge(m.tlsPort, bytes)}\n`);
-    // Only the first close, before the probe could tell, is reported as a plain close.
-    expect(warns.filter((w) => w.includes('is it a TLS port'))).toHaveLength(1);
+    const metrics = renderMetrics(gw.gateway, { now: () => Date.now(), eventLoopLagMs: () => 0, rssBytes: () => 0, listenersUp: () => true });
+    expect(metrics).toContain('outpost_bridge_connect_failing{bridge="cloud",kind="connect-too-large"} 1\n');
+    // The first close, before the probe could tell, is not taken for a TLS problem either: the handshake had succeeded.
+    expect(warns.filter((w) => w.includes('is it a TLS port'))).toEqual([]);
+    expect(warns[0]).toBe(
+      `broker 127.0.0.1:${m.tlsPort} closed the connection before CONNACK, after the TLS handshake: it refused our CONNECT without saying why (too large for its maximum packet size, a Will it does not take, or the identity in our client certificate); the next attempt tells whether it is the size`,
+    );
   });
 
   it('connects at once to the same broker when the CONNECT fits its limit (a short client id): the CONNECT goes whole, no probe', async () => {
@@ -82,6 +89,7 @@ describe('a cloud broker whose maximum packet size is smaller than our CONNECT',
     await waitFor(() => b.linkState === 'up', 'the bridge up', 5000);
     expect(b.lastFailure).toBeUndefined();
     expect(b.counters.connectFailures).toBe(0);
+    expect(renderMetrics(gw.gateway, { now: () => Date.now(), eventLoopLagMs: () => 0, rssBytes: () => 0, listenersUp: () => true })).not.toContain('outpost_bridge_connect_failing{');
   });
 
   it('does not blame the size when the broker read the whole CONNECT before closing (a 3.1.1 cloud refusing the retained Will)', async () => {
