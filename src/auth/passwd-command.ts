@@ -11,7 +11,7 @@
 import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
-import { notText } from './read-auth-file.js';
+import { MAX_AUTH_FILE_BYTES, notText } from './read-auth-file.js';
 import { DEFAULT_SCRYPT, hashPassword, MAX_USER_NAME_BYTES, parsePasswordFile, USER_NAME, USER_NAME_RULE, type ScryptParams } from './password-file.js';
 
 export interface PasswdDeps {
@@ -35,6 +35,12 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
   }
   let text = '';
   try {
+    // Regular files of a sane size only (stat does not open): a FIFO or device named by mistake hung the command.
+    const st = statSync(file);
+    if (!st.isFile() || st.size > MAX_AUTH_FILE_BYTES) {
+      deps.stderr(`outpost passwd: ${file} is ${st.isFile() ? `${(st.size / 2 ** 20).toFixed(0)} MiB, not a password file` : 'not a regular file'}; name the password file\n`);
+      return 2;
+    }
     const bytes = readFileSync(file);
     // A file a Windows editor saved as UTF-16: one line saying so, not one per line of it.
     const problem = notText(bytes, file, 'save it as UTF-8, then run this again');

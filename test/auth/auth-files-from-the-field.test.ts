@@ -154,3 +154,14 @@ describe('a very long line', () => {
     expect(problems).toEqual([]);
   });
 });
+
+describe('outpost passwd on a path that names no regular file', () => {
+  it('refuses a FIFO at once instead of hanging in open()', async () => {
+    const fifo = join(dir, 'passwd-cmd-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const err: string[] = [];
+    const code = passwdCommand(fifo, 'bob', false, { stdout: () => {}, stderr: (t) => void err.push(t), readPassword: async () => 'pw', scrypt: FAST });
+    expect(await within(code, 3000, 'outpost passwd to refuse the FIFO')).toBe(2);
+    expect(err.join('')).toBe(`outpost passwd: ${fifo} is not a regular file; name the password file\n`);
+  });
+});
