@@ -125,8 +125,9 @@ export function scryptWork({ N, r, p }: ScryptParams): number {
 
 /**
  * Derivations whose work adds up to `work` (even: every entry's N is at least 2), none
- * taking more memory than N·r = `maxNr` (the dearest entry's): the top-up that makes a
- * cheaper entry's failed check cost what the dearest one's does.
+ * taking more memory than N·r = `maxNr` (the dearest entry's): the top-up that makes the
+ * refusal of an entry whose cost is neither the dearest nor the cheapest cost what every
+ * other refusal does (PasswordChecker).
  */
 export function topUp(work: number, maxNr: number): ScryptParams[] {
   // The largest power of two the memory allows, at least 2 (N ≥ 2).
