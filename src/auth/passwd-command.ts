@@ -8,7 +8,8 @@
  * or the next reload or start refuses it. A new file gets mode 0640 and the group of its
  * directory (/etc/outpost is root:outpost).
  */
-import { chmodSync, chownSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isFileRefused, readBoundedFile } from '../core/read-file.js';
 import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
 import { MAX_AUTH_FILE_BYTES, notText } from './read-auth-file.js';
@@ -35,13 +36,8 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
   }
   let text = '';
   try {
-    // Regular files of a sane size only (stat does not open): a FIFO or device named by mistake hung the command.
-    const st = statSync(file);
-    if (!st.isFile() || st.size > MAX_AUTH_FILE_BYTES) {
-      deps.stderr(`outpost passwd: ${file} is ${st.isFile() ? `${(st.size / 2 ** 20).toFixed(0)} MiB, not a password file` : 'not a regular file'}; name the password file\n`);
-      return 2;
-    }
-    const bytes = readFileSync(file);
+    // Regular files of a sane size only: a FIFO or device named by mistake hung the command.
+    const bytes = readBoundedFile(file, MAX_AUTH_FILE_BYTES);
     // A file a Windows editor saved as UTF-16: one line saying so, not one per line of it.
     const problem = notText(bytes, file, 'save it as UTF-8, then run this again');
     if (problem !== undefined) {
@@ -50,6 +46,10 @@ export async function passwdCommand(file: string, user: string, del: boolean, de
     }
     text = bytes.toString('utf8');
   } catch (err) {
+    if (isFileRefused(err)) {
+      deps.stderr(`outpost passwd: ${file} ${err.kind === 'too-large' ? err.reason : 'is not a regular file'}; name the password file\n`);
+      return 2;
+    }
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || del) {
       deps.stderr(`outpost passwd: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})\n`);
       return del ? 1 : 2;

@@ -8,13 +8,13 @@
  * "expected user:$scrypt$…" per line, none saying why. It is one problem saying so now. A
  * UTF-8 BOM and CRLF line ends are read as they are meant (the line parsers trim them).
  * A path naming a FIFO, a device or a file over MAX_AUTH_FILE_BYTES is one problem too,
- * found before it is opened or read: a FIFO's open() blocked start-up (and a reload) for
- * ever, /dev/zero was read until memory ran out (as config/read-file.ts guards the config).
+ * found before it is opened or read (core/read-file.ts): a FIFO's open() blocked start-up
+ * (and a reload) for ever, /dev/zero was read until memory ran out.
  */
-import { constants, type Stats } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
+import { isFileRefused, readBoundedFileStat, type FileRefused } from '../core/read-file.js';
 import type { AuthFileKey, FileOwnership } from './file-permissions.js';
 
 /** Larger than any password file or ACL a gateway has (10000 users: about 1.2 MiB). */
@@ -36,22 +36,11 @@ export async function readAuthFile(file: string | undefined, key: AuthFileKey): 
   let bytes: Buffer;
   let ownership: FileOwnership;
   try {
-    // stat first: open() of a FIFO without a writer blocks for ever (start-up or a reload
-    // hung), /dev/zero never ends; then fstat of what was opened, the path may have changed.
-    const refused = notRegular(await stat(file), file, key);
-    if (refused !== undefined) return refused;
-    const fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
-    try {
-      const st = await fh.stat();
-      const swapped = notRegular(st, file, key);
-      if (swapped !== undefined) return swapped;
-      ownership = { mode: st.mode, uid: st.uid, gid: st.gid };
-      bytes = await fh.readFile();
-    } finally {
-      await fh.close();
-    }
+    const read = readBoundedFileStat(file, MAX_AUTH_FILE_BYTES);
+    bytes = read.bytes;
+    ownership = { mode: read.stat.mode, uid: read.stat.uid, gid: read.stat.gid };
   } catch (err) {
-    return unreadable(file, key, err);
+    return isFileRefused(err) ? refused(err, file, key) : unreadable(file, key, err);
   }
   const problem = notText(bytes, file, 'save it as UTF-8 (in Notepad: Save As, Encoding UTF-8)');
   const dirs = await directoriesAbove(file);
@@ -80,20 +69,11 @@ export function notText(bytes: Buffer, file: string, fix: string): string | unde
   return `${file}: the file ${what}; ${fix}`;
 }
 
-/** Undefined for a regular file of a sane size; else the problem (or, for a directory, the error) to report. */
-function notRegular(st: Stats, file: string, key: AuthFileKey): AuthFileText | OutpostError | undefined {
-  if (st.isDirectory()) return unreadable(file, key, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
-  const check = `check that ${key} names the right file`;
-  if (!st.isFile()) {
-    const what = st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : st.isSocket() ? 'a socket' : 'not a file';
-    return { text: '', problem: `${file}: the file is ${what}, not a regular file; ${check}` };
-  }
-  // Not read whole into memory: a wrong path (a log, an image) could be larger than a Pi's RAM.
-  if (st.size > MAX_AUTH_FILE_BYTES) {
-    const mib = (st.size / 2 ** 20).toFixed(0);
-    return { text: '', problem: `${file}: the file is ${mib} MiB, more than the ${MAX_AUTH_FILE_BYTES / 2 ** 20} MiB outpost reads (10000 users take about 1.2 MiB); ${check}` };
-  }
-  return undefined;
+/** The problem to report for a file that is not a regular one or too large (a directory: its error). */
+function refused(err: FileRefused, file: string, key: AuthFileKey): AuthFileText | OutpostError {
+  if (err.what === 'a directory') return unreadable(file, key, Object.assign(new Error('EISDIR'), { code: 'EISDIR' }));
+  const size = err.kind === 'too-large' ? ' (10000 users take about 1.2 MiB)' : '';
+  return { text: '', problem: `${file}: the file ${err.reason}${size}; check that ${key} names the right file` };
 }
 
 function unreadable(file: string, key: AuthFileKey, err: unknown): OutpostError {

@@ -11,13 +11,14 @@
  * certificate expiry gauge (observability/certificate-expiry.ts), which also logs one that
  * expires soon, has expired or is not valid yet.
  */
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { unwatchFile, watchFile, type Stats } from 'node:fs';
 import { createSecureContext, type SecureContextOptions, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { PeerWarnings } from './peer-warnings.js';
 import type { TlsListenerConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
+import { isFileRefused, readBoundedFile } from '../core/read-file.js';
 import { CertificateExpiry } from '../observability/certificate-expiry.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 
@@ -30,10 +31,12 @@ export interface TlsServerOptions extends SecureContextOptions {
 export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOptions {
   const read = (key: 'cert' | 'key' | 'ca' | 'crl', file: string): Buffer => {
     try {
-      return readFileSync(file);
+      // Regular files of a sane size only: a FIFO renewal tools left at the path hung the reload.
+      return readBoundedFile(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new OutpostError('CONFIG_INVALID', `${where}.${key}: cannot read ${file} (${code}); fix the path or its permissions`, { cause: err });
+      const what = isFileRefused(err) ? `${file} ${err.reason}; name the PEM file itself` : `cannot read ${file} (${code}); fix the path or its permissions`;
+      throw new OutpostError('CONFIG_INVALID', `${where}.${key}: ${what}`, { cause: err });
     }
   };
   const options: TlsServerOptions = {

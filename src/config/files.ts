@@ -17,10 +17,10 @@
  * parseConfigText stays pure: this is the probe loadConfig hands it (a config parsed only
  * for its shape, like the example files in the tests, names files of another machine).
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
+import { isFileRefused, readBoundedFile } from '../core/read-file.js';
 import type { PathKey } from './issues.js';
 import type { Config } from './schema.js';
 
@@ -31,7 +31,8 @@ export interface PathProblem {
 
 export type ReadFile = (file: string) => Buffer;
 
-const readFromDisk: ReadFile = (file) => readFileSync(file);
+/** Regular files of a sane size only: a FIFO named as a certificate hung `outpost check` and start-up. */
+const readFromDisk: ReadFile = (file) => readBoundedFile(file);
 
 /** Each TLS file path the config names: where it is in the file, and the object holding it. */
 function* tlsFiles(config: Config): Generator<{ path: PathKey[]; holder: Partial<Record<TlsKey, string>>; key: TlsKey; file: string }> {
@@ -60,7 +61,8 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
       read(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      problems.push({ path, message: `cannot read ${file} (${code}); fix the path or its permissions` });
+      const message = isFileRefused(err) ? `${file} ${err.reason}; name the PEM file itself` : `cannot read ${file} (${code}); fix the path or its permissions`;
+      problems.push({ path, message });
       unread.add(holder);
     }
   }

@@ -99,7 +99,7 @@ describe('a file far larger than any password file', () => {
     writeFileSync(file, 'alice:', { mode: 0o600 });
     truncateSync(file, 65 * 2 ** 20); // sparse: no 65 MiB written
     expect(await loadProblem({ password_file: file })).toBe(
-      `${file}: the file is 65 MiB, more than the 64 MiB outpost reads (10000 users take about 1.2 MiB); check that auth.password_file names the right file`,
+      `${file}: the file is 65 MiB, over the 64 MiB limit (10000 users take about 1.2 MiB); check that auth.password_file names the right file`,
     );
   });
 });

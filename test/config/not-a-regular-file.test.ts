@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { testCerts } from '../helpers/certs.js';
 import { freePort } from '../helpers/free-port.js';
 import { OutpostProcess } from '../helpers/outpost-process.js';
 
@@ -85,6 +86,32 @@ describe('a device map (serial.include) that is not a regular file', () => {
         `${main}:6:7 serial.include[3]: device map file ${join(tmp, 'huge.yaml')} is 2 GiB, over the 16 MiB limit; check that this names the device map (one is a few kB)`,
       ].join('\n'),
     });
+  }, 30_000);
+});
+
+describe('a TLS file (cert, key, ca) that is not a regular file', () => {
+  it('is refused by `outpost check` at its key in one sentence: a FIFO as a listener certificate, /dev/zero as a bridge CA', async () => {
+    const certs = testCerts();
+    const cert = fifo(join(tmp, 'server.crt'));
+    const main = join(tmp, 'tls.yaml');
+    writeFileSync(
+      main,
+      [
+        'listeners:',
+        `  - { type: mqtts, host: 127.0.0.1, port: 8883, cert: ${cert}, key: ${certs.server.key} }`,
+        'bridges:',
+        '  - name: cloud',
+        '    url: mqtts://127.0.0.1:8883',
+        '    ca: /dev/zero',
+        '    rules: [{ pattern: "sensors/#" }]',
+        '',
+      ].join('\n'),
+    );
+    const r = await check(main);
+    expect(r.hung).toBe(false);
+    expect(r.code).toBe(2);
+    expect(r.out).toContain(`listeners[0].cert: ${cert} is a FIFO, not a regular file; name the PEM file itself`);
+    expect(r.out).toContain('bridges[0].ca: /dev/zero is a character device, not a regular file; name the PEM file itself');
   }, 30_000);
 });
 

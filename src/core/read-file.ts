@@ -1,7 +1,8 @@
 /**
- * Reads a file the config loader takes as text: the config file and its device maps
- * (serial.include), at start, in `outpost check` and on a SIGHUP reload. Only a regular file
- * of at most MAX_FILE_BYTES is read:
+ * Reads a file a user names in the config: the config file and its device maps
+ * (serial.include), the password file and ACL, TLS certificates, keys and CRLs; at start, in
+ * `outpost check`, `outpost passwd` and on a SIGHUP reload. Only a regular file of at most
+ * MAX_FILE_BYTES (or the caller's bound) is read:
  *
  * - a FIFO, a character device (/dev/zero, /dev/ttyUSB0), a socket or a directory named by
  *   mistake is refused by what it is. readFileSync blocked for ever in open() on a FIFO
@@ -31,6 +32,8 @@ export class FileRefused extends Error {
     readonly reason: string,
     /** Which limit was hit: the kind of file or its size. */
     readonly kind: 'not-regular' | 'too-large',
+    /** What the file is when it is not a regular one: "a FIFO", "a directory"… */
+    readonly what?: string,
   ) {
     super(`${file} ${reason}`);
     this.name = 'FileRefused';
@@ -54,7 +57,7 @@ function notRegular(st: Stats): string | undefined {
 
 function check(file: string, st: Stats, max: number): void {
   const what = notRegular(st);
-  if (what !== undefined) throw new FileRefused(file, `is ${what}, not a regular file`, 'not-regular');
+  if (what !== undefined) throw new FileRefused(file, `is ${what}, not a regular file`, 'not-regular', what);
   if (st.size > max) {
     // "16 MiB, over the 16 MiB limit" would say nothing: just over the bound, the bytes are given.
     const size = sizeText(st.size) === sizeText(max) ? `${st.size} bytes` : sizeText(st.size);
@@ -72,28 +75,40 @@ export function sizeText(n: number): string {
 
 /** The bytes of a regular file of at most `max` bytes; FileRefused otherwise, fs errors as they are. */
 export function readBoundedFile(file: string, max = MAX_FILE_BYTES): Buffer {
+  return readBoundedFileStat(file, max).bytes;
+}
+
+/**
+ * readBoundedFile, with the fstat of the file read: its mode and owner are those of what was
+ * opened, not of a file a rename put at the path in between.
+ */
+export function readBoundedFileStat(file: string, max = MAX_FILE_BYTES): { bytes: Buffer; stat: Stats } {
   // stat first: opening a FIFO or a tty has effects (a FIFO's writer sees a reader; a modem hangs up).
   check(file, statSync(file), max);
   const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   try {
-    const st = fstatSync(fd);
-    check(file, st, max);
-    let buf = Buffer.allocUnsafe(Math.min(max + 1, Math.max(st.size + 1, 4096)));
-    let length = 0;
-    for (;;) {
-      if (length === buf.length) {
-        // Grown since fstat (being written): read on, up to the bound and one byte more to see it.
-        if (length > max) throw new FileRefused(file, `grew past the ${sizeText(max)} limit while it was read`, 'too-large');
-        const bigger = Buffer.allocUnsafe(Math.min(max + 1, buf.length * 2));
-        buf.copy(bigger, 0, 0, length);
-        buf = bigger;
-      }
-      const n = readSync(fd, buf, length, buf.length - length, null);
-      if (n === 0) return buf.subarray(0, length);
-      length += n;
-    }
+    const stat = fstatSync(fd);
+    check(file, stat, max);
+    return { bytes: readUpTo(fd, file, stat, max), stat };
   } finally {
     closeSync(fd);
+  }
+}
+
+function readUpTo(fd: number, file: string, st: Stats, max: number): Buffer {
+  let buf = Buffer.allocUnsafe(Math.min(max + 1, Math.max(st.size + 1, 4096)));
+  let length = 0;
+  for (;;) {
+    if (length === buf.length) {
+      // Grown since fstat (being written): read on, up to the bound and one byte more to see it.
+      if (length > max) throw new FileRefused(file, `grew past the ${sizeText(max)} limit while it was read`, 'too-large');
+      const bigger = Buffer.allocUnsafe(Math.min(max + 1, buf.length * 2));
+      buf.copy(bigger, 0, 0, length);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, length, buf.length - length, null);
+    if (n === 0) return buf.subarray(0, length);
+    length += n;
   }
 }
 
