@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeClose, describeConnack, describeDisconnect, describeSocketError, describeTimeout } from '../../src/bridge/upstream-failures.js';
+import { describeClose, describeCloseAfterTls, describeConnack, describeConnectTooLarge, describeDisconnect, describeSocketError, describeTimeout } from '../../src/bridge/upstream-failures.js';
 
 const err = (code: string, message = code): Error & { code: string } => Object.assign(new Error(message), { code });
 
@@ -54,6 +54,16 @@ describe('upstream failure sentences', () => {
   it('says where a connection attempt got stuck or was closed', () => {
     expect(describeTimeout('h', 1, 'tls', 300).sentence).toBe('no CONNACK from h:1 within 300 ms (stuck during the TLS handshake): check the uplink and bridges[].connect_timeout');
     expect(describeClose('h', 1, 'connack').sentence).toMatch(/^broker h:1 closed the connection before CONNACK: is it a TLS port/);
+  });
+
+  it('names the maximum packet size on both sides for a CONNECT refused on its header, and no TLS problem for a close after the handshake', () => {
+    expect(describeConnectTooLarge('h', 1, 312)).toEqual({
+      sentence: 'broker h:1 closed the connection on the header of our 312-byte CONNECT, before reading it: its maximum packet size (Mosquitto max_packet_size) is smaller than our CONNECT, so raise it on the cloud broker or shorten bridges[].client_id, username, password and state_topic',
+      key: 'connect-too-large',
+    });
+    const afterTls = describeCloseAfterTls('h', 1);
+    expect(afterTls.sentence).not.toMatch(/TLS port/);
+    expect(afterTls.key).toBe(describeClose('h', 1, 'connack').key); // one rate limit with the plain close
   });
 
   it('gives identical failures the same rate-limit key and unknown errors a specific one', () => {
