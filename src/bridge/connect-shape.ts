@@ -14,7 +14,7 @@
  *                                            ▼
  *                        the broker refused the length: "CONNECT too large" (size; no Will change)
  *   closed after the body (3.1.1) ─► every CLOSES_PER_STEP in a row, the next Will:
- *        retain off (guess, for one link) ─► QoS 0 (retain on) ─► QoS 0 and retain off
+ *        retain off ─► QoS 0 (retain on) ─► QoS 0 and retain off   (each a guess for one link)
  *
  * Closing on the fixed header alone is how a broker refuses a Remaining Length over its limit
  * (Mosquitto, EMQX, HiveMQ check it before reading the rest); nothing else in a CONNECT has
@@ -44,7 +44,7 @@ export class ConnectShape {
   private noRetainGuessed = false;
   /** The remote takes QoS 0 only (CONNACK 0x9B for our QoS 1 Will, or a 3.1.1 guess): the Will goes at QoS 0. */
   willQos0 = false;
-  /** willQos0 from closes before CONNACK (3.1.1): the remote is then taken to take QoS 0 only. */
+  /** willQos0 from closes before CONNACK (3.1.1): the remote is then taken to take QoS 0 only, for one link. */
   private willQos0Guessed = false;
   /** Closes before CONNACK in a row, after the whole CONNECT, by a 3.1.1 remote. */
   private closes = 0;
@@ -112,9 +112,16 @@ export class ConnectShape {
     this.probeNext = false;
   }
 
-  /** A link that was up is lost: a retain guess is tried again with the flag on the next link. */
+  /**
+   * A link that was up is lost: a guess (no retain flag, QoS 0 only) is tried again with the
+   * configured Will on the next link. Closes before CONNACK also come from a flaky uplink (a
+   * load balancer whose broker is away); a guess kept for the rest of the run would send every
+   * message at QoS 0, which the cloud's offline subscribers never get. A cloud that really takes
+   * QoS 0 only costs six quick attempts per link instead.
+   */
   linkLost(): void {
     if (this.noRetainGuessed) this.noRetain = this.noRetainGuessed = false;
+    if (this.willQos0Guessed) this.willQos0 = this.willQos0Guessed = false;
   }
 
   /**

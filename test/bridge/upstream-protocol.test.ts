@@ -244,6 +244,36 @@ describe('refusals and remote disconnects', () => {
     expect(willRetain).toEqual([true, true, true, false, true]);
   });
 
+  it('sends the Will at QoS 0 after six closes before CONNACK from a 3.1.1 broker, for that link only: a flaky uplink does not leave the bridge at QoS 0 for the rest of the run', async () => {
+    const will = { topic: 'site/state', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
+    const { broker, rec, clock } = await setup(4, { will });
+    const closeBeforeConnack = async (): Promise<void> => {
+      const failures = rec.attemptFailures.length;
+      const next = broker.next();
+      if (failures === 1) {
+        // After the first close, one CONNECT goes header first and its body 500 ms later (connect-shape.ts).
+        await rec.until(() => clock.pending === 2, 'the CONNECT body held back');
+        clock.advance(500);
+      }
+      (await next).destroy();
+      await rec.until(() => rec.attemptFailures.length === failures + 1 && clock.pending === 1, 'the failure and its retry timer');
+      clock.advance(1000); // random 0: every delay is the base
+    };
+    for (let i = 0; i < 6; i++) await closeBeforeConnack();
+    const peer = await broker.accept();
+    await rec.until(() => rec.ups.length === 1, 'up');
+    peer.destroy(); // a flaky uplink (a load balancer with its broker away), not max_qos 0
+    await rec.until(() => rec.downs.length === 1 && clock.pending === 1, 'the link down and its retry timer');
+    clock.advance(1000);
+    await broker.accept();
+    await rec.until(() => rec.ups.length === 2, 'up again');
+    const wills = broker.connects.map((c) => {
+      const w = c.will as { retain: boolean; qos: number };
+      return `${w.qos}${w.retain ? 'r' : ''}`;
+    });
+    expect(wills).toEqual(['1r', '1r', '1r', '1', '1', '1', '0r', '1r']);
+  });
+
   it('logs at most three identical failures per five minutes, then one line with the number suppressed', async () => {
     const { broker, rec, clock } = await setup(4, { connectTimeoutMs: 1e9 });
     for (let i = 0; i < 10; i++) {
