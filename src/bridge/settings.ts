@@ -5,10 +5,10 @@
  * The client certificate and the CA read for each connection go to the certificate expiry
  * gauge when one is given (observability/certificate-expiry.ts).
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/schema.js';
 import { OutpostError } from '../core/errors.js';
+import { PEM_FIX, readBoundedFile, readFailure } from '../core/read-file.js';
 import type { CertificateExpiry } from '../observability/certificate-expiry.js';
 import type { BridgeSettings } from './bridge.js';
 import type { UpstreamTls } from './upstream.js';
@@ -29,14 +29,14 @@ export function bridgeSettings(b: BridgeConfig, index: number, report?: Certific
     const out: UpstreamTls = {};
     const owner = { bridge: b.name };
     if (files.ca !== undefined) {
-      out.ca = readFileSync(files.ca);
+      out.ca = readBoundedFile(files.ca);
       report?.certificates.update({ use: 'bridge-ca', owner, file: files.ca, setting: `bridges[${index}].ca` }, out.ca, report.log);
     }
     if (files.cert !== undefined) {
-      out.cert = readFileSync(files.cert);
+      out.cert = readBoundedFile(files.cert);
       report?.certificates.update({ use: 'bridge', owner, file: files.cert, setting: `bridges[${index}].cert` }, out.cert, report.log);
     }
-    if (files.key !== undefined) out.key = readFileSync(files.key);
+    if (files.key !== undefined) out.key = readBoundedFile(files.key);
     if (b.servername !== undefined) out.servername = b.servername;
     return out;
   };
@@ -71,10 +71,9 @@ export function checkTlsFiles(b: BridgeConfig, index: number): void {
     const file = b[key];
     if (file === undefined) continue;
     try {
-      readFileSync(file);
+      readBoundedFile(file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new OutpostError('CONFIG_INVALID', `bridges[${index}].${key}: cannot read ${file} (${code}); fix the path or its permissions`, { cause: err });
+      throw new OutpostError('CONFIG_INVALID', `bridges[${index}].${key}: ${readFailure(file, err, PEM_FIX)}`, { cause: err });
     }
   }
 }

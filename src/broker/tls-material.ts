@@ -18,7 +18,7 @@ import type { PeerWarnings } from './peer-warnings.js';
 import type { TlsListenerConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
-import { isFileRefused, readBoundedFile } from '../core/read-file.js';
+import { PEM_FIX, readBoundedFile, readFailure } from '../core/read-file.js';
 import { CertificateExpiry } from '../observability/certificate-expiry.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 
@@ -34,9 +34,7 @@ export function loadTlsOptions(l: TlsListenerConfig, where: string): TlsServerOp
       // Regular files of a sane size only: a FIFO renewal tools left at the path hung the reload.
       return readBoundedFile(file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      const what = isFileRefused(err) ? `${file} ${err.reason}; name the PEM file itself` : `cannot read ${file} (${code}); fix the path or its permissions`;
-      throw new OutpostError('CONFIG_INVALID', `${where}.${key}: ${what}`, { cause: err });
+      throw new OutpostError('CONFIG_INVALID', `${where}.${key}: ${readFailure(file, err, PEM_FIX)}`, { cause: err });
     }
   };
   const options: TlsServerOptions = {

@@ -20,7 +20,7 @@
 import { resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { isFileRefused, readBoundedFile } from '../core/read-file.js';
+import { PEM_FIX, readBoundedFile, readFailure } from '../core/read-file.js';
 import type { PathKey } from './issues.js';
 import type { Config } from './schema.js';
 
@@ -60,9 +60,7 @@ export function unreadableFiles(config: Config, read: ReadFile = readFromDisk): 
     try {
       read(file);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      const message = isFileRefused(err) ? `${file} ${err.reason}; name the PEM file itself` : `cannot read ${file} (${code}); fix the path or its permissions`;
-      problems.push({ path, message });
+      problems.push({ path, message: readFailure(file, err, PEM_FIX) });
       unread.add(holder);
     }
   }

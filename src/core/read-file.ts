@@ -112,6 +112,20 @@ function readUpTo(fd: number, file: string, st: Stats, max: number): Buffer {
   }
 }
 
+/** What to do about a TLS file (cert, key, ca, crl) that is not a regular file. */
+export const PEM_FIX = 'name the PEM file itself';
+
+/**
+ * The words for a file readBoundedFile could not read, to follow the key that names it:
+ * "FILE is a FIFO, not a regular file; name the PEM file itself", or for an fs error
+ * "cannot read FILE (EACCES); fix the path or its permissions".
+ */
+export function readFailure(file: string, err: unknown, fix: string): string {
+  if (isFileRefused(err)) return `${file} ${err.reason}; ${fix}`;
+  const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  return `cannot read ${file} (${code}); fix the path or its permissions`;
+}
+
 /** readBoundedFile as UTF-8 text (bytes that are not UTF-8 become U+FFFD; yaml-source.ts reports them). */
 export function readBoundedText(file: string, max = MAX_FILE_BYTES): string {
   return readBoundedFile(file, max).toString('utf8');
