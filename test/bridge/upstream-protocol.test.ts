@@ -195,6 +195,20 @@ describe('QoS 2 across reconnects', () => {
   });
 });
 
+/** The next attempt closed by the broker after its CONNECT, before CONNACK; then its retry is due. */
+async function closeBeforeConnack(broker: ScriptedBroker, rec: Recorder, clock: FakeClock): Promise<void> {
+  const failures = rec.attemptFailures.length;
+  const next = broker.next();
+  if (failures === 1) {
+    // After the first close, one CONNECT goes header first and its body 500 ms later (connect-shape.ts).
+    await rec.until(() => clock.pending === 2, 'the CONNECT body held back');
+    clock.advance(500);
+  }
+  (await next).destroy();
+  await rec.until(() => rec.attemptFailures.length === failures + 1 && clock.pending === 1, 'the failure and its retry timer');
+  clock.advance(1000); // random 0: every delay is the base
+}
+
 describe('refusals and remote disconnects', () => {
   it("reports a publish larger than the broker's Maximum Packet Size as refused (0x95) without sending it", async () => {
     const { broker, client, rec } = await setup(5);
@@ -220,19 +234,7 @@ describe('refusals and remote disconnects', () => {
   it('sends the retained Will without the flag after three closes before CONNACK from a 3.1.1 broker, for that link only: the next link tries the flag again', async () => {
     const will = { topic: 'site/state', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
     const { broker, rec, clock } = await setup(4, { will });
-    const closeBeforeConnack = async (): Promise<void> => {
-      const failures = rec.attemptFailures.length;
-      const next = broker.next();
-      if (failures === 1) {
-        // After the first close, one CONNECT goes header first and its body 500 ms later (connect-shape.ts).
-        await rec.until(() => clock.pending === 2, 'the CONNECT body held back');
-        clock.advance(500);
-      }
-      (await next).destroy();
-      await rec.until(() => rec.attemptFailures.length === failures + 1 && clock.pending === 1, 'the failure and its retry timer');
-      clock.advance(1000); // random 0: every delay is the base
-    };
-    for (let i = 0; i < 3; i++) await closeBeforeConnack();
+    for (let i = 0; i < 3; i++) await closeBeforeConnack(broker, rec, clock);
     const peer = await broker.accept();
     await rec.until(() => rec.ups.length === 1, 'up');
     peer.destroy(); // a flaky uplink, not the broker refusing the retained Will
@@ -247,19 +249,7 @@ describe('refusals and remote disconnects', () => {
   it('sends the Will at QoS 0 after six closes before CONNACK from a 3.1.1 broker, for that link only: a flaky uplink does not leave the bridge at QoS 0 for the rest of the run', async () => {
     const will = { topic: 'site/state', payload: Buffer.from('offline'), qos: 1 as const, retain: true };
     const { broker, rec, clock } = await setup(4, { will });
-    const closeBeforeConnack = async (): Promise<void> => {
-      const failures = rec.attemptFailures.length;
-      const next = broker.next();
-      if (failures === 1) {
-        // After the first close, one CONNECT goes header first and its body 500 ms later (connect-shape.ts).
-        await rec.until(() => clock.pending === 2, 'the CONNECT body held back');
-        clock.advance(500);
-      }
-      (await next).destroy();
-      await rec.until(() => rec.attemptFailures.length === failures + 1 && clock.pending === 1, 'the failure and its retry timer');
-      clock.advance(1000); // random 0: every delay is the base
-    };
-    for (let i = 0; i < 6; i++) await closeBeforeConnack();
+    for (let i = 0; i < 6; i++) await closeBeforeConnack(broker, rec, clock);
     const peer = await broker.accept();
     await rec.until(() => rec.ups.length === 1, 'up');
     peer.destroy(); // a flaky uplink (a load balancer with its broker away), not max_qos 0
