@@ -86,6 +86,21 @@ const put = (out: Out, metric: string, value: number | boolean | undefined, unit
 };
 
 /**
+ * Position, fix quality, satellites, hdop and altitude of a GGA or GNS sentence (the same
+ * fields 1-8): the position and altitude only with a fix (quality above 0, 0 = invalid).
+ */
+function putFix(out: Out, f: string[], quality: number | undefined): Out {
+  const fix = quality !== undefined && quality > 0;
+  if (fix) put(out, 'latitude', coordinate(f[1], f[2]), '°');
+  if (fix) put(out, 'longitude', coordinate(f[3], f[4]), '°');
+  put(out, 'fix_quality', quality);
+  put(out, 'satellites', num(f[6]));
+  put(out, 'hdop', num(f[7]));
+  if (fix) put(out, 'altitude', num(f[8]), 'm');
+  return out;
+}
+
+/**
  * Fields after the address field; returns the readings, or a string saying what is malformed.
  * `now`: the gateway's clock (ms), for the century of RMC's two-digit year.
  */
@@ -95,15 +110,7 @@ export function decodeSentence(type: SentenceType, f: string[], now: number): Re
     case 'GGA': {
       // time, lat, N/S, lon, E/W, quality, satellites, hdop, altitude, M, geoid separation, M, …
       if (f.length < 14) return `GGA has ${f.length} fields, expected 14`;
-      const quality = num(f[5]);
-      const fix = quality !== undefined && quality > 0; // 0: invalid
-      if (fix) put(out, 'latitude', coordinate(f[1], f[2]), '°');
-      if (fix) put(out, 'longitude', coordinate(f[3], f[4]), '°');
-      put(out, 'fix_quality', quality);
-      put(out, 'satellites', num(f[6]));
-      put(out, 'hdop', num(f[7]));
-      if (fix) put(out, 'altitude', num(f[8]), 'm');
-      return out;
+      return putFix(out, f, num(f[5]));
     }
     case 'GNS': {
       // time, lat, N/S, lon, E/W, mode (a character per constellation), satellites, hdop,
@@ -115,15 +122,7 @@ export function decodeSentence(type: SentenceType, f: string[], now: number): Re
       // fix, satellites would flap between the total and each system's count.
       if (mode === '') return out;
       if (!/^[A-Z]+$/.test(mode)) return `GNS mode indicator "${mode}" is not one letter per constellation`;
-      const quality = gnsQuality(mode);
-      const fix = quality > 0;
-      if (fix) put(out, 'latitude', coordinate(f[1], f[2]), '°');
-      if (fix) put(out, 'longitude', coordinate(f[3], f[4]), '°');
-      put(out, 'fix_quality', quality);
-      put(out, 'satellites', num(f[6]));
-      put(out, 'hdop', num(f[7]));
-      if (fix) put(out, 'altitude', num(f[8]), 'm');
-      return out;
+      return putFix(out, f, gnsQuality(mode));
     }
     case 'RMC': {
       // time, status A/V, lat, N/S, lon, E/W, speed kn, course, date, variation, E/W, [mode]
