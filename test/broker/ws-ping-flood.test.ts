@@ -12,6 +12,7 @@ import { parseConfigText } from '../../src/config/load.js';
 import type { ListenerConfig } from '../../src/config/schema.js';
 import { WsListener } from '../../src/broker/ws-listener.js';
 import { startListener, type ListenerHarness } from '../helpers/listener-harness.js';
+import { floodPingsUntilClosed } from '../helpers/ws-raw.js';
 
 let harness: ListenerHarness<WsListener> | undefined;
 afterEach(async () => {
@@ -26,11 +27,6 @@ async function start(floods: { n: number }) {
   return (harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: 4096, onPingFlood: () => void floods.n++ })));
 }
 
-/** A masked client frame (mask 0) with `opcode`. */
-function frame(opcode: number, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
-}
-
 describe('A WebSocket client flooding pings', () => {
   it('is cut with one warn line naming its address, and counted once', async () => {
     const floods = { n: 0 };
@@ -41,14 +37,7 @@ describe('A WebSocket client flooding pings', () => {
     s.write(`GET /mqtt HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`);
     await new Promise((resolve) => s.once('data', resolve));
     s.pause(); // reads nothing from here on: the pongs pile up once the socket buffers are full
-    let closed = false;
-    s.on('close', () => (closed = true));
-    const pings = Buffer.concat(Array.from({ length: 1000 }, () => frame(0x9, Buffer.alloc(125))));
-    const t0 = Date.now();
-    while (!closed && Date.now() - t0 < 10_000) {
-      if (!s.write(pings)) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(closed).toBe(true);
+    expect(await floodPingsUntilClosed(s)).toBe(true);
     const line = await h.waitLog(FLOOD_LINE);
     expect(line).toMatchObject({ level: 40, remoteAddress: '127.0.0.1', unsentPongs: 60 });
     expect(h.logs.filter((l) => l.msg === FLOOD_LINE)).toHaveLength(1);

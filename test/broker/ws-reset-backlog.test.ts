@@ -13,17 +13,13 @@ import { parseConfigText } from '../../src/config/load.js';
 import type { ListenerConfig } from '../../src/config/schema.js';
 import { WsListener } from '../../src/broker/ws-listener.js';
 import { startListener, type ListenerHarness } from '../helpers/listener-harness.js';
+import { floodPingsUntilClosed, frame } from '../helpers/ws-raw.js';
 
 let harness: ListenerHarness<WsListener> | undefined;
 afterEach(async () => {
   await harness?.stop();
   harness = undefined;
 });
-
-/** A masked client frame (mask 0) with `opcode`. */
-function frame(opcode: number, payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
-}
 
 // CONNECT 3.1.1, keepalive 0, client id "gone", Will "will/gone" = "x" at QoS 0.
 const body = Buffer.concat([
@@ -52,14 +48,7 @@ describe('A WebSocket connection terminated with data to it still queued', () =>
     s.write(frame(0x2, CONNECT));
     await expect.poll(() => h.logs.some((x) => x.msg === 'client connected'), { timeout: 2000 }).toBe(true);
     await new Promise((r) => setTimeout(r, 300));
-    let closed = false;
-    s.on('close', () => (closed = true));
-    const pings = Buffer.concat(Array.from({ length: 1000 }, () => frame(0x9, Buffer.alloc(125))));
-    const t0 = Date.now();
-    while (!closed && Date.now() - t0 < 10_000) {
-      if (!s.write(pings)) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(closed).toBe(true);
+    expect(await floodPingsUntilClosed(s)).toBe(true);
 
     await expect.poll(() => wills, { timeout: 3000 }).toEqual(['will/gone']);
     await expect.poll(() => h.broker.metrics.connectionsCurrent, { timeout: 2000 }).toBe(1); // the watcher
