@@ -171,7 +171,7 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     expect(code).toBe(1);
     const fatal = second.output().split('\n').filter((l) => l.includes('already running'));
     expect(fatal).toHaveLength(1);
-    expect(fatal[0]).toContain(`another outpost is already running with store.dir ${join(dir, 'data')}`);
+    expect(fatal[0]).toContain(`another outpost (pid ${first.child.pid}) is already running with store.dir ${join(dir, 'data')}`);
     await first.stop();
   }, 30_000);
 
