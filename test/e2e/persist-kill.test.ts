@@ -166,6 +166,7 @@ describe('kill -9 of outpost with persistent sessions and retained messages', ()
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const write = async (name: string) => (await writeProcessConfig(dir, {}, name)).file;
     const first = await OutpostProcess.start(await write('a.yaml'));
+    cleanups.push(() => first.stop()); // also when an assertion below fails
     const second = OutpostProcess.spawn(await write('b.yaml'));
     const code = await new Promise<number | null>((resolve) => second.child.once('exit', (c) => resolve(c)));
     expect(code).toBe(1);
