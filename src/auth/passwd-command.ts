@@ -9,7 +9,7 @@
  * directory (/etc/outpost is root:outpost).
  */
 import { chmodSync, chownSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { isFileRefused, readBoundedFile } from '../core/read-file.js';
+import { isFileRefused, readBoundedFile } from '../config/read-file.js';
 import { dirname } from 'node:path';
 import { isOutpostError } from '../core/errors.js';
 import { MAX_AUTH_FILE_BYTES, notText } from './read-auth-file.js';

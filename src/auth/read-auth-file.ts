@@ -8,13 +8,13 @@
  * "expected user:$scrypt$…" per line, none saying why. It is one problem saying so now. A
  * UTF-8 BOM and CRLF line ends are read as they are meant (the line parsers trim them).
  * A path naming a FIFO, a device or a file over MAX_AUTH_FILE_BYTES is one problem too,
- * found before it is opened or read (core/read-file.ts): a FIFO's open() blocked start-up
+ * found before it is opened or read (config/read-file.ts): a FIFO's open() blocked start-up
  * (and a reload) for ever, /dev/zero was read until memory ran out.
  */
 import { realpath, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OutpostError } from '../core/errors.js';
-import { isFileRefused, readBoundedFileStat, type FileRefused } from '../core/read-file.js';
+import { isFileRefused, readBoundedFileStat, type FileRefused } from '../config/read-file.js';
 import type { AuthFileKey, FileOwnership } from './file-permissions.js';
 
 /** Larger than any password file or ACL a gateway has (10000 users: about 1.2 MiB). */

@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { BridgeConfig } from '../config/schema.js';
 import { OutpostError } from '../core/errors.js';
-import { PEM_FIX, readBoundedFile, readFailure } from '../core/read-file.js';
+import { PEM_FIX, readBoundedFile, readFailure } from '../config/read-file.js';
 import type { CertificateExpiry } from '../observability/certificate-expiry.js';
 import type { BridgeSettings } from './bridge.js';
 import type { UpstreamTls } from './upstream.js';

@@ -18,7 +18,7 @@ import type { PeerWarnings } from './peer-warnings.js';
 import type { TlsListenerConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { OutpostError } from '../core/errors.js';
-import { PEM_FIX, readBoundedFile, readFailure } from '../core/read-file.js';
+import { PEM_FIX, readBoundedFile, readFailure } from '../config/read-file.js';
 import { CertificateExpiry } from '../observability/certificate-expiry.js';
 import { LogRateLimiter } from '../observability/rate-limit.js';
 

@@ -20,7 +20,7 @@
 import { resolve } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { PEM_FIX, readBoundedFile, readFailure } from '../core/read-file.js';
+import { PEM_FIX, readBoundedFile, readFailure } from './read-file.js';
 import type { PathKey } from './issues.js';
 import type { Config } from './schema.js';
 

@@ -13,7 +13,7 @@ import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node }
 import { isOutpostError, OutpostError } from '../core/errors.js';
 import type { PathKey } from './issues.js';
 import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
-import { isFileRefused, readBoundedText } from '../core/read-file.js';
+import { isFileRefused, readBoundedText } from './read-file.js';
 
 /** A YAML parse error as a sentence (its position is reported with it). */
 export function yamlMessage(e: { code: string; message: string; pos: [number, number] }, text: string): string {

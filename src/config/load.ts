@@ -17,7 +17,7 @@ import { allowedKeysAt, issueMessage, unknownKeyMessage, type PathKey } from './
 import { configSchema, type Config } from './schema.js';
 import { authSchema, type AuthConfig } from './auth-schema.js';
 import { PARSE_OPTIONS, sourceProblems } from './yaml-source.js';
-import { isFileRefused, readBoundedText, type FileRefused } from '../core/read-file.js';
+import { isFileRefused, readBoundedText, type FileRefused } from './read-file.js';
 
 interface Problem {
   /** The file the problem is in: the main one or an included device map. */
