@@ -28,14 +28,20 @@ const body = Buffer.concat([
 ]);
 const CONNECT = Buffer.concat([Buffer.from([0x10, body.length]), body]);
 
+/** A ws listener, and an MQTT client on its broker's plain port collecting the topics of the Wills published. */
+async function startWithWatcher() {
+  const l = parseConfigText('listeners:\n  - { type: ws, host: 127.0.0.1, port: 0 }\n', 't.yaml').listeners[0] as Extract<ListenerConfig, { type: 'ws' }>;
+  const h = (harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: 4096 })));
+  const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.plainPort}`, { reconnectPeriod: 0 });
+  const wills: string[] = [];
+  watcher.on('message', (t) => wills.push(t));
+  await watcher.subscribeAsync('will/#');
+  return { h, watcher, wills };
+}
+
 describe('A WebSocket connection terminated with data to it still queued', () => {
   it('is seen gone at once: its Will is published and its connection freed, with keepalive 0', async () => {
-    const l = parseConfigText('listeners:\n  - { type: ws, host: 127.0.0.1, port: 0 }\n', 't.yaml').listeners[0] as Extract<ListenerConfig, { type: 'ws' }>;
-    const h = (harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: 4096 })));
-    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.plainPort}`, { reconnectPeriod: 0 });
-    const wills: string[] = [];
-    watcher.on('message', (t) => wills.push(t));
-    await watcher.subscribeAsync('will/#');
+    const { h, watcher, wills } = await startWithWatcher();
 
     const s = net.connect(h.port, '127.0.0.1');
     s.on('error', () => undefined);
@@ -56,12 +62,7 @@ describe('A WebSocket connection terminated with data to it still queued', () =>
   });
 
   it('still publishes no Will for a client that sends DISCONNECT and closes the WebSocket', async () => {
-    const l = parseConfigText('listeners:\n  - { type: ws, host: 127.0.0.1, port: 0 }\n', 't.yaml').listeners[0] as Extract<ListenerConfig, { type: 'ws' }>;
-    const h = (harness = await startListener((broker, log) => new WsListener(l, 'listeners[0]', broker, log, { handshakeTimeoutMs: 2000, maxPayload: 4096 })));
-    const watcher = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.plainPort}`, { reconnectPeriod: 0 });
-    const wills: string[] = [];
-    watcher.on('message', (t) => wills.push(t));
-    await watcher.subscribeAsync('will/#');
+    const { h, watcher, wills } = await startWithWatcher();
     for (const protocolVersion of [4, 5] as const) {
       const c = await mqtt.connectAsync(`ws://127.0.0.1:${h.port}/mqtt`, { protocolVersion, reconnectPeriod: 0, will: { topic: 'will/polite', payload: Buffer.from('x'), qos: 0, retain: false } });
       await c.endAsync();
