@@ -99,14 +99,19 @@ describe('a password file or ACL others may read', () => {
   });
 });
 
+/** Files as `files` makes them (ACL 0600), the password file moved into a new directory `name` of the test dir. */
+async function passwdInSubdir(name: string, passwdMode: number) {
+  const sub = join(dir, name);
+  mkdirSync(sub);
+  const f = await files(passwdMode, 0o600);
+  const passwd = join(sub, 'passwd');
+  renameSync(f.passwd, passwd);
+  return { sub, f, passwd, g: { ...f, passwd } };
+}
+
 describe('a password file others may read in a directory they may not pass', () => {
   it('is not warned about: /etc/outpost is root:outpost 0750 when installed, so a 0644 file an editor left there is out of their reach', async () => {
-    const sub = join(dir, 'etc-outpost');
-    mkdirSync(sub);
-    const f = await files(0o644, 0o600);
-    const passwd = join(sub, 'passwd');
-    renameSync(f.passwd, passwd);
-    const g = { ...f, passwd };
+    const { sub, passwd, g } = await passwdInSubdir('etc-outpost', 0o644);
     chmodSync(sub, 0o750);
     expect((await load(g, g.outpost)).warnings).toEqual([]);
     chmodSync(sub, 0o751); // others may pass it again
@@ -114,12 +119,7 @@ describe('a password file others may read in a directory they may not pass', () 
   });
 
   it('is warned about for a group outpost is not in when the directory lets that group pass', async () => {
-    const sub = join(dir, 'shared');
-    mkdirSync(sub);
-    const f = await files(0o640, 0o600);
-    const passwd = join(sub, 'passwd');
-    renameSync(f.passwd, passwd);
-    const g = { ...f, passwd };
+    const { sub, f, passwd, g } = await passwdInSubdir('shared', 0o640);
     const gid = statSync(passwd).gid; // the directory's group too
     const outsider = { uid: f.outpost.uid, gids: [gid + 1] };
     chmodSync(sub, 0o750);
